@@ -1,0 +1,36 @@
+//! The `loglens` binary: argument parsing and human output only; the work happens in the
+//! engine crate.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// loglens: turn raw logs into structured, queryable data.
+#[derive(Debug, Parser)]
+#[command(name = "loglens", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate realistic logs with injected incidents and their ground truth.
+    Generate(cmd::generate::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => cmd::generate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("loglens: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! TODO: user regex formats (stub).

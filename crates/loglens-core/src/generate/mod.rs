@@ -1,0 +1,1 @@
+//! TODO: the deterministic log generator (stub).

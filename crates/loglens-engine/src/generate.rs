@@ -1,0 +1,1 @@
+//! Writes generated logs to a directory (stub).

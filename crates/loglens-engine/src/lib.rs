@@ -1,0 +1,3 @@
+//! The loglens batch pipeline (stub).
+
+pub mod generate;

@@ -1,0 +1,1 @@
+//! The loglens data directory (stub).
