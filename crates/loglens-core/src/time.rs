@@ -286,7 +286,11 @@ fn write_offset(out: &mut String, offset_secs: i32, colon: bool) {
 /// The month number (1–12) of a three-letter English abbreviation, any case.
 pub fn month_from_abbr(b: &[u8]) -> Option<u8> {
     let [a, b2, c] = <[u8; 3]>::try_from(b).ok()?;
-    let key = [a.to_ascii_lowercase(), b2.to_ascii_lowercase(), c.to_ascii_lowercase()];
+    let key = [
+        a.to_ascii_lowercase(),
+        b2.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ];
     MONTHS
         .iter()
         .position(|m| m.as_bytes().eq_ignore_ascii_case(&key))
@@ -449,7 +453,11 @@ mod tests {
         assert_eq!(infer_year(1, 1, jan2), 2027);
         assert_eq!(infer_year(1, 3, jan2), 2027, "one day of clock skew is tolerated");
         let jul = Timestamp::parse_rfc3339("2026-07-01T00:00:00Z", 0).expect("valid");
-        assert_eq!(infer_year(2, 29, jul), 2026, "Feb 29 clamps in a non-leap reference year");
+        assert_eq!(
+            infer_year(2, 29, jul),
+            2026,
+            "Feb 29 clamps in a non-leap reference year"
+        );
     }
 
     #[test]

@@ -1,3 +1,48 @@
-//! The loglens batch pipeline (stub).
+//! The loglens engine: the batch pipeline of `loglens process` (read inputs in chunks, parse
+//! on every core, write partitioned Parquet) and the file writer of `loglens generate`.
+//!
+//! The stages themselves live in `loglens-core` (parsing) and `loglens-store` (Parquet); this
+//! crate owns threads, files and configuration.
 
+#![deny(missing_docs)]
+
+pub mod config;
 pub mod generate;
+pub mod input;
+pub mod pipeline;
+
+use std::path::{Path, PathBuf};
+
+pub use config::Config;
+pub use pipeline::{process, ProcessOptions, ProcessSummary};
+
+/// Errors of the engine; each names the file or setting involved.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration or a command-line setting is not usable.
+    #[error("{0}")]
+    Config(String),
+    /// Writing the data directory failed.
+    #[error(transparent)]
+    Store(#[from] loglens_store::StoreError),
+    /// A worker thread panicked (a bug).
+    #[error("a worker thread panicked")]
+    Panic,
+}
+
+impl EngineError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        EngineError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

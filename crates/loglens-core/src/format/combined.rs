@@ -132,7 +132,11 @@ impl LineParser for CombinedParser {
         let request = c.quoted().ok_or(ParseError::Missing("\"request\""))?;
         let status_text = c.word().ok_or_else(|| self.layout())?;
         let status = parse_status(status_text)?;
-        let bytes_text = if self.with_agent { c.word().ok_or(ParseError::Missing("referer"))? } else { c.last_word() };
+        let bytes_text = if self.with_agent {
+            c.word().ok_or(ParseError::Missing("referer"))?
+        } else {
+            c.last_word()
+        };
         let bytes = match bytes_text {
             "-" => None,
             b => Some(b.parse::<u64>().map_err(|_| ParseError::Invalid {
@@ -181,7 +185,10 @@ impl LineParser for CombinedParser {
 }
 
 fn parse_status(text: &str) -> Result<u16, ParseError> {
-    let invalid = ParseError::Invalid { field: "status", reason: "not a 3-digit code" };
+    let invalid = ParseError::Invalid {
+        field: "status",
+        reason: "not a 3-digit code",
+    };
     if text.len() != 3 {
         return Err(invalid);
     }
@@ -214,7 +221,10 @@ fn trailing_field<'a>(
     match value.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Some(secs * 1000.0)),
         _ if key.is_some() => Ok(None),
-        _ => Err(ParseError::Invalid { field: "request time", reason: "not a number of seconds" }),
+        _ => Err(ParseError::Invalid {
+            field: "request time",
+            reason: "not a number of seconds",
+        }),
     }
 }
 
@@ -249,7 +259,12 @@ pub fn render(record: &Record<'_>, out: &mut String, with_agent: bool) {
         None => out.push('-'),
     }
     if with_agent {
-        let _ = write!(out, " \"{}\" \"{}\"", a.referer.unwrap_or("-"), a.user_agent.unwrap_or("-"));
+        let _ = write!(
+            out,
+            " \"{}\" \"{}\"",
+            a.referer.unwrap_or("-"),
+            a.user_agent.unwrap_or("-")
+        );
         if let Some(ms) = a.latency_ms {
             let _ = write!(out, " {:.3}", ms / 1000.0);
         }
@@ -272,7 +287,10 @@ mod tests {
         assert_eq!(r.ts.to_rfc3339(), "2026-10-10T20:55:36Z");
         assert_eq!(a.client_ip, "203.0.113.9");
         assert_eq!(a.user, Some("alice"));
-        assert_eq!((a.method, a.path, a.protocol), (Some("GET"), Some("/api/v1/items?id=3"), Some("HTTP/1.1")));
+        assert_eq!(
+            (a.method, a.path, a.protocol),
+            (Some("GET"), Some("/api/v1/items?id=3"), Some("HTTP/1.1"))
+        );
         assert_eq!((a.status, a.bytes), (503, Some(2326)));
         assert_eq!(a.referer, Some("https://example.com/"));
         assert_eq!(a.user_agent, Some("Mozilla/5.0 (X11; Linux x86_64)"));
@@ -291,7 +309,10 @@ mod tests {
         assert_eq!((a.bytes, a.referer), (None, None));
         assert_eq!(a.latency_ms, Some(4.0));
         assert_eq!(r.attrs.len(), 2);
-        assert_eq!(r.attrs[1], (Cow::Borrowed("upstream"), Cow::Borrowed("10.0.0.1:80")));
+        assert_eq!(
+            r.attrs[1],
+            (Cow::Borrowed("upstream"), Cow::Borrowed("10.0.0.1:80"))
+        );
     }
 
     #[test]

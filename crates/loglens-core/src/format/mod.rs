@@ -161,7 +161,9 @@ impl fmt::Display for Format {
 
 /// A format name that is not built in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?} (built-in formats: combined, common, syslog3164, syslog5424, json, logfmt, pylog)")]
+#[error(
+    "unknown format {0:?} (built-in formats: combined, common, syslog3164, syslog5424, json, logfmt, pylog)"
+)]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {

@@ -1,0 +1,53 @@
+# loglens: two commands set everything up on a fresh machine.
+#   make demo   generate a week of realistic logs, process them, print the summary
+#   make test   every test of the project (what CI runs)
+
+CARGO   ?= cargo
+VENV    ?= .venv
+PYTHON  ?= python3
+LOGLENS := target/release/loglens
+DEMO    ?= demo
+DEMO_LINES ?= 1000000
+
+.PHONY: demo test build venv lint rust-test py-test bench peers clean
+
+build:
+	$(CARGO) build --release --locked -p loglens-cli
+
+demo: build
+	rm -rf $(DEMO)
+	$(LOGLENS) generate --out $(DEMO) --lines $(DEMO_LINES) --duration 7d --seed 42
+	$(LOGLENS) process --config $(DEMO)/loglens.toml --data-dir $(DEMO)/loglens-data
+	@echo
+	@echo "Data directory: $(DEMO)/loglens-data (Parquet; open with DuckDB, pandas or polars)"
+	@echo "Incident ground truth: $(DEMO)/ground_truth.json"
+
+$(VENV)/.installed: python/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV)/bin/ruff check python tests/python
+	$(VENV)/bin/ruff format --check python tests/python
+
+rust-test:
+	$(CARGO) test --workspace --locked
+
+py-test: venv build
+	LOGLENS_BIN=$(abspath $(LOGLENS)) $(VENV)/bin/pytest -q tests/python
+
+test: lint rust-test py-test
+
+bench: build
+	$(CARGO) bench -p loglens-benches
+
+peers: build
+	bash bench/peers.sh
+
+clean:
+	rm -rf target $(VENV) $(DEMO) loglens-data

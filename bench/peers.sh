@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Compares `loglens process` with peer tools on one nginx combined access log.
+#
+# Generates LINES lines of nginx combined logs (`loglens generate --formats combined`),
+# concatenates them into one file under /tmp so every tool reads the identical bytes, warms the
+# page cache, then times each tool under /usr/bin/time -v (wall time, peak RSS, CPU):
+#
+#   loglens    loglens process FILE --format combined --data-dir D --json  (parse + write Parquet)
+#   goaccess   goaccess FILE --log-format=COMBINED -o report.json          (full static report)
+#   lnav       lnav -n -c ';SELECT minute, status, count(*) FROM access_log GROUP BY ...'
+#   python-re  bench/python_re.py FILE: one compiled regex per line, count by status
+#
+# and checks that each tool saw every line (a WARNING line says when one did not).
+#
+# Usage: bash bench/peers.sh            (or `make peers`)
+# Environment:
+#   LINES=2000000   lines to generate
+#   RUNS=1          runs per tool; the fastest is reported (use 3 on a quiet machine)
+#   SEED=1          generator seed
+#   THREADS=        loglens --threads (default: every core); peers are single-threaded
+#   LOGLENS=        loglens binary (default: ${CARGO_TARGET_DIR:-target}/release/loglens,
+#                   built with `cargo build --release -p loglens-cli` when missing)
+#   PYTHON=/usr/bin/python3   interpreter of the python-re baseline
+#   KEEP=0          1 keeps the scratch directory (generated file, outputs, timings)
+#   TMPDIR=/tmp     where the scratch directory is created
+set -euo pipefail
+export LC_ALL=C
+shopt -u checkwinsize 2>/dev/null || true # bash must not overwrite LINES with the terminal height
+
+N_REQUESTED=${LINES:-2000000}
+RUNS=${RUNS:-1}
+SEED=${SEED:-1}
+THREADS=${THREADS:-}
+KEEP=${KEEP:-0}
+PYTHON=${PYTHON:-/usr/bin/python3}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+LOGLENS=${LOGLENS:-$TARGET_DIR/release/loglens}
+
+die() {
+	echo "peers.sh: $*" >&2
+	exit 1
+}
+[[ $N_REQUESTED =~ ^[0-9]+$ && $N_REQUESTED -gt 0 ]] || die "LINES must be a positive integer (got '$N_REQUESTED')"
+[[ $RUNS =~ ^[0-9]+$ && $RUNS -gt 0 ]] || die "RUNS must be a positive integer (got '$RUNS')"
+[[ -z $THREADS || $THREADS =~ ^[0-9]+$ ]] || die "THREADS must be a number (got '$THREADS')"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/loglens-peers.XXXXXX")
+cleanup() {
+	if [[ $KEEP == 1 ]]; then
+		echo "kept scratch directory $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+TIME_BIN=/usr/bin/time
+if [[ ! -x $TIME_BIN ]]; then
+	echo "note: /usr/bin/time missing (install with apt-get install time): peak RSS and CPU will show n/a"
+	TIME_BIN=
+fi
+
+# --- loglens binary --------------------------------------------------------------------------
+if [[ ! -x $LOGLENS ]]; then
+	echo "building loglens (cargo build --release -p loglens-cli) ..."
+	(cd "$ROOT" && cargo build --release -p loglens-cli) || die "building loglens failed"
+	[[ -x $LOGLENS ]] || die "no loglens binary at $LOGLENS after the build (set LOGLENS=...)"
+fi
+
+# --- the input file --------------------------------------------------------------------------
+FILE=$WORK/access.log
+GEN=$WORK/gen
+echo "generating $N_REQUESTED lines of nginx combined logs ..."
+generated=0
+if "$LOGLENS" generate --out "$GEN" --lines "$N_REQUESTED" --formats combined --seed "$SEED" \
+	>"$WORK/generate.log" 2>&1 </dev/null; then
+	# Every access log (plain or rotated .gz), in a stable order, into one file.
+	mapfile -t logs < <(find "$GEN/logs" -type f -name 'access.log*' 2>/dev/null | sort)
+	if ((${#logs[@]} > 0)); then
+		for f in "${logs[@]}"; do
+			if [[ $f == *.gz ]]; then gzip -dc -- "$f"; else cat -- "$f"; fi
+			# A file whose last line lacks its newline must not merge with the next file.
+			[[ $f == *.gz || -z $(tail -c 1 -- "$f") ]] || echo
+		done >"$FILE"
+		generated=${#logs[@]}
+	fi
+fi
+if ((generated > 0)); then
+	echo "  loglens generate: concatenated ${generated} access logs"
+else
+	echo "WARNING: 'loglens generate --formats combined' failed or wrote no logs/*/access.log;" \
+		"falling back to the benchmark synthesizer (loglens-synth)"
+	sed 's/^/  generate: /' "$WORK/generate.log" | tail -n 5
+	SYNTH=$TARGET_DIR/release/loglens-synth
+	(cd "$ROOT" && cargo build --release -p loglens-benches --bin loglens-synth) || die "building loglens-synth failed"
+	"$SYNTH" combined "$N_REQUESTED" "$FILE" "$SEED"
+fi
+rm -rf "$GEN"
+N=$(wc -l <"$FILE")
+N=$((N + 0))
+BYTES=$(stat -c %s "$FILE")
+((N > 0)) || die "the generated file is empty"
+[[ $N == "$N_REQUESTED" ]] || echo "note: the file has $N lines (requested $N_REQUESTED)"
+
+# Warm the page cache so every tool reads from memory.
+cat "$FILE" >/dev/null
+cat "$FILE" >/dev/null
+
+# --- measurement -----------------------------------------------------------------------------
+declare -A SECS RSS CPU STATE
+TOOLS=()
+
+# measure NAME PREP CMD... : runs CMD RUNS times (PREP before each run, outside the timing),
+# stdin from /dev/null, stdout to $WORK/NAME.out, stderr to $WORK/NAME.err; keeps the fastest.
+measure() {
+	local name=$1 prep=$2
+	shift 2
+	TOOLS+=("$name")
+	local r t0 t1 secs status best="" tfile="$WORK/$name.time"
+	for ((r = 1; r <= RUNS; r++)); do
+		"$prep"
+		status=0
+		t0=$EPOCHREALTIME
+		if [[ -n $TIME_BIN ]]; then
+			"$TIME_BIN" -v -o "$tfile.run" "$@" >"$WORK/$name.out.run" 2>"$WORK/$name.err" </dev/null || status=$?
+		else
+			"$@" >"$WORK/$name.out.run" 2>"$WORK/$name.err" </dev/null || status=$?
+		fi
+		t1=$EPOCHREALTIME
+		if ((status != 0)); then
+			STATE[$name]="failed (exit $status)"
+			echo "WARNING: $name failed with exit status $status; its stderr ends with:"
+			tail -n 5 "$WORK/$name.err" | sed 's/^/    /'
+			return 0
+		fi
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+		echo "  $name run $r: ${secs} s"
+		if [[ -z $best ]] || awk -v s="$secs" -v b="$best" 'BEGIN { exit !(s < b) }'; then
+			best=$secs
+			mv "$WORK/$name.out.run" "$WORK/$name.out"
+			[[ -z $TIME_BIN ]] || mv "$tfile.run" "$tfile"
+		fi
+	done
+	SECS[$name]=$best
+	STATE[$name]=ok
+	if [[ -n $TIME_BIN ]]; then
+		RSS[$name]=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$tfile")
+		CPU[$name]=$(awk -F': ' '/User time \(seconds\)/ { u = $2 } /System time \(seconds\)/ { s = $2 }
+			END { printf "%.2f", u + s }' "$tfile")
+	fi
+}
+
+skip() {
+	TOOLS+=("$1")
+	STATE[$1]="skipped"
+	echo "$1: skipped: install with apt-get install $2"
+}
+
+warn_count() { # warn_count TOOL WHAT COUNT
+	if [[ $3 != "$N" ]]; then
+		echo "WARNING: $1 did not process the whole file: $2 = $3, file lines = $N"
+	else
+		echo "  check: $1 $2 = $3 (all lines)"
+	fi
+}
+
+# JSON field of a file, by a Python expression on `d`.
+json() { "$JSON_PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+JSON_PY=$PYTHON
+[[ -x $JSON_PY ]] || JSON_PY=$(command -v python3 || true)
+[[ -n $JSON_PY ]] || die "python3 is needed to read the tools' JSON output (apt-get install python3)"
+
+nothing() { :; }
+
+echo
+echo "timing on $(nproc) cores, $RUNS run(s) per tool, file $FILE: $N lines, $(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB"
+
+# loglens
+LL_DATA=$WORK/loglens-data
+prep_loglens() { rm -rf "$LL_DATA"; }
+ll_args=(process "$FILE" --format combined --data-dir "$LL_DATA" --json)
+[[ -z $THREADS ]] || ll_args+=(--threads "$THREADS")
+measure loglens prep_loglens "$LOGLENS" "${ll_args[@]}"
+if [[ ${STATE[loglens]} == ok ]]; then
+	warn_count loglens lines "$(json "$WORK/loglens.out" 'd["lines"]')"
+	warn_count loglens parsed "$(json "$WORK/loglens.out" 'sum(d["parsed"].values())')"
+fi
+rm -rf "$LL_DATA"
+
+# GoAccess: a complete static report (JSON), no real-time HTML.
+if command -v goaccess >/dev/null; then
+	GA_OUT=$WORK/goaccess-report.json
+	prep_goaccess() { rm -f "$GA_OUT"; }
+	measure goaccess prep_goaccess goaccess "$FILE" --log-format=COMBINED --no-global-config --no-progress -o "$GA_OUT"
+	if [[ ${STATE[goaccess]} == ok ]]; then
+		warn_count goaccess total_requests "$(json "$GA_OUT" 'd["general"]["total_requests"]')"
+		warn_count goaccess valid_requests "$(json "$GA_OUT" 'd["general"]["valid_requests"]')"
+	fi
+	rm -f "$GA_OUT"
+else
+	skip goaccess goaccess
+fi
+
+# lnav, headless: requests by minute and status over the access_log table, as CSV on stdout.
+if command -v lnav >/dev/null; then
+	LNAV_HOME=$WORK/lnav-home
+	prep_lnav() { rm -rf "$LNAV_HOME" && mkdir -p "$LNAV_HOME"; }
+	measure lnav prep_lnav env HOME="$LNAV_HOME" XDG_CONFIG_HOME="$LNAV_HOME/.config" lnav -n \
+		-c ";SELECT strftime('%Y-%m-%d %H:%M', log_time) AS minute, sc_status, count(*) AS requests FROM access_log GROUP BY minute, sc_status ORDER BY minute, sc_status" \
+		-c ":write-csv-to -" "$FILE"
+	if [[ ${STATE[lnav]} == ok ]]; then
+		warn_count lnav "sum(requests)" "$(awk -F, 'NR > 1 { s += $NF } END { print s + 0 }' "$WORK/lnav.out")"
+	fi
+	rm -rf "$LNAV_HOME"
+else
+	skip lnav lnav
+fi
+
+# Plain Python: one compiled regex per line.
+if [[ -x $PYTHON ]]; then
+	measure python-re nothing "$PYTHON" "$ROOT/bench/python_re.py" "$FILE"
+	if [[ ${STATE[python-re]} == ok ]]; then
+		warn_count python-re lines "$(json "$WORK/python-re.out" 'd["lines"]')"
+		warn_count python-re matched "$(json "$WORK/python-re.out" 'd["matched"]')"
+	fi
+else
+	skip python-re python3
+fi
+
+# --- report ----------------------------------------------------------------------------------
+echo
+echo "versions: loglens $("$LOGLENS" --version 2>/dev/null | awk '{ print $NF }')" \
+	"| goaccess $(goaccess -V 2>/dev/null | awk 'NR == 1 { print $NF }' || true)" \
+	"| $(lnav -V 2>/dev/null || echo 'lnav -')" \
+	"| $("$PYTHON" --version 2>&1 || echo 'python -')"
+echo "$(uname -m), $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown CPU))," \
+	"$N lines, $(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1e6 }') MB, page cache warm, best of $RUNS"
+echo "loglens parses and writes Parquet on ${THREADS:-all} threads; the peers use one core (CPU s shows the total)."
+echo
+fmt='%-10s %9s %12s %9s %13s %8s %16s\n'
+# shellcheck disable=SC2059 # the format is a constant
+printf "$fmt" tool seconds lines/s MB/s "peak RSS MB" "CPU s" "loglens/peer"
+ll_lps=""
+[[ ${STATE[loglens]:-} != ok ]] || ll_lps=$(awk -v n="$N" -v s="${SECS[loglens]}" 'BEGIN { printf "%.0f", n / s }')
+for tool in "${TOOLS[@]}"; do
+	if [[ ${STATE[$tool]} != ok ]]; then
+		# shellcheck disable=SC2059
+		printf "$fmt" "$tool" "-" "-" "-" "-" "-" "${STATE[$tool]}"
+		continue
+	fi
+	s=${SECS[$tool]}
+	lps=$(awk -v n="$N" -v s="$s" 'BEGIN { printf "%.0f", n / s }')
+	mbps=$(awk -v b="$BYTES" -v s="$s" 'BEGIN { printf "%.1f", b / 1e6 / s }')
+	ratio=n/a
+	[[ -z $ll_lps ]] || ratio=$(awk -v a="$ll_lps" -v b="$lps" 'BEGIN { printf "%.2fx", a / b }')
+	# shellcheck disable=SC2059
+	printf "$fmt" "$tool" "$s" "$lps" "$mbps" "${RSS[$tool]:-n/a}" "${CPU[$tool]:-n/a}" "$ratio"
+done

@@ -1,0 +1,149 @@
+//! `loglens process`: parse files and directories into the data directory and print what was
+//! read, parsed, kept as unparsed and written.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use loglens_engine::config::{parse_offset, Config};
+use loglens_engine::input::{expand, resolve, Parsers};
+use loglens_engine::{ProcessOptions, ProcessSummary};
+
+use crate::output::{thousands, Output};
+
+/// Options of `loglens process`.
+#[derive(Debug, clap::Args)]
+pub struct ProcessArgs {
+    /// Files and directories to read (plain or gzip). Default: the config's inputs.
+    pub paths: Vec<PathBuf>,
+    /// Configuration file with inputs, labels and user formats.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The data directory to write [default: the config's, else ./loglens-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Parse every file with this format instead of detecting it.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Worker threads [default: the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Zone of timestamps that carry none, e.g. +02:00 [default: UTC].
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `loglens process`.
+pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let paths = if args.paths.is_empty() {
+        if config.inputs.is_empty() {
+            bail!("nothing to process: name files or directories, or a --config with [[input]] entries");
+        }
+        config
+            .inputs
+            .iter()
+            .map(|i| config.base_dir.join(&i.path))
+            .collect()
+    } else {
+        args.paths.clone()
+    };
+    let parsers = Parsers::from_config(&config)?;
+    let files = expand(&paths)?;
+    let inputs = resolve(files, &config, &parsers, args.format.as_deref())?;
+    let default_offset_secs = match &args.timezone {
+        Some(tz) => parse_offset(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
+        None => config.default_offset_secs(),
+    };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.process.data_dir.as_ref().map(|d| config.base_dir.join(d)))
+        .unwrap_or_else(|| PathBuf::from("loglens-data"));
+    let threads = args
+        .threads
+        .or(config.process.threads)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let options = ProcessOptions {
+        inputs,
+        parsers,
+        data_dir,
+        threads,
+        default_offset_secs,
+        chunk_bytes: 1 << 20,
+    };
+    let summary = loglens_engine::process(options, run_id()).context("processing stopped")?;
+    for warning in &summary.warnings {
+        eprintln!("loglens: warning: {warning}");
+    }
+    if args.json {
+        out.line(&serde_json::to_string_pretty(&summary)?)
+    } else {
+        print_summary(&summary, out)
+    }
+}
+
+/// A run id that sorts by start time and differs between concurrent runs.
+fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ts = loglens_core::Timestamp::from_secs(now.as_secs() as i64).to_civil(0);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:x}",
+        ts.year,
+        ts.month,
+        ts.day,
+        ts.hour,
+        ts.minute,
+        ts.second,
+        std::process::id()
+    )
+}
+
+fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
+    let secs = s.elapsed_secs.max(1e-9);
+    out.line(&format!(
+        "processed {} files: {} lines, {:.1} MB in {:.2} s ({} lines/s, {:.1} MB/s)",
+        s.files,
+        thousands(s.lines),
+        s.bytes as f64 / 1e6,
+        s.elapsed_secs,
+        thousands((s.lines as f64 / secs) as u64),
+        s.bytes as f64 / 1e6 / secs
+    ))?;
+    out.line(&format!("  parsed    {:>12}", thousands(s.parsed_total())))?;
+    for (format, n) in &s.parsed {
+        out.line(&format!("    {format:<14}{:>10}", thousands(*n)))?;
+    }
+    out.line(&format!(
+        "  unparsed  {:>12}   (kept with file, line and reason in unparsed/)",
+        thousands(s.unparsed_total())
+    ))?;
+    for (reason, n) in &s.unparsed {
+        out.line(&format!("    {reason:<24}{:>10}", thousands(*n)))?;
+    }
+    if s.invalid_utf8 > 0 {
+        out.line(&format!(
+            "  lines with invalid UTF-8 (replaced, still parsed): {}",
+            thousands(s.invalid_utf8)
+        ))?;
+    }
+    out.line(&format!(
+        "  records written {} in {} files",
+        thousands(s.records_written),
+        s.record_files
+    ))?;
+    let dir = s.data_dir.display();
+    out.line(&format!(
+        "output: {dir}/records/date=*/hour=*/*.parquet, {dir}/unparsed/*.parquet"
+    ))?;
+    out.line(&format!(
+        "query:  duckdb -c \"SELECT format, count(*) FROM read_parquet('{dir}/records/**/*.parquet', hive_partitioning=true) GROUP BY 1\""
+    ))
+}

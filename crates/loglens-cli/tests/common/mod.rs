@@ -1,0 +1,82 @@
+//! Helpers for the CLI's end-to-end tests: run the real binary in a temp directory and read
+//! back the Parquet it wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// The `loglens` binary under test.
+pub fn loglens() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("loglens").expect("binary built")
+}
+
+/// Every `*.parquet` file below `dir`, sorted; fails on a leftover temporary file.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy().to_string();
+            assert!(
+                !name.ends_with(".tmp"),
+                "temporary file left behind: {}",
+                path.display()
+            );
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// All batches of a dataset directory.
+pub fn read_dataset(dir: &Path) -> Vec<RecordBatch> {
+    parquet_files(dir)
+        .iter()
+        .flat_map(|path| {
+            let file = std::fs::File::open(path).expect("open parquet");
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet footer")
+                .build()
+                .expect("reader");
+            reader.map(|b| b.expect("batch")).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Total rows of a dataset directory.
+pub fn count_rows(dir: &Path) -> usize {
+    read_dataset(dir).iter().map(|b| b.num_rows()).sum()
+}
+
+/// The values of a string column across batches (None for nulls).
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let col = batch.column_by_name(column).expect("column exists");
+        let col = col.as_any().downcast_ref::<StringArray>().expect("utf8 column");
+        out.extend((0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i).to_owned())));
+    }
+    out
+}
+
+/// The values of a u64 column across batches.
+pub fn u64s(batches: &[RecordBatch], column: &str) -> Vec<Option<u64>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let col = batch.column_by_name(column).expect("column exists");
+        let col = col.as_any().downcast_ref::<UInt64Array>().expect("u64 column");
+        out.extend((0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i))));
+    }
+    out
+}

@@ -1,0 +1,215 @@
+//! The TOML configuration (`loglens.toml`): inputs with their format and labels, user formats
+//! (a regex with named groups), and processing options. Unknown keys are errors, so a typo
+//! never silently changes behaviour.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Processing options.
+    #[serde(default)]
+    pub process: ProcessSection,
+    /// User-defined formats, tried before the built-in ones when detecting.
+    #[serde(default, rename = "format")]
+    pub formats: Vec<UserFormat>,
+    /// Inputs: files or directories with their format and labels.
+    #[serde(default, rename = "input")]
+    pub inputs: Vec<InputSection>,
+    /// Where relative paths in the file are resolved: the config file's directory.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[process]`: options of `loglens process`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSection {
+    /// The data directory (default `./loglens-data`).
+    pub data_dir: Option<PathBuf>,
+    /// Worker threads (default: the number of cores).
+    pub threads: Option<usize>,
+    /// Zone of timestamps that carry none, as `+HH:MM` / `-HH:MM` / `Z` (default UTC).
+    pub timezone: Option<String>,
+}
+
+/// `[[format]]`: a user format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFormat {
+    /// The name inputs refer to and the `format` column stores.
+    pub name: String,
+    /// A regex with named groups: `ts` (required), `level`, `host`, `service`, `message`,
+    /// the access-log fields (`client_ip`, `method`, `path`, `status`, `bytes`, `latency_ms`,
+    /// `referer`, `user_agent`); every other named group goes to `attrs`.
+    pub regex: String,
+    /// A strftime layout for the `ts` group (default: ISO 8601, CLF, syslog, epoch detected).
+    pub timestamp: Option<String>,
+}
+
+/// `[[input]]`: one file or directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSection {
+    /// A file or directory, relative to the config file.
+    pub path: PathBuf,
+    /// A built-in or user format name (default: detected per file).
+    pub format: Option<String>,
+    /// Host label for records whose line names no host.
+    pub host: Option<String>,
+    /// Service label for records whose line names no service.
+    pub service: Option<String>,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown or mistyped field (toml names line and field).
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// toml's message, with line, column and field.
+        message: String,
+    },
+    /// A field has a value that is not valid.
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The field, e.g. `format[1].regex`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            message,
+        };
+        if let Some(tz) = &self.process.timezone {
+            parse_offset(tz).map_err(|m| invalid("process.timezone".into(), m))?;
+        }
+        for (i, input) in self.inputs.iter().enumerate() {
+            if let Some(name) = &input.format {
+                if self.user_format(name).is_none() && name.parse::<loglens_core::format::Format>().is_err() {
+                    return Err(invalid(
+                        format!("input[{i}].format"),
+                        format!("unknown format {name:?}: not built in and no [[format]] has that name"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The user format of that name.
+    pub fn user_format(&self, name: &str) -> Option<&UserFormat> {
+        self.formats.iter().find(|f| f.name == name)
+    }
+
+    /// The zone offset, in seconds east of UTC, for timestamps without one.
+    pub fn default_offset_secs(&self) -> i32 {
+        self.process
+            .timezone
+            .as_deref()
+            .and_then(|tz| parse_offset(tz).ok())
+            .unwrap_or(0)
+    }
+
+    /// The input section that covers `file` (the same file, or a directory holding it).
+    pub fn input_for(&self, file: &Path) -> Option<&InputSection> {
+        let file = std::fs::canonicalize(file).ok()?;
+        self.inputs.iter().find(|input| {
+            std::fs::canonicalize(self.base_dir.join(&input.path)).is_ok_and(|p| file.starts_with(p))
+        })
+    }
+}
+
+/// Parses `Z`, `UTC`, `+HH:MM`, `-HHMM` into seconds east of UTC.
+pub fn parse_offset(text: &str) -> Result<i32, String> {
+    let bad = || format!("{text:?} is not a zone offset like +02:00, -0530 or UTC");
+    if matches!(text, "Z" | "z" | "UTC" | "utc") {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
+    let minutes: i32 = digits[2..].parse().map_err(|_| bad())?;
+    if hours > 23 || minutes > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (hours * 3600 + minutes * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("loglens.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::load(&path)
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_field() {
+        let err = load("[[input]]\npath = \"a.log\"\nformt = \"json\"\n").expect_err("typo");
+        let text = err.to_string();
+        assert!(text.contains("formt"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn unknown_format_names_the_input() {
+        let err = load("[[input]]\npath = \"a.log\"\nformat = \"xml\"\n").expect_err("bad format");
+        assert!(err.to_string().contains("input[0].format"), "{err}");
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+02:00"), Ok(7200));
+        assert_eq!(parse_offset("-0530"), Ok(-(5 * 3600 + 1800)));
+        assert_eq!(parse_offset("UTC"), Ok(0));
+        assert!(parse_offset("CET").is_err());
+        assert!(load("[process]\ntimezone = \"CET\"\n").is_err());
+    }
+}

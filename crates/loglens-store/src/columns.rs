@@ -1,0 +1,169 @@
+//! Column builders that turn parsed records into Arrow record batches.
+//!
+//! Why build columns directly? Records borrow from the input chunk; appending their fields to
+//! Arrow builders right away copies each byte once and never allocates a per-record struct.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder,
+    UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::SchemaRef;
+use loglens_core::Record;
+
+use crate::schema::record_schema;
+use crate::StoreError;
+
+/// Labels a record inherits from its input when the line itself does not name them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Labels<'a> {
+    /// Where the line came from: file path or peer address.
+    pub source: &'a str,
+    /// The format name.
+    pub format: &'a str,
+    /// Host to use when the record names none.
+    pub host: Option<&'a str>,
+    /// Service to use when the record names none.
+    pub service: Option<&'a str>,
+}
+
+/// Accumulates records column by column until [`RecordColumns::finish`] makes a batch.
+pub struct RecordColumns {
+    schema: SchemaRef,
+    ts: TimestampMicrosecondBuilder,
+    host: StringBuilder,
+    service: StringBuilder,
+    source: StringBuilder,
+    line: UInt64Builder,
+    format: StringBuilder,
+    level: StringBuilder,
+    message: StringBuilder,
+    template_id: UInt64Builder,
+    client_ip: StringBuilder,
+    method: StringBuilder,
+    path: StringBuilder,
+    status: UInt16Builder,
+    bytes: UInt64Builder,
+    latency_ms: Float64Builder,
+    referer: StringBuilder,
+    user_agent: StringBuilder,
+    attrs: MapBuilder<StringBuilder, StringBuilder>,
+    rows: usize,
+}
+
+impl Default for RecordColumns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecordColumns {
+    /// Empty builders for the record schema.
+    pub fn new() -> Self {
+        let names = MapFieldNames {
+            entry: "entries".into(),
+            key: "keys".into(),
+            value: "values".into(),
+        };
+        RecordColumns {
+            schema: record_schema(),
+            ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            host: StringBuilder::new(),
+            service: StringBuilder::new(),
+            source: StringBuilder::new(),
+            line: UInt64Builder::new(),
+            format: StringBuilder::new(),
+            level: StringBuilder::new(),
+            message: StringBuilder::new(),
+            template_id: UInt64Builder::new(),
+            client_ip: StringBuilder::new(),
+            method: StringBuilder::new(),
+            path: StringBuilder::new(),
+            status: UInt16Builder::new(),
+            bytes: UInt64Builder::new(),
+            latency_ms: Float64Builder::new(),
+            referer: StringBuilder::new(),
+            user_agent: StringBuilder::new(),
+            attrs: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last [`RecordColumns::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no rows are pending.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one record read from line `line` of `labels.source`.
+    pub fn push(&mut self, record: &Record<'_>, line: u64, labels: &Labels<'_>) {
+        self.ts.append_value(record.ts.0);
+        self.host.append_option(record.host.as_deref().or(labels.host));
+        self.service
+            .append_option(record.service.as_deref().or(labels.service));
+        self.source.append_value(labels.source);
+        self.line.append_value(line);
+        self.format.append_value(labels.format);
+        self.level.append_option(record.level.map(|l| l.as_str()));
+        self.message.append_value(&record.message);
+        self.template_id.append_null();
+        let access = record.access.as_ref();
+        self.client_ip.append_option(access.map(|a| a.client_ip));
+        self.method.append_option(access.and_then(|a| a.method));
+        self.path.append_option(access.and_then(|a| a.path));
+        self.status.append_option(access.map(|a| a.status));
+        self.bytes.append_option(access.and_then(|a| a.bytes));
+        self.latency_ms.append_option(access.and_then(|a| a.latency_ms));
+        self.referer.append_option(access.and_then(|a| a.referer));
+        self.user_agent.append_option(access.and_then(|a| a.user_agent));
+        if let Some(a) = access {
+            // The typed columns follow DESIGN.md; the rarer access fields stay queryable in attrs.
+            for (key, value) in [("user", a.user), ("protocol", a.protocol)] {
+                if let Some(value) = value {
+                    self.attrs.keys().append_value(key);
+                    self.attrs.values().append_value(value);
+                }
+            }
+        }
+        for (key, value) in &record.attrs {
+            self.attrs.keys().append_value(key);
+            self.attrs.values().append_value(value);
+        }
+        // Appending a map entry only fails when keys and values disagree in length, which the
+        // loops above rule out.
+        let _ = self.attrs.append(true);
+        self.rows += 1;
+    }
+
+    /// Takes the pending rows as a batch, leaving the builders empty.
+    pub fn finish(&mut self) -> Result<RecordBatch, StoreError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.host.finish()),
+            Arc::new(self.service.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.format.finish()),
+            Arc::new(self.level.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.template_id.finish()),
+            Arc::new(self.client_ip.finish()),
+            Arc::new(self.method.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.bytes.finish()),
+            Arc::new(self.latency_ms.finish()),
+            Arc::new(self.referer.finish()),
+            Arc::new(self.user_agent.finish()),
+            Arc::new(self.attrs.finish()),
+        ];
+        self.rows = 0;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
