@@ -6,6 +6,9 @@
 //!   every core, write partitioned Parquet into a fresh temporary data directory) over a
 //!   ~200k-line file per format, in lines/s and MiB/s.
 //!
+//! The lines come from the project's generator restricted to one format (`common`, which it
+//! does not generate, from the benchmark synthesizer); see `loglens_benches::workload`.
+//!
 //! Run `cargo bench -p loglens-benches` (about 2–3 minutes), or select benchmarks with a filter:
 //! `cargo bench -p loglens-benches -- parse/` or `-- process/combined`. Environment knobs:
 //! `LOGLENS_BENCH_PARSE_LINES`, `LOGLENS_BENCH_PROCESS_LINES`, `LOGLENS_BENCH_THREADS`.
@@ -14,8 +17,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use loglens_benches::{context, lines, write_file};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
+use loglens_benches::{context, workload};
 use loglens_core::format::Format;
 use loglens_engine::config::Config;
 use loglens_engine::input::{InputFile, Parsers};
@@ -25,21 +28,36 @@ const PARSE_LINES: usize = 10_000;
 const PROCESS_LINES: usize = 200_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
 }
 
 fn threads() -> usize {
-    env_usize("LOGLENS_BENCH_THREADS", std::thread::available_parallelism().map_or(2, |n| n.get()))
+    env_usize(
+        "LOGLENS_BENCH_THREADS",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )
 }
 
 fn parse(c: &mut Criterion) {
     let n = env_usize("LOGLENS_BENCH_PARSE_LINES", PARSE_LINES);
     let ctx = context();
     let mut group = c.benchmark_group("parse");
-    group.sample_size(20).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     for format in Format::ALL {
-        let text = lines(format, n, 1);
+        let (text, source) = workload(format, n, 1);
         let lines: Vec<&str> = text.lines().collect();
+        eprintln!(
+            "parse/{format}: {} lines, {} bytes from {source:?}",
+            lines.len(),
+            text.len()
+        );
         let parser = format.parser();
         let ok = lines.iter().filter(|l| parser.parse(l, &ctx).is_ok()).count();
         if ok < lines.len() {
@@ -48,7 +66,10 @@ fn parse(c: &mut Criterion) {
                 lines.len()
             );
         }
-        group.throughput(Throughput::ElementsAndBytes { elements: lines.len() as u64, bytes: text.len() as u64 });
+        group.throughput(Throughput::ElementsAndBytes {
+            elements: lines.len() as u64,
+            bytes: text.len() as u64,
+        });
         group.bench_function(format.name(), |b| {
             b.iter(|| {
                 let mut parsed = 0usize;
@@ -67,7 +88,12 @@ fn run_engine(input: &Path, format: Format, data_dir: PathBuf, threads: usize, r
     let parsers = Parsers::from_config(&Config::default()).expect("built-in parsers");
     let parser = parsers.by_name(format.name());
     let options = ProcessOptions {
-        inputs: vec![InputFile { path: input.to_owned(), parser, host: None, service: None }],
+        inputs: vec![InputFile {
+            path: input.to_owned(),
+            parser,
+            host: None,
+            service: None,
+        }],
         parsers,
         data_dir,
         threads,
@@ -80,13 +106,29 @@ fn run_engine(input: &Path, format: Format, data_dir: PathBuf, threads: usize, r
 fn process(c: &mut Criterion) {
     let n = env_usize("LOGLENS_BENCH_PROCESS_LINES", PROCESS_LINES);
     let threads = threads();
-    let scratch = tempfile::Builder::new().prefix("loglens-bench-").tempdir().expect("temporary directory");
+    let scratch = tempfile::Builder::new()
+        .prefix("loglens-bench-")
+        .tempdir()
+        .expect("temporary directory");
     let mut group = c.benchmark_group("process");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(6));
+    // Iterations take a fraction of a second: flat sampling (the same iteration count in every
+    // sample) keeps 10 samples within the measurement time instead of 55 iterations.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6));
     for format in Format::ALL {
         let input = scratch.path().join(format!("{format}.log"));
-        let bytes = write_file(format, n, 7, &input).expect("writing the benchmark input");
-        group.throughput(Throughput::ElementsAndBytes { elements: n as u64, bytes });
+        let (text, source) = workload(format, n, 7);
+        let n = text.lines().count();
+        let bytes = text.len() as u64;
+        std::fs::write(&input, text).expect("writing the benchmark input");
+        eprintln!("process/{format}: {n} lines, {bytes} bytes from {source:?}");
+        group.throughput(Throughput::ElementsAndBytes {
+            elements: n as u64,
+            bytes,
+        });
         let mut run = 0u64;
         let mut checked = false;
         group.bench_function(format.name(), |b| {

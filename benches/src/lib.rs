@@ -1,18 +1,19 @@
-//! Benchmark support for loglens: a small, deterministic synthesizer of realistic log lines for
-//! every built-in format, rendered with loglens's own renderers so the benchmarks parse exactly
-//! what the parsers are meant to read.
+//! Benchmark support for loglens: realistic in-memory workloads for every built-in format.
 //!
-//! Why not `loglens_core::generate`? The benchmarks need a fixed, format-by-format workload that
-//! does not change when the generator's scenarios (incidents, traffic shapes) evolve; this module
-//! only has to look like real traffic (varied IPs, paths, agents, statuses, messages), not tell a
-//! story. The `loglens-synth` binary writes the same lines to a file for the shell benchmarks
-//! when `loglens generate` is unavailable.
+//! [`workload`] takes its lines from the project's generator (`loglens_core::generate`, the
+//! same fleet `loglens generate` writes), restricted to one format and with no damaged lines,
+//! so the benchmarks measure the parsers on the traffic they are built for. Formats the
+//! generator has no stream for (`common`) come from [`Synth`], a small deterministic
+//! synthesizer that renders varied records (IPs, paths, agents, statuses, messages) with
+//! loglens's own renderers. The `loglens-synth` binary writes [`Synth`] lines to a file for the
+//! shell benchmarks (`bench/*.sh`) when `loglens generate` is unavailable.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
 use loglens_core::format::{Format, ParseContext};
+use loglens_core::generate::{GenOptions, Generator};
 use loglens_core::time::days_from_civil;
 use loglens_core::{Access, Level, Record, Timestamp};
 
@@ -21,10 +22,14 @@ pub fn start_time() -> Timestamp {
     Timestamp(days_from_civil(2026, 3, 2) * 86_400 * 1_000_000)
 }
 
-/// The parse context the benchmarks use: UTC, with a reference a week after [`start_time`] so
-/// year-less syslog timestamps land in 2026.
+/// The parse context the benchmarks use: UTC, with 2027-01-01 as the reference so year-less
+/// syslog timestamps of both the synthesizer (March 2026) and the generator (November 2026)
+/// land in 2026.
 pub fn context() -> ParseContext {
-    ParseContext { reference: Timestamp(start_time().0 + 7 * 86_400 * 1_000_000), default_offset_secs: 0 }
+    ParseContext {
+        reference: Timestamp(days_from_civil(2027, 1, 1) * 86_400 * 1_000_000),
+        default_offset_secs: 0,
+    }
 }
 
 /// A deterministic source of realistic log lines.
@@ -34,8 +39,15 @@ pub struct Synth {
     ts: i64,
 }
 
-const METHODS: &[(&str, u32)] =
-    &[("GET", 800), ("POST", 120), ("PUT", 30), ("DELETE", 20), ("HEAD", 20), ("OPTIONS", 10), ("PATCH", 5)];
+const METHODS: &[(&str, u32)] = &[
+    ("GET", 800),
+    ("POST", 120),
+    ("PUT", 30),
+    ("DELETE", 20),
+    ("HEAD", 20),
+    ("OPTIONS", 10),
+    ("PATCH", 5),
+];
 const PROTOCOLS: &[(&str, u32)] = &[("HTTP/1.1", 85), ("HTTP/2.0", 13), ("HTTP/1.0", 2)];
 const STATUSES: &[(u16, u32)] = &[
     (200, 780),
@@ -76,9 +88,28 @@ const REFERERS: &[&str] = &[
     "https://www.bing.com/search?q=example+shop",
     "https://t.co/x7Yq2",
 ];
-const WORDS: &[&str] =
-    &["shoes", "red+dress", "laptop", "usb-c+cable", "coffee", "headphones", "gift", "sale", "jacket", "lamp"];
-const HOSTS: &[&str] = &["web-01", "web-02", "web-03", "api-01", "api-02", "db-01", "cache-01", "worker-01"];
+const WORDS: &[&str] = &[
+    "shoes",
+    "red+dress",
+    "laptop",
+    "usb-c+cable",
+    "coffee",
+    "headphones",
+    "gift",
+    "sale",
+    "jacket",
+    "lamp",
+];
+const HOSTS: &[&str] = &[
+    "web-01",
+    "web-02",
+    "web-03",
+    "api-01",
+    "api-02",
+    "db-01",
+    "cache-01",
+    "worker-01",
+];
 const USERS: &[&str] = &["alice", "bob", "deploy", "admin", "carol"];
 const LEVELS: &[(Level, u32)] = &[
     (Level::Info, 780),
@@ -102,7 +133,10 @@ const LOGGERS: &[&str] = &[
 impl Synth {
     /// A synthesizer; the same seed gives the same lines.
     pub fn new(seed: u64) -> Self {
-        Synth { state: seed ^ 0x9e37_79b9_7f4a_7c15, ts: start_time().0 }
+        Synth {
+            state: seed ^ 0x9e37_79b9_7f4a_7c15,
+            ts: start_time().0,
+        }
     }
 
     fn next(&mut self) -> u64 {
@@ -145,11 +179,17 @@ impl Synth {
     }
 
     fn client_ip(&mut self) -> String {
-        // A pool of ~5000 clients, a few of them IPv6, with a long tail.
-        let client = self.below(5000);
+        // 5000 clients, a few busy and a long tail (low numbers are drawn most), ~2% on IPv6.
+        let bound = 1 + self.below(5000);
+        let client = self.below(bound);
         let mut h = client.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 16;
-        if client % 23 == 0 {
-            return format!("2001:db8:{:x}:{:x}::{:x}", h & 0xffff, (h >> 16) & 0xffff, (h >> 32) & 0xfff);
+        if (3000..3200).contains(&client) {
+            return format!(
+                "2001:db8:{:x}:{:x}::{:x}",
+                h & 0xffff,
+                (h >> 16) & 0xffff,
+                (h >> 32) & 0xfff
+            );
         }
         let mut octet = || {
             let o = h % 254 + 1;
@@ -162,16 +202,36 @@ impl Synth {
     fn path(&mut self) -> String {
         match self.below(20) {
             0..=4 => format!("/api/v1/products/{}", self.below(50_000)),
-            5..=6 => format!("/api/v1/users/{}/orders?limit={}", self.below(200_000), 10 * (1 + self.below(5))),
+            5..=6 => format!(
+                "/api/v1/users/{}/orders?limit={}",
+                self.below(200_000),
+                10 * (1 + self.below(5))
+            ),
             7..=9 => format!("/static/js/app.{:08x}.js", self.below(8) * 0x1f3a_5c7b),
             10 => "/static/css/main.css".to_owned(),
-            11..=12 => format!("/images/products/{}_{}.jpg", self.below(50_000), self.pick(&["thumb", "large"])),
+            11..=12 => format!(
+                "/images/products/{}_{}.jpg",
+                self.below(50_000),
+                self.pick(&["thumb", "large"])
+            ),
             13 => format!("/search?q={}&page={}", self.pick(WORDS), 1 + self.below(5)),
             14 => "/".to_owned(),
             15 => "/health".to_owned(),
-            16 => format!("/cart/add?sku=SKU-{:06}&qty={}", self.below(1_000_000), 1 + self.below(3)),
+            16 => format!(
+                "/cart/add?sku=SKU-{:06}&qty={}",
+                self.below(1_000_000),
+                1 + self.below(3)
+            ),
             17 => "/checkout".to_owned(),
-            18 => self.pick(&["/favicon.ico", "/robots.txt", "/wp-login.php", "/.env", "/sitemap.xml"]).to_string(),
+            18 => self
+                .pick(&[
+                    "/favicon.ico",
+                    "/robots.txt",
+                    "/wp-login.php",
+                    "/.env",
+                    "/sitemap.xml",
+                ])
+                .to_string(),
             _ => format!("/blog/{}-{}", self.pick(WORDS).replace('+', "-"), self.below(300)),
         }
     }
@@ -206,7 +266,9 @@ impl Synth {
         let user = self.chance(3).then(|| *self.pick(USERS));
         let referer = self.chance(55).then(|| *self.pick(REFERERS));
         let agent = *self.pick(AGENTS);
-        let latency = self.chance(90).then(|| (self.below(250) + self.below(40) * self.below(40)) as f64);
+        let latency = self
+            .chance(90)
+            .then(|| (self.below(250) + self.below(40) * self.below(40)) as f64);
         let message = format!("{method} {path} {protocol}");
         let access = Access {
             client_ip: &ip,
@@ -274,11 +336,19 @@ impl Synth {
         record.attrs.push(("pid".into(), pid.into()));
         if format == Format::Syslog5424 {
             if self.chance(40) {
-                record.attrs.push(("msgid".into(), Cow::Borrowed(*self.pick(&["ID47", "AUDIT", "REQ"]))));
+                record.attrs.push((
+                    "msgid".into(),
+                    Cow::Borrowed(*self.pick(&["ID47", "AUDIT", "REQ"])),
+                ));
             }
             if self.chance(30) {
-                record.attrs.push(("meta@32473.request_id".into(), self.request_id().into()));
-                record.attrs.push(("meta@32473.zone".into(), Cow::Borrowed(*self.pick(&["eu-west-1a", "us-east-1b"]))));
+                record
+                    .attrs
+                    .push(("meta@32473.request_id".into(), self.request_id().into()));
+                record.attrs.push((
+                    "meta@32473.zone".into(),
+                    Cow::Borrowed(*self.pick(&["eu-west-1a", "us-east-1b"])),
+                ));
             }
         }
         format.render(&record, out);
@@ -293,10 +363,21 @@ impl Synth {
         let status = self.weighted(STATUSES);
         let message = match level {
             Level::Error | Level::Critical => {
-                format!("request failed: {}", self.pick(&["upstream timeout", "connection reset by peer", "deadlock detected"]))
+                format!(
+                    "request failed: {}",
+                    self.pick(&[
+                        "upstream timeout",
+                        "connection reset by peer",
+                        "deadlock detected"
+                    ])
+                )
             }
             Level::Warn => format!("slow query took {} ms", 500 + self.below(4000)),
-            Level::Debug => format!("cache {} for key user:{}", self.pick(&["hit", "miss"]), self.below(100_000)),
+            Level::Debug => format!(
+                "cache {} for key user:{}",
+                self.pick(&["hit", "miss"]),
+                self.below(100_000)
+            ),
             _ => "request completed".to_owned(),
         };
         let mut record = Record::new(ts, message);
@@ -307,9 +388,14 @@ impl Synth {
         record.attrs.push(("method".into(), method.into()));
         record.attrs.push(("path".into(), path.into()));
         record.attrs.push(("status".into(), status.to_string().into()));
-        record.attrs.push(("duration_ms".into(), format!("{}.{:03}", self.below(800), self.below(1000)).into()));
+        record.attrs.push((
+            "duration_ms".into(),
+            format!("{}.{:03}", self.below(800), self.below(1000)).into(),
+        ));
         if self.chance(60) {
-            record.attrs.push(("user_id".into(), self.below(200_000).to_string().into()));
+            record
+                .attrs
+                .push(("user_id".into(), self.below(200_000).to_string().into()));
         }
         format.render(&record, out);
     }
@@ -318,12 +404,31 @@ impl Synth {
         let level = self.weighted(LEVELS);
         let logger = *self.pick(LOGGERS);
         let message = match self.below(6) {
-            0 => format!("Starting new HTTPS connection (1): api.partner.example:{}", self.pick(&[443, 8443])),
-            1 => format!("Task app.tasks.send_email[{}] succeeded in {}.{:03}s: None", self.request_id(), self.below(5), self.below(1000)),
-            2 => format!("GET /api/v1/products/{} 200 {} ms", self.below(50_000), self.below(300)),
-            3 => format!("Retrying (Retry(total={}, connect=None, read=None)) after connection broken", self.below(3)),
+            0 => format!(
+                "Starting new HTTPS connection (1): api.partner.example:{}",
+                self.pick(&[443, 8443])
+            ),
+            1 => format!(
+                "Task app.tasks.send_email[{}] succeeded in {}.{:03}s: None",
+                self.request_id(),
+                self.below(5),
+                self.below(1000)
+            ),
+            2 => format!(
+                "GET /api/v1/products/{} 200 {} ms",
+                self.below(50_000),
+                self.below(300)
+            ),
+            3 => format!(
+                "Retrying (Retry(total={}, connect=None, read=None)) after connection broken",
+                self.below(3)
+            ),
             4 => format!("User {} logged in from {}", self.below(200_000), self.client_ip()),
-            _ => format!("query returned {} rows in {} ms", self.below(10_000), self.below(900)),
+            _ => format!(
+                "query returned {} rows in {} ms",
+                self.below(10_000),
+                self.below(900)
+            ),
         };
         let mut record = Record::new(ts, message);
         record.level = Some(level);
@@ -332,7 +437,52 @@ impl Synth {
     }
 }
 
-/// `n` lines of `format`, each ending with `\n`.
+/// Where the lines of a [`workload`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `loglens_core::generate`, the project's generator.
+    Generator,
+    /// [`Synth`], for formats the generator has no stream of.
+    Synth,
+}
+
+/// About `n` realistic lines of `format` (each ending with `\n`), and their source: every
+/// stream of that format from the project's generator (one simulated day, incidents included,
+/// no damaged lines), else [`Synth`]. The generator's line target is approximate, so the text
+/// may hold slightly fewer than `n` lines; count them.
+pub fn workload(format: Format, n: usize, seed: u64) -> (String, Source) {
+    match generated(format, n, seed) {
+        Some(text) => (text, Source::Generator),
+        None => (lines(format, n, seed), Source::Synth),
+    }
+}
+
+fn generated(format: Format, n: usize, seed: u64) -> Option<String> {
+    let options = GenOptions {
+        seed,
+        lines: n as u64 + n as u64 / 10 + 100,
+        formats: vec![format],
+        corrupt_rate: 0.0,
+        ..GenOptions::default()
+    };
+    let mut generator = Generator::new(options).ok()?;
+    let mut text = String::with_capacity(n * 200);
+    let mut count = 0;
+    'chunks: while let Some(chunks) = generator.next_chunk() {
+        for chunk in chunks {
+            for line in chunk.split_inclusive('\n') {
+                text.push_str(line);
+                count += 1;
+                if count == n {
+                    break 'chunks;
+                }
+            }
+        }
+    }
+    (count > 0).then_some(text)
+}
+
+/// `n` lines of `format` from [`Synth`], each ending with `\n`.
 pub fn lines(format: Format, n: usize, seed: u64) -> String {
     let mut synth = Synth::new(seed);
     let mut text = String::with_capacity(n * 200);
@@ -343,7 +493,7 @@ pub fn lines(format: Format, n: usize, seed: u64) -> String {
     text
 }
 
-/// Writes `n` lines of `format` to `path`, returning the bytes written.
+/// Writes `n` lines of `format` from [`Synth`] to `path`, returning the bytes written.
 pub fn write_file(format: Format, n: usize, seed: u64, path: &Path) -> std::io::Result<u64> {
     let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut synth = Synth::new(seed);
@@ -375,11 +525,30 @@ mod tests {
     }
 
     #[test]
-    fn access_lines_parse() {
-        let parser = Format::Combined.parser();
-        let text = lines(Format::Combined, 500, 1);
-        for line in text.lines() {
-            assert!(parser.parse(line, &context()).is_ok(), "{line}");
+    fn synthesized_lines_parse() {
+        for format in Format::ALL {
+            let parser = format.parser();
+            for line in lines(format, 500, 1).lines() {
+                assert!(parser.parse(line, &context()).is_ok(), "{format}: {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn workloads_have_about_n_lines_that_parse() {
+        for format in Format::ALL {
+            let (text, source) = workload(format, 2_000, 1);
+            let count = text.lines().count();
+            assert!(
+                (1_800..=2_000).contains(&count),
+                "{format}: {count} lines from {source:?}"
+            );
+            let parser = format.parser();
+            let ok = text
+                .lines()
+                .filter(|l| parser.parse(l, &context()).is_ok())
+                .count();
+            assert_eq!(ok, count, "{format} from {source:?}");
         }
     }
 }

@@ -25,7 +25,10 @@ fn main() -> ExitCode {
     let path = PathBuf::from(file);
     match loglens_benches::write_file(format, lines, seed, &path) {
         Ok(bytes) => {
-            eprintln!("loglens-synth: wrote {lines} {format} lines ({bytes} bytes) to {}", path.display());
+            eprintln!(
+                "loglens-synth: wrote {lines} {format} lines ({bytes} bytes) to {}",
+                path.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -228,7 +228,7 @@ pub fn write_rfc3339(out: &mut String, ts: Timestamp, offset_secs: i32, fraction
             let _ = write!(out, ".{:03}", c.micros / 1000);
         }
         Fraction::Auto if c.micros == 0 => {}
-        Fraction::Auto if c.micros % 1000 == 0 => {
+        Fraction::Auto if c.micros.is_multiple_of(1000) => {
             let _ = write!(out, ".{:03}", c.micros / 1000);
         }
         Fraction::Auto => {

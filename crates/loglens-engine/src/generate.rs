@@ -1,1 +1,296 @@
-//! Writes generated logs to a directory (stub).
+//! The file side of `loglens generate`: streams the core generator's chunks into
+//! `DIR/logs/<host>/<file>`, sets each file's mtime to its last line, and writes the ground
+//! truth, the manifest and a ready-to-use `loglens.toml`.
+//!
+//! Memory stays bounded whatever the size: the generator hands over about 1 MiB of text at a
+//! time, which goes straight through a buffered writer per file.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use loglens_core::generate::{GenOptions, Generator, Incident, StreamInfo};
+use loglens_core::Timestamp;
+use serde::Serialize;
+
+use crate::EngineError;
+
+/// One written file and its counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSummary {
+    /// Where, what format, which host and service.
+    pub stream: StreamInfo,
+    /// Lines written (damaged ones included).
+    pub lines: u64,
+    /// Lines deliberately damaged so they do not parse.
+    pub corrupt_lines: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Time of the last line (also the file's mtime), `None` for an empty file.
+    pub last: Option<Timestamp>,
+}
+
+/// What `generate` wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateSummary {
+    /// The output directory.
+    pub out_dir: PathBuf,
+    /// The files, in the generator's stream order.
+    pub files: Vec<FileSummary>,
+    /// The injected incidents (also in `ground_truth.json`).
+    pub incidents: Vec<Incident>,
+    /// First instant of the span.
+    pub start: Timestamp,
+    /// First instant after the span.
+    pub end: Timestamp,
+}
+
+impl GenerateSummary {
+    /// Total lines over every file.
+    pub fn lines(&self) -> u64 {
+        self.files.iter().map(|f| f.lines).sum()
+    }
+
+    /// Total damaged lines.
+    pub fn corrupt_lines(&self) -> u64 {
+        self.files.iter().map(|f| f.corrupt_lines).sum()
+    }
+
+    /// Total bytes.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Lines per format name, sorted by name.
+    pub fn lines_by_format(&self) -> BTreeMap<&'static str, u64> {
+        let mut by = BTreeMap::new();
+        for f in &self.files {
+            *by.entry(f.stream.format.name()).or_insert(0) += f.lines;
+        }
+        by
+    }
+}
+
+/// The ground-truth file name inside the output directory.
+pub const GROUND_TRUTH: &str = "ground_truth.json";
+/// The manifest file name inside the output directory.
+pub const MANIFEST: &str = "manifest.json";
+/// The configuration file name inside the output directory.
+pub const CONFIG: &str = "loglens.toml";
+
+/// Generates logs into `out_dir` (created if missing; files of an earlier run with the same
+/// names are replaced).
+pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, EngineError> {
+    let mut generator = Generator::new(options).map_err(|e| EngineError::Config(e.to_string()))?;
+    let streams = generator.streams().to_vec();
+    let mut writers = Vec::with_capacity(streams.len());
+    for stream in &streams {
+        let path = out_dir.join(&stream.path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+        }
+        let file = File::create(&path).map_err(|e| EngineError::io(&path, e))?;
+        writers.push((BufWriter::with_capacity(1 << 16, file), path, 0u64));
+    }
+    while let Some(chunks) = generator.next_chunk() {
+        for ((writer, path, bytes), chunk) in writers.iter_mut().zip(chunks) {
+            if !chunk.is_empty() {
+                writer.write_all(chunk.as_bytes()).map_err(|e| EngineError::io(path, e))?;
+                *bytes += chunk.len() as u64;
+            }
+        }
+    }
+    let stats = generator.stats();
+    let start = generator.start();
+    let mut files = Vec::with_capacity(streams.len());
+    for ((writer, path, bytes), (stream, stat)) in writers.into_iter().zip(streams.into_iter().zip(stats)) {
+        let file = writer.into_inner().map_err(|e| EngineError::io(&path, e.into_error()))?;
+        // Formats without a year (RFC 3164) take it from the mtime, so it must be the last line's time.
+        let mtime = stat.last.unwrap_or(start);
+        file.set_modified(system_time(mtime)).map_err(|e| EngineError::io(&path, e))?;
+        files.push(FileSummary { stream, lines: stat.lines, corrupt_lines: stat.corrupt_lines, bytes, last: stat.last });
+    }
+    let summary = GenerateSummary {
+        out_dir: out_dir.to_owned(),
+        files,
+        incidents: generator.incidents().to_vec(),
+        start,
+        end: generator.end(),
+    };
+    write_atomic(&out_dir.join(GROUND_TRUTH), &ground_truth_json(&summary.incidents))?;
+    write_atomic(&out_dir.join(MANIFEST), &manifest_json(&summary, generator.options()))?;
+    write_atomic(&out_dir.join(CONFIG), &config_toml(&summary))?;
+    Ok(summary)
+}
+
+fn system_time(ts: Timestamp) -> SystemTime {
+    if ts.0 >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_micros(ts.0.unsigned_abs())
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_micros(ts.0.unsigned_abs())
+    }
+}
+
+/// Writes `text` under a temporary name, then renames it into place.
+fn write_atomic(path: &Path, text: &str) -> Result<(), EngineError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, text).map_err(|e| EngineError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+}
+
+#[derive(Serialize)]
+struct TruthEntry<'a> {
+    kind: &'static str,
+    start: String,
+    end: String,
+    service: &'a str,
+    host: Option<&'a str>,
+    description: &'a str,
+}
+
+fn ground_truth_json(incidents: &[Incident]) -> String {
+    let entries: Vec<TruthEntry<'_>> = incidents
+        .iter()
+        .map(|i| TruthEntry {
+            kind: i.kind.name(),
+            start: i.start.to_rfc3339(),
+            end: i.end.to_rfc3339(),
+            service: &i.service,
+            host: i.host.as_deref(),
+            description: &i.description,
+        })
+        .collect();
+    to_json(&entries)
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serializing plain structs of strings and numbers cannot fail.
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[derive(Serialize)]
+struct ManifestOptions<'a> {
+    seed: u64,
+    start: String,
+    end: String,
+    duration_secs: i64,
+    lines: u64,
+    formats: Vec<&'a str>,
+    incidents: bool,
+    corrupt_rate: f64,
+}
+
+#[derive(Serialize)]
+struct ManifestFile<'a> {
+    path: &'a str,
+    format: &'static str,
+    host: &'a str,
+    service: &'a str,
+    lines: u64,
+    corrupt_lines: u64,
+    bytes: u64,
+    last: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ManifestTotals {
+    files: usize,
+    lines: u64,
+    corrupt_lines: u64,
+    bytes: u64,
+    incidents: usize,
+    lines_by_format: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    options: ManifestOptions<'a>,
+    files: Vec<ManifestFile<'a>>,
+    totals: ManifestTotals,
+    ground_truth: &'static str,
+    config: &'static str,
+}
+
+fn manifest_json(summary: &GenerateSummary, options: &GenOptions) -> String {
+    let mut formats: Vec<&str> = summary.files.iter().map(|f| f.stream.format.name()).collect();
+    formats.sort_unstable();
+    formats.dedup();
+    let manifest = Manifest {
+        options: ManifestOptions {
+            seed: options.seed,
+            start: summary.start.to_rfc3339(),
+            end: summary.end.to_rfc3339(),
+            duration_secs: options.duration_secs,
+            lines: options.lines,
+            formats,
+            incidents: options.incidents,
+            corrupt_rate: options.corrupt_rate,
+        },
+        files: summary
+            .files
+            .iter()
+            .map(|f| ManifestFile {
+                path: &f.stream.path,
+                format: f.stream.format.name(),
+                host: &f.stream.host,
+                service: &f.stream.service,
+                lines: f.lines,
+                corrupt_lines: f.corrupt_lines,
+                bytes: f.bytes,
+                last: f.last.map(Timestamp::to_rfc3339),
+            })
+            .collect(),
+        totals: ManifestTotals {
+            files: summary.files.len(),
+            lines: summary.lines(),
+            corrupt_lines: summary.corrupt_lines(),
+            bytes: summary.bytes(),
+            incidents: summary.incidents.len(),
+            lines_by_format: summary.lines_by_format(),
+        },
+        ground_truth: GROUND_TRUTH,
+        config: CONFIG,
+    };
+    to_json(&manifest)
+}
+
+#[derive(Serialize)]
+struct ConfigInput<'a> {
+    path: &'a str,
+    format: &'static str,
+    host: &'a str,
+    service: &'a str,
+}
+
+#[derive(Serialize)]
+struct ConfigFile<'a> {
+    input: Vec<ConfigInput<'a>>,
+}
+
+fn config_toml(summary: &GenerateSummary) -> String {
+    let config = ConfigFile {
+        input: summary
+            .files
+            .iter()
+            .map(|f| ConfigInput {
+                path: &f.stream.path,
+                format: f.stream.format.name(),
+                host: &f.stream.host,
+                service: &f.stream.service,
+            })
+            .collect(),
+    };
+    let mut text = String::from(
+        "# Written by `loglens generate`: one input per generated file.\n\
+         # Paths are relative to this file's directory.\n\n",
+    );
+    // A struct of strings always serializes to TOML.
+    text.push_str(&toml::to_string(&config).unwrap_or_default());
+    text
+}

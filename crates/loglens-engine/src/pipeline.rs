@@ -227,11 +227,11 @@ fn read_file(
     loop {
         let mut data = std::mem::take(&mut carry);
         data.reserve(options.chunk_bytes);
-        let start = data.len();
-        data.resize(start + options.chunk_bytes, 0);
-        let n = read_full(&mut reader, &mut data[start..]).map_err(|e| EngineError::io(path, e))?;
-        data.truncate(start + n);
-        let eof = n == 0 || start + n < start + options.chunk_bytes;
+        let n = (&mut reader)
+            .take(options.chunk_bytes as u64)
+            .read_to_end(&mut data)
+            .map_err(|e| EngineError::io(path, e))?;
+        let eof = n < options.chunk_bytes;
         if data.is_empty() {
             break;
         }

@@ -62,6 +62,12 @@ impl Default for RecordColumns {
 impl RecordColumns {
     /// Empty builders for the record schema.
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// Empty builders sized for `rows` typical log rows, so filling them never reallocates.
+    pub fn with_capacity(rows: usize) -> Self {
+        let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         let names = MapFieldNames {
             entry: "entries".into(),
             key: "keys".into(),
@@ -69,23 +75,23 @@ impl RecordColumns {
         };
         RecordColumns {
             schema: record_schema(),
-            ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            host: StringBuilder::new(),
-            service: StringBuilder::new(),
-            source: StringBuilder::new(),
-            line: UInt64Builder::new(),
-            format: StringBuilder::new(),
-            level: StringBuilder::new(),
-            message: StringBuilder::new(),
-            template_id: UInt64Builder::new(),
-            client_ip: StringBuilder::new(),
-            method: StringBuilder::new(),
-            path: StringBuilder::new(),
-            status: UInt16Builder::new(),
-            bytes: UInt64Builder::new(),
-            latency_ms: Float64Builder::new(),
-            referer: StringBuilder::new(),
-            user_agent: StringBuilder::new(),
+            ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            host: text(16),
+            service: text(16),
+            source: text(64),
+            line: UInt64Builder::with_capacity(rows),
+            format: text(10),
+            level: text(8),
+            message: text(96),
+            template_id: UInt64Builder::with_capacity(rows),
+            client_ip: text(16),
+            method: text(8),
+            path: text(64),
+            status: UInt16Builder::with_capacity(rows),
+            bytes: UInt64Builder::with_capacity(rows),
+            latency_ms: Float64Builder::with_capacity(rows),
+            referer: text(48),
+            user_agent: text(128),
             attrs: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
             rows: 0,
         }
@@ -141,8 +147,14 @@ impl RecordColumns {
         self.rows += 1;
     }
 
-    /// Takes the pending rows as a batch, leaving the builders empty.
+    /// Takes the pending rows as a batch, leaving empty builders with the same capacity.
     pub fn finish(&mut self) -> Result<RecordBatch, StoreError> {
+        let rows = self.rows;
+        let mut full = std::mem::replace(self, Self::with_capacity(rows));
+        full.take_batch()
+    }
+
+    fn take_batch(&mut self) -> Result<RecordBatch, StoreError> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             Arc::new(self.host.finish()),

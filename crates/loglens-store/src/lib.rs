@@ -145,11 +145,7 @@ impl PartFile {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
         let file = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_compression(parquet::basic::Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(128 * 1024))
-            .set_created_by(concat!("loglens ", env!("CARGO_PKG_VERSION")).to_owned())
-            .build();
+        let props = schema::writer_properties(&schema);
         let writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
             StoreError::Parquet {
                 path: path.clone(),

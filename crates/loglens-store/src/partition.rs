@@ -103,7 +103,7 @@ impl PartitionedWriter {
         }
         self.open.push(OpenPartition {
             key,
-            columns: RecordColumns::new(),
+            columns: RecordColumns::with_capacity(BATCH_ROWS),
             file: None,
             last_used: self.clock,
         });

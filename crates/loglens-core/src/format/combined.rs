@@ -156,11 +156,7 @@ impl LineParser for CombinedParser {
         } else if !c.at_end() {
             return Err(ParseError::Layout("common (text after the byte count)"));
         }
-        let mut parts = request.splitn(3, ' ');
-        let (method, path, protocol) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(m), Some(p), Some(v)) if !m.is_empty() && !p.is_empty() => (Some(m), Some(p), Some(v)),
-            _ => (None, None, None),
-        };
+        let (method, path, protocol) = split_request(request);
         Ok(Record {
             ts,
             host: None,
@@ -181,6 +177,23 @@ impl LineParser for CombinedParser {
             }),
             attrs,
         })
+    }
+}
+
+/// `METHOD PATH PROTOCOL`; the path may itself hold spaces, so the protocol is cut at the last
+/// space. `HTTP/0.9`-style `METHOD PATH` has no protocol; anything else has no parts at all.
+fn split_request(request: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    let Some((method, rest)) = request.split_once(' ') else {
+        return (None, None, None);
+    };
+    if method.is_empty() || rest.is_empty() {
+        return (None, None, None);
+    }
+    match rest.rsplit_once(' ') {
+        Some((path, protocol)) if !path.is_empty() && protocol.starts_with("HTTP/") => {
+            (Some(method), Some(path), Some(protocol))
+        }
+        _ => (Some(method), Some(rest), None),
     }
 }
 
@@ -219,7 +232,8 @@ fn trailing_field<'a>(
         return Ok(None);
     }
     match value.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Some(secs * 1000.0)),
+        // Rounded to the microsecond so `0.258` reads as 258 ms, not 258.00000000000003.
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Some((secs * 1e6).round() / 1e3)),
         _ if key.is_some() => Ok(None),
         _ => Err(ParseError::Invalid {
             field: "request time",
@@ -347,6 +361,20 @@ mod tests {
         let combined_line = format!("{line} \"-\" \"curl\"");
         assert!(common.parse(&combined_line, &ctx).is_err());
         assert!(CombinedParser::combined().parse(line, &ctx).is_err());
+    }
+
+    #[test]
+    fn request_path_with_spaces_keeps_protocol() {
+        let line =
+            r#"1.2.3.4 - - [10/Oct/2026:13:55:36 +0000] "GET /search?q=red shoes HTTP/1.1" 200 1 "-" "-""#;
+        let a = parse(line).expect("parses").access.expect("access");
+        assert_eq!(
+            (a.method, a.path, a.protocol),
+            (Some("GET"), Some("/search?q=red shoes"), Some("HTTP/1.1"))
+        );
+        let old = r#"1.2.3.4 - - [10/Oct/2026:13:55:36 +0000] "GET /" 200 1 "-" "-""#;
+        let a = parse(old).expect("parses").access.expect("access");
+        assert_eq!((a.method, a.path, a.protocol), (Some("GET"), Some("/"), None));
     }
 
     #[test]

@@ -1,8 +1,6 @@
-//! JSON lines: one object per line, as written by structured loggers (bunyan, zap, logrus,
-//! slog, ECS). Well-known keys become the record's fields; every other key becomes an attr.
-//!
-//! The object is read into borrowed `(key, raw value)` pairs (serde_json's `RawValue`), so
-//! strings without escapes and all non-string values are sliced from the line, not copied.
+//! JSON lines: one object per line, as written by structured loggers (bunyan, pino, zap, slog,
+//! ECS). Well-known keys become the record's fields, every other key an attr. The object is read
+//! into borrowed `(key, RawValue)` pairs, so values are sliced from the line unless unescaped.
 
 use std::borrow::Cow;
 use std::fmt;

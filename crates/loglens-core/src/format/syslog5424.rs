@@ -142,12 +142,18 @@ impl<'a> Cursor<'a> {
                     _ => return Err(sd_error("unterminated element")),
                 }
                 let name = self.sd_name()?;
-                if self.rest().get(..2) != Some(b"=\"") {
-                    return Err(sd_error("parameter without =\"value\""));
+                match self.rest().get(..2) {
+                    Some(b"=\"") => {}
+                    None => return Err(sd_error("unterminated element")),
+                    Some(_) => return Err(sd_error("parameter without =\"value\"")),
                 }
                 self.pos += 2;
                 let value = self.sd_value()?;
-                attrs.push((Cow::Owned(format!("{id}.{name}")), value));
+                let mut key = String::with_capacity(id.len() + 1 + name.len());
+                key.push_str(id);
+                key.push('.');
+                key.push_str(name);
+                attrs.push((Cow::Owned(key), value));
             }
         }
         Ok(())

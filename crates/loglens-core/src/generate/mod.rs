@@ -1,1 +1,690 @@
-//! TODO: the deterministic log generator (stub).
+//! The deterministic log generator: a small fleet (web, API, gateway, payments, checkout,
+//! worker, database hosts, each with its system syslog) writing realistic logs second by
+//! second, with incidents injected at known times so detection can be scored.
+//!
+//! Pure: time enters as [`GenOptions::start`], randomness comes from the seeded portable
+//! [`rng::Rng`], and text leaves through [`Generator::next_chunk`]; the engine writes the files.
+//! Every line is rendered by [`Format::render`], so generator and parsers cannot drift apart.
+//! Each stream has its own random generator, so streams do not perturb one another.
+//!
+//! ```
+//! use loglens_core::generate::{GenOptions, Generator};
+//!
+//! let mut generator = Generator::new(GenOptions { lines: 2_000, duration_secs: 3_600, ..GenOptions::default() })
+//!     .expect("valid options");
+//! let mut lines = 0;
+//! while let Some(chunks) = generator.next_chunk() {
+//!     lines += chunks.iter().map(|text| text.lines().count()).sum::<usize>();
+//! }
+//! assert!(lines > 1_000);
+//! assert!(!generator.incidents().is_empty());
+//! ```
+
+pub mod access;
+pub mod corrupt;
+pub mod incident;
+pub mod profile;
+pub mod rng;
+pub mod templates;
+pub mod text;
+pub mod vocab;
+
+use crate::format::{Format, LineParser};
+use crate::time::Timestamp;
+use access::{AccessFx, AccessSet};
+pub use incident::{Effect, Incident, IncidentKind};
+use incident::{ServiceTarget, Targets};
+use profile::Shape;
+use rng::Rng;
+use templates::TemplateSet;
+use text::LineBuf;
+use vocab::{Pools, VarCtx};
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenOptions {
+    /// Seed of every random choice: same seed and options, same bytes.
+    pub seed: u64,
+    /// First instant of the span (whole seconds are used).
+    pub start: Timestamp,
+    /// Length of the span in seconds.
+    pub duration_secs: i64,
+    /// Approximate total number of lines.
+    pub lines: u64,
+    /// Formats whose streams are generated; empty = every stream.
+    pub formats: Vec<Format>,
+    /// Whether to inject incidents.
+    pub incidents: bool,
+    /// Fraction of lines deliberately damaged so they do not parse (0 disables).
+    pub corrupt_rate: f64,
+}
+
+/// 2026-11-01T00:00:00Z: the default start, fixed so runs are reproducible.
+pub const DEFAULT_START_SECS: i64 = 1_793_491_200;
+
+impl Default for GenOptions {
+    fn default() -> Self {
+        GenOptions {
+            seed: 42,
+            start: Timestamp::from_secs(DEFAULT_START_SECS),
+            duration_secs: 86_400,
+            lines: 200_000,
+            formats: Vec::new(),
+            incidents: true,
+            corrupt_rate: 0.0005,
+        }
+    }
+}
+
+/// Options the generator cannot use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GenError {
+    /// A duration that is not a positive number of s, m, h or d.
+    #[error("invalid duration {0:?}: expected a positive length such as 90s, 45m, 6h, 1d or 1h30m")]
+    Duration(String),
+    /// The corrupt rate is outside `[0, 1]`.
+    #[error("corrupt rate must be between 0 and 1, got {0}")]
+    CorruptRate(f64),
+    /// Zero lines were asked for.
+    #[error("the line target must be at least 1")]
+    Lines,
+    /// A selected format has no stream.
+    #[error("no generated stream uses format {0} (generated: combined, syslog3164, syslog5424, json, logfmt, pylog)")]
+    NoStream(Format),
+}
+
+/// Parses a duration such as `90s`, `45m`, `6h`, `1d` or `1h30m` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<i64, GenError> {
+    let bad = || GenError::Duration(text.to_owned());
+    let mut total: i64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit = match rest.bytes().next() {
+            Some(b's') => 1,
+            Some(b'm') => 60,
+            Some(b'h') => 3600,
+            Some(b'd') => 86_400,
+            None => 1,
+            Some(_) => return Err(bad()),
+        };
+        if !rest.is_empty() {
+            rest = &rest[1..];
+        }
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+    }
+    if total <= 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// What writes a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Web,
+    Api,
+    Gateway,
+    Payments,
+    Checkout,
+    Worker,
+    Postgres,
+    System,
+}
+
+/// A host: name, address, application service.
+const HOSTS: [(&str, &str, &str); 12] = [
+    ("web-01", "10.0.1.11", "web"),
+    ("web-02", "10.0.1.12", "web"),
+    ("web-03", "10.0.1.13", "web"),
+    ("api-01", "10.0.2.11", "api"),
+    ("api-02", "10.0.2.12", "api"),
+    ("gw-01", "10.0.0.10", "gateway"),
+    ("pay-01", "10.0.3.11", "payments"),
+    ("pay-02", "10.0.3.12", "payments"),
+    ("shop-01", "10.0.4.11", "checkout"),
+    ("shop-02", "10.0.4.12", "checkout"),
+    ("worker-01", "10.0.5.11", "worker"),
+    ("db-01", "10.0.6.11", "postgres"),
+];
+
+/// The application stream of a host's service.
+struct AppStream {
+    service: &'static str,
+    file: &'static str,
+    format: Format,
+    kind: Kind,
+    /// Share of all lines, summed over the service's hosts.
+    weight: f64,
+    shape: Shape,
+}
+
+const APPS: [AppStream; 7] = [
+    AppStream { service: "web", file: "access.log", format: Format::Combined, kind: Kind::Web, weight: 0.42, shape: Shape { depth: 0.85, weekend: 0.75 } },
+    AppStream { service: "api", file: "access.log", format: Format::Combined, kind: Kind::Api, weight: 0.20, shape: Shape { depth: 0.75, weekend: 0.85 } },
+    AppStream { service: "gateway", file: "gateway.log", format: Format::Logfmt, kind: Kind::Gateway, weight: 0.10, shape: Shape { depth: 0.8, weekend: 0.8 } },
+    AppStream { service: "payments", file: "payments.jsonl", format: Format::Json, kind: Kind::Payments, weight: 0.06, shape: Shape { depth: 0.85, weekend: 0.8 } },
+    AppStream { service: "checkout", file: "checkout.jsonl", format: Format::Json, kind: Kind::Checkout, weight: 0.06, shape: Shape { depth: 0.85, weekend: 0.8 } },
+    AppStream { service: "worker", file: "worker.log", format: Format::PythonLogging, kind: Kind::Worker, weight: 0.05, shape: Shape { depth: 0.4, weekend: 0.9 } },
+    AppStream { service: "postgres", file: "postgresql.log", format: Format::Syslog5424, kind: Kind::Postgres, weight: 0.05, shape: Shape { depth: 0.6, weekend: 0.85 } },
+];
+
+/// Share of all lines of the system syslogs, summed over hosts.
+const SYSTEM_WEIGHT: f64 = 0.06;
+const SYSTEM_SHAPE: Shape = Shape { depth: 0.2, weekend: 1.0 };
+/// The label of system syslog files (their lines name their own programs).
+const SYSTEM_SERVICE: &str = "system";
+
+/// Stop a chunk once this much text is buffered.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Stop a chunk after this many simulated seconds.
+const CHUNK_SECS: i64 = 3_600;
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Path relative to the output directory, `/`-separated: `logs/<host>/<file>`.
+    pub path: String,
+    /// The format its lines are rendered in.
+    pub format: Format,
+    /// The emitting host.
+    pub host: String,
+    /// The service label (`system` for the per-host syslog, whose lines name their programs).
+    pub service: String,
+}
+
+/// Counts of one stream so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamStats {
+    /// Lines written, damaged ones included.
+    pub lines: u64,
+    /// Damaged lines.
+    pub corrupt_lines: u64,
+    /// Time of the first line.
+    pub first: Option<Timestamp>,
+    /// Time of the last line.
+    pub last: Option<Timestamp>,
+}
+
+struct Stream {
+    kind: Kind,
+    format: Format,
+    host: &'static str,
+    service: &'static str,
+    host_ip: &'static str,
+    boot_secs: i64,
+    rng: Rng,
+    corrupt_rng: Rng,
+    /// Mean lines per second over the span.
+    rate: f64,
+    shape: Shape,
+    shape_mean: f64,
+    effects: Vec<(i64, i64, Effect)>,
+    cursor: usize,
+    /// The rate of the current minute and volume: (minute, volume bits, lambda, exp(-lambda)).
+    rate_cache: (i64, u64, f64, f64),
+    buf: LineBuf,
+    parser: Box<dyn LineParser>,
+    stats: StreamStats,
+}
+
+impl Stream {
+    /// The effect active during second `t` (effects are sorted and do not overlap).
+    fn effect_at(&mut self, t: i64) -> Effect {
+        while let Some(&(_, end, _)) = self.effects.get(self.cursor) {
+            if end > t {
+                break;
+            }
+            self.cursor += 1;
+        }
+        match self.effects.get(self.cursor) {
+            Some(&(start, _, effect)) if start <= t => effect,
+            _ => Effect::NONE,
+        }
+    }
+}
+
+/// Compiled vocabularies, one per stream kind.
+struct Sets {
+    web: AccessSet,
+    api: AccessSet,
+    gateway: TemplateSet,
+    payments: TemplateSet,
+    checkout: TemplateSet,
+    worker: TemplateSet,
+    postgres: TemplateSet,
+    system: TemplateSet,
+}
+
+impl Sets {
+    fn new() -> Sets {
+        use templates::*;
+        Sets {
+            web: AccessSet::new(true),
+            api: AccessSet::new(false),
+            gateway: TemplateSet::new(GATEWAY, GATEWAY_NEW),
+            payments: TemplateSet::new(PAYMENTS, PAYMENTS_NEW),
+            checkout: TemplateSet::new(CHECKOUT, CHECKOUT_NEW),
+            worker: TemplateSet::new(WORKER, WORKER_NEW),
+            postgres: TemplateSet::new(POSTGRES, POSTGRES_NEW),
+            system: TemplateSet::new(SYSTEM, &[]),
+        }
+    }
+
+    fn templates(&self, kind: Kind) -> &TemplateSet {
+        match kind {
+            Kind::Gateway => &self.gateway,
+            Kind::Payments => &self.payments,
+            Kind::Checkout => &self.checkout,
+            Kind::Worker => &self.worker,
+            Kind::Postgres => &self.postgres,
+            Kind::Web | Kind::Api | Kind::System => &self.system,
+        }
+    }
+}
+
+/// The incident-only messages of a service, for ground-truth descriptions.
+fn novel_texts(kind: Kind) -> Vec<String> {
+    use templates::*;
+    let endpoints = |defs: &[access::EndpointDef]| defs.iter().map(|d| format!("{} {} -> 500", d.method, d.path)).collect();
+    let texts = |defs: &[TplDef]| defs.iter().map(|d| d.text.to_owned()).collect();
+    match kind {
+        Kind::Web => endpoints(access::WEB_NEW),
+        Kind::Api => endpoints(access::API_NEW),
+        Kind::Gateway => texts(GATEWAY_NEW),
+        Kind::Payments => texts(PAYMENTS_NEW),
+        Kind::Checkout => texts(CHECKOUT_NEW),
+        Kind::Worker => texts(WORKER_NEW),
+        Kind::Postgres => texts(POSTGRES_NEW),
+        Kind::System => Vec::new(),
+    }
+}
+
+/// Generates the fleet's logs chunk by chunk.
+pub struct Generator {
+    options: GenOptions,
+    pools: Pools,
+    sets: Sets,
+    streams: Vec<Stream>,
+    infos: Vec<StreamInfo>,
+    incidents: Vec<Incident>,
+    now: i64,
+    end: i64,
+    chunks: Vec<String>,
+    slots: Vec<u32>,
+    scratch: String,
+}
+
+impl std::fmt::Debug for Generator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generator")
+            .field("options", &self.options)
+            .field("streams", &self.infos)
+            .field("incidents", &self.incidents)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Generator {
+    /// Plans the fleet, its volumes and its incidents.
+    pub fn new(options: GenOptions) -> Result<Generator, GenError> {
+        if options.duration_secs <= 0 {
+            return Err(GenError::Duration(format!("{}s", options.duration_secs)));
+        }
+        if !(0.0..=1.0).contains(&options.corrupt_rate) {
+            return Err(GenError::CorruptRate(options.corrupt_rate));
+        }
+        if options.lines == 0 {
+            return Err(GenError::Lines);
+        }
+        let generated: Vec<Format> = APPS.iter().map(|a| a.format).chain([Format::Syslog3164]).collect();
+        if let Some(&missing) = options.formats.iter().find(|f| !generated.contains(f)) {
+            return Err(GenError::NoStream(missing));
+        }
+        let wanted = |f: Format| options.formats.is_empty() || options.formats.contains(&f);
+        let start = options.start.secs();
+        let duration = options.duration_secs;
+        let seed = options.seed;
+
+        // (host, address, app, weight, kind, file, format, shape, service)
+        let mut plan = Vec::new();
+        for &(host, ip, service) in &HOSTS {
+            let hosts_of_service = HOSTS.iter().filter(|h| h.2 == service).count() as f64;
+            if let Some(app) = APPS.iter().find(|a| a.service == service) {
+                if wanted(app.format) {
+                    plan.push((host, ip, app.weight / hosts_of_service, app.kind, app.file, app.format, app.shape, app.service));
+                }
+            }
+            if wanted(Format::Syslog3164) {
+                let weight = SYSTEM_WEIGHT / HOSTS.len() as f64;
+                plan.push((host, ip, weight, Kind::System, "syslog", Format::Syslog3164, SYSTEM_SHAPE, SYSTEM_SERVICE));
+            }
+        }
+        let total_weight: f64 = plan.iter().map(|p| p.2).sum();
+        let target_rate = options.lines as f64 / duration as f64;
+        let mut streams = Vec::with_capacity(plan.len());
+        let mut infos = Vec::with_capacity(plan.len());
+        for (host, ip, weight, kind, file, format, shape, service) in plan {
+            let path = format!("logs/{host}/{file}");
+            let mut boot_rng = Rng::derive(seed, &format!("boot {host}"));
+            streams.push(Stream {
+                kind,
+                format,
+                host,
+                service,
+                host_ip: ip,
+                boot_secs: start - 3600 - boot_rng.below(40 * 86_400) as i64,
+                rng: Rng::derive(seed, &path),
+                corrupt_rng: Rng::derive(seed, &format!("corrupt {path}")),
+                rate: target_rate * weight / total_weight,
+                shape,
+                shape_mean: shape.mean(start, duration),
+                effects: Vec::new(),
+                cursor: 0,
+                rate_cache: (i64::MIN, 0, 0.0, 1.0),
+                buf: LineBuf::default(),
+                parser: format.parser(),
+                stats: StreamStats::default(),
+            });
+            infos.push(StreamInfo { path, format, host: host.to_owned(), service: service.to_owned() });
+        }
+
+        let sets = Sets::new();
+        let incidents = if options.incidents {
+            let mut targets = Targets::default();
+            for s in &streams {
+                if s.kind == Kind::System {
+                    continue;
+                }
+                if !targets.services.iter().any(|t| t.name == s.service) {
+                    targets.services.push(ServiceTarget {
+                        name: s.service,
+                        typed_latency: matches!(s.kind, Kind::Web | Kind::Api),
+                        has_latency: matches!(s.kind, Kind::Web | Kind::Api | Kind::Gateway | Kind::Payments | Kind::Checkout),
+                        http: matches!(s.kind, Kind::Web | Kind::Api),
+                        novel: novel_texts(s.kind),
+                    });
+                }
+            }
+            for s in &streams {
+                if !targets.hosts.iter().any(|h| h.0 == s.host) {
+                    let app = HOSTS.iter().find(|h| h.0 == s.host).map_or(s.service, |h| h.2);
+                    targets.hosts.push((s.host, app));
+                }
+            }
+            incident::schedule(&mut Rng::derive(seed, "incidents"), start, duration, &targets)
+        } else {
+            Vec::new()
+        };
+        for incident in &incidents {
+            let (from, to) = (incident.start.secs(), incident.end.secs());
+            for s in &mut streams {
+                let hit = match &incident.host {
+                    Some(host) => s.host == host,
+                    None => s.kind != Kind::System && s.service == incident.service,
+                };
+                if hit {
+                    s.effects.push((from, to, incident.effect));
+                }
+            }
+        }
+        for s in &mut streams {
+            s.effects.sort_by_key(|e| e.0);
+        }
+
+        let chunks = vec![String::new(); streams.len()];
+        Ok(Generator {
+            options,
+            pools: Pools::new(seed),
+            sets,
+            streams,
+            infos,
+            incidents,
+            now: start,
+            end: start + duration,
+            chunks,
+            slots: Vec::new(),
+            scratch: String::new(),
+        })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &GenOptions {
+        &self.options
+    }
+
+    /// The generated files, in a fixed order; chunks and stats are index-aligned with it.
+    pub fn streams(&self) -> &[StreamInfo] {
+        &self.infos
+    }
+
+    /// The injected incidents, in time order.
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    /// Line counts and times of each stream so far.
+    pub fn stats(&self) -> Vec<StreamStats> {
+        self.streams.iter().map(|s| s.stats).collect()
+    }
+
+    /// First instant of the span.
+    pub fn start(&self) -> Timestamp {
+        Timestamp::from_secs(self.options.start.secs())
+    }
+
+    /// First instant after the span.
+    pub fn end(&self) -> Timestamp {
+        Timestamp::from_secs(self.end)
+    }
+
+    /// Generates the next slice of time (up to an hour, or about 1 MiB of text) and returns
+    /// each stream's new lines, `\n`-terminated and in time order; `None` once the span is
+    /// done. The returned buffers are reused by the next call.
+    pub fn next_chunk(&mut self) -> Option<&[String]> {
+        if self.now >= self.end {
+            return None;
+        }
+        for chunk in &mut self.chunks {
+            chunk.clear();
+        }
+        let stop = (self.now + CHUNK_SECS).min(self.end);
+        let mut bytes = 0;
+        while self.now < stop && bytes < CHUNK_BYTES {
+            let t = self.now;
+            for (stream, out) in self.streams.iter_mut().zip(self.chunks.iter_mut()) {
+                let before = out.len();
+                second(stream, t, &self.sets, &self.pools, self.options.corrupt_rate, &mut self.slots, &mut self.scratch, out);
+                bytes += out.len() - before;
+            }
+            self.now += 1;
+        }
+        Some(&self.chunks)
+    }
+}
+
+/// Generates stream `s`'s lines of second `t` into `out`.
+#[allow(clippy::too_many_arguments)]
+fn second(
+    s: &mut Stream,
+    t: i64,
+    sets: &Sets,
+    pools: &Pools,
+    corrupt_rate: f64,
+    slots: &mut Vec<u32>,
+    scratch: &mut String,
+    out: &mut String,
+) {
+    let effect = s.effect_at(t);
+    // The traffic shape is evaluated once a minute (and when an incident changes the volume).
+    let minute = t.div_euclid(60);
+    let volume = effect.volume.to_bits();
+    if s.rate_cache.0 != minute || s.rate_cache.1 != volume {
+        let lambda = s.rate * s.shape.at(minute * 60 + 30) / s.shape_mean * effect.volume;
+        s.rate_cache = (minute, volume, lambda, rng::exp(-lambda));
+    }
+    let normal = s.rng.poisson_with(s.rate_cache.2, s.rate_cache.3);
+    let novel = match effect.novel {
+        Some(_) if effect.volume > 0.0 => s.rng.poisson((s.rate * effect.novel_share).max(1.0 / 30.0)),
+        _ => 0,
+    };
+    if normal + novel == 0 {
+        return;
+    }
+    slots.clear();
+    for _ in 0..normal {
+        slots.push((s.rng.below(1000) as u32) << 1);
+    }
+    for _ in 0..novel {
+        slots.push((s.rng.below(1000) as u32) << 1 | 1);
+    }
+    slots.sort_unstable();
+    for &slot in slots.iter() {
+        let ts = Timestamp((t * 1000 + i64::from(slot >> 1)) * 1000);
+        let is_novel = slot & 1 == 1;
+        let ctx = VarCtx { pools, host_ip: s.host_ip, boot_secs: s.boot_secs, ts, latency: effect.latency };
+        let start = out.len();
+        match s.kind {
+            Kind::Web | Kind::Api => {
+                let set = if s.kind == Kind::Web { &sets.web } else { &sets.api };
+                let fx = AccessFx {
+                    error_share: effect.error_share,
+                    latency: effect.latency,
+                    novel: if is_novel { effect.novel } else { None },
+                };
+                set.render(&mut s.rng, &ctx, fx, &mut s.buf, ts, out);
+            }
+            kind => {
+                let set = sets.templates(kind);
+                let tpl = match effect.novel {
+                    Some(i) if is_novel => set.novel(i),
+                    _ => set.pick(&mut s.rng, effect.error_share),
+                };
+                templates::render(tpl, &mut s.rng, &ctx, &mut s.buf, s.format, ts, s.host, s.service, out);
+            }
+        }
+        if corrupt_rate > 0.0 && s.corrupt_rng.chance(corrupt_rate) {
+            corrupt::corrupt(&out[start..], &mut s.corrupt_rng, s.parser.as_ref(), scratch);
+            out.truncate(start);
+            out.push_str(scratch);
+            s.stats.corrupt_lines += 1;
+        }
+        out.push('\n');
+        s.stats.lines += 1;
+        s.stats.first.get_or_insert(ts);
+        s.stats.last = Some(ts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(options: GenOptions) -> (Generator, Vec<String>) {
+        let mut g = Generator::new(options).expect("valid options");
+        let mut files = vec![String::new(); g.streams().len()];
+        while let Some(chunks) = g.next_chunk() {
+            for (file, chunk) in files.iter_mut().zip(chunks) {
+                file.push_str(chunk);
+            }
+        }
+        (g, files)
+    }
+
+    fn small() -> GenOptions {
+        GenOptions { lines: 20_000, duration_secs: 6 * 3600, ..GenOptions::default() }
+    }
+
+    #[test]
+    fn default_start_is_november_first() {
+        assert_eq!(Timestamp::from_secs(DEFAULT_START_SECS).to_rfc3339(), "2026-11-01T00:00:00Z");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("45m"), Ok(2700));
+        assert_eq!(parse_duration("6h"), Ok(21_600));
+        assert_eq!(parse_duration("1d"), Ok(86_400));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("120"), Ok(120));
+        for bad in ["", "0s", "1w", "h", "-1d", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let bad = |o: GenOptions| Generator::new(o).expect_err("invalid");
+        assert_eq!(bad(GenOptions { lines: 0, ..small() }), GenError::Lines);
+        assert_eq!(bad(GenOptions { corrupt_rate: 1.5, ..small() }), GenError::CorruptRate(1.5));
+        assert_eq!(bad(GenOptions { formats: vec![Format::Common], ..small() }), GenError::NoStream(Format::Common));
+    }
+
+    #[test]
+    fn same_seed_same_text_other_seed_other_text() {
+        let (g, a) = run(small());
+        let (_, b) = run(small());
+        let (_, c) = run(GenOptions { seed: 7, ..small() });
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let total: u64 = g.stats().iter().map(|s| s.lines).sum();
+        assert!((15_000..25_000).contains(&total), "{total} lines for a target of 20000");
+        for (file, stats) in a.iter().zip(g.stats()) {
+            assert_eq!(file.lines().count() as u64, stats.lines);
+        }
+    }
+
+    #[test]
+    fn streams_follow_the_format_filter_and_corruption_is_counted() {
+        let (g, files) = run(GenOptions { formats: vec![Format::Combined], corrupt_rate: 0.01, ..small() });
+        assert_eq!(g.streams().len(), 5);
+        assert!(g.streams().iter().all(|s| s.format == Format::Combined));
+        let parser = Format::Combined.parser();
+        for (file, stats) in files.iter().zip(g.stats()) {
+            let failed = file.lines().filter(|l| parser.parse(l, &Default::default()).is_err()).count() as u64;
+            assert_eq!(failed, stats.corrupt_lines);
+            assert!(stats.corrupt_lines > 0);
+        }
+        let kinds: Vec<IncidentKind> = g.incidents().iter().map(|i| i.kind).collect();
+        for kind in IncidentKind::ALL {
+            assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn host_silence_silences_the_host() {
+        let (g, files) = run(GenOptions { corrupt_rate: 0.0, ..small() });
+        let silent = g.incidents().iter().find(|i| i.kind == IncidentKind::HostSilent).expect("a host_silent incident");
+        let host = silent.host.as_deref().expect("a host");
+        let parser = Format::Combined.parser();
+        let mut checked = 0;
+        for (info, file) in g.streams().iter().zip(&files) {
+            if info.host != host || info.format != Format::Combined {
+                continue;
+            }
+            for line in file.lines() {
+                let ts = parser.parse(line, &Default::default()).expect("parses").ts;
+                assert!(ts < silent.start || ts >= silent.end, "{line}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 0 || !host.starts_with("web") && !host.starts_with("api"));
+    }
+
+    #[test]
+    fn no_incidents_means_none() {
+        let mut g = Generator::new(GenOptions { incidents: false, ..small() }).expect("valid");
+        assert!(g.incidents().is_empty());
+        assert!(g.next_chunk().is_some());
+    }
+}

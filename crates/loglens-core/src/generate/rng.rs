@@ -112,8 +112,16 @@ impl Rng {
         &items[self.index(items.len())]
     }
 
-    /// An index skewed towards 0 (a popularity ranking): roughly Zipf-like over `0..n`.
+    /// An index skewed towards 0 (a popularity ranking over `0..n`): the first tenth of the
+    /// items gets about a third of the draws.
     pub fn skewed(&mut self, n: usize) -> usize {
+        let u = self.f64();
+        ((u * u) * n as f64) as usize
+    }
+
+    /// An index heavily skewed towards 0, for large populations (clients, products): the
+    /// first hundredth gets about a fifth of the draws.
+    pub fn popular(&mut self, n: usize) -> usize {
         let u = self.f64();
         ((u * u * u) * n as f64) as usize
     }
@@ -148,11 +156,16 @@ impl Rng {
     /// A Poisson deviate with mean `lambda`: Knuth's product method for small means, a
     /// rounded normal approximation for large ones.
     pub fn poisson(&mut self, lambda: f64) -> u32 {
+        self.poisson_with(lambda, exp(-lambda))
+    }
+
+    /// [`Rng::poisson`] with `exp(-lambda)` computed by the caller (who may reuse it).
+    pub fn poisson_with(&mut self, lambda: f64, exp_neg_lambda: f64) -> u32 {
         if lambda <= 0.0 {
             return 0;
         }
         if lambda < 30.0 {
-            let limit = exp(-lambda);
+            let limit = exp_neg_lambda;
             let mut k = 0u32;
             let mut p = self.f64();
             while p > limit {
@@ -193,6 +206,17 @@ pub fn cumulative(weights: impl IntoIterator<Item = f64>) -> Vec<f64> {
 
 const LN2: f64 = std::f64::consts::LN_2;
 
+/// `1/i` for `i` in `0..32` (index 0 unused): series coefficients, computed at compile time.
+const INV: [f64; 32] = {
+    let mut inv = [0.0; 32];
+    let mut i = 1;
+    while i < 32 {
+        inv[i] = 1.0 / i as f64;
+        i += 1;
+    }
+    inv
+};
+
 /// `e^x` from basic arithmetic only (range reduction by ln 2, then a Taylor polynomial).
 /// Relative error below 1e-15 over the range the generator uses; saturates outside ±700.
 pub fn exp(x: f64) -> f64 {
@@ -211,7 +235,7 @@ pub fn exp(x: f64) -> f64 {
     let mut p = 1.0;
     let mut i = 13;
     while i > 0 {
-        p = 1.0 + p * r / f64::from(i);
+        p = 1.0 + p * r * INV[i];
         i -= 1;
     }
     p * pow2(k)
@@ -252,10 +276,8 @@ pub fn ln(x: f64) -> f64 {
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
     let mut sum = 0.0;
-    let mut n = 27;
-    while n >= 1 {
-        sum = 1.0 / f64::from(n) + s2 * sum;
-        n -= 2;
+    for n in (1..=27).rev().step_by(2) {
+        sum = INV[n] + s2 * sum;
     }
     2.0 * s * sum + e as f64 * LN2
 }

@@ -155,6 +155,11 @@ impl LineBuf {
         self.marks.push((key, start, self.vals.len()));
     }
 
+    /// The value text at `vals[start..end]`.
+    pub fn val(&self, start: usize, end: usize) -> &str {
+        &self.vals[start..end]
+    }
+
     /// Appends `vals[start..end]` to the message.
     pub fn copy_to_msg(&mut self, start: usize, end: usize) {
         self.msg.push_str(&self.vals[start..end]);

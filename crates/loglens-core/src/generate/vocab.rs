@@ -573,6 +573,10 @@ const ASSETS: [&str; 8] = [
     "js/analytics.e4f08a13.js",
 ];
 
+fn pick<'t, S: AsRef<str>>(rng: &mut Rng, items: &'t [S]) -> &'t str {
+    rng.pick(items).as_ref()
+}
+
 fn ms(out: &mut String, v: f64) {
     push_u64(out, v.max(1.0) as u64);
 }
@@ -589,12 +593,12 @@ impl Var {
             }
             User => {
                 out.push('u');
-                push_u64(out, 100_000 + rng.skewed(90_000) as u64);
+                push_u64(out, 100_000 + rng.popular(90_000) as u64);
             }
             Amount => push_fixed(out, rng.lognormal(45.0, 0.8).clamp(0.5, 4999.0), 2),
             Tax => push_fixed(out, rng.lognormal(3.5, 0.7).clamp(0.01, 400.0), 2),
-            Currency => out.push_str(*rng.pick(&["USD", "USD", "USD", "USD", "USD", "USD", "EUR", "EUR", "GBP", "CAD"])),
-            Provider => out.push_str(*rng.pick(&["stripe", "stripe", "stripe", "adyen", "adyen", "paypal", "braintree"])),
+            Currency => out.push_str(pick(rng, &["USD", "USD", "USD", "USD", "USD", "USD", "EUR", "EUR", "GBP", "CAD"])),
+            Provider => out.push_str(pick(rng, &["stripe", "stripe", "stripe", "adyen", "adyen", "paypal", "braintree"])),
             MsFast => ms(out, rng.lognormal(4.0, 0.6) * lat),
             Ms => ms(out, rng.lognormal(35.0, 0.7) * lat),
             MsExt => ms(out, rng.lognormal(240.0, 0.5) * lat),
@@ -611,19 +615,19 @@ impl Var {
             Items => push_u64(out, rng.range(1, 8)),
             Count => push_u64(out, rng.range(1, 500)),
             Reason => out.push_str(DECLINES[rng.skewed(DECLINES.len())]),
-            Ip => out.push_str(&ctx.pools.api_clients[rng.skewed(ctx.pools.api_clients.len())]),
+            Ip => out.push_str(&ctx.pools.api_clients[rng.popular(ctx.pools.api_clients.len())]),
             IntIp => push_ipv4(out, [10, 0, rng.range(1, 6) as u8, rng.range(10, 60) as u8]),
-            AdminIp => out.push_str(rng.pick(&ctx.pools.admins)),
-            Attacker => out.push_str(&ctx.pools.attackers[rng.skewed(ctx.pools.attackers.len())]),
+            AdminIp => out.push_str(pick(rng, &ctx.pools.admins)),
+            Attacker => out.push_str(&ctx.pools.attackers[rng.popular(ctx.pools.attackers.len())]),
             Port => push_u64(out, rng.range(1024, 65535)),
             SshUser => out.push_str(SSH_USERS[rng.skewed(SSH_USERS.len())]),
-            BadUser => out.push_str(rng.pick(&BAD_USERS)),
+            BadUser => out.push_str(pick(rng, &BAD_USERS)),
             Uid => push_u64(out, rng.range(1000, 1005)),
-            Fp => out.push_str(rng.pick(&ctx.pools.fingerprints)),
+            Fp => out.push_str(pick(rng, &ctx.pools.fingerprints)),
             Pid => push_u64(out, rng.range(1200, 64000)),
             Session => push_u64(out, rng.range(1, 9999)),
-            Unit => out.push_str(rng.pick(&UNITS)),
-            UnitDesc => out.push_str(rng.pick(&UNIT_DESCS)),
+            Unit => out.push_str(pick(rng, &UNITS)),
+            UnitDesc => out.push_str(pick(rng, &UNIT_DESCS)),
             Cpu => push_fixed(out, rng.lognormal(0.2, 1.0), 3),
             Cart => {
                 out.push_str("cart_");
@@ -631,17 +635,17 @@ impl Var {
             }
             Sku => {
                 out.push_str("SKU-");
-                push_u64(out, 10_000 + rng.skewed(80_000) as u64);
+                push_u64(out, 10_000 + rng.popular(80_000) as u64);
             }
             Zip => push_padded(out, rng.range(1001, 99950), 5),
-            Carrier => out.push_str(rng.pick(&CARRIERS)),
-            Coupon => out.push_str(rng.pick(&COUPONS)),
+            Carrier => out.push_str(pick(rng, &CARRIERS)),
+            Coupon => out.push_str(pick(rng, &COUPONS)),
             Pct => push_u64(out, 5 * rng.range(1, 5)),
-            Region => out.push_str(rng.pick(&REGIONS)),
-            Table => out.push_str(rng.pick(&TABLES)),
-            DbUser => out.push_str(rng.pick(&DB_USERS)),
-            Db => out.push_str(*rng.pick(&["shop", "shop", "shop", "shop_analytics"])),
-            App => out.push_str(rng.pick(&APPS)),
+            Region => out.push_str(pick(rng, &REGIONS)),
+            Table => out.push_str(pick(rng, &TABLES)),
+            DbUser => out.push_str(pick(rng, &DB_USERS)),
+            Db => out.push_str(pick(rng, &["shop", "shop", "shop", "shop_analytics"])),
+            App => out.push_str(pick(rng, &APPS)),
             PgSession => {
                 let secs = rng.exponential(40.0);
                 let whole = secs as u64;
@@ -654,10 +658,10 @@ impl Var {
                 push_padded(out, ((secs - whole as f64) * 1000.0) as u64 % 1000, 3);
             }
             Query => out.push_str(QUERIES[rng.skewed(QUERIES.len())]),
-            Upstream => out.push_str(rng.pick(&UPSTREAMS)),
+            Upstream => out.push_str(pick(rng, &UPSTREAMS)),
             Route => out.push_str(ROUTES[rng.skewed(ROUTES.len())]),
-            Client => out.push_str(&ctx.pools.api_keys[rng.skewed(ctx.pools.api_keys.len())]),
-            Method => out.push_str(*rng.pick(&["GET", "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "PUT"])),
+            Client => out.push_str(&ctx.pools.api_keys[rng.popular(ctx.pools.api_keys.len())]),
+            Method => out.push_str(pick(rng, &["GET", "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "PUT"])),
             StatusOk => {
                 let r = rng.below(1000);
                 let status = match r {
@@ -676,11 +680,11 @@ impl Var {
             Bytes => push_u64(out, rng.lognormal(2500.0, 1.2) as u64),
             Hex8 => push_hex(out, rng.next_u64(), 8),
             Hex16 => push_hex(out, rng.next_u64(), 16),
-            Email => out.push_str(rng.pick(&EMAILS)),
+            Email => out.push_str(pick(rng, &EMAILS)),
             Kb => push_u64(out, rng.range(20, 400)),
-            Feed => out.push_str(rng.pick(&FEEDS)),
-            Queue => out.push_str(rng.pick(&QUEUES)),
-            Beat => out.push_str(rng.pick(&BEATS)),
+            Feed => out.push_str(pick(rng, &FEEDS)),
+            Queue => out.push_str(pick(rng, &QUEUES)),
+            Beat => out.push_str(pick(rng, &BEATS)),
             Exc => out.push_str(EXCS[rng.skewed(EXCS.len())]),
             Score => push_fixed(out, rng.uniform(0.01, 0.6), 2),
             ScoreHigh => push_fixed(out, rng.uniform(0.75, 0.99), 2),
@@ -691,9 +695,9 @@ impl Var {
                 push_base62(out, rng.next_u64(), 10);
             }
             Rate => push_fixed(out, rng.uniform(0.85, 0.95), 4),
-            NetErr => out.push_str(rng.pick(&NET_ERRS)),
-            DbErr => out.push_str(rng.pick(&DB_ERRS)),
-            Domain => out.push_str(rng.pick(&DOMAINS)),
+            NetErr => out.push_str(pick(rng, &NET_ERRS)),
+            DbErr => out.push_str(pick(rng, &DB_ERRS)),
+            Domain => out.push_str(pick(rng, &DOMAINS)),
             Days => push_u64(out, rng.range(3, 89)),
             Routes => push_u64(out, rng.range(40, 60)),
             Mac => {
@@ -723,21 +727,21 @@ impl Var {
                 }
                 push_u64(out, secs);
                 out.push('.');
-                push_padded(out, (up % 1_000_000) as u64, 6);
+                push_padded(out, (up % 1_000_000) as u64 + rng.below(1000), 6);
             }
-            Proc => out.push_str(rng.pick(&PROCS)),
+            Proc => out.push_str(pick(rng, &PROCS)),
             KbVm => push_u64(out, rng.range(900_000, 8_000_000)),
             Pct1 => push_fixed(out, rng.uniform(0.1, 9.9), 1),
             Ms3 => push_padded(out, rng.below(1000), 3),
-            Pid2 => push_u64(out, 1000 + rng.skewed(60_000) as u64),
+            Pid2 => push_u64(out, 1000 + rng.popular(60_000) as u64),
             Category => out.push_str(CATEGORIES[rng.skewed(CATEGORIES.len())]),
             Page => push_u64(out, 1 + rng.skewed(12) as u64),
-            Search => out.push_str(rng.pick(&SEARCHES)),
+            Search => out.push_str(pick(rng, &SEARCHES)),
             Asset => out.push_str(ASSETS[rng.skewed(ASSETS.len())]),
             Img => {
                 out.push_str("p/");
-                push_u64(out, 1000 + rng.skewed(60_000) as u64);
-                out.push_str(*rng.pick(&["-400w.webp", "-800w.webp", "-thumb.webp"]));
+                push_u64(out, 1000 + rng.popular(60_000) as u64);
+                out.push_str(pick(rng, &["-400w.webp", "-800w.webp", "-thumb.webp"]));
             }
             Limit => push_u64(out, *rng.pick(&[10, 20, 20, 50, 100])),
             Offset => push_u64(out, 20 * rng.skewed(20) as u64),
@@ -833,6 +837,6 @@ mod tests {
         assert_eq!(a, draw(1));
         assert_ne!(a, draw(2));
         assert!(!a.contains('\n'));
-        assert!(a.contains(" 1234.000000|"), "{a}");
+        assert!(a.contains(" 1234.000"), "{a}");
     }
 }
