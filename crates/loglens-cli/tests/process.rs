@@ -170,3 +170,56 @@ fn records_carry_typed_access_fields_and_labels() {
         ]
     );
 }
+
+#[test]
+fn second_run_reads_only_appended_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("access.log");
+    let lines: Vec<&str> = NGINX.lines().collect();
+    std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).expect("write");
+    let data = dir.path().join("data");
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let output = loglens()
+            .args(["process", "--json", "--format", "combined", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .arg(&log)
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("json")
+    };
+    assert_eq!(run(&[])["lines"], 2);
+
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).expect("open");
+    writeln!(file, "{}", lines[3]).expect("append");
+    drop(file);
+    let second = run(&[]);
+    assert_eq!(
+        (second["lines"].clone(), second["files_resumed"].clone()),
+        (1.into(), 1.into())
+    );
+    let third = run(&[]);
+    assert_eq!(
+        (third["lines"].clone(), third["files_unchanged"].clone()),
+        (0.into(), 1.into())
+    );
+
+    let batches = read_dataset(&data.join("records"));
+    let mut numbers: Vec<u64> = u64s(&batches, "line")
+        .into_iter()
+        .map(|l| l.expect("line"))
+        .collect();
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        vec![1, 2, 3],
+        "line numbers continue across runs, nothing read twice"
+    );
+
+    assert_eq!(run(&["--reprocess"])["lines"], 3);
+}

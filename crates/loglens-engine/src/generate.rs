@@ -97,7 +97,9 @@ pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, 
     while let Some(chunks) = generator.next_chunk() {
         for ((writer, path, bytes), chunk) in writers.iter_mut().zip(chunks) {
             if !chunk.is_empty() {
-                writer.write_all(chunk.as_bytes()).map_err(|e| EngineError::io(path, e))?;
+                writer
+                    .write_all(chunk.as_bytes())
+                    .map_err(|e| EngineError::io(path, e))?;
                 *bytes += chunk.len() as u64;
             }
         }
@@ -106,11 +108,20 @@ pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, 
     let start = generator.start();
     let mut files = Vec::with_capacity(streams.len());
     for ((writer, path, bytes), (stream, stat)) in writers.into_iter().zip(streams.into_iter().zip(stats)) {
-        let file = writer.into_inner().map_err(|e| EngineError::io(&path, e.into_error()))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| EngineError::io(&path, e.into_error()))?;
         // Formats without a year (RFC 3164) take it from the mtime, so it must be the last line's time.
         let mtime = stat.last.unwrap_or(start);
-        file.set_modified(system_time(mtime)).map_err(|e| EngineError::io(&path, e))?;
-        files.push(FileSummary { stream, lines: stat.lines, corrupt_lines: stat.corrupt_lines, bytes, last: stat.last });
+        file.set_modified(system_time(mtime))
+            .map_err(|e| EngineError::io(&path, e))?;
+        files.push(FileSummary {
+            stream,
+            lines: stat.lines,
+            corrupt_lines: stat.corrupt_lines,
+            bytes,
+            last: stat.last,
+        });
     }
     let summary = GenerateSummary {
         out_dir: out_dir.to_owned(),
@@ -119,8 +130,14 @@ pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, 
         start,
         end: generator.end(),
     };
-    write_atomic(&out_dir.join(GROUND_TRUTH), &ground_truth_json(&summary.incidents))?;
-    write_atomic(&out_dir.join(MANIFEST), &manifest_json(&summary, generator.options()))?;
+    write_atomic(
+        &out_dir.join(GROUND_TRUTH),
+        &ground_truth_json(&summary.incidents),
+    )?;
+    write_atomic(
+        &out_dir.join(MANIFEST),
+        &manifest_json(&summary, generator.options()),
+    )?;
     write_atomic(&out_dir.join(CONFIG), &config_toml(&summary))?;
     Ok(summary)
 }

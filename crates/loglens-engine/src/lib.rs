@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod config;
 pub mod generate;
 pub mod input;

@@ -6,7 +6,7 @@
 //! is bounded by the channel (a few chunks in flight) and by each writer's open partitions.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +17,7 @@ use loglens_store::{DataDir, Dataset, Labels, PartNamer, PartitionedWriter, Unpa
 use memchr::memchr_iter;
 use serde::Serialize;
 
+use crate::checkpoint::{Checkpoints, ReadPlan};
 use crate::input::{modified, InputFile, Parsers};
 use crate::EngineError;
 
@@ -34,6 +35,8 @@ pub struct ProcessOptions {
     pub default_offset_secs: i32,
     /// Target bytes per chunk handed to a worker.
     pub chunk_bytes: usize,
+    /// Read every file from the start, ignoring checkpoints.
+    pub reprocess: bool,
 }
 
 /// What a run read and wrote.
@@ -43,8 +46,12 @@ pub struct ProcessSummary {
     pub run_id: String,
     /// The data directory.
     pub data_dir: PathBuf,
-    /// Files read.
+    /// Files read (from the start or from a checkpoint).
     pub files: u64,
+    /// Files read from their checkpoint on, because they were appended to.
+    pub files_resumed: u64,
+    /// Files skipped because nothing was added since the last run.
+    pub files_unchanged: u64,
     /// Bytes read (after decompression).
     pub bytes: u64,
     /// Lines read.
@@ -115,6 +122,12 @@ struct Chunk {
 pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary, EngineError> {
     let started = Instant::now();
     let data_dir = DataDir::create(&options.data_dir)?;
+    let state_dir = data_dir.dataset(Dataset::State);
+    let mut checkpoints = if options.reprocess {
+        Checkpoints::default()
+    } else {
+        Checkpoints::load(&state_dir)?
+    };
     let threads = options.threads.max(1);
     let (tx, rx) = bounded::<Chunk>(threads * 2);
     let mut summary = ProcessSummary {
@@ -132,7 +145,7 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
             })
             .collect();
         drop(rx);
-        let read_result = read_all(&options, tx, &mut summary);
+        let read_result = read_all(&options, tx, &mut summary, &mut checkpoints);
         let results: Vec<_> = workers
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
@@ -150,6 +163,11 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     }
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     write_run_summary(&data_dir, &summary)?;
+    // Only a run whose every record is safely written moves the checkpoints: after a failure
+    // the next run reads the same lines again rather than risk skipping any.
+    if first_error.is_none() {
+        checkpoints.save(&state_dir)?;
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(summary),
@@ -170,28 +188,34 @@ fn read_all(
     options: &ProcessOptions,
     tx: Sender<Chunk>,
     summary: &mut ProcessSummary,
+    checkpoints: &mut Checkpoints,
 ) -> Result<(), EngineError> {
     for input in &options.inputs {
-        read_file(input, options, &tx, summary)?;
+        read_file(input, options, &tx, summary, checkpoints)?;
     }
     Ok(())
 }
 
-/// Opens a file, transparently decompressing gzip (recognized by its magic bytes, so rotated
-/// `access.log.2.gz` and misnamed files both work).
-fn open(path: &Path) -> Result<Box<dyn Read + Send>, EngineError> {
-    let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+/// Whether the file starts with the gzip magic bytes (so rotated `access.log.2.gz` and
+/// misnamed files are both recognized).
+fn is_gzip(path: &Path) -> Result<bool, EngineError> {
     let mut magic = [0u8; 2];
+    let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     let n = read_full(&mut file, &mut magic).map_err(|e| EngineError::io(path, e))?;
-    let head = std::io::Cursor::new(magic[..n].to_vec());
-    let reader = head.chain(file);
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(
-            std::io::BufReader::with_capacity(256 * 1024, reader),
-        )))
-    } else {
-        Ok(Box::new(reader))
+    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+/// Opens a file positioned at content offset `offset` (decompressed bytes for gzip).
+fn open_at(path: &Path, compressed: bool, offset: u64) -> Result<Box<dyn Read + Send>, EngineError> {
+    let io = |e| EngineError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    if !compressed {
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        return Ok(Box::new(file));
     }
+    let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 * 1024, file));
+    std::io::copy(&mut (&mut decoder).take(offset), &mut std::io::sink()).map_err(io)?;
+    Ok(Box::new(decoder))
 }
 
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -212,17 +236,31 @@ fn read_file(
     options: &ProcessOptions,
     tx: &Sender<Chunk>,
     summary: &mut ProcessSummary,
+    checkpoints: &mut Checkpoints,
 ) -> Result<(), EngineError> {
     let path = &input.path;
     let source = path.display().to_string();
-    let mut reader = open(path)?;
+    let compressed = is_gzip(path)?;
+    let (offset, lines_before) = match checkpoints.plan(path, compressed)? {
+        ReadPlan::Unchanged => {
+            summary.files_unchanged += 1;
+            return Ok(());
+        }
+        ReadPlan::FromStart => (0, 0),
+        ReadPlan::Resume { offset, lines } => {
+            summary.files_resumed += 1;
+            (offset, lines)
+        }
+    };
+    let mut reader = open_at(path, compressed, offset)?;
     let ctx = ParseContext {
         reference: modified(path),
         default_offset_secs: options.default_offset_secs,
     };
     let mut job: Option<Arc<FileJob>> = None;
     let mut carry: Vec<u8> = Vec::new();
-    let mut next_line = 1u64;
+    let mut next_line = lines_before + 1;
+    let mut consumed = offset;
     summary.files += 1;
     loop {
         let mut data = std::mem::take(&mut carry);
@@ -266,6 +304,7 @@ fn read_file(
             })
         });
         summary.lines += lines;
+        consumed += data.len() as u64;
         let chunk = Chunk {
             job: job.clone(),
             first_line: next_line,
@@ -280,7 +319,7 @@ fn read_file(
             break;
         }
     }
-    Ok(())
+    checkpoints.record(path, consumed, next_line - 1)
 }
 
 /// Lines in a chunk: newlines, plus one for a last line without a newline.

@@ -30,6 +30,9 @@ pub struct ProcessArgs {
     /// Zone of timestamps that carry none, e.g. +02:00 [default: UTC].
     #[arg(long)]
     pub timezone: Option<String>,
+    /// Read every file from the start, ignoring the checkpoints of earlier runs.
+    #[arg(long)]
+    pub reprocess: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -76,6 +79,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
         threads,
         default_offset_secs,
         chunk_bytes: 1 << 20,
+        reprocess: args.reprocess,
     };
     let summary = loglens_engine::process(options, run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
@@ -117,6 +121,12 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         thousands((s.lines as f64 / secs) as u64),
         s.bytes as f64 / 1e6 / secs
     ))?;
+    if s.files_resumed + s.files_unchanged > 0 {
+        out.line(&format!(
+            "  {} files continued from their checkpoint, {} unchanged since the last run (--reprocess reads all again)",
+            s.files_resumed, s.files_unchanged
+        ))?;
+    }
     out.line(&format!("  parsed    {:>12}", thousands(s.parsed_total())))?;
     for (format, n) in &s.parsed {
         out.line(&format!("    {format:<14}{:>10}", thousands(*n)))?;

@@ -42,8 +42,61 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 #[derive(Debug, Clone)]
 pub struct Rng {
     s: [u64; 4],
-    /// The second normal deviate of the last polar-method pair.
-    spare_normal: Option<f64>,
+}
+
+const NORMAL_BUCKETS: usize = 4096;
+
+/// Standard normal quantiles at the midpoints of equal-probability buckets, built once from
+/// [`normal_quantile`].
+fn normal_table() -> &'static [f64] {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..NORMAL_BUCKETS).map(|i| normal_quantile((i as f64 + 0.5) / NORMAL_BUCKETS as f64)).collect()
+    })
+}
+
+/// The standard normal quantile of `p` in (0, 1) (Acklam's rational approximation, relative
+/// error below 1.2e-9), from basic arithmetic, [`ln`] and `sqrt` only.
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const LOW: f64 = 0.02425;
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < LOW {
+        tail((-2.0 * ln(p)).sqrt())
+    } else if p > 1.0 - LOW {
+        -tail((-2.0 * ln(1.0 - p)).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
 }
 
 impl Rng {
@@ -51,7 +104,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         let mut sm = SplitMix64::new(seed);
         let s = [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()];
-        Rng { s, spare_normal: None }
+        Rng { s }
     }
 
     /// A generator for the named purpose, independent of generators with other names.
@@ -126,21 +179,14 @@ impl Rng {
         ((u * u * u) * n as f64) as usize
     }
 
-    /// A standard normal deviate (Marsaglia's polar method).
+    /// A standard normal deviate: a table of quantiles, interpolated (tails clipped at about
+    /// ±3.6σ). One uniform draw and no transcendental function per call.
     pub fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare_normal.take() {
-            return z;
-        }
-        loop {
-            let u = 2.0 * self.f64() - 1.0;
-            let v = 2.0 * self.f64() - 1.0;
-            let s = u * u + v * v;
-            if s > 0.0 && s < 1.0 {
-                let m = (-2.0 * ln(s) / s).sqrt();
-                self.spare_normal = Some(v * m);
-                return u * m;
-            }
-        }
+        let table = normal_table();
+        let f = self.f64() * NORMAL_BUCKETS as f64 - 0.5;
+        let i = (f.max(0.0) as usize).min(NORMAL_BUCKETS - 2);
+        let frac = (f - i as f64).clamp(0.0, 1.0);
+        table[i] + (table[i + 1] - table[i]) * frac
     }
 
     /// A log-normal deviate with the given median and shape `sigma`.
@@ -330,6 +376,10 @@ mod tests {
         assert!((u - 0.5).abs() < 0.01, "uniform mean {u}");
         let z = mean(&mut || r.normal());
         assert!(z.abs() < 0.02, "normal mean {z}");
+        let v = mean(&mut || r.normal().powi(2));
+        assert!((v - 1.0).abs() < 0.03, "normal variance {v}");
+        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-6);
+        assert!((normal_quantile(0.001) + 3.090_232).abs() < 1e-6);
         let p = mean(&mut || f64::from(r.poisson(3.5)));
         assert!((p - 3.5).abs() < 0.05, "poisson(3.5) mean {p}");
         let p = mean(&mut || f64::from(r.poisson(120.0)));
