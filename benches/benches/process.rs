@@ -99,6 +99,8 @@ fn run_engine(input: &Path, format: Format, data_dir: PathBuf, threads: usize, r
         threads,
         default_offset_secs: 0,
         chunk_bytes: 1 << 20,
+        // Like the CLI's default; the data directory is fresh, so there are no checkpoints.
+        reprocess: false,
     };
     loglens_engine::process(options, format!("bench-{run}")).expect("loglens_engine::process")
 }

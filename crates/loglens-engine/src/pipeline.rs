@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
-use loglens_store::{DataDir, Dataset, Labels, PartNamer, PartitionedWriter, UnparsedLine, UnparsedWriter};
+use loglens_store::{
+    DataDir, Dataset, Labels, PartNamer, PartitionedWriter, UnparsedLine, UnparsedWriter, WriterLimits,
+};
 use memchr::memchr_iter;
 use serde::Serialize;
 
@@ -356,7 +358,7 @@ impl Writers {
             records: PartitionedWriter::new(
                 data_dir.dataset(Dataset::Records),
                 PartNamer::new(run_id, worker),
-                8,
+                WriterLimits::default(),
             ),
             unparsed: UnparsedWriter::new(
                 data_dir.dataset(Dataset::Unparsed),

@@ -15,7 +15,7 @@ mod unparsed;
 use std::path::{Path, PathBuf};
 
 pub use columns::{Labels, RecordColumns};
-pub use partition::{PartitionKey, PartitionedWriter};
+pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
 pub use schema::{record_schema, unparsed_schema};
 pub use unparsed::{UnparsedLine, UnparsedWriter};
 
@@ -168,6 +168,19 @@ impl PartFile {
         })
     }
 
+    /// Bytes the writer holds in memory for the row group in progress.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    /// Ends the row group in progress, writing it to the file and freeing its memory.
+    pub(crate) fn end_row_group(&mut self) -> Result<(), StoreError> {
+        self.writer.flush().map_err(|source| StoreError::Parquet {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Writes the footer and moves the file to its final name; returns the rows it holds.
     pub(crate) fn finish(self) -> Result<u64, StoreError> {
         self.writer.close().map_err(|source| StoreError::Parquet {
@@ -177,4 +190,25 @@ impl PartFile {
         std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
         Ok(self.rows)
     }
+}
+
+/// Rows in every Parquet file below `dir` (tests only).
+#[cfg(test)]
+pub(crate) fn parquet_rows(dir: &Path) -> usize {
+    let mut rows = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let file = std::fs::File::open(&path).expect("open");
+                let reader = parquet::file::reader::SerializedFileReader::new(file).expect("footer");
+                use parquet::file::reader::FileReader;
+                rows += reader.metadata().file_metadata().num_rows() as usize;
+            }
+        }
+    }
+    rows
 }

@@ -1,10 +1,13 @@
-//! Writes records into `records/date=YYYY-MM-DD/hour=HH/`, one open file per active partition.
+//! Writes records into `records/date=YYYY-MM-DD/hour=HH/`, one open part file per partition.
 //!
-//! Memory stays bounded: rows are buffered per partition up to a batch size, and at most
-//! `max_open` partition files are open at once; the least recently used is closed (a later row
-//! for it starts a new part file).
+//! Why keep every partition open? Inputs are usually many files covering the same hours (one
+//! per host), read one after the other; closing a partition when the next file starts would
+//! leave one small file per input per hour. Instead each partition keeps its file open for the
+//! whole run and memory is bounded by budgets: rows pending in builders, bytes buffered in
+//! unfinished row groups (the largest is written out when over budget), and open files (the
+//! least recently used is closed when over the limit).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use loglens_core::time::civil_from_days;
 use loglens_core::{Record, Timestamp};
@@ -13,8 +16,29 @@ use crate::columns::{Labels, RecordColumns};
 use crate::schema::record_schema;
 use crate::{PartFile, PartNamer, StoreError};
 
-/// Rows buffered per partition before they are encoded.
+/// Rows a partition buffers before they are encoded.
 const BATCH_ROWS: usize = 8 * 1024;
+
+/// Memory and file-handle budgets of one [`PartitionedWriter`].
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits {
+    /// Open part files at most; past it the least recently used partition is closed.
+    pub max_open_files: usize,
+    /// Rows pending in builders across partitions; past it the largest pending batch is encoded.
+    pub max_pending_rows: usize,
+    /// Bytes of unfinished row groups across partitions; past it the largest is written out.
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for WriterLimits {
+    fn default() -> Self {
+        WriterLimits {
+            max_open_files: 200,
+            max_pending_rows: 64 * 1024,
+            max_buffered_bytes: 96 << 20,
+        }
+    }
+}
 
 /// A partition of the records dataset: UTC day (days since 1970-01-01) and hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,6 +67,7 @@ struct OpenPartition {
     key: PartitionKey,
     columns: RecordColumns,
     file: Option<PartFile>,
+    buffered: usize,
     last_used: u64,
 }
 
@@ -50,87 +75,111 @@ struct OpenPartition {
 pub struct PartitionedWriter {
     root: PathBuf,
     namer: PartNamer,
-    max_open: usize,
+    limits: WriterLimits,
     open: Vec<OpenPartition>,
+    /// Index into `open` of the partition used last: records mostly arrive in time order.
+    last: usize,
     clock: u64,
+    pending_rows: usize,
+    buffered_bytes: usize,
     rows_written: u64,
     files_written: u64,
 }
 
 impl PartitionedWriter {
     /// A writer into the records dataset at `root`, naming its files after `namer`.
-    pub fn new(root: PathBuf, namer: PartNamer, max_open: usize) -> Self {
+    pub fn new(root: PathBuf, namer: PartNamer, limits: WriterLimits) -> Self {
         PartitionedWriter {
             root,
             namer,
-            max_open: max_open.max(1),
+            limits,
             open: Vec::new(),
+            last: 0,
             clock: 0,
+            pending_rows: 0,
+            buffered_bytes: 0,
             rows_written: 0,
             files_written: 0,
         }
     }
 
-    /// Appends a record to its partition, encoding a batch when enough rows are pending.
+    /// Appends a record to its partition, encoding and writing out as the budgets require.
     pub fn push(&mut self, record: &Record<'_>, line: u64, labels: &Labels<'_>) -> Result<(), StoreError> {
         let key = PartitionKey::of(record.ts);
         let index = self.partition_index(key)?;
-        let part = &mut self.open[index];
-        part.columns.push(record, line, labels);
-        if part.columns.len() >= BATCH_ROWS {
-            Self::flush(&self.root, &mut self.namer, part)?;
+        self.open[index].columns.push(record, line, labels);
+        self.pending_rows += 1;
+        if self.open[index].columns.len() >= BATCH_ROWS {
+            self.encode(index)?;
+        }
+        if self.pending_rows > self.limits.max_pending_rows {
+            if let Some(largest) = self.largest_by(|p| p.columns.len()) {
+                self.encode(largest)?;
+            }
         }
         Ok(())
     }
 
     fn partition_index(&mut self, key: PartitionKey) -> Result<usize, StoreError> {
         self.clock += 1;
-        // Records mostly arrive in time order, so the partition just used is the likely hit.
-        if let Some(i) = self.open.iter().rposition(|p| p.key == key) {
-            self.open[i].last_used = self.clock;
-            return Ok(i);
+        if self.open.get(self.last).is_some_and(|p| p.key == key) {
+            self.open[self.last].last_used = self.clock;
+            return Ok(self.last);
         }
-        if self.open.len() >= self.max_open {
-            let lru = self
-                .open
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, p)| p.last_used)
-                .map(|(i, _)| i)
-                .unwrap_or(0);
-            let evicted = self.open.swap_remove(lru);
-            self.close(evicted)?;
-        }
-        self.open.push(OpenPartition {
-            key,
-            columns: RecordColumns::with_capacity(BATCH_ROWS),
-            file: None,
-            last_used: self.clock,
-        });
-        Ok(self.open.len() - 1)
+        let index = match self.open.iter().position(|p| p.key == key) {
+            Some(i) => i,
+            None => {
+                if self.open.len() >= self.limits.max_open_files.max(1) {
+                    if let Some(lru) = self.largest_by(|p| u64::MAX - p.last_used) {
+                        let evicted = self.open.swap_remove(lru);
+                        self.close(evicted)?;
+                    }
+                }
+                self.open.push(OpenPartition {
+                    key,
+                    columns: RecordColumns::new(),
+                    file: None,
+                    buffered: 0,
+                    last_used: 0,
+                });
+                self.open.len() - 1
+            }
+        };
+        self.open[index].last_used = self.clock;
+        self.last = index;
+        Ok(index)
     }
 
-    fn flush(
-        root: &std::path::Path,
-        namer: &mut PartNamer,
-        part: &mut OpenPartition,
-    ) -> Result<(), StoreError> {
-        if part.columns.is_empty() {
-            return Ok(());
-        }
-        let batch = part.columns.finish()?;
-        if part.file.is_none() {
-            let dir = root.join(part.key.dir());
-            part.file = Some(PartFile::create(&dir, &namer.next_name(), record_schema())?);
-        }
-        if let Some(file) = part.file.as_mut() {
-            file.write(&batch)?;
+    fn largest_by<K: Ord>(&self, key: impl Fn(&OpenPartition) -> K) -> Option<usize> {
+        (0..self.open.len()).max_by_key(|&i| key(&self.open[i]))
+    }
+
+    /// Encodes a partition's pending rows into its file's row group in progress.
+    fn encode(&mut self, index: usize) -> Result<(), StoreError> {
+        let part = &mut self.open[index];
+        self.pending_rows -= part.columns.len();
+        write_pending(&self.root, &mut self.namer, part)?;
+        let now = part.file.as_ref().map_or(0, PartFile::buffered_bytes);
+        self.buffered_bytes = self.buffered_bytes + now - part.buffered;
+        part.buffered = now;
+        while self.buffered_bytes > self.limits.max_buffered_bytes {
+            let Some(largest) = self.largest_by(|p| p.buffered) else {
+                break;
+            };
+            let part = &mut self.open[largest];
+            if let Some(file) = part.file.as_mut() {
+                file.end_row_group()?;
+            }
+            self.buffered_bytes -= part.buffered;
+            part.buffered = 0;
         }
         Ok(())
     }
 
     fn close(&mut self, mut part: OpenPartition) -> Result<(), StoreError> {
-        Self::flush(&self.root, &mut self.namer, &mut part)?;
+        self.pending_rows -= part.columns.len();
+        self.buffered_bytes -= part.buffered;
+        write_pending(&self.root, &mut self.namer, &mut part)?;
         if let Some(file) = part.file.take() {
             self.rows_written += file.finish()?;
             self.files_written += 1;
@@ -151,5 +200,72 @@ impl PartitionedWriter {
             Some(e) => Err(e),
             None => Ok((self.rows_written, self.files_written)),
         }
+    }
+}
+
+fn write_pending(root: &Path, namer: &mut PartNamer, part: &mut OpenPartition) -> Result<(), StoreError> {
+    if part.columns.is_empty() {
+        return Ok(());
+    }
+    let batch = part.columns.finish()?;
+    if part.file.is_none() {
+        let dir = root.join(part.key.dir());
+        part.file = Some(PartFile::create(&dir, &namer.next_name(), record_schema())?);
+    }
+    if let Some(file) = part.file.as_mut() {
+        file.write(&batch)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parquet_rows;
+
+    fn record(hour: i64, n: i64) -> Record<'static> {
+        Record::new(Timestamp::from_secs(hour * 3600 + n), "message")
+    }
+
+    fn write_interleaved(limits: WriterLimits, root: &Path) -> (u64, u64) {
+        let mut writer = PartitionedWriter::new(root.to_owned(), PartNamer::new("t", 0), limits);
+        let labels = Labels {
+            source: "a.log",
+            format: "test",
+            ..Labels::default()
+        };
+        // Three "files", each covering the same ten hours, read one after another.
+        for file in 0..3 {
+            for hour in 0..10 {
+                for n in 0..100 {
+                    writer
+                        .push(&record(hour, n), (file * 1000 + hour * 100 + n) as u64, &labels)
+                        .expect("push");
+                }
+            }
+        }
+        writer.finish().expect("finish")
+    }
+
+    #[test]
+    fn one_file_per_partition_when_within_limits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (rows, files) = write_interleaved(WriterLimits::default(), dir.path());
+        assert_eq!((rows, files), (3000, 10));
+        assert_eq!(parquet_rows(dir.path()), 3000);
+    }
+
+    #[test]
+    fn tight_budgets_lose_no_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limits = WriterLimits {
+            max_open_files: 3,
+            max_pending_rows: 50,
+            max_buffered_bytes: 1,
+        };
+        let (rows, files) = write_interleaved(limits, dir.path());
+        assert_eq!(rows, 3000);
+        assert!(files > 10, "evictions start new part files: {files}");
+        assert_eq!(parquet_rows(dir.path()), 3000);
     }
 }

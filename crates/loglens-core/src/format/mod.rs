@@ -106,10 +106,10 @@ impl Format {
         Format::Combined,
         Format::Common,
         Format::Syslog5424,
+        Format::PythonLogging,
         Format::Syslog3164,
         Format::Json,
         Format::Logfmt,
-        Format::PythonLogging,
     ];
 
     /// The name used in configs, on the command line and in the `format` column.

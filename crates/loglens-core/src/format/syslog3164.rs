@@ -43,6 +43,11 @@ impl LineParser for Syslog3164Parser {
         }
         let (ts, used) = if b.get(pos).is_some_and(u8::is_ascii_digit) {
             let rest = &b[pos..];
+            // rsyslog's high-precision stamp always has the `T`; a space there is another
+            // format (Python logging's asctime), which must not be mistaken for syslog.
+            if rest.get(10) != Some(&b'T') {
+                return Err(LAYOUT);
+            }
             let (ts, tail) = parse_iso_prefix(rest, ctx.default_offset_secs).map_err(|e| match e {
                 TimeError::Layout(_) => LAYOUT,
                 e => ParseError::Time(e),
