@@ -25,24 +25,24 @@ def test_duckdb_reads_records_and_partitions(demo):
     con = duckdb.connect()
     glob = f"{data}/records/**/*.parquet"
     query = f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)"
-    total = con.sql(query).fetchone()[0]
+    total = con.execute(query).fetchone()[0]
     assert total == demo["summary"]["records_written"]
     # Every row sits in the partition of its own UTC hour.
-    misplaced = con.sql(
+    misplaced = con.execute(
         f"""SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)
             WHERE strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d') <> CAST(date AS VARCHAR)
                OR hour(ts AT TIME ZONE 'UTC') <> CAST(hour AS INTEGER)"""
     ).fetchone()[0]
     assert misplaced == 0
     per_format = dict(
-        con.sql(f"SELECT format, count(*) FROM read_parquet('{glob}') GROUP BY 1").fetchall()
+        con.execute(f"SELECT format, count(*) FROM read_parquet('{glob}') GROUP BY 1").fetchall()
     )
     assert per_format == demo["summary"]["parsed"]
 
 
 def test_duckdb_reads_unparsed_with_reasons(demo):
     con = duckdb.connect()
-    rows = con.sql(
+    rows = con.execute(
         f"SELECT source, line, reason, raw FROM read_parquet('{demo['data']}/unparsed/*.parquet')"
     ).fetchall()
     assert len(rows) == sum(demo["summary"]["unparsed"].values())
