@@ -12,10 +12,10 @@ import re
 import sys
 
 COMBINED = re.compile(
-    rb'(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
+    rb"(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] "
     rb'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-) '
     rb'"(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)"'
-    rb'(?: (?P<request_time>[\d.]+))?'
+    rb"(?: (?P<request_time>[\d.]+))?"
 )
 
 

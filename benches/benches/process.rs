@@ -49,7 +49,7 @@ fn parse(c: &mut Criterion) {
     group
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+        .measurement_time(Duration::from_secs(3));
     for format in Format::ALL {
         let (text, source) = workload(format, n, 1);
         let lines: Vec<&str> = text.lines().collect();
@@ -119,7 +119,7 @@ fn process(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(6));
+        .measurement_time(Duration::from_secs(8));
     for format in Format::ALL {
         let input = scratch.path().join(format!("{format}.log"));
         let (text, source) = workload(format, n, 7);

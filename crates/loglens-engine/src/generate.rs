@@ -81,65 +81,121 @@ pub const MANIFEST: &str = "manifest.json";
 pub const CONFIG: &str = "loglens.toml";
 
 /// Generates logs into `out_dir` (created if missing; files of an earlier run with the same
-/// names are replaced).
+/// names are replaced), on as many threads as there are cores.
 pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, EngineError> {
-    let mut generator = Generator::new(options).map_err(|e| EngineError::Config(e.to_string()))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    generate_with_threads(out_dir, options, threads)
+}
+
+type Writer = (BufWriter<File>, PathBuf);
+
+/// [`generate`] on `threads` threads, each writing a disjoint set of files. The output does
+/// not depend on the thread count: every stream draws from its own random generator.
+pub fn generate_with_threads(
+    out_dir: &Path,
+    options: GenOptions,
+    threads: usize,
+) -> Result<GenerateSummary, EngineError> {
+    let generator = Generator::new(options.clone()).map_err(|e| EngineError::Config(e.to_string()))?;
     let streams = generator.streams().to_vec();
-    let mut writers = Vec::with_capacity(streams.len());
+    let incidents = generator.incidents().to_vec();
+    let (start, end) = (generator.start(), generator.end());
+    let mut writers: Vec<Option<Writer>> = Vec::with_capacity(streams.len());
     for stream in &streams {
         let path = out_dir.join(&stream.path);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
         }
         let file = File::create(&path).map_err(|e| EngineError::io(&path, e))?;
-        writers.push((BufWriter::with_capacity(1 << 16, file), path, 0u64));
+        writers.push(Some((BufWriter::with_capacity(1 << 16, file), path)));
     }
-    while let Some(chunks) = generator.next_chunk() {
-        for ((writer, path, bytes), chunk) in writers.iter_mut().zip(chunks) {
-            if !chunk.is_empty() {
-                writer
-                    .write_all(chunk.as_bytes())
-                    .map_err(|e| EngineError::io(path, e))?;
-                *bytes += chunk.len() as u64;
-            }
+    let parts: Vec<(Vec<usize>, Generator, Vec<Writer>)> = generator
+        .split(threads.max(1))
+        .into_iter()
+        .map(|(indices, part)| {
+            let part_writers = indices.iter().filter_map(|&i| writers[i].take()).collect();
+            (indices, part, part_writers)
+        })
+        .collect();
+    let results: Vec<Result<Vec<(usize, FileSummary)>, EngineError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|(indices, part, part_writers)| {
+                scope.spawn(move || write_part(indices, part, part_writers, start))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(EngineError::Panic)))
+            .collect()
+    });
+    let mut files: Vec<Option<FileSummary>> = vec![None; streams.len()];
+    for result in results {
+        for (i, summary) in result? {
+            files[i] = Some(summary);
         }
-    }
-    let stats = generator.stats();
-    let start = generator.start();
-    let mut files = Vec::with_capacity(streams.len());
-    for ((writer, path, bytes), (stream, stat)) in writers.into_iter().zip(streams.into_iter().zip(stats)) {
-        let file = writer
-            .into_inner()
-            .map_err(|e| EngineError::io(&path, e.into_error()))?;
-        // Formats without a year (RFC 3164) take it from the mtime, so it must be the last line's time.
-        let mtime = stat.last.unwrap_or(start);
-        file.set_modified(system_time(mtime))
-            .map_err(|e| EngineError::io(&path, e))?;
-        files.push(FileSummary {
-            stream,
-            lines: stat.lines,
-            corrupt_lines: stat.corrupt_lines,
-            bytes,
-            last: stat.last,
-        });
     }
     let summary = GenerateSummary {
         out_dir: out_dir.to_owned(),
-        files,
-        incidents: generator.incidents().to_vec(),
+        files: files.into_iter().flatten().collect(),
+        incidents,
         start,
-        end: generator.end(),
+        end,
     };
     write_atomic(
         &out_dir.join(GROUND_TRUTH),
         &ground_truth_json(&summary.incidents),
     )?;
-    write_atomic(
-        &out_dir.join(MANIFEST),
-        &manifest_json(&summary, generator.options()),
-    )?;
+    write_atomic(&out_dir.join(MANIFEST), &manifest_json(&summary, &options))?;
     write_atomic(&out_dir.join(CONFIG), &config_toml(&summary))?;
     Ok(summary)
+}
+
+/// Runs one part of the generator to the end, writing its files; returns their summaries
+/// keyed by stream index.
+fn write_part(
+    indices: Vec<usize>,
+    mut part: Generator,
+    mut writers: Vec<Writer>,
+    start: Timestamp,
+) -> Result<Vec<(usize, FileSummary)>, EngineError> {
+    let mut bytes = vec![0u64; writers.len()];
+    while let Some(chunks) = part.next_chunk() {
+        for (((writer, path), n), chunk) in writers.iter_mut().zip(&mut bytes).zip(chunks) {
+            if !chunk.is_empty() {
+                writer
+                    .write_all(chunk.as_bytes())
+                    .map_err(|e| EngineError::io(path, e))?;
+                *n += chunk.len() as u64;
+            }
+        }
+    }
+    let stats = part.stats();
+    let mut out = Vec::with_capacity(writers.len());
+    for ((((writer, path), n), stat), (i, stream)) in writers
+        .into_iter()
+        .zip(bytes)
+        .zip(stats)
+        .zip(indices.into_iter().zip(part.streams().iter().cloned()))
+    {
+        let file = writer
+            .into_inner()
+            .map_err(|e| EngineError::io(&path, e.into_error()))?;
+        // Formats without a year (RFC 3164) take it from the mtime, so it must be the last line's time.
+        file.set_modified(system_time(stat.last.unwrap_or(start)))
+            .map_err(|e| EngineError::io(&path, e))?;
+        out.push((
+            i,
+            FileSummary {
+                stream,
+                lines: stat.lines,
+                corrupt_lines: stat.corrupt_lines,
+                bytes: n,
+                last: stat.last,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 fn system_time(ts: Timestamp) -> SystemTime {

@@ -41,6 +41,22 @@ pub struct ProcessOptions {
     pub reprocess: bool,
 }
 
+impl ProcessOptions {
+    /// Options with the defaults: every core, UTC for zone-less timestamps, 1 MiB chunks,
+    /// checkpoints honoured.
+    pub fn new(inputs: Vec<InputFile>, parsers: Parsers, data_dir: PathBuf) -> Self {
+        ProcessOptions {
+            inputs,
+            parsers,
+            data_dir,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            default_offset_secs: 0,
+            chunk_bytes: 1 << 20,
+            reprocess: false,
+        }
+    }
+}
+
 /// What a run read and wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProcessSummary {
@@ -409,11 +425,10 @@ fn parse_chunk(chunk: &Chunk, writers: &mut Writers, stats: &mut WorkerStats) ->
         service: job.service.as_deref(),
     };
     let mut parsed = 0u64;
-    let mut line_no = chunk.first_line;
     let mut start = 0;
     let data = &chunk.data;
     let ends = memchr_iter(b'\n', data).chain((data.last() != Some(&b'\n')).then_some(data.len()));
-    for end in ends {
+    for (line_no, end) in (chunk.first_line..).zip(ends) {
         let mut raw = &data[start..end];
         start = end + 1;
         if let [rest @ .., b'\r'] = raw {
@@ -451,7 +466,6 @@ fn parse_chunk(chunk: &Chunk, writers: &mut Writers, stats: &mut WorkerStats) ->
                 })?;
             }
         }
-        line_no += 1;
     }
     if parsed > 0 {
         *stats.parsed.entry(format.to_owned()).or_default() += parsed;

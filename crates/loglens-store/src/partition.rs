@@ -35,7 +35,7 @@ impl Default for WriterLimits {
         WriterLimits {
             max_open_files: 200,
             max_pending_rows: 64 * 1024,
-            max_buffered_bytes: 96 << 20,
+            max_buffered_bytes: 32 << 20,
         }
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context};
 use loglens_core::format::Format;
 use loglens_core::generate::{parse_duration, GenOptions};
 use loglens_core::Timestamp;
-use loglens_engine::generate::{generate, GenerateSummary, CONFIG, GROUND_TRUTH, MANIFEST};
+use loglens_engine::generate::{generate_with_threads, GenerateSummary, CONFIG, GROUND_TRUTH, MANIFEST};
 
 use crate::output::{thousands, Output};
 
@@ -40,11 +40,16 @@ pub struct GenerateArgs {
     /// Fraction of lines deliberately damaged so they do not parse (0 disables).
     #[arg(long, default_value_t = 0.0005)]
     pub corrupt_rate: f64,
+    /// Threads writing files in parallel; the output is the same for any count
+    /// [default: the number of cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl GenerateArgs {
     fn options(&self) -> anyhow::Result<GenOptions> {
-        let start = Timestamp::parse_rfc3339(&self.start, 0).map_err(|e| anyhow!("--start {:?}: {e}", self.start))?;
+        let start =
+            Timestamp::parse_rfc3339(&self.start, 0).map_err(|e| anyhow!("--start {:?}: {e}", self.start))?;
         let duration_secs = parse_duration(&self.duration).context("--duration")?;
         let formats = self
             .formats
@@ -67,8 +72,11 @@ impl GenerateArgs {
 /// Runs `loglens generate`.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let options = args.options()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let started = Instant::now();
-    let summary = generate(&args.out, options)
+    let summary = generate_with_threads(&args.out, options, threads)
         .with_context(|| format!("generating logs into {}", args.out.display()))?;
     let elapsed = started.elapsed().as_secs_f64();
     print_summary(&summary, elapsed, &mut Output::stdout())
@@ -76,7 +84,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
 
 fn print_summary(summary: &GenerateSummary, elapsed: f64, out: &mut Output) -> anyhow::Result<()> {
     let lines = summary.lines();
-    let rate = if elapsed > 0.0 { lines as f64 / elapsed } else { 0.0 };
+    let rate = if elapsed > 0.0 {
+        lines as f64 / elapsed
+    } else {
+        0.0
+    };
     out.line(&format!(
         "Generated {} lines ({} damaged) in {} files, {:.1} MB, {} to {}",
         thousands(lines),
@@ -86,7 +98,10 @@ fn print_summary(summary: &GenerateSummary, elapsed: f64, out: &mut Output) -> a
         summary.start.to_rfc3339(),
         summary.end.to_rfc3339(),
     ))?;
-    out.line(&format!("Took {elapsed:.2} s: {} lines/s", thousands(rate as u64)))?;
+    out.line(&format!(
+        "Took {elapsed:.2} s: {} lines/s",
+        thousands(rate as u64)
+    ))?;
     out.line("Lines per format:")?;
     for (format, n) in summary.lines_by_format() {
         out.line(&format!("  {format:<11} {:>12}", thousands(n)))?;
@@ -134,9 +149,17 @@ mod tests {
     fn defaults_and_options() {
         let o = args(&[]).options().expect("valid");
         assert_eq!(o, GenOptions::default());
-        let o = args(&["--formats", "nginx,json", "--duration", "2h", "--no-incidents", "--corrupt-rate", "0"])
-            .options()
-            .expect("valid");
+        let o = args(&[
+            "--formats",
+            "nginx,json",
+            "--duration",
+            "2h",
+            "--no-incidents",
+            "--corrupt-rate",
+            "0",
+        ])
+        .options()
+        .expect("valid");
         assert_eq!(o.formats, vec![Format::Combined, Format::Json]);
         assert_eq!((o.duration_secs, o.incidents, o.corrupt_rate), (7200, false, 0.0));
         assert!(args(&["--formats", "xml"]).options().is_err());

@@ -68,19 +68,10 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
         .clone()
         .or_else(|| config.process.data_dir.as_ref().map(|d| config.base_dir.join(d)))
         .unwrap_or_else(|| PathBuf::from("loglens-data"));
-    let threads = args
-        .threads
-        .or(config.process.threads)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let options = ProcessOptions {
-        inputs,
-        parsers,
-        data_dir,
-        threads,
-        default_offset_secs,
-        chunk_bytes: 1 << 20,
-        reprocess: args.reprocess,
-    };
+    let mut options = ProcessOptions::new(inputs, parsers, data_dir);
+    options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
+    options.default_offset_secs = default_offset_secs;
+    options.reprocess = args.reprocess;
     let summary = loglens_engine::process(options, run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");

@@ -66,8 +66,24 @@ pub struct EndpointDef {
     pub class: Class,
 }
 
-const fn e(method: &'static str, path: &'static str, weight: f64, median_ms: f64, sigma: f64, bytes: (u64, u64), class: Class) -> EndpointDef {
-    EndpointDef { method, path, weight, median_ms, sigma, bytes, class }
+const fn e(
+    method: &'static str,
+    path: &'static str,
+    weight: f64,
+    median_ms: f64,
+    sigma: f64,
+    bytes: (u64, u64),
+    class: Class,
+) -> EndpointDef {
+    EndpointDef {
+        method,
+        path,
+        weight,
+        median_ms,
+        sigma,
+        bytes,
+        class,
+    }
 }
 
 use Class::*;
@@ -75,9 +91,33 @@ use Class::*;
 /// The storefront.
 pub const WEB: &[EndpointDef] = &[
     e("GET", "/", 7.0, 35.0, 0.5, (28_000, 34_000), Page),
-    e("GET", "/products/{product}", 16.0, 55.0, 0.6, (22_000, 48_000), Page),
-    e("GET", "/category/{category}?page={page}", 7.0, 80.0, 0.6, (30_000, 60_000), Page),
-    e("GET", "/search?q={search}", 4.0, 140.0, 0.7, (18_000, 52_000), Page),
+    e(
+        "GET",
+        "/products/{product}",
+        16.0,
+        55.0,
+        0.6,
+        (22_000, 48_000),
+        Page,
+    ),
+    e(
+        "GET",
+        "/category/{category}?page={page}",
+        7.0,
+        80.0,
+        0.6,
+        (30_000, 60_000),
+        Page,
+    ),
+    e(
+        "GET",
+        "/search?q={search}",
+        4.0,
+        140.0,
+        0.7,
+        (18_000, 52_000),
+        Page,
+    ),
     e("GET", "/cart", 3.0, 45.0, 0.5, (9_000, 16_000), Page),
     e("GET", "/checkout", 1.5, 90.0, 0.5, (14_000, 20_000), Page),
     e("GET", "/orders/{order}", 0.8, 60.0, 0.5, (12_000, 18_000), Page),
@@ -89,7 +129,15 @@ pub const WEB: &[EndpointDef] = &[
     e("GET", "/images/{img}", 20.0, 3.0, 0.9, (12_000, 180_000), Static),
     e("GET", "/favicon.ico", 2.0, 1.0, 0.5, (4_286, 4_286), Static),
     e("POST", "/cart/items", 2.5, 70.0, 0.5, (600, 1_200), Form),
-    e("POST", "/collect?v=2&tid=G-7XK2M9QZ4P&en=page_view", 4.0, 3.0, 0.5, (0, 0), Beacon),
+    e(
+        "POST",
+        "/collect?v=2&tid=G-7XK2M9QZ4P&en=page_view",
+        4.0,
+        3.0,
+        0.5,
+        (0, 0),
+        Beacon,
+    ),
     e("POST", "/login", 0.8, 160.0, 0.4, (0, 0), Login),
     e("GET", "/logout", 0.3, 10.0, 0.4, (0, 0), Redirect),
     e("POST", "/checkout/submit", 0.6, 420.0, 0.5, (0, 0), Redirect),
@@ -98,34 +146,122 @@ pub const WEB: &[EndpointDef] = &[
     e("GET", "/.env", 0.2, 1.0, 0.4, (153, 153), Probe),
     e("GET", "/.git/config", 0.1, 1.0, 0.4, (153, 153), Probe),
     e("GET", "/phpmyadmin/index.php", 0.1, 1.0, 0.4, (153, 153), Probe),
-    e("POST", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", 0.05, 1.0, 0.4, (153, 153), Probe),
+    e(
+        "POST",
+        "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+        0.05,
+        1.0,
+        0.4,
+        (153, 153),
+        Probe,
+    ),
 ];
 
 /// Storefront endpoints only incidents call (they fail with 500).
 pub const WEB_NEW: &[EndpointDef] = &[
-    e("GET", "/api/v2/cart/merge?session={hex16}", 1.0, 180.0, 0.5, (2_500, 3_500), Page),
+    e(
+        "GET",
+        "/api/v2/cart/merge?session={hex16}",
+        1.0,
+        180.0,
+        0.5,
+        (2_500, 3_500),
+        Page,
+    ),
     e("POST", "/checkout/express", 1.0, 250.0, 0.5, (2_500, 3_500), Page),
-    e("GET", "/products/{product}/quickview", 1.0, 90.0, 0.5, (2_500, 3_500), Page),
-    e("GET", "/account/wishlist/share/{hex16}", 1.0, 120.0, 0.5, (2_500, 3_500), Page),
+    e(
+        "GET",
+        "/products/{product}/quickview",
+        1.0,
+        90.0,
+        0.5,
+        (2_500, 3_500),
+        Page,
+    ),
+    e(
+        "GET",
+        "/account/wishlist/share/{hex16}",
+        1.0,
+        120.0,
+        0.5,
+        (2_500, 3_500),
+        Page,
+    ),
 ];
 
 /// The JSON API.
 pub const API: &[EndpointDef] = &[
-    e("GET", "/api/v1/products?category={category}&limit={limit}&offset={offset}", 10.0, 30.0, 0.6, (4_000, 28_000), Api),
-    e("GET", "/api/v1/products/{product}", 18.0, 9.0, 0.5, (1_200, 3_800), Api),
-    e("GET", "/api/v1/products/{product}/reviews?page={page}", 4.0, 35.0, 0.6, (800, 9_000), Api),
+    e(
+        "GET",
+        "/api/v1/products?category={category}&limit={limit}&offset={offset}",
+        10.0,
+        30.0,
+        0.6,
+        (4_000, 28_000),
+        Api,
+    ),
+    e(
+        "GET",
+        "/api/v1/products/{product}",
+        18.0,
+        9.0,
+        0.5,
+        (1_200, 3_800),
+        Api,
+    ),
+    e(
+        "GET",
+        "/api/v1/products/{product}/reviews?page={page}",
+        4.0,
+        35.0,
+        0.6,
+        (800, 9_000),
+        Api,
+    ),
     e("GET", "/api/v1/users/{user}", 6.0, 12.0, 0.5, (600, 1_400), Api),
     e("PATCH", "/api/v1/users/{user}", 0.8, 40.0, 0.5, (600, 1_400), Api),
-    e("GET", "/api/v1/users/{user}/orders?limit={limit}", 3.0, 45.0, 0.6, (300, 12_000), Api),
+    e(
+        "GET",
+        "/api/v1/users/{user}/orders?limit={limit}",
+        3.0,
+        45.0,
+        0.6,
+        (300, 12_000),
+        Api,
+    ),
     e("GET", "/api/v1/orders/{order}", 4.0, 18.0, 0.5, (900, 4_000), Api),
     e("POST", "/api/v1/orders", 2.0, 160.0, 0.5, (700, 2_500), Create),
     e("POST", "/api/v1/payments", 1.5, 380.0, 0.45, (400, 900), Payment),
     e("GET", "/api/v1/inventory/{sku}", 7.0, 6.0, 0.5, (90, 160), Api),
-    e("POST", "/api/v1/cart/{cart}/items", 4.0, 25.0, 0.5, (500, 3_000), Create),
-    e("DELETE", "/api/v1/cart/{cart}/items/{sku}", 1.0, 20.0, 0.5, (0, 0), NoContent),
+    e(
+        "POST",
+        "/api/v1/cart/{cart}/items",
+        4.0,
+        25.0,
+        0.5,
+        (500, 3_000),
+        Create,
+    ),
+    e(
+        "DELETE",
+        "/api/v1/cart/{cart}/items/{sku}",
+        1.0,
+        20.0,
+        0.5,
+        (0, 0),
+        NoContent,
+    ),
     e("POST", "/api/v1/auth/token", 3.0, 85.0, 0.4, (700, 900), Token),
     e("POST", "/api/v1/auth/refresh", 2.0, 15.0, 0.4, (700, 900), Api),
-    e("GET", "/api/v1/recommendations?user_id={user}&limit=12", 5.0, 120.0, 0.6, (2_000, 9_000), Api),
+    e(
+        "GET",
+        "/api/v1/recommendations?user_id={user}&limit=12",
+        5.0,
+        120.0,
+        0.6,
+        (2_000, 9_000),
+        Api,
+    ),
     e("POST", "/api/v1/events", 8.0, 4.0, 0.5, (2, 2), Accepted),
     e("GET", "/health", 5.0, 1.0, 0.3, (15, 15), Health),
     e("GET", "/metrics", 1.0, 9.0, 0.4, (18_000, 24_000), Metrics),
@@ -133,17 +269,63 @@ pub const API: &[EndpointDef] = &[
 
 /// API endpoints only incidents call (they fail with 500).
 pub const API_NEW: &[EndpointDef] = &[
-    e("POST", "/api/v1/orders/{order}/split", 1.0, 120.0, 0.5, (60, 120), Api),
-    e("GET", "/api/v2/inventory/bulk?skus={sku},{sku}", 1.0, 60.0, 0.5, (60, 120), Api),
-    e("PUT", "/api/v1/users/{user}/preferences", 1.0, 40.0, 0.5, (60, 120), Api),
-    e("POST", "/api/v1/payments/{order}/capture", 1.0, 300.0, 0.5, (60, 120), Api),
+    e(
+        "POST",
+        "/api/v1/orders/{order}/split",
+        1.0,
+        120.0,
+        0.5,
+        (60, 120),
+        Api,
+    ),
+    e(
+        "GET",
+        "/api/v2/inventory/bulk?skus={sku},{sku}",
+        1.0,
+        60.0,
+        0.5,
+        (60, 120),
+        Api,
+    ),
+    e(
+        "PUT",
+        "/api/v1/users/{user}/preferences",
+        1.0,
+        40.0,
+        0.5,
+        (60, 120),
+        Api,
+    ),
+    e(
+        "POST",
+        "/api/v1/payments/{order}/capture",
+        1.0,
+        300.0,
+        0.5,
+        (60, 120),
+        Api,
+    ),
 ];
 
-const INTERNAL_REFERERS: [&str; 6] =
-    ["/", "/category/{category}", "/products/{product}", "/search?q={search}", "/cart", "/products/{product}?ref=recs"];
-const SEARCH_REFERERS: [&str; 3] = ["https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/"];
-const SOCIAL_REFERERS: [&str; 4] =
-    ["https://t.co/", "https://www.facebook.com/", "https://www.instagram.com/", "https://www.pinterest.com/"];
+const INTERNAL_REFERERS: [&str; 6] = [
+    "/",
+    "/category/{category}",
+    "/products/{product}",
+    "/search?q={search}",
+    "/cart",
+    "/products/{product}?ref=recs",
+];
+const SEARCH_REFERERS: [&str; 3] = [
+    "https://www.google.com/",
+    "https://www.bing.com/",
+    "https://duckduckgo.com/",
+];
+const SOCIAL_REFERERS: [&str; 4] = [
+    "https://t.co/",
+    "https://www.facebook.com/",
+    "https://www.instagram.com/",
+    "https://www.pinterest.com/",
+];
 const SITE: &str = "https://shop.example.com";
 
 #[derive(Debug, Clone)]
@@ -163,7 +345,12 @@ pub struct AccessSet {
 }
 
 fn compile_all(defs: &[EndpointDef]) -> Vec<Endpoint> {
-    defs.iter().map(|d| Endpoint { def: *d, path: compile(d.path) }).collect()
+    defs.iter()
+        .map(|d| Endpoint {
+            def: *d,
+            path: compile(d.path),
+        })
+        .collect()
 }
 
 /// Incident effects an access line is drawn under.
@@ -196,7 +383,15 @@ impl AccessSet {
     }
 
     /// Renders one access line into `out`.
-    pub fn render(&self, rng: &mut Rng, ctx: &VarCtx<'_>, fx: AccessFx, buf: &mut LineBuf, ts: Timestamp, out: &mut String) {
+    pub fn render(
+        &self,
+        rng: &mut Rng,
+        ctx: &VarCtx<'_>,
+        fx: AccessFx,
+        buf: &mut LineBuf,
+        ts: Timestamp,
+        out: &mut String,
+    ) {
         let ep = match fx.novel {
             Some(i) => &self.novel[i % self.novel.len()],
             None => &self.endpoints[rng.weighted(&self.cum)],
@@ -204,7 +399,11 @@ impl AccessSet {
         let class = ep.def.class;
         let pools = ctx.pools;
         let (client_ip, agent, proto): (&str, &str, &str) = match class {
-            Health if self.web => (*rng.pick(&["10.0.0.5", "10.0.0.6"]), "ELB-HealthChecker/2.0", "HTTP/1.1"),
+            Health if self.web => (
+                *rng.pick(&["10.0.0.5", "10.0.0.6"]),
+                "ELB-HealthChecker/2.0",
+                "HTTP/1.1",
+            ),
             Health => ("10.0.0.7", "kube-probe/1.31", "HTTP/1.1"),
             Metrics => ("10.0.9.5", "Prometheus/2.53.1", "HTTP/1.1"),
             Probe => (
@@ -215,11 +414,19 @@ impl AccessSet {
             _ if self.web => {
                 let i = rng.popular(pools.web_clients.len());
                 let proto = if i % 5 < 3 { "HTTP/2.0" } else { "HTTP/1.1" };
-                (&pools.web_clients[i], BROWSER_AGENTS[usize::from(pools.web_agents[i])], proto)
+                (
+                    &pools.web_clients[i],
+                    BROWSER_AGENTS[usize::from(pools.web_agents[i])],
+                    proto,
+                )
             }
             _ => {
                 let i = rng.popular(pools.api_clients.len());
-                (&pools.api_clients[i], API_AGENTS[usize::from(pools.api_agents[i])], "HTTP/1.1")
+                (
+                    &pools.api_clients[i],
+                    API_AGENTS[usize::from(pools.api_agents[i])],
+                    "HTTP/1.1",
+                )
             }
         };
 
@@ -237,7 +444,11 @@ impl AccessSet {
         buf.msg.push(' ');
         buf.msg.push_str(proto);
 
-        let status = if fx.novel.is_some() { 500 } else { status(class, rng, fx.error_share) };
+        let status = if fx.novel.is_some() {
+            500
+        } else {
+            status(class, rng, fx.error_share)
+        };
         let base = rng.lognormal(ep.def.median_ms, ep.def.sigma);
         let latency_ms = match status {
             504 => 60_000.0 + rng.uniform(0.0, 5.0),
@@ -333,8 +544,8 @@ fn status(class: Class, rng: &mut Rng, error_share: f64) -> u16 {
             _ => 200,
         },
         Static => match r {
-            0..=899 => 304,
-            900..=939 => 404,
+            0..=599 => 304,
+            600..=639 => 404,
             _ => 200,
         },
         Form => match r {
@@ -426,7 +637,13 @@ mod tests {
     fn lines(web: bool, fx: AccessFx, n: usize) -> Vec<String> {
         let set = AccessSet::new(web);
         let pools = Pools::new(9);
-        let ctx = VarCtx { pools: &pools, host_ip: "10.0.1.11", boot_secs: 0, ts: Timestamp::from_secs(1_800_000_000), latency: 1.0 };
+        let ctx = VarCtx {
+            pools: &pools,
+            host_ip: "10.0.1.11",
+            boot_secs: 0,
+            ts: Timestamp::from_secs(1_800_000_000),
+            latency: 1.0,
+        };
         let mut rng = Rng::new(4);
         let mut buf = LineBuf::default();
         (0..n)
@@ -442,11 +659,17 @@ mod tests {
     fn status_mix_is_realistic_and_lines_parse() {
         let parser = Format::Combined.parser();
         for web in [true, false] {
-            let normal = AccessFx { error_share: 0.0, latency: 1.0, novel: None };
+            let normal = AccessFx {
+                error_share: 0.0,
+                latency: 1.0,
+                novel: None,
+            };
             let all = lines(web, normal, 20_000);
             let mut by_class = [0usize; 6];
             for line in &all {
-                let r = parser.parse(line, &ParseContext::default()).unwrap_or_else(|e| panic!("{e}: {line}"));
+                let r = parser
+                    .parse(line, &ParseContext::default())
+                    .unwrap_or_else(|e| panic!("{e}: {line}"));
                 let a = r.access.expect("access");
                 by_class[usize::from(a.status / 100)] += 1;
                 assert!(a.latency_ms.is_some() && a.user_agent.is_some());
@@ -455,12 +678,31 @@ mod tests {
             assert!(share(2) > 0.9 && share(2) < 0.99, "web={web} 2xx {}", share(2));
             assert!(share(4) > 0.005 && share(4) < 0.05, "web={web} 4xx {}", share(4));
             assert!(share(5) < 0.005, "web={web} 5xx {}", share(5));
-            let burst = lines(web, AccessFx { error_share: 0.2, latency: 1.0, novel: None }, 5_000);
+            let burst = lines(
+                web,
+                AccessFx {
+                    error_share: 0.2,
+                    latency: 1.0,
+                    novel: None,
+                },
+                5_000,
+            );
             let errors = burst.iter().filter(|l| l.contains("\" 50")).count();
             assert!(errors > 800, "web={web}: {errors} 5xx of 5000 in a burst");
         }
-        let novel = lines(true, AccessFx { error_share: 0.0, latency: 1.0, novel: Some(1) }, 10);
-        assert!(novel.iter().all(|l| l.contains("\"POST /checkout/express HTTP/")), "{novel:?}");
+        let novel = lines(
+            true,
+            AccessFx {
+                error_share: 0.0,
+                latency: 1.0,
+                novel: Some(1),
+            },
+            10,
+        );
+        assert!(
+            novel.iter().all(|l| l.contains("\"POST /checkout/express HTTP/")),
+            "{novel:?}"
+        );
         assert!(novel.iter().all(|l| l.contains("\" 500 ")), "{novel:?}");
     }
 }

@@ -69,7 +69,13 @@ pub struct Effect {
 
 impl Effect {
     /// No incident.
-    pub const NONE: Effect = Effect { volume: 1.0, error_share: 0.0, latency: 1.0, novel: None, novel_share: 0.0 };
+    pub const NONE: Effect = Effect {
+        volume: 1.0,
+        error_share: 0.0,
+        latency: 1.0,
+        novel: None,
+        novel_share: 0.0,
+    };
 }
 
 /// One injected incident: the ground truth detection is scored against.
@@ -182,14 +188,25 @@ pub fn schedule(rng: &mut Rng, start: i64, duration: i64, targets: &Targets) -> 
     incidents
 }
 
-fn plan(kind: IncidentKind, rng: &mut Rng, targets: &Targets, novel_used: &mut [usize], start: i64, end: i64) -> Option<Incident> {
+fn plan(
+    kind: IncidentKind,
+    rng: &mut Rng,
+    targets: &Targets,
+    novel_used: &mut [usize],
+    start: i64,
+    end: i64,
+) -> Option<Incident> {
     let mut effect = Effect::NONE;
     let services = &targets.services;
     let (service, host, description) = match kind {
         IncidentKind::HostSilent => {
             let &(host, service) = rng.pick(&targets.hosts);
             effect.volume = 0.0;
-            (service.to_owned(), Some(host.to_owned()), format!("{host} emits no log lines at all (every file of the host)"))
+            (
+                service.to_owned(),
+                Some(host.to_owned()),
+                format!("{host} emits no log lines at all (every file of the host)"),
+            )
         }
         IncidentKind::LatencySpike => {
             let typed: Vec<&ServiceTarget> = services.iter().filter(|s| s.typed_latency).collect();
@@ -197,21 +214,46 @@ fn plan(kind: IncidentKind, rng: &mut Rng, targets: &Targets, novel_used: &mut [
             let pool = if typed.is_empty() { any } else { typed };
             let target = *rng.pick(&pool);
             effect.latency = rng.uniform(5.0, 20.0);
-            (target.name.to_owned(), None, format!("{}: request latency multiplied by {:.1}", target.name, effect.latency))
+            (
+                target.name.to_owned(),
+                None,
+                format!(
+                    "{}: request latency multiplied by {:.1}",
+                    target.name, effect.latency
+                ),
+            )
         }
         IncidentKind::ErrorBurst => {
             let target = rng.pick(services);
             effect.error_share = rng.uniform(0.1, 0.3);
-            let what = if target.http { "of requests fail with 5xx" } else { "of lines are ERROR-level" };
-            (target.name.to_owned(), None, format!("{}: about {:.0}% {what}", target.name, effect.error_share * 100.0))
+            let what = if target.http {
+                "of requests fail with 5xx"
+            } else {
+                "of lines are ERROR-level"
+            };
+            (
+                target.name.to_owned(),
+                None,
+                format!("{}: about {:.0}% {what}", target.name, effect.error_share * 100.0),
+            )
         }
         IncidentKind::TrafficDrop => {
             let target = rng.pick(services);
             effect.volume = rng.uniform(0.1, 0.2);
-            (target.name.to_owned(), None, format!("{}: volume falls to {:.0}% of normal", target.name, effect.volume * 100.0))
+            (
+                target.name.to_owned(),
+                None,
+                format!(
+                    "{}: volume falls to {:.0}% of normal",
+                    target.name,
+                    effect.volume * 100.0
+                ),
+            )
         }
         IncidentKind::NewError => {
-            let open: Vec<usize> = (0..services.len()).filter(|&i| novel_used[i] < services[i].novel.len()).collect();
+            let open: Vec<usize> = (0..services.len())
+                .filter(|&i| novel_used[i] < services[i].novel.len())
+                .collect();
             if open.is_empty() {
                 return None;
             }
@@ -224,7 +266,10 @@ fn plan(kind: IncidentKind, rng: &mut Rng, targets: &Targets, novel_used: &mut [
             (
                 target.name.to_owned(),
                 None,
-                format!("{}: a never-seen error appears repeatedly: {}", target.name, target.novel[index]),
+                format!(
+                    "{}: a never-seen error appears repeatedly: {}",
+                    target.name, target.novel[index]
+                ),
             )
         }
     };
@@ -265,7 +310,11 @@ mod tests {
             let incidents = schedule(&mut Rng::new(11), start, duration, &targets());
             for kind in IncidentKind::ALL {
                 let n = incidents.iter().filter(|i| i.kind == kind).count();
-                let want = if kind == IncidentKind::NewError { (days as usize).min(4) } else { days as usize };
+                let want = if kind == IncidentKind::NewError {
+                    (days as usize).min(4)
+                } else {
+                    days as usize
+                };
                 assert_eq!(n, want, "{days} days: {kind:?}");
             }
             for w in incidents.windows(2) {
@@ -292,7 +341,12 @@ mod tests {
         let tiny = schedule(&mut Rng::new(2), 0, 900, &targets());
         assert!(tiny.len() < 5);
         assert!(schedule(&mut Rng::new(2), 0, 60, &targets()).is_empty());
-        let no_hosts = Targets { hosts: vec![], ..targets() };
-        assert!(schedule(&mut Rng::new(2), 0, 86_400, &no_hosts).iter().all(|i| i.kind != IncidentKind::HostSilent));
+        let no_hosts = Targets {
+            hosts: vec![],
+            ..targets()
+        };
+        assert!(schedule(&mut Rng::new(2), 0, 86_400, &no_hosts)
+            .iter()
+            .all(|i| i.kind != IncidentKind::HostSilent));
     }
 }

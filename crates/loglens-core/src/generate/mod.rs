@@ -1,8 +1,8 @@
 //! The deterministic log generator: a small fleet (web, API, gateway, payments, checkout,
-//! worker, database hosts, each with its system syslog) writing realistic logs second by
-//! second, with incidents injected at known times so detection can be scored.
+//! worker and database hosts, each with its system syslog) writing realistic logs, with
+//! incidents injected at known times so detection can be scored.
 //!
-//! Pure: time enters as [`GenOptions::start`], randomness comes from the seeded portable
+//! Arrivals are Poisson at millisecond resolution, generated a minute at a time. Pure: time enters as [`GenOptions::start`], randomness comes from the seeded portable
 //! [`rng::Rng`], and text leaves through [`Generator::next_chunk`]; the engine writes the files.
 //! Every line is rendered by [`Format::render`], so generator and parsers cannot drift apart.
 //! Each stream has its own random generator, so streams do not perturb one another.
@@ -119,7 +119,10 @@ pub fn parse_duration(text: &str) -> Result<i64, GenError> {
         if !rest.is_empty() {
             rest = &rest[1..];
         }
-        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
     }
     if total <= 0 {
         return Err(bad());
@@ -168,18 +171,91 @@ struct AppStream {
 }
 
 const APPS: [AppStream; 7] = [
-    AppStream { service: "web", file: "access.log", format: Format::Combined, kind: Kind::Web, weight: 0.42, shape: Shape { depth: 0.85, weekend: 0.75 } },
-    AppStream { service: "api", file: "access.log", format: Format::Combined, kind: Kind::Api, weight: 0.20, shape: Shape { depth: 0.75, weekend: 0.85 } },
-    AppStream { service: "gateway", file: "gateway.log", format: Format::Logfmt, kind: Kind::Gateway, weight: 0.10, shape: Shape { depth: 0.8, weekend: 0.8 } },
-    AppStream { service: "payments", file: "payments.jsonl", format: Format::Json, kind: Kind::Payments, weight: 0.06, shape: Shape { depth: 0.85, weekend: 0.8 } },
-    AppStream { service: "checkout", file: "checkout.jsonl", format: Format::Json, kind: Kind::Checkout, weight: 0.06, shape: Shape { depth: 0.85, weekend: 0.8 } },
-    AppStream { service: "worker", file: "worker.log", format: Format::PythonLogging, kind: Kind::Worker, weight: 0.05, shape: Shape { depth: 0.4, weekend: 0.9 } },
-    AppStream { service: "postgres", file: "postgresql.log", format: Format::Syslog5424, kind: Kind::Postgres, weight: 0.05, shape: Shape { depth: 0.6, weekend: 0.85 } },
+    AppStream {
+        service: "web",
+        file: "access.log",
+        format: Format::Combined,
+        kind: Kind::Web,
+        weight: 0.42,
+        shape: Shape {
+            depth: 0.85,
+            weekend: 0.75,
+        },
+    },
+    AppStream {
+        service: "api",
+        file: "access.log",
+        format: Format::Combined,
+        kind: Kind::Api,
+        weight: 0.20,
+        shape: Shape {
+            depth: 0.75,
+            weekend: 0.85,
+        },
+    },
+    AppStream {
+        service: "gateway",
+        file: "gateway.log",
+        format: Format::Logfmt,
+        kind: Kind::Gateway,
+        weight: 0.10,
+        shape: Shape {
+            depth: 0.8,
+            weekend: 0.8,
+        },
+    },
+    AppStream {
+        service: "payments",
+        file: "payments.jsonl",
+        format: Format::Json,
+        kind: Kind::Payments,
+        weight: 0.06,
+        shape: Shape {
+            depth: 0.85,
+            weekend: 0.8,
+        },
+    },
+    AppStream {
+        service: "checkout",
+        file: "checkout.jsonl",
+        format: Format::Json,
+        kind: Kind::Checkout,
+        weight: 0.06,
+        shape: Shape {
+            depth: 0.85,
+            weekend: 0.8,
+        },
+    },
+    AppStream {
+        service: "worker",
+        file: "worker.log",
+        format: Format::PythonLogging,
+        kind: Kind::Worker,
+        weight: 0.05,
+        shape: Shape {
+            depth: 0.4,
+            weekend: 0.9,
+        },
+    },
+    AppStream {
+        service: "postgres",
+        file: "postgresql.log",
+        format: Format::Syslog5424,
+        kind: Kind::Postgres,
+        weight: 0.05,
+        shape: Shape {
+            depth: 0.6,
+            weekend: 0.85,
+        },
+    },
 ];
 
 /// Share of all lines of the system syslogs, summed over hosts.
 const SYSTEM_WEIGHT: f64 = 0.06;
-const SYSTEM_SHAPE: Shape = Shape { depth: 0.2, weekend: 1.0 };
+const SYSTEM_SHAPE: Shape = Shape {
+    depth: 0.2,
+    weekend: 1.0,
+};
 /// The label of system syslog files (their lines name their own programs).
 const SYSTEM_SERVICE: &str = "system";
 
@@ -229,16 +305,15 @@ struct Stream {
     shape_mean: f64,
     effects: Vec<(i64, i64, Effect)>,
     cursor: usize,
-    /// The rate of the current minute and volume: (minute, volume bits, lambda, exp(-lambda)).
-    rate_cache: (i64, u64, f64, f64),
     buf: LineBuf,
     parser: Box<dyn LineParser>,
     stats: StreamStats,
 }
 
 impl Stream {
-    /// The effect active during second `t` (effects are sorted and do not overlap).
-    fn effect_at(&mut self, t: i64) -> Effect {
+    /// The effect active at second `t` and the first second after `t` where that may change
+    /// (effects are sorted, do not overlap, and `t` only grows between calls).
+    fn effect_at(&mut self, t: i64) -> (Effect, i64) {
         while let Some(&(_, end, _)) = self.effects.get(self.cursor) {
             if end > t {
                 break;
@@ -246,13 +321,15 @@ impl Stream {
             self.cursor += 1;
         }
         match self.effects.get(self.cursor) {
-            Some(&(start, _, effect)) if start <= t => effect,
-            _ => Effect::NONE,
+            Some(&(start, end, effect)) if start <= t => (effect, end),
+            Some(&(start, _, _)) => (Effect::NONE, start),
+            None => (Effect::NONE, i64::MAX),
         }
     }
 }
 
 /// Compiled vocabularies, one per stream kind.
+#[derive(Clone)]
 struct Sets {
     web: AccessSet,
     api: AccessSet,
@@ -294,7 +371,11 @@ impl Sets {
 /// The incident-only messages of a service, for ground-truth descriptions.
 fn novel_texts(kind: Kind) -> Vec<String> {
     use templates::*;
-    let endpoints = |defs: &[access::EndpointDef]| defs.iter().map(|d| format!("{} {} -> 500", d.method, d.path)).collect();
+    let endpoints = |defs: &[access::EndpointDef]| {
+        defs.iter()
+            .map(|d| format!("{} {} -> 500", d.method, d.path))
+            .collect()
+    };
     let texts = |defs: &[TplDef]| defs.iter().map(|d| d.text.to_owned()).collect();
     match kind {
         Kind::Web => endpoints(access::WEB_NEW),
@@ -319,7 +400,8 @@ pub struct Generator {
     now: i64,
     end: i64,
     chunks: Vec<String>,
-    slots: Vec<u32>,
+    slots: Vec<u64>,
+    effects: Vec<Effect>,
     scratch: String,
 }
 
@@ -346,7 +428,11 @@ impl Generator {
         if options.lines == 0 {
             return Err(GenError::Lines);
         }
-        let generated: Vec<Format> = APPS.iter().map(|a| a.format).chain([Format::Syslog3164]).collect();
+        let generated: Vec<Format> = APPS
+            .iter()
+            .map(|a| a.format)
+            .chain([Format::Syslog3164])
+            .collect();
         if let Some(&missing) = options.formats.iter().find(|f| !generated.contains(f)) {
             return Err(GenError::NoStream(missing));
         }
@@ -361,12 +447,30 @@ impl Generator {
             let hosts_of_service = HOSTS.iter().filter(|h| h.2 == service).count() as f64;
             if let Some(app) = APPS.iter().find(|a| a.service == service) {
                 if wanted(app.format) {
-                    plan.push((host, ip, app.weight / hosts_of_service, app.kind, app.file, app.format, app.shape, app.service));
+                    plan.push((
+                        host,
+                        ip,
+                        app.weight / hosts_of_service,
+                        app.kind,
+                        app.file,
+                        app.format,
+                        app.shape,
+                        app.service,
+                    ));
                 }
             }
             if wanted(Format::Syslog3164) {
                 let weight = SYSTEM_WEIGHT / HOSTS.len() as f64;
-                plan.push((host, ip, weight, Kind::System, "syslog", Format::Syslog3164, SYSTEM_SHAPE, SYSTEM_SERVICE));
+                plan.push((
+                    host,
+                    ip,
+                    weight,
+                    Kind::System,
+                    "syslog",
+                    Format::Syslog3164,
+                    SYSTEM_SHAPE,
+                    SYSTEM_SERVICE,
+                ));
             }
         }
         let total_weight: f64 = plan.iter().map(|p| p.2).sum();
@@ -390,12 +494,16 @@ impl Generator {
                 shape_mean: shape.mean(start, duration),
                 effects: Vec::new(),
                 cursor: 0,
-                rate_cache: (i64::MIN, 0, 0.0, 1.0),
                 buf: LineBuf::default(),
                 parser: format.parser(),
                 stats: StreamStats::default(),
             });
-            infos.push(StreamInfo { path, format, host: host.to_owned(), service: service.to_owned() });
+            infos.push(StreamInfo {
+                path,
+                format,
+                host: host.to_owned(),
+                service: service.to_owned(),
+            });
         }
 
         let sets = Sets::new();
@@ -409,7 +517,10 @@ impl Generator {
                     targets.services.push(ServiceTarget {
                         name: s.service,
                         typed_latency: matches!(s.kind, Kind::Web | Kind::Api),
-                        has_latency: matches!(s.kind, Kind::Web | Kind::Api | Kind::Gateway | Kind::Payments | Kind::Checkout),
+                        has_latency: matches!(
+                            s.kind,
+                            Kind::Web | Kind::Api | Kind::Gateway | Kind::Payments | Kind::Checkout
+                        ),
                         http: matches!(s.kind, Kind::Web | Kind::Api),
                         novel: novel_texts(s.kind),
                     });
@@ -453,6 +564,7 @@ impl Generator {
             end: start + duration,
             chunks,
             slots: Vec::new(),
+            effects: Vec::new(),
             scratch: String::new(),
         })
     }
@@ -487,6 +599,55 @@ impl Generator {
         Timestamp::from_secs(self.end)
     }
 
+    /// Splits the generator into at most `parts` generators over disjoint sets of streams,
+    /// balanced by volume, for generating on several threads. Streams draw from their own
+    /// random generators, so each part produces exactly the lines the whole would have for
+    /// its streams. Returns each part with the indices (into [`Generator::streams`]) of its
+    /// streams; a generator already part-way through its span is split where it stands.
+    pub fn split(self, parts: usize) -> Vec<(Vec<usize>, Generator)> {
+        let parts = parts.clamp(1, self.streams.len().max(1));
+        let mut order: Vec<usize> = (0..self.streams.len()).collect();
+        // Largest first, each to the lightest part (ties by index, so the split is stable).
+        order.sort_by(|&a, &b| {
+            self.streams[b]
+                .rate
+                .total_cmp(&self.streams[a].rate)
+                .then(a.cmp(&b))
+        });
+        let mut load = vec![0.0f64; parts];
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); parts];
+        for i in order {
+            let lightest = (0..parts)
+                .min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b)))
+                .unwrap_or(0);
+            load[lightest] += self.streams[i].rate;
+            members[lightest].push(i);
+        }
+        let mut streams: Vec<Option<Stream>> = self.streams.into_iter().map(Some).collect();
+        members
+            .into_iter()
+            .filter(|m| !m.is_empty())
+            .map(|mut indices| {
+                indices.sort_unstable();
+                let part = Generator {
+                    options: self.options.clone(),
+                    pools: self.pools.clone(),
+                    sets: self.sets.clone(),
+                    streams: indices.iter().filter_map(|&i| streams[i].take()).collect(),
+                    infos: indices.iter().map(|&i| self.infos[i].clone()).collect(),
+                    incidents: self.incidents.clone(),
+                    now: self.now,
+                    end: self.end,
+                    chunks: vec![String::new(); indices.len()],
+                    slots: Vec::new(),
+                    effects: Vec::new(),
+                    scratch: String::new(),
+                };
+                (indices, part)
+            })
+            .collect()
+    }
+
     /// Generates the next slice of time (up to an hour, or about 1 MiB of text) and returns
     /// each stream's new lines, `\n`-terminated and in time order; `None` once the span is
     /// done. The returned buffers are reused by the next call.
@@ -500,58 +661,84 @@ impl Generator {
         let stop = (self.now + CHUNK_SECS).min(self.end);
         let mut bytes = 0;
         while self.now < stop && bytes < CHUNK_BYTES {
-            let t = self.now;
+            // One window per wall-clock minute (the traffic shape is constant within it).
+            let (from, to) = (self.now, ((self.now.div_euclid(60) + 1) * 60).min(self.end));
             for (stream, out) in self.streams.iter_mut().zip(self.chunks.iter_mut()) {
                 let before = out.len();
-                second(stream, t, &self.sets, &self.pools, self.options.corrupt_rate, &mut self.slots, &mut self.scratch, out);
+                window(
+                    stream,
+                    from,
+                    to,
+                    &self.sets,
+                    &self.pools,
+                    self.options.corrupt_rate,
+                    (&mut self.slots, &mut self.effects),
+                    &mut self.scratch,
+                    out,
+                );
                 bytes += out.len() - before;
             }
-            self.now += 1;
+            self.now = to;
         }
         Some(&self.chunks)
     }
 }
 
-/// Generates stream `s`'s lines of second `t` into `out`.
+/// Generates stream `s`'s lines of `[from, to)` (within one minute) into `out`, in time
+/// order. Arrivals are Poisson: per stretch of constant rate, a Poisson count of lines at
+/// uniformly random milliseconds.
 #[allow(clippy::too_many_arguments)]
-fn second(
+fn window(
     s: &mut Stream,
-    t: i64,
+    from: i64,
+    to: i64,
     sets: &Sets,
     pools: &Pools,
     corrupt_rate: f64,
-    slots: &mut Vec<u32>,
+    (slots, effects): (&mut Vec<u64>, &mut Vec<Effect>),
     scratch: &mut String,
     out: &mut String,
 ) {
-    let effect = s.effect_at(t);
-    // The traffic shape is evaluated once a minute (and when an incident changes the volume).
-    let minute = t.div_euclid(60);
-    let volume = effect.volume.to_bits();
-    if s.rate_cache.0 != minute || s.rate_cache.1 != volume {
-        let lambda = s.rate * s.shape.at(minute * 60 + 30) / s.shape_mean * effect.volume;
-        s.rate_cache = (minute, volume, lambda, rng::exp(-lambda));
-    }
-    let normal = s.rng.poisson_with(s.rate_cache.2, s.rate_cache.3);
-    let novel = match effect.novel {
-        Some(_) if effect.volume > 0.0 => s.rng.poisson((s.rate * effect.novel_share).max(1.0 / 30.0)),
-        _ => 0,
-    };
-    if normal + novel == 0 {
-        return;
-    }
+    let minute_rate = s.rate * s.shape.at(from.div_euclid(60) * 60 + 30) / s.shape_mean;
     slots.clear();
-    for _ in 0..normal {
-        slots.push((s.rng.below(1000) as u32) << 1);
+    effects.clear();
+    let mut a = from;
+    while a < to {
+        let (effect, change) = s.effect_at(a);
+        let b = change.clamp(a + 1, to);
+        let secs = (b - a) as f64;
+        let span_ms = (b - a) as u64 * 1000;
+        let base = (a - from) as u64 * 1000;
+        // A slot is the millisecond offset, then the stretch's effect (15 bits), then whether
+        // the line is an incident-only one (bit 0).
+        let tag = (effects.len() as u64) << 1;
+        effects.push(effect);
+        for _ in 0..s.rng.poisson(minute_rate * effect.volume * secs) {
+            slots.push((base + s.rng.below(span_ms)) << 16 | tag);
+        }
+        if effect.novel.is_some() && effect.volume > 0.0 {
+            let rate = (s.rate * effect.novel_share).max(1.0 / 30.0);
+            for _ in 0..s.rng.poisson(rate * secs) {
+                slots.push((base + s.rng.below(span_ms)) << 16 | tag | 1);
+            }
+        }
+        a = b;
     }
-    for _ in 0..novel {
-        slots.push((s.rng.below(1000) as u32) << 1 | 1);
+    if slots.is_empty() {
+        return;
     }
     slots.sort_unstable();
     for &slot in slots.iter() {
-        let ts = Timestamp((t * 1000 + i64::from(slot >> 1)) * 1000);
+        let ts = Timestamp((from * 1000 + (slot >> 16) as i64) * 1000);
         let is_novel = slot & 1 == 1;
-        let ctx = VarCtx { pools, host_ip: s.host_ip, boot_secs: s.boot_secs, ts, latency: effect.latency };
+        let effect = effects[(slot >> 1 & 0x7FFF) as usize];
+        let ctx = VarCtx {
+            pools,
+            host_ip: s.host_ip,
+            boot_secs: s.boot_secs,
+            ts,
+            latency: effect.latency,
+        };
         let start = out.len();
         match s.kind {
             Kind::Web | Kind::Api => {
@@ -569,7 +756,9 @@ fn second(
                     Some(i) if is_novel => set.novel(i),
                     _ => set.pick(&mut s.rng, effect.error_share),
                 };
-                templates::render(tpl, &mut s.rng, &ctx, &mut s.buf, s.format, ts, s.host, s.service, out);
+                templates::render(
+                    tpl, &mut s.rng, &ctx, &mut s.buf, s.format, ts, s.host, s.service, out,
+                );
             }
         }
         if corrupt_rate > 0.0 && s.corrupt_rng.chance(corrupt_rate) {
@@ -601,12 +790,19 @@ mod tests {
     }
 
     fn small() -> GenOptions {
-        GenOptions { lines: 20_000, duration_secs: 6 * 3600, ..GenOptions::default() }
+        GenOptions {
+            lines: 20_000,
+            duration_secs: 6 * 3600,
+            ..GenOptions::default()
+        }
     }
 
     #[test]
     fn default_start_is_november_first() {
-        assert_eq!(Timestamp::from_secs(DEFAULT_START_SECS).to_rfc3339(), "2026-11-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_secs(DEFAULT_START_SECS).to_rfc3339(),
+            "2026-11-01T00:00:00Z"
+        );
     }
 
     #[test]
@@ -626,8 +822,20 @@ mod tests {
     fn options_are_validated() {
         let bad = |o: GenOptions| Generator::new(o).expect_err("invalid");
         assert_eq!(bad(GenOptions { lines: 0, ..small() }), GenError::Lines);
-        assert_eq!(bad(GenOptions { corrupt_rate: 1.5, ..small() }), GenError::CorruptRate(1.5));
-        assert_eq!(bad(GenOptions { formats: vec![Format::Common], ..small() }), GenError::NoStream(Format::Common));
+        assert_eq!(
+            bad(GenOptions {
+                corrupt_rate: 1.5,
+                ..small()
+            }),
+            GenError::CorruptRate(1.5)
+        );
+        assert_eq!(
+            bad(GenOptions {
+                formats: vec![Format::Common],
+                ..small()
+            }),
+            GenError::NoStream(Format::Common)
+        );
     }
 
     #[test]
@@ -638,7 +846,10 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         let total: u64 = g.stats().iter().map(|s| s.lines).sum();
-        assert!((15_000..25_000).contains(&total), "{total} lines for a target of 20000");
+        assert!(
+            (15_000..25_000).contains(&total),
+            "{total} lines for a target of 20000"
+        );
         for (file, stats) in a.iter().zip(g.stats()) {
             assert_eq!(file.lines().count() as u64, stats.lines);
         }
@@ -646,12 +857,19 @@ mod tests {
 
     #[test]
     fn streams_follow_the_format_filter_and_corruption_is_counted() {
-        let (g, files) = run(GenOptions { formats: vec![Format::Combined], corrupt_rate: 0.01, ..small() });
+        let (g, files) = run(GenOptions {
+            formats: vec![Format::Combined],
+            corrupt_rate: 0.01,
+            ..small()
+        });
         assert_eq!(g.streams().len(), 5);
         assert!(g.streams().iter().all(|s| s.format == Format::Combined));
         let parser = Format::Combined.parser();
         for (file, stats) in files.iter().zip(g.stats()) {
-            let failed = file.lines().filter(|l| parser.parse(l, &Default::default()).is_err()).count() as u64;
+            let failed = file
+                .lines()
+                .filter(|l| parser.parse(l, &Default::default()).is_err())
+                .count() as u64;
             assert_eq!(failed, stats.corrupt_lines);
             assert!(stats.corrupt_lines > 0);
         }
@@ -663,8 +881,15 @@ mod tests {
 
     #[test]
     fn host_silence_silences_the_host() {
-        let (g, files) = run(GenOptions { corrupt_rate: 0.0, ..small() });
-        let silent = g.incidents().iter().find(|i| i.kind == IncidentKind::HostSilent).expect("a host_silent incident");
+        let (g, files) = run(GenOptions {
+            corrupt_rate: 0.0,
+            ..small()
+        });
+        let silent = g
+            .incidents()
+            .iter()
+            .find(|i| i.kind == IncidentKind::HostSilent)
+            .expect("a host_silent incident");
         let host = silent.host.as_deref().expect("a host");
         let parser = Format::Combined.parser();
         let mut checked = 0;
@@ -682,8 +907,34 @@ mod tests {
     }
 
     #[test]
+    fn split_parts_produce_the_same_lines() {
+        let (_, whole) = run(small());
+        let g = Generator::new(small()).expect("valid");
+        let parts = g.split(3);
+        assert_eq!(parts.len(), 3);
+        let mut seen = vec![false; whole.len()];
+        for (indices, mut part) in parts {
+            let mut files = vec![String::new(); indices.len()];
+            while let Some(chunks) = part.next_chunk() {
+                for (file, chunk) in files.iter_mut().zip(chunks) {
+                    file.push_str(chunk);
+                }
+            }
+            for (i, file) in indices.into_iter().zip(files) {
+                assert_eq!(file, whole[i], "stream {i}");
+                seen[i] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
     fn no_incidents_means_none() {
-        let mut g = Generator::new(GenOptions { incidents: false, ..small() }).expect("valid");
+        let mut g = Generator::new(GenOptions {
+            incidents: false,
+            ..small()
+        })
+        .expect("valid");
         assert!(g.incidents().is_empty());
         assert!(g.next_chunk().is_some());
     }

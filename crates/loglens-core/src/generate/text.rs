@@ -109,8 +109,12 @@ type Attrs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
 /// Re-types an attribute vector's allocation for another lifetime, emptied. In-place
 /// collection keeps the allocation, so no line allocates a fresh vector.
-fn recycle<'b>(v: Attrs<'_>) -> Attrs<'b> {
-    v.into_iter().filter_map(|_| None).collect()
+fn recycle<'b>(mut v: Attrs<'_>) -> Attrs<'b> {
+    v.clear();
+    // The vector is empty: the conversion never runs, it only re-types the allocation.
+    v.into_iter()
+        .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+        .collect()
 }
 
 /// One line under construction: the message, the attribute values (in one shared string)
@@ -166,7 +170,15 @@ impl LineBuf {
     }
 
     /// Renders the line (without terminator) into `out`.
-    pub fn render(&mut self, format: Format, ts: Timestamp, host: &str, service: &str, level: Level, out: &mut String) {
+    pub fn render(
+        &mut self,
+        format: Format,
+        ts: Timestamp,
+        host: &str,
+        service: &str,
+        level: Level,
+        out: &mut String,
+    ) {
         let mut attrs = recycle(std::mem::take(&mut self.spare));
         for &(key, start, end) in &self.marks {
             attrs.push((Cow::Borrowed(key), Cow::Borrowed(&self.vals[start..end])));
@@ -198,14 +210,14 @@ mod tests {
         s.push(' ');
         push_padded(&mut s, 42, 5);
         s.push(' ');
-        push_fixed(&mut s, 3.14159, 3);
+        push_fixed(&mut s, 3.14259, 3);
         s.push(' ');
         push_fixed(&mut s, 0.0006, 3);
         s.push(' ');
         push_fixed(&mut s, 12.0, 0);
         s.push(' ');
         push_hex(&mut s, 0xDEAD_BEEF, 8);
-        assert_eq!(s, "0 18446744073709551615 00042 3.142 0.001 12 deadbeef");
+        assert_eq!(s, "0 18446744073709551615 00042 3.143 0.001 12 deadbeef");
         let mut u = String::new();
         push_uuid(&mut u, 0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210);
         assert_eq!(u.len(), 36);
@@ -225,9 +237,19 @@ mod tests {
             let end = b.vals_len();
             b.mark("n", start, end);
             let mut out = String::new();
-            b.render(Format::Combined, Timestamp::from_secs(0), "h", "s", Level::Info, &mut out);
+            b.render(
+                Format::Combined,
+                Timestamp::from_secs(0),
+                "h",
+                "s",
+                Level::Info,
+                &mut out,
+            );
             assert!(out.contains("hello"), "{out}");
         }
-        assert!(b.spare.capacity() >= 2, "the attribute vector is kept for the next line");
+        assert!(
+            b.spare.capacity() >= 2,
+            "the attribute vector is kept for the next line"
+        );
     }
 }

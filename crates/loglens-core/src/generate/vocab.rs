@@ -4,7 +4,9 @@
 //! clients recur with realistic popularity.
 
 use super::rng::Rng;
-use super::text::{push_base36, push_base62, push_fixed, push_hex, push_ipv4, push_padded, push_u64, push_uuid};
+use super::text::{
+    push_base36, push_base62, push_fixed, push_hex, push_ipv4, push_padded, push_u64, push_uuid,
+};
 use crate::time::Timestamp;
 
 /// Shared, immutable value pools drawn once per seed.
@@ -30,20 +32,25 @@ pub struct Pools {
 
 /// First octets common in residential and mobile ranges.
 const CLIENT_NETS: [u8; 40] = [
-    23, 24, 31, 37, 45, 46, 50, 62, 66, 68, 71, 73, 76, 77, 78, 81, 82, 84, 86, 88, 91, 92, 93, 98, 99, 104, 107,
-    109, 136, 142, 151, 174, 176, 178, 188, 193, 195, 212, 213, 217,
+    23, 24, 31, 37, 45, 46, 50, 62, 66, 68, 71, 73, 76, 77, 78, 81, 82, 84, 86, 88, 91, 92, 93, 98, 99, 104,
+    107, 109, 136, 142, 151, 174, 176, 178, 188, 193, 195, 212, 213, 217,
 ];
 /// First octets common among internet scanners.
 const SCANNER_NETS: [u8; 24] = [
-    45, 61, 92, 103, 112, 116, 118, 121, 141, 159, 161, 167, 170, 175, 179, 180, 183, 185, 193, 194, 198, 202,
-    218, 222,
+    45, 61, 92, 103, 112, 116, 118, 121, 141, 159, 161, 167, 170, 175, 179, 180, 183, 185, 193, 194, 198,
+    202, 218, 222,
 ];
 
 fn public_ip(rng: &mut Rng, nets: &[u8]) -> String {
     let mut s = String::with_capacity(15);
     push_ipv4(
         &mut s,
-        [*rng.pick(nets), rng.below(256) as u8, rng.below(256) as u8, 1 + rng.below(254) as u8],
+        [
+            *rng.pick(nets),
+            rng.below(256) as u8,
+            rng.below(256) as u8,
+            1 + rng.below(254) as u8,
+        ],
     );
     s
 }
@@ -64,11 +71,24 @@ impl Pools {
     /// The pools of `seed`.
     pub fn new(seed: u64) -> Pools {
         let mut rng = Rng::derive(seed, "pools");
-        let web_clients: Vec<String> =
-            (0..4000).map(|_| if rng.chance(0.06) { ipv6(&mut rng) } else { public_ip(&mut rng, &CLIENT_NETS) }).collect();
-        let web_agents = web_clients.iter().map(|_| rng.skewed(BROWSER_AGENTS.len()) as u8).collect();
+        let web_clients: Vec<String> = (0..4000)
+            .map(|_| {
+                if rng.chance(0.06) {
+                    ipv6(&mut rng)
+                } else {
+                    public_ip(&mut rng, &CLIENT_NETS)
+                }
+            })
+            .collect();
+        let web_agents = web_clients
+            .iter()
+            .map(|_| rng.skewed(BROWSER_AGENTS.len()) as u8)
+            .collect();
         let api_clients: Vec<String> = (0..1500).map(|_| public_ip(&mut rng, &CLIENT_NETS)).collect();
-        let api_agents = api_clients.iter().map(|_| rng.skewed(API_AGENTS.len()) as u8).collect();
+        let api_agents = api_clients
+            .iter()
+            .map(|_| rng.skewed(API_AGENTS.len()) as u8)
+            .collect();
         let attackers = (0..400).map(|_| public_ip(&mut rng, &SCANNER_NETS)).collect();
         let admins = (0..4).map(|_| public_ip(&mut rng, &CLIENT_NETS)).collect();
         let api_keys = (0..150)
@@ -89,7 +109,16 @@ impl Pools {
                 s
             })
             .collect();
-        Pools { web_clients, web_agents, api_clients, api_agents, attackers, admins, api_keys, fingerprints }
+        Pools {
+            web_clients,
+            web_agents,
+            api_clients,
+            api_agents,
+            attackers,
+            admins,
+            api_keys,
+            fingerprints,
+        }
     }
 }
 
@@ -448,12 +477,37 @@ const TASKS: [&str; 9] = [
     "shop.tasks.resize_product_images",
     "shop.tasks.send_abandoned_cart_reminder",
 ];
-const DECLINES: [&str; 7] =
-    ["insufficient_funds", "card_declined", "expired_card", "incorrect_cvc", "do_not_honor", "processing_error", "lost_card"];
+const DECLINES: [&str; 7] = [
+    "insufficient_funds",
+    "card_declined",
+    "expired_card",
+    "incorrect_cvc",
+    "do_not_honor",
+    "processing_error",
+    "lost_card",
+];
 const SSH_USERS: [&str; 6] = ["deploy", "ansible", "ubuntu", "ops-maria", "ops-kenji", "backup"];
 const BAD_USERS: [&str; 20] = [
-    "admin", "test", "oracle", "postgres", "user", "guest", "pi", "ftpuser", "support", "ubnt", "git", "hadoop", "mysql",
-    "test1", "administrator", "dev", "jenkins", "minecraft", "steam", "www",
+    "admin",
+    "test",
+    "oracle",
+    "postgres",
+    "user",
+    "guest",
+    "pi",
+    "ftpuser",
+    "support",
+    "ubnt",
+    "git",
+    "hadoop",
+    "mysql",
+    "test1",
+    "administrator",
+    "dev",
+    "jenkins",
+    "minecraft",
+    "steam",
+    "www",
 ];
 const UNITS: [&str; 8] = [
     "logrotate.service",
@@ -476,9 +530,26 @@ const UNIT_DESCS: [&str; 8] = [
     "Discard unused blocks on filesystems from /etc/fstab",
 ];
 const CARRIERS: [&str; 4] = ["UPS", "FedEx", "USPS", "DHL"];
-const COUPONS: [&str; 6] = ["WELCOME10", "FALL25", "FREESHIP", "VIP15", "BLACKFRIDAY", "SAVE20"];
+const COUPONS: [&str; 6] = [
+    "WELCOME10",
+    "FALL25",
+    "FREESHIP",
+    "VIP15",
+    "BLACKFRIDAY",
+    "SAVE20",
+];
 const REGIONS: [&str; 8] = ["US-CA", "US-NY", "US-TX", "US-WA", "DE", "GB", "FR", "CA-ON"];
-const TABLES: [&str; 9] = ["orders", "order_items", "payments", "users", "products", "inventory", "sessions", "carts", "refunds"];
+const TABLES: [&str; 9] = [
+    "orders",
+    "order_items",
+    "payments",
+    "users",
+    "products",
+    "inventory",
+    "sessions",
+    "carts",
+    "refunds",
+];
 const DB_USERS: [&str; 5] = ["app", "app", "app_ro", "analytics", "replicator"];
 const APPS: [&str; 6] = ["checkout-svc", "payments-svc", "api", "worker", "psql", "pg_dump"];
 const QUERIES: [&str; 10] = [
@@ -493,7 +564,14 @@ const QUERIES: [&str; 10] = [
     "UPDATE payments SET status = $1, updated_at = now() WHERE id = $2",
     "SELECT * FROM refunds WHERE order_id = ANY($1)",
 ];
-const UPSTREAMS: [&str; 6] = ["api-01:8080", "api-02:8080", "pay-01:9000", "pay-02:9000", "shop-01:8000", "shop-02:8000"];
+const UPSTREAMS: [&str; 6] = [
+    "api-01:8080",
+    "api-02:8080",
+    "pay-01:9000",
+    "pay-02:9000",
+    "shop-01:8000",
+    "shop-02:8000",
+];
 const ROUTES: [&str; 8] = [
     "/api/v1/products",
     "/api/v1/orders",
@@ -504,10 +582,21 @@ const ROUTES: [&str; 8] = [
     "/api/v1/inventory",
     "/api/v1/recommendations",
 ];
-const EMAILS: [&str; 5] = ["order_confirmation", "shipping_update", "password_reset", "abandoned_cart", "review_request"];
+const EMAILS: [&str; 5] = [
+    "order_confirmation",
+    "shipping_update",
+    "password_reset",
+    "abandoned_cart",
+    "review_request",
+];
 const FEEDS: [&str; 3] = ["acme-supplies", "globex-wholesale", "initech-parts"];
 const QUEUES: [&str; 4] = ["celery", "emails", "reports", "images"];
-const BEATS: [&str; 4] = ["cleanup-expired-carts", "sync-inventory-every-15m", "nightly-sales-report", "refresh-recommendations"];
+const BEATS: [&str; 4] = [
+    "cleanup-expired-carts",
+    "sync-inventory-every-15m",
+    "nightly-sales-report",
+    "refresh-recommendations",
+];
 const EXCS: [&str; 6] = [
     "ConnectionError('Connection reset by peer')",
     "TimeoutError('timed out')",
@@ -516,8 +605,13 @@ const EXCS: [&str; 6] = [
     "SMTPServerDisconnected('Connection unexpectedly closed')",
     "ReadTimeout('HTTPSConnectionPool(host=api.supplier.example, port=443): Read timed out.')",
 ];
-const EVENTS: [&str; 5] =
-    ["charge.succeeded", "payment_intent.succeeded", "charge.refunded", "charge.dispute.created", "payout.paid"];
+const EVENTS: [&str; 5] = [
+    "charge.succeeded",
+    "payment_intent.succeeded",
+    "charge.refunded",
+    "charge.dispute.created",
+    "payout.paid",
+];
 const NET_ERRS: [&str; 5] = [
     "connection reset by peer",
     "context deadline exceeded",
@@ -525,11 +619,16 @@ const NET_ERRS: [&str; 5] = [
     "unexpected EOF",
     "net/http: TLS handshake timeout",
 ];
-const DB_ERRS: [&str; 3] =
-    ["could not serialize access due to concurrent update", "canceling statement due to statement timeout", "deadlock detected"];
+const DB_ERRS: [&str; 3] = [
+    "could not serialize access due to concurrent update",
+    "canceling statement due to statement timeout",
+    "deadlock detected",
+];
 const DOMAINS: [&str; 3] = ["shop.example.com", "api.shop.example.com", "pay.shop.example.com"];
 const TTLS: [u64; 10] = [46, 47, 49, 50, 52, 54, 110, 113, 114, 241];
-const DPORTS: [u64; 14] = [23, 445, 1433, 2375, 3306, 3389, 5432, 5900, 6379, 8080, 8443, 9200, 11211, 27017];
+const DPORTS: [u64; 14] = [
+    23, 445, 1433, 2375, 3306, 3389, 5432, 5900, 6379, 8080, 8443, 9200, 11211, 27017,
+];
 const WINDOWS: [u64; 5] = [1024, 14600, 29200, 64240, 65535];
 const PROCS: [&str; 5] = ["java", "python3", "node", "gunicorn", "ruby"];
 const CATEGORIES: [&str; 12] = [
@@ -597,8 +696,24 @@ impl Var {
             }
             Amount => push_fixed(out, rng.lognormal(45.0, 0.8).clamp(0.5, 4999.0), 2),
             Tax => push_fixed(out, rng.lognormal(3.5, 0.7).clamp(0.01, 400.0), 2),
-            Currency => out.push_str(pick(rng, &["USD", "USD", "USD", "USD", "USD", "USD", "EUR", "EUR", "GBP", "CAD"])),
-            Provider => out.push_str(pick(rng, &["stripe", "stripe", "stripe", "adyen", "adyen", "paypal", "braintree"])),
+            Currency => out.push_str(pick(
+                rng,
+                &[
+                    "USD", "USD", "USD", "USD", "USD", "USD", "EUR", "EUR", "GBP", "CAD",
+                ],
+            )),
+            Provider => out.push_str(pick(
+                rng,
+                &[
+                    "stripe",
+                    "stripe",
+                    "stripe",
+                    "adyen",
+                    "adyen",
+                    "paypal",
+                    "braintree",
+                ],
+            )),
             MsFast => ms(out, rng.lognormal(4.0, 0.6) * lat),
             Ms => ms(out, rng.lognormal(35.0, 0.7) * lat),
             MsExt => ms(out, rng.lognormal(240.0, 0.5) * lat),
@@ -661,7 +776,12 @@ impl Var {
             Upstream => out.push_str(pick(rng, &UPSTREAMS)),
             Route => out.push_str(ROUTES[rng.skewed(ROUTES.len())]),
             Client => out.push_str(&ctx.pools.api_keys[rng.popular(ctx.pools.api_keys.len())]),
-            Method => out.push_str(pick(rng, &["GET", "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "PUT"])),
+            Method => out.push_str(pick(
+                rng,
+                &[
+                    "GET", "GET", "GET", "GET", "GET", "GET", "GET", "POST", "POST", "PUT",
+                ],
+            )),
             StatusOk => {
                 let r = rng.below(1000);
                 let status = match r {
@@ -764,7 +884,9 @@ pub fn compile(text: &'static str) -> Vec<Seg> {
     let mut segs = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}').map(|c| c + open) else { break };
+        let Some(close) = rest[open..].find('}').map(|c| c + open) else {
+            break;
+        };
         match Var::from_name(&rest[open + 1..close]) {
             Some(var) => {
                 if open > 0 {
@@ -787,7 +909,9 @@ pub fn unknown_names(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}').map(|c| c + open) else { break };
+        let Some(close) = rest[open..].find('}').map(|c| c + open) else {
+            break;
+        };
         let name = &rest[open + 1..close];
         if Var::from_name(name).is_none() {
             names.push(name.to_owned());
@@ -822,11 +946,26 @@ mod tests {
     #[test]
     fn values_are_single_line_and_deterministic() {
         let pools = Pools::new(3);
-        let ctx = VarCtx { pools: &pools, host_ip: "10.0.1.11", boot_secs: 0, ts: Timestamp::from_secs(1234), latency: 1.0 };
+        let ctx = VarCtx {
+            pools: &pools,
+            host_ip: "10.0.1.11",
+            boot_secs: 0,
+            ts: Timestamp::from_secs(1234),
+            latency: 1.0,
+        };
         let draw = |seed| {
             let mut rng = Rng::new(seed);
             let mut s = String::new();
-            for name in ["order", "uuid", "pgsession", "uptime", "mac", "amount", "ms_query", "img"] {
+            for name in [
+                "order",
+                "uuid",
+                "pgsession",
+                "uptime",
+                "mac",
+                "amount",
+                "ms_query",
+                "img",
+            ] {
                 let var = Var::from_name(name).expect("known");
                 var.write(&mut rng, &ctx, &mut s);
                 s.push('|');
