@@ -24,7 +24,20 @@ enum Command {
     Process(cmd::process::ProcessArgs),
 }
 
+/// Why tune glibc's malloc? Its mmap threshold grows each time a large buffer is freed, after
+/// which Arrow's column buffers come from the heap and freed ones are kept: peak RSS of
+/// `process` grew with the input (179 MB at 1M lines, 212 MB at 4M). Setting the trim threshold
+/// fixes the mmap threshold, so large buffers go back to the system when freed.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called once before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let mut out = output::Output::stdout();
     let result = match cli.command {

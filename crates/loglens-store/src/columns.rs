@@ -16,9 +16,6 @@ use loglens_core::Record;
 use crate::schema::record_schema;
 use crate::StoreError;
 
-/// Rows of a full batch (see `partition.rs`): a builder that reaches it is refilled presized.
-const FULL_BATCH: usize = 8 * 1024;
-
 /// Labels a record inherits from its input when the line itself does not name them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Labels<'a> {
@@ -152,10 +149,9 @@ impl RecordColumns {
 
     /// Takes the pending rows as a batch, leaving empty builders with the same capacity.
     pub fn finish(&mut self) -> Result<RecordBatch, StoreError> {
-        // A partition that filled a whole batch is hot: size its next builders for another.
-        // Others start small, so idle partitions hold no memory.
-        let capacity = if self.rows >= FULL_BATCH { self.rows } else { 0 };
-        let mut full = std::mem::replace(self, Self::with_capacity(capacity));
+        // Fresh builders start small: presizing them for a full batch made every partition
+        // that was once busy hold megabytes while idle, so peak memory grew with the input.
+        let mut full = std::mem::replace(self, Self::new());
         full.take_batch()
     }
 
