@@ -151,7 +151,8 @@ fn records_carry_typed_access_fields_and_labels() {
         .assert()
         .success();
     let batches = read_dataset(&data.join("records"));
-    let mut rows: Vec<(u64, Option<String>, Option<String>, Option<String>)> = u64s(&batches, "line")
+    type Row = (u64, Option<String>, Option<String>, Option<String>);
+    let mut rows: Vec<Row> = u64s(&batches, "line")
         .into_iter()
         .zip(strings(&batches, "host"))
         .zip(strings(&batches, "service"))

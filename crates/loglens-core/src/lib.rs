@@ -19,6 +19,7 @@
 pub mod format;
 pub mod generate;
 pub mod record;
+pub mod template;
 pub mod time;
 
 pub use record::{Access, Level, Record};

@@ -151,7 +151,7 @@ impl RecordColumns {
     pub fn finish(&mut self) -> Result<RecordBatch, StoreError> {
         // Fresh builders start small: presizing them for a full batch made every partition
         // that was once busy hold megabytes while idle, so peak memory grew with the input.
-        let mut full = std::mem::replace(self, Self::new());
+        let mut full = std::mem::take(self);
         full.take_batch()
     }
 

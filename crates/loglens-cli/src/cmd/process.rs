@@ -118,16 +118,28 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
             s.files_resumed, s.files_unchanged
         ))?;
     }
-    out.line(&format!("  parsed    {:>12}", thousands(s.parsed_total())))?;
+    // Reasons are counted by their full text; the most frequent come first.
+    const SHOWN_REASONS: usize = 12;
+    let mut reasons: Vec<(&String, &u64)> = s.unparsed.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let row = |n: u64, label: &str| format!("  {:>11}  {label}", thousands(n));
+    out.line(&row(s.parsed_total(), "parsed"))?;
     for (format, n) in &s.parsed {
-        out.line(&format!("    {format:<14}{:>10}", thousands(*n)))?;
+        out.line(&row(*n, &format!("  {format}")))?;
     }
-    out.line(&format!(
-        "  unparsed  {:>12}   (kept with file, line and reason in unparsed/)",
-        thousands(s.unparsed_total())
+    out.line(&row(
+        s.unparsed_total(),
+        "unparsed (kept with file, line and reason in unparsed/)",
     ))?;
-    for (reason, n) in &s.unparsed {
-        out.line(&format!("    {reason:<24}{:>10}", thousands(*n)))?;
+    for (reason, n) in reasons.iter().take(SHOWN_REASONS) {
+        out.line(&row(**n, &format!("  {reason}")))?;
+    }
+    if reasons.len() > SHOWN_REASONS {
+        let rest: u64 = reasons[SHOWN_REASONS..].iter().map(|(_, n)| **n).sum();
+        out.line(&row(
+            rest,
+            &format!("  ({} more reasons)", reasons.len() - SHOWN_REASONS),
+        ))?;
     }
     if s.invalid_utf8 > 0 {
         out.line(&format!(
@@ -135,10 +147,9 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
             thousands(s.invalid_utf8)
         ))?;
     }
-    out.line(&format!(
-        "  records written {} in {} files",
-        thousands(s.records_written),
-        s.record_files
+    out.line(&row(
+        s.records_written,
+        &format!("records written in {} files", s.record_files),
     ))?;
     let dir = s.data_dir.display();
     out.line(&format!(
