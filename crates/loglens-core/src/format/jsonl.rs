@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::fields::{role, Role};
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
 use crate::time::{write_rfc3339, Fraction, Timestamp};
@@ -25,40 +26,6 @@ use crate::time::{write_rfc3339, Fraction, Timestamp};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonParser;
 
-/// The record fields well-known keys fill, in `Candidates` slot order.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Time = 0,
-    Level = 1,
-    Message = 2,
-    Service = 3,
-    Host = 4,
-}
-
-/// The role of a key and its rank among the role's keys (lower wins).
-fn role(key: &str) -> Option<(Role, u8)> {
-    Some(match key {
-        "ts" => (Role::Time, 0),
-        "timestamp" => (Role::Time, 1),
-        "time" => (Role::Time, 2),
-        "@timestamp" => (Role::Time, 3),
-        "datetime" => (Role::Time, 4),
-        "level" => (Role::Level, 0),
-        "severity" => (Role::Level, 1),
-        "lvl" => (Role::Level, 2),
-        "log.level" => (Role::Level, 3),
-        "msg" => (Role::Message, 0),
-        "message" => (Role::Message, 1),
-        "log" => (Role::Message, 2),
-        "service" => (Role::Service, 0),
-        "app" => (Role::Service, 1),
-        "logger" => (Role::Service, 2),
-        "service.name" => (Role::Service, 3),
-        "host" => (Role::Host, 0),
-        "hostname" => (Role::Host, 1),
-        _ => return None,
-    })
-}
 
 impl LineParser for JsonParser {
     fn name(&self) -> &str {

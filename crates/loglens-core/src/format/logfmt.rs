@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use memchr::memchr2;
 
 use super::jsonl::parse_epoch;
+use super::fields::{role, Role};
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
 use crate::time::{write_rfc3339, Fraction, Timestamp};
@@ -23,33 +24,6 @@ pub struct LogfmtParser;
 
 const LAYOUT: ParseError = ParseError::Layout("logfmt");
 
-/// The record fields well-known keys fill, in slot order.
-#[derive(Clone, Copy)]
-enum Role {
-    Time = 0,
-    Level = 1,
-    Message = 2,
-    Service = 3,
-    Host = 4,
-}
-
-/// The role of a key and its rank among the role's keys (lower wins).
-fn role(key: &str) -> Option<(Role, u8)> {
-    Some(match key {
-        "ts" => (Role::Time, 0),
-        "time" => (Role::Time, 1),
-        "timestamp" => (Role::Time, 2),
-        "level" => (Role::Level, 0),
-        "lvl" => (Role::Level, 1),
-        "severity" => (Role::Level, 2),
-        "msg" => (Role::Message, 0),
-        "message" => (Role::Message, 1),
-        "service" => (Role::Service, 0),
-        "app" => (Role::Service, 1),
-        "host" => (Role::Host, 0),
-        _ => return None,
-    })
-}
 
 impl LineParser for LogfmtParser {
     fn name(&self) -> &str {

@@ -12,6 +12,7 @@ use crate::record::Record;
 use crate::time::{TimeError, Timestamp};
 
 pub mod combined;
+mod fields;
 pub mod jsonl;
 pub mod logfmt;
 pub mod pylog;
