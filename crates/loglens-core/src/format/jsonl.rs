@@ -26,7 +26,6 @@ use crate::time::{write_rfc3339, Fraction, Timestamp};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonParser;
 
-
 impl LineParser for JsonParser {
     fn name(&self) -> &str {
         "json"

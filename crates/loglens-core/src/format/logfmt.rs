@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use memchr::memchr2;
 
-use super::jsonl::parse_epoch;
 use super::fields::{role, Role};
+use super::jsonl::parse_epoch;
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
 use crate::time::{write_rfc3339, Fraction, Timestamp};
@@ -23,7 +23,6 @@ use crate::time::{write_rfc3339, Fraction, Timestamp};
 pub struct LogfmtParser;
 
 const LAYOUT: ParseError = ParseError::Layout("logfmt");
-
 
 impl LineParser for LogfmtParser {
     fn name(&self) -> &str {
