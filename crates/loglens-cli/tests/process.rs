@@ -224,3 +224,37 @@ fn second_run_reads_only_appended_lines() {
 
     assert_eq!(run(&["--reprocess"])["lines"], 3);
 }
+
+#[test]
+fn reads_standard_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let output = loglens()
+        .args(["process", "-", "--json", "--data-dir"])
+        .arg(&data)
+        .write_stdin(NGINX)
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        (summary["lines"].clone(), summary["records_written"].clone()),
+        (5.into(), 3.into())
+    );
+    assert_eq!(summary["file_formats"]["<stdin>"], "combined");
+    let sources = strings(&read_dataset(&data.join("records")), "source");
+    assert!(
+        sources.iter().all(|s| s.as_deref() == Some("<stdin>")),
+        "{sources:?}"
+    );
+    assert!(
+        !data.join("state/checkpoints.json").exists() || {
+            let text = std::fs::read_to_string(data.join("state/checkpoints.json")).expect("read");
+            !text.contains("stdin")
+        }
+    );
+}

@@ -62,11 +62,19 @@ pub struct InputFile {
     pub service: Option<String>,
 }
 
+/// The path that names standard input.
+pub const STDIN: &str = "-";
+
 /// Expands `paths` (files and directories, recursively; hidden entries skipped) into files,
-/// sorted within each directory. A missing path or unreadable directory is an error naming it.
+/// sorted within each directory; `-` stands for standard input. A missing path or unreadable
+/// directory is an error naming it.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
     let mut files = Vec::new();
     for path in paths {
+        if path.as_os_str() == STDIN {
+            files.push(path.clone());
+            continue;
+        }
         let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
         if meta.is_dir() {
             walk(path, &mut files)?;

@@ -6,13 +6,14 @@
 //! is bounded by the channel (a few chunks in flight) and by each writer's open partitions.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
+use loglens_core::Timestamp;
 use loglens_store::{
     DataDir, Dataset, Labels, PartNamer, PartitionedWriter, UnparsedLine, UnparsedWriter, WriterLimits,
 };
@@ -20,7 +21,7 @@ use memchr::memchr_iter;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, ReadPlan};
-use crate::input::{modified, InputFile, Parsers};
+use crate::input::{modified, InputFile, Parsers, STDIN};
 use crate::EngineError;
 
 /// Options of one batch run.
@@ -257,24 +258,15 @@ fn read_file(
     checkpoints: &mut Checkpoints,
 ) -> Result<(), EngineError> {
     let path = &input.path;
-    let source = path.display().to_string();
-    let compressed = is_gzip(path)?;
-    let (offset, lines_before) = match checkpoints.plan(path, compressed)? {
-        ReadPlan::Unchanged => {
-            summary.files_unchanged += 1;
-            return Ok(());
-        }
-        ReadPlan::FromStart => (0, 0),
-        ReadPlan::Resume { offset, lines } => {
-            summary.files_resumed += 1;
-            (offset, lines)
-        }
+    let Some(opened) = open_input(input, checkpoints, summary)? else {
+        return Ok(());
     };
-    let mut reader = open_at(path, compressed, offset)?;
+    let (source, mut reader) = (opened.source, opened.reader);
     let ctx = ParseContext {
-        reference: modified(path),
+        reference: opened.reference,
         default_offset_secs: options.default_offset_secs,
     };
+    let (offset, lines_before) = (opened.offset, opened.lines_before);
     let mut job: Option<Arc<FileJob>> = None;
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = lines_before + 1;
@@ -337,7 +329,81 @@ fn read_file(
             break;
         }
     }
-    checkpoints.record(path, consumed, next_line - 1)
+    if opened.checkpointed {
+        checkpoints.record(path, consumed, next_line - 1)?;
+    }
+    Ok(())
+}
+
+/// An input opened where reading should start.
+struct Opened {
+    reader: Box<dyn Read + Send>,
+    /// The `source` column: the path, or `<stdin>`.
+    source: String,
+    /// When the content was last written, for year-less timestamps.
+    reference: Timestamp,
+    offset: u64,
+    lines_before: u64,
+    /// Whether the input is a file whose progress is checkpointed (stdin is not).
+    checkpointed: bool,
+}
+
+/// Opens an input after its checkpoint, or `None` when it has nothing new.
+fn open_input(
+    input: &InputFile,
+    checkpoints: &Checkpoints,
+    summary: &mut ProcessSummary,
+) -> Result<Option<Opened>, EngineError> {
+    let path = &input.path;
+    if path.as_os_str() == STDIN {
+        return open_stdin().map(Some);
+    }
+    let compressed = is_gzip(path)?;
+    let (offset, lines_before) = match checkpoints.plan(path, compressed)? {
+        ReadPlan::Unchanged => {
+            summary.files_unchanged += 1;
+            return Ok(None);
+        }
+        ReadPlan::FromStart => (0, 0),
+        ReadPlan::Resume { offset, lines } => {
+            summary.files_resumed += 1;
+            (offset, lines)
+        }
+    };
+    Ok(Some(Opened {
+        reader: open_at(path, compressed, offset)?,
+        source: path.display().to_string(),
+        reference: modified(path),
+        offset,
+        lines_before,
+        checkpointed: true,
+    }))
+}
+
+/// Standard input, gzip or plain; written "now" as far as year inference is concerned.
+fn open_stdin() -> Result<Opened, EngineError> {
+    let stdin_path = Path::new("<stdin>");
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::io::stdin());
+    let gzip = reader
+        .fill_buf()
+        .map_err(|e| EngineError::io(stdin_path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read + Send> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(Timestamp::default(), |d| Timestamp(d.as_micros() as i64));
+    Ok(Opened {
+        reader,
+        source: "<stdin>".to_owned(),
+        reference: now,
+        offset: 0,
+        lines_before: 0,
+        checkpointed: false,
+    })
 }
 
 /// Lines in a chunk: newlines, plus one for a last line without a newline.

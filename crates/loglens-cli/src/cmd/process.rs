@@ -13,7 +13,8 @@ use crate::output::{thousands, Output};
 /// Options of `loglens process`.
 #[derive(Debug, clap::Args)]
 pub struct ProcessArgs {
-    /// Files and directories to read (plain or gzip). Default: the config's inputs.
+    /// Files and directories to read (plain or gzip; `-` reads standard input). Default: the
+    /// config's inputs.
     pub paths: Vec<PathBuf>,
     /// Configuration file with inputs, labels and user formats.
     #[arg(long, short)]
