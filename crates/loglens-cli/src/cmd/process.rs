@@ -157,6 +157,6 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         "output: {dir}/records/date=*/hour=*/*.parquet, {dir}/unparsed/*.parquet"
     ))?;
     out.line(&format!(
-        "query:  duckdb -c \"SELECT format, count(*) FROM read_parquet('{dir}/records/**/*.parquet', hive_partitioning=true) GROUP BY 1\""
+        "query (DuckDB SQL; pandas and polars read the same files): SELECT format, count(*) FROM read_parquet('{dir}/records/**/*.parquet', hive_partitioning=true) GROUP BY 1"
     ))
 }
