@@ -19,6 +19,23 @@ pub struct Config {
     /// Inputs: files or directories with their format and labels.
     #[serde(default, rename = "input")]
     pub inputs: Vec<InputSection>,
+    /// `[[rule]]`, `[[receiver]]`, `[[silence]]` and `[alerting]` belong to `loglens-alert`, which
+    /// parses them (with their own field checks) from the same file; kept raw here so this crate
+    /// does not depend on it while unknown top-level keys stay errors.
+    #[serde(default, rename = "rule")]
+    pub alert_rules: Vec<toml::Value>,
+    /// See `alert_rules`.
+    #[serde(default, rename = "receiver")]
+    pub alert_receivers: Vec<toml::Value>,
+    /// See `alert_rules`.
+    #[serde(default, rename = "silence")]
+    pub alert_silences: Vec<toml::Value>,
+    /// See `alert_rules`.
+    #[serde(default)]
+    pub alerting: Option<toml::Value>,
+    /// `[detect]`: metric bucketing and detector settings (typed in the detect stage).
+    #[serde(default)]
+    pub detect: Option<toml::Value>,
     /// Where relative paths in the file are resolved: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
