@@ -32,8 +32,8 @@ venv: $(VENV)/.installed
 lint: venv
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(VENV)/bin/ruff check python tests/python bench
-	$(VENV)/bin/ruff format --check python tests/python bench
+	$(VENV)/bin/ruff check python tests/python bench dashboard
+	$(VENV)/bin/ruff format --check python tests/python bench dashboard
 
 rust-test:
 	$(CARGO) test --workspace --locked

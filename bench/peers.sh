@@ -12,6 +12,12 @@
 #
 # and checks that each tool saw every line (a WARNING line says when one did not).
 #
+# Then a template-mining section (issue #3): `loglens generate --formats syslog3164` writes
+# MINE_LINES syslog lines into one file; `loglens-mine` (benches/src/bin) parses it, keeps the
+# message parts and mines them on one core (fastest of RUNS), writing the same message parts
+# to a file that bench/drain3_peer.py mines with Drain3 (pip drain3, default config); it prints
+# both tools' lines/s and loglens/Drain3.
+#
 # Usage: bash bench/peers.sh            (or `make peers`)
 # Environment:
 #   LINES=2000000   lines to generate
@@ -25,6 +31,10 @@
 #   PYTHON=/usr/bin/python3   interpreter of the python-re baseline
 #   KEEP=0          1 keeps the scratch directory (generated file, outputs, timings)
 #   TMPDIR=/tmp     where the scratch directory is created
+#   MINE=1          0 skips the template-mining section; ONLY=mine runs nothing else
+#   MINE_LINES=1000000   syslog lines for the mining section
+#   VENV_PY=        Python with drain3 (default: .venv/bin/python; drain3 is pip-installed
+#                   into .venv when missing)
 set -euo pipefail
 export LC_ALL=C
 shopt -u checkwinsize 2>/dev/null || true # bash must not overwrite LINES with the terminal height
@@ -70,6 +80,76 @@ if [[ ! -x $LOGLENS ]]; then
 	echo "building loglens (cargo build --release -p loglens-cli) ..."
 	(cd "$ROOT" && cargo build --release -p loglens-cli) || die "building loglens failed"
 	[[ -x $LOGLENS ]] || die "no loglens binary at $LOGLENS after the build (set LOGLENS=...)"
+fi
+
+# --- template mining: loglens-mine vs Drain3 (issue #3) ---------------------------------------
+MINE=${MINE:-1}
+ONLY=${ONLY:-}
+MINE_LINES=${MINE_LINES:-1000000}
+VENV_PY=${VENV_PY:-$ROOT/.venv/bin/python}
+DRAIN3_VERSION=0.9.11
+[[ $MINE_LINES =~ ^[0-9]+$ && $MINE_LINES -gt 0 ]] || die "MINE_LINES must be a positive integer (got '$MINE_LINES')"
+
+mine_section() {
+	echo
+	echo "== template mining: loglens vs Drain3 on the message parts of one syslog file =="
+	local miner=$TARGET_DIR/release/loglens-mine
+	if [[ ! -x $miner ]]; then
+		echo "building loglens-mine (cargo build --release -p loglens-benches --bin loglens-mine) ..."
+		(cd "$ROOT" && cargo build --release -p loglens-benches --bin loglens-mine) || die "building loglens-mine failed"
+	fi
+	local dir=$WORK/mine file=$WORK/mine/syslog.log messages=$WORK/mine/messages.txt
+	mkdir -p "$dir"
+	"$LOGLENS" generate --out "$dir/gen" --lines "$MINE_LINES" --formats syslog3164 --seed "$SEED" \
+		--corrupt-rate 0 >"$dir/generate.log" 2>&1 </dev/null || die "loglens generate --formats syslog3164 failed"
+	find "$dir/gen/logs" -type f | sort | while read -r f; do
+		if [[ $f == *.gz ]]; then gzip -dc -- "$f"; else cat -- "$f"; fi
+	done >"$file"
+	rm -rf "$dir/gen"
+	echo "  file: $(wc -l <"$file") syslog lines, $(awk -v b="$(stat -c %s "$file")" 'BEGIN { printf "%.1f", b / 1e6 }') MB"
+	"$miner" "$file" --format syslog3164 --runs "$RUNS" --messages-out "$messages" >"$dir/loglens.json" ||
+		die "loglens-mine failed"
+	local py=$VENV_PY
+	if [[ ! -x $py ]]; then
+		py=$(command -v python3 || true)
+	fi
+	local drain3=ok
+	if ! "$py" -c 'import drain3' 2>/dev/null; then
+		echo "  drain3 missing: $py -m pip install drain3==$DRAIN3_VERSION"
+		"$py" -m pip install --quiet "drain3==$DRAIN3_VERSION" >"$dir/pip.log" 2>&1 || drain3="not installed (pip install drain3)"
+	fi
+	if [[ $drain3 == ok ]]; then
+		"$py" "$ROOT/bench/drain3_peer.py" "$messages" --runs "$RUNS" >"$dir/drain3.json" || drain3="failed"
+	fi
+	local jpy=${JSON_PY:-python3}
+	"$jpy" - "$dir/loglens.json" "$dir/drain3.json" "$drain3" <<'PY'
+import json, sys
+ll = json.load(open(sys.argv[1]))
+state = sys.argv[3]
+d3 = json.load(open(sys.argv[2])) if state == "ok" else None
+fmt = "  {:<9} {:>9} {:>10} {:>12} {:>14} {:>9}"
+print(fmt.format("tool", "lines", "seconds", "lines/s", "lines/CPU-s", "clusters"))
+cpu = ll.get("lines_per_cpu_sec")
+print(fmt.format("loglens", ll["lines"], f"{ll['seconds']:.3f}", f"{ll['lines_per_sec']:,.0f}",
+                 f"{cpu:,.0f}" if cpu else "n/a", ll["clusters"]))
+if d3:
+    print(fmt.format("drain3", d3["lines"], f"{d3['seconds']:.3f}", f"{d3['lines_per_sec']:,.0f}", "-",
+                     d3["clusters"]))
+    if d3["lines"] != ll["lines"]:
+        print(f"WARNING: drain3 mined {d3['lines']} messages, loglens {ll['lines']}")
+    ratio = ll["lines_per_sec"] / d3["lines_per_sec"]
+    print(f"  loglens/drain3: {ratio:.1f}x (wall clock, one core each; drain3 {d3['version']}, default config)")
+else:
+    print(f"  drain3: {state}")
+print("  loglens: default MinerConfig; message parts parsed outside the timing, best of", ll["runs"])
+PY
+}
+
+if [[ $ONLY == mine ]]; then
+	JSON_PY=$PYTHON
+	[[ -x $JSON_PY ]] || JSON_PY=$(command -v python3 || true)
+	mine_section
+	exit 0
 fi
 
 # --- the input file --------------------------------------------------------------------------
@@ -285,3 +365,5 @@ for tool in "${TOOLS[@]}"; do
 	# shellcheck disable=SC2059
 	printf "$fmt" "$tool" "$s" "$lps" "$mbps" "${RSS[$tool]:-n/a}" "${CPU[$tool]:-n/a}" "${PARSED[$tool]:-n/a}" "$ratio"
 done
+
+[[ $MINE == 0 ]] || mine_section

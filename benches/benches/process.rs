@@ -101,6 +101,8 @@ fn run_engine(input: &Path, format: Format, data_dir: PathBuf, threads: usize, r
         chunk_bytes: 1 << 20,
         // Like the CLI's default; the data directory is fresh, so there are no checkpoints.
         reprocess: false,
+        // Parse and write only, comparable with the peers; template mining has its own bench.
+        mine_templates: false,
     };
     loglens_engine::process(options, format!("bench-{run}")).expect("loglens_engine::process")
 }

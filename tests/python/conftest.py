@@ -45,3 +45,11 @@ def demo(tmp_path_factory) -> dict:
         "summary": json.loads(summary.stdout),
         "manifest": json.loads((root / "manifest.json").read_text()),
     }
+
+
+@pytest.fixture(scope="session")
+def dashboard_data(demo, tmp_path_factory) -> Path:
+    """The demo records plus every dataset of docs/datasets.md (see dashboard_fixtures.py)."""
+    from dashboard_fixtures import build_data_dir  # noqa: PLC0415 (only the dashboard tests need it)
+
+    return build_data_dir(demo["data"], tmp_path_factory.mktemp("dashboard") / "loglens-data")

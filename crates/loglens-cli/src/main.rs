@@ -22,6 +22,14 @@ enum Command {
     Generate(cmd::generate::GenerateArgs),
     /// Parse log files into the data directory (partitioned Parquet).
     Process(cmd::process::ProcessArgs),
+    /// Compute metrics, detect anomalies and incidents over the data directory.
+    Detect(cmd::detect::DetectArgs),
+    /// List the most frequent log templates, or those first seen after a time.
+    Templates(cmd::templates::TemplatesArgs),
+    /// Evaluate alert rules and deliver notifications; test receivers; manage silences.
+    Alert(cmd::alert::AlertArgs),
+    /// Check the configuration file.
+    Config(cmd::alert::ConfigArgs),
 }
 
 /// Why tune glibc's malloc? Its mmap threshold grows each time a large buffer is freed, after
@@ -43,6 +51,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Process(args) => cmd::process::run(args, &mut out),
+        Command::Detect(args) => cmd::detect::run(args, &mut out),
+        Command::Templates(args) => cmd::templates::run(args, &mut out),
+        // These choose their own exit code (1: a delivery failed; 2: invalid config).
+        Command::Alert(args) => match cmd::alert::run(args, &mut out) {
+            Ok(code) => return code,
+            Err(err) => Err(err),
+        },
+        Command::Config(args) => match cmd::alert::config(args, &mut out) {
+            Ok(code) => return code,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,8 +16,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod alert;
+pub mod detect;
 pub mod format;
 pub mod generate;
+pub mod metrics;
 pub mod record;
 pub mod template;
 pub mod time;

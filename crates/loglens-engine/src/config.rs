@@ -33,9 +33,9 @@ pub struct Config {
     /// See `alert_rules`.
     #[serde(default)]
     pub alerting: Option<toml::Value>,
-    /// `[detect]`: metric bucketing and detector settings (typed in the detect stage).
+    /// `[detect]`: metric bucketing and detector settings.
     #[serde(default)]
-    pub detect: Option<toml::Value>,
+    pub detect: loglens_core::detect::DetectConfig,
     /// Where relative paths in the file are resolved: the config file's directory.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -147,6 +147,9 @@ impl Config {
                 }
             }
         }
+        self.detect
+            .validate()
+            .map_err(|e| invalid("detect".into(), e.to_string()))?;
         Ok(())
     }
 

@@ -8,8 +8,10 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod detect;
 pub mod generate;
 pub mod input;
+mod mine;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};

@@ -6,22 +6,25 @@
 //! is bounded by the channel (a few chunks in flight) and by each writer's open partitions.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
+use loglens_core::template::MinerConfig;
 use loglens_core::Timestamp;
 use loglens_store::{
-    DataDir, Dataset, Labels, PartNamer, PartitionedWriter, UnparsedLine, UnparsedWriter, WriterLimits,
+    merge_templates, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate, UnparsedLine,
+    UnparsedWriter, WriterLimits,
 };
 use memchr::memchr_iter;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, ReadPlan};
 use crate::input::{modified, InputFile, Parsers, STDIN};
+use crate::mine::{MessageBatch, MinedTemplates, OrderedMiner, Origin, TemplateTally};
 use crate::EngineError;
 
 /// Options of one batch run.
@@ -40,6 +43,8 @@ pub struct ProcessOptions {
     pub chunk_bytes: usize,
     /// Read every file from the start, ignoring checkpoints.
     pub reprocess: bool,
+    /// Mine log templates and fill `template_id` (a second pass over the input).
+    pub mine_templates: bool,
 }
 
 impl ProcessOptions {
@@ -54,6 +59,7 @@ impl ProcessOptions {
             default_offset_secs: 0,
             chunk_bytes: 1 << 20,
             reprocess: false,
+            mine_templates: true,
         }
     }
 }
@@ -87,6 +93,10 @@ pub struct ProcessSummary {
     pub record_files: u64,
     /// Rows written to `unparsed/`.
     pub unparsed_written: u64,
+    /// Distinct templates of this run's records.
+    pub templates: u64,
+    /// Of those, templates no earlier run had seen.
+    pub templates_new: u64,
     /// The format used for each file.
     pub file_formats: BTreeMap<String, String>,
     /// Things the user should know (files whose format was not recognized…).
@@ -127,11 +137,15 @@ struct FileJob {
     host: Option<String>,
     service: Option<String>,
     ctx: ParseContext,
+    /// The input's place in the run, to order records the same way on any thread count.
+    input: usize,
 }
 
-/// Whole lines of one file, starting at line `first_line` (1-based).
+/// Whole lines of one file, starting at line `first_line` (1-based); `seq` is the chunk's place
+/// in the whole run's input.
 struct Chunk {
     job: Arc<FileJob>,
+    seq: u64,
     first_line: u64,
     data: Vec<u8>,
 }
@@ -147,36 +161,43 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     } else {
         Checkpoints::load(&state_dir)?
     };
-    let threads = options.threads.max(1);
-    let (tx, rx) = bounded::<Chunk>(threads * 2);
     let mut summary = ProcessSummary {
         run_id: run_id.clone(),
         data_dir: options.data_dir.clone(),
         ..Default::default()
     };
-
-    let (read_result, worker_results) = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|w| {
-                let rx = rx.clone();
-                let writer = Writers::new(&data_dir, &run_id, w);
-                scope.spawn(move || work(rx, writer))
-            })
-            .collect();
-        drop(rx);
-        let read_result = read_all(&options, tx, &mut summary, &mut checkpoints);
-        let results: Vec<_> = workers
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
-            .collect();
-        (read_result, results)
-    });
-    let mut first_error = read_result.err();
-    for result in worker_results {
-        match result {
-            Ok(stats) => summary.merge(stats),
-            Err(e) => {
-                first_error.get_or_insert(e);
+    let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
+    let mut plans = plan_inputs(&options, &checkpoints, spool.as_ref(), &mut summary)?;
+    let mined = if options.mine_templates {
+        Some(mine_inputs(&options, &mut plans, &mut summary)?)
+    } else {
+        None
+    };
+    let (result, tally) = write_inputs(
+        &options,
+        &mut plans,
+        mined.as_ref(),
+        &data_dir,
+        &run_id,
+        &mut summary,
+    );
+    let mut first_error = result.err();
+    if let (None, Some(mined)) = (&first_error, &mined) {
+        let rows = tally.into_rows(mined);
+        summary.templates = rows.len() as u64;
+        let known = loglens_store::read_templates(&data_dir.dataset(Dataset::Templates))?;
+        summary.templates_new = rows
+            .iter()
+            .filter(|r| !known.iter().any(|k| k.id == r.id))
+            .count() as u64;
+        if let Err(e) = merge_templates(&data_dir.dataset(Dataset::Templates), rows) {
+            first_error = Some(e.into());
+        }
+    }
+    if first_error.is_none() {
+        for plan in &plans {
+            if let Some(end) = plan.end.filter(|_| plan.checkpointed) {
+                checkpoints.record(&plan.path, end.consumed, end.last_line)?;
             }
         }
     }
@@ -187,10 +208,123 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     if first_error.is_none() {
         checkpoints.save(&state_dir)?;
     }
+    drop(spool);
     match first_error {
         Some(e) => Err(e),
         None => Ok(summary),
     }
+}
+
+/// Pass one: parse every input and mine the messages in input order.
+fn mine_inputs(
+    options: &ProcessOptions,
+    plans: &mut [InputPlan],
+    summary: &mut ProcessSummary,
+) -> Result<MinedTemplates, EngineError> {
+    let threads = options.threads.max(1);
+    let (tx, rx) = bounded::<Chunk>(threads * 2);
+    let (batch_tx, batch_rx) = bounded::<MessageBatch>(threads * 2);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (rx, batch_tx) = (rx.clone(), batch_tx.clone());
+                scope.spawn(move || {
+                    for chunk in rx.iter() {
+                        if batch_tx.send(messages_of(&chunk)).is_err() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop((rx, batch_tx));
+        let miner = scope.spawn(move || {
+            let mut miner = OrderedMiner::new(MinerConfig::default());
+            for batch in batch_rx.iter() {
+                miner.accept(batch);
+            }
+            miner.finish()
+        });
+        let mut seq = 0;
+        let read = plans.iter_mut().try_for_each(|plan| {
+            read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
+                tx.send(chunk).is_ok()
+            })
+            .map(|_| ())
+        });
+        drop(tx);
+        let panicked = workers.into_iter().any(|w| w.join().is_err());
+        let mined = miner.join().map_err(|_| EngineError::Panic)?;
+        read?;
+        if panicked {
+            return Err(EngineError::Panic);
+        }
+        Ok(mined)
+    })
+}
+
+/// The messages of the lines of a chunk that parse.
+fn messages_of(chunk: &Chunk) -> MessageBatch {
+    let mut batch = MessageBatch::new(chunk.seq);
+    if let Some(parser) = &chunk.job.parser {
+        for_each_line(chunk, |_, text, _| {
+            if let Ok(record) = parser.parse(text, &chunk.job.ctx) {
+                batch.push(&record.message);
+            }
+        });
+    }
+    batch
+}
+
+/// Pass two: parse again, give each record its template, write Parquet on every worker.
+fn write_inputs(
+    options: &ProcessOptions,
+    plans: &mut [InputPlan],
+    mined: Option<&MinedTemplates>,
+    data_dir: &DataDir,
+    run_id: &str,
+    summary: &mut ProcessSummary,
+) -> (Result<(), EngineError>, TemplateTally) {
+    let threads = options.threads.max(1);
+    let (tx, rx) = bounded::<Chunk>(threads * 2);
+    let (read_result, worker_results) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|w| {
+                let rx = rx.clone();
+                let writer = Writers::new(data_dir, run_id, w);
+                scope.spawn(move || work(rx, writer, mined))
+            })
+            .collect();
+        drop(rx);
+        let mut seq = 0;
+        let read_result = plans.iter_mut().try_for_each(|plan| {
+            let end = read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
+                tx.send(chunk).is_ok()
+            })?;
+            plan.end = Some(end);
+            Ok(())
+        });
+        drop(tx);
+        let results: Vec<_> = workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
+            .collect();
+        (read_result, results)
+    });
+    let mut tally = TemplateTally::default();
+    let mut first_error = read_result.err();
+    for result in worker_results {
+        match result {
+            Ok((stats, worker_tally)) => {
+                summary.merge(stats);
+                tally.merge(worker_tally);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    (first_error.map_or(Ok(()), Err), tally)
 }
 
 fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(), EngineError> {
@@ -201,18 +335,6 @@ fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(),
     let json = serde_json::to_vec_pretty(summary).map_err(|e| EngineError::Config(e.to_string()))?;
     std::fs::write(&tmp, json).map_err(|e| EngineError::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))
-}
-
-fn read_all(
-    options: &ProcessOptions,
-    tx: Sender<Chunk>,
-    summary: &mut ProcessSummary,
-    checkpoints: &mut Checkpoints,
-) -> Result<(), EngineError> {
-    for input in &options.inputs {
-        read_file(input, options, &tx, summary, checkpoints)?;
-    }
-    Ok(())
 }
 
 /// Whether the file starts with the gzip magic bytes (so rotated `access.log.2.gz` and
@@ -250,40 +372,164 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-fn read_file(
-    input: &InputFile,
+/// One input as this run reads it: where to start, and (once read) where it ended.
+struct InputPlan {
+    /// The file to open (for standard input, its spool file).
+    path: PathBuf,
+    /// The `source` column: the path, or `<stdin>`.
+    source: String,
+    /// The input as configured: parser and labels.
+    input: InputFile,
+    index: usize,
+    compressed: bool,
+    /// When the content was last written, for year-less timestamps.
+    reference: Timestamp,
+    offset: u64,
+    lines_before: u64,
+    /// Whether progress is checkpointed (files are, standard input is not).
+    checkpointed: bool,
+    /// The parser and labels, fixed at the first chunk (detection runs once per input).
+    job: Option<Arc<FileJob>>,
+    /// Where reading stopped, set by the writing pass.
+    end: Option<ReadEnd>,
+}
+
+/// Where reading an input stopped.
+#[derive(Debug, Clone, Copy)]
+struct ReadEnd {
+    /// Content bytes consumed, counting the checkpoint offset.
+    consumed: u64,
+    /// The last line number read.
+    last_line: u64,
+}
+
+/// Decides, for every input, whether and from where to read it.
+fn plan_inputs(
     options: &ProcessOptions,
-    tx: &Sender<Chunk>,
+    checkpoints: &Checkpoints,
+    spool: Option<&Spool>,
     summary: &mut ProcessSummary,
-    checkpoints: &mut Checkpoints,
-) -> Result<(), EngineError> {
-    let path = &input.path;
-    let Some(opened) = open_input(input, checkpoints, summary)? else {
-        return Ok(());
-    };
-    let (source, mut reader) = (opened.source, opened.reader);
+) -> Result<Vec<InputPlan>, EngineError> {
+    let mut plans = Vec::with_capacity(options.inputs.len());
+    for (index, input) in options.inputs.iter().enumerate() {
+        let path = &input.path;
+        let mut plan = InputPlan {
+            path: path.clone(),
+            source: path.display().to_string(),
+            input: input.clone(),
+            index,
+            compressed: false,
+            reference: Timestamp::default(),
+            offset: 0,
+            lines_before: 0,
+            checkpointed: true,
+            job: None,
+            end: None,
+        };
+        if path.as_os_str() == STDIN {
+            let Some(spool) = spool else { continue };
+            plan.path = spool.path.clone();
+            plan.source = "<stdin>".to_owned();
+            plan.reference = spool.written;
+            plan.checkpointed = false;
+            plan.compressed = is_gzip(&plan.path)?;
+            plans.push(plan);
+            continue;
+        }
+        plan.compressed = is_gzip(path)?;
+        plan.reference = modified(path);
+        match checkpoints.plan(path, plan.compressed)? {
+            ReadPlan::Unchanged => {
+                summary.files_unchanged += 1;
+                continue;
+            }
+            ReadPlan::FromStart => {}
+            ReadPlan::Resume { offset, lines } => {
+                summary.files_resumed += 1;
+                (plan.offset, plan.lines_before) = (offset, lines);
+            }
+        }
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// Standard input saved to a file under `state/`, so both passes can read it; removed when
+/// dropped.
+struct Spool {
+    path: PathBuf,
+    /// When it was read, standing in for a file's modification time.
+    written: Timestamp,
+}
+
+impl Spool {
+    /// Copies standard input to the spool when `-` is one of the inputs.
+    fn stdin_if_read(
+        options: &ProcessOptions,
+        state_dir: &Path,
+        run_id: &str,
+    ) -> Result<Option<Spool>, EngineError> {
+        if !options.inputs.iter().any(|i| i.path.as_os_str() == STDIN) {
+            return Ok(None);
+        }
+        let spool = Spool {
+            path: state_dir.join(format!(".stdin-{run_id}.spool")),
+            written: now(),
+        };
+        let mut file = std::fs::File::create(&spool.path).map_err(|e| EngineError::io(&spool.path, e))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file)
+            .map_err(|e| EngineError::io(Path::new("<stdin>"), e))?;
+        Ok(Some(spool))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Best effort: a leftover spool is a hidden file no reader looks at.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(Timestamp::default(), |d| Timestamp(d.as_micros() as i64))
+}
+
+/// Cuts one input into chunks of whole lines and hands them to `send` (which says `false` when
+/// nobody listens any more). Detects the format at the first chunk if the plan has none yet.
+/// The summary's read counters move on the pass that writes, so each input counts once.
+fn read_chunks(
+    plan: &mut InputPlan,
+    options: &ProcessOptions,
+    summary: &mut ProcessSummary,
+    seq: &mut u64,
+    send: &mut dyn FnMut(Chunk) -> bool,
+) -> Result<ReadEnd, EngineError> {
+    let writing = plan.job.is_some() || !options.mine_templates;
+    let path = plan.path.clone();
+    let mut reader = open_at(&path, plan.compressed, plan.offset)?;
     let ctx = ParseContext {
-        reference: opened.reference,
+        reference: plan.reference,
         default_offset_secs: options.default_offset_secs,
     };
-    let (offset, lines_before) = (opened.offset, opened.lines_before);
-    let mut job: Option<Arc<FileJob>> = None;
     let mut carry: Vec<u8> = Vec::new();
-    let mut next_line = lines_before + 1;
-    let mut consumed = offset;
-    summary.files += 1;
+    let mut next_line = plan.lines_before + 1;
+    let mut consumed = plan.offset;
+    if writing {
+        summary.files += 1;
+    }
     loop {
         let mut data = std::mem::take(&mut carry);
         data.reserve(options.chunk_bytes);
         let n = (&mut reader)
             .take(options.chunk_bytes as u64)
             .read_to_end(&mut data)
-            .map_err(|e| EngineError::io(path, e))?;
+            .map_err(|e| EngineError::io(&path, e))?;
         let eof = n < options.chunk_bytes;
         if data.is_empty() {
             break;
         }
-        summary.bytes += n as u64;
         // Hand over whole lines only; the tail waits for the next read.
         if !eof {
             match memchr::memrchr(b'\n', &data) {
@@ -296,114 +542,67 @@ fn read_file(
             }
         }
         let lines = count_lines(&data);
-        let job = job.get_or_insert_with(|| {
-            let parser = input.parser.clone().or_else(|| detect(&data, &options.parsers, &ctx));
-            let format = parser.as_ref().map_or("unrecognized", |p| p.name()).to_owned();
-            if parser.is_none() {
-                summary.warnings.push(format!(
-                    "{source}: no format recognized in the first lines; its lines are kept in unparsed/ (use --format or a [[format]] regex)"
-                ));
+        let job = match &plan.job {
+            Some(job) => job.clone(),
+            None => {
+                let job = Arc::new(file_job(plan, &data, ctx, options, summary));
+                plan.job = Some(job.clone());
+                job
             }
-            summary.file_formats.insert(source.clone(), format);
-            Arc::new(FileJob {
-                source: source.clone(),
-                parser,
-                host: input.host.clone(),
-                service: input.service.clone(),
-                ctx,
-            })
-        });
-        summary.lines += lines;
+        };
+        if writing {
+            summary.lines += lines;
+            summary.bytes += data.len() as u64;
+        }
         consumed += data.len() as u64;
         let chunk = Chunk {
-            job: job.clone(),
+            job,
+            seq: *seq,
             first_line: next_line,
             data,
         };
+        *seq += 1;
         next_line += lines;
-        if tx.send(chunk).is_err() {
-            // Every worker has stopped, which only happens after an error they report.
-            return Ok(());
-        }
-        if eof {
+        if !send(chunk) || eof {
+            // A refused chunk means every worker stopped, after an error they report.
             break;
         }
     }
-    if opened.checkpointed {
-        checkpoints.record(path, consumed, next_line - 1)?;
-    }
-    Ok(())
-}
-
-/// An input opened where reading should start.
-struct Opened {
-    reader: Box<dyn Read + Send>,
-    /// The `source` column: the path, or `<stdin>`.
-    source: String,
-    /// When the content was last written, for year-less timestamps.
-    reference: Timestamp,
-    offset: u64,
-    lines_before: u64,
-    /// Whether the input is a file whose progress is checkpointed (stdin is not).
-    checkpointed: bool,
-}
-
-/// Opens an input after its checkpoint, or `None` when it has nothing new.
-fn open_input(
-    input: &InputFile,
-    checkpoints: &Checkpoints,
-    summary: &mut ProcessSummary,
-) -> Result<Option<Opened>, EngineError> {
-    let path = &input.path;
-    if path.as_os_str() == STDIN {
-        return open_stdin().map(Some);
-    }
-    let compressed = is_gzip(path)?;
-    let (offset, lines_before) = match checkpoints.plan(path, compressed)? {
-        ReadPlan::Unchanged => {
-            summary.files_unchanged += 1;
-            return Ok(None);
-        }
-        ReadPlan::FromStart => (0, 0),
-        ReadPlan::Resume { offset, lines } => {
-            summary.files_resumed += 1;
-            (offset, lines)
-        }
-    };
-    Ok(Some(Opened {
-        reader: open_at(path, compressed, offset)?,
-        source: path.display().to_string(),
-        reference: modified(path),
-        offset,
-        lines_before,
-        checkpointed: true,
-    }))
-}
-
-/// Standard input, gzip or plain; written "now" as far as year inference is concerned.
-fn open_stdin() -> Result<Opened, EngineError> {
-    let stdin_path = Path::new("<stdin>");
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::io::stdin());
-    let gzip = reader
-        .fill_buf()
-        .map_err(|e| EngineError::io(stdin_path, e))?
-        .starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(Timestamp::default(), |d| Timestamp(d.as_micros() as i64));
-    Ok(Opened {
-        reader,
-        source: "<stdin>".to_owned(),
-        reference: now,
-        offset: 0,
-        lines_before: 0,
-        checkpointed: false,
+    Ok(ReadEnd {
+        consumed,
+        last_line: next_line - 1,
     })
+}
+
+/// The parser and labels of an input, detecting the format from its first chunk if needed.
+fn file_job(
+    plan: &InputPlan,
+    first_chunk: &[u8],
+    ctx: ParseContext,
+    options: &ProcessOptions,
+    summary: &mut ProcessSummary,
+) -> FileJob {
+    let source = plan.source.clone();
+    let parser = plan
+        .input
+        .parser
+        .clone()
+        .or_else(|| detect(first_chunk, &options.parsers, &ctx));
+    let format = parser.as_ref().map_or("unrecognized", |p| p.name()).to_owned();
+    if parser.is_none() {
+        summary.warnings.push(format!(
+            "{source}: no format recognized in the first lines; its lines are kept in unparsed/ (use --format or a [[format]] regex)"
+        ));
+    }
+    summary.file_formats.insert(source.clone(), format);
+    FileJob {
+        source,
+        parser,
+        host: plan.input.host.clone(),
+        service: plan.input.service.clone(),
+        ctx,
+        input: plan.index,
+    }
 }
 
 /// Lines in a chunk: newlines, plus one for a last line without a newline.
@@ -460,11 +659,16 @@ struct WorkerStats {
     unparsed_written: u64,
 }
 
-fn work(rx: Receiver<Chunk>, mut writers: Writers) -> Result<WorkerStats, EngineError> {
+fn work(
+    rx: Receiver<Chunk>,
+    mut writers: Writers,
+    mined: Option<&MinedTemplates>,
+) -> Result<(WorkerStats, TemplateTally), EngineError> {
     let mut stats = WorkerStats::default();
+    let mut tally = TemplateTally::default();
     let mut result = Ok(());
     for chunk in rx.iter() {
-        result = parse_chunk(&chunk, &mut writers, &mut stats);
+        result = parse_chunk(&chunk, &mut writers, &mut stats, mined, &mut tally);
         if result.is_err() {
             break;
         }
@@ -478,19 +682,12 @@ fn work(rx: Receiver<Chunk>, mut writers: Writers) -> Result<WorkerStats, Engine
     stats.records_written = rows;
     stats.record_files = files;
     stats.unparsed_written = closed_unparsed?;
-    Ok(stats)
+    Ok((stats, tally))
 }
 
-fn parse_chunk(chunk: &Chunk, writers: &mut Writers, stats: &mut WorkerStats) -> Result<(), EngineError> {
-    let job = &chunk.job;
-    let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
-    let labels = Labels {
-        source: &job.source,
-        format,
-        host: job.host.as_deref(),
-        service: job.service.as_deref(),
-    };
-    let mut parsed = 0u64;
+/// Calls `each(line number, text, was valid UTF-8)` for every line of a chunk, without its
+/// line ending; invalid UTF-8 is replaced with U+FFFD.
+fn for_each_line(chunk: &Chunk, mut each: impl FnMut(u64, &str, bool)) {
     let mut start = 0;
     let data = &chunk.data;
     let ends = memchr_iter(b'\n', data).chain((data.last() != Some(&b'\n')).then_some(data.len()));
@@ -500,26 +697,62 @@ fn parse_chunk(chunk: &Chunk, writers: &mut Writers, stats: &mut WorkerStats) ->
         if let [rest @ .., b'\r'] = raw {
             raw = rest;
         }
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => {
-                stats.invalid_utf8 += 1;
-                String::from_utf8_lossy(raw)
-            }
-        };
+        match std::str::from_utf8(raw) {
+            Ok(text) => each(line_no, text, true),
+            Err(_) => each(line_no, &String::from_utf8_lossy(raw), false),
+        }
+    }
+}
+
+fn parse_chunk(
+    chunk: &Chunk,
+    writers: &mut Writers,
+    stats: &mut WorkerStats,
+    mined: Option<&MinedTemplates>,
+    tally: &mut TemplateTally,
+) -> Result<(), EngineError> {
+    let job = &chunk.job;
+    let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
+    let labels = Labels {
+        source: &job.source,
+        format,
+        host: job.host.as_deref(),
+        service: job.service.as_deref(),
+    };
+    let mut parsed = 0u64;
+    let mut result = Ok(());
+    for_each_line(chunk, |line_no, text, valid_utf8| {
+        if result.is_err() {
+            return;
+        }
+        stats.invalid_utf8 += u64::from(!valid_utf8);
         let outcome = match &job.parser {
             Some(parser) => parser
-                .parse(&text, &job.ctx)
+                .parse(text, &job.ctx)
                 .map_err(|e| (summary_reason(&e), e.to_string())),
             None => Err((
                 "format not recognized".to_owned(),
                 "format not recognized".to_owned(),
             )),
         };
-        match outcome {
+        result = match outcome {
             Ok(record) => {
-                writers.records.push(&record, line_no, &labels)?;
                 parsed += 1;
+                let matched = mined.and_then(|m| m.lookup(&record.message));
+                if let Some(m) = &matched {
+                    let service = record.service.as_deref().or(labels.service);
+                    let origin = Origin {
+                        ts: record.ts,
+                        input: job.input,
+                        line: line_no,
+                    };
+                    tally.add(m.id, &record, service, origin);
+                }
+                let template = matched.as_ref().map(|m| RecordTemplate {
+                    id: m.id,
+                    params: m.params.as_deref(),
+                });
+                writers.records.push(&record, line_no, &labels, template)
             }
             Err((kind, reason)) => {
                 *stats.unparsed.entry(kind).or_default() += 1;
@@ -528,13 +761,13 @@ fn parse_chunk(chunk: &Chunk, writers: &mut Writers, stats: &mut WorkerStats) ->
                     line: line_no,
                     format,
                     reason: &reason,
-                    raw: &text,
-                })?;
+                    raw: text,
+                })
             }
-        }
-    }
+        };
+    });
     if parsed > 0 {
         *stats.parsed.entry(format.to_owned()).or_default() += parsed;
     }
-    Ok(())
+    Ok(result?)
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder,
-    UInt64Builder,
+    Float64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
+    UInt16Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -29,6 +29,15 @@ pub struct Labels<'a> {
     pub service: Option<&'a str>,
 }
 
+/// The template a record's message belongs to, and the values of its `<*>` slots.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordTemplate<'a> {
+    /// The template's stable id.
+    pub id: u64,
+    /// The slot values, in order; `None` when they could not be aligned with the template.
+    pub params: Option<&'a [&'a str]>,
+}
+
 /// Accumulates records column by column until [`RecordColumns::finish`] makes a batch.
 pub struct RecordColumns {
     schema: SchemaRef,
@@ -41,6 +50,7 @@ pub struct RecordColumns {
     level: StringBuilder,
     message: StringBuilder,
     template_id: UInt64Builder,
+    params: ListBuilder<StringBuilder>,
     client_ip: StringBuilder,
     method: StringBuilder,
     path: StringBuilder,
@@ -84,6 +94,7 @@ impl RecordColumns {
             level: text(8),
             message: text(96),
             template_id: UInt64Builder::with_capacity(rows),
+            params: ListBuilder::with_capacity(StringBuilder::with_capacity(rows, rows * 16), rows),
             client_ip: text(16),
             method: text(8),
             path: text(64),
@@ -107,8 +118,14 @@ impl RecordColumns {
         self.rows == 0
     }
 
-    /// Appends one record read from line `line` of `labels.source`.
-    pub fn push(&mut self, record: &Record<'_>, line: u64, labels: &Labels<'_>) {
+    /// Appends one record read from line `line` of `labels.source`, with its template if mined.
+    pub fn push(
+        &mut self,
+        record: &Record<'_>,
+        line: u64,
+        labels: &Labels<'_>,
+        template: Option<RecordTemplate<'_>>,
+    ) {
         self.ts.append_value(record.ts.0);
         self.host.append_option(record.host.as_deref().or(labels.host));
         self.service
@@ -118,7 +135,16 @@ impl RecordColumns {
         self.format.append_value(labels.format);
         self.level.append_option(record.level.map(|l| l.as_str()));
         self.message.append_value(&record.message);
-        self.template_id.append_null();
+        self.template_id.append_option(template.map(|t| t.id));
+        match template.and_then(|t| t.params) {
+            Some(params) => {
+                for value in params {
+                    self.params.values().append_value(value);
+                }
+                self.params.append(true);
+            }
+            None => self.params.append_null(),
+        }
         let access = record.access.as_ref();
         self.client_ip.append_option(access.map(|a| a.client_ip));
         self.method.append_option(access.and_then(|a| a.method));
@@ -166,6 +192,7 @@ impl RecordColumns {
             Arc::new(self.level.finish()),
             Arc::new(self.message.finish()),
             Arc::new(self.template_id.finish()),
+            Arc::new(self.params.finish()),
             Arc::new(self.client_ip.finish()),
             Arc::new(self.method.finish()),
             Arc::new(self.path.finish()),

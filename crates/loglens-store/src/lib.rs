@@ -7,16 +7,25 @@
 
 #![deny(missing_docs)]
 
+mod analysis;
 mod columns;
 mod partition;
+mod read;
 mod schema;
+mod templates;
 mod unparsed;
 
 use std::path::{Path, PathBuf};
 
-pub use columns::{Labels, RecordColumns};
+pub use analysis::{
+    anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_incidents, write_metrics,
+    AnomalyRow, DatasetRebuild, IncidentRow,
+};
+pub use columns::{Labels, RecordColumns, RecordTemplate};
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
+pub use read::{parquet_files, read_columns};
 pub use schema::{record_schema, unparsed_schema};
+pub use templates::{merge_templates, read_templates, templates_schema, TemplateRow, TEMPLATES_FILE};
 pub use unparsed::{UnparsedLine, UnparsedWriter};
 
 /// Errors of the data directory.
@@ -37,6 +46,22 @@ pub enum StoreError {
         path: PathBuf,
         /// The underlying error.
         source: parquet::errors::ParquetError,
+    },
+    /// A Parquet file could not be read.
+    #[error("{path}: reading Parquet: {source}")]
+    ParquetRead {
+        /// The file being read.
+        path: PathBuf,
+        /// The underlying error.
+        source: parquet::errors::ParquetError,
+    },
+    /// A dataset file lacks a column or has it with another type.
+    #[error("{path}: column `{column}` is missing or has an unexpected type")]
+    Column {
+        /// The file being read.
+        path: PathBuf,
+        /// The column.
+        column: String,
     },
     /// An Arrow batch could not be assembled (a bug, not an input problem).
     #[error("assembling a record batch: {0}")]
@@ -89,6 +114,14 @@ pub enum Dataset {
     Unparsed,
     /// Run summaries and checkpoints.
     State,
+    /// One row per mined log template.
+    Templates,
+    /// Time-bucketed metric series.
+    Metrics,
+    /// One row per anomalous bucket.
+    Anomalies,
+    /// Anomalous buckets merged into incidents.
+    Incidents,
 }
 
 impl Dataset {
@@ -98,6 +131,10 @@ impl Dataset {
             Dataset::Records => "records",
             Dataset::Unparsed => "unparsed",
             Dataset::State => "state",
+            Dataset::Templates => "templates",
+            Dataset::Metrics => "metrics",
+            Dataset::Anomalies => "anomalies",
+            Dataset::Incidents => "incidents",
         }
     }
 }

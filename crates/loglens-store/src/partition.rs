@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use loglens_core::time::civil_from_days;
 use loglens_core::{Record, Timestamp};
 
-use crate::columns::{Labels, RecordColumns};
+use crate::columns::{Labels, RecordColumns, RecordTemplate};
 use crate::schema::record_schema;
 use crate::{PartFile, PartNamer, StoreError};
 
@@ -104,10 +104,16 @@ impl PartitionedWriter {
     }
 
     /// Appends a record to its partition, encoding and writing out as the budgets require.
-    pub fn push(&mut self, record: &Record<'_>, line: u64, labels: &Labels<'_>) -> Result<(), StoreError> {
+    pub fn push(
+        &mut self,
+        record: &Record<'_>,
+        line: u64,
+        labels: &Labels<'_>,
+        template: Option<RecordTemplate<'_>>,
+    ) -> Result<(), StoreError> {
         let key = PartitionKey::of(record.ts);
         let index = self.partition_index(key)?;
-        self.open[index].columns.push(record, line, labels);
+        self.open[index].columns.push(record, line, labels, template);
         self.pending_rows += 1;
         if self.open[index].columns.len() >= BATCH_ROWS {
             self.encode(index)?;
@@ -239,7 +245,12 @@ mod tests {
             for hour in 0..10 {
                 for n in 0..100 {
                     writer
-                        .push(&record(hour, n), (file * 1000 + hour * 100 + n) as u64, &labels)
+                        .push(
+                            &record(hour, n),
+                            (file * 1000 + hour * 100 + n) as u64,
+                            &labels,
+                            None,
+                        )
                         .expect("push");
                 }
             }

@@ -66,6 +66,11 @@ pub(crate) fn attrs_type() -> DataType {
     DataType::Map(Arc::new(entries), false)
 }
 
+/// The `params` column: the values a record's message puts in its template's `<*>` slots.
+pub(crate) fn params_type() -> DataType {
+    DataType::List(Arc::new(text("item", true)))
+}
+
 /// Schema of `records/`: one row per parsed line.
 pub fn record_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -82,6 +87,7 @@ pub fn record_schema() -> SchemaRef {
         text("level", true),
         text("message", false),
         Field::new("template_id", DataType::UInt64, true),
+        Field::new("params", params_type(), true),
         text("client_ip", true),
         text("method", true),
         text("path", true),

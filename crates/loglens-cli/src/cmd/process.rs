@@ -34,6 +34,12 @@ pub struct ProcessArgs {
     /// Read every file from the start, ignoring the checkpoints of earlier runs.
     #[arg(long)]
     pub reprocess: bool,
+    /// Skip template mining (records get no `template_id`; one pass instead of two).
+    #[arg(long)]
+    pub no_templates: bool,
+    /// Run `loglens detect` after processing (metrics, anomalies, incidents).
+    #[arg(long)]
+    pub detect: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -64,42 +70,31 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
         Some(tz) => parse_offset(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
         None => config.default_offset_secs(),
     };
-    let data_dir = args
-        .data_dir
-        .clone()
-        .or_else(|| config.process.data_dir.as_ref().map(|d| config.base_dir.join(d)))
-        .unwrap_or_else(|| PathBuf::from("loglens-data"));
+    let data_dir = crate::cmd::data_dir_of(&config, args.data_dir.as_ref());
     let mut options = ProcessOptions::new(inputs, parsers, data_dir);
     options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
     options.default_offset_secs = default_offset_secs;
     options.reprocess = args.reprocess;
-    let summary = loglens_engine::process(options, run_id()).context("processing stopped")?;
+    options.mine_templates = !args.no_templates;
+    let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");
     }
     if args.json {
-        out.line(&serde_json::to_string_pretty(&summary)?)
+        out.line(&serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print_summary(&summary, out)
+        print_summary(&summary, out)?;
     }
-}
-
-/// A run id that sorts by start time and differs between concurrent runs.
-fn run_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let ts = loglens_core::Timestamp::from_secs(now.as_secs() as i64).to_civil(0);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:x}",
-        ts.year,
-        ts.month,
-        ts.day,
-        ts.hour,
-        ts.minute,
-        ts.second,
-        std::process::id()
-    )
+    if args.detect {
+        let found = loglens_engine::detect::detect(&summary.data_dir, &config.detect, &crate::cmd::run_id())
+            .context("detecting anomalies")?;
+        if args.json {
+            out.line(&serde_json::to_string_pretty(&found)?)?;
+        } else {
+            crate::cmd::detect::print_summary(&found, &summary.data_dir.display().to_string(), 30, out)?;
+        }
+    }
+    Ok(())
 }
 
 fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
@@ -152,9 +147,18 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         s.records_written,
         &format!("records written in {} files", s.record_files),
     ))?;
+    if s.templates > 0 {
+        out.line(&row(
+            s.templates,
+            &format!(
+                "templates ({} new; `loglens templates` lists them)",
+                s.templates_new
+            ),
+        ))?;
+    }
     let dir = s.data_dir.display();
     out.line(&format!(
-        "output: {dir}/records/date=*/hour=*/*.parquet, {dir}/unparsed/*.parquet"
+        "output: {dir}/records/date=*/hour=*/*.parquet, {dir}/unparsed/*.parquet, {dir}/templates/"
     ))?;
     out.line(&format!(
         "query (DuckDB SQL; pandas and polars read the same files): SELECT format, count(*) FROM read_parquet('{dir}/records/**/*.parquet', hive_partitioning=true) GROUP BY 1"

@@ -41,20 +41,36 @@
 //! Drain's 0.8715 to 0.9747, with no dataset below Drain by more than 0.001.
 //!
 //! Memory grows with the number of clusters and tree nodes (bounded by `max_children` per
-//! node), never with the number of messages.
+//! node), never with the number of messages; the match cache below is capped (64k entries,
+//! 8 MB of keys) and emptied when full.
+//!
+//! Speed: each message is masked into one reused buffer (no allocation per message or token),
+//! and a cache from masked text to cluster (`cache.rs`) skips the tree for texts seen before;
+//! a message with nothing to mask skips masking too. The cache is exact: an entry is used only
+//! while no cluster of its token count was made or generalized since, so results equal those
+//! without it.
+//!
+//! Incremental runs save [`TemplateMiner::state`] (a serde [`MinerState`]: each cluster's
+//! template and count) and continue with [`TemplateMiner::from_state`]: same clusters, ids
+//! and later results as one miner over both runs.
 
+mod cache;
 mod id;
 mod mask;
 mod params;
+mod state;
 mod tree;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub use id::TemplateId;
 pub use mask::{BuiltinMasks, MaskRule, Masker, WILDCARD};
-pub use params::{parameters, TemplatePattern};
 
+use mask::TokenMemo;
+pub use params::{parameters, TemplatePattern};
+pub use state::{ClusterState, MinerState, StateError, STATE_VERSION};
+
+use cache::MatchCache;
 use tree::{PrefixTree, Shape};
 
 /// How the miner masks, routes and matches. Per-dataset differences (user masks, `depth`,
@@ -159,6 +175,15 @@ pub struct Template {
 struct Cluster {
     tokens: Vec<Box<str>>,
     count: u64,
+    /// The id of `tokens`, kept up to date so a match does not hash the template again.
+    id: TemplateId,
+}
+
+impl Cluster {
+    fn new(tokens: Vec<Box<str>>, count: u64) -> Cluster {
+        let id = TemplateId::of_tokens(&tokens);
+        Cluster { tokens, count, id }
+    }
 }
 
 /// The online miner. Memory grows with the number of clusters and distinct leading tokens,
@@ -169,6 +194,12 @@ pub struct TemplateMiner {
     masker: Masker,
     tree: PrefixTree,
     clusters: Vec<Cluster>,
+    /// Masked message → cluster, for messages seen before (see `cache.rs`).
+    cache: MatchCache,
+    /// The masked text of the message being mined (reused: no allocation per message).
+    scratch: String,
+    /// Masked forms of tokens seen before (see `mask.rs`).
+    memo: TokenMemo,
 }
 
 impl TemplateMiner {
@@ -183,6 +214,9 @@ impl TemplateMiner {
             masker,
             tree: PrefixTree::default(),
             clusters: Vec::new(),
+            cache: MatchCache::default(),
+            scratch: String::new(),
+            memo: TokenMemo::default(),
         }
     }
 
@@ -201,52 +235,103 @@ impl TemplateMiner {
 
     /// Mines one message: it joins the most similar cluster or starts a new one.
     pub fn add(&mut self, message: &str) -> TemplateMatch {
-        let text = self.masker.apply_rules(message);
-        let mut tokens = Vec::new();
-        self.masker.tokens(&text, &mut tokens);
-        self.add_tokens(&tokens, 1)
+        if let Some(hit) = self
+            .cache
+            .get_raw(message)
+            .and_then(|index| self.count_in(index, 1))
+        {
+            return hit;
+        }
+        let mut masked = std::mem::take(&mut self.scratch);
+        self.masker.mask_into_memo(message, &mut masked, &mut self.memo);
+        let result = self.add_masked(&masked, masked == message, 1);
+        self.scratch = masked;
+        result
     }
 
-    fn add_tokens(&mut self, tokens: &[Cow<'_, str>], count: u64) -> TemplateMatch {
+    /// Counts `count` more messages in cluster `index` (one the cache named).
+    fn count_in(&mut self, index: u32, count: u64) -> Option<TemplateMatch> {
+        let cluster = self.clusters.get_mut(index as usize)?;
+        cluster.count += count;
+        Some(TemplateMatch {
+            cluster: ClusterId(index),
+            template_id: cluster.id,
+            is_new: false,
+        })
+    }
+
+    /// Mines a masked message (tokens joined by one space): from the cache when the same text
+    /// joined a cluster before and nothing changed since, else through the tree. `raw`: the
+    /// message was this text before masking.
+    fn add_masked(&mut self, masked: &str, raw: bool, count: u64) -> TemplateMatch {
+        if let Some(hit) = self
+            .cache
+            .get(masked)
+            .and_then(|index| self.count_in(index, count))
+        {
+            if raw {
+                self.cache.set_raw(masked);
+            }
+            return hit;
+        }
+        let tokens = split_masked(masked);
+        let (result, changed) = self.add_tokens(&tokens, count);
+        if !changed {
+            self.cache.insert(masked, tokens.len(), result.cluster.0, raw);
+        }
+        result
+    }
+
+    /// Mines one message given as masked tokens; also says whether a cluster was made or a
+    /// template changed.
+    fn add_tokens(&mut self, tokens: &[&str], count: u64) -> (TemplateMatch, bool) {
         let shape = self.shape();
         if let Some(index) = self.best_match(tokens) {
             let cluster = &mut self.clusters[index as usize];
             cluster.count += count;
+            let mut changed = false;
             for (t, m) in cluster.tokens.iter_mut().zip(tokens) {
                 if **t != **m && &**t != WILDCARD {
                     *t = Box::from(WILDCARD);
+                    changed = true;
                 }
             }
-            return TemplateMatch {
+            if changed {
+                cluster.id = TemplateId::of_tokens(&cluster.tokens);
+                self.cache.changed(tokens.len());
+            }
+            let result = TemplateMatch {
                 cluster: ClusterId(index),
-                template_id: TemplateId::of_tokens(&cluster.tokens),
+                template_id: cluster.id,
                 is_new: false,
             };
+            return (result, changed);
         }
         let index = u32::try_from(self.clusters.len()).unwrap_or(u32::MAX);
-        let cluster = Cluster {
-            tokens: tokens.iter().map(|t| Box::from(&**t)).collect(),
-            count,
-        };
+        let cluster = Cluster::new(tokens.iter().map(|t| Box::from(*t)).collect(), count);
         self.tree.insert(&cluster.tokens, index, shape);
-        let template_id = TemplateId::of_tokens(&cluster.tokens);
+        self.cache.changed(tokens.len());
+        let template_id = cluster.id;
         self.clusters.push(cluster);
-        TemplateMatch {
+        let result = TemplateMatch {
             cluster: ClusterId(index),
             template_id,
             is_new: true,
-        }
+        };
+        (result, true)
     }
 
     /// The cluster a message would join, without changing anything.
     pub fn match_message(&self, message: &str) -> Option<ClusterId> {
-        let text = self.masker.apply_rules(message);
-        let mut tokens = Vec::new();
-        self.masker.tokens(&text, &mut tokens);
-        self.best_match(&tokens).map(ClusterId)
+        let mut masked = String::new();
+        self.masker.mask_into(message, &mut masked);
+        if let Some(index) = self.cache.get_raw(message).or_else(|| self.cache.get(&masked)) {
+            return Some(ClusterId(index));
+        }
+        self.best_match(&split_masked(&masked)).map(ClusterId)
     }
 
-    fn best_match(&self, tokens: &[Cow<'_, str>]) -> Option<u32> {
+    fn best_match(&self, tokens: &[&str]) -> Option<u32> {
         let leaf = self.tree.search(tokens, self.shape());
         // A leaf crowded with clusters means words there are values after all: let them merge.
         let distinct = self.config.distinct_words && leaf.len() < self.config.max_leaf_clusters;
@@ -319,6 +404,8 @@ impl TemplateMiner {
                 readd.push(i);
             }
         }
+        // Clusters move and re-added ones change templates: start the fast path afresh.
+        self.cache.clear();
         let TemplateMiner { tree, clusters, .. } = other;
         self.tree.absorb(tree, &|old| {
             moved_index.get(old as usize).copied().unwrap_or(u32::MAX)
@@ -340,11 +427,79 @@ impl TemplateMiner {
         let rest: HashMap<usize, Cluster> = rest.into_iter().collect();
         for i in readd {
             if let Some(c) = rest.get(&i) {
-                let tokens: Vec<Cow<'_, str>> = c.tokens.iter().map(|t| Cow::Borrowed(&**t)).collect();
-                remap[i] = self.add_tokens(&tokens, c.count).cluster;
+                let tokens: Vec<&str> = c.tokens.iter().map(|t| &**t).collect();
+                remap[i] = self.add_tokens(&tokens, c.count).0.cluster;
             }
         }
         remap
+    }
+
+    /// The state to persist between runs: every cluster's template and count, in
+    /// [`ClusterId`] order, and the tree settings. [`TemplateMiner::from_state`] continues from
+    /// it exactly as this miner would (same clusters, ids and later results).
+    pub fn state(&self) -> MinerState {
+        MinerState {
+            version: STATE_VERSION,
+            depth: self.config.depth,
+            max_children: self.config.max_children,
+            drain_compat: self.config.drain_compat,
+            clusters: self
+                .clusters
+                .iter()
+                .map(|c| ClusterState {
+                    template: c.tokens.join(" "),
+                    count: c.count,
+                })
+                .collect(),
+        }
+    }
+
+    /// A miner that continues from a saved [`MinerState`], with `config` (whose tree settings
+    /// must be those the state was mined with; masks and matching switches may change, and
+    /// apply from then on).
+    pub fn from_state(config: MinerConfig, state: MinerState) -> Result<TemplateMiner, StateError> {
+        let mut miner = TemplateMiner::new(config);
+        if state.version != STATE_VERSION {
+            return Err(StateError::Version { found: state.version });
+        }
+        let shape = miner.shape();
+        let settings = [
+            ("depth", state.depth.to_string(), shape.depth.to_string()),
+            (
+                "max_children",
+                state.max_children.to_string(),
+                shape.max_children.to_string(),
+            ),
+            (
+                "drain_compat",
+                state.drain_compat.to_string(),
+                shape.drain_compat.to_string(),
+            ),
+        ];
+        if let Some((setting, state, config)) = settings.into_iter().find(|(_, s, c)| s != c) {
+            return Err(StateError::Config {
+                setting,
+                state,
+                config,
+            });
+        }
+        if u32::try_from(state.clusters.len()).is_err() {
+            return Err(StateError::TooMany(state.clusters.len()));
+        }
+        miner.clusters.reserve(state.clusters.len());
+        for (index, c) in state.clusters.into_iter().enumerate() {
+            let tokens: Vec<Box<str>> = c.template.split_whitespace().map(Box::from).collect();
+            if tokens.join(" ") != c.template {
+                return Err(StateError::Template {
+                    index,
+                    template: c.template,
+                });
+            }
+            // Inserting in cluster order rebuilds the tree the clusters were mined in.
+            miner.tree.insert(&tokens, index as u32, shape);
+            miner.clusters.push(Cluster::new(tokens, c.count));
+        }
+        Ok(miner)
     }
 
     /// The templates as they are now (see [`TemplateSet`]): call it after mining to resolve
@@ -434,6 +589,17 @@ impl TemplateSet {
     pub fn template_id(&self, cluster: ClusterId) -> Option<TemplateId> {
         self.template_of(cluster).map(|t| t.id)
     }
+}
+
+/// The tokens of a masked message (tokens joined by one space; none when it is empty).
+fn split_masked(masked: &str) -> Vec<&str> {
+    let mut tokens = Vec::new();
+    if !masked.is_empty() {
+        // Sized for the usual message, so a miss does not regrow it several times.
+        tokens.reserve(16);
+        tokens.extend(masked.split(' '));
+    }
+    tokens
 }
 
 fn c_text(c: &Cluster) -> String {
@@ -867,6 +1033,138 @@ mod tests {
         assert!(placed.iter().any(|(s, _)| *s == 0) && placed.iter().any(|(s, _)| *s == 1));
         assert_eq!(merged.templates(), single.templates());
         assert_eq!(ids(&merged, &clusters), ids(&single, &single_clusters));
+    }
+
+    /// Mines `a` then `b` in one miner, and `a`, then saves (through JSON), loads and mines `b`:
+    /// both must give the same clusters, ids, templates and tree.
+    fn check_state_round_trip(config: MinerConfig, a: &[String], b: &[String]) {
+        let mut one = TemplateMiner::new(config.clone());
+        let one_clusters: Vec<ClusterId> = a.iter().chain(b).map(|l| one.add(l).cluster).collect();
+
+        let mut first = TemplateMiner::new(config.clone());
+        let mut clusters: Vec<ClusterId> = a.iter().map(|l| first.add(l).cluster).collect();
+        let json = serde_json::to_string(&first.state()).expect("serializes");
+        let state: MinerState = serde_json::from_str(&json).expect("parses");
+        let mut second = TemplateMiner::from_state(config, state).expect("loads");
+        assert_eq!(second.tree, first.tree, "the tree is rebuilt as it was");
+        assert_eq!(second.state(), first.state());
+        clusters.extend(b.iter().map(|l| second.add(l).cluster));
+
+        assert_eq!(clusters, one_clusters);
+        assert_eq!(second.templates(), one.templates());
+        assert_eq!(ids(&second, &clusters), ids(&one, &one_clusters));
+        assert_eq!(second.tree, one.tree);
+        assert_eq!(second.state(), one.state());
+    }
+
+    #[test]
+    fn a_saved_state_continues_the_same_tree() {
+        let lines = corpus();
+        let (a, b) = lines.split_at(150);
+        check_state_round_trip(MinerConfig::default(), a, b);
+        // Crowded nodes (words sent to the `<*>` child) and Drain's rules rebuild too.
+        let crowded = MinerConfig {
+            max_children: 3,
+            depth: 5,
+            ..MinerConfig::default()
+        };
+        check_state_round_trip(crowded, a, b);
+        let drain = MinerConfig {
+            max_children: 4,
+            ..MinerConfig::drain()
+        };
+        check_state_round_trip(drain, a, b);
+        let words: Vec<String> = (0..300)
+            .map(|i| format!("w{} {} then x{} done", i % 11, i % 7, i % 5))
+            .collect();
+        let (a, b) = words.split_at(100);
+        check_state_round_trip(
+            MinerConfig {
+                max_children: 4,
+                ..MinerConfig::default()
+            },
+            a,
+            b,
+        );
+    }
+
+    #[test]
+    fn memory_follows_templates_not_messages() {
+        // 200k messages of two statements, every one with its own values (and user names,
+        // which stay unmasked): two templates, and the cache stays within its bound.
+        let mut miner = TemplateMiner::new(MinerConfig::default());
+        for i in 0..200_000u32 {
+            miner.add(&format!(
+                "Accepted password for u{} from 10.{}.{}.{} port {}",
+                i % 7,
+                i % 256,
+                i / 256 % 256,
+                i % 200,
+                i
+            ));
+            miner.add(&format!("session closed for user root after {}ms", i));
+        }
+        let templates: Vec<String> = miner.templates().into_iter().map(|t| t.text).collect();
+        assert_eq!(
+            templates.len(),
+            8,
+            "seven user names are seven events (distinct words), plus one: {templates:?}"
+        );
+        assert_eq!(miner.cluster_count(), 8);
+        assert!(miner.cache.len() <= 1 << 16);
+        let total: u64 = miner.templates().iter().map(|t| t.count).sum();
+        assert_eq!(total, 400_000);
+    }
+
+    #[test]
+    fn the_state_is_one_template_and_count_per_cluster() {
+        let (miner, _) = mine(
+            MinerConfig::default(),
+            &["disk 3 is full", "disk 4 is full", "fan ok"],
+        );
+        let json = serde_json::to_string(&miner.state()).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"version":1,"depth":4,"max_children":100,"drain_compat":false,"clusters":[{"template":"disk <*> is full","count":2},{"template":"fan ok","count":1}]}"#
+        );
+    }
+
+    #[test]
+    fn a_state_of_other_settings_is_refused() {
+        let (miner, _) = mine(MinerConfig::default(), &["disk 3 is full"]);
+        let state = miner.state();
+        let other = MinerConfig {
+            depth: 5,
+            ..MinerConfig::default()
+        };
+        assert_eq!(
+            TemplateMiner::from_state(other, state.clone()).err(),
+            Some(StateError::Config {
+                setting: "depth",
+                state: "4".to_owned(),
+                config: "5".to_owned()
+            })
+        );
+        let future = MinerState {
+            version: 2,
+            ..state.clone()
+        };
+        assert_eq!(
+            TemplateMiner::from_state(MinerConfig::default(), future).err(),
+            Some(StateError::Version { found: 2 })
+        );
+        let mut bad = state;
+        bad.clusters[0].template = "disk  <*>".to_owned();
+        let error = TemplateMiner::from_state(MinerConfig::default(), bad).err();
+        assert!(
+            matches!(error, Some(StateError::Template { index: 0, .. })),
+            "{error:?}"
+        );
+        let empty = TemplateMiner::from_state(
+            MinerConfig::default(),
+            TemplateMiner::new(MinerConfig::default()).state(),
+        );
+        assert_eq!(empty.map(|m| m.cluster_count()).ok(), Some(0));
     }
 
     #[test]

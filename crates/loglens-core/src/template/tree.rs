@@ -3,21 +3,21 @@
 //! goes to the `<*>` child), and each leaf holds the clusters to compare a message with.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 
+use super::cache::FxHashMap;
 use super::mask::WILDCARD;
 
 /// One node; inner nodes have children, leaves have clusters (indices into the miner's list).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Node {
-    pub(crate) children: HashMap<Box<str>, Node>,
+    pub(crate) children: FxHashMap<Box<str>, Node>,
     pub(crate) clusters: Vec<u32>,
 }
 
 /// The tree: the root's children keyed by token count.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PrefixTree {
-    pub(crate) by_len: HashMap<usize, Node>,
+    pub(crate) by_len: FxHashMap<usize, Node>,
 }
 
 /// Tree shape parameters.

@@ -1,0 +1,59 @@
+//! The Numenta Anomaly Benchmark for loglens: reads a NAB-layout directory, runs loglens's
+//! streaming detectors over every series (one configuration for all files, no look-ahead),
+//! and scores them with a scorer that follows `SCORING.md` (shipped with the data).
+//!
+//! The data (`../shared/data/nab`) is not part of the repository; tests that need it skip
+//! with a message when it is absent.
+
+pub mod corpus;
+pub mod detectors;
+pub mod gaussian;
+pub mod score;
+
+use std::path::PathBuf;
+
+pub use corpus::{read_corpus, read_profiles, CorpusError, Profile, Series};
+pub use detectors::{run, Ensemble, Method};
+pub use score::{evaluate, score_file, sweep, ProfileResult, ScoredFile};
+
+/// Where the NAB directory is for tests: `$NAB_DATA`, else `shared/data/nab` beside the
+/// repository.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("NAB_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/nab"),
+        PathBuf::from,
+    )
+}
+
+/// Each file's scores, in corpus order, as [`ScoredFile`]s for the scorer.
+pub fn scored<'a>(corpus: &'a [Series], scores: &'a [Vec<f64>]) -> Vec<ScoredFile<'a>> {
+    corpus
+        .iter()
+        .zip(scores)
+        .map(|(s, sc)| ScoredFile {
+            scores: sc,
+            windows: &s.windows,
+        })
+        .collect()
+}
+
+/// Published detectors restricted to the developers' subset (SCORING.md §9.4): name and
+/// standard / low-FP / low-FN scores.
+pub const PUBLISHED_SUBSET: [(&str, [f64; 3]); 16] = [
+    ("ARTime", [67.85, 57.84, 73.72]),
+    ("Numenta HTM", [66.59, 60.81, 71.06]),
+    ("HTM Java", [64.47, 56.65, 69.04]),
+    ("CAD-OSE", [62.19, 57.14, 66.31]),
+    ("NumentaTM", [61.75, 51.73, 67.42]),
+    ("KNN-CAD", [52.97, 40.14, 59.56]),
+    ("Relative Entropy", [50.01, 41.64, 54.55]),
+    ("Random Cut Forest", [49.53, 38.21, 56.05]),
+    ("earthgecko Skyline", [47.46, 37.87, 52.25]),
+    ("Twitter ADVec", [36.18, 22.78, 42.91]),
+    ("Etsy Skyline", [33.76, 25.39, 38.26]),
+    ("Windowed Gaussian", [21.97, 4.87, 29.80]),
+    ("Bayes changepoint", [21.26, 7.65, 34.32]),
+    ("Random (seed 42)", [19.56, 6.37, 28.76]),
+    ("EXPoSE", [13.55, 4.06, 23.64]),
+    ("Null", [0.0, 0.0, 0.0]),
+];

@@ -1,0 +1,808 @@
+//! The alerting part of `loglens.toml`: `[alerting]`, `[[rule]]`, `[[receiver]]`, `[[silence]]`.
+//! The engine's config keeps these raw; this module parses the same text again into typed
+//! structs with unknown fields denied, and checks values, so an error names the line and field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use loglens_core::alert::{Condition, GroupPolicy, Matcher, NewTemplate, Severity, Silence, ThresholdOp};
+use loglens_core::{Level, Timestamp};
+use regex::Regex;
+use serde::Deserialize;
+
+/// The alerting sections of the file; other top-level keys belong to other stages.
+#[derive(Debug, Default, Deserialize)]
+struct AlertFile {
+    #[serde(default)]
+    alerting: AlertingSection,
+    #[serde(default)]
+    rule: Vec<RuleSection>,
+    #[serde(default)]
+    receiver: Vec<ReceiverSection>,
+    #[serde(default)]
+    silence: Vec<SilenceSection>,
+}
+
+/// `[alerting]`: settings shared by every rule and receiver.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingSection {
+    /// An incident still counts as firing this long after its end (default `5m`).
+    pub resolve_after: Option<String>,
+    /// New-template rules look at templates first seen this long before `now` (default `1h`).
+    pub new_template_lookback: Option<String>,
+    /// Seed of the retry jitter (default 0), so retry schedules can be replayed.
+    pub jitter_seed: Option<u64>,
+    /// First retry delay (default `500ms`); it doubles per attempt.
+    pub backoff_base: Option<String>,
+    /// Longest retry delay (default `30s`).
+    pub backoff_max: Option<String>,
+}
+
+/// `[[rule]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSection {
+    name: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+    #[serde(default, rename = "match")]
+    matchers: Vec<String>,
+    min_severity: Option<String>,
+    severity: Option<String>,
+    metric: Option<String>,
+    op: Option<String>,
+    value: Option<f64>,
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    min_level: Option<String>,
+    regex: Option<String>,
+    receivers: Vec<String>,
+    #[serde(default)]
+    group_by: Vec<String>,
+    group_wait: Option<String>,
+    group_interval: Option<String>,
+    repeat_interval: Option<String>,
+    cooldown: Option<String>,
+    send_resolved: Option<bool>,
+}
+
+fn default_kind() -> String {
+    "incident".to_owned()
+}
+
+/// `[[receiver]]` as written: one flat table, checked per kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiverSection {
+    name: String,
+    kind: String,
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    headers_env: BTreeMap<String, String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password_env: Option<String>,
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+/// `[[silence]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceSection {
+    id: String,
+    #[serde(rename = "match")]
+    matchers: Vec<String>,
+    starts: Option<String>,
+    ends: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// A checked alert rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// What it matches.
+    pub condition: Condition,
+    /// Label matchers every alert must satisfy.
+    pub matchers: Vec<Matcher>,
+    /// Severity given to threshold and new-template alerts.
+    pub severity: Severity,
+    /// Receiver names.
+    pub receivers: Vec<String>,
+    /// Grouping labels.
+    pub group_by: Vec<String>,
+    /// Notification timing.
+    pub policy: GroupPolicy,
+}
+
+/// How an email receiver secures its SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// STARTTLS upgrade, refusing to continue without it (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No encryption: only for a relay on loopback.
+    None,
+}
+
+/// Where a receiver delivers.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// SMTP email.
+    Email {
+        /// Server host.
+        host: String,
+        /// Server port (default 587, 465 for implicit TLS, 25 without TLS).
+        port: u16,
+        /// Transport security.
+        tls: SmtpTls,
+        /// AUTH user, if any.
+        username: Option<String>,
+        /// Environment variable holding the password (the value is never stored or printed).
+        password_env: Option<String>,
+        /// Sender address.
+        from: String,
+        /// Recipients.
+        to: Vec<String>,
+    },
+    /// An HTTP endpoint receiving JSON.
+    Http {
+        /// Which payload.
+        kind: HttpKind,
+        /// Endpoint URL.
+        url: String,
+        /// Extra headers with literal values.
+        headers: BTreeMap<String, String>,
+        /// Extra headers whose value comes from an environment variable (header → variable).
+        headers_env: BTreeMap<String, String>,
+    },
+}
+
+/// The JSON payload shape of an HTTP receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpKind {
+    /// loglens's own JSON.
+    Webhook,
+    /// `{"text": ..., "blocks": ...}` for Slack incoming webhooks and compatible tools.
+    Slack,
+    /// Alertmanager's webhook payload (version 4).
+    Alertmanager,
+}
+
+/// A checked receiver.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    /// Unique name.
+    pub name: String,
+    /// Where and how.
+    pub target: Target,
+    /// Per-attempt timeout in milliseconds (default 10 s).
+    pub timeout_ms: u64,
+    /// Attempts before giving up (default 5).
+    pub max_attempts: u32,
+}
+
+impl Receiver {
+    /// `email`, `webhook`, `slack` or `alertmanager`, as in the history dataset.
+    pub fn kind(&self) -> &'static str {
+        match &self.target {
+            Target::Email { .. } => "email",
+            Target::Http {
+                kind: HttpKind::Webhook,
+                ..
+            } => "webhook",
+            Target::Http {
+                kind: HttpKind::Slack,
+                ..
+            } => "slack",
+            Target::Http {
+                kind: HttpKind::Alertmanager,
+                ..
+            } => "alertmanager",
+        }
+    }
+}
+
+/// Settings shared by all rules, checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Seconds an incident counts as firing after its end.
+    pub resolve_after: i64,
+    /// Seconds new-template rules look back.
+    pub new_template_lookback: i64,
+    /// Seed of the retry jitter.
+    pub jitter_seed: u64,
+    /// Retry backoff.
+    pub backoff: loglens_core::alert::Backoff,
+}
+
+/// The checked alerting configuration.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// Shared settings.
+    pub settings: Settings,
+    /// Rules in file order.
+    pub rules: Vec<Rule>,
+    /// Receivers in file order.
+    pub receivers: Vec<Receiver>,
+    /// Silences from the file.
+    pub silences: Vec<Silence>,
+}
+
+/// A configuration that cannot be used: names the file, line (when known) and field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Malformed TOML, an unknown field or a wrong type (toml's message names line and field).
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What toml said.
+        message: String,
+    },
+    /// A field has a value that cannot be used.
+    #[error("{path}:{line}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the field (or its table) in the file; 0 when unknown.
+        line: usize,
+        /// The field, e.g. `receiver[1].url`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl AlertConfig {
+    /// Reads and checks the alerting sections of a config file.
+    pub fn load(path: &Path) -> Result<AlertConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks config text (`path` is only used in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<AlertConfig, ConfigError> {
+        let file: AlertFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let checker = Checker { text, path };
+        checker.check(file)
+    }
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+type Res<T> = Result<T, ConfigError>;
+
+impl Checker<'_> {
+    /// Why search the text for the line? serde hands typed values without spans; the table's
+    /// n-th header and the key after it are easy to find again and make the error actionable.
+    fn line_of(&self, table: &str, index: usize, key: &str) -> usize {
+        let header = format!("[[{table}]]");
+        let mut seen = 0;
+        let mut in_table = false;
+        let mut table_line = 0;
+        for (n, line) in self.text.lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                in_table = t == header && {
+                    seen += 1;
+                    seen == index + 1
+                };
+                if in_table {
+                    table_line = n + 1;
+                }
+                continue;
+            }
+            let is_key = t
+                .split(['=', '.'])
+                .next()
+                .is_some_and(|k| k.trim().trim_matches('"') == key);
+            if in_table && is_key {
+                return n + 1;
+            }
+        }
+        table_line
+    }
+
+    fn invalid(&self, table: &str, index: usize, key: &str, message: impl Into<String>) -> ConfigError {
+        let field = if index == usize::MAX {
+            format!("{table}.{key}")
+        } else {
+            format!("{table}[{index}].{key}")
+        };
+        let line = if index == usize::MAX {
+            0
+        } else {
+            self.line_of(table, index, key)
+        };
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line,
+            field,
+            message: message.into(),
+        }
+    }
+
+    fn check(&self, file: AlertFile) -> Res<AlertConfig> {
+        let settings = self.settings(&file.alerting)?;
+        let receivers = file
+            .receiver
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.receiver(i, r))
+            .collect::<Res<Vec<_>>>()?;
+        unique(receivers.iter().map(|r| r.name.as_str())).map_err(|name| {
+            self.invalid("receiver", 0, "name", format!("duplicate receiver name {name:?}"))
+        })?;
+        let rules = file
+            .rule
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.rule(i, r, &receivers))
+            .collect::<Res<Vec<_>>>()?;
+        unique(rules.iter().map(|r| r.name.as_str()))
+            .map_err(|name| self.invalid("rule", 0, "name", format!("duplicate rule name {name:?}")))?;
+        let silences = file
+            .silence
+            .iter()
+            .enumerate()
+            .map(|(i, s)| self.silence(i, s))
+            .collect::<Res<Vec<_>>>()?;
+        Ok(AlertConfig {
+            settings,
+            rules,
+            receivers,
+            silences,
+        })
+    }
+
+    fn settings(&self, a: &AlertingSection) -> Res<Settings> {
+        let secs = |key: &str, v: &Option<String>, default: i64| -> Res<i64> {
+            v.as_deref().map_or(Ok(default), |t| {
+                parse_duration_ms(t)
+                    .map(|ms| (ms / 1000) as i64)
+                    .map_err(|m| self.invalid("alerting", usize::MAX, key, m))
+            })
+        };
+        let ms = |key: &str, v: &Option<String>, default: u64| -> Res<u64> {
+            v.as_deref().map_or(Ok(default), |t| {
+                parse_duration_ms(t).map_err(|m| self.invalid("alerting", usize::MAX, key, m))
+            })
+        };
+        Ok(Settings {
+            resolve_after: secs("resolve_after", &a.resolve_after, 300)?,
+            new_template_lookback: secs("new_template_lookback", &a.new_template_lookback, 3600)?,
+            jitter_seed: a.jitter_seed.unwrap_or(0),
+            backoff: loglens_core::alert::Backoff {
+                base_ms: ms("backoff_base", &a.backoff_base, 500)?,
+                max_ms: ms("backoff_max", &a.backoff_max, 30_000)?,
+            },
+        })
+    }
+
+    fn rule(&self, i: usize, r: &RuleSection, receivers: &[Receiver]) -> Res<Rule> {
+        let bad = |key: &str, m: String| self.invalid("rule", i, key, m);
+        let matchers = r
+            .matchers
+            .iter()
+            .map(|m| Matcher::parse(m).map_err(|e| bad("match", e.to_string())))
+            .collect::<Res<Vec<_>>>()?;
+        for name in &r.receivers {
+            if !receivers.iter().any(|x| &x.name == name) {
+                return Err(bad("receivers", format!("no [[receiver]] named {name:?}")));
+            }
+        }
+        if r.receivers.is_empty() {
+            return Err(bad("receivers", "a rule needs at least one receiver".into()));
+        }
+        let severity = match &r.severity {
+            Some(s) => s.parse().map_err(|m| bad("severity", m))?,
+            None => Severity::Warning,
+        };
+        let secs = |key: &str, v: &Option<String>, default: i64| -> Res<i64> {
+            v.as_deref().map_or(Ok(default), |t| {
+                parse_duration_ms(t)
+                    .map(|ms| (ms / 1000) as i64)
+                    .map_err(|m| bad(key, m))
+            })
+        };
+        let policy = GroupPolicy {
+            group_wait: secs("group_wait", &r.group_wait, 30)?,
+            group_interval: secs("group_interval", &r.group_interval, 300)?,
+            repeat_interval: secs("repeat_interval", &r.repeat_interval, 4 * 3600)?,
+            cooldown: secs("cooldown", &r.cooldown, 0)?,
+            send_resolved: r.send_resolved.unwrap_or(true),
+        };
+        let condition = self.condition(i, r)?;
+        Ok(Rule {
+            name: r.name.clone(),
+            condition,
+            matchers,
+            severity,
+            receivers: r.receivers.clone(),
+            group_by: r.group_by.clone(),
+            policy,
+        })
+    }
+
+    fn condition(&self, i: usize, r: &RuleSection) -> Res<Condition> {
+        let bad = |key: &str, m: String| self.invalid("rule", i, key, m);
+        let need = |key: &str, present: bool| {
+            if present {
+                Ok(())
+            } else {
+                Err(bad(key, format!("kind {:?} needs `{key}`", r.kind)))
+            }
+        };
+        match r.kind.as_str() {
+            "incident" => {
+                let min_severity = r
+                    .min_severity
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|m| bad("min_severity", m))?;
+                Ok(Condition::Incident { min_severity })
+            }
+            "regex" => {
+                need("regex", r.regex.is_some())?;
+                let text = r.regex.as_deref().unwrap_or_default();
+                Regex::new(text)
+                    .map(Condition::Regex)
+                    .map_err(|e| bad("regex", e.to_string()))
+            }
+            "threshold" => {
+                need("metric", r.metric.is_some())?;
+                need("value", r.value.is_some())?;
+                let op = match r.op.as_deref().unwrap_or(">") {
+                    ">" => ThresholdOp::Above,
+                    "<" => ThresholdOp::Below,
+                    other => return Err(bad("op", format!("{other:?} is not \">\" or \"<\""))),
+                };
+                let for_ms = r
+                    .for_
+                    .as_deref()
+                    .map_or(Ok(0), parse_duration_ms)
+                    .map_err(|m| bad("for", m))?;
+                Ok(Condition::Threshold {
+                    metric: r.metric.clone().unwrap_or_default(),
+                    op,
+                    value: r.value.unwrap_or_default(),
+                    for_secs: (for_ms / 1000) as i64,
+                })
+            }
+            "new_template" => {
+                let level = r.min_level.as_deref().unwrap_or("ERROR");
+                let min_level: Level = level
+                    .parse()
+                    .map_err(|_| bad("min_level", format!("unknown level {level:?}")))?;
+                Ok(Condition::NewTemplate(NewTemplate { min_level }))
+            }
+            other => Err(bad(
+                "kind",
+                format!("unknown rule kind {other:?} (incident, threshold, new_template, regex)"),
+            )),
+        }
+    }
+
+    fn receiver(&self, i: usize, r: &ReceiverSection) -> Res<Receiver> {
+        let bad = |key: &str, m: String| self.invalid("receiver", i, key, m);
+        let timeout_ms = r
+            .timeout
+            .as_deref()
+            .map_or(Ok(10_000), parse_duration_ms)
+            .map_err(|m| bad("timeout", m))?;
+        let max_attempts = r.max_attempts.unwrap_or(5);
+        if max_attempts == 0 {
+            return Err(bad("max_attempts", "must be at least 1".into()));
+        }
+        let target = match r.kind.as_str() {
+            "email" => self.email(i, r)?,
+            "webhook" | "slack" | "alertmanager" => self.http(i, r)?,
+            other => {
+                return Err(bad(
+                    "kind",
+                    format!("unknown receiver kind {other:?} (email, webhook, slack, alertmanager)"),
+                ))
+            }
+        };
+        Ok(Receiver {
+            name: r.name.clone(),
+            target,
+            timeout_ms,
+            max_attempts,
+        })
+    }
+
+    fn email(&self, i: usize, r: &ReceiverSection) -> Res<Target> {
+        let bad = |key: &str, m: String| self.invalid("receiver", i, key, m);
+        if r.url.is_some() {
+            return Err(bad("url", "an email receiver has smtp_host, not url".into()));
+        }
+        let host = r
+            .smtp_host
+            .clone()
+            .ok_or_else(|| bad("smtp_host", "an email receiver needs smtp_host".into()))?;
+        let tls = match r.tls.as_deref().unwrap_or("starttls") {
+            "starttls" => SmtpTls::StartTls,
+            "tls" => SmtpTls::Implicit,
+            "none" => SmtpTls::None,
+            other => return Err(bad("tls", format!("{other:?} is not starttls, tls or none"))),
+        };
+        let from = r
+            .from
+            .clone()
+            .ok_or_else(|| bad("from", "an email receiver needs from".into()))?;
+        check_address(&from).map_err(|m| bad("from", m))?;
+        if r.to.is_empty() {
+            return Err(bad("to", "an email receiver needs at least one recipient".into()));
+        }
+        for to in &r.to {
+            check_address(to).map_err(|m| bad("to", m))?;
+        }
+        if r.password_env.is_some() && r.username.is_none() {
+            return Err(bad("username", "password_env is set but username is not".into()));
+        }
+        let port = r.smtp_port.unwrap_or(match tls {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        });
+        Ok(Target::Email {
+            host,
+            port,
+            tls,
+            username: r.username.clone(),
+            password_env: r.password_env.clone(),
+            from,
+            to: r.to.clone(),
+        })
+    }
+
+    fn http(&self, i: usize, r: &ReceiverSection) -> Res<Target> {
+        let bad = |key: &str, m: String| self.invalid("receiver", i, key, m);
+        let url = r
+            .url
+            .clone()
+            .ok_or_else(|| bad("url", format!("a {} receiver needs url", r.kind)))?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(bad("url", format!("{url:?} is not an http:// or https:// URL")));
+        }
+        if r.smtp_host.is_some() || !r.to.is_empty() {
+            return Err(bad(
+                "smtp_host",
+                format!("a {} receiver has url, not smtp_host/to", r.kind),
+            ));
+        }
+        let kind = match r.kind.as_str() {
+            "slack" => HttpKind::Slack,
+            "alertmanager" => HttpKind::Alertmanager,
+            _ => HttpKind::Webhook,
+        };
+        Ok(Target::Http {
+            kind,
+            url,
+            headers: r.headers.clone(),
+            headers_env: r.headers_env.clone(),
+        })
+    }
+
+    fn silence(&self, i: usize, s: &SilenceSection) -> Res<Silence> {
+        let bad = |key: &str, m: String| self.invalid("silence", i, key, m);
+        let matchers = s
+            .matchers
+            .iter()
+            .map(|m| Matcher::parse(m).map_err(|e| bad("match", e.to_string())))
+            .collect::<Res<Vec<_>>>()?;
+        if matchers.is_empty() {
+            return Err(bad("match", "a silence needs at least one matcher".into()));
+        }
+        let time =
+            |key: &str, t: &str| Timestamp::parse_rfc3339(t, 0).map_err(|e| bad(key, format!("{t:?}: {e}")));
+        let starts = s
+            .starts
+            .as_deref()
+            .map(|t| time("starts", t))
+            .transpose()?
+            .unwrap_or(Timestamp(i64::MIN));
+        let ends = time("ends", &s.ends)?;
+        Ok(Silence {
+            id: s.id.clone(),
+            matchers,
+            starts,
+            ends,
+            comment: s.comment.clone(),
+        })
+    }
+}
+
+fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(name.to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn check_address(text: &str) -> Result<(), String> {
+    text.parse::<lettre::message::Mailbox>()
+        .map(|_| ())
+        .map_err(|e| format!("{text:?} is not an email address: {e}"))
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h`, `1d` and sums like `1h30m` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 500ms, 30s, 5m, 4h, 1d)");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[process]
+threads = 2
+
+[alerting]
+resolve_after = "2m"
+
+[[receiver]]
+name = "oncall"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = 2525
+tls = "none"
+from = "loglens@example.com"
+to = ["a@example.com", "b@example.com"]
+
+[[receiver]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/x"
+headers = { "X-Team" = "sre" }
+
+[[rule]]
+name = "api"
+match = ["service=api"]
+min_severity = "warning"
+receivers = ["oncall", "hook"]
+group_by = ["service"]
+group_wait = "10s"
+
+[[rule]]
+name = "errors"
+kind = "threshold"
+metric = "error_rate"
+value = 0.05
+for = "3m"
+receivers = ["hook"]
+
+[[silence]]
+id = "maint"
+match = ["host=db-01"]
+ends = "2026-12-01T00:00:00Z"
+"#;
+
+    fn parse(text: &str) -> Result<AlertConfig, ConfigError> {
+        AlertConfig::parse(text, Path::new("loglens.toml"))
+    }
+
+    #[test]
+    fn parses_rules_receivers_and_silences() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.settings.resolve_after, 120);
+        assert_eq!(c.receivers.len(), 2);
+        assert_eq!(c.receivers[0].kind(), "email");
+        assert_eq!(c.rules[0].policy.group_wait, 10);
+        assert_eq!(c.rules[0].policy.repeat_interval, 4 * 3600);
+        assert!(matches!(
+            c.rules[1].condition,
+            Condition::Threshold { for_secs: 180, .. }
+        ));
+        assert_eq!(c.silences[0].matchers[0].to_string(), "host=db-01");
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_key() {
+        let text = GOOD.replace("group_wait = \"10s\"", "group_wiat = \"10s\"");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("group_wiat") && e.contains("line 29"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_names_line_and_field() {
+        let text = GOOD.replace("receivers = [\"hook\"]", "receivers = [\"hok\"]");
+        let e = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "loglens.toml:37: rule[1].receivers: no [[receiver]] named \"hok\""
+        );
+        let text = GOOD.replace("url = \"http://127.0.0.1:9/x\"", "url = \"ftp://x\"");
+        let e = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "loglens.toml:20: receiver[1].url: \"ftp://x\" is not an http:// or https:// URL"
+        );
+    }
+
+    #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let section = readme.split("### Alerting").nth(1).unwrap();
+        let block = section
+            .split("```toml\n")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let c = parse(block).unwrap();
+        assert_eq!((c.rules.len(), c.receivers.len(), c.silences.len()), (4, 2, 1));
+        assert_eq!(c.receivers[1].kind(), "webhook");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("500ms").unwrap(), 500);
+        assert_eq!(parse_duration_ms("1h30m").unwrap(), 5_400_000);
+        assert!(parse_duration_ms("5 minutes").is_err());
+        assert!(parse_duration_ms("").is_err());
+    }
+}

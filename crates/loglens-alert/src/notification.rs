@@ -1,0 +1,306 @@
+//! A notification (one group of alerts of one rule, firing or resolved) and its renderings:
+//! loglens webhook JSON, Slack-compatible and Alertmanager-compatible payloads, and the email's
+//! plain-text and HTML bodies.
+
+use std::collections::BTreeMap;
+
+use loglens_core::alert::Incident;
+use loglens_core::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// One incident as a notification carries it (and the outbox stores it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    /// Incident id.
+    pub id: String,
+    /// RFC 3339.
+    pub start: String,
+    /// RFC 3339 (exclusive end of the last anomalous bucket).
+    pub end: String,
+    /// Detector.
+    pub detector: String,
+    /// Metric.
+    pub metric: String,
+    /// Series key.
+    pub series: String,
+    /// Labels (severity, detector, metric, series, service, host, level, template_id).
+    pub labels: BTreeMap<String, String>,
+    /// Value at the peak.
+    pub observed: f64,
+    /// Expected value at the peak.
+    pub expected: f64,
+    /// Peak score.
+    pub score: f64,
+    /// Severity.
+    pub severity: String,
+    /// Explaining template.
+    pub template: Option<String>,
+    /// Example raw messages.
+    pub examples: Vec<String>,
+    /// One-line summary.
+    pub summary: String,
+}
+
+impl AlertView {
+    /// The view of an incident.
+    pub fn of(i: &Incident) -> AlertView {
+        AlertView {
+            id: i.id.clone(),
+            start: i.start.to_rfc3339(),
+            end: i.end.to_rfc3339(),
+            detector: i.detector.clone(),
+            metric: i.metric.clone(),
+            series: i.series.clone(),
+            labels: i.labels(),
+            observed: finite(i.observed),
+            expected: finite(i.expected),
+            score: finite(i.score),
+            severity: i.severity.as_str().to_owned(),
+            template: i.template.clone(),
+            examples: i.examples.clone(),
+            summary: i.summary(),
+        }
+    }
+}
+
+/// Why? JSON has no NaN; a missing expected value is sent as 0 rather than failing the payload.
+fn finite(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// Everything a receiver needs to render one notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Idempotency key (same across restarts and retries).
+    pub key: String,
+    /// Rule name.
+    pub rule: String,
+    /// `firing`, `resolved` or `test`.
+    pub state: String,
+    /// Group key (`service=api`).
+    pub group_key: String,
+    /// The grouping labels and their values.
+    pub group_labels: BTreeMap<String, String>,
+    /// When it was decided (RFC 3339).
+    pub decided_at: String,
+    /// One-line summary, the email subject.
+    pub subject: String,
+    /// The incidents.
+    pub alerts: Vec<AlertView>,
+}
+
+impl Notification {
+    /// Builds a notification and its subject: `[FIRING] rule service=api: 3 alerts — <first summary>`.
+    pub fn new(
+        key: String,
+        rule: &str,
+        state: &str,
+        group_labels: BTreeMap<String, String>,
+        group_key: &str,
+        decided_at: Timestamp,
+        alerts: Vec<AlertView>,
+    ) -> Notification {
+        let count = alerts.len();
+        let first = alerts.first().map(|a| a.summary.clone()).unwrap_or_default();
+        let group = if group_key.is_empty() {
+            String::new()
+        } else {
+            format!(" {group_key}")
+        };
+        let plural = if count == 1 { "alert" } else { "alerts" };
+        let subject = format!(
+            "[{}] {rule}{group}: {count} {plural}: {first}",
+            state.to_uppercase()
+        );
+        Notification {
+            key,
+            rule: rule.to_owned(),
+            state: state.to_owned(),
+            group_key: group_key.to_owned(),
+            group_labels,
+            decided_at: decided_at.to_rfc3339(),
+            subject,
+            alerts,
+        }
+    }
+
+    /// Incident ids, in order.
+    pub fn incident_ids(&self) -> Vec<String> {
+        self.alerts.iter().map(|a| a.id.clone()).collect()
+    }
+
+    /// loglens's webhook JSON.
+    pub fn webhook_json(&self, receiver: &str) -> Value {
+        json!({
+            "version": "1",
+            "idempotency_key": self.key,
+            "receiver": receiver,
+            "rule": self.rule,
+            "status": self.state,
+            "group_key": self.group_key,
+            "group_labels": self.group_labels,
+            "decided_at": self.decided_at,
+            "subject": self.subject,
+            "alerts": self.alerts,
+        })
+    }
+
+    /// A Slack incoming-webhook payload: `text` for notifications and fallbacks, plus a section per
+    /// alert (at most 20, as Slack caps blocks at 50).
+    pub fn slack_json(&self) -> Value {
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.subject, 150)}}),
+        ];
+        for a in self.alerts.iter().take(20) {
+            let mut text = format!("*{}*\n{} → {}", a.summary, a.start, a.end);
+            if let Some(t) = &a.template {
+                text.push_str(&format!("\ntemplate: `{t}`"));
+            }
+            if let Some(e) = a.examples.first() {
+                text.push_str(&format!("\n```{}```", truncate(e, 500)));
+            }
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+        }
+        if self.alerts.len() > 20 {
+            let more = format!("… and {} more", self.alerts.len() - 20);
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
+        }
+        json!({"text": self.subject, "blocks": blocks})
+    }
+
+    /// Alertmanager's webhook payload (version 4), so tools that take Alertmanager webhooks work.
+    pub fn alertmanager_json(&self, receiver: &str) -> Value {
+        let status = if self.state == "resolved" {
+            "resolved"
+        } else {
+            "firing"
+        };
+        let alerts: Vec<Value> = self
+            .alerts
+            .iter()
+            .map(|a| {
+                let mut labels = a.labels.clone();
+                labels.insert("alertname".into(), self.rule.clone());
+                let mut annotations = BTreeMap::from([
+                    ("summary".to_owned(), a.summary.clone()),
+                    ("observed".to_owned(), a.observed.to_string()),
+                    ("expected".to_owned(), a.expected.to_string()),
+                ]);
+                if let Some(t) = &a.template {
+                    annotations.insert("template".into(), t.clone());
+                }
+                let ends = if status == "resolved" {
+                    a.end.clone()
+                } else {
+                    "0001-01-01T00:00:00Z".into()
+                };
+                json!({
+                    "status": status, "labels": labels, "annotations": annotations,
+                    "startsAt": a.start, "endsAt": ends, "generatorURL": "", "fingerprint": a.id,
+                })
+            })
+            .collect();
+        let common = common_labels(&self.alerts);
+        json!({
+            "version": "4",
+            "groupKey": format!("{}:{}", self.rule, self.group_key),
+            "truncatedAlerts": 0,
+            "status": status,
+            "receiver": receiver,
+            "groupLabels": self.group_labels,
+            "commonLabels": common,
+            "commonAnnotations": {},
+            "externalURL": "",
+            "alerts": alerts,
+        })
+    }
+
+    /// The email's plain-text body.
+    pub fn text_body(&self) -> String {
+        let mut out = format!(
+            "{}\n\nrule: {}\nstate: {}\ngroup: {}\n",
+            self.subject, self.rule, self.state, self.group_key
+        );
+        for a in &self.alerts {
+            out.push_str(&format!(
+                "\n== {} ==\nincident: {}\nseries: {} ({})\nwhen: {} to {}\nobserved: {} expected: {} score: {:.2}\n",
+                a.summary, a.id, a.series, a.metric, a.start, a.end, a.observed, a.expected, a.score
+            ));
+            if let Some(t) = &a.template {
+                out.push_str(&format!("template: {t}\n"));
+            }
+            for e in &a.examples {
+                out.push_str(&format!("  > {e}\n"));
+            }
+        }
+        out
+    }
+
+    /// The email's HTML body (every value escaped).
+    pub fn html_body(&self) -> String {
+        let mut out = format!(
+            "<html><body><h2>{}</h2><p>rule <b>{}</b>, state <b>{}</b>, group <code>{}</code></p>",
+            esc(&self.subject),
+            esc(&self.rule),
+            esc(&self.state),
+            esc(&self.group_key)
+        );
+        out.push_str("<table border=\"1\" cellpadding=\"4\"><tr><th>incident</th><th>series</th><th>metric</th><th>start</th><th>end</th><th>observed</th><th>expected</th><th>severity</th></tr>");
+        for a in &self.alerts {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.id), esc(&a.series), esc(&a.metric), esc(&a.start), esc(&a.end), a.observed, a.expected, esc(&a.severity)
+            ));
+        }
+        out.push_str("</table>");
+        for a in &self.alerts {
+            if a.template.is_none() && a.examples.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("<h3>{}</h3>", esc(&a.summary)));
+            if let Some(t) = &a.template {
+                out.push_str(&format!("<p>template: <code>{}</code></p>", esc(t)));
+            }
+            out.push_str("<pre>");
+            for e in &a.examples {
+                out.push_str(&esc(e));
+                out.push('\n');
+            }
+            out.push_str("</pre>");
+        }
+        out.push_str("</body></html>");
+        out
+    }
+}
+
+fn common_labels(alerts: &[AlertView]) -> BTreeMap<String, String> {
+    let Some(first) = alerts.first() else {
+        return BTreeMap::new();
+    };
+    first
+        .labels
+        .iter()
+        .filter(|(k, v)| alerts.iter().all(|a| a.labels.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

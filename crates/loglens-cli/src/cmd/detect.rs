@@ -1,0 +1,93 @@
+//! `loglens detect`: metrics, anomalies and incidents over the data directory, with a table of
+//! the incidents found.
+
+use anyhow::Context;
+use loglens_engine::detect::{detect, DetectSummary};
+
+use crate::cmd::DataDirArgs;
+use crate::output::{thousands, Output};
+
+/// Options of `loglens detect`.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Incidents to list (most severe, then earliest first).
+    #[arg(long, short = 'n', default_value_t = 30)]
+    pub limit: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `loglens detect`.
+pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
+    let config = args.data.config()?;
+    let data_dir = crate::cmd::data_dir_of(&config, args.data.data_dir.as_ref());
+    let summary = detect(&data_dir, &config.detect, &crate::cmd::run_id())
+        .with_context(|| format!("detecting anomalies in {}", data_dir.display()))?;
+    if args.json {
+        return out.line(&serde_json::to_string_pretty(&summary)?);
+    }
+    print_summary(&summary, &data_dir.display().to_string(), args.limit, out)
+}
+
+/// Prints what a detect run found (also used by `process --detect`).
+pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Output) -> anyhow::Result<()> {
+    out.line(&format!(
+        "detect: {} records in {}-second buckets, {} series watched, {} anomalous buckets, {} incidents ({:.2} s)",
+        thousands(s.records),
+        s.bucket_secs,
+        thousands(s.series_watched),
+        thousands(s.anomalies),
+        thousands(s.incidents.len() as u64),
+        s.elapsed_secs
+    ))?;
+    if s.incidents.is_empty() {
+        return Ok(());
+    }
+    out.line(&format!(
+        "  {:<8} {:<20} {:>6}  {:<13} {:<14} {:<34} {:>10} {:>10}  template",
+        "severity", "start", "min", "detector", "metric", "series", "observed", "expected"
+    ))?;
+    for i in s.incidents.iter().take(limit) {
+        let minutes = minutes_between(&i.start, &i.end);
+        out.line(&format!(
+            "  {:<8} {:<20} {:>6}  {:<13} {:<14} {:<34} {:>10} {:>10}  {}",
+            i.severity,
+            i.start,
+            minutes,
+            i.detector,
+            i.metric,
+            i.series,
+            number(i.observed),
+            number(i.expected),
+            i.template.as_deref().unwrap_or("-")
+        ))?;
+    }
+    if s.incidents.len() > limit {
+        out.line(&format!(
+            "  … {} more (--limit, or query incidents/)",
+            s.incidents.len() - limit
+        ))?;
+    }
+    out.line(&format!(
+        "output: {dir}/metrics/date=*/*.parquet, {dir}/anomalies/, {dir}/incidents/"
+    ))
+}
+
+fn minutes_between(start: &str, end: &str) -> String {
+    let parse = |t: &str| loglens_core::Timestamp::parse_rfc3339(t, 0).ok();
+    match (parse(start), parse(end)) {
+        (Some(a), Some(b)) => format!("{}", (b.secs() - a.secs()) / 60),
+        _ => "?".to_owned(),
+    }
+}
+
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}

@@ -1,0 +1,512 @@
+//! What an alert rule matches: incidents by label, severity or a regex over their messages, metric
+//! points over a threshold for long enough, and templates first seen with a bad level. Every kind
+//! yields [`Incident`]s, so grouping and delivery treat them alike.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use regex::Regex;
+
+use super::matcher::Matcher;
+use crate::{Level, Timestamp};
+
+/// Severity of an incident, ordered `Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth a look.
+    Info,
+    /// Someone should check soon.
+    Warning,
+    /// Wake someone up.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name used in datasets and configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "critical" | "crit" => Ok(Severity::Critical),
+            _ => Err(format!("unknown severity {s:?} (info, warning, critical)")),
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One incident, as in the `incidents/` dataset (or made by a threshold or new-template rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    /// Stable id.
+    pub id: String,
+    /// First anomalous bucket.
+    pub start: Timestamp,
+    /// End of the last anomalous bucket (exclusive).
+    pub end: Timestamp,
+    /// Bucket with the highest score.
+    pub peak_ts: Timestamp,
+    /// `zscore`, `robust_zscore`, `seasonal`, `new_template`, `silence`, or `threshold` for rules.
+    pub detector: String,
+    /// The metric name.
+    pub metric: String,
+    /// The canonical series key.
+    pub series: String,
+    /// Series labels.
+    pub service: Option<String>,
+    /// Series labels.
+    pub host: Option<String>,
+    /// Series labels.
+    pub level: Option<String>,
+    /// Series labels.
+    pub template_id: Option<u64>,
+    /// Value at the peak bucket.
+    pub observed: f64,
+    /// Expected value at the peak bucket.
+    pub expected: f64,
+    /// Peak score.
+    pub score: f64,
+    /// Severity.
+    pub severity: Severity,
+    /// The template that explains it, if known.
+    pub template: Option<String>,
+    /// Up to 5 raw example messages.
+    pub examples: Vec<String>,
+}
+
+impl Incident {
+    /// The labels rules and silences match on and grouping keys are built from.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        labels.insert("severity".to_owned(), self.severity.as_str().to_owned());
+        labels.insert("detector".to_owned(), self.detector.clone());
+        labels.insert("metric".to_owned(), self.metric.clone());
+        labels.insert("series".to_owned(), self.series.clone());
+        let optional = [
+            ("service", &self.service),
+            ("host", &self.host),
+            ("level", &self.level),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value {
+                labels.insert(key.to_owned(), v.clone());
+            }
+        }
+        if let Some(t) = self.template_id {
+            labels.insert("template_id".to_owned(), t.to_string());
+        }
+        labels
+    }
+
+    /// Whether it is still going at `now`: started, and ended less than `resolve_after_secs` ago.
+    /// Why a grace period? Detection runs on closed buckets, so an incident whose last bucket
+    /// just closed may well go on in the next one.
+    pub fn active_at(&self, now: Timestamp, resolve_after_secs: i64) -> bool {
+        self.start <= now
+            && now.0
+                < self
+                    .end
+                    .0
+                    .saturating_add(resolve_after_secs.saturating_mul(1_000_000))
+    }
+
+    /// A one-line description: `critical error_rate service=api: 0.31 (expected 0.02)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} {}: {} (expected {})",
+            self.severity,
+            self.metric,
+            self.series,
+            short_number(self.observed),
+            short_number(self.expected)
+        )
+    }
+}
+
+fn short_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}").trim_end_matches('0').to_owned()
+    }
+}
+
+/// A rule's condition.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// Incidents from detection at or above a severity (and matching the rule's matchers).
+    Incident {
+        /// Lowest severity that matches (default: any).
+        min_severity: Option<Severity>,
+    },
+    /// Incidents whose template or an example message matches the regex.
+    Regex(Regex),
+    /// A metric above/below a value for at least `for_secs`.
+    Threshold {
+        /// Metric name, e.g. `error_rate`.
+        metric: String,
+        /// The comparison.
+        op: ThresholdOp,
+        /// The threshold.
+        value: f64,
+        /// How long it must hold (consecutive buckets), in seconds.
+        for_secs: i64,
+    },
+    /// A template first seen with a level at or above `min_level`.
+    NewTemplate(NewTemplate),
+}
+
+impl Condition {
+    /// Selects the incidents this condition and the matchers accept (threshold and new-template
+    /// conditions take their own inputs: see [`threshold_alerts`] and [`NewTemplate::alerts`]).
+    pub fn select(&self, incidents: &[Incident], matchers: &[Matcher]) -> Vec<Incident> {
+        incidents
+            .iter()
+            .filter(|i| matchers.iter().all(|m| m.matches(&i.labels())))
+            .filter(|i| match self {
+                Condition::Incident { min_severity } => min_severity.is_none_or(|s| i.severity >= s),
+                Condition::Regex(re) => {
+                    i.template.as_deref().is_some_and(|t| re.is_match(t))
+                        || i.examples.iter().any(|e| re.is_match(e))
+                }
+                Condition::Threshold { .. } | Condition::NewTemplate(_) => false,
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Threshold comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdOp {
+    /// `>`
+    Above,
+    /// `<`
+    Below,
+}
+
+/// One metric point, as in the `metrics/` dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// Bucket start.
+    pub ts: Timestamp,
+    /// Bucket width in seconds.
+    pub bucket_secs: i32,
+    /// Metric name.
+    pub metric: String,
+    /// Canonical series key.
+    pub series: String,
+    /// Labels.
+    pub service: Option<String>,
+    /// Labels.
+    pub host: Option<String>,
+    /// Labels.
+    pub level: Option<String>,
+    /// The value.
+    pub value: f64,
+}
+
+/// Runs of consecutive buckets of one series where the threshold holds for at least `for_secs`,
+/// as incidents (detector `threshold`, severity from the caller). Points may come in any order.
+pub fn threshold_alerts(
+    points: &[MetricPoint],
+    condition: &Condition,
+    matchers: &[Matcher],
+    severity: Severity,
+) -> Vec<Incident> {
+    let Condition::Threshold {
+        metric,
+        op,
+        value,
+        for_secs,
+    } = condition
+    else {
+        return Vec::new();
+    };
+    let mut by_series: BTreeMap<&str, Vec<&MetricPoint>> = BTreeMap::new();
+    for p in points.iter().filter(|p| &p.metric == metric) {
+        by_series.entry(&p.series).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    for series in by_series.values_mut() {
+        series.sort_by_key(|p| p.ts);
+        let holds = |p: &MetricPoint| match op {
+            ThresholdOp::Above => p.value > *value,
+            ThresholdOp::Below => p.value < *value,
+        };
+        for run in runs(series, holds) {
+            let incident = run_incident(run, *value, severity);
+            let long_enough = incident.end.0 - incident.start.0 >= for_secs.saturating_mul(1_000_000);
+            if long_enough && matchers.iter().all(|m| m.matches(&incident.labels())) {
+                out.push(incident);
+            }
+        }
+    }
+    out
+}
+
+/// Maximal runs of adjacent buckets (each starting where the previous ended) that satisfy `holds`.
+fn runs<'p>(series: &[&'p MetricPoint], holds: impl Fn(&MetricPoint) -> bool) -> Vec<Vec<&'p MetricPoint>> {
+    let mut runs: Vec<Vec<&MetricPoint>> = Vec::new();
+    let mut current: Vec<&MetricPoint> = Vec::new();
+    for &p in series {
+        let adjacent = current
+            .last()
+            .is_some_and(|l| l.ts.0 + i64::from(l.bucket_secs) * 1_000_000 == p.ts.0);
+        if (!holds(p) || !adjacent) && !current.is_empty() {
+            runs.push(std::mem::take(&mut current));
+        }
+        if holds(p) {
+            current.push(p);
+        }
+    }
+    if !current.is_empty() {
+        runs.push(current);
+    }
+    runs
+}
+
+fn run_incident(run: Vec<&MetricPoint>, threshold: f64, severity: Severity) -> Incident {
+    let first = run[0];
+    let last = run[run.len() - 1];
+    let peak = run
+        .iter()
+        .copied()
+        .fold(first, |a, b| if b.value.abs() > a.value.abs() { b } else { a });
+    let start = first.ts;
+    Incident {
+        id: super::idempotency_key(&["threshold", &first.metric, &first.series, &start.0.to_string()]),
+        start,
+        end: Timestamp(last.ts.0 + i64::from(last.bucket_secs) * 1_000_000),
+        peak_ts: peak.ts,
+        detector: "threshold".to_owned(),
+        metric: first.metric.clone(),
+        series: first.series.clone(),
+        service: first.service.clone(),
+        host: first.host.clone(),
+        level: first.level.clone(),
+        template_id: None,
+        observed: peak.value,
+        expected: threshold,
+        score: peak.value / if threshold == 0.0 { 1.0 } else { threshold },
+        severity,
+        template: None,
+        examples: Vec::new(),
+    }
+}
+
+/// A template first seen with level at or above `min_level` (from `templates/`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTemplate {
+    /// Lowest level that matches.
+    pub min_level: Level,
+}
+
+/// One row of the `templates/` dataset, as the new-template condition needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateInfo {
+    /// Template id.
+    pub template_id: u64,
+    /// Template text.
+    pub template: String,
+    /// Records of it.
+    pub count: u64,
+    /// Earliest record.
+    pub first_seen: Timestamp,
+    /// Latest record.
+    pub last_seen: Timestamp,
+    /// Worst level seen.
+    pub level: Option<Level>,
+    /// Service of the example.
+    pub service: Option<String>,
+    /// An example message.
+    pub example: String,
+}
+
+impl NewTemplate {
+    /// Templates first seen at or after `since` with a level at or above `min_level`, as incidents
+    /// (detector `new_template`, metric `template_count`), filtered by the matchers.
+    pub fn alerts(
+        &self,
+        templates: &[TemplateInfo],
+        since: Timestamp,
+        matchers: &[Matcher],
+    ) -> Vec<Incident> {
+        templates
+            .iter()
+            .filter(|t| t.first_seen >= since && t.level.is_some_and(|l| l >= self.min_level))
+            .map(template_incident)
+            .filter(|i| matchers.iter().all(|m| m.matches(&i.labels())))
+            .collect()
+    }
+}
+
+/// The series key is written as `detect` writes it (template id in 16 hex digits), so rules and
+/// silences match new-template alerts from either source alike.
+fn template_incident(t: &TemplateInfo) -> Incident {
+    let series = match &t.service {
+        Some(s) => format!("service={s},template={:016x}", t.template_id),
+        None => format!("template={:016x}", t.template_id),
+    };
+    Incident {
+        id: super::idempotency_key(&["new_template", &t.template_id.to_string()]),
+        start: t.first_seen,
+        end: Timestamp(t.last_seen.0 + 1_000_000),
+        peak_ts: t.first_seen,
+        detector: "new_template".to_owned(),
+        metric: "template_count".to_owned(),
+        series,
+        service: t.service.clone(),
+        host: None,
+        level: t.level.map(|l| l.as_str().to_owned()),
+        template_id: Some(t.template_id),
+        observed: t.count as f64,
+        expected: 0.0,
+        score: t.count as f64,
+        severity: Severity::Warning,
+        template: Some(t.template.clone()),
+        examples: vec![t.example.clone()],
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn incident(id: &str, service: &str, severity: Severity, start: i64, end: i64) -> Incident {
+        Incident {
+            id: id.into(),
+            start: Timestamp::from_secs(start),
+            end: Timestamp::from_secs(end),
+            peak_ts: Timestamp::from_secs(start),
+            detector: "zscore".into(),
+            metric: "error_rate".into(),
+            series: format!("service={service}"),
+            service: Some(service.into()),
+            host: None,
+            level: None,
+            template_id: None,
+            observed: 0.3,
+            expected: 0.01,
+            score: 9.0,
+            severity,
+            template: Some("upstream timed out after <*> ms".into()),
+            examples: vec!["upstream timed out after 3000 ms".into()],
+        }
+    }
+
+    fn point(series: &str, minute: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            ts: Timestamp::from_secs(minute * 60),
+            bucket_secs: 60,
+            metric: "error_rate".into(),
+            series: series.into(),
+            service: Some(series.trim_start_matches("service=").into()),
+            host: None,
+            level: None,
+            value,
+        }
+    }
+
+    #[test]
+    fn incident_condition_filters_by_severity_and_labels() {
+        let all = vec![
+            incident("a", "api", Severity::Critical, 0, 60),
+            incident("b", "api", Severity::Info, 0, 60),
+            incident("c", "db", Severity::Critical, 0, 60),
+        ];
+        let cond = Condition::Incident {
+            min_severity: Some(Severity::Warning),
+        };
+        let picked = cond.select(&all, &[Matcher::parse("service=api").unwrap()]);
+        assert_eq!(picked.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn regex_condition_reads_template_and_examples() {
+        let all = vec![incident("a", "api", Severity::Info, 0, 60)];
+        let hit = Condition::Regex(Regex::new("timed out after 3000").unwrap());
+        let miss = Condition::Regex(Regex::new("disk full").unwrap());
+        assert_eq!(hit.select(&all, &[]).len(), 1);
+        assert!(miss.select(&all, &[]).is_empty());
+    }
+
+    #[test]
+    fn threshold_needs_consecutive_buckets_for_the_duration() {
+        // api: above 0.05 at minutes 1,2,3 (3 minutes) then below; db: above at 1,2 and 4 (gap).
+        let points = vec![
+            point("service=api", 0, 0.01),
+            point("service=api", 3, 0.07),
+            point("service=api", 1, 0.06),
+            point("service=api", 2, 0.09),
+            point("service=api", 4, 0.01),
+            point("service=db", 1, 0.5),
+            point("service=db", 2, 0.5),
+            point("service=db", 4, 0.5),
+        ];
+        let cond = Condition::Threshold {
+            metric: "error_rate".into(),
+            op: ThresholdOp::Above,
+            value: 0.05,
+            for_secs: 180,
+        };
+        let alerts = threshold_alerts(&points, &cond, &[], Severity::Critical);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].series, "service=api");
+        assert_eq!(alerts[0].start, Timestamp::from_secs(60));
+        assert_eq!(alerts[0].end, Timestamp::from_secs(240));
+        assert_eq!(alerts[0].observed, 0.09);
+        assert_eq!(alerts[0].expected, 0.05);
+    }
+
+    #[test]
+    fn new_template_condition_needs_level_and_recency() {
+        let t = |id, level, first| TemplateInfo {
+            template_id: id,
+            template: format!("t{id}"),
+            count: 3,
+            first_seen: Timestamp::from_secs(first),
+            last_seen: Timestamp::from_secs(first + 10),
+            level,
+            service: Some("api".into()),
+            example: "x".into(),
+        };
+        let templates = vec![
+            t(1, Some(Level::Error), 500),
+            t(2, Some(Level::Info), 500),
+            t(3, Some(Level::Critical), 10),
+        ];
+        let rule = NewTemplate {
+            min_level: Level::Error,
+        };
+        let alerts = rule.alerts(&templates, Timestamp::from_secs(100), &[]);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].template_id, Some(1));
+        assert_eq!(alerts[0].labels()["service"], "api");
+    }
+
+    #[test]
+    fn active_until_grace_after_end() {
+        let i = incident("a", "api", Severity::Info, 100, 200);
+        assert!(!i.active_at(Timestamp::from_secs(99), 60));
+        assert!(i.active_at(Timestamp::from_secs(259), 60));
+        assert!(!i.active_at(Timestamp::from_secs(260), 60));
+    }
+}

@@ -1,0 +1,341 @@
+//! The datasets `loglens detect` writes: `metrics/` (partitioned by date), `anomalies/` and
+//! `incidents/`. Each run recomputes them over all records and replaces each dataset whole:
+//! files go to a hidden sibling directory that is swapped in by rename, so a reader sees the
+//! old dataset or the new one, never a mix.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+    UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use loglens_core::detect::{Anomaly, Incident};
+use loglens_core::metrics::{MetricPoint, SeriesKey};
+
+use crate::{PartFile, StoreError};
+
+fn ts_field(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )
+}
+
+fn text(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn label_fields() -> Vec<Field> {
+    vec![
+        text("series", false),
+        text("service", true),
+        text("host", true),
+        text("level", true),
+        Field::new("template_id", DataType::UInt64, true),
+    ]
+}
+
+/// Schema of `metrics/`.
+pub fn metrics_schema() -> SchemaRef {
+    let mut fields = vec![
+        ts_field("ts"),
+        Field::new("bucket_secs", DataType::Int32, false),
+        text("metric", false),
+    ];
+    fields.extend(label_fields());
+    fields.push(Field::new("value", DataType::Float64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of `anomalies/`.
+pub fn anomalies_schema() -> SchemaRef {
+    let mut fields = vec![ts_field("ts"), text("metric", false)];
+    fields.extend(label_fields());
+    fields.push(text("detector", false));
+    for name in ["observed", "expected", "lower", "upper", "score"] {
+        fields.push(Field::new(name, DataType::Float64, false));
+    }
+    fields.push(text("severity", false));
+    fields.push(text("incident_id", false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of `incidents/`.
+pub fn incidents_schema() -> SchemaRef {
+    let mut fields = vec![
+        text("incident_id", false),
+        ts_field("start"),
+        ts_field("end"),
+        ts_field("peak_ts"),
+        text("detector", false),
+        text("metric", false),
+    ];
+    fields.extend(label_fields());
+    for name in ["observed", "expected", "lower", "upper", "score"] {
+        fields.push(Field::new(name, DataType::Float64, false));
+    }
+    fields.push(text("severity", false));
+    fields.push(Field::new("buckets", DataType::UInt32, false));
+    fields.push(text("template", true));
+    fields.push(Field::new(
+        "examples",
+        DataType::List(Arc::new(text("item", true))),
+        false,
+    ));
+    Arc::new(Schema::new(fields))
+}
+
+/// Label columns in the order of [`label_fields`].
+struct LabelColumns {
+    series: StringBuilder,
+    service: StringBuilder,
+    host: StringBuilder,
+    level: StringBuilder,
+    template: UInt64Builder,
+}
+
+impl LabelColumns {
+    fn new() -> Self {
+        LabelColumns {
+            series: StringBuilder::new(),
+            service: StringBuilder::new(),
+            host: StringBuilder::new(),
+            level: StringBuilder::new(),
+            template: UInt64Builder::new(),
+        }
+    }
+
+    fn push(&mut self, key: &SeriesKey, series: &str) {
+        self.series.append_value(series);
+        self.service.append_option(key.service.as_deref());
+        self.host.append_option(key.host.as_deref());
+        self.level.append_option(key.level.map(|l| l.as_str()));
+        self.template.append_option(key.template);
+    }
+
+    fn finish(mut self, out: &mut Vec<ArrayRef>) {
+        out.push(Arc::new(self.series.finish()));
+        out.push(Arc::new(self.service.finish()));
+        out.push(Arc::new(self.host.finish()));
+        out.push(Arc::new(self.level.finish()));
+        out.push(Arc::new(self.template.finish()));
+    }
+}
+
+/// An anomalous bucket with its series labels and the incident it belongs to.
+#[derive(Debug, Clone)]
+pub struct AnomalyRow {
+    /// The anomaly.
+    pub anomaly: Anomaly,
+    /// Its series labels.
+    pub key: SeriesKey,
+    /// The incident it was merged into.
+    pub incident_id: String,
+}
+
+/// An incident with its series labels and what explains it.
+#[derive(Debug, Clone)]
+pub struct IncidentRow {
+    /// The incident.
+    pub incident: Incident,
+    /// Its series labels.
+    pub key: SeriesKey,
+    /// The template that explains it, if one does.
+    pub template: Option<String>,
+    /// Example messages.
+    pub examples: Vec<String>,
+}
+
+/// A dataset being rebuilt in a hidden directory beside the live one.
+pub struct DatasetRebuild {
+    live: PathBuf,
+    staging: PathBuf,
+}
+
+impl DatasetRebuild {
+    /// Starts rebuilding `dir` (e.g. `<data>/metrics`): an empty staging directory.
+    pub fn start(dir: &Path, run_id: &str) -> Result<Self, StoreError> {
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("dataset");
+        let staging = dir.with_file_name(format!(".{name}.{run_id}.new"));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| StoreError::io(&staging, e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| StoreError::io(&staging, e))?;
+        Ok(DatasetRebuild {
+            live: dir.to_owned(),
+            staging,
+        })
+    }
+
+    /// Where to write the new files.
+    pub fn dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Swaps the new dataset in and removes the old one.
+    pub fn commit(self) -> Result<(), StoreError> {
+        let old = self.staging.with_extension("old");
+        if self.live.exists() {
+            std::fs::rename(&self.live, &old).map_err(|e| StoreError::io(&self.live, e))?;
+        }
+        std::fs::rename(&self.staging, &self.live).map_err(|e| StoreError::io(&self.live, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| StoreError::io(&old, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn write_file(dir: &Path, name: &str, schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<u64, StoreError> {
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let mut file = PartFile::create(dir, name, schema)?;
+    file.write(&batch)?;
+    file.finish()
+}
+
+/// Writes metric points into `dir/date=YYYY-MM-DD/part-<run>.parquet`; returns rows written.
+pub fn write_metrics(
+    dir: &Path,
+    run_id: &str,
+    bucket_secs: i32,
+    points: &[MetricPoint],
+) -> Result<u64, StoreError> {
+    let mut by_day: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
+    for p in points {
+        by_day.entry(p.ts.secs().div_euclid(86_400)).or_default().push(p);
+    }
+    let mut rows = 0;
+    for (day, points) in by_day {
+        let (y, m, d) = loglens_core::time::civil_from_days(day);
+        let mut ts = TimestampMicrosecondBuilder::with_capacity(points.len()).with_timezone("UTC");
+        let mut bucket = Int32Builder::with_capacity(points.len());
+        let mut metric = StringBuilder::new();
+        let mut labels = LabelColumns::new();
+        let mut value = Float64Builder::with_capacity(points.len());
+        for p in points {
+            ts.append_value(p.ts.0);
+            bucket.append_value(bucket_secs);
+            metric.append_value(p.metric.as_str());
+            labels.push(&p.key, &p.key.canonical());
+            value.append_value(p.value);
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(ts.finish()),
+            Arc::new(bucket.finish()),
+            Arc::new(metric.finish()),
+        ];
+        labels.finish(&mut columns);
+        columns.push(Arc::new(value.finish()));
+        let part = dir.join(format!("date={y:04}-{m:02}-{d:02}"));
+        rows += write_file(
+            &part,
+            &format!("part-{run_id}.parquet"),
+            metrics_schema(),
+            columns,
+        )?;
+    }
+    Ok(rows)
+}
+
+/// Writes `anomalies/part-<run>.parquet`.
+pub fn write_anomalies(dir: &Path, run_id: &str, rows: &[AnomalyRow]) -> Result<u64, StoreError> {
+    let mut ts = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut metric = StringBuilder::new();
+    let mut labels = LabelColumns::new();
+    let mut detector = StringBuilder::new();
+    let mut numbers: [Float64Builder; 5] = Default::default();
+    let mut severity = StringBuilder::new();
+    let mut incident = StringBuilder::new();
+    for row in rows {
+        let a = &row.anomaly;
+        ts.append_value(a.ts.0);
+        metric.append_value(&a.metric);
+        labels.push(&row.key, &a.series);
+        detector.append_value(a.detector.as_str());
+        let v = &a.verdict;
+        for (b, x) in numbers
+            .iter_mut()
+            .zip([a.observed, v.expected, v.lower, v.upper, v.score])
+        {
+            b.append_value(x);
+        }
+        severity.append_value(v.severity.map_or("info", |s| s.as_str()));
+        incident.append_value(&row.incident_id);
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(ts.finish()), Arc::new(metric.finish())];
+    labels.finish(&mut columns);
+    columns.push(Arc::new(detector.finish()));
+    columns.extend(numbers.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(severity.finish()));
+    columns.push(Arc::new(incident.finish()));
+    write_file(
+        dir,
+        &format!("part-{run_id}.parquet"),
+        anomalies_schema(),
+        columns,
+    )
+}
+
+/// Writes `incidents/part-<run>.parquet`.
+pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result<u64, StoreError> {
+    let stamp = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let (mut start, mut end, mut peak) = (stamp(), stamp(), stamp());
+    let mut id = StringBuilder::new();
+    let mut detector = StringBuilder::new();
+    let mut metric = StringBuilder::new();
+    let mut labels = LabelColumns::new();
+    let mut numbers: [Float64Builder; 5] = Default::default();
+    let mut severity = StringBuilder::new();
+    let mut buckets = UInt32Builder::new();
+    let mut template = StringBuilder::new();
+    let mut examples = ListBuilder::new(StringBuilder::new());
+    for row in rows {
+        let i = &row.incident;
+        id.append_value(&i.incident_id);
+        start.append_value(i.start.0);
+        end.append_value(i.end.0);
+        peak.append_value(i.peak_ts.0);
+        detector.append_value(i.detector.as_str());
+        metric.append_value(&i.metric);
+        labels.push(&row.key, &i.series);
+        let v = &i.peak;
+        for (b, x) in numbers
+            .iter_mut()
+            .zip([i.observed, v.expected, v.lower, v.upper, v.score])
+        {
+            b.append_value(x);
+        }
+        severity.append_value(i.severity.as_str());
+        buckets.append_value(i.buckets);
+        template.append_option(row.template.as_deref());
+        for e in &row.examples {
+            examples.values().append_value(e);
+        }
+        examples.append(true);
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(peak.finish()),
+        Arc::new(detector.finish()),
+        Arc::new(metric.finish()),
+    ];
+    labels.finish(&mut columns);
+    columns.extend(numbers.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(severity.finish()));
+    columns.push(Arc::new(buckets.finish()));
+    columns.push(Arc::new(template.finish()));
+    columns.push(Arc::new(examples.finish()));
+    write_file(
+        dir,
+        &format!("part-{run_id}.parquet"),
+        incidents_schema(),
+        columns,
+    )
+}

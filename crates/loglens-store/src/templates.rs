@@ -1,0 +1,237 @@
+//! The `templates/` dataset: one row per log template ever mined, with its count and when it was
+//! first and last seen. One small file, `templates/templates.parquet`, rewritten (atomically) by
+//! every run that mines, so readers always see the totals over all runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use loglens_core::{Level, Timestamp};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::{PartFile, StoreError};
+
+/// The file holding the dataset, inside `templates/`.
+pub const TEMPLATES_FILE: &str = "templates.parquet";
+
+/// One template and what was seen of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateRow {
+    /// Stable id: a hash of the template text.
+    pub id: u64,
+    /// The template, `<*>` in the variable slots.
+    pub template: String,
+    /// Records of this template over all runs.
+    pub count: u64,
+    /// Earliest record time.
+    pub first_seen: Timestamp,
+    /// Latest record time.
+    pub last_seen: Timestamp,
+    /// The worst level seen on it.
+    pub level: Option<Level>,
+    /// The service of the example line.
+    pub service: Option<String>,
+    /// One message of this template (the earliest seen).
+    pub example: String,
+}
+
+impl TemplateRow {
+    /// Folds `other` (the same template seen elsewhere) into this row. The example follows the
+    /// earlier first sighting, so the result does not depend on the order rows are merged in.
+    pub fn absorb(&mut self, other: TemplateRow) {
+        self.count += other.count;
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.level = self.level.max(other.level);
+        if other.first_seen < self.first_seen {
+            self.first_seen = other.first_seen;
+            self.service = other.service;
+            self.example = other.example;
+        }
+    }
+}
+
+/// Schema of `templates/`.
+pub fn templates_schema() -> SchemaRef {
+    let ts = |name: &str| {
+        Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        )
+    };
+    Arc::new(Schema::new(vec![
+        Field::new("template_id", DataType::UInt64, false),
+        Field::new("template", DataType::Utf8, false),
+        Field::new("count", DataType::UInt64, false),
+        ts("first_seen"),
+        ts("last_seen"),
+        Field::new("level", DataType::Utf8, true),
+        Field::new("service", DataType::Utf8, true),
+        Field::new("example", DataType::Utf8, false),
+    ]))
+}
+
+/// Reads every template row of `dir`; an absent file is an empty dataset.
+pub fn read_templates(dir: &Path) -> Result<Vec<TemplateRow>, StoreError> {
+    let path = dir.join(TEMPLATES_FILE);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    let read_error = |source| StoreError::ParquetRead {
+        path: path.clone(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(read_error)?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::ParquetRead {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        append_rows(&path, &batch, &mut rows)?;
+    }
+    Ok(rows)
+}
+
+fn column<'b, T: 'static>(path: &Path, batch: &'b RecordBatch, name: &str) -> Result<&'b T, StoreError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| StoreError::Column {
+            path: path.to_owned(),
+            column: name.to_owned(),
+        })
+}
+
+fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) -> Result<(), StoreError> {
+    let id = column::<UInt64Array>(path, batch, "template_id")?;
+    let template = column::<StringArray>(path, batch, "template")?;
+    let count = column::<UInt64Array>(path, batch, "count")?;
+    let first = column::<TimestampMicrosecondArray>(path, batch, "first_seen")?;
+    let last = column::<TimestampMicrosecondArray>(path, batch, "last_seen")?;
+    let level = column::<StringArray>(path, batch, "level")?;
+    let service = column::<StringArray>(path, batch, "service")?;
+    let example = column::<StringArray>(path, batch, "example")?;
+    let text = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
+    for i in 0..batch.num_rows() {
+        rows.push(TemplateRow {
+            id: id.value(i),
+            template: template.value(i).to_owned(),
+            count: count.value(i),
+            first_seen: Timestamp(first.value(i)),
+            last_seen: Timestamp(last.value(i)),
+            level: text(level, i).and_then(|l| l.parse().ok()),
+            service: text(service, i),
+            example: example.value(i).to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Merges `new` rows into the dataset in `dir` (summing counts of the same id) and rewrites it.
+/// Rows are sorted by descending count, then id, so the file is deterministic.
+pub fn merge_templates(dir: &Path, new: Vec<TemplateRow>) -> Result<Vec<TemplateRow>, StoreError> {
+    let mut by_id: BTreeMap<u64, TemplateRow> = BTreeMap::new();
+    for row in read_templates(dir)?.into_iter().chain(new) {
+        match by_id.get_mut(&row.id) {
+            Some(existing) => existing.absorb(row),
+            None => {
+                by_id.insert(row.id, row);
+            }
+        }
+    }
+    let mut rows: Vec<TemplateRow> = by_id.into_values().collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
+    write_templates(dir, &rows)?;
+    Ok(rows)
+}
+
+fn write_templates(dir: &Path, rows: &[TemplateRow]) -> Result<PathBuf, StoreError> {
+    let schema = templates_schema();
+    let mut id = UInt64Builder::with_capacity(rows.len());
+    let mut template = StringBuilder::new();
+    let mut count = UInt64Builder::with_capacity(rows.len());
+    let mut first = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
+    let mut last = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
+    let mut level = StringBuilder::new();
+    let mut service = StringBuilder::new();
+    let mut example = StringBuilder::new();
+    for row in rows {
+        id.append_value(row.id);
+        template.append_value(&row.template);
+        count.append_value(row.count);
+        first.append_value(row.first_seen.0);
+        last.append_value(row.last_seen.0);
+        level.append_option(row.level.map(Level::as_str));
+        service.append_option(row.service.as_deref());
+        example.append_value(&row.example);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(template.finish()),
+        Arc::new(count.finish()),
+        Arc::new(first.finish()),
+        Arc::new(last.finish()),
+        Arc::new(level.finish()),
+        Arc::new(service.finish()),
+        Arc::new(example.finish()),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let mut file = PartFile::create(dir, TEMPLATES_FILE, schema)?;
+    file.write(&batch)?;
+    let path = file.path.clone();
+    file.finish()?;
+    Ok(path)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn row(id: u64, count: u64, first: i64, example: &str) -> TemplateRow {
+        TemplateRow {
+            id,
+            template: format!("t{id} <*>"),
+            count,
+            first_seen: Timestamp(first),
+            last_seen: Timestamp(first + 10),
+            level: Some(Level::Info),
+            service: Some("api".into()),
+            example: example.into(),
+        }
+    }
+
+    #[test]
+    fn merge_sums_counts_and_keeps_the_earliest_example() {
+        let dir = tempfile::tempdir().unwrap();
+        merge_templates(dir.path(), vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")]).unwrap();
+        let mut error = row(1, 3, 20, "early");
+        error.level = Some(Level::Error);
+        let rows = merge_templates(dir.path(), vec![error]).unwrap();
+        assert_eq!(rows, read_templates(dir.path()).unwrap());
+        assert_eq!(rows.len(), 2);
+        let first = &rows[0];
+        assert_eq!((first.id, first.count), (1, 8));
+        assert_eq!(
+            (first.first_seen, first.last_seen),
+            (Timestamp(20), Timestamp(110))
+        );
+        assert_eq!(first.example, "early");
+        assert_eq!(first.level, Some(Level::Error));
+        assert_eq!(rows[1].id, 2);
+    }
+
+    #[test]
+    fn absent_dataset_reads_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_templates(dir.path()).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,44 @@
+"""Alerts page: notification history from alerts/history, delivery status and retries.
+
+One row of alerts/history is one delivery attempt outcome; a notification (idempotency key) shows
+its latest result and how many attempts it took.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from loglens.dashboard import charts, data, filters, ui
+
+RESULTS = ("delivered", "retrying", "failed", "silenced", "dry_run")
+
+
+def render() -> None:
+    ctx = filters.context()
+    st.title("Alerts")
+    if not data.present(ctx.data_dir, "alerts"):
+        ui.missing("alerts", ctx.data_dir)
+        return
+    with ui.guard():
+        notes = ctx.query("notifications", ctx.filters)
+        counts = notes["result"].value_counts()
+        cols = st.columns(5)
+        cols[0].metric("Notifications", f"{len(notes):,}")
+        cols[1].metric("Delivered", f"{int(counts.get('delivered', 0)):,}")
+        cols[2].metric("Failed", f"{int(counts.get('failed', 0)):,}")
+        cols[3].metric("Retrying", f"{int(counts.get('retrying', 0)):,}")
+        cols[4].metric("Retries", f"{int(notes['retries'].sum()) if len(notes) else 0:,}")
+        if notes.empty:
+            st.info("No notification in this range.")
+            return
+        summary = counts.rename_axis("result").reset_index(name="notifications")
+        st.plotly_chart(charts.alert_results(summary), key="al_chart")
+        st.subheader("Notifications (latest result)")
+        st.dataframe(notes, hide_index=True, key="al_notes")
+        history = ctx.query("alert_history", ctx.filters)
+        with st.expander(f"Delivery log ({len(history):,} rows, newest first)"):
+            st.dataframe(history, hide_index=True, key="al_history")
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,112 @@
+"""Anomalies page: a metric series with its band and anomalies marked, and the incident table.
+
+Picking an incident shows the template that explains it, its example lines and matching records.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from loglens.dashboard import charts, data, filters, ui
+
+
+def _series(ctx: filters.Context) -> None:
+    if not data.present(ctx.data_dir, "metrics"):
+        ui.missing("metrics", ctx.data_dir)
+        return
+    f = ctx.filters
+    metrics = ctx.query("metric_names")["metric"].tolist()
+    if not metrics:
+        st.info("The metrics dataset is empty.")
+        return
+    cols = st.columns(2)
+    default = metrics.index("volume") if "volume" in metrics else 0
+    metric = cols[0].selectbox("Metric", metrics, index=default, key="an_metric")
+    series_names = ctx.query("metric_series_names", f, metric)["series"].tolist()
+    if not series_names:
+        st.info(f"No `{metric}` values in this range.")
+        return
+    series = cols[1].selectbox("Series", series_names, key="an_series")
+    values = ctx.query("metric_series", f, metric, series)
+    anomalies = pd.DataFrame()
+    if data.present(ctx.data_dir, "anomalies"):
+        anomalies = ctx.query("anomalies_of", f, metric, series)
+    else:
+        ui.missing("anomalies", ctx.data_dir)
+    st.caption(f"{len(anomalies):,} anomalous buckets of `{metric}` / `{series}` in range")
+    st.plotly_chart(charts.metric_with_band(values, anomalies, metric), key="an_chart")
+
+
+def _incident_detail(ctx: filters.Context, incident: dict) -> None:
+    st.markdown(
+        f"**{incident['severity']}** · `{incident['detector']}` on `{incident['metric']}` / "
+        f"`{incident['series']}` · {incident['start']:%Y-%m-%d %H:%M} → "
+        f"{incident['end']:%Y-%m-%d %H:%M} UTC · "
+        f"observed {incident['observed']:.4g} vs expected {incident['expected']:.4g} "
+        f"(band {incident['lower']:.4g} … {incident['upper']:.4g})"
+    )
+    template = incident.get("template")
+    st.markdown("**Explaining template**")
+    st.code(template if isinstance(template, str) else "(no template recorded)", language=None)
+    examples = incident.get("examples")
+    examples = [] if examples is None else list(examples)
+    st.markdown(f"**Example lines** ({len(examples)})")
+    for line in examples:
+        st.code(str(line), language=None)
+    lines = ctx.query("incident_lines", incident)
+    st.markdown(f"**Matching records during the incident** ({len(lines)} shown)")
+    st.dataframe(lines, hide_index=True, key="inc_lines")
+
+
+def _incidents(ctx: filters.Context) -> None:
+    st.subheader("Incidents")
+    if not data.present(ctx.data_dir, "incidents"):
+        ui.missing("incidents", ctx.data_dir)
+        return
+    table = ctx.query("incidents", ctx.filters)
+    counts = table["severity"].value_counts()
+    cols = st.columns(3)
+    for col, severity in zip(cols, ("critical", "warning", "info"), strict=True):
+        col.metric(f"{severity.capitalize()} incidents", f"{int(counts.get(severity, 0)):,}")
+    if table.empty:
+        st.info("No incident overlaps this range.")
+        return
+    event = st.dataframe(
+        table.drop(columns=["examples"]),
+        hide_index=True,
+        key="inc_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={"template_id": st.column_config.TextColumn("template_id")},
+    )
+    labels = {
+        row["incident_id"]: f"{row['start']:%m-%d %H:%M} {row['severity']} {row['detector']} "
+        f"{row['metric']} {row['series']}"
+        for row in table.to_dict("records")
+    }
+    chosen = st.selectbox(
+        "Incident details (or click a row above)",
+        list(labels),
+        format_func=labels.__getitem__,
+        key="inc_pick",
+    )
+    clicked = list(event.selection.rows) if event and event.selection else []
+    if clicked and clicked[0] < len(table):
+        chosen = table["incident_id"].iloc[clicked[0]]  # a clicked row wins over the list
+    if chosen is not None:
+        row = table[table["incident_id"] == chosen].iloc[0].to_dict()
+        _incident_detail(ctx, row)
+
+
+def render() -> None:
+    ctx = filters.context()
+    st.title("Anomalies")
+    with ui.guard():
+        _series(ctx)
+    with ui.guard():
+        _incidents(ctx)
+
+
+if __name__ == "__main__":
+    render()

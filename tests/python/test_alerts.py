@@ -1,0 +1,500 @@
+"""Alerting end to end against real receivers on loopback: an aiosmtpd SMTP server and an HTTP
+server started here. Incidents, metrics and templates are written with pyarrow to the schema in
+docs/datasets.md; `loglens alert run --now` evaluates them at a fixed instant, so no test depends
+on the wall clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alert_helpers import (
+    T0,
+    HttpServer,
+    Script,
+    SmtpServer,
+    incident,
+    iso,
+    read_history,
+    write_incidents,
+    write_metrics,
+    write_templates,
+)
+from conftest import loglens_bin
+
+NOW = iso(T0 + timedelta(minutes=5))  # incidents from T0 to T0+3m are firing (resolve_after 5m)
+LATER = iso(T0 + timedelta(hours=1))  # ... and resolved here
+
+
+def alert(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [loglens_bin(), "alert", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"loglens alert {args} exited {result.returncode}: {result.stderr}{result.stdout}"
+        )
+    return result
+
+
+def config(tmp: Path, receivers: str, rules: str, extra: str = "") -> Path:
+    text = f"""
+[process]
+data_dir = "data"
+
+[alerting]
+resolve_after = "5m"
+backoff_base = "50ms"
+backoff_max = "200ms"
+{extra}
+{receivers}
+{rules}
+"""
+    path = tmp / "loglens.toml"
+    path.write_text(text)
+    return path
+
+
+def webhook(url: str, kind: str = "webhook", name: str = "hook", extra: str = "") -> str:
+    return f"""
+[[receiver]]
+name = "{name}"
+kind = "{kind}"
+url = "{url}"
+{extra}
+"""
+
+
+RULE = """
+[[rule]]
+name = "api-errors"
+match = ["severity=~warning|critical"]
+receivers = ["{receivers}"]
+group_by = ["service"]
+group_wait = "30s"
+"""
+
+
+def rule(receivers: str = "hook", extra: str = "") -> str:
+    return RULE.format(receivers=receivers) + extra
+
+
+def outbox(data: Path) -> list[dict]:
+    return [
+        json.loads(p.read_text())
+        for p in sorted((data / "alerts" / "outbox").glob("*.json"))
+        if p.name not in ("state.json", "silences.json")
+    ]
+
+
+def test_email_is_delivered_with_auth_to_every_recipient(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1), incident(2, start_min=1)])
+    with SmtpServer() as smtp:
+        receivers = f"""
+[[receiver]]
+name = "oncall"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+tls = "none"
+username = "alerts"
+password_env = "LOGLENS_TEST_SMTP_PASSWORD"
+from = "loglens <loglens@example.com>"
+to = ["sre@example.com", "dev@example.com"]
+"""
+        cfg = config(tmp_path, receivers, rule("oncall"))
+        env = {"LOGLENS_TEST_SMTP_PASSWORD": smtp.password}
+        result = alert("run", "--config", str(cfg), "--now", NOW, env=env)
+        assert len(smtp.messages) == 1, result.stdout
+        got = smtp.messages[0]
+    assert got["auth"] == "alerts"
+    assert sorted(got["rcpt_tos"]) == ["dev@example.com", "sre@example.com"]
+    assert got["mail_from"] == "loglens@example.com"
+    msg = got["message"]
+    assert msg["Subject"].startswith(
+        "[FIRING] api-errors service=api: 2 alerts: critical error_rate"
+    )
+    assert msg["To"] == "sre@example.com, dev@example.com"
+    key = outbox(data)[0]["notification"]["key"]
+    assert msg["Message-ID"] == f"<{key}.oncall@loglens>"
+    plain = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for text in (plain, html):
+        assert "inc00001" in text and "inc00002" in text
+        assert "service=api" in text
+        assert "upstream payments-1 timed out after 3000 ms" in text
+        assert "0.31" in text and "0.02" in text
+    assert "template: upstream <*> timed out after <*> ms" in plain
+    assert "upstream &lt;*&gt; timed out" in html
+    # The secret is never printed nor stored.
+    stored = "".join(p.read_text() for p in (data / "alerts").rglob("*.json"))
+    assert smtp.password not in result.stdout + result.stderr + stored
+    history = read_history(data)
+    assert [(h["receiver_kind"], h["result"], h["attempts"]) for h in history] == [
+        ("email", "delivered", 1)
+    ]
+    assert history[0]["incident_ids"] == ["inc00001", "inc00002"]
+
+
+def test_missing_smtp_password_env_fails_naming_the_variable(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    receivers = """
+[[receiver]]
+name = "oncall"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = 9
+tls = "none"
+username = "alerts"
+password_env = "LOGLENS_TEST_UNSET_VAR"
+from = "loglens@example.com"
+to = ["sre@example.com"]
+max_attempts = 1
+"""
+    cfg = config(tmp_path, receivers, rule("oncall"))
+    os.environ.pop("LOGLENS_TEST_UNSET_VAR", None)
+    result = alert("run", "--config", str(cfg), "--now", NOW, check=False)
+    assert result.returncode == 1
+    assert "environment variable LOGLENS_TEST_UNSET_VAR is not set" in result.stdout
+
+
+def test_webhook_json_headers_and_history(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1), incident(2, service="db", severity="warning")])
+    with HttpServer() as http:
+        extra = 'headers = { "X-Team" = "sre" }\n'
+        extra += 'headers_env = { "Authorization" = "LOGLENS_TEST_TOKEN" }'
+        cfg = config(tmp_path, webhook(http.url, extra=extra), rule())
+        alert(
+            "run", "--config", str(cfg), "--now", NOW, env={"LOGLENS_TEST_TOKEN": "Bearer tok-123"}
+        )
+        requests = sorted(http.requests, key=lambda r: r["json"]["group_key"])
+    assert len(requests) == 2
+    api, db = requests[0], requests[1]
+    assert api["headers"]["x-team"] == "sre"
+    assert api["headers"]["authorization"] == "Bearer tok-123"
+    assert api["headers"]["content-type"] == "application/json"
+    body = api["json"]
+    assert api["headers"]["idempotency-key"] == body["idempotency_key"]
+    assert body["rule"] == "api-errors"
+    assert body["status"] == "firing"
+    assert body["receiver"] == "hook"
+    assert body["group_key"] == "service=api"
+    assert body["group_labels"] == {"service": "api"}
+    (a,) = body["alerts"]
+    assert a["id"] == "inc00001"
+    assert a["series"] == "service=api"
+    assert a["metric"] == "error_rate"
+    assert a["observed"] == 0.31 and a["expected"] == 0.02
+    assert a["severity"] == "critical"
+    assert a["labels"]["detector"] == "robust_zscore"
+    assert a["start"] == "2026-11-20T12:00:00Z" and a["end"] == "2026-11-20T12:03:00Z"
+    assert a["examples"] == ["upstream payments-1 timed out after 3000 ms"]
+    assert db["json"]["alerts"][0]["severity"] == "warning"
+    history = read_history(data)
+    assert sorted((h["group_key"], h["result"]) for h in history) == [
+        ("service=api", "delivered"),
+        ("service=db", "delivered"),
+    ]
+    assert "tok-123" not in json.dumps(outbox(data))
+
+
+def test_slack_and_alertmanager_payloads(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer() as http:
+        receivers = webhook(http.url + "/slack", "slack", "chat") + webhook(
+            http.url + "/am", "alertmanager", "am"
+        )
+        alert("run", "--config", str(config(tmp_path, receivers, rule('chat", "am'))), "--now", NOW)
+        by_path = {r["path"]: r["json"] for r in http.requests}
+    slack = by_path["/hook/slack"]
+    assert slack["text"].startswith("[FIRING] api-errors service=api: 1 alert")
+    assert slack["blocks"][0]["type"] == "header"
+    assert "upstream payments-1 timed out" in slack["blocks"][1]["text"]["text"]
+    am = by_path["/hook/am"]
+    assert am["version"] == "4"
+    assert am["status"] == "firing"
+    assert am["receiver"] == "am"
+    assert am["groupLabels"] == {"service": "api"}
+    assert am["commonLabels"]["service"] == "api"
+    (a,) = am["alerts"]
+    assert a["labels"]["alertname"] == "api-errors"
+    assert a["labels"]["severity"] == "critical"
+    assert a["startsAt"] == "2026-11-20T12:00:00Z"
+    assert a["fingerprint"] == "inc00001"
+    assert a["annotations"]["observed"] == "0.31"
+
+
+def test_firing_once_then_resolved_once(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule())
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(seconds=10)))
+        assert http.requests == [], "group wait (30s) not over"
+        alert("run", "--config", str(cfg), "--now", NOW)
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=6)))
+        alert("run", "--config", str(cfg), "--now", LATER)
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(hours=2)))
+        states = [r["json"]["status"] for r in http.requests]
+    assert states == ["firing", "resolved"]
+
+
+def test_receiver_down_then_up_is_delivered_once_after_retries(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer(Script(fail=2)) as http:
+        alert("run", "--config", str(config(tmp_path, webhook(http.url), rule())), "--now", NOW)
+        answered = [r for r in http.requests if r["answered"]]
+        keys = http.keys()
+    assert len(keys) == 3 and len(set(keys)) == 1, "same key on every attempt"
+    assert len(answered) == 1
+    history = read_history(data)
+    assert [(h["result"], h["attempts"]) for h in history] == [
+        ("retrying", 1),
+        ("retrying", 2),
+        ("delivered", 3),
+    ]
+    assert "HTTP 503" in history[0]["error"]
+
+
+def test_receiver_unreachable_fails_then_next_notification_still_goes(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    cfg = config(tmp_path, webhook("http://127.0.0.1:9/hook", extra="max_attempts = 2"), rule())
+    result = alert("run", "--config", str(cfg), "--now", NOW, check=False)
+    assert result.returncode == 1
+    assert [e["status"] for e in outbox(data)] == ["failed"]
+    assert [h["result"] for h in read_history(data)] == ["retrying", "failed"]
+
+
+def test_slow_receiver_times_out_then_retry_delivers(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer(Script(slow=1, slow_secs=5)) as http:
+        cfg = config(tmp_path, webhook(http.url, extra='timeout = "1s"'), rule())
+        alert("run", "--config", str(cfg), "--now", NOW)
+        keys = http.keys()
+    assert len(keys) == 2 and len(set(keys)) == 1
+    history = read_history(data)
+    assert [(h["result"], h["attempts"]) for h in history] == [("retrying", 1), ("delivered", 2)]
+    assert "timeout" in history[0]["error"].lower() or "timed out" in history[0]["error"].lower()
+
+
+def test_killed_mid_delivery_resumes_exactly_once_by_key(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    script = Script(stall=True)
+    with HttpServer(script) as http:
+        cfg = config(tmp_path, webhook(http.url, extra='timeout = "60s"'), rule())
+        args = [loglens_bin(), "alert", "run", "--config", str(cfg), "--now", NOW]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert script.arrived.wait(30), "the notification never reached the receiver"
+            entry = outbox(data)[0]
+            assert (entry["status"], entry["attempts"]) == ("sending", 1)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            proc.kill()
+        script.release.set()
+        alert("run", "--config", str(cfg), "--now", NOW)
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=6)))
+        keys = http.keys()
+        answered = [r for r in http.requests if r["answered"]]
+    assert len(set(keys)) == 1, "one notification, retried under one idempotency key"
+    assert len(keys) == 2
+    assert answered, "delivered after the restart"
+    assert [(e["status"], e["attempts"]) for e in outbox(data)] == [("delivered", 2)]
+    assert [h["result"] for h in read_history(data)] == ["delivered"]
+
+
+def test_storm_of_1000_incidents_is_a_handful_of_notifications(tmp_path):
+    data = tmp_path / "data"
+    services = ["api", "db", "web", "auth"]
+    rows = [incident(n, service=services[n % 4], start_min=n % 3) for n in range(1000)]
+    write_incidents(data, rows)
+    with HttpServer() as http:
+        started = time.monotonic()
+        alert("run", "--config", str(config(tmp_path, webhook(http.url), rule())), "--now", NOW)
+        elapsed = time.monotonic() - started
+        bodies = [r["json"] for r in http.requests]
+    assert sorted(b["group_key"] for b in bodies) == [f"service={s}" for s in sorted(services)]
+    assert sum(len(b["alerts"]) for b in bodies) == 1000
+    print(f"1000 incidents -> {len(bodies)} notifications in {elapsed:.2f}s")
+
+
+def test_dry_run_prints_and_sends_nothing(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule())
+        result = alert("run", "--config", str(cfg), "--now", NOW, "--dry-run")
+        assert http.requests == []
+        assert "would send firing api-errors[service=api]" in result.stdout
+        assert outbox(data) == []
+        alert("run", "--config", str(cfg), "--now", NOW)
+        assert len(http.requests) == 1, "dry run changed no state"
+    assert [h["result"] for h in read_history(data)].count("dry_run") == 1
+
+
+def test_silence_cli_holds_matching_alerts_until_expired(tmp_path):
+    # CLI silences start at the wall clock, so this test's incidents are placed around it.
+    data = tmp_path / "data"
+    recent = datetime.now(UTC) - timedelta(minutes=2)
+    write_incidents(data, [incident(1, at=recent), incident(2, service="db", at=recent)])
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule())
+        args = ["--config", str(cfg), "--match", "service=api", "--id", "maint"]
+        added = alert("silence", "add", *args, "--comment", "deploy")
+        assert added.stdout.startswith("silence maint until ")
+        listed = alert("silence", "list", "--config", str(cfg)).stdout
+        assert listed.startswith("maint\tactive\t") and "service=api\tdeploy" in listed
+        alert("run", "--config", str(cfg))
+        silenced = [r["json"]["group_key"] for r in http.requests]
+        alert("silence", "expire", "--config", str(cfg), "maint")
+        assert alert("silence", "list", "--config", str(cfg)).stdout.startswith("maint\texpired")
+        alert("run", "--config", str(cfg))
+        after = [r["json"]["group_key"] for r in http.requests]
+    assert silenced == ["service=db"]
+    assert after == ["service=db", "service=api"]
+
+
+def test_config_silence_with_expiry(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1), incident(2, service="db")])
+    silence = f"""
+[[silence]]
+id = "api-maint"
+match = ["service=api"]
+starts = "{iso(T0)}"
+ends = "{iso(T0 + timedelta(minutes=30))}"
+comment = "deploy"
+"""
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule(), extra=silence)
+        alert("run", "--config", str(cfg), "--now", NOW)
+        groups = [r["json"]["group_key"] for r in http.requests]
+    assert groups == ["service=db"]
+    results = sorted((h["group_key"], h["result"]) for h in read_history(data))
+    assert results == [("service=api", "silenced"), ("service=db", "delivered")]
+
+
+def test_threshold_and_new_template_rules(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [])
+    points = [
+        {
+            "ts": T0 + timedelta(minutes=m),
+            "bucket_secs": 60,
+            "metric": "error_rate",
+            "series": "service=api",
+            "service": "api",
+            "host": None,
+            "level": None,
+            "template_id": None,
+            "value": v,
+        }
+        for m, v in enumerate([0.01, 0.06, 0.08, 0.09, 0.01])
+    ]
+    write_metrics(data, points)
+    write_templates(
+        data,
+        [
+            {
+                "template_id": 42,
+                "template": "disk <*> full",
+                "count": 7,
+                "first_seen": T0,
+                "last_seen": T0 + timedelta(minutes=2),
+                "level": "error",
+                "service": "db",
+                "example": "disk /var full",
+            },
+            {
+                "template_id": 43,
+                "template": "user <*> logged in",
+                "count": 9,
+                "first_seen": T0,
+                "last_seen": T0,
+                "level": "info",
+                "service": "web",
+                "example": "user bob logged in",
+            },
+        ],
+    )
+    rules = """
+[[rule]]
+name = "error-rate"
+kind = "threshold"
+metric = "error_rate"
+op = ">"
+value = 0.05
+for = "3m"
+severity = "critical"
+receivers = ["hook"]
+group_wait = "0s"
+
+[[rule]]
+name = "new-errors"
+kind = "new_template"
+min_level = "error"
+receivers = ["hook"]
+group_wait = "0s"
+"""
+    with HttpServer() as http:
+        alert("run", "--config", str(config(tmp_path, webhook(http.url), rules)), "--now", NOW)
+        by_rule = {r["json"]["rule"]: r["json"] for r in http.requests}
+    assert set(by_rule) == {"error-rate", "new-errors"}
+    (t,) = by_rule["error-rate"]["alerts"]
+    assert (t["series"], t["observed"], t["expected"]) == ("service=api", 0.09, 0.05)
+    assert t["start"] == "2026-11-20T12:01:00Z" and t["end"] == "2026-11-20T12:04:00Z"
+    (n,) = by_rule["new-errors"]["alerts"]
+    assert n["template"] == "disk <*> full" and n["labels"]["service"] == "db"
+
+
+def test_alert_test_sends_to_the_named_receiver(tmp_path):
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule())
+        result = alert("test", "--config", str(cfg), "--receiver", "hook")
+        (req,) = http.requests
+    assert result.stdout.startswith("test notification to hook: delivered after 1 attempt(s)")
+    assert req["json"]["status"] == "test"
+    unknown = alert("test", "--config", str(cfg), "--receiver", "nope", check=False)
+    assert unknown.returncode == 1 and 'no [[receiver]] named "nope"' in unknown.stderr
+
+
+def validate(cfg: Path) -> subprocess.CompletedProcess:
+    args = [loglens_bin(), "config", "validate", "--config", str(cfg)]
+    return subprocess.run(args, capture_output=True, text=True, check=False)
+
+
+def test_config_validate_names_the_bad_field(tmp_path):
+    cfg = config(tmp_path, webhook("http://127.0.0.1:1/x"), rule())
+    ok = validate(cfg)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 rules, 1 receivers" in ok.stdout
+    bad = cfg.read_text().replace('receivers = ["hook"]', 'receivers = ["hok"]')
+    cfg.write_text(bad)
+    res = validate(cfg)
+    assert res.returncode == 2
+    assert 'rule[0].receivers: no [[receiver]] named "hok"' in res.stderr
+    line = next(i for i, t in enumerate(bad.splitlines(), 1) if "hok" in t)
+    assert f"loglens.toml:{line}:" in res.stderr
+    cfg.write_text(bad.replace("group_wait", "group_wiat"))
+    res = validate(cfg)
+    assert res.returncode == 2 and "group_wiat" in res.stderr
