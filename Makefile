@@ -9,18 +9,23 @@ LOGLENS := target/release/loglens
 DEMO    ?= demo
 DEMO_LINES ?= 1000000
 
-.PHONY: demo test build venv lint rust-test py-test bench peers clean
+.PHONY: demo dashboard test build venv lint rust-test py-test bench peers clean
 
 build:
 	$(CARGO) build --release --locked -p loglens-cli
 
-demo: build
+demo: build venv
 	rm -rf $(DEMO)
 	$(LOGLENS) generate --out $(DEMO) --lines $(DEMO_LINES) --duration 7d --seed 42
-	$(LOGLENS) process --config $(DEMO)/loglens.toml --data-dir $(DEMO)/loglens-data
+	$(LOGLENS) process --config $(DEMO)/loglens.toml --data-dir $(DEMO)/loglens-data --detect
 	@echo
 	@echo "Data directory: $(DEMO)/loglens-data (Parquet; open with DuckDB, pandas or polars)"
-	@echo "Incident ground truth: $(DEMO)/ground_truth.json"
+	@echo "Incident ground truth: $(DEMO)/ground_truth.json (score: bench/detect-score --gen $(DEMO) --data $(DEMO)/loglens-data)"
+	@echo "Templates: $(LOGLENS) templates --data-dir $(DEMO)/loglens-data"
+	@echo "Dashboard: make dashboard   (serves http://localhost:8501 over $(DEMO)/loglens-data)"
+
+dashboard: build venv
+	$(LOGLENS) dashboard --data-dir $(DEMO)/loglens-data
 
 $(VENV)/.installed: python/requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

@@ -39,6 +39,9 @@ pub struct Settings {
     /// Children per tree node (Drain's `maxChild`, not set by the benchmark: 100).
     #[serde(default = "default_max_children")]
     pub max_children: usize,
+    /// The miner's `digit_tokens_vary` (default true, as in loglens).
+    #[serde(default = "default_true")]
+    pub digit_tokens_vary: bool,
     /// The datasets, in the order they are reported.
     #[serde(rename = "dataset")]
     pub datasets: Vec<DatasetSettings>,
@@ -46,6 +49,29 @@ pub struct Settings {
 
 fn default_max_children() -> usize {
     100
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Settings that apply to every dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct Common {
+    /// Children per tree node.
+    pub max_children: usize,
+    /// See [`MinerConfig::digit_tokens_vary`].
+    pub digit_tokens_vary: bool,
+}
+
+impl Settings {
+    /// The settings shared by every dataset.
+    pub fn common(&self) -> Common {
+        Common {
+            max_children: self.max_children,
+            digit_tokens_vary: self.digit_tokens_vary,
+        }
+    }
 }
 
 /// One dataset's settings, as in logparser's Drain benchmark.
@@ -74,7 +100,7 @@ impl Settings {
         let settings: Settings =
             toml::from_str(&text).map_err(|e| err(format!("{}: {e}", path.display())))?;
         for d in &settings.datasets {
-            d.miner_config(settings.max_children, false)
+            d.miner_config(settings.common(), false)
                 .map_err(|e| err(format!("{}: dataset {}: {e}", path.display(), d.name)))?;
             LogFormat::new(&d.log_format)
                 .map_err(|e| err(format!("{}: dataset {}: {e}", path.display(), d.name)))?;
@@ -86,7 +112,7 @@ impl Settings {
 impl DatasetSettings {
     /// The miner configuration for this dataset: loglens's algorithm, or with `drain` the
     /// faithful port of logparser's Drain (no built-in maskers), for checking the port.
-    pub fn miner_config(&self, max_children: usize, drain: bool) -> Result<MinerConfig, Error> {
+    pub fn miner_config(&self, common: Common, drain: bool) -> Result<MinerConfig, Error> {
         let masks = self
             .regex
             .iter()
@@ -100,7 +126,8 @@ impl DatasetSettings {
         Ok(MinerConfig {
             depth: self.depth,
             similarity_threshold: self.st,
-            max_children,
+            max_children: common.max_children,
+            digit_tokens_vary: common.digit_tokens_vary,
             masks,
             ..base
         })
@@ -418,13 +445,13 @@ pub struct DatasetReport {
 pub fn evaluate(
     dataset: &Dataset,
     settings: &DatasetSettings,
-    max_children: usize,
+    common: Common,
     with_drain_port: bool,
 ) -> Result<(DatasetReport, Mined), Error> {
-    let config = settings.miner_config(max_children, false)?;
+    let config = settings.miner_config(common, false)?;
     let mined = mine(&dataset.contents, config);
     let drain_port_ga = if with_drain_port {
-        let drain = mine(&dataset.contents, settings.miner_config(max_children, true)?);
+        let drain = mine(&dataset.contents, settings.miner_config(common, true)?);
         Some(grouping_accuracy(&drain.labels, &dataset.event_ids))
     } else {
         None
@@ -485,7 +512,7 @@ pub fn evaluate_all(
             continue;
         }
         let dataset = Dataset::load(&dir, ds)?;
-        let (mut report, _) = evaluate(&dataset, ds, settings.max_children, with_drain_port)?;
+        let (mut report, _) = evaluate(&dataset, ds, settings.common(), with_drain_port)?;
         report.published = published.get(&ds.name).copied().unwrap_or_default();
         reports.push(report);
     }

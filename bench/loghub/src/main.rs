@@ -101,7 +101,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .find(|d| &d.name == name)
             .ok_or_else(|| format!("no dataset {name} in {}", args.settings.display()))?;
         let dataset = Dataset::load(&args.data.join(name), ds)?;
-        let config = ds.miner_config(settings.max_children, args.drain)?;
+        let config = ds.miner_config(settings.common(), args.drain)?;
         let mined = loglens_loghub::mine(&dataset.contents, config);
         let report = loglens_loghub::score(&dataset, &mined);
         explain(&mut out, &dataset, &mined.labels, &mined.templates)?;
@@ -140,10 +140,10 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             continue;
         }
         let dataset = Dataset::load(&dir, ds)?;
-        let (mut report, _) = evaluate(&dataset, ds, settings.max_children, true)?;
+        let (mut report, _) = evaluate(&dataset, ds, settings.common(), true)?;
         report.published = published.get(&ds.name).copied().unwrap_or_default();
         if args.throughput {
-            let config = ds.miner_config(settings.max_children, false)?;
+            let config = ds.miner_config(settings.common(), false)?;
             report.lines_per_sec = Some(throughput(&dataset.contents, &config, 0.3));
         }
         let diff = report.published.ga_primary.map(|d| report.ga - d);

@@ -73,9 +73,7 @@ fn two_shards_merged_equal_one_pass() {
             continue;
         }
         let dataset = Dataset::load(&path, ds).expect("dataset loads");
-        let config = ds
-            .miner_config(settings.max_children, false)
-            .expect("valid settings");
+        let config = ds.miner_config(settings.common(), false).expect("valid settings");
 
         let mut single = TemplateMiner::new(config.clone());
         let one_pass: Vec<ClusterId> = dataset.contents.iter().map(|c| single.add(c).cluster).collect();

@@ -22,6 +22,8 @@ enum Command {
     Generate(cmd::generate::GenerateArgs),
     /// Parse log files into the data directory (partitioned Parquet).
     Process(cmd::process::ProcessArgs),
+    /// Open the Streamlit dashboard over the data directory.
+    Dashboard(cmd::dashboard::DashboardArgs),
     /// Compute metrics, detect anomalies and incidents over the data directory.
     Detect(cmd::detect::DetectArgs),
     /// List the most frequent log templates, or those first seen after a time.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Process(args) => cmd::process::run(args, &mut out),
+        Command::Dashboard(args) => cmd::dashboard::run(args),
         Command::Detect(args) => cmd::detect::run(args, &mut out),
         Command::Templates(args) => cmd::templates::run(args, &mut out),
         // These choose their own exit code (1: a delivery failed; 2: invalid config).

@@ -36,6 +36,15 @@ const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::Latency
 /// Buckets between anomalies of one series that still make one incident.
 const MERGE_GAP_BUCKETS: u32 = 2;
 
+/// Anomalous buckets a latency incident needs: one slow request can be a minute's p95 on its
+/// own, so a single odd minute is noise; real slowdowns last.
+const MIN_LATENCY_INCIDENT_BUCKETS: u32 = 2;
+
+/// Whether an incident lasted long enough to report.
+fn lasting(incident: &Incident) -> bool {
+    !incident.metric.starts_with("latency_") || incident.buckets >= MIN_LATENCY_INCIDENT_BUCKETS
+}
+
 /// Examples kept per incident.
 const EXAMPLES: usize = 5;
 
@@ -115,7 +124,10 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
             &mut found.anomalies,
         );
     }
-    let incidents = merge_incidents(&found.anomalies, bucket_secs, MERGE_GAP_BUCKETS);
+    let incidents: Vec<Incident> = merge_incidents(&found.anomalies, bucket_secs, MERGE_GAP_BUCKETS)
+        .into_iter()
+        .filter(lasting)
+        .collect();
     let rows = explain(&incidents, &templates, &record_files)?;
     let written = write_all(
         &data,
@@ -230,6 +242,32 @@ const MIN_BUCKET_VOLUME: f64 = 10.0;
 /// mostly empty buckets, where any record at all looks like a spike.
 const MIN_MEAN_VOLUME: f64 = 1.0;
 
+/// Smallest rise of an error rate (absolute) and fewest errors in a bucket that matter.
+const MIN_ERROR_RATE_RISE: f64 = 0.05;
+const MIN_ERRORS: f64 = 3.0;
+/// Latency must rise by this factor over the expected value to matter.
+const MIN_LATENCY_FACTOR: f64 = 3.0;
+/// Volume must fall below this share of the expected value, or rise above this multiple of it.
+const MAX_VOLUME_DROP_SHARE: f64 = 0.5;
+const MIN_VOLUME_SPIKE_FACTOR: f64 = 2.0;
+
+/// Whether a statistically unusual value is also large enough for a person to care: on quiet,
+/// steady series a Z-score flags differences nobody would act on (one extra error, 3 ms).
+fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64) -> bool {
+    match metric {
+        Metric::ErrorRate => {
+            observed - expected >= MIN_ERROR_RATE_RISE && observed * bucket_volume >= MIN_ERRORS
+        }
+        Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 => {
+            observed >= expected * MIN_LATENCY_FACTOR
+        }
+        Metric::Volume => {
+            observed <= expected * MAX_VOLUME_DROP_SHARE || observed >= expected * MIN_VOLUME_SPIKE_FACTOR
+        }
+        _ => true,
+    }
+}
+
 /// One watched series: its points and the volume of the same labels per bucket.
 struct Series<'p> {
     metric: Metric,
@@ -292,6 +330,9 @@ fn watch_series(
                 .collect();
             if quorum > 0 && firing.len() >= quorum {
                 let strongest = firing.iter().max_by(|a, b| a.1.score.total_cmp(&b.1.score));
+                let bucket_volume = volume.and_then(|v| v.get(&ts.0)).copied().unwrap_or(0.0);
+                let strongest =
+                    strongest.filter(|(_, v)| material(series.metric, value, v.expected, bucket_volume));
                 if let Some(&(kind, verdict)) = strongest {
                     let kind = if quorum > 1 { DetectorKind::Ensemble } else { kind };
                     anomalies.push(anomaly(ts, value, kind, verdict));

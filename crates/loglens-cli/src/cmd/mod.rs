@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod alert;
+pub mod dashboard;
 pub mod detect;
 pub mod generate;
 pub mod process;

@@ -1,0 +1,82 @@
+//! `loglens dashboard`: starts the Streamlit dashboard (`dashboard/app.py`) over a data
+//! directory, with the project's Python environment.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::cmd::DataDirArgs;
+
+/// Options of `loglens dashboard`.
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Port to serve on.
+    #[arg(long, default_value_t = 8501)]
+    pub port: u16,
+    /// The dashboard entry point [default: dashboard/app.py of the checkout the binary was
+    /// built in, else of the current directory].
+    #[arg(long)]
+    pub app: Option<PathBuf>,
+    /// Python with streamlit installed [default: $LOGLENS_PYTHON, else the checkout's
+    /// .venv/bin/python, else python3].
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+}
+
+/// Runs `loglens dashboard` until the server stops.
+pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
+    let data_dir = args.data.resolve()?;
+    let root = checkout_root();
+    let app = match args.app {
+        Some(app) => app,
+        None => root
+            .iter()
+            .map(|r| r.join("dashboard/app.py"))
+            .chain([PathBuf::from("dashboard/app.py")])
+            .find(|p| p.is_file())
+            .context("dashboard/app.py not found: run from the loglens checkout or pass --app")?,
+    };
+    let python = args
+        .python
+        .or_else(|| std::env::var_os("LOGLENS_PYTHON").map(PathBuf::from))
+        .or_else(|| root.map(|r| r.join(".venv/bin/python")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    println!(
+        "dashboard: http://localhost:{} (data: {}; Ctrl-C stops it)",
+        args.port,
+        data_dir.display()
+    );
+    let status = Command::new(&python)
+        .args(["-m", "streamlit", "run"])
+        .arg(&app)
+        .args(["--server.headless", "true", "--browser.gatherUsageStats", "false"])
+        .arg("--server.port")
+        .arg(args.port.to_string())
+        .arg("--")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .status()
+        .with_context(|| {
+            format!(
+                "starting {} -m streamlit (set --python or LOGLENS_PYTHON)",
+                python.display()
+            )
+        })?;
+    if !status.success() {
+        bail!(
+            "streamlit exited with {status}; is it installed for {}? (make venv)",
+            python.display()
+        );
+    }
+    Ok(())
+}
+
+/// The checkout the binary sits in (`<root>/target/<profile>/loglens`), if it does.
+fn checkout_root() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let root: &Path = exe.parent()?.parent()?.parent()?;
+    root.join("dashboard/app.py").is_file().then(|| root.to_owned())
+}
