@@ -173,3 +173,62 @@ fn detect_writes_metrics_anomalies_and_incidents() {
         ids
     );
 }
+
+#[test]
+fn an_incremental_run_continues_the_template_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gen = dir.path().join("gen");
+    loglens()
+        .args(["generate", "--lines", "8000", "--duration", "1d", "--seed", "9"])
+        .args(["--formats", "syslog3164", "--corrupt-rate", "0", "--out"])
+        .arg(&gen)
+        .assert()
+        .success();
+    let log = std::fs::read_dir(gen.join("logs"))
+        .expect("logs")
+        .flat_map(|h| std::fs::read_dir(h.expect("host").path()).expect("host dir"))
+        .map(|f| f.expect("file").path())
+        .next()
+        .expect("a log file");
+    let text = std::fs::read_to_string(&log).expect("log text");
+    let lines: Vec<&str> = text.lines().collect();
+    let half = lines.len() / 2;
+    let growing = dir.path().join("syslog");
+    std::fs::write(&growing, lines[..half].join("\n") + "\n").expect("first half");
+    let run = |data: &Path| {
+        loglens()
+            .arg("process")
+            .arg(&growing)
+            .arg("--data-dir")
+            .arg(data)
+            .assert()
+            .success();
+    };
+    let incremental = dir.path().join("incremental");
+    run(&incremental);
+    std::fs::write(&growing, lines.join("\n") + "\n").expect("whole file");
+    run(&incremental);
+    let whole = dir.path().join("whole");
+    run(&whole);
+    let (inc_ids, _) = mined(&incremental);
+    let (whole_ids, _) = mined(&whole);
+    let second_half = |ids: &RecordTemplates| -> Vec<Option<u64>> {
+        ids.iter()
+            .filter(|((_, line), _)| *line > half as u64)
+            .map(|(_, id)| *id)
+            .collect()
+    };
+    assert_eq!(second_half(&inc_ids).len(), lines.len() - half);
+    assert_eq!(second_half(&inc_ids), second_half(&whole_ids));
+    // The saved tree has seen every message of both runs, not only the second run's.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(incremental.join("state/miner.json")).expect("miner state"))
+            .expect("json");
+    let mined_messages: u64 = state["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(mined_messages, lines.len() as u64);
+}

@@ -8,7 +8,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use loglens_core::template::{ClusterId, MinerConfig, TemplateMiner, TemplatePattern, TemplateSet};
+use std::path::Path;
+
+use loglens_core::template::{
+    ClusterId, MinerConfig, MinerState, TemplateMiner, TemplatePattern, TemplateSet,
+};
 use loglens_core::{Level, Record, Timestamp};
 use loglens_store::TemplateRow;
 
@@ -51,9 +55,10 @@ pub(crate) struct OrderedMiner {
 }
 
 impl OrderedMiner {
-    pub(crate) fn new(config: MinerConfig) -> Self {
+    /// Mines on from an existing tree (the one earlier runs left in `state/`).
+    pub(crate) fn continuing(miner: TemplateMiner) -> Self {
         OrderedMiner {
-            miner: TemplateMiner::new(config),
+            miner,
             pending: BTreeMap::new(),
             next: 0,
         }
@@ -109,12 +114,48 @@ impl MinedTemplates {
         Some(Matched { id, params })
     }
 
+    /// The tree to continue from in the next run.
+    pub(crate) fn state(&self) -> MinerState {
+        self.miner.state()
+    }
+
     fn text(&self, id: u64) -> Option<&str> {
         // Templates are sorted by id in the set.
         let templates = self.set.templates();
         let index = templates.binary_search_by(|t| t.id.0.cmp(&id)).ok()?;
         Some(templates[index].text.as_str())
     }
+}
+
+/// The miner state file inside `state/`.
+pub(crate) const MINER_STATE_FILE: &str = "miner.json";
+
+/// The miner earlier runs left in `state_dir`, or a fresh one. A state file that cannot be
+/// read or belongs to other tree settings is an error naming it, never silently replaced.
+pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<TemplateMiner, crate::EngineError> {
+    let path = state_dir.join(MINER_STATE_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TemplateMiner::new(config)),
+        Err(e) => return Err(crate::EngineError::io(&path, e)),
+    };
+    let bad = |why: String| {
+        crate::EngineError::Config(format!(
+            "{}: {why} (remove it to start template mining afresh)",
+            path.display()
+        ))
+    };
+    let state: MinerState = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    TemplateMiner::from_state(config, state).map_err(|e| bad(e.to_string()))
+}
+
+/// Saves the miner for the next run (temporary name, then rename).
+pub(crate) fn save_miner(state_dir: &Path, mined: &MinedTemplates) -> Result<(), crate::EngineError> {
+    let path = state_dir.join(MINER_STATE_FILE);
+    let tmp = state_dir.join(format!(".{MINER_STATE_FILE}.tmp"));
+    let json = serde_json::to_vec(&mined.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
+    std::fs::write(&tmp, json).map_err(|e| crate::EngineError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| crate::EngineError::io(&path, e))
 }
 
 /// Where a record came from, to pick the same example line whatever the thread count.
@@ -230,7 +271,7 @@ mod tests {
     #[test]
     fn lookup_after_mining_counts_what_mining_counted() {
         let messages = messages();
-        let mut miner = OrderedMiner::new(MinerConfig::default());
+        let mut miner = OrderedMiner::continuing(TemplateMiner::new(MinerConfig::default()));
         // Batches arrive out of order; mining must still see input order.
         let mut batches: Vec<MessageBatch> = messages
             .chunks(100)

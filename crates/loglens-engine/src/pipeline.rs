@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
-use loglens_core::template::MinerConfig;
+use loglens_core::template::{MinerConfig, TemplateMiner};
 use loglens_core::Timestamp;
 use loglens_store::{
     merge_templates, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate, UnparsedLine,
@@ -24,7 +24,9 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, ReadPlan};
 use crate::input::{modified, InputFile, Parsers, STDIN};
-use crate::mine::{MessageBatch, MinedTemplates, OrderedMiner, Origin, TemplateTally};
+use crate::mine::{
+    load_miner, save_miner, MessageBatch, MinedTemplates, OrderedMiner, Origin, TemplateTally,
+};
 use crate::EngineError;
 
 /// Options of one batch run.
@@ -169,7 +171,8 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
     let mut plans = plan_inputs(&options, &checkpoints, spool.as_ref(), &mut summary)?;
     let mined = if options.mine_templates {
-        Some(mine_inputs(&options, &mut plans, &mut summary)?)
+        let miner = load_miner(&state_dir, MinerConfig::default())?;
+        Some(mine_inputs(&options, &mut plans, miner, &mut summary)?)
     } else {
         None
     };
@@ -207,6 +210,9 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     // the next run reads the same lines again rather than risk skipping any.
     if first_error.is_none() {
         checkpoints.save(&state_dir)?;
+        if let Some(mined) = &mined {
+            save_miner(&state_dir, mined)?;
+        }
     }
     drop(spool);
     match first_error {
@@ -219,6 +225,7 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
 fn mine_inputs(
     options: &ProcessOptions,
     plans: &mut [InputPlan],
+    miner: TemplateMiner,
     summary: &mut ProcessSummary,
 ) -> Result<MinedTemplates, EngineError> {
     let threads = options.threads.max(1);
@@ -239,7 +246,7 @@ fn mine_inputs(
             .collect();
         drop((rx, batch_tx));
         let miner = scope.spawn(move || {
-            let mut miner = OrderedMiner::new(MinerConfig::default());
+            let mut miner = OrderedMiner::continuing(miner);
             for batch in batch_rx.iter() {
                 miner.accept(batch);
             }
