@@ -18,34 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from dashboard_fixtures import INCIDENTS_SCHEMA, METRICS_SCHEMA, TEMPLATES_SCHEMA
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-TS = pa.timestamp("us", tz="UTC")
-
-INCIDENT_SCHEMA = pa.schema(
-    [
-        ("incident_id", pa.string()),
-        ("start", TS),
-        ("end", TS),
-        ("peak_ts", TS),
-        ("detector", pa.string()),
-        ("metric", pa.string()),
-        ("series", pa.string()),
-        ("service", pa.string()),
-        ("host", pa.string()),
-        ("level", pa.string()),
-        ("template_id", pa.uint64()),
-        ("observed", pa.float64()),
-        ("expected", pa.float64()),
-        ("lower", pa.float64()),
-        ("upper", pa.float64()),
-        ("score", pa.float64()),
-        ("severity", pa.string()),
-        ("buckets", pa.uint32()),
-        ("template", pa.string()),
-        ("examples", pa.list_(pa.string())),
-    ]
-)
 
 
 def iso(t: datetime) -> str:
@@ -91,44 +66,19 @@ def incident(
 def write_incidents(data_dir: Path, rows: list[dict], name: str = "part-0.parquet") -> None:
     out = data_dir / "incidents"
     out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=INCIDENT_SCHEMA), out / name)
+    pq.write_table(pa.Table.from_pylist(rows, schema=INCIDENTS_SCHEMA), out / name)
 
 
 def write_metrics(data_dir: Path, rows: list[dict]) -> None:
-    schema = pa.schema(
-        [
-            ("ts", TS),
-            ("bucket_secs", pa.int32()),
-            ("metric", pa.string()),
-            ("series", pa.string()),
-            ("service", pa.string()),
-            ("host", pa.string()),
-            ("level", pa.string()),
-            ("template_id", pa.uint64()),
-            ("value", pa.float64()),
-        ]
-    )
     out = data_dir / "metrics" / f"date={T0.date()}"
     out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / "part-0.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=METRICS_SCHEMA), out / "part-0.parquet")
 
 
 def write_templates(data_dir: Path, rows: list[dict]) -> None:
-    schema = pa.schema(
-        [
-            ("template_id", pa.uint64()),
-            ("template", pa.string()),
-            ("count", pa.uint64()),
-            ("first_seen", TS),
-            ("last_seen", TS),
-            ("level", pa.string()),
-            ("service", pa.string()),
-            ("example", pa.string()),
-        ]
-    )
     out = data_dir / "templates"
     out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), out / "templates.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=TEMPLATES_SCHEMA), out / "templates.parquet")
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from dashboard_fixtures import INCIDENTS_SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,31 +88,6 @@ def _labels(series: str) -> dict:
 
 def incidents_table() -> pa.Table:
     """ROWS as an incidents/ table with the exact schema of docs/datasets.md."""
-    stamp = pa.timestamp("us", tz="UTC")
-    schema = pa.schema(
-        [
-            ("incident_id", pa.utf8()),
-            ("start", stamp),
-            ("end", stamp),
-            ("peak_ts", stamp),
-            ("detector", pa.utf8()),
-            ("metric", pa.utf8()),
-            ("series", pa.utf8()),
-            ("service", pa.utf8()),
-            ("host", pa.utf8()),
-            ("level", pa.utf8()),
-            ("template_id", pa.uint64()),
-            ("observed", pa.float64()),
-            ("expected", pa.float64()),
-            ("lower", pa.float64()),
-            ("upper", pa.float64()),
-            ("score", pa.float64()),
-            ("severity", pa.utf8()),
-            ("buckets", pa.uint32()),
-            ("template", pa.utf8()),
-            ("examples", pa.list_(pa.utf8())),
-        ]
-    )
     records = []
     for number, (detector, metric, series, start, end, observed, expected, severity) in enumerate(
         ROWS
@@ -141,7 +117,7 @@ def incidents_table() -> pa.Table:
                 "examples": ["GET /api/orders 500"],
             }
         )
-    return pa.Table.from_pylist(records, schema=schema)
+    return pa.Table.from_pylist(records, schema=INCIDENTS_SCHEMA)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ use loglens_core::metrics::{Metric, MetricPoint, MetricsBuilder, Observation, Se
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
-    parquet_files, read_columns, read_templates, write_anomalies, write_incidents, write_metrics, AnomalyRow,
-    DataDir, Dataset, DatasetRebuild, IncidentRow, StoreError, TemplateRow,
+    column, parquet_files, read_columns, read_templates, write_anomalies, write_incidents, write_metrics,
+    AnomalyRow, DataDir, Dataset, DatasetRebuild, IncidentRow, StoreError, TemplateRow,
 };
 use serde::Serialize;
 
@@ -180,29 +180,19 @@ const OBSERVED_COLUMNS: [&str; 8] = [
     "template_id",
 ];
 
-fn col<'b, T: 'static>(file: &Path, batch: &'b RecordBatch, name: &str) -> Result<&'b T, StoreError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| StoreError::Column {
-            path: file.to_owned(),
-            column: name.to_owned(),
-        })
-}
-
 fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
 fn observe_batch(file: &Path, batch: &RecordBatch, metrics: &mut MetricsBuilder) -> Result<u64, StoreError> {
-    let ts = col::<TimestampMicrosecondArray>(file, batch, "ts")?;
-    let service = col::<StringArray>(file, batch, "service")?;
-    let host = col::<StringArray>(file, batch, "host")?;
-    let level = col::<StringArray>(file, batch, "level")?;
-    let status = col::<UInt16Array>(file, batch, "status")?;
-    let latency = col::<Float64Array>(file, batch, "latency_ms")?;
-    let bytes = col::<UInt64Array>(file, batch, "bytes")?;
-    let template = col::<UInt64Array>(file, batch, "template_id")?;
+    let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
+    let service = column::<StringArray>(file, batch, "service")?;
+    let host = column::<StringArray>(file, batch, "host")?;
+    let level = column::<StringArray>(file, batch, "level")?;
+    let status = column::<UInt16Array>(file, batch, "status")?;
+    let latency = column::<Float64Array>(file, batch, "latency_ms")?;
+    let bytes = column::<UInt64Array>(file, batch, "bytes")?;
+    let template = column::<UInt64Array>(file, batch, "template_id")?;
     for i in 0..batch.num_rows() {
         metrics.add(&Observation {
             ts: Timestamp(ts.value(i)),
@@ -561,13 +551,13 @@ fn gather(
     by_hour: &HourIndex,
     evidence: &mut [Evidence],
 ) -> Result<(), StoreError> {
-    let ts = col::<TimestampMicrosecondArray>(file, batch, "ts")?;
-    let service = col::<StringArray>(file, batch, "service")?;
-    let host = col::<StringArray>(file, batch, "host")?;
-    let level = col::<StringArray>(file, batch, "level")?;
-    let status = col::<UInt16Array>(file, batch, "status")?;
-    let template = col::<UInt64Array>(file, batch, "template_id")?;
-    let message = col::<StringArray>(file, batch, "message")?;
+    let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
+    let service = column::<StringArray>(file, batch, "service")?;
+    let host = column::<StringArray>(file, batch, "host")?;
+    let level = column::<StringArray>(file, batch, "level")?;
+    let status = column::<UInt16Array>(file, batch, "status")?;
+    let template = column::<UInt64Array>(file, batch, "template_id")?;
+    let message = column::<StringArray>(file, batch, "message")?;
     for row in 0..batch.num_rows() {
         let t = ts.value(row);
         for &i in by_hour.at(t) {

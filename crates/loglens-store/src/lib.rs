@@ -23,7 +23,7 @@ pub use analysis::{
 };
 pub use columns::{Labels, RecordColumns, RecordTemplate};
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
-pub use read::{parquet_files, read_columns};
+pub use read::{column, parquet_files, read_columns};
 pub use schema::{record_schema, unparsed_schema};
 pub use templates::{merge_templates, read_templates, templates_schema, TemplateRow, TEMPLATES_FILE};
 pub use unparsed::{UnparsedLine, UnparsedWriter};

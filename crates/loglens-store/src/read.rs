@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -79,4 +79,20 @@ pub fn read_columns(
         each(&batch)?;
     }
     Ok(())
+}
+
+/// Column `name` of a batch read from `path`, as the Arrow array type `T`; a missing column or
+/// another type is an error naming the file and column.
+pub fn column<'b, T: Array + 'static>(
+    path: &Path,
+    batch: &'b RecordBatch,
+    name: &str,
+) -> Result<&'b T, StoreError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| StoreError::Column {
+            path: path.to_owned(),
+            column: name.to_owned(),
+        })
 }

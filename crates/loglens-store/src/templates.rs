@@ -12,6 +12,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use loglens_core::{Level, Timestamp};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::read::column;
 use crate::{PartFile, StoreError};
 
 /// The file holding the dataset, inside `templates/`.
@@ -98,16 +99,6 @@ pub fn read_templates(dir: &Path) -> Result<Vec<TemplateRow>, StoreError> {
         append_rows(&path, &batch, &mut rows)?;
     }
     Ok(rows)
-}
-
-fn column<'b, T: 'static>(path: &Path, batch: &'b RecordBatch, name: &str) -> Result<&'b T, StoreError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| StoreError::Column {
-            path: path.to_owned(),
-            column: name.to_owned(),
-        })
 }
 
 fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) -> Result<(), StoreError> {
