@@ -14,8 +14,8 @@ use arrow_array::{
     Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array,
 };
 use loglens_core::detect::{
-    merge_incidents, Anomaly, DetectConfig, Detector, DetectorKind, Incident, NewTemplate, RobustZScore,
-    Seasonal, Silence, Verdict, ZScore,
+    merge_incidents, Anomaly, DetectConfig, Detector, DetectorKind, Incident, NewTemplate, PoissonScan,
+    RobustZScore, Seasonal, Silence, Verdict, ZScore,
 };
 use loglens_core::metrics::{Metric, MetricPoint, MetricsBuilder, Observation, SeriesKey};
 use loglens_core::template::TemplateId;
@@ -118,6 +118,7 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     if let Some((first, last)) = span {
         found.series_watched = watch_series(&points, config, bucket_secs, last, &mut found.anomalies);
         new_templates(
+            &points,
             &templates,
             config,
             Timestamp::from_secs(first),
@@ -258,18 +259,46 @@ fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64) ->
     }
 }
 
-/// One watched series: its points and the volume of the same labels per bucket.
+/// One watched series: its points, and the volume and errors of the same labels per bucket.
 struct Series<'p> {
     metric: Metric,
     key: &'p SeriesKey,
     points: &'p [MetricPoint],
+    volume: Option<&'p HashMap<i64, f64>>,
+    errors: Option<&'p HashMap<i64, f64>>,
+}
+
+impl Series<'_> {
+    fn anomaly(&self, ts: Timestamp, observed: f64, detector: DetectorKind, verdict: Verdict) -> Anomaly {
+        Anomaly {
+            ts,
+            detector,
+            metric: self.metric.as_str().to_owned(),
+            series: self.key.canonical(),
+            observed,
+            verdict,
+        }
+    }
+
+    fn volume_at(&self, ts: Timestamp) -> f64 {
+        self.volume.and_then(|v| v.get(&ts.0)).copied().unwrap_or(0.0)
+    }
+}
+
+/// Each series of `metric`, by key: bucket start (µs) to value.
+fn by_key(all: &[&[MetricPoint]], metric: Metric) -> HashMap<SeriesKey, HashMap<i64, f64>> {
+    all.iter()
+        .filter(|s| s[0].metric == metric)
+        .map(|s| (s[0].key.clone(), s.iter().map(|p| (p.ts.0, p.value)).collect()))
+        .collect()
 }
 
 /// Runs the detectors over every watched series; returns how many series were watched.
 ///
-/// Why a consensus? Each value detector alone fires on the quirks of its model (a Z-score on a
-/// weekend dip, a median on a flat series); a bucket is anomalous when at least two of the
-/// enabled ones agree, and the strongest verdict is kept. Silence watches host volumes apart.
+/// Counts (volume, and errors among records for the error rate) go to the Poisson scan, the
+/// test made for them. Latencies go to the value detectors, and a bucket is anomalous when at
+/// least two of them agree: each alone fires on the quirks of its model (a Z-score on a weekend
+/// dip, a median on a flat series). Silence watches host volumes apart.
 fn watch_series(
     points: &[MetricPoint],
     config: &DetectConfig,
@@ -280,62 +309,38 @@ fn watch_series(
     let all: Vec<&[MetricPoint]> = points
         .chunk_by(|a, b| a.metric == b.metric && a.key == b.key)
         .collect();
-    let volumes: HashMap<&SeriesKey, HashMap<i64, f64>> = all
-        .iter()
-        .filter(|s| s[0].metric == Metric::Volume)
-        .map(|s| (&s[0].key, s.iter().map(|p| (p.ts.0, p.value)).collect()))
-        .collect();
+    let volumes = by_key(&all, Metric::Volume);
+    let errors = by_key(&all, Metric::Errors);
     let mut watched = 0;
-    for points in all {
+    for points in &all {
+        let key = &points[0].key;
         let series = Series {
             metric: points[0].metric,
-            key: &points[0].key,
+            key,
             points,
+            volume: volumes.get(key),
+            errors: errors.get(key),
         };
-        if !WATCHED.contains(&series.metric) || series.key.level.is_some() || series.key.template.is_some() {
+        if !WATCHED.contains(&series.metric) || key.level.is_some() || key.template.is_some() {
             continue;
         }
-        let volume = volumes.get(series.key);
-        let judged: Vec<(Timestamp, f64)> = judged_points(&series, volume, bucket_secs, last_bucket);
+        let judged = judged_points(&series, bucket_secs, last_bucket);
         if judged.is_empty() {
             continue;
         }
         watched += 1;
-        let canonical = series.key.canonical();
-        let anomaly = |ts: Timestamp, value: f64, detector: DetectorKind, verdict: Verdict| Anomaly {
-            ts,
-            detector,
-            metric: series.metric.as_str().to_owned(),
-            series: canonical.clone(),
-            observed: value,
-            verdict,
-        };
-        let mut detectors = value_detectors(config, series.metric);
-        let quorum = detectors.len().min(2);
-        for &(ts, value) in &judged {
-            let firing: Vec<(DetectorKind, Verdict)> = detectors
-                .iter_mut()
-                .map(|d| (d.kind(), d.observe(ts, value)))
-                .filter(|(_, v)| v.severity.is_some())
-                .collect();
-            if quorum > 0 && firing.len() >= quorum {
-                let strongest = firing.iter().max_by(|a, b| a.1.score.total_cmp(&b.1.score));
-                let bucket_volume = volume.and_then(|v| v.get(&ts.0)).copied().unwrap_or(0.0);
-                let strongest =
-                    strongest.filter(|(_, v)| material(series.metric, value, v.expected, bucket_volume));
-                if let Some(&(kind, verdict)) = strongest {
-                    let kind = if quorum > 1 { DetectorKind::Ensemble } else { kind };
-                    anomalies.push(anomaly(ts, value, kind, verdict));
-                }
-            }
+        let c = config.for_metric(series.metric.as_str());
+        if c.poisson.enabled && series.metric != Metric::LatencyP95 {
+            poisson(&series, &judged, &c, anomalies);
+        } else {
+            ensemble(&series, &judged, &c, anomalies);
         }
-        let silence = config.for_metric(series.metric.as_str()).silence;
-        if silence.enabled && series.metric == Metric::Volume && series.key.host.is_some() {
-            let mut detector = Silence::new(&silence, bucket_secs);
+        if c.silence.enabled && series.metric == Metric::Volume && key.host.is_some() {
+            let mut detector = Silence::new(&c.silence, bucket_secs);
             for &(ts, value) in &judged {
                 let verdict = detector.observe(ts, value);
                 if verdict.severity.is_some() {
-                    anomalies.push(anomaly(ts, value, DetectorKind::Silence, verdict));
+                    anomalies.push(series.anomaly(ts, value, DetectorKind::Silence, verdict));
                 }
             }
         }
@@ -343,15 +348,55 @@ fn watch_series(
     watched
 }
 
+/// The Poisson scan over a volume (records per bucket) or an error rate (errors among the
+/// bucket's records); the anomaly's observed value is the deciding window's rate.
+fn poisson(series: &Series<'_>, judged: &[(Timestamp, f64)], config: &DetectConfig, out: &mut Vec<Anomaly>) {
+    let mut detector = PoissonScan::new(&config.poisson);
+    for &(ts, value) in judged {
+        let scan = if series.metric == Metric::ErrorRate {
+            let errors = series.errors.and_then(|e| e.get(&ts.0)).copied().unwrap_or(0.0);
+            detector.observe_count(ts, errors, series.volume_at(ts))
+        } else {
+            detector.observe_count(ts, value, 1.0)
+        };
+        let verdict = scan.verdict;
+        let material = series.metric != Metric::ErrorRate
+            || (scan.count >= MIN_ERRORS && scan.observed() - verdict.expected >= MIN_ERROR_RATE_RISE);
+        if verdict.severity.is_some() && material {
+            out.push(series.anomaly(ts, scan.observed(), DetectorKind::Poisson, verdict));
+        }
+    }
+}
+
+/// The value detectors in consensus: at least two must fire, the strongest verdict is kept,
+/// and the change must be [`material`].
+fn ensemble(series: &Series<'_>, judged: &[(Timestamp, f64)], config: &DetectConfig, out: &mut Vec<Anomaly>) {
+    let mut detectors = value_detectors(config, series.metric);
+    let quorum = detectors.len().min(2);
+    for &(ts, value) in judged {
+        let firing: Vec<(DetectorKind, Verdict)> = detectors
+            .iter_mut()
+            .map(|d| (d.kind(), d.observe(ts, value)))
+            .filter(|(_, v)| v.severity.is_some())
+            .collect();
+        if quorum == 0 || firing.len() < quorum {
+            continue;
+        }
+        let strongest = firing
+            .iter()
+            .max_by(|a, b| a.1.score.total_cmp(&b.1.score))
+            .filter(|(_, v)| material(series.metric, value, v.expected, series.volume_at(ts)));
+        if let Some(&(kind, verdict)) = strongest {
+            let kind = if quorum > 1 { DetectorKind::Ensemble } else { kind };
+            out.push(series.anomaly(ts, value, kind, verdict));
+        }
+    }
+}
+
 /// The points of a series the detectors judge: volumes dense to the end of the data (a series
 /// that stopped is a drop to zero), if the series is busy enough; rates and latencies only in
 /// buckets with enough records.
-fn judged_points(
-    series: &Series<'_>,
-    volume: Option<&HashMap<i64, f64>>,
-    bucket_secs: i64,
-    last_bucket: i64,
-) -> Vec<(Timestamp, f64)> {
+fn judged_points(series: &Series<'_>, bucket_secs: i64, last_bucket: i64) -> Vec<(Timestamp, f64)> {
     let points = series.points;
     if series.metric == Metric::Volume {
         let first = points[0].ts.secs();
@@ -368,19 +413,24 @@ fn judged_points(
         }
         return out;
     }
+    let min_volume = if series.metric == Metric::ErrorRate {
+        // The Poisson scan weighs each bucket by its records: no floor needed.
+        f64::MIN_POSITIVE
+    } else {
+        MIN_BUCKET_VOLUME
+    };
     points
         .iter()
-        .filter(|p| {
-            volume
-                .and_then(|v| v.get(&p.ts.0))
-                .is_some_and(|&n| n >= MIN_BUCKET_VOLUME)
-        })
+        .filter(|p| series.volume_at(p.ts) >= min_volume)
         .map(|p| (p.ts, p.value))
         .collect()
 }
 
-/// One anomaly per template first seen after the warm-up, in the bucket it appeared.
+/// One anomaly per template first seen after the warm-up that repeats soon after, in the
+/// bucket where it repeated enough: the detector is fed each template's count per bucket, in
+/// time order.
 fn new_templates(
+    points: &[MetricPoint],
     templates: &[TemplateRow],
     config: &DetectConfig,
     start: Timestamp,
@@ -389,18 +439,31 @@ fn new_templates(
     if !config.new_template.enabled {
         return;
     }
+    let by_id: HashMap<u64, &TemplateRow> = templates.iter().map(|t| (t.id, t)).collect();
+    let mut counts: Vec<(Timestamp, u64, f64)> = points
+        .iter()
+        .filter(|p| p.metric == Metric::TemplateCount)
+        .filter_map(|p| Some((p.ts, p.key.template?, p.value)))
+        .collect();
+    counts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut detector = NewTemplate::starting_at(&config.new_template, start);
-    let mut by_time: Vec<&TemplateRow> = templates.iter().collect();
-    by_time.sort_by_key(|t| (t.first_seen, t.id));
-    let bucket_us = config.bucket_secs().unwrap_or(60) * 1_000_000;
-    for t in by_time {
-        if let Some(verdict) = detector.observe(t.first_seen, TemplateId(t.id), t.level) {
+    for (ts, id, count) in counts {
+        let row = by_id.get(&id);
+        let level = row.and_then(|t| t.level);
+        if let Some(verdict) = detector.observe_count(ts, TemplateId(id), level, count as u64) {
+            let key = row.map_or_else(
+                || SeriesKey {
+                    template: Some(id),
+                    ..SeriesKey::default()
+                },
+                |t| template_key(t),
+            );
             anomalies.push(Anomaly {
-                ts: Timestamp(t.first_seen.0.div_euclid(bucket_us) * bucket_us),
+                ts,
                 detector: DetectorKind::NewTemplate,
                 metric: Metric::TemplateCount.as_str().to_owned(),
-                series: template_key(t).canonical(),
-                observed: t.count as f64,
+                series: key.canonical(),
+                observed: count,
                 verdict,
             });
         }

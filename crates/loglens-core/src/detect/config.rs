@@ -49,6 +49,8 @@ pub struct DetectConfig {
     pub robust_zscore: RobustConfig,
     /// Seasonal baseline settings.
     pub seasonal: SeasonalConfig,
+    /// Poisson scan settings (counts: volume, errors).
+    pub poisson: PoissonConfig,
     /// New-template settings.
     pub new_template: NewTemplateConfig,
     /// Silence settings.
@@ -66,6 +68,7 @@ impl Default for DetectConfig {
             zscore: ZScoreConfig::default(),
             robust_zscore: RobustConfig::default(),
             seasonal: SeasonalConfig::default(),
+            poisson: PoissonConfig::default(),
             new_template: NewTemplateConfig::default(),
             silence: SilenceConfig::default(),
             metric: BTreeMap::new(),
@@ -83,6 +86,8 @@ pub struct MetricOverride {
     pub robust_zscore: Option<RobustConfig>,
     /// Replaces `[detect.seasonal]` for this metric.
     pub seasonal: Option<SeasonalConfig>,
+    /// Replaces `[detect.poisson]` for this metric.
+    pub poisson: Option<PoissonConfig>,
     /// Replaces `[detect.silence]` for this metric.
     pub silence: Option<SilenceConfig>,
 }
@@ -108,6 +113,9 @@ impl DetectConfig {
             if let Some(c) = &o.seasonal {
                 out.seasonal = c.clone();
             }
+            if let Some(c) = &o.poisson {
+                out.poisson = c.clone();
+            }
             if let Some(c) = &o.silence {
                 out.silence = c.clone();
             }
@@ -120,6 +128,10 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), DetectError> {
         self.bucket_secs()?;
         self.new_template.warmup_secs()?;
+        self.new_template.within_secs()?;
+        if self.new_template.min_count == 0 {
+            return Err(range("new_template.min_count", "must be at least 1"));
+        }
         self.check_sections("")?;
         for name in self.metric.keys() {
             self.for_metric(name).check_sections(&format!("metric.{name}."))?;
@@ -145,6 +157,20 @@ impl DetectConfig {
             if !(v > 0.0 && v <= 1.0) {
                 return Err(range(&format!("{prefix}seasonal.{name}"), "must be in (0, 1]"));
             }
+        }
+        let p = &self.poisson;
+        check_thresholds(&format!("{prefix}poisson"), p.threshold, p.critical)?;
+        if p.windows.is_empty() || p.windows.iter().any(|&w| w == 0 || w > MAX_POISSON_WINDOW) {
+            return Err(range(
+                &format!("{prefix}poisson.windows"),
+                "must list 1 to 1440 buckets, at least one",
+            ));
+        }
+        if p.halflife == 0 {
+            return Err(range(&format!("{prefix}poisson.halflife"), "must be at least 1"));
+        }
+        if !(p.min_ratio >= 1.0) || p.min_ratio.is_infinite() {
+            return Err(range(&format!("{prefix}poisson.min_ratio"), "must be at least 1"));
         }
         if self.silence.min_missing == 0 {
             return Err(range(
@@ -348,6 +374,52 @@ impl SeasonalConfig {
     }
 }
 
+/// Longest Poisson scan window accepted, in buckets (a day of 1-minute buckets).
+const MAX_POISSON_WINDOW: usize = 1440;
+
+/// Poisson scan: counts over the last few buckets against an exponentially weighted baseline
+/// rate, scored by the Poisson tail (see [`super::PoissonScan`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoissonConfig {
+    /// Run this detector (default true).
+    pub enabled: bool,
+    /// Window lengths in buckets tested at each bucket (default `[1, 2, 4, 8, 16]`): short
+    /// ones catch sharp changes on busy series, long ones weak changes on quiet series.
+    pub windows: Vec<usize>,
+    /// Buckets after which a past bucket weighs half in the baseline (default 60).
+    pub halflife: u32,
+    /// Buckets of history needed before it may fire (default 30).
+    pub min_history: u32,
+    /// −log10 of the tail probability at which it fires with severity warning (default 7:
+    /// one chance in ten million per test, so a week of minutes over dozens of series and
+    /// five windows stays under one false alarm from chance alone).
+    pub threshold: f64,
+    /// −log10 tail probability at which the severity is critical (default 15).
+    pub critical: f64,
+    /// Smallest change as a ratio of observed to expected (or expected to observed for a
+    /// fall) that may fire (default 2): significance alone flags 10% wobbles on busy series.
+    pub min_ratio: f64,
+    /// Anomalous buckets during which the baseline stays frozen before it learns the new
+    /// level (default 120).
+    pub max_freeze: u32,
+}
+
+impl Default for PoissonConfig {
+    fn default() -> Self {
+        PoissonConfig {
+            enabled: true,
+            windows: vec![1, 2, 4, 8, 16],
+            halflife: 60,
+            min_history: 30,
+            threshold: 7.0,
+            critical: 15.0,
+            min_ratio: 2.0,
+            max_freeze: 120,
+        }
+    }
+}
+
 /// New templates: a template first seen after the warm-up, graded by its level.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -359,6 +431,11 @@ pub struct NewTemplateConfig {
     /// Lowest severity reported (default `info`: every new template). A template's severity
     /// comes from its level: ERROR or worse is critical, WARN warning, anything else info.
     pub min_severity: super::Severity,
+    /// Occurrences within `within` of its first that make a new template an anomaly
+    /// (default 3; 1 reports every new template, one-offs included).
+    pub min_count: u64,
+    /// How soon after its first occurrence a new template must repeat (default `10m`).
+    pub within: String,
 }
 
 impl Default for NewTemplateConfig {
@@ -367,6 +444,8 @@ impl Default for NewTemplateConfig {
             enabled: true,
             warmup: "1h".to_owned(),
             min_severity: super::Severity::Info,
+            min_count: 3,
+            within: "10m".to_owned(),
         }
     }
 }
@@ -375,6 +454,11 @@ impl NewTemplateConfig {
     /// The warm-up in seconds.
     pub fn warmup_secs(&self) -> Result<i64, DetectError> {
         duration("new_template.warmup", &self.warmup)
+    }
+
+    /// The repetition window in seconds.
+    pub fn within_secs(&self) -> Result<i64, DetectError> {
+        duration("new_template.within", &self.within)
     }
 }
 

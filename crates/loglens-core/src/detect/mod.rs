@@ -5,7 +5,8 @@
 //! - **Value detectors** implement [`Detector`]: one instance per series, fed every bucket of
 //!   that series in time order through [`Detector::observe`], which returns a [`Verdict`] using
 //!   only the points seen so far (no look-ahead). Work per point is bounded by the configured
-//!   window. [`ZScore`], [`RobustZScore`] and [`Seasonal`] are of this kind.
+//!   window. [`ZScore`], [`RobustZScore`], [`Seasonal`] and [`PoissonScan`] (which also takes
+//!   an exposure, for error counts among records) are of this kind.
 //! - **Event detectors** are driven by what happens, not by a value: [`NewTemplate`] is fed
 //!   `(ts, template, level)` and fires once when a template first appears after its warm-up;
 //!   [`Silence`] is fed the buckets in which a series *reported* ([`Silence::report`]) and the
@@ -36,6 +37,7 @@
 
 mod config;
 mod incident;
+mod poisson;
 mod robust;
 mod seasonal;
 mod silence;
@@ -46,10 +48,11 @@ mod zscore;
 use std::fmt;
 
 pub use config::{
-    DetectConfig, DetectError, MetricOverride, NewTemplateConfig, RobustConfig, SeasonalConfig,
+    DetectConfig, DetectError, MetricOverride, NewTemplateConfig, PoissonConfig, RobustConfig, SeasonalConfig,
     SilenceConfig, Transform, ZScoreConfig,
 };
 pub use incident::{incident_id, merge_incidents, Anomaly, Incident};
+pub use poisson::{poisson_tail_log10, PoissonScan, ScanVerdict};
 pub use robust::RobustZScore;
 pub use seasonal::Seasonal;
 pub use silence::Silence;
@@ -102,17 +105,20 @@ pub enum DetectorKind {
     Silence,
     /// Two or more value detectors agreeing on a bucket (the verdict is the strongest one's).
     Ensemble,
+    /// Counts over the last few buckets against a baseline rate, by the Poisson tail.
+    Poisson,
 }
 
 impl DetectorKind {
     /// Every detector, in column-name order of docs/datasets.md.
-    pub const ALL: [DetectorKind; 6] = [
+    pub const ALL: [DetectorKind; 7] = [
         DetectorKind::ZScore,
         DetectorKind::RobustZScore,
         DetectorKind::Seasonal,
         DetectorKind::NewTemplate,
         DetectorKind::Silence,
         DetectorKind::Ensemble,
+        DetectorKind::Poisson,
     ];
 
     /// The name stored in the `detector` column.
@@ -124,6 +130,7 @@ impl DetectorKind {
             DetectorKind::NewTemplate => "new_template",
             DetectorKind::Silence => "silence",
             DetectorKind::Ensemble => "ensemble",
+            DetectorKind::Poisson => "poisson",
         }
     }
 }
@@ -250,6 +257,7 @@ mod tests {
                 ..c.seasonal.clone()
             })),
             Box::new(Silence::new(&c.silence, 60)),
+            Box::new(PoissonScan::new(&c.poisson)),
         ]
     }
 
@@ -300,7 +308,8 @@ mod tests {
                 "seasonal",
                 "new_template",
                 "silence",
-                "ensemble"
+                "ensemble",
+                "poisson"
             ]
         );
         assert_eq!(Severity::Critical.as_str(), "critical");
