@@ -28,21 +28,25 @@ use serde::Serialize;
 
 use crate::EngineError;
 
-/// Metrics the value detectors watch. Counts of single templates and the (service, level)
-/// rollups are written for the dashboard but not watched: new templates have their own detector
-/// and level splits repeat what error rate says.
-const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::LatencyP95];
+/// Metrics the detectors watch. Counts of single templates and the (service, level) rollups
+/// are written for the dashboard but not watched: new templates have their own detector and
+/// level splits repeat what error rate says. Latency is watched at the median: a minute's p95
+/// over a few dozen requests is its one or two slowest, so it jumps whenever one request hangs,
+/// while a service that really slows down moves its median.
+const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::LatencyP50];
 
-/// Buckets between anomalies of one series that still make one incident.
-const MERGE_GAP_BUCKETS: u32 = 2;
+/// Buckets between anomalies of one series that still make one incident: a change that
+/// flickers for a few minutes is one incident, not several.
+const MERGE_GAP_BUCKETS: u32 = 5;
 
-/// Anomalous buckets a latency incident needs: one slow request can be a minute's p95 on its
-/// own, so a single odd minute is noise; real slowdowns last.
-const MIN_LATENCY_INCIDENT_BUCKETS: u32 = 2;
+/// Anomalous buckets an incident of a value or count detector needs: a single odd minute is
+/// chance more often than not (one slow request is a minute's latency, one burst of retries a
+/// minute's volume), while the failures worth waking someone for last.
+const MIN_INCIDENT_BUCKETS: u32 = 2;
 
-/// Whether an incident lasted long enough to report.
+/// Whether an incident lasted long enough to report. A new template is one event by nature.
 fn lasting(incident: &Incident) -> bool {
-    !incident.metric.starts_with("latency_") || incident.buckets >= MIN_LATENCY_INCIDENT_BUCKETS
+    incident.detector == DetectorKind::NewTemplate || incident.buckets >= MIN_INCIDENT_BUCKETS
 }
 
 /// Examples kept per incident.
@@ -330,12 +334,16 @@ fn watch_series(
         }
         watched += 1;
         let c = config.for_metric(series.metric.as_str());
-        if c.poisson.enabled && series.metric != Metric::LatencyP95 {
+        let counted = matches!(series.metric, Metric::Volume | Metric::ErrorRate);
+        if c.poisson.enabled && counted {
             poisson(&series, &judged, &c, anomalies);
         } else {
             ensemble(&series, &judged, &c, anomalies);
         }
-        if c.silence.enabled && series.metric == Metric::Volume && key.host.is_some() {
+        // With the Poisson scan on, a host falling silent is a volume drop it judges by how
+        // surprising the gap is; a fixed run of empty buckets would fire on quiet hosts.
+        let silence = c.silence.enabled && !(c.poisson.enabled && counted);
+        if silence && series.metric == Metric::Volume && key.host.is_some() {
             let mut detector = Silence::new(&c.silence, bucket_secs);
             for &(ts, value) in &judged {
                 let verdict = detector.observe(ts, value);

@@ -48,8 +48,8 @@ mod zscore;
 use std::fmt;
 
 pub use config::{
-    DetectConfig, DetectError, MetricOverride, NewTemplateConfig, PoissonConfig, RobustConfig, SeasonalConfig,
-    SilenceConfig, Transform, ZScoreConfig,
+    DetectConfig, DetectError, MetricOverride, NewTemplateConfig, PoissonConfig, RobustConfig,
+    SeasonalConfig, SilenceConfig, Transform, ZScoreConfig,
 };
 pub use incident::{incident_id, merge_incidents, Anomaly, Incident};
 pub use poisson::{poisson_tail_log10, PoissonScan, ScanVerdict};

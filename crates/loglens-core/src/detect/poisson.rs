@@ -76,7 +76,11 @@ impl PoissonScan {
     /// outage is not learned as the new normal, yet a lasting change is accepted in the end.
     pub fn observe_count(&mut self, _ts: Timestamp, count: f64, exposure: f64) -> ScanVerdict {
         let count = if count.is_finite() { count.max(0.0) } else { 0.0 };
-        let exposure = if exposure.is_finite() { exposure.max(0.0) } else { 0.0 };
+        let exposure = if exposure.is_finite() {
+            exposure.max(0.0)
+        } else {
+            0.0
+        };
         self.recent.push_back((count, exposure));
         if self.recent.len() > self.longest {
             self.recent.pop_front();
@@ -195,11 +199,7 @@ pub fn poisson_tail_log10(k: f64, mu: f64) -> f64 {
     if mu == 0.0 {
         return if k > 0.0 { MAX_SCORE } else { 0.0 };
     }
-    let nats = if k == 0.0 {
-        mu
-    } else {
-        mu - k + k * (k / mu).ln()
-    };
+    let nats = if k == 0.0 { mu } else { mu - k + k * (k / mu).ln() };
     (nats.max(0.0) / std::f64::consts::LN_10).min(MAX_SCORE)
 }
 
@@ -227,7 +227,11 @@ fn band(mu: f64, threshold: f64) -> (f64, f64) {
     let lower = if mu <= t {
         0.0
     } else {
-        edge((mu.sqrt() - step).max(0.0).powi(2).max(f64::MIN_POSITIVE), f64::MIN_POSITIVE, mu)
+        edge(
+            (mu.sqrt() - step).max(0.0).powi(2).max(f64::MIN_POSITIVE),
+            f64::MIN_POSITIVE,
+            mu,
+        )
     };
     (lower, upper)
 }
@@ -349,7 +353,10 @@ mod tests {
             assert!((score - 7.0).abs() < 1e-3, "{edge}: {score}");
         }
         let (lower, upper) = band(2.0, 7.0);
-        assert_eq!(lower, 0.0, "an empty bucket is not surprising enough when 2 are expected");
+        assert_eq!(
+            lower, 0.0,
+            "an empty bucket is not surprising enough when 2 are expected"
+        );
         assert!((poisson_tail_log10(upper, 2.0) - 7.0).abs() < 1e-3, "{upper}");
     }
 }

@@ -194,6 +194,8 @@ mod tests {
         assert_eq!(v.severity, Some(Severity::Critical));
         assert_eq!(d.observe(at(30), TemplateId::of("burst"), error), None);
         // A bucket with three at once fires at once.
-        assert!(d.observe_count(at(40), TemplateId::of("storm"), error, 3).is_some());
+        assert!(d
+            .observe_count(at(40), TemplateId::of("storm"), error, 3)
+            .is_some());
     }
 }
