@@ -1,13 +1,15 @@
 """Dashboard page load times on a large data directory (issue #5: under 2 s on 10M records).
 
     .venv/bin/python bench/dashboard_load.py [--data-dir DIR | --work DIR --lines 10000000]
-                                             [--fixtures] [--range "Last 24 hours"]
+                                             [--alerts] [--range "Last 24 hours"] [--page overview]
 
-Without --data-dir it generates and processes --lines lines with the release binary ($LOGLENS_BIN or
-target/release/loglens) under --work. --fixtures adds the contract datasets the pipeline does not
-write yet (tests/python/dashboard_fixtures.py) so every page has data. Each page is run through
-Streamlit's AppTest with an empty query cache (cold: every DuckDB query runs, the sidebar's too)
-and again (warm: cached, what switching back to a page or a rerun costs).
+Without --data-dir it generates --lines lines over 7 days with the release binary ($LOGLENS_BIN or
+target/release/loglens) under --work and runs `loglens process --detect` on them, so records,
+templates, metrics, anomalies and incidents are the pipeline's own. --alerts also runs `loglens
+alert run` against a local webhook receiver (tests/python/dashboard_fixtures.py) when the data
+directory has no alert history yet. Each page is run through Streamlit's AppTest with an empty
+query cache (cold: every DuckDB query runs, the sidebar's too) and again (warm: cached, what
+switching back to a page or a rerun costs).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = ("overview", "anomalies", "templates", "explorer", "alerts", "pipeline")
 
 
+def binary() -> str:
+    return os.environ.get("LOGLENS_BIN") or str(REPO / "target" / "release" / "loglens")
+
+
 def loglens(*args: str) -> None:
-    binary = os.environ.get("LOGLENS_BIN") or str(REPO / "target" / "release" / "loglens")
-    subprocess.run([binary, *args], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([binary(), *args], check=True, stdout=subprocess.DEVNULL)
 
 
 def generate(work: Path, lines: int) -> Path:
@@ -37,24 +42,29 @@ def generate(work: Path, lines: int) -> Path:
     loglens(
         "generate", "--out", str(work), "--lines", str(lines), "--duration", "7d", "--seed", "42"
     )
-    loglens("process", "--config", str(work / "loglens.toml"), "--data-dir", str(data))
-    print(f"generated and processed {lines:,} lines in {time.perf_counter() - started:.0f} s")
+    config = str(work / "loglens.toml")
+    loglens("process", "--config", config, "--data-dir", str(data), "--detect")
+    print(
+        f"generated, processed, detected {lines:,} lines in {time.perf_counter() - started:.0f} s"
+    )
     return data
 
 
-def with_fixtures(data: Path) -> Path:
+def with_alerts(data: Path) -> None:
+    """Alert history from `loglens alert run` (a webhook to a local receiver), once."""
+    if (data / "alerts" / "history").is_dir():
+        return
     sys.path.insert(0, str(REPO / "tests" / "python"))
-    from dashboard_fixtures import build_data_dir  # noqa: PLC0415
+    from dashboard_fixtures import run_alerts  # noqa: PLC0415
 
-    target = data.parent / "loglens-data-full"
-    if not (target / "alerts").is_dir():
-        started = time.perf_counter()
-        build_data_dir(data, target)
-        print(f"contract datasets written in {time.perf_counter() - started:.0f} s")
-    return target
+    started = time.perf_counter()
+    run_alerts(binary(), data)
+    print(f"alert history written in {time.perf_counter() - started:.0f} s")
 
 
-def measure(data: Path, time_range: str) -> list[tuple[str, float, float, float]]:
+def measure(
+    data: Path, time_range: str, pages: tuple[str, ...] = PAGES
+) -> list[tuple[str, float, float, float]]:
     """(page, cold seconds, cold CPU seconds, warm seconds) for every page.
 
     CPU time (all threads of this process, DuckDB's included) does not grow when other work
@@ -67,7 +77,7 @@ def measure(data: Path, time_range: str) -> list[tuple[str, float, float, float]
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=600).run()
     at.selectbox(key="flt_range").set_value(time_range).run()
     results = []
-    for page in PAGES:
+    for page in pages:
         at.switch_page(f"../python/loglens/dashboard/pages/{page}.py")
         st.cache_data.clear()
         started, cpu = time.perf_counter(), time.process_time()
@@ -87,13 +97,14 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--work", type=Path, default=REPO / "target" / "dashboard-bench")
     parser.add_argument("--lines", type=int, default=10_000_000)
-    parser.add_argument("--fixtures", action="store_true")
+    parser.add_argument("--alerts", action="store_true")
     parser.add_argument("--range", dest="ranges", action="append")
+    parser.add_argument("--page", dest="pages", action="append", choices=PAGES)
     args = parser.parse_args()
 
     data = args.data_dir or generate(args.work, args.lines)
-    if args.fixtures:
-        data = with_fixtures(data)
+    if args.alerts:
+        with_alerts(data)
     import duckdb  # noqa: PLC0415
 
     scan = f"read_parquet('{data}/records/**/*.parquet', hive_partitioning = true)"
@@ -102,7 +113,7 @@ def main() -> None:
     for time_range in args.ranges or ["Last 24 hours", "All data"]:
         print(f"\ntime range: {time_range}")
         print(f"{'page':<10} {'cold (s)':>9} {'cold CPU (s)':>13} {'warm (s)':>9}")
-        for page, cold, cold_cpu, warm in measure(data, time_range):
+        for page, cold, cold_cpu, warm in measure(data, time_range, tuple(args.pages or PAGES)):
             print(f"{page:<10} {cold:>9.2f} {cold_cpu:>13.2f} {warm:>9.2f}")
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 

@@ -49,7 +49,8 @@ def demo(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def dashboard_data(demo, tmp_path_factory) -> Path:
-    """The demo records plus every dataset of docs/datasets.md (see dashboard_fixtures.py)."""
+    """The demo data directory after `loglens detect` and `alert run` (see dashboard_fixtures)."""
     from dashboard_fixtures import build_data_dir  # noqa: PLC0415 (only the dashboard tests need it)
 
-    return build_data_dir(demo["data"], tmp_path_factory.mktemp("dashboard") / "loglens-data")
+    dst = tmp_path_factory.mktemp("dashboard") / "loglens-data"
+    return build_data_dir(loglens_bin(), demo["data"], dst)

@@ -1,20 +1,19 @@
-"""Stand-ins for datasets the real pipeline does not write yet, built from real records.
+"""The dashboard's test data directory, made by the real pipeline, and the dataset schemas.
 
-Every writer here follows docs/datasets.md column for column (names, order, Arrow types), so the
-dashboard is tested against the contract. When `loglens process` mines templates and `loglens
-detect` / `loglens alert` land, replace `build_data_dir` with those commands; the tests stay.
-Records and templates already come from the real `loglens process` when it wrote them.
+`build_data_dir` copies a processed data directory, runs `loglens detect` on it and `loglens alert
+run` against a real webhook receiver on loopback (one delivered after a retry, one unreachable), so
+every page reads what the pipeline writes. The Arrow schemas follow docs/datasets.md column for
+column; tests that need a hand-made or malformed dataset (alerts, detect scoring) write with them.
 """
 
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+import subprocess
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -103,171 +102,79 @@ ALERTS_SCHEMA = pa.schema(
     ]
 )
 
-# A crude stand-in for the miner: every token holding a digit becomes <*>.
-TEMPLATE_SQL = r"regexp_replace(message, '\S*[0-9]\S*', '<*>', 'g')"
-ERROR_SQL = "(status >= 500 OR lower(level) IN ('error', 'critical', 'alert', 'emergency'))"
-LEVELS = "['trace', 'debug', 'info', 'notice', 'warn', 'error', 'critical', 'alert', 'emergency']"
-LEVEL_RANK = f"list_position({LEVELS}, level)"
+# Alerting for the fixture: every critical incident to a receiver that answers 503 once (a retry,
+# then delivered), warnings to a port nothing listens on (failed after 2 attempts).
+# resolve_after is long so that every incident of the two generated days is still firing at --now.
+ALERT_CONFIG = """
+[alerting]
+resolve_after = "72h"
+backoff_base = "20ms"
+backoff_max = "50ms"
+
+[[receiver]]
+name = "hook"
+kind = "webhook"
+url = "{url}"
+
+[[receiver]]
+name = "down"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+max_attempts = 2
+
+[[rule]]
+name = "critical"
+kind = "incident"
+min_severity = "critical"
+receivers = ["hook"]
+group_by = ["service"]
+
+[[rule]]
+name = "warnings"
+kind = "incident"
+match = ["severity=warning"]
+receivers = ["down"]
+group_by = ["service"]
+"""
 
 
-def _records(data_dir: Path) -> str:
-    return f"read_parquet('{data_dir}/records/**/*.parquet', hive_partitioning = true)"
+def _loglens(binary: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, *args], capture_output=True, text=True, check=False, timeout=600)
 
 
-def _write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    tmp.rename(path)
+def _checked(binary: str, *args: str) -> None:
+    result = _loglens(binary, *args)
+    if result.returncode != 0:
+        raise RuntimeError(f"loglens {' '.join(args)} exited {result.returncode}: {result.stderr}")
 
 
-def _table(con: duckdb.DuckDBPyConnection, query: str, schema: pa.Schema) -> pa.Table:
-    return con.sql(query).to_arrow_table().select(schema.names).cast(schema)
-
-
-def copy_mined_records(src: Path, dst: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """Copies records, unparsed, templates and state/ from `src`, filling template_id where null.
-
-    Once `loglens process` mines templates, its ids and templates/ are kept as they are.
-    """
-    con.execute(
-        f"""COPY (SELECT * EXCLUDE (date, hour)
-                           REPLACE (coalesce(template_id, hash({TEMPLATE_SQL})) AS template_id),
-                         strftime(ts, '%Y-%m-%d') AS date, strftime(ts, '%H') AS hour
-                  FROM read_parquet('{src}/records/**/*.parquet', hive_partitioning = true))
-            TO '{dst}/records' (FORMAT parquet, PARTITION_BY (date, hour))"""
-    )
-    for name in ("unparsed", "state", "templates"):
-        if (src / name).exists():
-            shutil.copytree(src / name, dst / name)
-
-
-def write_templates(data_dir: Path, con: duckdb.DuckDBPyConnection) -> None:
-    query = f"""
-        SELECT template_id, any_value({TEMPLATE_SQL}) AS template, count(*)::UBIGINT AS count,
-               min(ts) AS first_seen, max(ts) AS last_seen,
-               arg_max(level, {LEVEL_RANK}) AS level, any_value(service) AS service,
-               any_value(message) AS example
-        FROM {_records(data_dir)} GROUP BY template_id ORDER BY template_id"""
-    _write(_table(con, query, TEMPLATES_SCHEMA), data_dir / "templates" / "templates.parquet")
-
-
-def write_metrics(data_dir: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """Per-minute volume, errors, error_rate: total and per-service rollups, by date partition."""
-    bucket = "to_timestamp(floor(epoch(ts) / 60) * 60)"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE m AS
-            WITH per AS (
-              SELECT {bucket} AS ts, service, count(*)::DOUBLE AS volume,
-                     count(*) FILTER (WHERE {ERROR_SQL})::DOUBLE AS errors
-              FROM {_records(data_dir)} GROUP BY GROUPING SETS (({bucket}), ({bucket}, service))),
-            labelled AS (
-              SELECT ts, service, CASE WHEN service IS NULL THEN 'total'
-                                       ELSE 'service=' || service END AS series, volume, errors
-              FROM per)
-            SELECT ts, 60 AS bucket_secs, metric, series, service, NULL AS host, NULL AS level,
-                   NULL::UBIGINT AS template_id, value
-            FROM labelled UNPIVOT (value FOR metric IN (volume, errors))
-            UNION ALL
-            SELECT ts, 60, 'error_rate', series, service, NULL, NULL, NULL, errors / volume
-            FROM labelled"""
-    )
-    for (day,) in con.execute(
-        "SELECT DISTINCT strftime(ts, '%Y-%m-%d') FROM m ORDER BY 1"
-    ).fetchall():
-        query = (
-            f"SELECT * FROM m WHERE strftime(ts, '%Y-%m-%d') = '{day}' ORDER BY ts, metric, series"
-        )
-        _write(
-            _table(con, query, METRICS_SCHEMA),
-            data_dir / "metrics" / f"date={day}" / "part-0.parquet",
-        )
-
-
-def write_anomalies_and_incidents(data_dir: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """The 3 buckets of total volume farthest from the mean, as anomalies and one incident each."""
-    query = f"""
-        WITH s AS (SELECT ts, value, avg(value) OVER () AS mean, stddev_samp(value) OVER () AS sd
-                   FROM read_parquet('{data_dir}/metrics/**/*.parquet', hive_partitioning = true)
-                   WHERE metric = 'volume' AND series = 'total')
-        SELECT ts, 'volume' AS metric, 'total' AS series, NULL AS service, NULL AS host,
-               NULL AS level, NULL::UBIGINT AS template_id, 'zscore' AS detector,
-               value AS observed, mean AS expected, greatest(mean - 3 * sd, 0) AS lower,
-               mean + 3 * sd AS upper, abs(value - mean) / sd AS score,
-               CASE WHEN row_number() OVER (ORDER BY abs(value - mean) DESC, ts) = 1
-                    THEN 'critical' ELSE 'warning' END AS severity,
-               'inc-' || strftime(ts, '%Y%m%d%H%M') AS incident_id
-        FROM s ORDER BY abs(value - mean) DESC, ts LIMIT 3"""
-    anomalies = _table(con, query, ANOMALIES_SCHEMA)
-    _write(anomalies, data_dir / "anomalies" / "part-0.parquet")
-    con.register("anomalies_fx", anomalies)
-    top_template = f"""
-        (SELECT template_id FROM {_records(data_dir)} r
-         WHERE r.ts >= a.ts AND r.ts < a.ts + INTERVAL 1 MINUTE
-         GROUP BY template_id ORDER BY count(*) DESC, template_id LIMIT 1)"""
-    query = f"""
-        SELECT a.incident_id, a.ts AS start, a.ts + INTERVAL 1 MINUTE AS "end", a.ts AS peak_ts,
-               a.detector, a.metric, a.series, a.service, a.host, a.level,
-               {top_template} AS template_id, a.observed, a.expected, a.lower, a.upper, a.score,
-               a.severity, 1::UINTEGER AS buckets, NULL AS template, NULL AS examples
-        FROM anomalies_fx a"""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE inc AS {query}")
-    explained = f"""
-        SELECT i.* REPLACE (t.template AS template,
-               (SELECT list(message ORDER BY ts) FROM (
-                   SELECT message, ts FROM {_records(data_dir)} r
-                   WHERE r.template_id = i.template_id AND r.ts >= i.start AND r.ts < i."end"
-                   ORDER BY ts LIMIT 5)) AS examples)
-        FROM inc i
-        LEFT JOIN read_parquet('{data_dir}/templates/templates.parquet') t USING (template_id)
-        ORDER BY i.start"""
-    _write(_table(con, explained, INCIDENTS_SCHEMA), data_dir / "incidents" / "part-0.parquet")
-
-
-def write_alerts(data_dir: Path, con: duckdb.DuckDBPyConnection) -> None:
-    """Per incident one notification: delivered first time, delivered after a retry, or failed."""
-    incidents = con.sql(
-        f"""SELECT incident_id, start, severity FROM
-            read_parquet('{data_dir}/incidents/*.parquet') ORDER BY start"""
-    ).to_arrow_table()
-    outcomes = (
-        [("delivered", None)],
-        [("retrying", "HTTP 503"), ("delivered", None)],
-        [("retrying", "timeout"), ("retrying", "timeout"), ("failed", "timeout after 3 attempts")],
-    )
-    rows = []
-    for i, row in enumerate(incidents.to_pylist()):
-        incident_id, start, severity = row["incident_id"], row["start"], row["severity"]
-        for attempt, (result, error) in enumerate(outcomes[i % len(outcomes)], start=1):
-            rows.append(
-                {
-                    "ts": start + timedelta(minutes=2, seconds=30 * attempt),
-                    "idempotency_key": f"key-{incident_id}",
-                    "rule": "volume-anomaly",
-                    "receiver": "ops-webhook",
-                    "receiver_kind": "webhook",
-                    "group_key": "series=total",
-                    "state": "firing",
-                    "incident_ids": [incident_id],
-                    "subject": f"[{severity}] volume anomaly {incident_id}",
-                    "attempts": attempt,
-                    "result": result,
-                    "error": error,
-                }
-            )
-    table = pa.Table.from_pylist(rows, schema=ALERTS_SCHEMA)
-    _write(table, data_dir / "alerts" / "history" / "part-0.parquet")
-
-
-def build_data_dir(src: Path, dst: Path) -> Path:
-    """A full data directory: real records (template ids filled) plus every contract dataset."""
-    dst.mkdir(parents=True, exist_ok=True)
+def newest_incident_end(data_dir: Path) -> str:
+    """RFC 3339 end of the newest incident: `alert run --now` there sees every incident firing."""
+    query = f"""SELECT strftime(max("end"), '%Y-%m-%dT%H:%M:%SZ')
+                FROM read_parquet('{data_dir}/incidents/**/*.parquet')"""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    copy_mined_records(src, dst, con)
-    if not (dst / "templates" / "templates.parquet").exists():
-        write_templates(dst, con)
-    write_metrics(dst, con)
-    write_anomalies_and_incidents(dst, con)
-    write_alerts(dst, con)
+    return con.execute(query).fetchall()[0][0]
+
+
+def run_alerts(binary: str, data_dir: Path) -> None:
+    """`loglens alert run` at the newest incident's end, delivering to a local webhook receiver."""
+    from alert_helpers import HttpServer, Script  # noqa: PLC0415 (alert_helpers imports this module)
+
+    with HttpServer(Script(fail=1)) as http:
+        config = data_dir.parent / "alerting.toml"
+        config.write_text(ALERT_CONFIG.format(url=http.url))
+        now = newest_incident_end(data_dir)
+        args = ("alert", "run", "--config", str(config), "--data-dir", str(data_dir), "--now", now)
+        result = _loglens(binary, *args)
+        # Exit 1 means "some notification failed": the unreachable receiver, on purpose.
+        if result.returncode not in (0, 1) or not (data_dir / "alerts" / "history").is_dir():
+            raise RuntimeError(f"loglens alert run exited {result.returncode}: {result.stderr}")
+
+
+def build_data_dir(binary: str, src: Path, dst: Path) -> Path:
+    """A copy of the processed data directory `src` with every dataset of docs/datasets.md."""
+    shutil.copytree(src, dst)
+    _checked(binary, "detect", "--data-dir", str(dst))
+    run_alerts(binary, dst)
     return dst

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -82,6 +83,108 @@ def test_overview_kpis_over_all_data_match_duckdb(monkeypatch, dashboard_data):
     assert total > 19_000  # the 20k generated lines, minus the damaged ones
     # Every chart of the page rendered: volume, error rate, latency, 4 donuts, 2 bar charts.
     assert len(at.get("plotly_chart")) == 9
+    # ... and the counts came from detect's metrics, not from a scan of every record.
+    assert any("per-minute `metrics/`" in c.value for c in at.caption)
+
+
+def overview_filters(data: Path):
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    bounds = con.sql(f"SELECT min(ts) AS first, max(ts) AS last FROM {records(data)}").df()
+    first = bounds["first"].iloc[0].to_pydatetime().replace(second=0, microsecond=0)
+    end = bounds["last"].iloc[0].to_pydatetime().replace(second=0, microsecond=0)
+    end += timedelta(minutes=1)
+    day = end - timedelta(hours=24)
+    return [
+        sql.Filters(first, end),
+        sql.Filters(day, end),
+        sql.Filters(end - timedelta(hours=3), end),  # 1-minute buckets
+        sql.Filters(first, end, services=("web", "checkout")),
+        sql.Filters(first, end, hosts=("web-01", "shop-02")),
+        sql.Filters(day, end, services=("web",), hosts=("web-01", "web-02")),
+        sql.Filters(first, end, levels=("error", "warn")),
+        sql.Filters(day, end, services=("worker", "postgres"), levels=("info", "error")),
+        sql.Filters(day, end, sources=(sql_sources(data)[0],)),  # no metric rollup: records
+    ]
+
+
+def sql_sources(data: Path) -> list[str]:
+    return [
+        r[0]
+        for r in duckdb.sql(f"SELECT DISTINCT source FROM {records(data)} ORDER BY 1").fetchall()
+    ]
+
+
+@pytest.mark.parametrize("query", ["kpis", "volume_by_level", "health_series", "breakdown"])
+def test_overview_from_metrics_equals_overview_from_records(dashboard_data, query):
+    """Every Overview figure read from metrics/ equals the same figure computed from records/."""
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    con = sql.connect()
+    metric_secs = sql.metrics_bucket_secs(con, dashboard_data)
+    assert metric_secs == 60
+    for f in overview_filters(dashboard_data):
+        from_records = getattr(sql, query)(con, dashboard_data, f, 0)
+        from_metrics = getattr(sql, query)(con, dashboard_data, f, metric_secs)
+        assert len(from_records) > 0, f
+        pd.testing.assert_frame_equal(
+            from_records.reset_index(drop=True),
+            from_metrics.reset_index(drop=True),
+            check_dtype=False,
+            obj=f"{query} {f}",
+        )
+
+
+def test_template_trends_from_metrics_equal_those_from_records(dashboard_data):
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    con = sql.connect()
+    ids = tuple(
+        int(r[0])
+        for r in duckdb.sql(
+            f"SELECT template_id FROM {records(dashboard_data)} GROUP BY 1 ORDER BY count(*) DESC "
+            "LIMIT 5"
+        ).fetchall()
+    )
+    for f in overview_filters(dashboard_data):
+        from_records = sql.template_trends(con, dashboard_data, f, ids, 0)
+        from_metrics = sql.template_trends(con, dashboard_data, f, ids, 60)
+        if not (f.services or f.hosts or f.levels or f.sources):  # metrics answer these
+            assert int(from_records["records"].sum()) > 0, f
+        pd.testing.assert_frame_equal(from_records, from_metrics, check_dtype=False)
+
+
+def test_filter_options_from_metrics_equal_those_from_records(dashboard_data):
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    con = sql.connect()
+    from_records = sql.filter_options(con, dashboard_data)
+    assert set(from_records["label"]) == {"service", "host", "level", "source"}
+    pd.testing.assert_frame_equal(from_records, sql.filter_options(con, dashboard_data, 60))
+
+
+def test_metrics_lagging_the_records_are_not_used(dashboard_data, tmp_path):
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    shutil.copytree(dashboard_data, data)
+    first_day = sorted((data / "metrics").glob("date=*"))[0]
+    shutil.rmtree(first_day)  # as if records were added after detect ran: sums no longer match
+    assert sql.metrics_bucket_secs(sql.connect(), data) == 0
+    shutil.rmtree(data / "metrics")
+    assert sql.metrics_bucket_secs(sql.connect(), data) == 0
+
+
+def test_overview_without_metrics_shows_the_same_numbers(monkeypatch, dashboard_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(dashboard_data, data)
+    shutil.rmtree(data / "metrics")
+    with_metrics = metrics(open_app(monkeypatch, dashboard_data, time_range="Last 24 hours"))
+    at = open_app(monkeypatch, data, time_range="Last 24 hours")
+    assert metrics(at) == with_metrics
+    assert any("Counts read from `records/`" in c.value for c in at.caption)
 
 
 def test_overview_last_day_has_deltas_against_the_day_before(monkeypatch, dashboard_data):
@@ -215,7 +318,75 @@ def test_explorer_regex_and_field_search(monkeypatch, dashboard_data):
     assert (at.dataframe[0].value["status"] == 503).all()
 
 
+def test_explorer_csv_download_holds_the_matches(monkeypatch, dashboard_data):
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    at = open_app(monkeypatch, dashboard_data, page="explorer")
+    at.text_input(key="ex_text").set_value("timed out").run()
+    matches = scalar(
+        f"""SELECT count(*) FROM {records(dashboard_data)}
+            WHERE contains(lower(message), 'timed out')"""
+    )
+    assert matches > 0
+    button = at.get("download_button")[0]
+    assert f"Download {matches:,} matching records as CSV" in button.proto.label
+    # What the button's deferred callable writes: the same query, every match, newest first.
+    f = at.session_state[filters_key()].filters
+    frame = sql.search_export(sql.connect(), dashboard_data, f, ("text", "timed out", ""), 100_000)
+    assert len(frame) == matches
+    assert frame["ts"].is_monotonic_decreasing
+    assert frame["message"].str.lower().str.contains("timed out").all()
+    assert list(frame.columns)[:6] == ["ts", "level", "service", "host", "source", "line"]
+
+
+def filters_key() -> str:
+    from loglens.dashboard.filters import CONTEXT_KEY  # noqa: PLC0415
+
+    return CONTEXT_KEY
+
+
+def test_custom_window_to_the_minute(monkeypatch, dashboard_data):
+    from datetime import date, time  # noqa: PLC0415
+
+    at = open_app(monkeypatch, dashboard_data, time_range="Custom window")
+    day = scalar(f"SELECT max(ts)::DATE FROM {records(dashboard_data)}")
+    at.date_input(key="flt_from_day").set_value(day).run()
+    at.time_input(key="flt_from_time").set_value(time(9, 30)).run()
+    at.date_input(key="flt_to_day").set_value(day).run()
+    at.time_input(key="flt_to_time").set_value(time(11, 45)).run()
+    assert not at.exception
+    start = datetime.combine(day, time(9, 30), tzinfo=UTC)
+    end = datetime.combine(day, time(11, 45), tzinfo=UTC)
+    count = scalar(
+        f"SELECT count(*) FROM {records(dashboard_data)} WHERE ts >= ? AND ts < ?", [start, end]
+    )
+    assert count > 0
+    assert metrics(at)["Records"] == f"{count:,}"
+    assert isinstance(day, date)
+
+
 # ------------------------------------------------------------------------------- anomalies
+
+
+def incidents_of(data: Path) -> pd.DataFrame:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con.sql(
+        f"""SELECT * FROM '{data}/incidents/*.parquet'
+            ORDER BY start DESC, score DESC, incident_id"""
+    ).df()
+
+
+def window_records(data: Path, incident: dict, template_id: int) -> pd.DataFrame:
+    """Records of the incident's template (and service) in its window, straight from Parquet."""
+    service = incident["service"] if isinstance(incident["service"], str) else None
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con.execute(
+        f"""SELECT message FROM {records(data)} WHERE ts >= ? AND ts < ? AND template_id = ?
+            AND (? IS NULL OR service = ?)""",
+        [incident["start"], incident["end"], template_id, service, service],
+    ).df()
 
 
 def test_anomalies_page_series_incidents_and_detail(monkeypatch, dashboard_data):
@@ -229,24 +400,62 @@ def test_anomalies_page_series_incidents_and_detail(monkeypatch, dashboard_data)
     assert any(f"{anomalies:,} anomalous buckets" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1
 
-    incidents = duckdb.sql(
-        f"SELECT * FROM '{dashboard_data}/incidents/*.parquet' ORDER BY start DESC"
-    ).df()
+    incidents = incidents_of(dashboard_data)
+    assert len(incidents) > 10  # the generator injects incidents; detect found them
     shown = metrics(at)
     assert shown["Critical incidents"] == str((incidents["severity"] == "critical").sum())
     assert shown["Warning incidents"] == str((incidents["severity"] == "warning").sum())
     table = at.dataframe[0].value
-    assert table["incident_id"].tolist() == incidents["incident_id"].tolist()
+    assert table["incident_id"].tolist() == incidents["incident_id"].tolist()[:500]
 
-    oldest = incidents.iloc[-1]
-    at.selectbox(key="inc_pick").set_value(oldest["incident_id"]).run()
+    # A new-template incident: its template, examples and the records of that template.
+    new = incidents[incidents["template_id"].notna()].iloc[-1].to_dict()
+    at.selectbox(key="inc_pick").set_value(new["incident_id"]).run()
     assert not at.exception
     code = [c.value for c in at.code]
-    assert code[0] == oldest["template"]
-    assert code[1:] == list(oldest["examples"])
+    assert code[0] == new["template"]
+    assert code[1:] == list(new["examples"])
     lines = at.dataframe[1].value
-    assert 0 < len(lines) <= 20
-    assert set(lines["raw"]) >= set(oldest["examples"])
+    expected = window_records(dashboard_data, new, int(new["template_id"]))
+    assert len(lines) == min(20, len(expected)) > 0
+    assert set(lines["raw"]) <= set(expected["message"])
+
+
+def test_value_incident_shows_records_of_its_explaining_template(monkeypatch, dashboard_data):
+    """Ensemble incidents name their template by text only: the page finds its id in templates/."""
+    at = open_app(monkeypatch, dashboard_data, page="anomalies")
+    incidents = incidents_of(dashboard_data)
+    ensemble = incidents[incidents["template_id"].isna() & incidents["template"].notna()]
+    assert len(ensemble) > 0
+    incident = ensemble.iloc[0].to_dict()
+    template_id = scalar(
+        f"SELECT min(template_id) FROM '{dashboard_data}/templates/templates.parquet' "
+        "WHERE template = ?",
+        [incident["template"]],
+    )
+    at.selectbox(key="inc_pick").set_value(incident["incident_id"]).run()
+    assert not at.exception
+    lines = at.dataframe[1].value
+    expected = window_records(dashboard_data, incident, template_id)
+    assert len(lines) == min(20, len(expected)) > 0
+    assert set(lines["raw"]) <= set(expected["message"])
+
+
+def test_incident_opens_explorer_on_its_window_and_template(monkeypatch, dashboard_data):
+    at = open_app(monkeypatch, dashboard_data, page="anomalies")
+    incidents = incidents_of(dashboard_data)
+    incident = incidents[incidents["template_id"].notna()].iloc[0].to_dict()
+    at.selectbox(key="inc_pick").set_value(incident["incident_id"]).run()
+    at.button(key="inc_explore").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Explorer"
+    assert at.selectbox(key="flt_range").value == "Custom window"
+    assert at.text_input(key="ex_text").value == str(int(incident["template_id"]))
+    expected = window_records(dashboard_data, incident, int(incident["template_id"]))
+    assert any(f"{len(expected):,} matching records" in c.value for c in at.caption)
+    rows = at.dataframe[0].value
+    assert len(rows) == min(50, len(expected)) > 0
+    assert set(rows["raw"]) <= set(expected["message"])
 
 
 def test_anomalies_page_says_which_command_fills_missing_datasets(monkeypatch, demo):
@@ -261,7 +470,10 @@ def test_anomalies_page_says_which_command_fills_missing_datasets(monkeypatch, d
 
 
 def test_alerts_page_delivery_status_and_retries(monkeypatch, dashboard_data):
+    """History written by `loglens alert run` against a local receiver (dashboard_fixtures)."""
     at = open_app(monkeypatch, dashboard_data, page="alerts")
+    # Rows are stamped when sent (now), far from the generated logs' range: all history shows.
+    assert at.radio(key="al_scope").value == "All history"
     per_key = duckdb.sql(
         f"""SELECT idempotency_key, arg_max(result, ts) AS result, max(attempts) AS attempts
             FROM '{dashboard_data}/alerts/history/*.parquet' GROUP BY 1"""
@@ -271,8 +483,13 @@ def test_alerts_page_delivery_status_and_retries(monkeypatch, dashboard_data):
     assert shown["Delivered"] == str((per_key["result"] == "delivered").sum())
     assert shown["Failed"] == str((per_key["result"] == "failed").sum())
     assert shown["Retries"] == str(int((per_key["attempts"] - 1).sum()))
-    assert shown["Failed"] == "1"  # the fixture's third notification gives up after 3 attempts
+    # The fixture's receivers: one answers 503 once, one is unreachable (2 attempts, failed).
+    assert int(shown["Delivered"]) > 0 and int(shown["Failed"]) > 0
+    assert int(shown["Retries"]) >= 1 + int(shown["Failed"])
     assert len(at.dataframe[0].value) == len(per_key)
+
+    at.radio(key="al_scope").set_value("Sent in the selected range").run()
+    assert metrics(at)["Notifications"] == "0"
 
 
 def test_pipeline_page_shows_the_process_run_summary(monkeypatch, dashboard_data, demo):
@@ -284,8 +501,50 @@ def test_pipeline_page_shows_the_process_run_summary(monkeypatch, dashboard_data
     assert shown["Last run: lines"] == f"{summary['lines']:,}"
     assert shown["Last run: records"] == f"{summary['records_written']:,}"
     assert shown["Last run: unparsed"] == f"{summary['unparsed_written']:,}"
-    reasons = at.dataframe[1].value
+    assert shown["Last run: lines/s"] == f"{summary['lines'] / summary['elapsed_secs']:,.0f}"
+    files = next(t.value for t in at.dataframe if "lag_bytes" in t.value.columns)
+    assert len(files) == summary["files"] == int(shown["Files"])
+    assert shown["Files behind"] == "0"  # nothing appended since the run
+    assert shown["Checkpoint lag"] == "0 bytes"
+    per_file = duckdb.sql(
+        f"SELECT source, count(*) AS n FROM '{dashboard_data}/unparsed/*.parquet' GROUP BY 1"
+    ).df()
+    unparsed = files.set_index("file")["unparsed"]
+    assert {k: int(v) for k, v in unparsed[unparsed > 0].items()} == dict(
+        zip(per_file["source"], per_file["n"], strict=True)
+    )
+    assert shown["Files with unparsed lines"] == str(len(per_file))
+    assert (files["format"] == files["file"].map(summary["file_formats"])).all()
+    reasons = next(t.value for t in at.dataframe if "reason" in t.value.columns)
     assert int(reasons["lines"].sum()) == summary["unparsed_written"]
+    infos = " ".join(i.value for i in at.info)
+    assert "`loglens serve` is **not running**" in infos
+
+
+def test_pipeline_page_shows_checkpoint_lag_of_a_grown_file(monkeypatch, dashboard_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(dashboard_data, data)
+    state = json.loads((data / "state" / "checkpoints.json").read_text())
+    name, entry = sorted(state["files"].items())[0]
+    grown = tmp_path / "logs" / Path(name).name
+    grown.parent.mkdir()
+    shutil.copyfile(name, grown)  # a copy: the shared demo logs stay as they are
+    appended = b"one more line\nand another\n"
+    with grown.open("ab") as out:
+        out.write(appended)
+    state["files"][str(grown)] = state["files"].pop(name)
+    (data / "state" / "checkpoints.json").write_text(json.dumps(state))
+    at = open_app(monkeypatch, data, page="pipeline")
+    shown = metrics(at)
+    assert shown["Files behind"] == "1"
+    assert shown["Checkpoint lag"] == f"{len(appended):,} bytes"
+    files = next(t.value for t in at.dataframe if "lag_bytes" in t.value.columns)
+    row = files[files["file"] == str(grown)].iloc[0]
+    assert (row["state"], int(row["lag_bytes"]), int(row["bytes_read"])) == (
+        "behind",
+        len(appended),
+        entry["offset"],
+    )
 
 
 def test_pipeline_page_shows_serve_stats_when_published(monkeypatch, dashboard_data, tmp_path):

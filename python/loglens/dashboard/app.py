@@ -22,9 +22,10 @@ PAGES = (
 )
 
 
-def navigation() -> st.navigation:
-    pages = [
-        st.Page(
+def navigation() -> tuple[st.navigation, dict[str, st.Page]]:
+    """The navigation and its pages by url path (`overview`, `explorer`, ...)."""
+    pages = {
+        name.removesuffix(".py"): st.Page(
             PAGES_DIR / name,
             title=title,
             icon=icon,
@@ -32,14 +33,14 @@ def navigation() -> st.navigation:
             default=i == 0,
         )
         for i, (name, title, icon) in enumerate(PAGES)
-    ]
-    return st.navigation(pages)
+    }
+    return st.navigation(list(pages.values())), pages
 
 
 def main(argv: list[str] | None = None) -> None:
     st.set_page_config(page_title="loglens", page_icon=":material/monitoring:", layout="wide")
     data_dir = filters.data_dir_from_args(argv)
-    page = navigation()
+    page, pages = navigation()
     if not sql.dataset_present(data_dir, "records"):
         ui.empty_state(data_dir)
         return
@@ -50,4 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         st.error(f"Cannot read the **{err.dataset}** dataset at `{err.path}`: {err.reason}")
         return
     filters.auto_refresh(data_dir, token)
+    goto = st.session_state.pop(filters.GOTO_KEY, None)
+    if goto in pages:  # a jump asked for by a page's button (filters.jump_to_window)
+        st.switch_page(pages[goto])
     page.run()

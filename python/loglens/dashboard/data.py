@@ -28,7 +28,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 def cursor() -> duckdb.DuckDBPyConnection:
     """A cursor of the shared connection: DuckDB cursors are safe to use from one thread each."""
-    return _connection().cursor()
+    return sql.quiet(_connection().cursor())
 
 
 def change_token(data_dir: Path) -> float:
@@ -57,6 +57,12 @@ def query(name: str, data_dir: Path, token: float, *args: Any) -> Any:
 def run_summaries(data_dir: str, token: float) -> pd.DataFrame:
     del token
     return sql.run_summaries(Path(data_dir))
+
+
+@st.cache_data(ttl=CACHE_TTL_SECS, show_spinner=False)
+def file_formats(data_dir: str, token: float) -> dict[str, str]:
+    del token
+    return sql.file_formats(Path(data_dir))
 
 
 def present(data_dir: Path, dataset: str) -> bool:

@@ -29,7 +29,11 @@ PRESETS = {
     "Last 7 days": timedelta(days=7),
     "All data": None,
     "Custom days": None,
+    "Custom window": None,
 }
+# Session keys of the custom window's widgets, and of a pending jump to another page.
+WINDOW_KEYS = ("flt_from_day", "flt_from_time", "flt_to_day", "flt_to_time")
+GOTO_KEY = "loglens_goto"
 DEFAULT_PRESET = "Last 24 hours"
 LABELS = (("service", "Service"), ("host", "Host"), ("level", "Level"), ("source", "Source"))
 
@@ -87,6 +91,44 @@ def _custom_range(first: datetime, last: datetime) -> tuple[datetime, datetime]:
     return start, datetime.combine(end_day, time(), tzinfo=UTC) + timedelta(days=1)
 
 
+def _custom_window(last: datetime) -> tuple[datetime, datetime]:
+    """Start and end instants (UTC, to the minute), e.g. an incident's window from Anomalies."""
+    end = _ceil_minute(last)
+    defaults = (end.date() - timedelta(days=1), end.time(), end.date(), end.time())
+    for key, value in zip(WINDOW_KEYS, defaults, strict=True):
+        st.session_state.setdefault(key, value)  # set here, not as value=, so jumps can preset it
+    left, right = st.sidebar.columns(2)
+    start_day = left.date_input("From (UTC)", key=WINDOW_KEYS[0])
+    start_time = right.time_input("at", key=WINDOW_KEYS[1], step=60)
+    end_day = left.date_input("To (UTC)", key=WINDOW_KEYS[2])
+    end_time = right.time_input("at ", key=WINDOW_KEYS[3], step=60)
+    start = datetime.combine(start_day, start_time, tzinfo=UTC)
+    end = datetime.combine(end_day, end_time, tzinfo=UTC)
+    if end <= start:
+        st.sidebar.warning("The window ends before it starts: showing one minute from its start.")
+        end = start + timedelta(minutes=1)
+    return start, end
+
+
+def jump_to_window(page: str, start: datetime, end: datetime, state: dict[str, object]) -> None:
+    """An on_click callback: sets a custom window and other widget `state`, then opens `page`.
+
+    It runs before the next script run, so the widgets pick up these values when they are drawn;
+    the entry point then switches to `page` (pages cannot switch from inside a callback).
+    """
+    start = start.astimezone(UTC).replace(second=0, microsecond=0)
+    end = end.astimezone(UTC)
+    if end.second or end.microsecond:
+        end = _ceil_minute(end)
+    st.session_state["flt_range"] = "Custom window"
+    values = (start.date(), start.time(), end.date(), end.time())
+    for key, value in zip(WINDOW_KEYS, values, strict=True):
+        st.session_state[key] = value
+    for key, value in state.items():
+        st.session_state[key] = value
+    st.session_state[GOTO_KEY] = page
+
+
 def _as_utc(value: object) -> datetime:
     return pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
 
@@ -98,11 +140,14 @@ def sidebar(data_dir: Path, token: float) -> Context:
         path = sql.dataset_dir(data_dir, "records")
         raise sql.DatasetError("records", path, "no record has a timestamp")
     first, last = _as_utc(bounds["first"]), _as_utc(bounds["last"])
-    options = data.query("filter_options", data_dir, token)
+    metric_secs = data.query("metrics_bucket_secs", data_dir, token)
+    options = data.query("filter_options", data_dir, token, metric_secs)
     st.sidebar.caption(f"Data: `{data_dir}` · {int(bounds['records']):,} records")
     preset = st.sidebar.selectbox("Time range", list(PRESETS), index=2, key="flt_range")
     if preset == "Custom days":
         start, end = _custom_range(first, last)
+    elif preset == "Custom window":
+        start, end = _custom_window(last)
     else:
         start, end = time_range(preset, first, last)
     st.sidebar.caption(f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC")

@@ -6,11 +6,31 @@ its latest result and how many attempts it took.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from loglens.dashboard import charts, data, filters, ui
+from loglens.dashboard import charts, data, filters, sql, ui
 
 RESULTS = ("delivered", "retrying", "failed", "silenced", "dry_run")
+
+
+SCOPES = ("Sent in the selected range", "All history")
+
+
+def _scope(ctx: filters.Context) -> sql.Filters | None:
+    """The selected range, or None for the whole history (the default when the range has none).
+
+    Rows are stamped when sent, so replayed or old logs put them outside the records' range.
+    """
+    span = ctx.query("alert_span", ctx.filters).iloc[0]
+    default = 0 if int(span["in_range"]) > 0 else 1
+    choice = st.radio("Notifications", SCOPES, index=default, horizontal=True, key="al_scope")
+    if choice == SCOPES[1] and int(span["in_range"]) == 0 and int(span["total"]) > 0:
+        st.caption(
+            f"None of the {int(span['total']):,} delivery rows was sent in the selected range "
+            f"(newest {pd.Timestamp(span['newest']):%Y-%m-%d %H:%M} UTC): showing all history."
+        )
+    return ctx.filters if choice == SCOPES[0] else None
 
 
 def render() -> None:
@@ -20,7 +40,8 @@ def render() -> None:
         ui.missing("alerts", ctx.data_dir)
         return
     with ui.guard():
-        notes = ctx.query("notifications", ctx.filters)
+        scope = _scope(ctx)
+        notes = ctx.query("notifications", scope)
         counts = notes["result"].value_counts()
         cols = st.columns(5)
         cols[0].metric("Notifications", f"{len(notes):,}")
@@ -29,13 +50,13 @@ def render() -> None:
         cols[3].metric("Retrying", f"{int(counts.get('retrying', 0)):,}")
         cols[4].metric("Retries", f"{int(notes['retries'].sum()) if len(notes) else 0:,}")
         if notes.empty:
-            st.info("No notification in this range.")
+            st.info("No notification was sent in this range.")
             return
         summary = counts.rename_axis("result").reset_index(name="notifications")
         st.plotly_chart(charts.alert_results(summary), key="al_chart")
         st.subheader("Notifications (latest result)")
         st.dataframe(notes, hide_index=True, key="al_notes")
-        history = ctx.query("alert_history", ctx.filters)
+        history = ctx.query("alert_history", scope)
         with st.expander(f"Delivery log ({len(history):,} rows, newest first)"):
             st.dataframe(history, hide_index=True, key="al_history")
 

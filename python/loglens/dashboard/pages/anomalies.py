@@ -57,6 +57,30 @@ def _incident_detail(ctx: filters.Context, incident: dict) -> None:
     lines = ctx.query("incident_lines", incident)
     st.markdown(f"**Matching records during the incident** ({len(lines)} shown)")
     st.dataframe(lines, hide_index=True, key="inc_lines")
+    _explore_button(ctx, incident)
+
+
+def _explore_button(ctx: filters.Context, incident: dict) -> None:
+    """Opens Explorer on the incident's window: its template's records, else its service's."""
+    template_id = ctx.query("incident_template_id", incident)
+    state: dict[str, object] = {"ex_page": 1}
+    if template_id is not None:
+        what = f"records of template {template_id}"
+        state |= {"ex_mode": "Field", "ex_field": "template_id", "ex_text": str(template_id)}
+    else:
+        state |= {"ex_mode": "Text", "ex_text": ""}
+        what = "all records"
+    service = incident.get("service")
+    if isinstance(service, str):
+        state["flt_service"] = [service]
+        what += f" of service {service}"
+    st.button(
+        f"Open in Explorer: {what}, {incident['start']:%H:%M} → {incident['end']:%H:%M} UTC",
+        key="inc_explore",
+        icon=":material/search:",
+        on_click=filters.jump_to_window,
+        args=("explorer", incident["start"], incident["end"], state),
+    )
 
 
 def _incidents(ctx: filters.Context) -> None:

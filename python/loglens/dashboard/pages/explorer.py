@@ -12,6 +12,7 @@ import streamlit as st
 from loglens.dashboard import data, filters, sql, ui
 
 PAGE_SIZE = 50
+EXPORT_ROWS = 100_000  # a CSV download's cap: enough for a spreadsheet, bounded memory
 MODES = {"Text": "text", "Regex": "regex", "Field": "field"}
 
 
@@ -55,6 +56,27 @@ def render() -> None:
                 "raw": st.column_config.TextColumn("raw line", width="large"),
             },
         )
+        _download(ctx, search, total)
+
+
+def _download(ctx: filters.Context, search: tuple[str, str, str], total: int) -> None:
+    """A CSV of the newest matches; the query runs only when the button is pressed."""
+    rows = min(total, EXPORT_ROWS)
+    f = ctx.filters
+
+    def csv() -> bytes:
+        frame = sql.search_export(data.cursor(), ctx.data_dir, f, search, EXPORT_ROWS)
+        return frame.to_csv(index=False).encode()
+
+    st.download_button(
+        f"Download {rows:,} matching records as CSV" + (" (newest)" if total > rows else ""),
+        data=csv,
+        file_name=f"loglens-{f.start:%Y%m%dT%H%M}-{f.end:%Y%m%dT%H%M}.csv",
+        mime="text/csv",
+        key="ex_csv",
+        disabled=total == 0,
+        icon=":material/download:",
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""Pipeline page: ingest health from `loglens process` run summaries (state/runs/*.json), unparsed
-lines by reason, data freshness, and `loglens serve` statistics when it writes them.
+"""Pipeline page: ingest health from what `loglens process` leaves behind: run summaries
+(state/runs/*.json: throughput, parsed and unparsed counts), checkpoints (state/checkpoints.json:
+how far each file was read, so the lag to its size now), unparsed lines per file and reason, data
+freshness; and `loglens serve` statistics when it publishes them, else a clear "not running".
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from loglens.dashboard import charts, data, filters, ui
+from loglens.dashboard import charts, data, filters, sql, ui
 
 # Where a running `loglens serve` may publish its counters (JSON object of numbers and strings).
 SERVE_STATS = ("state/serve.json", "state/serve/stats.json")
@@ -21,7 +23,11 @@ def _serve(data_dir: Path) -> None:
     st.subheader("Live service")
     path = next((data_dir / p for p in SERVE_STATS if (data_dir / p).is_file()), None)
     if path is None:
-        st.caption("`loglens serve` is not publishing statistics for this data directory.")
+        st.info(
+            "`loglens serve` is **not running** for this data directory (it publishes no "
+            f"`{SERVE_STATS[0]}`): the figures above come from `loglens process` runs. "
+            "Run `loglens process` again (from cron or a timer) to ingest new lines."
+        )
         return
     try:
         stats = json.loads(path.read_text())
@@ -48,15 +54,65 @@ def _runs(ctx: filters.Context) -> None:
         )
         return
     last = runs.iloc[-1]
-    cols = st.columns(5)
+    st.subheader(f"Last run: `{last['run_id']}`")
+    cols = st.columns(6)
     cols[0].metric("Runs", f"{len(runs):,}")
     cols[1].metric("Last run: lines", ui.count(last["lines"]))
     cols[2].metric("Last run: records", ui.count(last["records_written"]))
     cols[3].metric("Last run: unparsed", ui.count(last["unparsed"]))
-    rate = last["lines_per_s"]
+    rate, mbs = last["lines_per_s"], last["mb_per_s"]
     cols[4].metric("Last run: lines/s", "—" if ui.is_missing(rate) else f"{rate:,.0f}")
+    cols[5].metric("Last run: MB/s", "—" if ui.is_missing(mbs) else f"{mbs:,.1f}")
     st.plotly_chart(charts.runs(runs), key="pl_runs_chart")
-    st.dataframe(runs.iloc[::-1], hide_index=True, key="pl_runs")
+    with st.expander(f"All runs ({len(runs):,}, newest first)"):
+        st.dataframe(
+            runs.iloc[::-1],
+            hide_index=True,
+            key="pl_runs",
+            column_config={
+                "mb": st.column_config.NumberColumn("MB read", format="%.1f"),
+                "lines_per_s": st.column_config.NumberColumn("lines/s", format="%.0f"),
+                "mb_per_s": st.column_config.NumberColumn("MB/s", format="%.1f"),
+            },
+        )
+
+
+def _files(ctx: filters.Context) -> None:
+    """Per input file: read position vs size now (lag), lines read and unparsed lines."""
+    st.subheader("Input files")
+    # Not cached: the lag depends on the input files' sizes now, which the token does not see.
+    files = sql.checkpoints(ctx.data_dir)
+    if files.empty:
+        st.caption(f"No checkpoints in `{ctx.data_dir / 'state' / 'checkpoints.json'}` yet.")
+        return
+    if data.present(ctx.data_dir, "unparsed"):
+        bad = ctx.query("unparsed_by_source")
+        files = files.merge(bad, on="file", how="left")
+    else:
+        files = files.assign(unparsed=0, top_reason=None)
+    files["unparsed"] = files["unparsed"].fillna(0).astype("int64")
+    files["unparsed_share"] = files["unparsed"] / files["lines_read"].where(files["lines_read"] > 0)
+    formats = data.file_formats(str(ctx.data_dir), ctx.token)
+    files.insert(1, "format", files["file"].map(formats))
+    lag = files["lag_bytes"].dropna()
+    cols = st.columns(4)
+    cols[0].metric("Files", f"{len(files):,}")
+    cols[1].metric("Files behind", f"{int((files['state'] != 'caught up').sum()):,}")
+    cols[2].metric("Checkpoint lag", f"{int(lag.sum()):,} bytes")
+    cols[3].metric("Files with unparsed lines", f"{int((files['unparsed'] > 0).sum()):,}")
+    st.caption(
+        "Lag = the file's size now minus the bytes the last run read: what the next "
+        "`loglens process` will read. Unparsed lines are kept in `unparsed/` with their reason."
+    )
+    st.dataframe(
+        files,
+        hide_index=True,
+        key="pl_files",
+        column_config={
+            "file": st.column_config.TextColumn("file", width="large"),
+            "unparsed_share": st.column_config.NumberColumn("unparsed %", format="percent"),
+        },
+    )
 
 
 def _freshness(ctx: filters.Context) -> None:
@@ -81,9 +137,11 @@ def render() -> None:
     ctx = filters.context()
     st.title("Pipeline")
     with ui.guard():
+        _freshness(ctx)
+    with ui.guard():
         _runs(ctx)
     with ui.guard():
-        _freshness(ctx)
+        _files(ctx)
     with ui.guard():
         _unparsed(ctx)
     _serve(ctx.data_dir)

@@ -29,13 +29,14 @@ def _with_trends(
     return with_trend[[*first, *rest, "template_id"]]
 
 
-def _top(ctx: filters.Context, with_texts: bool) -> None:
+def _top(ctx: filters.Context, with_texts: bool, metric_secs: int) -> None:
     f = ctx.filters
     top = ctx.query("top_templates", f, TOP, with_texts)
     if top.empty:
         st.info("No templated records match the filters in this range.")
         return
-    trends = ctx.query("template_trends", f, tuple(int(t) for t in top["template_id"]))
+    ids = tuple(int(t) for t in top["template_id"])
+    trends = ctx.query("template_trends", f, ids, metric_secs)
     secs = f.bucket_secs()
     first = pd.Timestamp(f.start).floor(f"{secs}s")
     buckets = pd.date_range(first, pd.Timestamp(f.end), freq=f"{secs}s", inclusive="left")
@@ -71,6 +72,8 @@ def render() -> None:
     ctx = filters.context()
     st.title("Templates")
     with ui.guard():
+        # 0 when metrics/ is missing or lags the records: counts then come from records/.
+        metric_secs = ctx.query("metrics_bucket_secs")
         coverage = ctx.query("template_coverage", ctx.filters).iloc[0]
         cols = st.columns(3)
         cols[0].metric("Records in range", ui.count(coverage["records"]))
@@ -82,7 +85,7 @@ def render() -> None:
                 "mining was enabled. Reprocess with `loglens process --reprocess` to mine them."
             )
         else:
-            _top(ctx, data.present(ctx.data_dir, "templates"))
+            _top(ctx, data.present(ctx.data_dir, "templates"), metric_secs)
     with ui.guard():
         _new(ctx)
 
