@@ -453,7 +453,7 @@ fn new_templates(
         .filter(|p| p.metric == Metric::TemplateCount)
         .filter_map(|p| Some((p.ts, p.key.template?, p.value)))
         .collect();
-    counts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    counts.sort_by_key(|&(ts, id, _)| (ts, id));
     let mut detector = NewTemplate::starting_at(&config.new_template, start);
     for (ts, id, count) in counts {
         let row = by_id.get(&id);

@@ -169,7 +169,7 @@ impl DetectConfig {
         if p.halflife == 0 {
             return Err(range(&format!("{prefix}poisson.halflife"), "must be at least 1"));
         }
-        if !(p.min_ratio >= 1.0) || p.min_ratio.is_infinite() {
+        if p.min_ratio.is_nan() || p.min_ratio < 1.0 || p.min_ratio.is_infinite() {
             return Err(range(&format!("{prefix}poisson.min_ratio"), "must be at least 1"));
         }
         if self.silence.min_missing == 0 {

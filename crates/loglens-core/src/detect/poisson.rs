@@ -17,6 +17,11 @@ use crate::time::Timestamp;
 /// expects a few (a first error after a quiet hour is unusual, not infinitely so).
 const PRIOR_EVENTS: f64 = 1.0;
 
+/// Buckets scoring at least this share of the threshold are not learned: a slow error burst
+/// stays below the threshold for its first minutes, and learning them would raise the baseline
+/// until the burst never crosses it.
+const LEARN_GATE: f64 = 0.5;
+
 /// What [`PoissonScan::observe_count`] found: the verdict, per unit of exposure, and the
 /// window that decided it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,9 +76,10 @@ impl PoissonScan {
     }
 
     /// Scores a bucket with `count` events over `exposure` (1 per bucket for a volume, the
-    /// bucket's records for its errors), then learns from it unless it is anomalous. The
-    /// baseline stays frozen through an anomaly of at most `max_freeze` buckets, so a long
-    /// outage is not learned as the new normal, yet a lasting change is accepted in the end.
+    /// bucket's records for its errors), then learns from it unless it is suspicious (scores
+    /// at least half the threshold). The baseline stays frozen through at most `max_freeze`
+    /// such buckets in a row, so a long outage is not learned as the new normal, yet a lasting
+    /// change is accepted in the end.
     pub fn observe_count(&mut self, _ts: Timestamp, count: f64, exposure: f64) -> ScanVerdict {
         let count = if count.is_finite() { count.max(0.0) } else { 0.0 };
         let exposure = if exposure.is_finite() {
@@ -96,8 +102,12 @@ impl PoissonScan {
         } else {
             self.judge(rate, count, exposure)
         };
-        let firing = result.verdict.severity.is_some();
-        self.frozen = if firing { self.frozen.saturating_add(1) } else { 0 };
+        let suspicious = result.verdict.score >= self.config.threshold * LEARN_GATE;
+        self.frozen = if suspicious {
+            self.frozen.saturating_add(1)
+        } else {
+            0
+        };
         if self.frozen == 0 || self.frozen > self.config.max_freeze {
             self.events = self.events * self.decay + count;
             self.exposure = self.exposure * self.decay + exposure;
@@ -134,7 +144,7 @@ impl PoissonScan {
                 .take(w)
                 .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x));
             let mu = rate * e;
-            if e <= 0.0 || !(mu > 0.0) {
+            if e <= 0.0 || mu.is_nan() || mu <= 0.0 {
                 continue;
             }
             let up = k > mu && current_up && k >= mu * self.config.min_ratio;
@@ -193,7 +203,7 @@ fn ratio(count: f64, exposure: f64, otherwise: f64) -> f64 {
 /// for `k < mu`): `mu − k + k·ln(k/mu)` nats. The bound is never below the true tail
 /// probability, so this score never overstates the evidence.
 pub fn poisson_tail_log10(k: f64, mu: f64) -> f64 {
-    if !(k >= 0.0) || !(mu >= 0.0) || k.is_infinite() {
+    if k.is_nan() || mu.is_nan() || k < 0.0 || mu < 0.0 || k.is_infinite() {
         return 0.0;
     }
     if mu == 0.0 {
@@ -208,7 +218,7 @@ pub fn poisson_tail_log10(k: f64, mu: f64) -> f64 {
 /// (`(√mu ± √(t/2))²`, t in nats) and takes a few Newton steps on the convex score, which is
 /// exact to well under one event at a few logarithms per bucket.
 fn band(mu: f64, threshold: f64) -> (f64, f64) {
-    if !(mu > 0.0) || !mu.is_finite() {
+    if mu.is_nan() || mu <= 0.0 || mu.is_infinite() {
         return (0.0, 0.0);
     }
     let t = threshold * std::f64::consts::LN_10;
