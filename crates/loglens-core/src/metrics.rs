@@ -28,13 +28,16 @@ pub enum Metric {
     LatencyP95,
     /// 99th percentile latency, ms.
     LatencyP99,
+    /// Geometric mean latency, ms: the mean of log latencies, which a few hung requests barely
+    /// move but a service slowing down as a whole moves by its factor.
+    LatencyGmean,
     /// Records of one template.
     TemplateCount,
 }
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 9] = [
         Metric::Volume,
         Metric::Errors,
         Metric::ErrorRate,
@@ -42,6 +45,7 @@ impl Metric {
         Metric::LatencyP50,
         Metric::LatencyP95,
         Metric::LatencyP99,
+        Metric::LatencyGmean,
         Metric::TemplateCount,
     ];
 
@@ -55,6 +59,7 @@ impl Metric {
             Metric::LatencyP50 => "latency_p50",
             Metric::LatencyP95 => "latency_p95",
             Metric::LatencyP99 => "latency_p99",
+            Metric::LatencyGmean => "latency_gmean",
             Metric::TemplateCount => "template_count",
         }
     }
@@ -196,6 +201,19 @@ impl Cell {
             }
         }
         self.latency.keys().next_back().map(|&b| bin_value(b))
+    }
+
+    /// The geometric mean of the latency histogram (bin values, so within ±1%).
+    fn geometric_mean(&self) -> Option<f64> {
+        if self.latency_n == 0 {
+            return None;
+        }
+        let log_sum: f64 = self
+            .latency
+            .iter()
+            .map(|(&bin, &n)| f64::from(n) * f64::from(bin))
+            .sum();
+        Some(BIN_RATIO.powf(log_sum / self.latency_n as f64))
     }
 }
 
@@ -365,6 +383,9 @@ fn emit_series(
                     out.push(point(bucket, metric, v));
                 }
             }
+            if let Some(v) = cell.geometric_mean() {
+                out.push(point(bucket, Metric::LatencyGmean, v));
+            }
         }
         bucket += step;
     }
@@ -444,6 +465,26 @@ mod tests {
             let got = value(&points, metric, "total", 0).unwrap();
             assert!((got / want - 1.0).abs() < 0.011, "{metric}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn geometric_mean_ignores_a_hung_request_but_follows_a_slowdown() {
+        let mut m = MetricsBuilder::new(60);
+        for latency in [1.0, 100.0] {
+            m.add(&obs(0, "api", 200, latency));
+        }
+        // Minute 1: nine 10 ms requests and one hung for a minute; minute 2: all 5x slower.
+        for i in 0..10 {
+            m.add(&obs(60, "api", 200, if i == 0 { 60_000.0 } else { 10.0 }));
+            m.add(&obs(120, "api", 200, 50.0));
+        }
+        let points = m.finish();
+        let gmean = |secs| value(&points, Metric::LatencyGmean, "total", secs).unwrap();
+        assert!((gmean(0) / 10.0 - 1.0).abs() < 0.02, "{}", gmean(0));
+        assert!(gmean(60) < 25.0, "one hung request: {}", gmean(60));
+        assert!((gmean(120) / 50.0 - 1.0).abs() < 0.02, "{}", gmean(120));
+        let p95 = value(&points, Metric::LatencyP95, "total", 60).unwrap();
+        assert!(p95 > 50_000.0, "the p95 is the hung request: {p95}");
     }
 
     #[test]

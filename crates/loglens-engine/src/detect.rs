@@ -30,10 +30,11 @@ use crate::EngineError;
 
 /// Metrics the detectors watch. Counts of single templates and the (service, level) rollups
 /// are written for the dashboard but not watched: new templates have their own detector and
-/// level splits repeat what error rate says. Latency is watched at the median: a minute's p95
-/// over a few dozen requests is its one or two slowest, so it jumps whenever one request hangs,
-/// while a service that really slows down moves its median.
-const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::LatencyP50];
+/// level splits repeat what error rate says. Latency is watched by its geometric mean: a
+/// minute's p95 over a few dozen requests is its one or two slowest, so it jumps whenever one
+/// request hangs, and the median of a mix of fast static and slow dynamic requests flips
+/// between the two; the mean of log latencies moves by the factor a whole service slows by.
+const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::LatencyGmean];
 
 /// Buckets between anomalies of one series that still make one incident: a change that
 /// flickers for a few minutes is one incident, not several.
@@ -253,7 +254,7 @@ fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64) ->
         Metric::ErrorRate => {
             observed - expected >= MIN_ERROR_RATE_RISE && observed * bucket_volume >= MIN_ERRORS
         }
-        Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 => {
+        Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 | Metric::LatencyGmean => {
             observed >= expected * MIN_LATENCY_FACTOR
         }
         Metric::Volume => {
