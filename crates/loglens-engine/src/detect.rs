@@ -329,21 +329,21 @@ fn watch_series(
         if !WATCHED.contains(&series.metric) || key.level.is_some() || key.template.is_some() {
             continue;
         }
-        let judged = judged_points(&series, bucket_secs, last_bucket);
+        let c = config.for_metric(series.metric.as_str());
+        let counted = c.poisson.enabled && matches!(series.metric, Metric::Volume | Metric::ErrorRate);
+        let judged = judged_points(&series, bucket_secs, last_bucket, counted);
         if judged.is_empty() {
             continue;
         }
         watched += 1;
-        let c = config.for_metric(series.metric.as_str());
-        let counted = matches!(series.metric, Metric::Volume | Metric::ErrorRate);
-        if c.poisson.enabled && counted {
+        if counted {
             poisson(&series, &judged, &c, anomalies);
         } else {
             ensemble(&series, &judged, &c, anomalies);
         }
         // With the Poisson scan on, a host falling silent is a volume drop it judges by how
         // surprising the gap is; a fixed run of empty buckets would fire on quiet hosts.
-        let silence = c.silence.enabled && !(c.poisson.enabled && counted);
+        let silence = c.silence.enabled && !counted;
         if silence && series.metric == Metric::Volume && key.host.is_some() {
             let mut detector = Silence::new(&c.silence, bucket_secs);
             for &(ts, value) in &judged {
@@ -403,9 +403,15 @@ fn ensemble(series: &Series<'_>, judged: &[(Timestamp, f64)], config: &DetectCon
 }
 
 /// The points of a series the detectors judge: volumes dense to the end of the data (a series
-/// that stopped is a drop to zero), if the series is busy enough; rates and latencies only in
-/// buckets with enough records.
-fn judged_points(series: &Series<'_>, bucket_secs: i64, last_bucket: i64) -> Vec<(Timestamp, f64)> {
+/// that stopped is a drop to zero), if the series is busy enough; latencies, and error rates
+/// the value detectors judge, only in buckets with enough records (`poisson`: the Poisson scan
+/// weighs each bucket by its records, so any bucket with records counts).
+fn judged_points(
+    series: &Series<'_>,
+    bucket_secs: i64,
+    last_bucket: i64,
+    poisson: bool,
+) -> Vec<(Timestamp, f64)> {
     let points = series.points;
     if series.metric == Metric::Volume {
         let first = points[0].ts.secs();
@@ -422,8 +428,7 @@ fn judged_points(series: &Series<'_>, bucket_secs: i64, last_bucket: i64) -> Vec
         }
         return out;
     }
-    let min_volume = if series.metric == Metric::ErrorRate {
-        // The Poisson scan weighs each bucket by its records: no floor needed.
+    let min_volume = if poisson {
         f64::MIN_POSITIVE
     } else {
         MIN_BUCKET_VOLUME
