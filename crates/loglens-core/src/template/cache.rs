@@ -11,6 +11,14 @@
 //! A message with nothing to mask (`session closed for user root`) is its own masked text;
 //! such entries are marked `raw`, and a message found among them skips masking altogether
 //! (the same text masks to the same text again).
+//!
+//! Without user rules, a second map skips masking for every message seen before modulo its
+//! digits: its key is the message's [skeleton] (each ASCII digit written as `1`, except a `0`
+//! before `x`/`X`). Why is that exact? Every built-in masking decision looks at digits only
+//! as a class (a digit here, so many in a row), except the `0x` prefix, which the skeleton
+//! keeps; so two messages of one skeleton are cut and masked the same way, and their masked
+//! texts differ only where a token keeps a digit after masking (`ssh2`, `eth0`). The entry
+//! pins those tokens' bytes, and a message must have the same bytes there to use it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -71,6 +79,46 @@ impl Hasher for FxHasher {
 /// A `HashMap` with [`FxHasher`].
 pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// Slots of a [`Doorkeeper`] (a power of two; 128 KB).
+const DOOR_SLOTS: usize = 1 << 14;
+
+/// Admits a key to a cache only when it is seen the second time: the hash of each key seen
+/// once is kept in a fixed table (a later key with the same slot replaces it). Why? Keys seen
+/// once (a firewall line with its own MAC address, a token holding a fresh id) would fill the
+/// maps with entries that never hit, and a map grown past the processor caches makes every
+/// lookup a memory access; with them kept out, the maps hold the recurring keys and stay
+/// small. It decides only what is cached, never a result.
+#[derive(Debug, Clone)]
+pub(crate) struct Doorkeeper {
+    slots: Box<[u64]>,
+}
+
+impl Default for Doorkeeper {
+    fn default() -> Self {
+        Doorkeeper {
+            slots: vec![0; DOOR_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+impl Doorkeeper {
+    /// Whether `key` was seen before (and is worth caching); else remembers it.
+    pub(crate) fn admit(&mut self, key: &[u8]) -> bool {
+        let mut hasher = FxHasher::default();
+        hasher.write(key);
+        // Never 0, the value of an empty slot.
+        let hash = hasher.finish() | 1;
+        let Some(slot) = self.slots.get_mut(hash as usize & (DOOR_SLOTS - 1)) else {
+            return true;
+        };
+        if *slot == hash {
+            return true;
+        }
+        *slot = hash;
+        false
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Hit {
     cluster: u32,
@@ -80,11 +128,66 @@ struct Hit {
     raw: bool,
 }
 
+/// A skeleton entry: the cluster, and the tokens whose bytes must equal the message's.
+#[derive(Debug, Clone)]
+struct SkeletonHit {
+    hit: Hit,
+    /// Byte ranges (start, end) of the message's tokens that keep a digit after masking.
+    pins: Box<[(u32, u32)]>,
+    /// Those tokens' bytes, one after the other.
+    pinned: Box<[u8]>,
+}
+
+/// Writes the skeleton of `message` into `out` (cleared first): each ASCII digit as `1`,
+/// except a `0` followed by `x` or `X`. Returns whether the message is ASCII (the fast path
+/// is kept to ASCII messages, whose tokens `mask.rs` cuts byte by byte).
+pub(crate) fn skeleton_into(message: &[u8], out: &mut Vec<u8>) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    out.clear();
+    out.extend_from_slice(message);
+    // Eight bytes at a time (this runs on every message): a byte is a digit when adding
+    // 0x80 - '0' sets its high bit and adding 0x7f - '9' does not. Only ASCII bytes are
+    // mapped right (others could carry into the next byte), and only ASCII messages are used.
+    let mut high = 0u64;
+    let mut chunks = out.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        high |= w;
+        let at_least_0 = w.wrapping_add(ONES * u64::from(0x80 - b'0'));
+        let above_9 = w.wrapping_add(ONES * u64::from(0x7f - b'9'));
+        let digits = ((at_least_0 & !above_9 & HIGH) >> 7) * 0xff;
+        let mapped = (w & !digits) | ((ONES * u64::from(b'1')) & digits);
+        chunk.copy_from_slice(&mapped.to_le_bytes());
+    }
+    for b in chunks.into_remainder() {
+        high |= u64::from(*b);
+        if b.is_ascii_digit() {
+            *b = b'1';
+        }
+    }
+    // The `0x` prefix keeps its `0` (rare: look for the `x`s).
+    for i in memchr::memchr2_iter(b'x', b'X', message) {
+        if i > 0 && message[i - 1] == b'0' {
+            out[i - 1] = b'0';
+        }
+    }
+    high & HIGH == 0
+}
+
 /// Masked message → cluster, with a change stamp per token count.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MatchCache {
     map: FxHashMap<Box<str>, Hit>,
     bytes: usize,
+    /// Message skeleton → cluster (see the module doc).
+    skeletons: FxHashMap<Box<[u8]>, SkeletonHit>,
+    skeleton_bytes: usize,
+    /// Which masked texts and skeletons are cached (see [`Doorkeeper`]).
+    masked_door: Doorkeeper,
+    skeleton_door: Doorkeeper,
     /// Per token count, the clock value of its last change (0: never changed).
     stamps: Vec<u64>,
     clock: u64,
@@ -101,6 +204,73 @@ impl MatchCache {
     pub(crate) fn get_raw(&self, message: &str) -> Option<u32> {
         let hit = self.map.get(message)?;
         (hit.raw && self.stamps.get(hit.tokens) == Some(&hit.stamp)).then_some(hit.cluster)
+    }
+
+    /// The cluster `message` joins, known from a message of the same `skeleton` with the same
+    /// bytes in its pinned tokens.
+    pub(crate) fn get_skeleton(&self, skeleton: &[u8], message: &[u8]) -> Option<u32> {
+        let entry = self.skeletons.get(skeleton)?;
+        if self.stamps.get(entry.hit.tokens) != Some(&entry.hit.stamp) {
+            return None;
+        }
+        let mut offset = 0;
+        for &(start, end) in entry.pins.iter() {
+            let (start, end) = (start as usize, end as usize);
+            let len = end - start;
+            if message.get(start..end) != entry.pinned.get(offset..offset + len) {
+                return None;
+            }
+            offset += len;
+        }
+        Some(entry.hit.cluster)
+    }
+
+    /// Remembers that messages of `skeleton` with `message`'s bytes in the `pins` ranges
+    /// (tokens that keep a digit after masking) join `cluster` (of `tokens` tokens) and
+    /// change nothing.
+    pub(crate) fn insert_skeleton(
+        &mut self,
+        skeleton: &[u8],
+        message: &[u8],
+        pins: &[(u32, u32)],
+        tokens: usize,
+        cluster: u32,
+    ) {
+        if skeleton.len() > MAX_KEY {
+            return;
+        }
+        let mut pinned: Vec<u8> = Vec::new();
+        for &(start, end) in pins {
+            pinned.extend_from_slice(message.get(start as usize..end as usize).unwrap_or_default());
+        }
+        let size = skeleton.len() + pinned.len();
+        if self.skeletons.len() >= MAX_ENTRIES || self.skeleton_bytes + size > MAX_BYTES {
+            self.skeletons.clear();
+            self.skeleton_bytes = 0;
+        }
+        let hit = SkeletonHit {
+            hit: Hit {
+                cluster,
+                tokens,
+                stamp: self.stamp(tokens),
+                raw: false,
+            },
+            pins: Box::from(pins),
+            pinned: pinned.into_boxed_slice(),
+        };
+        if self.skeletons.insert(Box::from(skeleton), hit).is_none() {
+            self.skeleton_bytes += size;
+        }
+    }
+
+    /// Whether a masked text is worth caching (seen before; see [`Doorkeeper`]).
+    pub(crate) fn admit(&mut self, masked: &str) -> bool {
+        self.masked_door.admit(masked.as_bytes())
+    }
+
+    /// Whether a skeleton is worth caching (seen before; see [`Doorkeeper`]).
+    pub(crate) fn admit_skeleton(&mut self, skeleton: &[u8]) -> bool {
+        self.skeleton_door.admit(skeleton)
     }
 
     /// Marks `masked` as a raw message that masks to itself.
@@ -142,16 +312,18 @@ impl MatchCache {
         self.stamps[tokens] = self.clock;
     }
 
-    /// Entries held now.
+    /// Entries held now (masked texts, skeletons).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.map.len().max(self.skeletons.len())
     }
 
     /// Forgets every entry.
     pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.bytes = 0;
+        self.skeletons.clear();
+        self.skeleton_bytes = 0;
     }
 
     fn stamp(&mut self, tokens: usize) -> u64 {
@@ -194,6 +366,31 @@ mod tests {
         assert_eq!(cache.map.len(), 10);
         cache.insert(&"x".repeat(MAX_KEY + 1), 1, 0, true);
         assert_eq!(cache.map.len(), 10);
+    }
+
+    #[test]
+    fn skeletons_write_digits_as_one_but_keep_hex_prefixes() {
+        let mut out = Vec::new();
+        let text = "port 30897 ssh2 0x1F 00X 9x 10.0.2.11:80 abcdefghij0123456789/:@`";
+        assert!(skeleton_into(text.as_bytes(), &mut out));
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap_or_default(),
+            "port 11111 ssh1 0x1F 10X 1x 11.1.1.11:11 abcdefghij1111111111/:@`"
+        );
+        assert!(!skeleton_into("caf\u{e9} 12".as_bytes(), &mut out));
+        assert!(skeleton_into(b"", &mut out));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_doorkeeper_admits_keys_seen_twice() {
+        let mut door = Doorkeeper::default();
+        assert!(!door.admit(b"once"));
+        assert!(!door.admit(b"twice"));
+        assert!(door.admit(b"twice"));
+        assert!(door.admit(b"once"));
+        assert!(!door.admit(b""));
+        assert!(door.admit(b""));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
-use super::cache::FxHashMap;
+use super::cache::{Doorkeeper, FxHashMap};
 
 /// The wildcard that stands for a variable part, in masked messages and in templates.
 pub const WILDCARD: &str = "<*>";
@@ -218,54 +218,98 @@ const MEMO_MAX_ENTRIES: usize = 1 << 14;
 /// (`ssh2`, `pam_unix(cron:session):`, `TOS=0x00`) takes several checks part by part, and
 /// such tokens repeat from message to message; masking is a function of the token alone, so
 /// the remembered form is exact. Plain words and plain numbers are cheaper to mask than to
-/// look up, and are not kept. Values seen once (addresses, ids) are kept too: keeping only
-/// tokens that masking leaves alone measured slower (512M against 447M instructions per 100k
-/// syslog messages), as repeated masked tokens (`LEN=43`, `TOS=0x00`) then miss. Bounded:
-/// emptied when full.
+/// look up, and are not kept. A token is kept from the second time it is seen, whatever
+/// masking makes of it: keeping only tokens that masking leaves alone measured slower (512M
+/// against 447M instructions per 100k syslog messages), as repeated masked tokens (`LEN=43`,
+/// `TOS=0x00`) then miss, while values seen once (addresses, ids) only crowd the map.
+/// Bounded: emptied when full.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TokenMemo {
     map: FxHashMap<Box<str>, Box<str>>,
+    /// Only tokens seen twice are kept (see [`Doorkeeper`]): most values are seen once.
+    door: Doorkeeper,
 }
 
 impl Masker {
-    /// [`Masker::mask_into`], with the masked forms of tokens remembered in `memo`.
-    pub(crate) fn mask_into_memo(&self, message: &str, out: &mut String, memo: &mut TokenMemo) {
+    /// Whether this masker has user rules (which can look at digits' values and span tokens).
+    pub(crate) fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// [`Masker::mask_into`], with the masked forms of tokens remembered in `memo`. Also
+    /// pushes onto `pins` the byte range, in the text after the user rules, of each token
+    /// whose masked form still holds a digit, and returns the number of tokens.
+    pub(crate) fn mask_into_memo(
+        &self,
+        message: &str,
+        out: &mut String,
+        memo: &mut TokenMemo,
+        pins: &mut Vec<(u32, u32)>,
+    ) -> usize {
         out.clear();
         let text = self.apply_rules(message);
+        let base = text.as_ptr() as usize;
+        let mut tokens = 0usize;
         if !self.builtin.any() {
             ascii_or_unicode_tokens(&text, &mut |token| {
                 if !out.is_empty() {
                     out.push(' ');
                 }
+                tokens += 1;
+                if token.bytes().any(|b| b.is_ascii_digit()) {
+                    pin(pins, token, base);
+                }
                 out.push_str(token);
             });
-            return;
+            return tokens;
         }
         ascii_or_unicode_tokens(&text, &mut |token| {
             if !out.is_empty() {
                 out.push(' ');
             }
-            let bytes = token.as_bytes();
-            let classes = bytes.iter().fold(0u8, |all, b| all | class(*b));
-            let worth = token.len() <= MEMO_MAX_TOKEN
-                && classes & (DIGIT | DELIMITER) != 0
-                && !(classes == DIGIT && bytes.iter().all(u8::is_ascii_digit));
-            if !worth {
-                mask_token_into(token, &self.builtin, out);
-                return;
-            }
-            if let Some(masked) = memo.map.get(token) {
-                out.push_str(masked);
-                return;
-            }
+            tokens += 1;
             let start = out.len();
-            mask_token_into(token, &self.builtin, out);
-            if memo.map.len() >= MEMO_MAX_ENTRIES {
-                memo.map.clear();
+            mask_memo_token(token, &self.builtin, out, memo);
+            if out.as_bytes()[start..].iter().any(u8::is_ascii_digit) {
+                pin(pins, token, base);
             }
-            memo.map.insert(Box::from(token), Box::from(&out[start..]));
         });
+        tokens
     }
+}
+
+/// Records the byte range of `token` (a slice of the text starting at address `base`).
+fn pin(pins: &mut Vec<(u32, u32)>, token: &str, base: usize) {
+    let start = (token.as_ptr() as usize).wrapping_sub(base);
+    let start = u32::try_from(start).unwrap_or(u32::MAX);
+    let end = start.saturating_add(u32::try_from(token.len()).unwrap_or(u32::MAX));
+    pins.push((start, end));
+}
+
+/// Appends `token` masked by the built-in maskers to `out`, through the memo when worth it.
+fn mask_memo_token(token: &str, builtin: &BuiltinMasks, out: &mut String, memo: &mut TokenMemo) {
+    let bytes = token.as_bytes();
+    let classes = bytes.iter().fold(0u8, |all, b| all | class(*b));
+    let worth = token.len() <= MEMO_MAX_TOKEN
+        && classes & (DIGIT | DELIMITER) != 0
+        && !(classes == DIGIT && bytes.iter().all(u8::is_ascii_digit));
+    if !worth {
+        mask_token_into(token, builtin, out);
+        return;
+    }
+    if let Some(masked) = memo.map.get(token) {
+        out.push_str(masked);
+        return;
+    }
+    let start = out.len();
+    mask_token_into(token, builtin, out);
+    if !memo.door.admit(bytes) {
+        return;
+    }
+    if memo.map.len() >= MEMO_MAX_ENTRIES {
+        memo.map.clear();
+    }
+    memo.map.insert(Box::from(token), Box::from(&out[start..]));
 }
 
 /// The white-space separated tokens of `text`, as `split_whitespace` cuts them.
@@ -880,7 +924,9 @@ mod tests {
             "  caf\u{e9} uid=0  (root) CMD ",
         ];
         for line in lines.iter().chain(&lines) {
-            masker.mask_into_memo(line, &mut out, &mut memo);
+            let mut pins = Vec::new();
+            let tokens = masker.mask_into_memo(line, &mut out, &mut memo, &mut pins);
+            assert_eq!(tokens, line.split_whitespace().count());
             assert_eq!(out, masker.mask(line), "{line}");
         }
         assert!(memo.map.contains_key("ssh2") && !memo.map.contains_key("22"));
