@@ -4,9 +4,8 @@
 //! gives the parameters of the regex it replaced. Skipped, with a message, when the data is
 //! absent (it is not part of the repository).
 
-use loglens_core::template::{MaskRule, MinerConfig, TemplateMiner, TemplatePattern, WILDCARD};
+use loglens_core::template::{reference_parameters, MaskRule, MinerConfig, TemplateMiner, TemplatePattern};
 use loglens_loghub::{default_data_dir, default_settings_path, Dataset, Settings};
-use regex::Regex;
 
 /// The contents of every dataset present.
 fn datasets() -> Vec<Dataset> {
@@ -63,30 +62,6 @@ fn the_skeleton_cache_changes_no_cluster() {
     }
 }
 
-/// The parameters the regex gave before token alignment replaced it.
-fn regex_parameters<'m>(template: &str, message: &'m str) -> Option<Vec<&'m str>> {
-    let mut pattern = String::from(r"(?s)^\s*");
-    for (i, token) in template.split_whitespace().enumerate() {
-        if i > 0 {
-            pattern.push_str(r"\s+");
-        }
-        for (j, literal) in token.split(WILDCARD).enumerate() {
-            if j > 0 {
-                pattern.push_str("(.*?)");
-            }
-            pattern.push_str(&regex::escape(literal));
-        }
-    }
-    pattern.push_str(r"\s*$");
-    let caps = Regex::new(&pattern).ok()?.captures(message)?;
-    Some(
-        caps.iter()
-            .skip(1)
-            .map(|m| m.map_or("", |m| m.as_str()))
-            .collect(),
-    )
-}
-
 #[test]
 fn parameters_equal_the_regex_ones() {
     let mut checked = 0usize;
@@ -106,7 +81,7 @@ fn parameters_equal_the_regex_ones() {
             ] {
                 assert_eq!(
                     TemplatePattern::new(template).parameters(line),
-                    regex_parameters(template, line),
+                    reference_parameters(template, line),
                     "{}: template {template:?}, line {line:?}",
                     dataset.name
                 );

@@ -3,53 +3,14 @@
 //! yields [`Incident`]s, so grouping and delivery treat them alike.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use regex::Regex;
 
 use super::matcher::Matcher;
 use crate::{Level, Timestamp};
 
-/// Severity of an incident, ordered `Info < Warning < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    /// Worth a look.
-    Info,
-    /// Someone should check soon.
-    Warning,
-    /// Wake someone up.
-    Critical,
-}
-
-impl Severity {
-    /// The lowercase name used in datasets and configs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "info" => Ok(Severity::Info),
-            "warning" | "warn" => Ok(Severity::Warning),
-            "critical" | "crit" => Ok(Severity::Critical),
-            _ => Err(format!("unknown severity {s:?} (info, warning, critical)")),
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Severity of an incident: the detectors' own, so rules and incidents share one scale.
+pub use crate::detect::Severity;
 
 /// One incident, as in the `incidents/` dataset (or made by a threshold or new-template rule).
 #[derive(Debug, Clone, PartialEq)]

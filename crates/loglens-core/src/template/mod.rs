@@ -74,6 +74,8 @@ pub use id::TemplateId;
 pub use mask::{BuiltinMasks, MaskRule, Masker, WILDCARD};
 
 use mask::TokenMemo;
+#[cfg(feature = "reference")]
+pub use params::reference::parameters as reference_parameters;
 pub use params::{parameters, TemplatePattern};
 pub use state::{ClusterState, MinerState, StateError, STATE_VERSION};
 

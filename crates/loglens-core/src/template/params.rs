@@ -292,14 +292,14 @@ pub fn parameters<'m>(template: &str, message: &'m str) -> Option<Vec<&'m str>> 
 }
 
 /// The regex this matcher replaced, kept to check that both give the same parameters.
-#[cfg(test)]
-pub(crate) mod reference {
+#[cfg(any(test, feature = "reference"))]
+pub mod reference {
     use regex::Regex;
 
     use super::WILDCARD;
 
     /// The parameters the old regex gave (`None` also when the regex would not compile).
-    pub(crate) fn parameters<'m>(template: &str, message: &'m str) -> Option<Vec<&'m str>> {
+    pub fn parameters<'m>(template: &str, message: &'m str) -> Option<Vec<&'m str>> {
         let mut pattern = String::from(r"(?s)^\s*");
         for (i, token) in template.split_whitespace().enumerate() {
             if i > 0 {
