@@ -83,8 +83,8 @@ def test_overview_kpis_over_all_data_match_duckdb(monkeypatch, dashboard_data):
     assert total > 19_000  # the 20k generated lines, minus the damaged ones
     # Every chart of the page rendered: volume, error rate, latency, 4 donuts, 2 bar charts.
     assert len(at.get("plotly_chart")) == 9
-    # ... and the counts came from detect's metrics, not from a scan of every record.
-    assert any("per-minute `metrics/`" in c.value for c in at.caption)
+    # ... and the figures came from detect's rollups, not from a scan of every record.
+    assert any("the `rollups/` of `loglens detect`" in c.value for c in at.caption)
 
 
 def overview_filters(data: Path):
@@ -106,7 +106,8 @@ def overview_filters(data: Path):
         sql.Filters(day, end, services=("web",), hosts=("web-01", "web-02")),
         sql.Filters(first, end, levels=("error", "warn")),
         sql.Filters(day, end, services=("worker", "postgres"), levels=("info", "error")),
-        sql.Filters(day, end, sources=(sql_sources(data)[0],)),  # no metric rollup: records
+        sql.Filters(day, end, sources=(sql_sources(data)[0],)),  # latency from records
+        sql.Filters(first + timedelta(seconds=30), end),  # not whole buckets: records
     ]
 
 
@@ -117,27 +118,54 @@ def sql_sources(data: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("query", ["kpis", "volume_by_level", "health_series", "breakdown"])
-def test_overview_from_metrics_equals_overview_from_records(dashboard_data, query):
-    """Every Overview figure read from metrics/ equals the same figure computed from records/."""
+@pytest.mark.parametrize(
+    "query", ["kpis", "volume_by_level", "health_series", "breakdown", "latency_profile"]
+)
+def test_overview_from_rollups_equals_overview_from_records(dashboard_data, query):
+    """Every Overview figure read from detect's rollups/ equals the same figure from records/."""
     from loglens.dashboard import sql  # noqa: PLC0415
 
     con = sql.connect()
-    metric_secs = sql.metrics_bucket_secs(con, dashboard_data)
-    assert metric_secs == 60
+    rollup_secs = sql.rollup_bucket_secs(con, dashboard_data)
+    assert rollup_secs == 60
+    compared = 0
     for f in overview_filters(dashboard_data):
         from_records = getattr(sql, query)(con, dashboard_data, f, 0)
-        from_metrics = getattr(sql, query)(con, dashboard_data, f, metric_secs)
-        assert len(from_records) > 0, f
+        from_rollups = getattr(sql, query)(con, dashboard_data, f, rollup_secs)
+        compared += len(from_records) > 0
         pd.testing.assert_frame_equal(
             from_records.reset_index(drop=True),
-            from_metrics.reset_index(drop=True),
+            from_rollups.reset_index(drop=True),
             check_dtype=False,
             obj=f"{query} {f}",
         )
+    # Every filter selects records; only worker and postgres have no latencies.
+    assert compared == len(overview_filters(dashboard_data)) - (query == "latency_profile")
 
 
-def test_template_trends_from_metrics_equal_those_from_records(dashboard_data):
+def test_latency_profile_equals_duckdb_quantiles(dashboard_data):
+    """The quantiles read off (latency, count) histograms are quantile_cont's, per period and
+    per bucket, from rollups as from records."""
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    con = sql.connect()
+    f = overview_filters(dashboard_data)[1]
+    profile = sql.latency_profile(con, dashboard_data, f, 60)
+    where, params = sql.record_where(f)
+    expected = con.execute(
+        f"SELECT quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FROM {records(dashboard_data)} "
+        f"WHERE {where}",
+        params,
+    ).fetchone()[0]
+    current = profile[(profile["period"] == "current") & profile["bucket"].isna()].iloc[0]
+    got = [current["latency_p50"], current["latency_p95"], current["latency_p99"]]
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert profile["bucket"].notna().sum() > 100
+
+
+@pytest.mark.parametrize("query", ["template_coverage", "top_templates", "template_trends"])
+def test_templates_from_rollups_equal_those_from_records(dashboard_data, query):
+    """Template counts, errors and first/last times from rollups/templates equal records'."""
     from loglens.dashboard import sql  # noqa: PLC0415
 
     con = sql.connect()
@@ -148,43 +176,51 @@ def test_template_trends_from_metrics_equal_those_from_records(dashboard_data):
             "LIMIT 5"
         ).fetchall()
     )
+    args = {"template_coverage": (), "top_templates": (20,), "template_trends": (ids,)}[query]
     for f in overview_filters(dashboard_data):
-        from_records = sql.template_trends(con, dashboard_data, f, ids, 0)
-        from_metrics = sql.template_trends(con, dashboard_data, f, ids, 60)
-        if not (f.services or f.hosts or f.levels or f.sources):  # metrics answer these
-            assert int(from_records["records"].sum()) > 0, f
-        pd.testing.assert_frame_equal(from_records, from_metrics, check_dtype=False)
+        from_records = getattr(sql, query)(con, dashboard_data, f, *args, 0)
+        from_rollups = getattr(sql, query)(con, dashboard_data, f, *args, 60)
+        # The 5 busiest templates overall need not occur under every filter.
+        assert len(from_records) > 0 or query == "template_trends", f
+        if query == "top_templates":
+            assert from_records["records"].sum() > 0, f
+        pd.testing.assert_frame_equal(
+            from_records, from_rollups, check_dtype=False, obj=f"{query} {f}"
+        )
 
 
-def test_filter_options_from_metrics_equal_those_from_records(dashboard_data):
+def test_filter_options_from_rollups_equal_those_from_records(dashboard_data):
     from loglens.dashboard import sql  # noqa: PLC0415
 
     con = sql.connect()
     from_records = sql.filter_options(con, dashboard_data)
     assert set(from_records["label"]) == {"service", "host", "level", "source"}
     pd.testing.assert_frame_equal(from_records, sql.filter_options(con, dashboard_data, 60))
+    assert len(from_records[from_records["label"] == "source"]) > 1
 
 
-def test_metrics_lagging_the_records_are_not_used(dashboard_data, tmp_path):
+def test_rollups_lagging_the_records_are_not_used(dashboard_data, tmp_path):
     from loglens.dashboard import sql  # noqa: PLC0415
 
     data = tmp_path / "data"
     shutil.copytree(dashboard_data, data)
-    first_day = sorted((data / "metrics").glob("date=*"))[0]
-    shutil.rmtree(first_day)  # as if records were added after detect ran: sums no longer match
-    assert sql.metrics_bucket_secs(sql.connect(), data) == 0
-    shutil.rmtree(data / "metrics")
-    assert sql.metrics_bucket_secs(sql.connect(), data) == 0
+    con = sql.connect()
+    assert sql.rollup_bucket_secs(con, data) == 60
+    # As if records were added after detect ran: sums no longer match.
+    shutil.rmtree(sorted((data / "rollups" / "counts").glob("date=*"))[0])
+    assert sql.rollup_bucket_secs(con, data) == 0
+    shutil.rmtree(data / "rollups")
+    assert sql.rollup_bucket_secs(con, data) == 0
 
 
-def test_overview_without_metrics_shows_the_same_numbers(monkeypatch, dashboard_data, tmp_path):
+def test_overview_without_rollups_shows_the_same_numbers(monkeypatch, dashboard_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(dashboard_data, data)
-    shutil.rmtree(data / "metrics")
-    with_metrics = metrics(open_app(monkeypatch, dashboard_data, time_range="Last 24 hours"))
+    shutil.rmtree(data / "rollups")
+    with_rollups = metrics(open_app(monkeypatch, dashboard_data, time_range="Last 24 hours"))
     at = open_app(monkeypatch, data, time_range="Last 24 hours")
-    assert metrics(at) == with_metrics
-    assert any("Counts read from `records/`" in c.value for c in at.caption)
+    assert metrics(at) == with_rollups
+    assert any("Figures read from `records/`" in c.value for c in at.caption)
 
 
 def test_overview_last_day_has_deltas_against_the_day_before(monkeypatch, dashboard_data):

@@ -22,6 +22,7 @@ pub mod format;
 pub mod generate;
 pub mod metrics;
 pub mod record;
+pub mod rollup;
 pub mod template;
 pub mod time;
 

@@ -1,7 +1,7 @@
 //! `loglens detect`: reads the records back (only the columns it needs), builds the metric
 //! series, runs the configured detectors over each, merges anomalous buckets into incidents,
 //! explains each incident with its most frequent template and example lines, and rewrites the
-//! `metrics/`, `anomalies/` and `incidents/` datasets.
+//! `metrics/`, `anomalies/` and `incidents/` datasets, and the `rollups/` the dashboard sums.
 //!
 //! Deterministic: files are read in path order and every map is ordered, so the same records
 //! give the same datasets whatever the thread count of the runs that wrote them.
@@ -18,11 +18,12 @@ use loglens_core::detect::{
     RobustZScore, Seasonal, Silence, Verdict, ZScore,
 };
 use loglens_core::metrics::{Metric, MetricPoint, MetricsBuilder, Observation, SeriesKey};
+use loglens_core::rollup::Rollups;
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
     column, parquet_files, read_columns, read_templates, write_anomalies, write_incidents, write_metrics,
-    AnomalyRow, DataDir, Dataset, DatasetRebuild, IncidentRow, StoreError, TemplateRow,
+    write_rollup_day, AnomalyRow, DataDir, Dataset, DatasetRebuild, IncidentRow, StoreError, TemplateRow,
 };
 use serde::Serialize;
 
@@ -109,13 +110,18 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     let data = DataDir::create(data_dir)?;
     let record_files = parquet_files(&data.dataset(Dataset::Records))?;
     let mut metrics = MetricsBuilder::new(bucket_secs);
+    let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;
+    let mut rollups = RollupWriter::new(bucket_secs, rollups_dir.dir(), run_id);
     let mut records = 0u64;
     for file in &record_files {
+        let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
-            records += observe_batch(file, batch, &mut metrics)?;
+            records += observe_batch(file, batch, &mut metrics, &mut rollups.rollups, &mut first_day)?;
             Ok(())
         })?;
+        rollups.flush_before(first_day)?;
     }
+    rollups.flush_before(i64::MAX)?;
     let span = metrics.span();
     let points = metrics.finish();
     let templates = read_templates(&data.dataset(Dataset::Templates))?;
@@ -144,6 +150,7 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         &incidents,
         &rows,
     )?;
+    rollups_dir.commit()?;
     let mut summaries: Vec<IncidentSummary> = rows.iter().map(summarize).collect();
     summaries.sort_by(|a, b| {
         severity_rank(&b.severity)
@@ -175,8 +182,9 @@ fn severity_rank(s: &str) -> u8 {
     }
 }
 
-const OBSERVED_COLUMNS: [&str; 8] = [
+const OBSERVED_COLUMNS: [&str; 9] = [
     "ts",
+    "source",
     "service",
     "host",
     "level",
@@ -190,8 +198,46 @@ fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-fn observe_batch(file: &Path, batch: &RecordBatch, metrics: &mut MetricsBuilder) -> Result<u64, StoreError> {
+/// Rollups with the days already complete written out, so memory holds about a day of them.
+struct RollupWriter<'a> {
+    rollups: Rollups,
+    dir: &'a Path,
+    run_id: &'a str,
+    files: u32,
+}
+
+impl<'a> RollupWriter<'a> {
+    fn new(bucket_secs: i64, dir: &'a Path, run_id: &'a str) -> Self {
+        RollupWriter {
+            rollups: Rollups::new(bucket_secs),
+            dir,
+            run_id,
+            files: 0,
+        }
+    }
+
+    /// Writes the days before `day`. Records files come in partition (date) order, so once a
+    /// file starts at `day` the days before it are complete; were one not, its late rows would
+    /// go to another file of the same day, which readers sum as well.
+    fn flush_before(&mut self, day: i64) -> Result<(), StoreError> {
+        for rows in self.rollups.take_before(day) {
+            self.files += 1;
+            let name = format!("part-{}-{:05}.parquet", self.run_id, self.files);
+            write_rollup_day(self.dir, &name, &rows)?;
+        }
+        Ok(())
+    }
+}
+
+fn observe_batch(
+    file: &Path,
+    batch: &RecordBatch,
+    metrics: &mut MetricsBuilder,
+    rollups: &mut Rollups,
+    first_day: &mut i64,
+) -> Result<u64, StoreError> {
     let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
+    let source = column::<StringArray>(file, batch, "source")?;
     let service = column::<StringArray>(file, batch, "service")?;
     let host = column::<StringArray>(file, batch, "host")?;
     let level = column::<StringArray>(file, batch, "level")?;
@@ -200,7 +246,7 @@ fn observe_batch(file: &Path, batch: &RecordBatch, metrics: &mut MetricsBuilder)
     let bytes = column::<UInt64Array>(file, batch, "bytes")?;
     let template = column::<UInt64Array>(file, batch, "template_id")?;
     for i in 0..batch.num_rows() {
-        metrics.add(&Observation {
+        let observation = Observation {
             ts: Timestamp(ts.value(i)),
             service: text(service, i),
             host: text(host, i),
@@ -209,7 +255,10 @@ fn observe_batch(file: &Path, batch: &RecordBatch, metrics: &mut MetricsBuilder)
             latency_ms: (!latency.is_null(i)).then(|| latency.value(i)),
             bytes: (!bytes.is_null(i)).then(|| bytes.value(i)),
             template: (!template.is_null(i)).then(|| template.value(i)),
-        });
+        };
+        *first_day = (*first_day).min(observation.ts.secs().div_euclid(86_400));
+        metrics.add(&observation);
+        rollups.add(&observation, text(source, i));
     }
     Ok(batch.num_rows() as u64)
 }

@@ -18,7 +18,7 @@ use loglens_core::metrics::{MetricPoint, SeriesKey};
 
 use crate::{PartFile, StoreError};
 
-fn ts_field(name: &str) -> Field {
+pub(crate) fn ts_field(name: &str) -> Field {
     Field::new(
         name,
         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
@@ -26,7 +26,7 @@ fn ts_field(name: &str) -> Field {
     )
 }
 
-fn text(name: &str, nullable: bool) -> Field {
+pub(crate) fn text(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
 }
 
@@ -191,7 +191,12 @@ impl DatasetRebuild {
     }
 }
 
-fn write_file(dir: &Path, name: &str, schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<u64, StoreError> {
+pub(crate) fn write_file(
+    dir: &Path,
+    name: &str,
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+) -> Result<u64, StoreError> {
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     let mut file = PartFile::create(dir, name, schema)?;
     file.write(&batch)?;

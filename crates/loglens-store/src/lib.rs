@@ -11,6 +11,7 @@ mod analysis;
 mod columns;
 mod partition;
 mod read;
+mod rollup;
 mod schema;
 mod templates;
 mod unparsed;
@@ -24,6 +25,9 @@ pub use analysis::{
 pub use columns::{Labels, RecordColumns, RecordTemplate};
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
 pub use read::{column, parquet_files, read_columns};
+pub use rollup::{
+    rollup_counts_schema, rollup_latency_schema, write_rollup_day, ROLLUP_COUNTS, ROLLUP_LATENCY,
+};
 pub use schema::{record_schema, unparsed_schema};
 pub use templates::{merge_templates, read_templates, templates_schema, TemplateRow, TEMPLATES_FILE};
 pub use unparsed::{UnparsedLine, UnparsedWriter};
@@ -122,6 +126,8 @@ pub enum Dataset {
     Anomalies,
     /// Anomalous buckets merged into incidents.
     Incidents,
+    /// Exact counts and latency histograms per bucket, for the dashboard.
+    Rollups,
 }
 
 impl Dataset {
@@ -135,6 +141,7 @@ impl Dataset {
             Dataset::Metrics => "metrics",
             Dataset::Anomalies => "anomalies",
             Dataset::Incidents => "incidents",
+            Dataset::Rollups => "rollups",
         }
     }
 }

@@ -140,8 +140,8 @@ def sidebar(data_dir: Path, token: float) -> Context:
         path = sql.dataset_dir(data_dir, "records")
         raise sql.DatasetError("records", path, "no record has a timestamp")
     first, last = _as_utc(bounds["first"]), _as_utc(bounds["last"])
-    metric_secs = data.query("metrics_bucket_secs", data_dir, token)
-    options = data.query("filter_options", data_dir, token, metric_secs)
+    rollup_secs = data.query("rollup_bucket_secs", data_dir, token)
+    options = data.query("filter_options", data_dir, token, rollup_secs)
     st.sidebar.caption(f"Data: `{data_dir}` · {int(bounds['records']):,} records")
     preset = st.sidebar.selectbox("Time range", list(PRESETS), index=2, key="flt_range")
     if preset == "Custom days":

@@ -26,6 +26,9 @@ DATASETS = {
     "metrics": "metrics",
     "anomalies": "anomalies",
     "incidents": "incidents",
+    "rollup_counts": "rollups/counts",
+    "rollup_templates": "rollups/templates",
+    "rollup_latency": "rollups/latency",
     "alerts": "alerts/history",
 }
 
@@ -206,108 +209,82 @@ def record_bounds(con: duckdb.DuckDBPyConnection, data_dir: Path) -> pd.DataFram
 
 
 def filter_options(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, metric_secs: int = 0
+    con: duckdb.DuckDBPyConnection, data_dir: Path, rollup_secs: int = 0
 ) -> pd.DataFrame:
     """Distinct values of each filterable label, as (label, value) rows.
 
-    With current metrics (`metric_secs` > 0, see metrics_bucket_secs) services, hosts and levels
-    come from their rollups, which hold every value, and only `source` is read from records:
-    this runs on every cold page load, and it costs a third of a four-column scan of records.
+    From detect's count rollups when current (`rollup_secs` > 0, see rollup_bucket_secs): they
+    hold every label value in thousands of rows, and this runs on every cold page load.
     """
-    records = scan(data_dir, "records")
-    if metric_secs <= 0:
-        query = f"""
-            SELECT CASE WHEN grouping(service) = 0 THEN 'service'
-                        WHEN grouping(host) = 0 THEN 'host'
-                        WHEN grouping(level) = 0 THEN 'level' ELSE 'source' END AS label,
-                   coalesce(service, host, level, source) AS value
-            FROM (SELECT service, host, level, source FROM {records})
-            GROUP BY GROUPING SETS ((service), (host), (level), (source))
-            HAVING value IS NOT NULL
-            ORDER BY label, value"""
-        return _run(con, data_dir, "records", query, [])
+    counts = _counts(data_dir, rollup_secs)
     query = f"""
-        WITH labels AS (
-            SELECT DISTINCT service, host, level FROM {scan(data_dir, "metrics")}
-            WHERE metric = 'volume')
-        SELECT label, value FROM (
-            SELECT DISTINCT 'service' AS label, service AS value FROM labels
-            UNION ALL SELECT DISTINCT 'host', host FROM labels
-            UNION ALL SELECT DISTINCT 'level', level FROM labels
-            UNION ALL SELECT DISTINCT 'source', source FROM {records})
-        WHERE value IS NOT NULL ORDER BY label, value"""
-    return _run(con, data_dir, "metrics", query, [])
+        SELECT CASE WHEN grouping(service) = 0 THEN 'service'
+                    WHEN grouping(host) = 0 THEN 'host'
+                    WHEN grouping(level) = 0 THEN 'level' ELSE 'source' END AS label,
+               coalesce(service, host, level, source) AS value
+        FROM (SELECT service, host, level, source FROM {counts.table})
+        GROUP BY GROUPING SETS ((service), (host), (level), (source))
+        HAVING value IS NOT NULL
+        ORDER BY label, value"""
+    return _run(con, data_dir, counts.dataset, query, [])
 
 
 # ---------------------------------------------------------------- overview
 #
-# The Overview's counts (records, errors, by level/service/host) come from detect's per-minute
-# metrics/ whenever they describe exactly the records there are and the filters map onto their
-# rollups; otherwise, and for what metrics do not hold (latency percentiles: detect keeps sketch
-# estimates, not exact quantiles; status class; source), from records/. Both give equal numbers
-# (tested): metrics only save scanning millions of records for sums.
+# The Overview sums counts. `loglens detect` writes them per bucket, by every label the filters
+# use (rollups/counts: service, host, level, source, status class) and as exact latency
+# histograms (rollups/latency: service, host); whenever those describe exactly the records there
+# are and the range is made of whole rollup buckets, the Overview reads them, else records/.
+# One query text serves both sources (`Counts`), so both give equal numbers (tested).
 
 
-# The `total` series of a metric: no label set. Tested on the (dictionary-encoded) label columns
-# rather than on `series`, a plain string column that costs a comparison per row.
-TOTAL = "service IS NULL AND host IS NULL AND level IS NULL AND template_id IS NULL"
+@dataclass(frozen=True)
+class Counts:
+    """Where counts come from: records/ (a row per record) or rollups (a row per combination)."""
+
+    dataset: str
+    table: str
+    records: str
+    errors: str
+    status_class: str
+    first: str = "min(ts)"
+    last: str = "max(ts)"
 
 
-def metrics_bucket_secs(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
-    """The metrics' bucket width when their total volume equals the record count, else 0.
+def _counts(data_dir: Path, rollup_secs: int) -> Counts:
+    if rollup_secs > 0:
+        table = scan(data_dir, "rollup_counts")
+        return Counts("rollup_counts", table, "sum(records)", "sum(errors)", "status_class")
+    errors = f"count(*) FILTER (WHERE {ERROR_SQL})"
+    return Counts("records", scan(data_dir, "records"), "count(*)", errors, "status // 100")
 
-    Why the count check: metrics are written by `detect`; after a later `process` they lag the
+
+def rollup_bucket_secs(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+    """The rollups' bucket width when they count exactly the records there are, else 0.
+
+    Why the count check: rollups are written by `detect`; after a later `process` they lag the
     records, and the Overview must then read records rather than show stale sums.
     """
-    if not dataset_present(data_dir, "metrics"):
+    if not dataset_present(data_dir, "rollup_counts"):
         return 0
     query = f"""
         SELECT (SELECT count(*) FROM {scan(data_dir, "records")}) AS records,
-               sum(value) AS volume, min(bucket_secs) AS low, max(bucket_secs) AS high
-        FROM {scan(data_dir, "metrics")} WHERE metric = 'volume' AND {TOTAL}"""
-    row = _run(con, data_dir, "metrics", query, []).iloc[0]
-    if pd.isna(row["volume"]) or pd.isna(row["low"]) or row["low"] != row["high"]:
+               sum(records) AS counted, min(bucket_secs) AS low, max(bucket_secs) AS high
+        FROM {scan(data_dir, "rollup_counts")}"""
+    row = _run(con, data_dir, "rollup_counts", query, []).iloc[0]
+    if pd.isna(row["counted"]) or pd.isna(row["low"]) or row["low"] != row["high"]:
         return 0
-    return int(row["low"]) if round(float(row["volume"])) == int(row["records"]) else 0
+    return int(row["low"]) if int(row["counted"]) == int(row["records"]) else 0
 
 
-def metrics_fit(f: Filters, metric_secs: int, *, hosts: bool = True, levels: bool = True) -> bool:
-    """Whether metrics of `metric_secs` buckets answer for these filters exactly.
-
-    No source filter (metrics have no source label); whole metric buckets at both ends of the range
-    and of the previous period; `hosts`/`levels` False when the caller has no rollup for them.
-    """
-    if metric_secs <= 0 or f.sources or f.bucket_secs() % metric_secs:
-        return False
-    if (f.hosts and not hosts) or (f.levels and not levels):
+def whole_buckets(f: Filters, secs: int) -> bool:
+    """Whether data pre-summed in `secs` buckets (rollups, metrics) answers for this range
+    exactly: whole buckets at both ends of the range and of the previous period, and in every
+    chart bucket."""
+    if secs <= 0 or f.bucket_secs() % secs:
         return False
     edges = (f.start, f.end, f.previous().start)
-    return all(int(t.timestamp()) % metric_secs == 0 and t.microsecond == 0 for t in edges)
-
-
-def _metric_where(f: Filters, params: list[Any]) -> str:
-    """Time range of metrics (also on `date`, so DuckDB prunes day partitions)."""
-    last_day = (f.end - timedelta(microseconds=1)).date()
-    params.extend([f.start, f.end, f.start.date(), last_day])
-    return "ts >= ? AND ts < ? AND date >= ? AND date <= ?"
-
-
-def _family(f: Filters, params: list[Any]) -> str:
-    """The rollup rows that partition the filtered records: per host, per service, or the total."""
-    if f.hosts:
-        clauses = ["host IS NOT NULL", "level IS NULL", _in("host", f.hosts, params)]
-        service = _in("service", f.services, params)
-        return " AND ".join(c for c in [*clauses, service] if c)
-    if f.services:
-        return f"host IS NULL AND level IS NULL AND {_in('service', f.services, params)}"
-    return TOTAL
-
-
-def _hosts_rows(f: Filters, params: list[Any]) -> str:
-    """Per-host rollup rows within the service/host filters (to count distinct hosts)."""
-    clauses = ["host IS NOT NULL", "level IS NULL"]
-    clauses += [c for c in (_in("service", f.services, params), _in("host", f.hosts, params)) if c]
-    return " AND ".join(clauses)
+    return all(int(t.timestamp()) % secs == 0 and t.microsecond == 0 for t in edges)
 
 
 def _quantile(q: float) -> str:
@@ -321,21 +298,26 @@ def _quantile(q: float) -> str:
     return f"{low} + (any_value({pos}) - any_value(floor({pos}))) * ({high} - {low})"
 
 
-def latency_profile(con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters) -> pd.DataFrame:
+def latency_profile(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, rollup_secs: int = 0
+) -> pd.DataFrame:
     """Exact latency quantiles (ms, records with a latency): per `period` (`current`, `previous`;
     `bucket` null) for the KPIs, and p50/p95/p99 per bucket of the range for the chart.
 
-    One scan for both: records are counted per (period, bucket, latency) and the quantiles read
-    off the cumulative counts, which gives quantile_cont's results (tested) at half the cost of
-    two quantile scans (latencies repeat: 6M of them have 4,000 distinct values).
+    Records are counted per (period, bucket, latency) and the quantiles read off the cumulative
+    counts, which gives quantile_cont's results (tested). The latency rollups hold exactly those
+    counts per rollup bucket, service and host; level and source filters need records.
     """
     both = dataclasses.replace(f, start=f.previous().start)
     where, params = record_where(both)
     secs = f.bucket_secs()
+    dataset, count = "records", "count(*)"
+    if whole_buckets(f, rollup_secs) and not (f.levels or f.sources):
+        dataset, count = "rollup_latency", "sum(records)"
     query = f"""
         WITH h AS (
-            SELECT ts >= ? AS cur, {_bucket_key(secs)} AS k, latency_ms AS v, count(*) AS c
-            FROM {scan(data_dir, "records")} WHERE {where} AND latency_ms IS NOT NULL
+            SELECT ts >= ? AS cur, {_bucket_key(secs)} AS k, latency_ms AS v, {count} AS c
+            FROM {scan(data_dir, dataset)} WHERE {where} AND latency_ms IS NOT NULL
             GROUP BY ALL),
         g AS (SELECT cur, NULL::BIGINT AS k, v, sum(c) AS c FROM h GROUP BY cur, v
               UNION ALL SELECT cur, k, v, c FROM h WHERE cur),
@@ -347,61 +329,39 @@ def latency_profile(con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters) 
                {_quantile(0.5)} AS latency_p50, {_quantile(0.95)} AS latency_p95,
                {_quantile(0.99)} AS latency_p99
         FROM cum GROUP BY cur, k ORDER BY period, bucket NULLS FIRST"""
-    return _run(con, data_dir, "records", query, [f.start, *params])
+    return _run(con, data_dir, dataset, query, [f.start, *params])
+
+
+def _overview_counts(data_dir: Path, f: Filters, rollup_secs: int) -> Counts:
+    return _counts(data_dir, rollup_secs if whole_buckets(f, rollup_secs) else 0)
 
 
 def kpis(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
     f: Filters,
-    metric_secs: int = 0,
+    rollup_secs: int = 0,
     latency: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Headline figures of the range and of the previous equal-length period (column `period`).
 
-    From metrics, the latency p95 comes from `latency` (latency_profile of `f`, which the page
-    shares with health_series), computed here when not given.
+    The latency p95 comes from `latency` (latency_profile of `f`, which the page shares with
+    health_series), computed here when not given.
     """
     both = dataclasses.replace(f, start=f.previous().start)
-    if not metrics_fit(f, metric_secs, levels=False):
-        where, params = record_where(both)
-        query = f"""
-            SELECT CASE WHEN ts >= ? THEN 'current' ELSE 'previous' END AS period,
-                   count(*) AS records,
-                   count(*) FILTER (WHERE {ERROR_SQL}) AS errors,
-                   count(*) FILTER (WHERE {ERROR_SQL}) / count(*) AS error_rate,
-                   quantile_cont(latency_ms, 0.95) AS latency_p95,
-                   count(DISTINCT host) AS hosts
-            FROM {scan(data_dir, "records")} WHERE {where} GROUP BY ALL ORDER BY period"""
-        return _run(con, data_dir, "records", query, [f.start, *params])
-    period = "CASE WHEN ts >= ? THEN 'current' ELSE 'previous' END"
-    params: list[Any] = [f.start]
-    family = _family(f, params)
-    hosts = _hosts_rows(f, params)
-    time = _metric_where(both, params)
+    where, params = record_where(both)
+    c = _overview_counts(data_dir, f, rollup_secs)
     query = f"""
-        WITH r AS (
-            SELECT {period} AS period, metric, host, value,
-                   ({family}) AS whole, ({hosts}) AS per_host
-            FROM {scan(data_dir, "metrics")} WHERE metric IN ('volume', 'errors') AND {time})
-        SELECT period,
-               CAST(round(sum(value) FILTER (WHERE metric = 'volume' AND whole)) AS BIGINT)
-                   AS records,
-               CAST(round(sum(value) FILTER (WHERE metric = 'errors' AND whole)) AS BIGINT)
-                   AS errors,
-               count(DISTINCT host) FILTER (WHERE metric = 'volume' AND value > 0 AND per_host)
-                   AS hosts
-        FROM r GROUP BY ALL HAVING records > 0 ORDER BY period"""
-    out = _run(con, data_dir, "metrics", query, params)
-    latency = latency_profile(con, data_dir, f) if latency is None else latency
+        SELECT CASE WHEN ts >= ? THEN 'current' ELSE 'previous' END AS period,
+               CAST({c.records} AS BIGINT) AS records, CAST({c.errors} AS BIGINT) AS errors,
+               {c.errors} / {c.records} AS error_rate, count(DISTINCT host) AS hosts
+        FROM {c.table} WHERE {where} GROUP BY ALL ORDER BY period"""
+    out = _run(con, data_dir, c.dataset, query, [f.start, *params])
+    if latency is None:
+        latency = latency_profile(con, data_dir, f, rollup_secs)
     p95 = latency[latency["bucket"].isna()].set_index("period")["latency_p95"]
-    out.insert(3, "error_rate", out["errors"] / out["records"])
     out.insert(4, "latency_p95", out["period"].map(p95).astype("float64"))
     return out
-
-
-def _bucket(secs: int) -> str:
-    return f"to_timestamp(floor(epoch(ts) / {secs}) * {secs})"
 
 
 def _bucket_key(secs: int) -> str:
@@ -415,199 +375,125 @@ def _bucket_ts(secs: int) -> str:
 
 
 def volume_by_level(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, metric_secs: int = 0
+    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, rollup_secs: int = 0
 ) -> pd.DataFrame:
     """Records per bucket and level (level '(none)' for records without one)."""
-    if not metrics_fit(f, metric_secs, hosts=False):
-        where, params = record_where(f)
-        secs = f.bucket_secs()
-        query = f"""
-            SELECT {_bucket_ts(secs)} AS bucket, coalesce(level, '(none)') AS level, records
-            FROM (SELECT {_bucket_key(secs)} AS k, level, count(*) AS records
-                  FROM {scan(data_dir, "records")} WHERE {where} GROUP BY ALL)
-            ORDER BY bucket, level"""
-        return _run(con, data_dir, "records", query, params)
-    # Per (service, level) rows, plus the service or total rollup: what the levels do not add up
-    # to is the records without a level.
-    params: list[Any] = []
-    time = _metric_where(f, params)
-    services, levels = _in("service", f.services, params), _in("level", f.levels, params)
-    level_rows = " AND ".join(c for c in ("level IS NOT NULL", services, levels) if c)
-    rollup = TOTAL
-    if f.services:
-        rollup = f"level IS NULL AND {_in('service', f.services, params)}"
-    none = "UNION ALL SELECT bucket, '(none)', sum(rollup - leveled) FROM r GROUP BY ALL"
+    where, params = record_where(f)
+    secs = f.bucket_secs()
+    c = _overview_counts(data_dir, f, rollup_secs)
     query = f"""
-        WITH r AS (
-            SELECT {_bucket(f.bucket_secs())} AS bucket, level,
-                   CASE WHEN level IS NULL THEN value ELSE 0 END AS rollup,
-                   CASE WHEN level IS NULL THEN 0 ELSE value END AS leveled
-            FROM {scan(data_dir, "metrics")}
-            WHERE metric = 'volume' AND {time} AND host IS NULL
-              AND (({level_rows} AND service IS NOT NULL) OR ({rollup}))),
-        counted AS (
-            SELECT bucket, level, sum(leveled) AS records FROM r WHERE level IS NOT NULL
-            GROUP BY ALL {"" if f.levels else none})
-        SELECT bucket, level, CAST(round(records) AS BIGINT) AS records FROM counted
-        WHERE round(records) > 0 ORDER BY bucket, level"""
-    return _run(con, data_dir, "metrics", query, params)
+        SELECT {_bucket_ts(secs)} AS bucket, coalesce(level, '(none)') AS level, records
+        FROM (SELECT {_bucket_key(secs)} AS k, level, CAST({c.records} AS BIGINT) AS records
+              FROM {c.table} WHERE {where} GROUP BY ALL)
+        ORDER BY bucket, level"""
+    return _run(con, data_dir, c.dataset, query, params)
 
 
 def health_series(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
     f: Filters,
-    metric_secs: int = 0,
+    rollup_secs: int = 0,
     latency: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per bucket: records, errors, error rate and latency p50/p95/p99 (ms, access records only).
 
-    From metrics, the latency quantiles come from `latency` (as for kpis).
+    The latency quantiles come from `latency` (as for kpis).
     """
+    where, params = record_where(f)
     secs = f.bucket_secs()
-    if not metrics_fit(f, metric_secs, levels=False):
-        where, params = record_where(f)
-        query = f"""
-            SELECT {_bucket_ts(secs)} AS bucket, records, errors, errors / records AS error_rate,
-                   q[1] AS latency_p50, q[2] AS latency_p95, q[3] AS latency_p99
-            FROM (SELECT {_bucket_key(secs)} AS k, count(*) AS records,
-                         count(*) FILTER (WHERE {ERROR_SQL}) AS errors,
-                         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q
-                  FROM {scan(data_dir, "records")} WHERE {where} GROUP BY ALL)
-            ORDER BY bucket"""
-        return _run(con, data_dir, "records", query, params)
-    params: list[Any] = []
-    family = _family(f, params)
-    time = _metric_where(f, params)
+    c = _overview_counts(data_dir, f, rollup_secs)
     query = f"""
-        SELECT {_bucket(secs)} AS bucket,
-               CAST(round(sum(value) FILTER (WHERE metric = 'volume')) AS BIGINT) AS records,
-               CAST(round(sum(value) FILTER (WHERE metric = 'errors')) AS BIGINT) AS errors
-        FROM {scan(data_dir, "metrics")}
-        WHERE metric IN ('volume', 'errors') AND {family} AND {time}
-        GROUP BY ALL HAVING records > 0 ORDER BY bucket"""
-    out = _run(con, data_dir, "metrics", query, params)
-    latency = latency_profile(con, data_dir, f) if latency is None else latency
+        SELECT {_bucket_ts(secs)} AS bucket, records, errors, errors / records AS error_rate
+        FROM (SELECT {_bucket_key(secs)} AS k, CAST({c.records} AS BIGINT) AS records,
+                     CAST({c.errors} AS BIGINT) AS errors
+              FROM {c.table} WHERE {where} GROUP BY ALL)
+        ORDER BY bucket"""
+    out = _run(con, data_dir, c.dataset, query, params)
+    if latency is None:
+        latency = latency_profile(con, data_dir, f, rollup_secs)
     per_bucket = latency[latency["bucket"].notna() & (latency["period"] == "current")]
-    out["error_rate"] = out["errors"] / out["records"]
     columns = ["bucket", "latency_p50", "latency_p95", "latency_p99"]
     return out.merge(per_bucket[columns], on="bucket", how="left")
 
 
-# Breakdown dimensions: the column grouped on, and its label once grouped (labels are built on the
-# few groups, not on every record: a string per record costs more than the scan).
-BREAKDOWN_SQL = {
-    "level": ("level", "coalesce(level, '(none)')"),
-    "service": ("service", "coalesce(service, '(none)')"),
-    "host": ("host", "coalesce(host, '(none)')"),
-    "status": (
-        "status // 100",
-        "CASE WHEN status IS NULL THEN 'no status' ELSE CAST(status AS VARCHAR) || 'xx' END",
-    ),
-    "source": ("source", "coalesce(source, '(none)')"),
+# Breakdown dimensions: the label of a group (labels are built on the few groups, not on every
+# record: a string per record costs more than the scan).
+BREAKDOWN_LABELS = {
+    "level": "coalesce(level, '(none)')",
+    "service": "coalesce(service, '(none)')",
+    "host": "coalesce(host, '(none)')",
+    "status": "CASE WHEN status IS NULL THEN 'no status' ELSE CAST(status AS VARCHAR) || 'xx' END",
+    "source": "coalesce(source, '(none)')",
 }
 
 
-def _records_breakdown(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, dimensions: Sequence[str]
+def breakdown(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, rollup_secs: int = 0
 ) -> pd.DataFrame:
-    """Records by each of `dimensions`, straight from records.
+    """Records by level, service, host, status class and source as (dimension, key, records).
 
     Why not GROUPING SETS: counting the few distinct combinations once and summing them per
     dimension reads and hashes every record once instead of once per set (2-3x faster here).
     """
     where, params = record_where(f)
-    columns = ", ".join(f"{BREAKDOWN_SQL[d][0]} AS {d}" for d in dimensions)
+    c = _overview_counts(data_dir, f, rollup_secs)
     sums = " UNION ALL ".join(
-        f"SELECT '{d}' AS dimension, {BREAKDOWN_SQL[d][1]} AS key, sum(n) AS records "
-        "FROM combos GROUP BY ALL"
-        for d in dimensions
+        f"SELECT '{d}' AS dimension, {label} AS key, sum(n) AS records FROM combos GROUP BY ALL"
+        for d, label in BREAKDOWN_LABELS.items()
     )
     query = f"""
         WITH combos AS (
-            SELECT {columns}, count(*) AS n
-            FROM {scan(data_dir, "records")} WHERE {where} GROUP BY ALL)
+            SELECT level, service, host, {c.status_class} AS status, source, {c.records} AS n
+            FROM {c.table} WHERE {where} GROUP BY ALL)
         SELECT dimension, key, CAST(records AS BIGINT) AS records FROM ({sums})
         ORDER BY dimension, records DESC, key"""
-    return _run(con, data_dir, "records", query, params)
-
-
-def _metric_breakdown(con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters) -> pd.DataFrame:
-    """Records by level, service and host from the volume rollups ('(none)': what they miss)."""
-    params: list[Any] = []
-    time = _metric_where(f, params)
-    service = _in("service", f.services, params)
-    query = f"""
-        SELECT CASE WHEN host IS NOT NULL THEN 'host' WHEN level IS NOT NULL THEN 'level'
-                    WHEN service IS NOT NULL THEN 'service' ELSE 'total' END AS dimension,
-               coalesce(host, level, service, 'total') AS key, sum(value) AS records
-        FROM {scan(data_dir, "metrics")}
-        WHERE metric = 'volume' AND {time} {f"AND {service}" if service else ""} GROUP BY ALL"""
-    sums = _run(con, data_dir, "metrics", query, params)
-    per = {dim: sums[sums["dimension"] == dim] for dim in ("total", "service", "level", "host")}
-    # The services' rollups are the whole when a service filter drops the total row.
-    whole = float(per["service" if f.services else "total"]["records"].sum())
-    parts = []
-    for dim in ("level", "service", "host"):
-        rows = per[dim][["key", "records"]]
-        missing = whole - float(rows["records"].sum())
-        if not (dim == "service" and f.services):
-            rows = pd.concat([rows, pd.DataFrame({"key": ["(none)"], "records": [missing]})])
-        parts.append(rows.assign(dimension=dim))
-    out = pd.concat(parts, ignore_index=True)
-    out["records"] = out["records"].round().astype("int64")
-    return out[out["records"] > 0][["dimension", "key", "records"]]
-
-
-def breakdown(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, metric_secs: int = 0
-) -> pd.DataFrame:
-    """Records by level, service, host, status class and source as (dimension, key, records)."""
-    if not metrics_fit(f, metric_secs, hosts=False, levels=False):
-        return _records_breakdown(con, data_dir, f, list(BREAKDOWN_SQL))
-    records = _records_breakdown(con, data_dir, f, ["status", "source"])
-    out = pd.concat([_metric_breakdown(con, data_dir, f), records], ignore_index=True)
-    return out.sort_values(
-        ["dimension", "records", "key"], ascending=[True, False, True], ignore_index=True
-    )
+    return _run(con, data_dir, c.dataset, query, params)
 
 
 # ---------------------------------------------------------------- templates
 
 
-def _templates_from_metrics(f: Filters, metric_secs: int) -> bool:
-    """template_count metrics have no service/host/level label: they answer unfiltered ranges."""
-    return metrics_fit(f, metric_secs, hosts=False, levels=False) and not f.services
+def _template_counts(data_dir: Path, f: Filters, rollup_secs: int) -> Counts:
+    """Per-template counts: detect's template rollups when they fit the range, else records."""
+    if whole_buckets(f, rollup_secs):
+        table = scan(data_dir, "rollup_templates")
+        sums = ("sum(records)", "sum(errors)", "", "min(first_ts)", "max(last_ts)")
+        return Counts("rollup_templates", table, *sums)
+    return _counts(data_dir, 0)
 
 
-def template_coverage(con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters) -> pd.DataFrame:
-    """Records in range with and without a template_id, and how many templates.
-
-    From records always: on 10M records this scan (0.5 s) beats the same figures from metrics.
-    """
+def template_coverage(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, rollup_secs: int = 0
+) -> pd.DataFrame:
+    """Records in range, those with a template_id, and how many templates."""
     where, params = record_where(f)
+    c, t = _overview_counts(data_dir, f, rollup_secs), _template_counts(data_dir, f, rollup_secs)
     query = f"""
-        SELECT count(*) AS records, count(template_id) AS with_template,
-               count(DISTINCT template_id) AS templates
-        FROM {scan(data_dir, "records")} WHERE {where}"""
-    return _run(con, data_dir, "records", query, params)
+        SELECT (SELECT coalesce(CAST({c.records} AS BIGINT), 0) FROM {c.table} WHERE {where})
+                   AS records,
+               (SELECT coalesce(CAST({t.records} AS BIGINT), 0) FROM {t.table}
+                WHERE {where} AND template_id IS NOT NULL) AS with_template,
+               (SELECT count(DISTINCT template_id) FROM {t.table} WHERE {where}) AS templates"""
+    return _run(con, data_dir, t.dataset, query, [*params, *params, *params])
 
 
 def top_templates(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, limit: int, with_texts: bool
+    con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, limit: int, rollup_secs: int = 0
 ) -> pd.DataFrame:
-    """The most frequent templates in range; their text from templates/ when `with_texts`.
+    """The most frequent templates in range, with their text from templates/.
 
     Without templates/ (or for an id it lacks), one message of the template stands in for its
     text; it is read for the top ids only, as messages are the widest column by far.
     """
+    with_texts = dataset_present(data_dir, "templates")
     where, params = record_where(f)
-    records = scan(data_dir, "records")
+    t = _template_counts(data_dir, f, rollup_secs)
     counted = f"""
-        SELECT template_id, count(*) AS records,
-               min(ts) AS first_in_range, max(ts) AS last_in_range,
-               count(*) FILTER (WHERE {ERROR_SQL}) AS errors
-        FROM {records} WHERE {where} AND template_id IS NOT NULL
+        SELECT template_id, CAST({t.records} AS BIGINT) AS records,
+               {t.first} AS first_in_range, {t.last} AS last_in_range,
+               CAST({t.errors} AS BIGINT) AS errors
+        FROM {t.table} WHERE {where} AND template_id IS NOT NULL
         GROUP BY template_id ORDER BY records DESC, template_id LIMIT {int(limit)}"""
     texts = f"{scan(data_dir, 'templates')} t" if with_texts else "(SELECT NULL::UBIGINT AS "
     if not with_texts:
@@ -616,7 +502,7 @@ def top_templates(
     query = f"""
         WITH c AS ({counted}),
         examples AS (
-            SELECT template_id, any_value(message) AS example FROM {records}
+            SELECT template_id, any_value(message) AS example FROM {scan(data_dir, "records")}
             WHERE {where} AND template_id IN (
                 SELECT template_id FROM c LEFT JOIN {texts} USING (template_id)
                 WHERE t.template IS NULL)
@@ -625,7 +511,7 @@ def top_templates(
                c.first_in_range, c.last_in_range, t.first_seen, t.level, t.service
         FROM c LEFT JOIN {texts} USING (template_id) LEFT JOIN examples e USING (template_id)
         ORDER BY c.records DESC, c.template_id"""
-    dataset = "templates" if with_texts else "records"
+    dataset = "templates" if with_texts else t.dataset
     return _run(con, data_dir, dataset, query, [*params, *params])
 
 
@@ -634,31 +520,22 @@ def template_trends(
     data_dir: Path,
     f: Filters,
     template_ids: Sequence[int],
-    metric_secs: int = 0,
+    rollup_secs: int = 0,
 ) -> pd.DataFrame:
     """Records per bucket for the given templates (for sparklines)."""
     if not template_ids:
         return pd.DataFrame({"template_id": [], "bucket": [], "records": []})
     ids = ", ".join(str(int(t)) for t in template_ids)
     secs = f.bucket_secs()
-    if _templates_from_metrics(f, metric_secs):
-        params: list[Any] = []
-        time = _metric_where(f, params)
-        query = f"""
-            SELECT template_id, {_bucket(secs)} AS bucket,
-                   CAST(round(sum(value)) AS BIGINT) AS records
-            FROM {scan(data_dir, "metrics")}
-            WHERE metric = 'template_count' AND {time} AND template_id IN ({ids})
-            GROUP BY ALL HAVING round(sum(value)) > 0 ORDER BY template_id, bucket"""
-        return _run(con, data_dir, "metrics", query, params)
     where, params = record_where(f)
+    t = _template_counts(data_dir, f, rollup_secs)
     query = f"""
         SELECT template_id, {_bucket_ts(secs)} AS bucket, records
-        FROM (SELECT template_id, {_bucket_key(secs)} AS k, count(*) AS records
-              FROM {scan(data_dir, "records")} WHERE {where} AND template_id IN ({ids})
+        FROM (SELECT template_id, {_bucket_key(secs)} AS k, CAST({t.records} AS BIGINT) AS records
+              FROM {t.table} WHERE {where} AND template_id IN ({ids})
               GROUP BY ALL)
         ORDER BY template_id, bucket"""
-    return _run(con, data_dir, "records", query, params)
+    return _run(con, data_dir, t.dataset, query, params)
 
 
 def new_templates(

@@ -72,7 +72,7 @@ pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Outpu
         ))?;
     }
     out.line(&format!(
-        "output: {dir}/metrics/date=*/*.parquet, {dir}/anomalies/, {dir}/incidents/"
+        "output: {dir}/metrics/date=*/*.parquet, {dir}/rollups/, {dir}/anomalies/, {dir}/incidents/"
     ))
 }
 

@@ -83,36 +83,29 @@ def render() -> None:
     f = ctx.filters
     st.title("Overview")
     with ui.guard():
-        # 0 when metrics/ is missing or lags the records: every query then reads records/.
-        metric_secs = ctx.query("metrics_bucket_secs")
-        # One scan of records for every latency figure, shared by the KPIs and the chart.
-        latency = None
-        if sql.metrics_fit(f, metric_secs, levels=False):
-            latency = ctx.query("latency_profile", f)
-        _kpis(ctx.query("kpis", f, metric_secs, latency))
+        # 0 when the rollups are missing or lag the records: every query then reads records/.
+        rollup_secs = ctx.query("rollup_bucket_secs")
+        # One latency profile for the KPIs and the chart.
+        latency = ctx.query("latency_profile", f, rollup_secs)
+        _kpis(ctx.query("kpis", f, rollup_secs, latency))
         bucket = f.bucket_secs()
-        volume = ctx.query("volume_by_level", f, metric_secs)
+        volume = ctx.query("volume_by_level", f, rollup_secs)
         if volume.empty:
             st.info("No records match the filters in this time range.")
             return
         st.plotly_chart(charts.volume(volume, bucket), key="volume")
-        health = ctx.query("health_series", f, metric_secs, latency)
+        health = ctx.query("health_series", f, rollup_secs, latency)
         left, right = st.columns(2)
         left.plotly_chart(charts.error_rate(health, bucket), key="error_rate")
         if health["latency_p50"].notna().any():
             right.plotly_chart(charts.latency(health, bucket), key="latency")
         else:
             right.info("No access-log records (with a latency) in this selection.")
-        _breakdowns(ctx.query("breakdown", f, metric_secs))
+        _breakdowns(ctx.query("breakdown", f, rollup_secs))
         source = "`records/`"
-        if sql.metrics_fit(f, metric_secs, hosts=False, levels=False):
-            source = "the per-minute `metrics/` of `loglens detect`"
-        elif sql.metrics_fit(f, metric_secs):
-            source = "`metrics/` where their rollups fit the filters, else `records/`"
-        st.caption(
-            f"Times in UTC. Counts read from {source}; latency percentiles, status classes and "
-            "sources from `records/`."
-        )
+        if sql.whole_buckets(f, rollup_secs):
+            source = "the `rollups/` of `loglens detect`"
+        st.caption(f"Times in UTC. Figures read from {source}.")
 
 
 if __name__ == "__main__":

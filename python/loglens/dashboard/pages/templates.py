@@ -29,14 +29,14 @@ def _with_trends(
     return with_trend[[*first, *rest, "template_id"]]
 
 
-def _top(ctx: filters.Context, with_texts: bool, metric_secs: int) -> None:
+def _top(ctx: filters.Context, rollup_secs: int) -> None:
     f = ctx.filters
-    top = ctx.query("top_templates", f, TOP, with_texts)
+    top = ctx.query("top_templates", f, TOP, rollup_secs)
     if top.empty:
         st.info("No templated records match the filters in this range.")
         return
     ids = tuple(int(t) for t in top["template_id"])
-    trends = ctx.query("template_trends", f, ids, metric_secs)
+    trends = ctx.query("template_trends", f, ids, rollup_secs)
     secs = f.bucket_secs()
     first = pd.Timestamp(f.start).floor(f"{secs}s")
     buckets = pd.date_range(first, pd.Timestamp(f.end), freq=f"{secs}s", inclusive="left")
@@ -72,9 +72,9 @@ def render() -> None:
     ctx = filters.context()
     st.title("Templates")
     with ui.guard():
-        # 0 when metrics/ is missing or lags the records: counts then come from records/.
-        metric_secs = ctx.query("metrics_bucket_secs")
-        coverage = ctx.query("template_coverage", ctx.filters).iloc[0]
+        # 0 when rollups/ are missing or lag the records: counts then come from records/.
+        rollup_secs = ctx.query("rollup_bucket_secs")
+        coverage = ctx.query("template_coverage", ctx.filters, rollup_secs).iloc[0]
         cols = st.columns(3)
         cols[0].metric("Records in range", ui.count(coverage["records"]))
         cols[1].metric("With a template", ui.count(coverage["with_template"]))
@@ -85,7 +85,7 @@ def render() -> None:
                 "mining was enabled. Reprocess with `loglens process --reprocess` to mine them."
             )
         else:
-            _top(ctx, data.present(ctx.data_dir, "templates"), metric_secs)
+            _top(ctx, rollup_secs)
     with ui.guard():
         _new(ctx)
 
