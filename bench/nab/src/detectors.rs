@@ -1,11 +1,14 @@
 //! The detectors run on NAB: loglens's streaming detectors with one configuration for every
-//! file, and NAB's windowed Gaussian for reference. Each is created afresh per file and sees
-//! the rows one at a time; a row's score uses only that row and the ones before it.
+//! file, and two references: NAB's windowed Gaussian, and CAD-OSE binned over the file's range
+//! as NAB ran it (look-ahead, so not a streaming result). Each is created afresh per file and
+//! sees the rows one at a time; a streaming method's row score uses only that row and the
+//! ones before it.
 
 use std::collections::VecDeque;
 
 use loglens_core::detect::{
-    Detector, RobustConfig, RobustZScore, Seasonal, SeasonalConfig, ZScore, ZScoreConfig,
+    Contextual, ContextualConfig, Detector, RobustConfig, RobustZScore, Seasonal, SeasonalConfig, ValueRange,
+    ZScore, ZScoreConfig,
 };
 use loglens_core::Timestamp;
 
@@ -23,19 +26,35 @@ pub enum Method {
     Seasonal,
     /// loglens ensemble: level and day-over-day Z-scores, scored as a recent record.
     Ensemble,
+    /// loglens contextual detector (CAD-OSE with a range learned from the first rows).
+    Contextual,
+    /// The larger of the contextual score and 1.1 times the ensemble's.
+    ContextualEnsemble,
     /// NAB's windowed Gaussian, scores rounded to 12 digits as published (reference).
     WindowedGaussian,
+    /// CAD-OSE as NAB ran it: bins over the file's min and max, rest = probation / 5.
+    /// Reference only: it looks ahead (the range and the file's length).
+    CadOseNab,
 }
 
 impl Method {
     /// Every method, loglens's first.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 8] = [
         Method::ZScore,
         Method::RobustZScore,
         Method::Seasonal,
         Method::Ensemble,
+        Method::Contextual,
+        Method::ContextualEnsemble,
         Method::WindowedGaussian,
+        Method::CadOseNab,
     ];
+
+    /// False for the reference that reads the whole file first (its figures are not
+    /// streaming results).
+    pub fn streaming(self) -> bool {
+        self != Method::CadOseNab
+    }
 
     /// Display name.
     pub fn name(self) -> &'static str {
@@ -44,7 +63,10 @@ impl Method {
             Method::RobustZScore => "loglens robust_zscore",
             Method::Seasonal => "loglens seasonal",
             Method::Ensemble => "loglens ensemble",
+            Method::Contextual => "loglens contextual",
+            Method::ContextualEnsemble => "loglens contextual+ensemble",
             Method::WindowedGaussian => "windowed Gaussian (ours, 12 digits)",
+            Method::CadOseNab => "CAD-OSE ours (look-ahead: file range)",
         }
     }
 }
@@ -72,6 +94,61 @@ pub fn seasonal_config() -> SeasonalConfig {
     SeasonalConfig::default()
 }
 
+/// The one contextual configuration used on every NAB file: the published detector's
+/// settings, its range learned from the first 500 rows (widened by their width on each side,
+/// growing when a value falls outside), its rest a fixed 150 rows.
+pub fn contextual_config() -> ContextualConfig {
+    ContextualConfig {
+        range: ValueRange::Learned {
+            rows: 500,
+            margin: 1.0,
+            grow: true,
+        },
+        rest_rows: 150,
+        ..ContextualConfig::default()
+    }
+}
+
+/// CAD-OSE configured as NAB's runner did, from the whole file.
+fn cad_ose_nab_config(series: &Series) -> ContextualConfig {
+    let lo = series.values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = series.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    ContextualConfig {
+        range: ValueRange::Fixed { min: lo, max: hi },
+        rest_rows: (series.probation() as f64 / 5.0) as usize,
+        ..ContextualConfig::default()
+    }
+}
+
+fn stream_contextual(config: &ContextualConfig, series: &Series) -> Vec<f64> {
+    let mut d = Contextual::new(config);
+    series.values.iter().map(|&v| d.observe(v)).collect()
+}
+
+/// How much the ensemble's score is raised before it meets the contextual one.
+const ENSEMBLE_WEIGHT: f64 = 1.1;
+
+/// The contextual detector and the ensemble side by side, row by row: the larger of the
+/// contextual score and [`ENSEMBLE_WEIGHT`] times the ensemble's (at most 1).
+///
+/// Why a weight? The two scales differ: the contextual detector fires at about 0.65 (its
+/// scores are shares of contexts), the ensemble at about 0.55 (a record ratio `r / (1 + r)`).
+/// Raising the ensemble lets its strongest records (r ≳ 1.8) through the common threshold,
+/// which adds the broken daily patterns and slow drifts the contextual detector misses.
+fn stream_contextual_ensemble(series: &Series) -> Vec<f64> {
+    let mut c = Contextual::new(&contextual_config());
+    let mut e = Ensemble::new();
+    series
+        .ts
+        .iter()
+        .zip(&series.values)
+        .map(|(&ts, &v)| {
+            let weighted = (ENSEMBLE_WEIGHT * e.observe(ts, v)).min(1.0);
+            c.observe(v).max(weighted)
+        })
+        .collect()
+}
+
 /// One anomaly score in [0, 1] per row of `series`.
 pub fn run(method: Method, series: &Series) -> Vec<f64> {
     match method {
@@ -79,6 +156,9 @@ pub fn run(method: Method, series: &Series) -> Vec<f64> {
         Method::RobustZScore => stream(&mut RobustZScore::new(&robust_config()), series),
         Method::Seasonal => stream(&mut Seasonal::new(&seasonal_config()), series),
         Method::Ensemble => stream_ensemble(series),
+        Method::Contextual => stream_contextual(&contextual_config(), series),
+        Method::ContextualEnsemble => stream_contextual_ensemble(series),
+        Method::CadOseNab => stream_contextual(&cad_ose_nab_config(series), series),
         Method::WindowedGaussian => {
             let z = gaussian::windowed_gaussian_z(&series.values);
             gaussian::probability_scores(&z)
@@ -242,7 +322,7 @@ mod tests {
         let mut prefix = full.clone();
         prefix.ts.truncate(2100);
         prefix.values.truncate(2100);
-        for method in Method::ALL {
+        for method in Method::ALL.into_iter().filter(|m| m.streaming()) {
             let a = run(method, &full);
             let b = run(method, &prefix);
             assert_eq!(&a[..2100], &b[..], "{}", method.name());
@@ -280,6 +360,31 @@ mod tests {
         // The level Z-score alone sees nothing unusual there.
         let z = run(Method::ZScore, &s);
         assert!(z[288 * 8 + 100] < 0.5);
+    }
+
+    #[test]
+    fn contextual_scores_a_level_shift_high_and_then_rests() {
+        let s = series(3000, |i| if i < 2000 { 10.0 } else { 25.0 } + jitter(i));
+        for method in [Method::Contextual, Method::ContextualEnsemble] {
+            let scores = run(method, &s);
+            assert!(scores[2000] >= 0.75, "{} {}", method.name(), scores[2000]);
+        }
+        let scores = run(Method::Contextual, &s);
+        // Nothing to report while the range is learned, and a rest of 150 rows after the shift.
+        assert!(scores[..499].iter().all(|&x| x == 0.0));
+        assert!(scores[2001..2151].iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn the_look_ahead_reference_is_excluded_from_streaming_claims() {
+        let streaming: Vec<Method> = Method::ALL.into_iter().filter(|m| m.streaming()).collect();
+        assert_eq!(streaming.len(), Method::ALL.len() - 1);
+        assert!(!Method::CadOseNab.streaming());
+        // Its scores do depend on later rows (the file's range): a spike at the end changes them.
+        let mut s = series(1000, |i| 10.0 + jitter(i));
+        let before = run(Method::CadOseNab, &s);
+        s.values[999] = 1000.0;
+        assert_ne!(before[..999], run(Method::CadOseNab, &s)[..999]);
     }
 
     #[test]

@@ -36,6 +36,7 @@
 //! ```
 
 mod config;
+mod contextual;
 mod incident;
 mod poisson;
 mod robust;
@@ -51,6 +52,7 @@ pub use config::{
     DetectConfig, DetectError, MetricOverride, NewTemplateConfig, PoissonConfig, RobustConfig,
     SeasonalConfig, SilenceConfig, Transform, ZScoreConfig,
 };
+pub use contextual::{Contextual, ContextualConfig, ValueRange};
 pub use incident::{incident_id, merge_incidents, Anomaly, Incident};
 pub use poisson::{poisson_tail_log10, PoissonScan, ScanVerdict};
 pub use robust::RobustZScore;
