@@ -136,45 +136,237 @@ struct SkeletonHit {
     pins: Box<[(u32, u32)]>,
     /// Those tokens' bytes, one after the other.
     pinned: Box<[u8]>,
+    /// Under a collapsed key: each free token's byte range, and whether it masked to `<*>`
+    /// as a whole (then a message's free token must too, see [`MatchCache::insert_skeleton`]).
+    free: Box<[FreeToken]>,
 }
 
-/// Writes the skeleton of `message` into `out` (cleared first): each ASCII digit as `1`,
-/// except a `0` followed by `x` or `X`. Returns whether the message is ASCII (the fast path
-/// is kept to ASCII messages, whose tokens `mask.rs` cuts byte by byte).
-pub(crate) fn skeleton_into(message: &[u8], out: &mut Vec<u8>) -> bool {
+/// A free token of a skeleton entry: byte range, and whether it masked to `<*>` as a whole.
+pub(crate) type FreeToken = (u32, u32, bool);
+
+/// Stands for every byte of a free token in a skeleton: not ASCII, so no real skeleton (the
+/// fast path takes only ASCII messages) has it.
+const FREE: u8 = 0x80;
+
+/// Hex characters a token needs, at least, to be free (see [`Skeleton`]).
+const FREE_MIN_HEX: usize = 8;
+
+/// The skeleton of the message being mined, and its free tokens.
+///
+/// A free token is one that looks like a hex value (`MAC=8f:01:a1:..`, a UUID, `a64f99c2`):
+/// at least [`FREE_MIN_HEX`] hex characters, with a digit and a letter in one run. Why? Its
+/// letters vary from message to message, so the plain skeleton (digits written as `1`) is new
+/// every time and such messages would always be masked and matched. In the collapsed form of
+/// the skeleton each byte of a free token is [`FREE`]; a cache entry under that key is made
+/// only where the miner has shown the token's value cannot matter (see
+/// [`MatchCache::insert_skeleton`]), and checks whether the token masks to `<*>` as a whole.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Skeleton {
+    bytes: Vec<u8>,
+    /// Byte ranges of the free tokens.
+    free: Vec<(u32, u32)>,
+    /// Whether the free tokens are written as [`FREE`] now.
+    collapsed: bool,
+}
+
+impl Skeleton {
+    /// The key as it is now (collapsed or plain).
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The free tokens' byte ranges.
+    pub(crate) fn free(&self) -> &[(u32, u32)] {
+        &self.free
+    }
+
+    /// Makes this the skeleton of `message` (plain, free tokens found). Returns whether the
+    /// message is ASCII (the fast path is kept to ASCII messages, whose tokens `mask.rs` cuts
+    /// byte by byte).
+    pub(crate) fn build(&mut self, message: &[u8]) -> bool {
+        self.free.clear();
+        self.collapsed = false;
+        let scan = skeleton_into(message, &mut self.bytes);
+        if let (true, Some((from, to))) = (scan.ascii, scan.mixed_hex) {
+            find_free_tokens(message, from, to, &mut self.free);
+        }
+        scan.ascii
+    }
+
+    /// Writes the free tokens as [`FREE`] (the key of the free entries).
+    pub(crate) fn collapse(&mut self) {
+        if self.collapsed {
+            return;
+        }
+        for &(start, end) in &self.free {
+            if let Some(token) = self.bytes.get_mut(start as usize..end as usize) {
+                token.fill(FREE);
+            }
+        }
+        self.collapsed = true;
+    }
+
+    /// Writes the free tokens back as in the plain skeleton.
+    pub(crate) fn restore(&mut self, message: &[u8]) {
+        if !self.collapsed {
+            return;
+        }
+        for &(start, end) in &self.free {
+            let (start, end) = (start as usize, end as usize);
+            for i in start..end.min(message.len()).min(self.bytes.len()) {
+                self.bytes[i] = plain_byte(message, i);
+            }
+        }
+        self.collapsed = false;
+    }
+}
+
+/// Byte `i` of the plain skeleton of `message`.
+fn plain_byte(message: &[u8], i: usize) -> u8 {
+    let b = message[i];
+    let hex_prefix = b == b'0' && matches!(message.get(i + 1), Some(b'x' | b'X'));
+    if b.is_ascii_digit() && !hex_prefix {
+        b'1'
+    } else {
+        b
+    }
+}
+
+/// Pushes the byte ranges of the free tokens of ASCII `message` (see [`Skeleton`]) that
+/// overlap bytes `from..to`, cutting tokens at the white space `mask.rs` cuts at.
+fn find_free_tokens(message: &[u8], from: usize, to: usize, free: &mut Vec<(u32, u32)>) {
+    // From the start of the token that holds byte `from`.
+    let mut i = from.min(message.len());
+    while i > 0 && !is_space(message[i - 1]) {
+        i -= 1;
+    }
+    while i < message.len() && i < to {
+        while i < message.len() && is_space(message[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < message.len() && !is_space(message[i]) {
+            i += 1;
+        }
+        if i > start && is_free_token(&message[start..i]) {
+            let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(i)) else {
+                return;
+            };
+            free.push((s, e));
+        }
+    }
+}
+
+/// The index of the token of ASCII `message` that starts at byte `at`: the tokens before it.
+pub(crate) fn token_index(message: &[u8], at: usize) -> usize {
+    let mut count = 0;
+    let mut in_token = false;
+    for &b in message.get(..at).unwrap_or(message) {
+        let space = is_space(b);
+        count += usize::from(!space && !in_token);
+        in_token = !space;
+    }
+    count
+}
+
+/// The ASCII characters Unicode counts as white space (as `mask.rs` cuts tokens).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// A token with at least [`FREE_MIN_HEX`] hex characters and a run of hex characters that
+/// holds both a digit and a letter.
+fn is_free_token(token: &[u8]) -> bool {
+    let (mut hex, mut mixed) = (0usize, false);
+    let (mut run_digit, mut run_letter) = (false, false);
+    for &b in token {
+        if b.is_ascii_digit() {
+            run_digit = true;
+        } else if b.is_ascii_hexdigit() {
+            run_letter = true;
+        } else {
+            run_digit = false;
+            run_letter = false;
+            continue;
+        }
+        hex += 1;
+        mixed |= run_digit && run_letter;
+    }
+    mixed && hex >= FREE_MIN_HEX
+}
+
+/// What [`skeleton_into`] saw.
+struct Scan {
+    ascii: bool,
+    /// Where digits meet hex letters, if in two places or more (then the message may have
+    /// free tokens there): from the first such 8-byte word to the end of the last.
+    mixed_hex: Option<(usize, usize)>,
+}
+
+/// Writes the plain skeleton of `message` into `out` (cleared first): each ASCII digit as
+/// `1`, except a `0` followed by `x` or `X`.
+fn skeleton_into(message: &[u8], out: &mut Vec<u8>) -> Scan {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES * 0x80;
     out.clear();
     out.extend_from_slice(message);
     // Eight bytes at a time (this runs on every message): a byte is a digit when adding
-    // 0x80 - '0' sets its high bit and adding 0x7f - '9' does not. Only ASCII bytes are
-    // mapped right (others could carry into the next byte), and only ASCII messages are used.
-    let mut high = 0u64;
+    // 0x80 - '0' sets its high bit and adding 0x7f - '9' does not; likewise for the hex
+    // letters after `| 0x20` (lower case). Only ASCII bytes are mapped right (others could
+    // carry into the next byte), and only ASCII messages are used.
+    let (mut high, mut hex_prefix, mut mixed, mut met) = (0u64, 0u64, 0u64, 0u64);
+    let (mut first_meet, mut last_meet) = (usize::MAX, 0);
     let mut chunks = out.chunks_exact_mut(8);
-    for chunk in &mut chunks {
+    for (k, chunk) in (&mut chunks).enumerate() {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let w = u64::from_le_bytes(word);
         high |= w;
         let at_least_0 = w.wrapping_add(ONES * u64::from(0x80 - b'0'));
         let above_9 = w.wrapping_add(ONES * u64::from(0x7f - b'9'));
-        let digits = ((at_least_0 & !above_9 & HIGH) >> 7) * 0xff;
+        let digit_bits = at_least_0 & !above_9 & HIGH;
+        let lower = w | (ONES * 0x20);
+        let at_least_a = lower.wrapping_add(ONES * u64::from(0x80 - b'a'));
+        let above_f = lower.wrapping_add(ONES * u64::from(0x7f - b'f'));
+        let letter_bits = at_least_a & !above_f & HIGH;
+        // Two places where a digit meets a hex letter (one is common: `debian-sa1`).
+        let meet = ((digit_bits << 8) | (digit_bits >> 8)) & letter_bits;
+        if meet != 0 {
+            mixed |= (meet & meet.wrapping_sub(1)) | met;
+            met = 1;
+            first_meet = first_meet.min(k);
+            last_meet = k;
+        }
+        // A zero byte of this is an `x` or `X` after a `0` in the word, or one that starts
+        // the word (whose `0` may end the last word): found whether there is one, exactly.
+        let pair = (lower ^ (ONES * u64::from(b'x'))) | ((w ^ (ONES * u64::from(b'0'))) << 8);
+        hex_prefix |= pair.wrapping_sub(ONES) & !pair & HIGH;
+        let digits = (digit_bits >> 7) * 0xff;
         let mapped = (w & !digits) | ((ONES * u64::from(b'1')) & digits);
         chunk.copy_from_slice(&mapped.to_le_bytes());
     }
-    for b in chunks.into_remainder() {
-        high |= u64::from(*b);
+    let rest_start = message.len() - chunks.into_remainder().len();
+    for i in rest_start..message.len() {
+        let b = message[i];
+        high |= u64::from(b);
+        hex_prefix |= u64::from(matches!(b, b'x' | b'X') && i > 0 && message[i - 1] == b'0');
         if b.is_ascii_digit() {
-            *b = b'1';
+            out[i] = b'1';
         }
     }
-    // The `0x` prefix keeps its `0` (rare: look for the `x`s).
-    for i in memchr::memchr2_iter(b'x', b'X', message) {
-        if i > 0 && message[i - 1] == b'0' {
-            out[i - 1] = b'0';
+    // The `0x` prefix keeps its `0` (rare: look only when there is one).
+    if hex_prefix != 0 {
+        for i in memchr::memchr2_iter(b'x', b'X', message) {
+            if i > 0 && message[i - 1] == b'0' {
+                out[i - 1] = b'0';
+            }
         }
     }
-    high & HIGH == 0
+    Scan {
+        ascii: high & HIGH == 0,
+        // Free tokens found only by the word test: one missed is only slower, never wrong.
+        mixed_hex: (mixed != 0).then_some((first_meet * 8, (last_meet + 1) * 8)),
+    }
 }
 
 /// Masked message → cluster, with a change stamp per token count.
@@ -207,8 +399,14 @@ impl MatchCache {
     }
 
     /// The cluster `message` joins, known from a message of the same `skeleton` with the same
-    /// bytes in its pinned tokens.
-    pub(crate) fn get_skeleton(&self, skeleton: &[u8], message: &[u8]) -> Option<u32> {
+    /// bytes in its pinned tokens and, under a collapsed key, free tokens that mask to `<*>`
+    /// as a whole where its did (`whole` tells of a token; `None`: it cannot say).
+    pub(crate) fn get_skeleton(
+        &self,
+        skeleton: &[u8],
+        message: &[u8],
+        whole: &mut dyn FnMut(&[u8]) -> Option<bool>,
+    ) -> Option<u32> {
         let entry = self.skeletons.get(skeleton)?;
         if self.stamps.get(entry.hit.tokens) != Some(&entry.hit.stamp) {
             return None;
@@ -222,17 +420,31 @@ impl MatchCache {
             }
             offset += len;
         }
+        for &(start, end, wildcard) in entry.free.iter() {
+            if wildcard && !whole(message.get(start as usize..end as usize)?)? {
+                return None;
+            }
+        }
         Some(entry.hit.cluster)
     }
 
     /// Remembers that messages of `skeleton` with `message`'s bytes in the `pins` ranges
     /// (tokens that keep a digit after masking) join `cluster` (of `tokens` tokens) and
-    /// change nothing.
+    /// change nothing. Under a collapsed key, `free` lists the free tokens; the caller has
+    /// checked that every cluster of the message's leaf has `<*>` at their positions, which
+    /// are past the tokens the tree routes by. Why is that exact? Such a token then neither
+    /// routes the message nor meets a constant token in any similarity, and cannot change a
+    /// template; its value counts only through whether it is `<*>` itself, which (with
+    /// `wildcard_matches`) adds one agreeing position to every cluster of the leaf alike
+    /// (they have one length): the best cluster stays the best, and only its similarity
+    /// rises. So a message whose free token was not `<*>` vouches for every value there, and
+    /// one whose token was `<*>` only for tokens that mask to `<*>` too (checked on use).
     pub(crate) fn insert_skeleton(
         &mut self,
         skeleton: &[u8],
         message: &[u8],
         pins: &[(u32, u32)],
+        free: &[FreeToken],
         tokens: usize,
         cluster: u32,
     ) {
@@ -243,7 +455,7 @@ impl MatchCache {
         for &(start, end) in pins {
             pinned.extend_from_slice(message.get(start as usize..end as usize).unwrap_or_default());
         }
-        let size = skeleton.len() + pinned.len();
+        let size = skeleton.len() + pinned.len() + std::mem::size_of_val(free);
         if self.skeletons.len() >= MAX_ENTRIES || self.skeleton_bytes + size > MAX_BYTES {
             self.skeletons.clear();
             self.skeleton_bytes = 0;
@@ -257,6 +469,7 @@ impl MatchCache {
             },
             pins: Box::from(pins),
             pinned: pinned.into_boxed_slice(),
+            free: Box::from(free),
         };
         if self.skeletons.insert(Box::from(skeleton), hit).is_none() {
             self.skeleton_bytes += size;
@@ -318,6 +531,12 @@ impl MatchCache {
         self.map.len().max(self.skeletons.len())
     }
 
+    /// Skeleton entries held now under a collapsed key.
+    #[cfg(test)]
+    pub(crate) fn free_entries(&self) -> usize {
+        self.skeletons.values().filter(|e| !e.free.is_empty()).count()
+    }
+
     /// Forgets every entry.
     pub(crate) fn clear(&mut self) {
         self.map.clear();
@@ -372,14 +591,68 @@ mod tests {
     fn skeletons_write_digits_as_one_but_keep_hex_prefixes() {
         let mut out = Vec::new();
         let text = "port 30897 ssh2 0x1F 00X 9x 10.0.2.11:80 abcdefghij0123456789/:@`";
-        assert!(skeleton_into(text.as_bytes(), &mut out));
+        assert!(skeleton_into(text.as_bytes(), &mut out).ascii);
         assert_eq!(
             String::from_utf8(out.clone()).unwrap_or_default(),
             "port 11111 ssh1 0x1F 10X 1x 11.1.1.11:11 abcdefghij1111111111/:@`"
         );
-        assert!(!skeleton_into("caf\u{e9} 12".as_bytes(), &mut out));
-        assert!(skeleton_into(b"", &mut out));
+        assert!(!skeleton_into("caf\u{e9} 12".as_bytes(), &mut out).ascii);
+        assert!(skeleton_into(b"", &mut out).ascii);
         assert!(out.is_empty());
+    }
+
+    fn free_of(text: &str) -> Vec<&str> {
+        let mut skeleton = Skeleton::default();
+        assert!(skeleton.build(text.as_bytes()));
+        skeleton
+            .free()
+            .iter()
+            .map(|&(s, e)| &text[s as usize..e as usize])
+            .collect()
+    }
+
+    #[test]
+    fn free_tokens_are_hex_values() {
+        assert_eq!(
+            free_of("IN=eth0 MAC=8f:01:a1:46:51:df:09:6a SRC=10.0.2.11 ID=11522 0x1f2e3d4c"),
+            vec!["MAC=8f:01:a1:46:51:df:09:6a", "0x1f2e3d4c"]
+        );
+        assert_eq!(
+            free_of("job\t38101a0b-2096-447d-96ea-a692162415ae done a64f99c2"),
+            vec!["38101a0b-2096-447d-96ea-a692162415ae", "a64f99c2"]
+        );
+        // Too few hex characters, no digit beside a letter, or no letter at all.
+        assert!(free_of("debian-sa1 1 1 deadbeefcafe 12345678 a1b2c3 ab:12:cd:34:ef:56").is_empty());
+        assert!(free_of("").is_empty());
+    }
+
+    #[test]
+    fn collapse_and_restore_switch_keys() {
+        let text = "x 0x1f2e3d4c MAC=8f:01:a1:46:51:df:09:6a 7";
+        let mut skeleton = Skeleton::default();
+        assert!(skeleton.build(text.as_bytes()));
+        let plain = skeleton.key().to_vec();
+        assert_eq!(plain, b"x 0x1f1e1d1c MAC=1f:11:a1:11:11:df:11:1a 1");
+        skeleton.collapse();
+        skeleton.collapse();
+        let mut collapsed = b"x ".to_vec();
+        collapsed.extend([FREE; 10]);
+        collapsed.push(b' ');
+        collapsed.extend([FREE; 27]);
+        collapsed.extend(b" 1");
+        assert_eq!(skeleton.key(), &collapsed[..]);
+        skeleton.restore(text.as_bytes());
+        assert_eq!(skeleton.key(), &plain[..]);
+    }
+
+    #[test]
+    fn token_index_counts_the_tokens_before() {
+        let text = b"  a bb\t\x0bccc d";
+        assert_eq!(token_index(text, 0), 0);
+        assert_eq!(token_index(text, 2), 0);
+        assert_eq!(token_index(text, 4), 1);
+        assert_eq!(token_index(text, 8), 2);
+        assert_eq!(token_index(text, 12), 3);
     }
 
     #[test]

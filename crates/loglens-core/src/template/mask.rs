@@ -278,6 +278,20 @@ impl Masker {
     }
 }
 
+impl Masker {
+    /// Whether masking makes `token` (one token, without user rules) `<*>` as a whole;
+    /// `None` if it is not UTF-8. `scratch` is reused.
+    pub(crate) fn masks_to_wildcard(&self, token: &[u8], scratch: &mut String) -> Option<bool> {
+        let token = std::str::from_utf8(token).ok()?;
+        if !self.builtin.any() {
+            return Some(token == WILDCARD);
+        }
+        scratch.clear();
+        mask_token_into(token, &self.builtin, scratch);
+        Some(scratch == WILDCARD)
+    }
+}
+
 /// Records the byte range of `token` (a slice of the text starting at address `base`).
 fn pin(pins: &mut Vec<(u32, u32)>, token: &str, base: usize) {
     let start = (token.as_ptr() as usize).wrapping_sub(base);

@@ -33,7 +33,7 @@ pub(crate) struct Shape {
 impl Shape {
     /// Layers of leading tokens between the token-count layer and the leaves: `depth - 3`, as
     /// logparser counts (the root, the token-count layer and the leaf layer make up the rest).
-    fn token_layers(&self) -> usize {
+    pub(crate) fn token_layers(&self) -> usize {
         self.depth.saturating_sub(3)
     }
 }
