@@ -258,6 +258,12 @@ impl Ensemble {
 
     /// The anomaly score of the row `(ts, value)`, in [0, 1).
     pub fn observe(&mut self, ts: Timestamp, value: f64) -> f64 {
+        self.observe_parts(ts, value).0
+    }
+
+    /// The anomaly score of the row `(ts, value)` and the larger of its two |z| before it is
+    /// judged against the recent record (a continuous raw score, for post-processing).
+    pub fn observe_parts(&mut self, ts: Timestamp, value: f64) -> (f64, f64) {
         self.learn_lag(ts);
         let level = self.level.observe(ts, value).score;
         let back = self
@@ -277,12 +283,13 @@ impl Ensemble {
         if self.recent.len() > RECORD_ROWS {
             self.recent.pop_front();
         }
-        if max > 0.0 {
+        let score = if max > 0.0 {
             let r = m / max;
             r / (1.0 + r)
         } else {
             0.0
-        }
+        };
+        (score, m)
     }
 }
 
@@ -342,6 +349,24 @@ mod tests {
         // A record: far above the previous rows' scale; the rows after it are not records.
         assert!(scores[2000] > 0.9, "{}", scores[2000]);
         assert!(scores[2001..2100].iter().all(|&s| s < 0.6));
+    }
+
+    #[test]
+    fn ensemble_parts_give_the_raw_z_behind_the_score() {
+        let s = series(3000, |i| if i < 2000 { 10.0 } else { 25.0 } + jitter(i));
+        let mut e = Ensemble::new();
+        let parts: Vec<(f64, f64)> =
+            s.ts.iter()
+                .zip(&s.values)
+                .map(|(&t, &v)| e.observe_parts(t, v))
+                .collect();
+        assert_eq!(
+            parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+            run(Method::Ensemble, &s)
+        );
+        // The shift is about 40 standard deviations of the jitter; the rows before are within 3.
+        assert!(parts[2000].1 > 30.0, "{}", parts[2000].1);
+        assert!(parts[600..2000].iter().all(|p| p.1 < 3.0));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod corpus;
 pub mod detectors;
 pub mod gaussian;
+pub mod likelihood;
 pub mod score;
 
 use std::path::PathBuf;

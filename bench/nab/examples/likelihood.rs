@@ -1,0 +1,163 @@
+//! Development aid: Numenta's anomaly likelihood applied to the raw scores of the contextual
+//! detector, the ensemble, their combination, the Z-score and the ensemble's |z|, for settings
+//! given as `key=value`: `learns=a,b` and `avgs=a,b` (a grid; estimation rows = learning rows),
+//! `ws=a,b` (weights of the added channel), `hist`, `refit`, `zwin` (Z-score window), `mt`
+//! (threshold mapping the ensemble's |z| into [0, 1]).
+//! `cargo run --release -p loglens-nab --example likelihood -- learns=300 avgs=1,3,10`
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
+use loglens_nab::detectors::{run, Method};
+use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
+use loglens_nab::{default_data_dir, evaluate, read_corpus, scored, Profile, Series};
+
+fn arg(name: &str, default: f64) -> f64 {
+    std::env::args()
+        .skip(1)
+        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(|v| v.parse().unwrap()))
+        .unwrap_or(default)
+}
+
+fn nab(corpus: &[Series], scores: &[Vec<f64>]) -> String {
+    let files = scored(corpus, scores);
+    let s: Vec<String> = Profile::nab()
+        .iter()
+        .map(|p| format!("{:6.2}", evaluate(&files, p).score))
+        .collect();
+    s.join(" ")
+}
+
+fn all(corpus: &[Series], method: Method) -> Vec<Vec<f64>> {
+    std::thread::scope(|sc| {
+        let half = corpus.len() / 2;
+        let (a, b) = corpus.split_at(half);
+        let h = sc.spawn(move || a.iter().map(|s| run(method, s)).collect::<Vec<_>>());
+        let mut rest: Vec<Vec<f64>> = b.iter().map(|s| run(method, s)).collect();
+        let mut out = h.join().unwrap();
+        out.append(&mut rest);
+        out
+    })
+}
+
+fn main() {
+    let dir = default_data_dir();
+    let corpus = read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).unwrap();
+    let base = LikelihoodConfig {
+        learning_rows: arg("learn", 300.0) as usize,
+        estimation_rows: 300,
+        history_rows: arg("hist", 8640.0) as usize,
+        averaging_rows: arg("avg", 10.0) as usize,
+        refit_rows: arg("refit", 100.0) as usize,
+    };
+    let c = all(&corpus, Method::Contextual);
+    let e = all(&corpus, Method::Ensemble);
+    let ce = all(&corpus, Method::ContextualEnsemble);
+    // Rolling Z-score of the value, its window from `zwin` (the bench's 288 by default).
+    let zcfg = ZScoreConfig {
+        window: arg("zwin", 288.0) as usize,
+        ..loglens_nab::detectors::zscore_config()
+    };
+    let z: Vec<Vec<f64>> = corpus
+        .iter()
+        .map(|s| {
+            let mut d = ZScore::new(&zcfg);
+            s.ts.iter()
+                .zip(&s.values)
+                .map(|(&t, &v)| d.observe(t, v).anomaly)
+                .collect()
+        })
+        .collect();
+    // The ensemble's larger |z| (level or day-over-day), mapped by unit_score at `mt`.
+    let mt = arg("mt", 4.0);
+    let m: Vec<Vec<f64>> = corpus
+        .iter()
+        .map(|s| {
+            let mut d = loglens_nab::Ensemble::new();
+            s.ts.iter()
+                .zip(&s.values)
+                .map(|(&t, &v)| loglens_core::detect::unit_score(d.observe_parts(t, v).1, mt))
+                .collect()
+        })
+        .collect();
+    let ws: Vec<f64> = std::env::args()
+        .skip(1)
+        .find_map(|a| {
+            a.strip_prefix("ws=")
+                .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        })
+        .unwrap_or_else(|| vec![0.6, 0.8, 1.0]);
+    println!("{base:?}");
+    println!("contextual                 {}", nab(&corpus, &c));
+    println!("ensemble                   {}", nab(&corpus, &e));
+    println!("contextual+ensemble        {}", nab(&corpus, &ce));
+    let lik = |raw: &[Vec<f64>], cfg: LikelihoodConfig| -> Vec<Vec<f64>> {
+        corpus
+            .iter()
+            .zip(raw)
+            .map(|(s, r)| log_likelihoods(cfg, &s.values, r))
+            .collect()
+    };
+    let list = |name: &str, default: usize| -> Vec<usize> {
+        std::env::args()
+            .skip(1)
+            .find_map(|a| {
+                a.strip_prefix(&format!("{name}="))
+                    .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+            })
+            .unwrap_or_else(|| vec![default])
+    };
+    let grid: Vec<(usize, usize)> = list("learns", base.learning_rows)
+        .into_iter()
+        .flat_map(|l| list("avgs", base.averaging_rows).into_iter().map(move |a| (l, a)))
+        .collect();
+    for (learn, avg) in grid {
+        let cfg = LikelihoodConfig {
+            learning_rows: learn,
+            estimation_rows: learn,
+            averaging_rows: avg,
+            ..base
+        };
+        let lc = lik(&c, cfg);
+        let le = lik(&e, cfg);
+        let lce = lik(&ce, cfg);
+        let lz = lik(&z, cfg);
+        let lm = lik(&m, cfg);
+        println!("  L(ensemble |z|)          {}", nab(&corpus, &lm));
+        println!("  L(zscore)                {}", nab(&corpus, &lz));
+        println!("learn={learn} avg={avg}");
+        println!("  L(contextual)            {}", nab(&corpus, &lc));
+        println!("  L(ensemble)              {}", nab(&corpus, &le));
+        println!("  L(contextual+ensemble)   {}", nab(&corpus, &lce));
+        for w in [1.0, 1.1] {
+            let mx: Vec<Vec<f64>> = c
+                .iter()
+                .zip(&le)
+                .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max((w * b).min(1.0))).collect())
+                .collect();
+            println!("  max(c, {w} L(e))          {}", nab(&corpus, &mx));
+        }
+        for (name, l) in [
+            ("L(c)", &lc),
+            ("L(e)", &le),
+            ("L(ce)", &lce),
+            ("L(z)", &lz),
+            ("L(m)", &lm),
+        ] {
+            for &w in &ws {
+                let mx: Vec<Vec<f64>> = ce
+                    .iter()
+                    .zip(l)
+                    .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max(w * b)).collect())
+                    .collect();
+                println!("  max(ce, {w} {name})       {}", nab(&corpus, &mx));
+            }
+        }
+        let mx: Vec<Vec<f64>> = lc
+            .iter()
+            .zip(&le)
+            .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max(*b)).collect())
+            .collect();
+        println!("  max(L(c), L(e))          {}", nab(&corpus, &mx));
+    }
+}
