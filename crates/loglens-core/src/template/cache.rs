@@ -365,7 +365,8 @@ fn skeleton_into(message: &[u8], out: &mut Vec<u8>) -> Scan {
     Scan {
         ascii: high & HIGH == 0,
         // Free tokens found only by the word test: one missed is only slower, never wrong.
-        mixed_hex: (mixed != 0).then_some((first_meet * 8, (last_meet + 1) * 8)),
+        // Lazily: without a meeting `first_meet` is still usize::MAX.
+        mixed_hex: (mixed != 0).then(|| (first_meet * 8, (last_meet + 1) * 8)),
     }
 }
 
