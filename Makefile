@@ -29,7 +29,7 @@ dashboard: build venv
 
 $(VENV)/.installed: python/requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-cache-dir -r python/requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
