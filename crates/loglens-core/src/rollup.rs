@@ -41,10 +41,7 @@ impl Ord for Latency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct CountKey {
     bucket: i64,
-    service: Option<LabelId>,
-    host: Option<LabelId>,
-    level: Option<Level>,
-    source: Option<LabelId>,
+    labels: Labels,
     status_class: Option<u16>,
 }
 
@@ -197,26 +194,22 @@ impl Rollups {
         let bucket = o.ts.secs().div_euclid(self.bucket_secs) * self.bucket_secs;
         let service = self.intern(o.service);
         let host = self.intern(o.host);
-        let source = self.intern(source);
-        let error = u64::from(o.is_error());
-        let key = CountKey {
-            bucket,
+        let labels = Labels {
             service,
             host,
             level: o.level,
-            source,
+            source: self.intern(source),
+        };
+        let error = u64::from(o.is_error());
+        let key = CountKey {
+            bucket,
+            labels,
             status_class: o.status.map(|s| s / 100),
         };
         let cell = self.counts.entry(key).or_default();
         cell.0 += 1;
         cell.1 += error;
         if let Some(template) = o.template {
-            let labels = Labels {
-                service,
-                host,
-                level: o.level,
-                source,
-            };
             let key = TemplateKey {
                 bucket,
                 template,
@@ -244,17 +237,6 @@ impl Rollups {
         }
     }
 
-    /// The first day still held, if any.
-    pub fn first_day(&self) -> Option<i64> {
-        let count = self.counts.keys().next().map(|k| k.bucket);
-        let latency = self.latency.keys().next().map(|k| k.bucket);
-        count
-            .into_iter()
-            .chain(latency)
-            .min()
-            .map(|b| b.div_euclid(SECS_PER_DAY))
-    }
-
     /// Removes and returns the rollups of every day before `day` (all of them with `i64::MAX`),
     /// one [`DayRollups`] per day, oldest first.
     pub fn take_before(&mut self, day: i64) -> Vec<DayRollups> {
@@ -267,10 +249,10 @@ impl Rollups {
             let day = k.bucket.div_euclid(SECS_PER_DAY);
             days.entry(day).or_default().counts.push(CountRow {
                 ts: Timestamp::from_secs(k.bucket),
-                service: self.label(k.service),
-                host: self.label(k.host),
-                level: k.level,
-                source: self.label(k.source),
+                service: self.label(k.labels.service),
+                host: self.label(k.labels.host),
+                level: k.labels.level,
+                source: self.label(k.labels.source),
                 status_class: k.status_class,
                 records,
                 errors,
@@ -416,15 +398,13 @@ mod tests {
         r.add(&obs(SECS_PER_DAY + 1, "api", Some(200), Some(1.0)), None);
         r.add(&obs(1, "api", Some(200), Some(1.0)), None);
         r.add(&obs(2 * SECS_PER_DAY, "api", Some(200), None), None);
-        assert_eq!(r.first_day(), Some(0));
         let early = r.take_before(2);
         assert_eq!(early.iter().map(|d| d.day).collect::<Vec<_>>(), vec![0, 1]);
-        assert_eq!(r.first_day(), Some(2));
         let rest = r.take_before(i64::MAX);
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].counts[0].records, 1);
         assert!(rest[0].latency.is_empty());
-        assert_eq!(r.first_day(), None);
+        assert!(r.take_before(i64::MAX).is_empty());
     }
 
     #[test]
