@@ -22,6 +22,14 @@ const PRIOR_EVENTS: f64 = 1.0;
 /// until the burst never crosses it.
 const LEARN_GATE: f64 = 0.5;
 
+/// The least the current bucket alone must score (−log10 of its tail bound) for a window
+/// ending at it to fire upwards: without it, a long window reaching back into a burst that
+/// has ended fires again on the first ordinary bucket after it (one error where 0.2 were
+/// expected). One error where 0.03 were expected scores 1.1. Falls are exempt: on a quiet
+/// series no single bucket can prove one (an empty bucket where 2 were expected scores 0.9),
+/// and finding them there is what the longer windows are for.
+const CURRENT_EVIDENCE: f64 = 1.0;
+
 /// What [`PoissonScan::observe_count`] found: the verdict, per unit of exposure, and the
 /// window that decided it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,7 +137,8 @@ impl PoissonScan {
     /// The most significant window that moves the same way as the current bucket and by at
     /// least `min_ratio`.
     fn judge(&self, rate: f64, count: f64, exposure: f64) -> ScanVerdict {
-        let current_up = count > rate * exposure;
+        let current_up =
+            count > rate * exposure && poisson_tail_log10(count, rate * exposure) >= CURRENT_EVIDENCE;
         let current_down = count < rate * exposure;
         let mut best: Option<(f64, f64, f64, usize)> = None;
         for &w in &self.config.windows {
@@ -328,6 +337,29 @@ mod tests {
         let v = fired.unwrap();
         assert!((v.observed() - 0.3).abs() < 1e-9, "{v:?}");
         assert!(v.verdict.expected < 0.01 && v.verdict.upper < 0.3, "{v:?}");
+    }
+
+    #[test]
+    fn an_ordinary_bucket_after_a_burst_does_not_fire_again() {
+        let mut d = PoissonScan::new(&PoissonConfig::default());
+        // 100 records a bucket, one error in 500 records.
+        for i in 0..300 {
+            d.observe_count(at(i), if i % 5 == 0 { 1.0 } else { 0.0 }, 100.0);
+        }
+        let burst: Vec<bool> = (300..308)
+            .map(|i| d.observe_count(at(i), 15.0, 100.0).verdict.severity.is_some())
+            .collect();
+        assert!(burst.iter().all(|&f| f), "{burst:?}");
+        for i in 308..314 {
+            assert_eq!(d.observe_count(at(i), 0.0, 100.0).verdict.severity, None);
+        }
+        // One error where 0.2 are expected: the 16-bucket window still holds the burst's 120,
+        // but this bucket is no part of it.
+        let v = d.observe_count(at(314), 1.0, 100.0);
+        assert_eq!(v.verdict.severity, None, "{v:?}");
+        // Errors resuming do fire.
+        let v = d.observe_count(at(315), 8.0, 100.0);
+        assert!(v.verdict.severity.is_some(), "{v:?}");
     }
 
     #[test]

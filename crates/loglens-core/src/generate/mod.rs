@@ -684,6 +684,27 @@ impl Generator {
     }
 }
 
+/// The slowest incident-only lines arrive, per stream and second. A failing service logs its
+/// errors however quiet its traffic (retries, timeouts, failed jobs), so an incident is never
+/// a handful of lines that chance alone could produce.
+const INCIDENT_LINE_FLOOR: f64 = 1.0 / 15.0;
+
+/// The rate (lines per second) of a stream's incident-only lines under `effect`, on top of
+/// its traffic: a new error's lines at their share of the stream's mean rate `mean_rate`, or
+/// the error lines a burst needs beyond its share of the current rate `now_rate` to reach
+/// [`INCIDENT_LINE_FLOOR`]. None from a silent stream.
+fn incident_only_rate(mean_rate: f64, now_rate: f64, effect: &Effect) -> f64 {
+    if effect.volume == 0.0 {
+        0.0
+    } else if effect.novel.is_some() {
+        (mean_rate * effect.novel_share).max(INCIDENT_LINE_FLOOR)
+    } else if effect.error_share > 0.0 {
+        (INCIDENT_LINE_FLOOR - now_rate * effect.volume * effect.error_share).max(0.0)
+    } else {
+        0.0
+    }
+}
+
 /// Generates stream `s`'s lines of `[from, to)` (within one minute) into `out`, in time
 /// order. Arrivals are Poisson: per stretch of constant rate, a Poisson count of lines at
 /// uniformly random milliseconds.
@@ -710,15 +731,15 @@ fn window(
         let span_ms = (b - a) as u64 * 1000;
         let base = (a - from) as u64 * 1000;
         // A slot is the millisecond offset, then the stretch's effect (15 bits), then whether
-        // the line is an incident-only one (bit 0).
+        // the line is an incident-only one (bit 0): a new error's line or a burst's extra error.
         let tag = (effects.len() as u64) << 1;
         effects.push(effect);
         for _ in 0..s.rng.poisson(minute_rate * effect.volume * secs) {
             slots.push((base + s.rng.below(span_ms)) << 16 | tag);
         }
-        if effect.novel.is_some() && effect.volume > 0.0 {
-            let rate = (s.rate * effect.novel_share).max(1.0 / 30.0);
-            for _ in 0..s.rng.poisson(rate * secs) {
+        let extra = incident_only_rate(s.rate, minute_rate, &effect);
+        if extra > 0.0 {
+            for _ in 0..s.rng.poisson(extra * secs) {
                 slots.push((base + s.rng.below(span_ms)) << 16 | tag | 1);
             }
         }
@@ -730,8 +751,11 @@ fn window(
     slots.sort_unstable();
     for &slot in slots.iter() {
         let ts = Timestamp((from * 1000 + (slot >> 16) as i64) * 1000);
-        let is_novel = slot & 1 == 1;
+        let incident_only = slot & 1 == 1;
         let effect = effects[(slot >> 1 & 0x7FFF) as usize];
+        // An incident-only line of a stretch without a new template is a burst's extra error.
+        let burst_extra = incident_only && effect.novel.is_none();
+        let error_share = if burst_extra { 1.0 } else { effect.error_share };
         let ctx = VarCtx {
             pools,
             host_ip: s.host_ip,
@@ -744,17 +768,17 @@ fn window(
             Kind::Web | Kind::Api => {
                 let set = if s.kind == Kind::Web { &sets.web } else { &sets.api };
                 let fx = AccessFx {
-                    error_share: effect.error_share,
+                    error_share,
                     latency: effect.latency,
-                    novel: if is_novel { effect.novel } else { None },
+                    novel: if incident_only { effect.novel } else { None },
                 };
                 set.render(&mut s.rng, &ctx, fx, &mut s.buf, ts, out);
             }
             kind => {
                 let set = sets.templates(kind);
                 let tpl = match effect.novel {
-                    Some(i) if is_novel => set.novel(i),
-                    _ => set.pick(&mut s.rng, effect.error_share),
+                    Some(i) if incident_only => set.novel(i),
+                    _ => set.pick(&mut s.rng, error_share),
                 };
                 templates::render(
                     tpl, &mut s.rng, &ctx, &mut s.buf, s.format, ts, s.host, s.service, out,
@@ -904,6 +928,46 @@ mod tests {
             }
         }
         assert!(checked > 0 || !host.starts_with("web") && !host.starts_with("api"));
+    }
+
+    #[test]
+    fn an_error_burst_logs_errors_however_quiet_its_service() {
+        // 2,000 lines over 6 hours: every stream is quiet (a few lines a minute at most).
+        let (g, files) = run(GenOptions {
+            lines: 2_000,
+            corrupt_rate: 0.0,
+            ..small()
+        });
+        let bursts: Vec<&Incident> = g
+            .incidents()
+            .iter()
+            .filter(|i| i.kind == IncidentKind::ErrorBurst)
+            .collect();
+        assert!(!bursts.is_empty());
+        for burst in bursts {
+            let (mut errors, mut streams) = (0, 0);
+            for (info, file) in g.streams().iter().zip(&files) {
+                if info.service != burst.service {
+                    continue;
+                }
+                streams += 1;
+                let parser = info.format.parser();
+                errors += file
+                    .lines()
+                    .filter_map(|l| parser.parse(l, &Default::default()).ok())
+                    .filter(|r| (burst.start..burst.end).contains(&r.ts))
+                    .filter(|r| r.level.is_some_and(crate::record::Level::is_error))
+                    .count();
+            }
+            // At least one error per 15 s per stream on average; allow for Poisson chance.
+            let secs = (burst.end.0 - burst.start.0) as f64 / 1e6;
+            let floor = secs * INCIDENT_LINE_FLOOR * streams as f64;
+            assert!(
+                errors as f64 >= 0.6 * floor,
+                "{}: {errors} errors in {secs} s over {streams} streams",
+                burst.description
+            );
+        }
     }
 
     #[test]

@@ -16,11 +16,25 @@ pub fn diurnal(secs: i64) -> f64 {
     HOURLY[hour] + (HOURLY[hour + 1] - HOURLY[hour]) * frac
 }
 
-/// Whether the UTC day containing `secs` is a Saturday or Sunday.
-pub fn is_weekend(secs: i64) -> bool {
-    // 1970-01-01 was a Thursday: weekday 0 = Monday.
-    let weekday = (secs.div_euclid(86_400) + 3).rem_euclid(7);
-    weekday >= 5
+/// Hours over which traffic eases into and out of the weekend, centred on the midnights
+/// that start and end it: real traffic has no step at midnight, and a step would be a
+/// service-wide volume change that no incident explains.
+const WEEKEND_RAMP_SECS: i64 = 6 * 3600;
+
+/// How much of the weekend dip applies at `secs` (UTC): 0 on weekdays, 1 on Saturday and
+/// Sunday, linear in between over [`WEEKEND_RAMP_SECS`] around Saturday 00:00 and Monday 00:00.
+pub fn weekend_share(secs: i64) -> f64 {
+    const DAY: i64 = 86_400;
+    // 1970-01-01 was a Thursday: seconds since Monday 00:00.
+    let t = (secs + 3 * DAY).rem_euclid(7 * DAY);
+    let half = WEEKEND_RAMP_SECS / 2;
+    // 0 until `d` = −half, 1 from `d` = +half.
+    let into = |d: i64| ((d + half) as f64 / WEEKEND_RAMP_SECS as f64).clamp(0.0, 1.0);
+    if t < half {
+        into(-t) // Monday's first hours: the weekend's end
+    } else {
+        into(t - 5 * DAY).min(into(7 * DAY - t))
+    }
 }
 
 /// How strongly a stream follows the daily curve and the weekend dip.
@@ -36,11 +50,7 @@ impl Shape {
     /// The relative volume at `secs` (unnormalized).
     pub fn at(self, secs: i64) -> f64 {
         let day = 1.0 - self.depth + self.depth * diurnal(secs);
-        if is_weekend(secs) {
-            day * self.weekend
-        } else {
-            day
-        }
+        day * (1.0 - weekend_share(secs) * (1.0 - self.weekend))
     }
 
     /// The mean of [`Shape::at`] over `[start, start + duration)`, sampled every minute
@@ -69,9 +79,15 @@ mod tests {
     #[test]
     fn afternoon_peak_night_trough_weekend_dip() {
         let monday = crate::time::days_from_civil(2026, 10, 26) * 86_400; // a Monday
-        assert!(!is_weekend(monday));
-        assert!(is_weekend(monday + 5 * 86_400));
-        assert!(!is_weekend(monday + 7 * 86_400));
+        let hour = |h: i64| weekend_share(monday + h * 3600);
+        assert_eq!(hour(3), 0.0);
+        assert_eq!(hour(2 * 24 + 12), 0.0);
+        assert_eq!(hour(5 * 24 + 3), 1.0); // Saturday 03:00
+        assert_eq!(hour(6 * 24 + 21), 1.0); // Sunday 21:00
+        assert_eq!(hour(7 * 24 + 3), 0.0); // Monday 03:00
+        assert_eq!(hour(5 * 24), 0.5); // Saturday 00:00
+        assert_eq!(hour(7 * 24), 0.5); // Monday 00:00
+        assert!((hour(5 * 24 - 2) - 1.0 / 6.0).abs() < 1e-12); // Friday 22:00
         let shape = Shape {
             depth: 1.0,
             weekend: 0.7,
@@ -84,6 +100,11 @@ mod tests {
             weekend: 1.0,
         };
         assert_eq!(flat.mean(monday, 7 * 86_400), 1.0);
+        // No step anywhere in the week: a minute never changes traffic by more than 2%.
+        for minute in 0..7 * 1440 {
+            let (a, b) = (shape.at(monday + minute * 60), shape.at(monday + minute * 60 + 60));
+            assert!((b / a - 1.0).abs() < 0.02, "minute {minute}: {a} -> {b}");
+        }
         let m = shape.mean(monday, 86_400);
         assert!(m > 0.6 && m < 0.8, "mean {m}");
     }
