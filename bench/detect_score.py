@@ -17,11 +17,13 @@ Scoring rules:
       (new-error lines are ERROR lines, so they raise the error rate too);
     - latency_* with observed > expected            -> latency_spike;
     - volume / bytes with observed < expected       -> traffic_drop, host_silent;
+    - volume / bytes with observed > expected       -> error_burst, new_error
+      (their error lines come on top of the traffic: a quiet service's volume rises);
     - silence detector                              -> host_silent, traffic_drop;
     - new_template detector, severity warning+      -> new_error;
     - template_count from another detector          -> new_error.
-  Anything else (a volume rise, a falling error rate or latency, an info new template)
-  explains nothing and is counted under the kind `other`.
+  Anything else (a falling error rate or latency, an info new template) explains nothing
+  and is counted under the kind `other`.
 - Time: the incident's [start, end) overlaps the ground-truth [start, end + grace); grace
   (default 300 s, a few buckets) covers detectors that fire on the bucket after the change
   (silence) or on the recovery.
@@ -194,7 +196,11 @@ def explains(incident: Detected) -> tuple[str, ...]:
         (metric.startswith("latency_"), ("latency_spike",) if _above(incident) else ()),
         (
             metric in ("volume", "bytes"),
-            ("traffic_drop", "host_silent") if _below(incident) else (),
+            ("traffic_drop", "host_silent")
+            if _below(incident)
+            else ("error_burst", "new_error")
+            if _above(incident)
+            else (),
         ),
         (metric == "template_count", ("new_error",)),
     )
@@ -245,6 +251,7 @@ def score(
     first_match: dict[int, int] = {}
     for item in truth:
         per_kind.setdefault(item.kind, KindScore()).truth += 1
+    false: list[dict] = []
     for incident in kept:
         matches = candidates(incident, truth, grace_us)
         if matches:
@@ -258,6 +265,14 @@ def score(
                 )
         else:
             kind = next(iter(explains(incident)), OTHER)
+            false.append(
+                {
+                    **asdict(incident),
+                    "start": format_time(incident.start),
+                    "end": format_time(incident.end),
+                    "kind": kind,
+                }
+            )
         per_kind[kind].detected += 1
         overall.detected += 1
     for index, start in first_match.items():
@@ -287,6 +302,7 @@ def score(
         "overall": overall.as_dict(),
         "false_per_day": false_count / days if days else None,
         "missed": missed,
+        "false": false,
     }
 
 
@@ -342,6 +358,13 @@ def render(report: dict) -> str:
         lines.append(
             f"  {item['kind']:<14} {item['start']} .. {item['end']}  "
             f"service={item['service']}{host}  {item['description']}"
+        )
+    lines.append(f"false incidents (no injected incident explains them): {len(report['false'])}")
+    for item in report["false"]:
+        lines.append(
+            f"  {item['kind']:<14} {item['start']} .. {item['end']}  {item['detector']} "
+            f"{item['metric']} {item['series'] or 'total'}  observed {_cell(item['observed'])} "
+            f"expected {_cell(item['expected'])}"
         )
     for goal, met, measured in goals(report):
         lines.append(f"goal: {goal}: {'met' if met else 'NOT met'} ({measured})")

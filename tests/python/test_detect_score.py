@@ -181,6 +181,9 @@ def test_precision_recall_f1_and_delay(generated):
     assert [(m["kind"], m["host"], m["start"]) for m in report["missed"]] == [
         ("host_silent", "shop-02", "2026-11-01T14:00:00Z")
     ]
+    assert [(f["kind"], f["metric"], f["series"]) for f in report["false"]] == [
+        ("traffic_drop", "volume", "service=web")
+    ]
 
 
 def test_grace_and_min_severity_change_the_match(generated):
@@ -218,7 +221,8 @@ def _incident(**overrides) -> "ds.Detected":
 
 def test_explains_follows_detector_metric_and_direction():
     assert ds.explains(_incident()) == ("traffic_drop", "host_silent")
-    assert ds.explains(_incident(observed=20.0)) == ()  # a volume rise explains nothing
+    # A volume rise: burst and new-error lines come on top of the traffic.
+    assert ds.explains(_incident(observed=20.0)) == ("error_burst", "new_error")
     assert ds.explains(_incident(metric="error_rate", observed=0.5, expected=0.01)) == (
         "error_burst",
         "new_error",
