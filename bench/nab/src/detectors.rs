@@ -14,6 +14,7 @@ use loglens_core::Timestamp;
 
 use crate::corpus::Series;
 use crate::gaussian;
+use crate::likelihood::{log_score, Likelihood, LikelihoodConfig};
 
 /// A detector that can be scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub enum Method {
     Contextual,
     /// The larger of the contextual score and 1.1 times the ensemble's.
     ContextualEnsemble,
+    /// Contextual+ensemble with a third channel, the anomaly likelihood of a slow Z-score,
+    /// and a rest after each detection.
+    Combined,
     /// NAB's windowed Gaussian, scores rounded to 12 digits as published (reference).
     WindowedGaussian,
     /// CAD-OSE as NAB ran it: bins over the file's min and max, rest = probation / 5.
@@ -39,13 +43,14 @@ pub enum Method {
 
 impl Method {
     /// Every method, loglens's first.
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 9] = [
         Method::ZScore,
         Method::RobustZScore,
         Method::Seasonal,
         Method::Ensemble,
         Method::Contextual,
         Method::ContextualEnsemble,
+        Method::Combined,
         Method::WindowedGaussian,
         Method::CadOseNab,
     ];
@@ -65,6 +70,7 @@ impl Method {
             Method::Ensemble => "loglens ensemble",
             Method::Contextual => "loglens contextual",
             Method::ContextualEnsemble => "loglens contextual+ensemble",
+            Method::Combined => "loglens combined (+likelihood, rest)",
             Method::WindowedGaussian => "windowed Gaussian (ours, 12 digits)",
             Method::CadOseNab => "CAD-OSE ours (look-ahead: file range)",
         }
@@ -149,6 +155,54 @@ fn stream_contextual_ensemble(series: &Series) -> Vec<f64> {
         .collect()
 }
 
+/// Rolling window of the Z-score whose anomaly likelihood is the combined detector's third
+/// channel: slower than the ensemble's 500 rows, it judges a change against a longer past.
+const LIKELIHOOD_Z_WINDOW: usize = 1000;
+/// How much the likelihood channel is raised before it meets the others (see
+/// [`ENSEMBLE_WEIGHT`]: its scores count nines over ten, and a red row scores 0.5).
+const LIKELIHOOD_WEIGHT: f64 = 1.2;
+/// After a combined score of at least this, the next [`REST_ROWS`] rows score 0.
+const REST_SCORE: f64 = 0.7;
+const REST_ROWS: usize = 100;
+
+/// The combined detector: per row, the largest of the contextual score, [`ENSEMBLE_WEIGHT`]
+/// times the ensemble's and [`LIKELIHOOD_WEIGHT`] times the log-likelihood score
+/// (`likelihood.rs`) of a rolling Z-score over [`LIKELIHOOD_Z_WINDOW`] rows, at most 1; after
+/// a score of at least [`REST_SCORE`] it rests for [`REST_ROWS`] rows, as an alert is raised
+/// once per incident.
+///
+/// Why the likelihood? It judges how unusual the recent Z-scores are for this file, which
+/// lifts a continuous score that means different things on different files; the contextual
+/// detector and the ensemble already give sparse, per-file scores and gain nothing from it.
+fn stream_combined(series: &Series) -> Vec<f64> {
+    let mut c = Contextual::new(&contextual_config());
+    let mut e = Ensemble::new();
+    let mut z = ZScore::new(&ZScoreConfig {
+        window: LIKELIHOOD_Z_WINDOW,
+        ..zscore_config()
+    });
+    let mut l = Likelihood::new(LikelihoodConfig::default());
+    let mut resting = 0;
+    series
+        .ts
+        .iter()
+        .zip(&series.values)
+        .map(|(&ts, &v)| {
+            let ensemble = ENSEMBLE_WEIGHT * e.observe(ts, v);
+            let likelihood = LIKELIHOOD_WEIGHT * log_score(l.observe(v, z.observe(ts, v).anomaly));
+            let score = c.observe(v).max(ensemble).max(likelihood).min(1.0);
+            if resting > 0 {
+                resting -= 1;
+                return 0.0;
+            }
+            if score >= REST_SCORE {
+                resting = REST_ROWS;
+            }
+            score
+        })
+        .collect()
+}
+
 /// One anomaly score in [0, 1] per row of `series`.
 pub fn run(method: Method, series: &Series) -> Vec<f64> {
     match method {
@@ -158,6 +212,7 @@ pub fn run(method: Method, series: &Series) -> Vec<f64> {
         Method::Ensemble => stream_ensemble(series),
         Method::Contextual => stream_contextual(&contextual_config(), series),
         Method::ContextualEnsemble => stream_contextual_ensemble(series),
+        Method::Combined => stream_combined(series),
         Method::CadOseNab => stream_contextual(&cad_ose_nab_config(series), series),
         Method::WindowedGaussian => {
             let z = gaussian::windowed_gaussian_z(&series.values);

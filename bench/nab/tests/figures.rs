@@ -1,4 +1,4 @@
-//! Pins the NAB figures the README reports for the contextual detectors, and checks that our
+//! Pins the NAB figures the README reports for the contextual and combined detectors, and checks that our
 //! CAD-OSE, run as NAB ran it (look-ahead range), lands near NAB's own output (62.19, §9.4).
 //! Slow in debug builds: `cargo test --release -p loglens-nab --test figures -- --ignored`.
 //! Skips when the data is absent.
@@ -39,6 +39,7 @@ fn contextual_figures_match_the_readme() {
     let Some(corpus) = corpus() else { return };
     assert_figures(&corpus, Method::Contextual, [59.30, 50.69, 64.99], 0.005);
     assert_figures(&corpus, Method::ContextualEnsemble, [62.42, 53.05, 67.67], 0.005);
+    assert_figures(&corpus, Method::Combined, [68.12, 59.93, 73.29], 0.005);
 }
 
 #[test]

@@ -46,9 +46,31 @@ const MERGE_GAP_BUCKETS: u32 = 5;
 /// minute's volume), while the failures worth waking someone for last.
 const MIN_INCIDENT_BUCKETS: u32 = 2;
 
-/// Whether an incident lasted long enough to report. A new template is one event by nature.
-fn lasting(incident: &Incident) -> bool {
-    incident.detector == DetectorKind::NewTemplate || incident.buckets >= MIN_INCIDENT_BUCKETS
+/// Fewest records a latency incident's span must hold: a latency shift is evidence in
+/// proportion to the requests that show it. A few minutes of a dozen requests each follow the
+/// request mix (page views without the usual static files are 3–10× slower than the hour),
+/// while a hundred requests all slower by 3× are no chance, however quiet the service.
+const MIN_LATENCY_RECORDS: f64 = 100.0;
+
+/// Whether an incident lasted long enough to report, given the records per bucket of each
+/// series (by canonical key). A new template is one event by nature.
+fn lasting(incident: &Incident, volumes: &HashMap<String, HashMap<i64, f64>>) -> bool {
+    if incident.detector == DetectorKind::NewTemplate {
+        return true;
+    }
+    if incident.buckets < MIN_INCIDENT_BUCKETS {
+        return false;
+    }
+    if !incident.metric.starts_with("latency") {
+        return true;
+    }
+    let records: f64 = volumes.get(&incident.series).map_or(0.0, |v| {
+        v.iter()
+            .filter(|(&ts, _)| (incident.start.0..incident.end.0).contains(&ts))
+            .map(|(_, n)| n)
+            .sum()
+    });
+    records >= MIN_LATENCY_RECORDS
 }
 
 /// Examples kept per incident.
@@ -136,9 +158,10 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
             &mut found.anomalies,
         );
     }
+    let volumes = volumes_by_series(&points);
     let incidents: Vec<Incident> = merge_incidents(&found.anomalies, bucket_secs, MERGE_GAP_BUCKETS)
         .into_iter()
-        .filter(lasting)
+        .filter(|incident| lasting(incident, &volumes))
         .collect();
     let rows = explain(&incidents, &templates, &record_files)?;
     let written = write_all(
@@ -280,11 +303,9 @@ fn value_detectors(config: &DetectConfig, metric: Metric) -> Vec<Box<dyn Detecto
 }
 
 /// Fewest records in a bucket for the value detectors to judge its error rate or latency:
-/// with fewer, one failed request is a large error rate, and a latency follows the request
-/// mix (a dozen page views without the usual static files are 3–10× slower than the hour).
-/// At 10, per-host web latency raised about one false incident a day on generated data; at
-/// 30, a quiet service's latency spike went unjudged.
-const MIN_BUCKET_VOLUME: f64 = 20.0;
+/// with fewer, one failed request is a 50% error rate and a single slow one the p95. (Over a
+/// whole incident, latency needs [`MIN_LATENCY_RECORDS`].)
+const MIN_BUCKET_VOLUME: f64 = 10.0;
 
 /// Fewest records per bucket on average for a series' volume to be judged: sparser series are
 /// mostly empty buckets, where any record at all looks like a spike.
@@ -340,6 +361,20 @@ impl Series<'_> {
     fn volume_at(&self, ts: Timestamp) -> f64 {
         self.volume.and_then(|v| v.get(&ts.0)).copied().unwrap_or(0.0)
     }
+}
+
+/// Records per bucket of every series, by canonical key: bucket start (µs) to records.
+fn volumes_by_series(points: &[MetricPoint]) -> HashMap<String, HashMap<i64, f64>> {
+    let mut out: HashMap<String, HashMap<i64, f64>> = HashMap::new();
+    for series in points.chunk_by(|a, b| a.metric == b.metric && a.key == b.key) {
+        if series[0].metric == Metric::Volume {
+            out.insert(
+                series[0].key.canonical(),
+                series.iter().map(|p| (p.ts.0, p.value)).collect(),
+            );
+        }
+    }
+    out
 }
 
 /// Each series of `metric`, by key: bucket start (µs) to value.

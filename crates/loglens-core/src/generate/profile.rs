@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(flat.mean(monday, 7 * 86_400), 1.0);
         // No step anywhere in the week: a minute never changes traffic by more than 2%.
         for minute in 0..7 * 1440 {
-            let (a, b) = (shape.at(monday + minute * 60), shape.at(monday + minute * 60 + 60));
+            let (a, b) = (
+                shape.at(monday + minute * 60),
+                shape.at(monday + minute * 60 + 60),
+            );
             assert!((b / a - 1.0).abs() < 0.02, "minute {minute}: {a} -> {b}");
         }
         let m = shape.mean(monday, 86_400);
