@@ -8,7 +8,8 @@ use crate::time::Timestamp;
 /// The kinds of injected incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum IncidentKind {
-    /// A service's 5xx / ERROR share jumps for 5–30 minutes.
+    /// A service's 5xx / ERROR share jumps for 5–30 minutes, with at least one error line per
+    /// 15 s per stream however quiet the service.
     ErrorBurst,
     /// A service's latency is multiplied by 5–20.
     LatencySpike,
