@@ -9,7 +9,7 @@
 use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
 use loglens_nab::detectors::{run, zscore_config, Method};
 use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
-use loglens_nab::{default_data_dir, evaluate, read_corpus, scored, Profile, Series};
+use loglens_nab::{default_data_dir, read_corpus, summary};
 
 fn list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T>
 where
@@ -20,15 +20,6 @@ where
         .find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_owned))
         .unwrap_or_else(|| default.to_owned());
     text.split(',').map(|x| x.parse().unwrap()).collect()
-}
-
-fn nab(corpus: &[Series], scores: &[Vec<f64>]) -> String {
-    let files = scored(corpus, scores);
-    let s: Vec<String> = Profile::nab()
-        .iter()
-        .map(|p| format!("{:6.2}", evaluate(&files, p).score))
-        .collect();
-    s.join(" ")
 }
 
 /// Scores of 0 for `rows` rows after each score of at least `at`.
@@ -56,10 +47,10 @@ fn main() {
         .iter()
         .map(|s| run(Method::ContextualEnsemble, s))
         .collect();
-    println!("contextual+ensemble          {}", nab(&corpus, &ce));
+    println!("contextual+ensemble          {}", summary(&corpus, &ce));
     println!(
         "combined (the bench's pick)  {}",
-        nab(
+        summary(
             &corpus,
             &corpus
                 .iter()
@@ -99,10 +90,10 @@ fn main() {
                     .zip(&lz)
                     .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max(w * b).min(1.0)).collect())
                     .collect();
-                let mut line = format!("zwin {zwin:>4} learn {learn} w {w}: {}", nab(&corpus, &mixed));
+                let mut line = format!("zwin {zwin:>4} learn {learn} w {w}: {}", summary(&corpus, &mixed));
                 for (at, rows) in rests {
                     let rested: Vec<Vec<f64>> = mixed.iter().map(|x| rest(x, at, rows)).collect();
-                    line += &format!(" | rest {at}/{rows} {}", nab(&corpus, &rested));
+                    line += &format!(" | rest {at}/{rows} {}", summary(&corpus, &rested));
                 }
                 println!("{line}");
             }

@@ -10,22 +10,13 @@
 use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
 use loglens_nab::detectors::{run, Method};
 use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
-use loglens_nab::{default_data_dir, evaluate, read_corpus, scored, Profile, Series};
+use loglens_nab::{default_data_dir, read_corpus, summary, Series};
 
 fn arg(name: &str, default: f64) -> f64 {
     std::env::args()
         .skip(1)
         .find_map(|a| a.strip_prefix(&format!("{name}=")).map(|v| v.parse().unwrap()))
         .unwrap_or(default)
-}
-
-fn nab(corpus: &[Series], scores: &[Vec<f64>]) -> String {
-    let files = scored(corpus, scores);
-    let s: Vec<String> = Profile::nab()
-        .iter()
-        .map(|p| format!("{:6.2}", evaluate(&files, p).score))
-        .collect();
-    s.join(" ")
 }
 
 fn all(corpus: &[Series], method: Method) -> Vec<Vec<f64>> {
@@ -88,9 +79,9 @@ fn main() {
         })
         .unwrap_or_else(|| vec![0.6, 0.8, 1.0]);
     println!("{base:?}");
-    println!("contextual                 {}", nab(&corpus, &c));
-    println!("ensemble                   {}", nab(&corpus, &e));
-    println!("contextual+ensemble        {}", nab(&corpus, &ce));
+    println!("contextual                 {}", summary(&corpus, &c));
+    println!("ensemble                   {}", summary(&corpus, &e));
+    println!("contextual+ensemble        {}", summary(&corpus, &ce));
     let lik = |raw: &[Vec<f64>], cfg: LikelihoodConfig| -> Vec<Vec<f64>> {
         corpus
             .iter()
@@ -123,19 +114,19 @@ fn main() {
         let lce = lik(&ce, cfg);
         let lz = lik(&z, cfg);
         let lm = lik(&m, cfg);
-        println!("  L(ensemble |z|)          {}", nab(&corpus, &lm));
-        println!("  L(zscore)                {}", nab(&corpus, &lz));
+        println!("  L(ensemble |z|)          {}", summary(&corpus, &lm));
+        println!("  L(zscore)                {}", summary(&corpus, &lz));
         println!("learn={learn} avg={avg}");
-        println!("  L(contextual)            {}", nab(&corpus, &lc));
-        println!("  L(ensemble)              {}", nab(&corpus, &le));
-        println!("  L(contextual+ensemble)   {}", nab(&corpus, &lce));
+        println!("  L(contextual)            {}", summary(&corpus, &lc));
+        println!("  L(ensemble)              {}", summary(&corpus, &le));
+        println!("  L(contextual+ensemble)   {}", summary(&corpus, &lce));
         for w in [1.0, 1.1] {
             let mx: Vec<Vec<f64>> = c
                 .iter()
                 .zip(&le)
                 .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max((w * b).min(1.0))).collect())
                 .collect();
-            println!("  max(c, {w} L(e))          {}", nab(&corpus, &mx));
+            println!("  max(c, {w} L(e))          {}", summary(&corpus, &mx));
         }
         for (name, l) in [
             ("L(c)", &lc),
@@ -150,7 +141,7 @@ fn main() {
                     .zip(l)
                     .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max(w * b)).collect())
                     .collect();
-                println!("  max(ce, {w} {name})       {}", nab(&corpus, &mx));
+                println!("  max(ce, {w} {name})       {}", summary(&corpus, &mx));
             }
         }
         let mx: Vec<Vec<f64>> = lc
@@ -158,6 +149,6 @@ fn main() {
             .zip(&le)
             .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a.max(*b)).collect())
             .collect();
-        println!("  max(L(c), L(e))          {}", nab(&corpus, &mx));
+        println!("  max(L(c), L(e))          {}", summary(&corpus, &mx));
     }
 }

@@ -10,22 +10,13 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use loglens_core::detect::{Contextual, ContextualConfig, ValueRange};
-use loglens_nab::{default_data_dir, evaluate, read_corpus, scored, Ensemble, Profile, Series};
+use loglens_nab::{default_data_dir, read_corpus, summary, Ensemble, Series};
 
 fn arg(name: &str, default: f64) -> f64 {
     std::env::args()
         .skip(1)
         .find_map(|a| a.strip_prefix(&format!("{name}=")).map(|v| v.parse().unwrap()))
         .unwrap_or(default)
-}
-
-fn nab(corpus: &[Series], scores: &[Vec<f64>]) -> String {
-    let files = scored(corpus, scores);
-    let s: Vec<String> = Profile::nab()
-        .iter()
-        .map(|p| format!("{:6.2}", evaluate(&files, p).score))
-        .collect();
-    s.join(" ")
 }
 
 fn main() {
@@ -124,7 +115,7 @@ fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     println!("{config:?}");
-    println!("contextual            {}   ({secs:.1} s)", nab(&corpus, &cad));
+    println!("contextual            {}   ({secs:.1} s)", summary(&corpus, &cad));
     let ens: Vec<Vec<f64>> = corpus
         .iter()
         .map(|s| {
@@ -141,21 +132,21 @@ fn main() {
             .zip(&ens)
             .map(|(c, e)| c.iter().zip(e).map(|(c, e)| w * c + (1.0 - w) * e).collect())
             .collect();
-        println!("mix {w:.1}               {}", nab(&corpus, &mix));
+        println!("mix {w:.1}               {}", summary(&corpus, &mix));
     }
     let max: Vec<Vec<f64>> = cad
         .iter()
         .zip(&ens)
         .map(|(c, e)| c.iter().zip(e).map(|(c, e)| c.max(*e)).collect())
         .collect();
-    println!("max                   {}", nab(&corpus, &max));
+    println!("max                   {}", summary(&corpus, &max));
     for k in [0.8, 0.9, 1.1, 1.2, 1.3, 1.5] {
         let max: Vec<Vec<f64>> = cad
             .iter()
             .zip(&ens)
             .map(|(c, e)| c.iter().zip(e).map(|(c, e)| c.max((e * k).min(1.0))).collect())
             .collect();
-        println!("max(c, {k:.1} e)         {}", nab(&corpus, &max));
+        println!("max(c, {k:.1} e)         {}", summary(&corpus, &max));
         for (base, rest) in [(0.7, 150), (0.75, 150), (0.8, 150), (0.75, 75), (0.75, 300)] {
             let joint: Vec<Vec<f64>> = max
                 .iter()
@@ -177,7 +168,7 @@ fn main() {
                         .collect()
                 })
                 .collect();
-            println!("   joint rest {base} {rest}   {}", nab(&corpus, &joint));
+            println!("   joint rest {base} {rest}   {}", summary(&corpus, &joint));
         }
     }
 }

@@ -38,6 +38,22 @@ pub fn scored<'a>(corpus: &'a [Series], scores: &'a [Vec<f64>]) -> Vec<ScoredFil
         .collect()
 }
 
+/// The normalised NAB score of `scores` under each profile of [`Profile::nab`] (standard,
+/// low FP, low FN).
+pub fn profile_scores(corpus: &[Series], scores: &[Vec<f64>]) -> Vec<f64> {
+    let files = scored(corpus, scores);
+    Profile::nab().iter().map(|p| evaluate(&files, p).score).collect()
+}
+
+/// [`profile_scores`] on one line, `" 62.42  53.05  67.67"`: the development examples' summary.
+pub fn summary(corpus: &[Series], scores: &[Vec<f64>]) -> String {
+    let cells: Vec<String> = profile_scores(corpus, scores)
+        .iter()
+        .map(|s| format!("{s:6.2}"))
+        .collect();
+    cells.join(" ")
+}
+
 /// Published detectors restricted to the developers' subset (SCORING.md §9.4): name and
 /// standard / low-FP / low-FN scores.
 pub const PUBLISHED_SUBSET: [(&str, [f64; 3]); 16] = [

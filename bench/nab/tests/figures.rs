@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use loglens_nab::{default_data_dir, evaluate, read_corpus, run, scored, Method, Profile, Series};
+use loglens_nab::{default_data_dir, profile_scores, read_corpus, run, Method, Series};
 
 fn corpus() -> Option<Vec<Series>> {
     let dir = default_data_dir();
@@ -18,8 +18,7 @@ fn corpus() -> Option<Vec<Series>> {
 
 fn figures(corpus: &[Series], method: Method) -> Vec<f64> {
     let scores: Vec<Vec<f64>> = corpus.iter().map(|s| run(method, s)).collect();
-    let files = scored(corpus, &scores);
-    Profile::nab().iter().map(|p| evaluate(&files, p).score).collect()
+    profile_scores(corpus, &scores)
 }
 
 fn assert_figures(corpus: &[Series], method: Method, want: [f64; 3], tol: f64) {
