@@ -551,7 +551,7 @@ fn new_templates(
     for (ts, id, count) in counts {
         let row = by_id.get(&id);
         let level = row.and_then(|t| t.level);
-        if let Some(verdict) = detector.observe_count(ts, TemplateId(id), level, count as u64) {
+        if let Some(hit) = detector.observe_count(ts, TemplateId(id), level, count as u64) {
             let key = row.map_or_else(
                 || SeriesKey {
                     template: Some(id),
@@ -564,8 +564,8 @@ fn new_templates(
                 detector: DetectorKind::NewTemplate,
                 metric: Metric::TemplateCount.as_str().to_owned(),
                 series: key.canonical(),
-                observed: count,
-                verdict,
+                observed: hit.occurrences as f64,
+                verdict: hit.verdict,
             });
         }
     }

@@ -58,7 +58,7 @@ pub use poisson::{poisson_tail_log10, PoissonScan, ScanVerdict};
 pub use robust::RobustZScore;
 pub use seasonal::Seasonal;
 pub use silence::Silence;
-pub use template::NewTemplate;
+pub use template::{NewTemplate, NewTemplateHit};
 pub use zscore::ZScore;
 
 use crate::time::Timestamp;

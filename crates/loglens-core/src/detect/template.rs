@@ -42,6 +42,16 @@ pub fn severity_of_level(level: Option<Level>) -> Severity {
     }
 }
 
+/// A new template found: its verdict, and how often it occurred from its first occurrence up
+/// to and including the bucket that confirmed it (what an incident reports as observed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewTemplateHit {
+    /// Severity from the template's level; expected, lower and upper are 0.
+    pub verdict: Verdict,
+    /// Occurrences since the first, at least `min_count`.
+    pub occurrences: u64,
+}
+
 impl NewTemplate {
     /// A detector whose warm-up starts at the first event. An unparsable `warmup` counts as
     /// one hour and an unparsable `within` as ten minutes (validate the config with
@@ -71,7 +81,12 @@ impl NewTemplate {
 
     /// Records one occurrence of `template` (of `level`) at `ts`; see
     /// [`NewTemplate::observe_count`].
-    pub fn observe(&mut self, ts: Timestamp, template: TemplateId, level: Option<Level>) -> Option<Verdict> {
+    pub fn observe(
+        &mut self,
+        ts: Timestamp,
+        template: TemplateId,
+        level: Option<Level>,
+    ) -> Option<NewTemplateHit> {
         self.observe_count(ts, template, level, 1)
     }
 
@@ -87,7 +102,7 @@ impl NewTemplate {
         template: TemplateId,
         level: Option<Level>,
         count: u64,
-    ) -> Option<Verdict> {
+    ) -> Option<NewTemplateHit> {
         let start = *self.start.get_or_insert(ts);
         if self.seen.contains(&template) {
             return None;
@@ -103,7 +118,8 @@ impl NewTemplate {
             return None;
         }
         *so_far = so_far.saturating_add(count);
-        if *so_far < self.config.min_count {
+        let occurrences = *so_far;
+        if occurrences < self.config.min_count {
             return None;
         }
         self.pending.remove(&template);
@@ -117,14 +133,17 @@ impl NewTemplate {
             Severity::Warning => 2.0,
             Severity::Critical => 3.0,
         };
-        Some(Verdict {
-            expected: 0.0,
-            lower: 0.0,
-            upper: 0.0,
-            score,
-            anomaly: unit_score(score, 1.0),
-            severity: Some(severity),
-            ready: true,
+        Some(NewTemplateHit {
+            verdict: Verdict {
+                expected: 0.0,
+                lower: 0.0,
+                upper: 0.0,
+                score,
+                anomaly: unit_score(score, 1.0),
+                severity: Some(severity),
+                ready: true,
+            },
+            occurrences,
         })
     }
 }
@@ -149,13 +168,13 @@ mod tests {
         let at = |mins: i64| Timestamp::from_secs(1_000_000 + mins * 60);
         assert_eq!(d.observe(at(0), t("a"), Some(Level::Info)), None);
         assert_eq!(d.observe(at(59), t("b"), Some(Level::Error)), None); // still warming up
-        let e = d.observe(at(61), t("c"), Some(Level::Error)).unwrap();
+        let e = d.observe(at(61), t("c"), Some(Level::Error)).unwrap().verdict;
         assert_eq!((e.severity, e.score), (Some(Severity::Critical), 3.0));
         assert_eq!(d.observe(at(62), t("c"), Some(Level::Error)), None); // only the first time
         assert_eq!(d.observe(at(63), t("b"), Some(Level::Error)), None); // seen in warm-up
-        let w = d.observe(at(64), t("d"), Some(Level::Warn)).unwrap();
+        let w = d.observe(at(64), t("d"), Some(Level::Warn)).unwrap().verdict;
         assert_eq!(w.severity, Some(Severity::Warning));
-        let i = d.observe(at(65), t("e"), None).unwrap();
+        let i = d.observe(at(65), t("e"), None).unwrap().verdict;
         assert_eq!((i.severity, i.anomaly), (Some(Severity::Info), 0.5));
     }
 
@@ -191,11 +210,12 @@ mod tests {
         assert_eq!(d.observe(at(20), TemplateId::of("burst"), error), None);
         assert_eq!(d.observe(at(25), TemplateId::of("burst"), error), None);
         let v = d.observe(at(29), TemplateId::of("burst"), error).unwrap();
-        assert_eq!(v.severity, Some(Severity::Critical));
+        assert_eq!((v.verdict.severity, v.occurrences), (Some(Severity::Critical), 3));
         assert_eq!(d.observe(at(30), TemplateId::of("burst"), error), None);
-        // A bucket with three at once fires at once.
-        assert!(d
-            .observe_count(at(40), TemplateId::of("storm"), error, 3)
-            .is_some());
+        // A bucket with four at once fires at once, and reports all four.
+        let storm = d
+            .observe_count(at(40), TemplateId::of("storm"), error, 4)
+            .unwrap();
+        assert_eq!(storm.occurrences, 4);
     }
 }
