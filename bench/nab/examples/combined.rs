@@ -7,42 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
-use loglens_nab::detectors::{run, zscore_config, Method};
+use loglens_nab::detectors::{run, zscore_config, Method, Rest};
 use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
-use loglens_nab::{default_data_dir, read_corpus, summary};
+use loglens_nab::summary;
 
-fn list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T>
-where
-    T::Err: std::fmt::Debug,
-{
-    let text = std::env::args()
-        .skip(1)
-        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| default.to_owned());
-    text.split(',').map(|x| x.parse().unwrap()).collect()
-}
-
-/// Scores of 0 for `rows` rows after each score of at least `at`.
-fn rest(scores: &[f64], at: f64, rows: usize) -> Vec<f64> {
-    let mut left = 0usize;
-    scores
-        .iter()
-        .map(|&s| {
-            if left > 0 {
-                left -= 1;
-                return 0.0;
-            }
-            if s >= at {
-                left = rows;
-            }
-            s
-        })
-        .collect()
-}
+mod common;
+use common::{corpus, list};
 
 fn main() {
-    let dir = default_data_dir();
-    let corpus = read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).unwrap();
+    let corpus = corpus();
     let ce: Vec<Vec<f64>> = corpus
         .iter()
         .map(|s| run(Method::ContextualEnsemble, s))
@@ -92,7 +65,13 @@ fn main() {
                     .collect();
                 let mut line = format!("zwin {zwin:>4} learn {learn} w {w}: {}", summary(&corpus, &mixed));
                 for (at, rows) in rests {
-                    let rested: Vec<Vec<f64>> = mixed.iter().map(|x| rest(x, at, rows)).collect();
+                    let rested: Vec<Vec<f64>> = mixed
+                        .iter()
+                        .map(|x| {
+                            let mut rest = Rest::new(at, rows);
+                            x.iter().map(|&s| rest.apply(s)).collect()
+                        })
+                        .collect();
                     line += &format!(" | rest {at}/{rows} {}", summary(&corpus, &rested));
                 }
                 println!("{line}");

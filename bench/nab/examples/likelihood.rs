@@ -10,14 +10,10 @@
 use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
 use loglens_nab::detectors::{run, Method};
 use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
-use loglens_nab::{default_data_dir, read_corpus, summary, Series};
+use loglens_nab::{summary, Series};
 
-fn arg(name: &str, default: f64) -> f64 {
-    std::env::args()
-        .skip(1)
-        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(|v| v.parse().unwrap()))
-        .unwrap_or(default)
-}
+mod common;
+use common::{arg, corpus, list};
 
 fn all(corpus: &[Series], method: Method) -> Vec<Vec<f64>> {
     std::thread::scope(|sc| {
@@ -32,8 +28,7 @@ fn all(corpus: &[Series], method: Method) -> Vec<Vec<f64>> {
 }
 
 fn main() {
-    let dir = default_data_dir();
-    let corpus = read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).unwrap();
+    let corpus = corpus();
     let base = LikelihoodConfig {
         learning_rows: arg("learn", 300.0) as usize,
         estimation_rows: 300,
@@ -71,13 +66,7 @@ fn main() {
                 .collect()
         })
         .collect();
-    let ws: Vec<f64> = std::env::args()
-        .skip(1)
-        .find_map(|a| {
-            a.strip_prefix("ws=")
-                .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
-        })
-        .unwrap_or_else(|| vec![0.6, 0.8, 1.0]);
+    let ws: Vec<f64> = list("ws", "0.6,0.8,1.0");
     println!("{base:?}");
     println!("contextual                 {}", summary(&corpus, &c));
     println!("ensemble                   {}", summary(&corpus, &e));
@@ -89,18 +78,10 @@ fn main() {
             .map(|(s, r)| log_likelihoods(cfg, &s.values, r))
             .collect()
     };
-    let list = |name: &str, default: usize| -> Vec<usize> {
-        std::env::args()
-            .skip(1)
-            .find_map(|a| {
-                a.strip_prefix(&format!("{name}="))
-                    .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
-            })
-            .unwrap_or_else(|| vec![default])
-    };
-    let grid: Vec<(usize, usize)> = list("learns", base.learning_rows)
+    let avgs: Vec<usize> = list("avgs", &base.averaging_rows.to_string());
+    let grid: Vec<(usize, usize)> = list::<usize>("learns", &base.learning_rows.to_string())
         .into_iter()
-        .flat_map(|l| list("avgs", base.averaging_rows).into_iter().map(move |a| (l, a)))
+        .flat_map(|l| avgs.iter().map(move |&a| (l, a)))
         .collect();
     for (learn, avg) in grid {
         let cfg = LikelihoodConfig {

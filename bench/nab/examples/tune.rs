@@ -10,18 +10,13 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use loglens_core::detect::{Contextual, ContextualConfig, ValueRange};
-use loglens_nab::{default_data_dir, read_corpus, summary, Ensemble, Series};
+use loglens_nab::{summary, Ensemble, Series};
 
-fn arg(name: &str, default: f64) -> f64 {
-    std::env::args()
-        .skip(1)
-        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(|v| v.parse().unwrap()))
-        .unwrap_or(default)
-}
+mod common;
+use common::{arg, corpus};
 
 fn main() {
-    let dir = default_data_dir();
-    let corpus = read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).unwrap();
+    let corpus = corpus();
     let range = if arg("expanding", 0.0) > 0.0 {
         ValueRange::Expanding
     } else {

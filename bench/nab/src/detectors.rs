@@ -165,6 +165,34 @@ const LIKELIHOOD_WEIGHT: f64 = 1.2;
 const REST_SCORE: f64 = 0.7;
 const REST_ROWS: usize = 100;
 
+/// A rest after each detection: once a score reaches `at`, the next `rows` scores are 0, as
+/// an alert is raised once per incident.
+#[derive(Debug, Clone)]
+pub struct Rest {
+    at: f64,
+    rows: usize,
+    left: usize,
+}
+
+impl Rest {
+    /// A rest of `rows` rows after each score of at least `at`.
+    pub fn new(at: f64, rows: usize) -> Rest {
+        Rest { at, rows, left: 0 }
+    }
+
+    /// The score the row keeps: 0 while resting, else `score` (which may start a rest).
+    pub fn apply(&mut self, score: f64) -> f64 {
+        if self.left > 0 {
+            self.left -= 1;
+            return 0.0;
+        }
+        if score >= self.at {
+            self.left = self.rows;
+        }
+        score
+    }
+}
+
 /// The combined detector: per row, the largest of the contextual score, [`ENSEMBLE_WEIGHT`]
 /// times the ensemble's and [`LIKELIHOOD_WEIGHT`] times the log-likelihood score
 /// (`likelihood.rs`) of a rolling Z-score over [`LIKELIHOOD_Z_WINDOW`] rows, at most 1; after
@@ -182,7 +210,7 @@ fn stream_combined(series: &Series) -> Vec<f64> {
         ..zscore_config()
     });
     let mut l = Likelihood::new(LikelihoodConfig::default());
-    let mut resting = 0;
+    let mut rest = Rest::new(REST_SCORE, REST_ROWS);
     series
         .ts
         .iter()
@@ -190,15 +218,7 @@ fn stream_combined(series: &Series) -> Vec<f64> {
         .map(|(&ts, &v)| {
             let ensemble = ENSEMBLE_WEIGHT * e.observe(ts, v);
             let likelihood = LIKELIHOOD_WEIGHT * log_score(l.observe(v, z.observe(ts, v).anomaly));
-            let score = c.observe(v).max(ensemble).max(likelihood).min(1.0);
-            if resting > 0 {
-                resting -= 1;
-                return 0.0;
-            }
-            if score >= REST_SCORE {
-                resting = REST_ROWS;
-            }
-            score
+            rest.apply(c.observe(v).max(ensemble).max(likelihood).min(1.0))
         })
         .collect()
 }

@@ -26,6 +26,16 @@ pub fn default_data_dir() -> PathBuf {
     )
 }
 
+/// The corpus at [`default_data_dir`] with its combined windows; `None` when no data is there
+/// (tests and examples then skip).
+pub fn default_corpus() -> Result<Option<Vec<Series>>, CorpusError> {
+    let dir = default_data_dir();
+    if !dir.join("data").is_dir() {
+        return Ok(None);
+    }
+    read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).map(Some)
+}
+
 /// Each file's scores, in corpus order, as [`ScoredFile`]s for the scorer.
 pub fn scored<'a>(corpus: &'a [Series], scores: &'a [Vec<f64>]) -> Vec<ScoredFile<'a>> {
     corpus

@@ -5,16 +5,10 @@
 
 use loglens_nab::gaussian::{probability_scores, ranked_scores, round12, windowed_gaussian_z};
 use loglens_nab::score::Counts;
-use loglens_nab::{default_data_dir, evaluate, read_corpus, score_file, scored, Profile, Series};
+use loglens_nab::{evaluate, score_file, scored, Profile, Series};
 
-fn corpus() -> Option<Vec<Series>> {
-    let dir = default_data_dir();
-    if !dir.join("data").is_dir() {
-        eprintln!("skipped: NAB data not found at {} (set NAB_DATA)", dir.display());
-        return None;
-    }
-    Some(read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).unwrap())
-}
+mod common;
+use common::corpus;
 
 fn nab_scores(corpus: &[Series], scores: &[Vec<f64>]) -> Vec<f64> {
     let files = scored(corpus, scores);

@@ -5,16 +5,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use loglens_nab::{default_data_dir, profile_scores, read_corpus, run, Method, Series};
+use loglens_nab::{profile_scores, run, Method, Series};
 
-fn corpus() -> Option<Vec<Series>> {
-    let dir = default_data_dir();
-    if !dir.join("data").is_dir() {
-        eprintln!("skipped: NAB data not found at {} (set NAB_DATA)", dir.display());
-        return None;
-    }
-    Some(read_corpus(&dir.join("data"), &dir.join("labels/combined_windows.json")).unwrap())
-}
+mod common;
+use common::corpus;
 
 fn figures(corpus: &[Series], method: Method) -> Vec<f64> {
     let scores: Vec<Vec<f64>> = corpus.iter().map(|s| run(method, s)).collect();
