@@ -140,8 +140,12 @@ impl Config {
         // Compiling here, not at first use, makes `config validate` catch a regex that does not
         // compile or lacks the `ts` group before any run depends on it.
         for (i, user) in self.formats.iter().enumerate() {
-            loglens_core::format::regex::RegexFormat::new(user.name.clone(), &user.regex, user.timestamp.clone())
-                .map_err(|e| invalid(format!("format[{i}].regex ({})", user.name), e.to_string()))?;
+            loglens_core::format::regex::RegexFormat::new(
+                user.name.clone(),
+                &user.regex,
+                user.timestamp.clone(),
+            )
+            .map_err(|e| invalid(format!("format[{i}].regex ({})", user.name), e.to_string()))?;
         }
         for (i, input) in self.inputs.iter().enumerate() {
             if let Some(name) = &input.format {
@@ -232,11 +236,15 @@ mod tests {
 
     #[test]
     fn a_user_regex_that_does_not_compile_or_lacks_ts_is_named() {
-        let err = load("[[format]]\nname = \"app\"\nregex = '(?P<ts>\\S+ (?P<message>.*'\n").expect_err("bad regex");
+        let err = load("[[format]]\nname = \"app\"\nregex = '(?P<ts>\\S+ (?P<message>.*'\n")
+            .expect_err("bad regex");
         assert!(err.to_string().contains("format[0].regex (app)"), "{err}");
         let err = load("[[format]]\nname = \"app\"\nregex = '(?P<message>.*)'\n").expect_err("no ts");
         let text = err.to_string();
-        assert!(text.contains("format[0].regex (app)") && text.contains("ts"), "{text}");
+        assert!(
+            text.contains("format[0].regex (app)") && text.contains("ts"),
+            "{text}"
+        );
         assert!(load("[[format]]\nname = \"app\"\nregex = '(?P<ts>\\S+) (?P<message>.*)'\n").is_ok());
     }
 

@@ -34,6 +34,10 @@ pub struct ProcessArgs {
     /// Read every file from the start, ignoring the checkpoints of earlier runs.
     #[arg(long)]
     pub reprocess: bool,
+    /// The inputs are complete: read an unterminated last line now instead of holding it back
+    /// until its newline arrives (files still being written hold it back by default).
+    #[arg(long = "final")]
+    pub final_inputs: bool,
     /// Skip template mining (records get no `template_id`; one pass instead of two).
     #[arg(long)]
     pub no_templates: bool,
@@ -75,6 +79,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
     options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
     options.default_offset_secs = default_offset_secs;
     options.reprocess = args.reprocess;
+    options.final_inputs = args.final_inputs;
     options.mine_templates = !args.no_templates;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
@@ -112,6 +117,18 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         out.line(&format!(
             "  {} files continued from their checkpoint, {} unchanged since the last run (--reprocess reads all again)",
             s.files_resumed, s.files_unchanged
+        ))?;
+    }
+    if s.files_duplicate > 0 {
+        out.line(&format!(
+            "  {} files skipped: the same content as another input (a rotated copy), read once",
+            s.files_duplicate
+        ))?;
+    }
+    if s.lines_held_back > 0 {
+        out.line(&format!(
+            "  {} unterminated last lines held back until their newline arrives (--final reads them now)",
+            s.lines_held_back
         ))?;
     }
     // Reasons are counted by their full text; the most frequent come first.
