@@ -28,7 +28,7 @@ pub fn start_time() -> Timestamp {
 pub fn context() -> ParseContext {
     ParseContext {
         reference: Timestamp(days_from_civil(2027, 1, 1) * 86_400 * 1_000_000),
-        default_offset_secs: 0,
+        zone: loglens_core::zone::LocalZone::Unknown,
     }
 }
 

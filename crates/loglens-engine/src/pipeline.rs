@@ -14,6 +14,7 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, Receiver};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
 use loglens_core::template::{MinerConfig, TemplateMiner};
+use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
     merge_templates, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate, UnparsedLine,
@@ -39,8 +40,8 @@ pub struct ProcessOptions {
     pub data_dir: PathBuf,
     /// Worker threads (at least one).
     pub threads: usize,
-    /// Zone, seconds east of UTC, of timestamps that carry none.
-    pub default_offset_secs: i32,
+    /// The zone of timestamps that carry none.
+    pub zone: LocalZone,
     /// Target bytes per chunk handed to a worker.
     pub chunk_bytes: usize,
     /// Read every file from the start, ignoring checkpoints.
@@ -61,7 +62,7 @@ impl ProcessOptions {
             parsers,
             data_dir,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            default_offset_secs: 0,
+            zone: LocalZone::Unknown,
             chunk_bytes: 1 << 20,
             reprocess: false,
             mine_templates: true,
@@ -555,7 +556,7 @@ fn read_chunks(
     let mut reader = open_at(&path, plan.compressed, plan.offset)?;
     let ctx = ParseContext {
         reference: plan.reference,
-        default_offset_secs: options.default_offset_secs,
+        zone: options.zone,
     };
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = plan.lines_before + 1;
