@@ -1,6 +1,6 @@
 //! Files between runs, as a reliability engineer meets them: rotation by rename, rotation with
-//! compression, copytruncate, a writer caught mid-line, a byte-order mark. Every line must be
-//! stored exactly once, wherever rotation moved it.
+//! compression, copytruncate, a writer caught mid-line, a byte-order mark, one file under two
+//! names. Every line must be stored exactly once, wherever rotation moved it.
 
 mod common;
 
@@ -176,4 +176,23 @@ fn a_byte_order_mark_is_not_part_of_the_first_line() {
     let summary = process(&data, &[&log], &[]);
     assert_eq!(summary["records_written"], 2, "{summary}");
     assert_each_once(&data, &[("a", 0..2)]);
+}
+
+#[test]
+fn one_file_has_one_source_however_it_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("logs")).expect("mkdir");
+    let data = dir.path().join("data");
+    let log = dir.path().join("logs/app.log");
+    append(&log, &lines("a", 0..2));
+    process(&data, &[&log], &[]);
+    append(&log, &lines("a", 2..4));
+    let roundabout = dir.path().join("logs/../logs/./app.log");
+    process(&data, &[&roundabout], &[]);
+    let sources: std::collections::BTreeSet<_> = strings(&read_dataset(&data.join("records")), "source")
+        .into_iter()
+        .flatten()
+        .collect();
+    let canonical = log.canonicalize().expect("canonical").display().to_string();
+    assert_eq!(sources.into_iter().collect::<Vec<_>>(), [canonical]);
 }

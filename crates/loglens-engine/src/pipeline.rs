@@ -439,7 +439,12 @@ fn plan_inputs(
         let path = &input.path;
         let mut plan = InputPlan {
             path: path.clone(),
-            source: path.display().to_string(),
+            // One name per file however it was typed (`logs/a.log`, `./logs/../logs/a.log`), and
+            // one that leads back to the raw line from any directory.
+            source: std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
             input: input.clone(),
             index,
             compressed: false,
