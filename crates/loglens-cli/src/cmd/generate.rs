@@ -166,6 +166,24 @@ mod tests {
         assert_eq!((o.duration_secs, o.incidents, o.corrupt_rate), (7200, false, 0.0));
         assert!(args(&["--formats", "xml"]).options().is_err());
         assert!(args(&["--duration", "1w"]).options().is_err());
+        // The configuration's duration grammar: bare numbers are seconds, and the span is whole
+        // seconds, so a fraction of one is refused rather than dropped.
+        assert_eq!(
+            args(&["--duration", "90"])
+                .options()
+                .expect("valid")
+                .duration_secs,
+            90
+        );
+        assert_eq!(
+            args(&["--duration", "1h30m"])
+                .options()
+                .expect("valid")
+                .duration_secs,
+            5400
+        );
+        let e = args(&["--duration", "1500ms"]).options().expect_err("a fraction");
+        assert!(format!("{e:#}").contains("whole number of seconds"), "{e:#}");
         assert!(args(&["--start", "yesterday"]).options().is_err());
     }
 }
