@@ -7,7 +7,7 @@
 //!   ~200k-line file per format, in lines/s and MiB/s.
 //!
 //! The lines come from the project's generator restricted to one format (`common`, which it
-//! does not generate, from the benchmark synthesizer); see `loglens_benches::workload`.
+//! does not generate, from the benchmark synthesizer); see `loglens_gen::workload`.
 //!
 //! Run `cargo bench -p loglens-benches` (about 2–3 minutes), or select benchmarks with a filter:
 //! `cargo bench -p loglens-benches -- parse/` or `-- process/combined`. Environment knobs:
@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
-use loglens_benches::{context, workload};
 use loglens_core::format::Format;
 use loglens_engine::config::Config;
 use loglens_engine::input::{InputFile, Parsers};
 use loglens_engine::{ProcessOptions, ProcessSummary};
+use loglens_gen::workload::{context, workload};
 
 const PARSE_LINES: usize = 10_000;
 const PROCESS_LINES: usize = 200_000;

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use loglens_core::format::{Format, ParseContext};
-use loglens_core::generate::GenOptions;
 use loglens_core::Timestamp;
-use loglens_engine::generate::{generate, generate_with_threads, GenerateSummary};
+use loglens_gen::{generate, generate_with_threads, GenOptions, GenerateSummary};
 use serde_json::Value;
 
 fn options() -> GenOptions {

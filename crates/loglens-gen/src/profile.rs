@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn afternoon_peak_night_trough_weekend_dip() {
-        let monday = crate::time::days_from_civil(2026, 10, 26) * 86_400; // a Monday
+        let monday = loglens_core::time::days_from_civil(2026, 10, 26) * 86_400; // a Monday
         let hour = |h: i64| weekend_share(monday + h * 3600);
         assert_eq!(hour(3), 0.0);
         assert_eq!(hour(2 * 24 + 12), 0.0);
