@@ -87,23 +87,19 @@ fn parse(c: &mut Criterion) {
 fn run_engine(input: &Path, format: Format, data_dir: PathBuf, threads: usize, run: u64) -> ProcessSummary {
     let parsers = Parsers::from_config(&Config::default()).expect("built-in parsers");
     let parser = parsers.by_name(format.name());
-    let options = ProcessOptions {
-        inputs: vec![InputFile {
-            path: input.to_owned(),
-            parser,
-            host: None,
-            service: None,
-        }],
-        parsers,
-        data_dir,
-        threads,
-        default_offset_secs: 0,
-        chunk_bytes: 1 << 20,
-        // Like the CLI's default; the data directory is fresh, so there are no checkpoints.
-        reprocess: false,
-        // Parse and write only, comparable with the peers; template mining has its own bench.
-        mine_templates: false,
-    };
+    let inputs = vec![InputFile {
+        path: input.to_owned(),
+        parser,
+        host: None,
+        service: None,
+    }];
+    // The CLI's defaults (fresh data directory, so no checkpoints), except: parse and write
+    // only, comparable with the peers (template mining has its own bench), and the input is
+    // complete.
+    let mut options = ProcessOptions::new(inputs, parsers, data_dir);
+    options.threads = threads;
+    options.mine_templates = false;
+    options.final_inputs = true;
     loglens_engine::process(options, format!("bench-{run}")).expect("loglens_engine::process")
 }
 

@@ -25,6 +25,7 @@ pub mod record;
 pub mod rollup;
 pub mod template;
 pub mod time;
+pub mod zone;
 
 pub use record::{Access, Level, Record};
 pub use time::Timestamp;

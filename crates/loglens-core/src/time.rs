@@ -8,6 +8,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::zone::LocalZone;
+
 const MICROS_PER_SEC: i64 = 1_000_000;
 const SECS_PER_DAY: i64 = 86_400;
 
@@ -74,7 +76,7 @@ pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
     (year as i32, month, day)
 }
 
-fn days_in_month(year: i32, month: u8) -> u8 {
+pub(crate) fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
         4 | 6 | 9 | 11 => 30,
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -164,9 +166,9 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 / ISO 8601: `YYYY-MM-DD[T ]HH:MM:SS[.fff…][Z|±HH:MM|±HHMM]`.
-    /// A time without a zone is taken to be `default_offset_secs` east of UTC.
-    pub fn parse_rfc3339(s: &str, default_offset_secs: i32) -> Result<Timestamp, TimeError> {
-        let (ts, rest) = parse_iso_prefix(s.as_bytes(), default_offset_secs)?;
+    /// A time without a zone is read in `zone`.
+    pub fn parse_rfc3339(s: &str, zone: impl Into<LocalZone>) -> Result<Timestamp, TimeError> {
+        let (ts, rest) = parse_iso_prefix(s.as_bytes(), zone)?;
         if rest.is_empty() {
             Ok(ts)
         } else {
@@ -298,20 +300,6 @@ pub fn month_from_abbr(b: &[u8]) -> Option<u8> {
         .map(|i| i as u8 + 1)
 }
 
-/// The year that puts a year-less date (syslog 3164) closest before `reference`: the
-/// reference's year, or the year before when the date would otherwise lie more than a day
-/// after the reference (December lines read in January).
-pub fn infer_year(month: u8, day: u8, reference: Timestamp) -> i32 {
-    let r = reference.to_civil(0);
-    let this_year = days_from_civil(r.year, month, day.min(days_in_month(r.year, month)));
-    let reference_day = days_from_civil(r.year, r.month, r.day);
-    if this_year > reference_day + 1 {
-        r.year - 1
-    } else {
-        r.year
-    }
-}
-
 /// Parses ASCII digits into a number; `None` on any other byte or empty input.
 pub fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 9 {
@@ -352,7 +340,7 @@ fn parse_offset_hhmm(b: &[u8]) -> Option<i32> {
 
 /// Parses an ISO 8601 timestamp at the start of `b`, returning it and the unparsed rest.
 /// Used by formats whose timestamp is followed by more text (Python logging, 5424).
-pub fn parse_iso_prefix(b: &[u8], default_offset_secs: i32) -> Result<(Timestamp, &[u8]), TimeError> {
+pub fn parse_iso_prefix(b: &[u8], zone: impl Into<LocalZone>) -> Result<(Timestamp, &[u8]), TimeError> {
     const LAYOUT: TimeError = TimeError::Layout("YYYY-MM-DDTHH:MM:SS");
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ' || b[10] == b't') {
         return Err(LAYOUT);
@@ -388,7 +376,7 @@ pub fn parse_iso_prefix(b: &[u8], default_offset_secs: i32) -> Result<(Timestamp
     let offset = match rest.first() {
         Some(b'Z' | b'z') => {
             rest = &rest[1..];
-            0
+            LocalZone::Fixed(0)
         }
         Some(b'+' | b'-') => {
             let (off, used) = if rest.get(3) == Some(&b':') {
@@ -400,11 +388,11 @@ pub fn parse_iso_prefix(b: &[u8], default_offset_secs: i32) -> Result<(Timestamp
                 (rest.get(..5).and_then(parse_offset_hhmm), 5)
             };
             rest = &rest[used..];
-            off.ok_or(TimeError::Range("zone offset"))?
+            LocalZone::Fixed(off.ok_or(TimeError::Range("zone offset"))?)
         }
-        _ => default_offset_secs,
+        _ => zone.into(),
     };
-    Ok((civil.to_timestamp(offset)?, rest))
+    Ok((offset.to_timestamp(civil)?, rest))
 }
 
 /// A length of time from a configuration file or a command-line flag, in milliseconds.
@@ -621,12 +609,26 @@ mod tests {
     #[test]
     fn year_inference_handles_new_year() {
         let jan2 = Timestamp::parse_rfc3339("2027-01-02T00:00:00Z", 0).expect("valid");
-        assert_eq!(infer_year(12, 31, jan2), 2026);
-        assert_eq!(infer_year(1, 1, jan2), 2027);
-        assert_eq!(infer_year(1, 3, jan2), 2027, "one day of clock skew is tolerated");
+        let date = |month, day| Civil {
+            year: 0,
+            month,
+            day,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            micros: 0,
+        };
+        let utc = LocalZone::Fixed(0);
+        assert_eq!(utc.infer_year(date(12, 31), jan2), 2026);
+        assert_eq!(utc.infer_year(date(1, 1), jan2), 2027);
+        assert_eq!(
+            utc.infer_year(date(1, 3), jan2),
+            2026,
+            "never after the reference"
+        );
         let jul = Timestamp::parse_rfc3339("2026-07-01T00:00:00Z", 0).expect("valid");
         assert_eq!(
-            infer_year(2, 29, jul),
+            utc.infer_year(date(2, 29), jul),
             2026,
             "Feb 29 clamps in a non-leap reference year"
         );

@@ -15,7 +15,7 @@ use crate::{GenOptions, Generator};
 pub fn context() -> ParseContext {
     ParseContext {
         reference: Timestamp(days_from_civil(2027, 1, 1) * 86_400 * 1_000_000),
-        default_offset_secs: 0,
+        zone: loglens_core::zone::LocalZone::Unknown,
     }
 }
 

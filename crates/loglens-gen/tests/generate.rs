@@ -78,7 +78,7 @@ fn parse_all(dir: &Path) -> Vec<(Value, ParsedLines)> {
             let parser = format.parser();
             let ctx = ParseContext {
                 reference: mtime(&path),
-                default_offset_secs: 0,
+                zone: loglens_core::zone::LocalZone::Unknown,
             };
             let text = fs::read_to_string(&path).expect("UTF-8 file");
             let lines = text
