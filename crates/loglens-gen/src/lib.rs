@@ -2,9 +2,10 @@
 //!
 //! The generator is a small fleet (web, API, gateway, payments, checkout, worker and database
 //! hosts, each with its system syslog) writing realistic logs, with incidents injected at known
-//! times so detection can be scored; [`write`] puts its output on disk (`loglens generate`).
-//! [`synth`] is the benchmarks' simpler synthesizer, for the formats the fleet does not write,
-//! and [`workload`] picks between the two for an in-memory benchmark workload.
+//! times so detection can be scored; [`write`](mod@write) puts its output on disk
+//! (`loglens generate`). [`synth`] is the benchmarks' simpler synthesizer, for the formats the
+//! fleet does not write, and [`workload`] picks between the two for an in-memory benchmark
+//! workload.
 //!
 //! Arrivals are Poisson at millisecond resolution, generated a minute at a time. Time enters as
 //! [`GenOptions::start`], randomness comes from the seeded portable [`rng::Rng`], and text
