@@ -12,6 +12,7 @@ pub mod detect;
 pub mod generate;
 pub mod input;
 mod mine;
+mod parsed;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};

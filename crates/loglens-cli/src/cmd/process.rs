@@ -34,7 +34,7 @@ pub struct ProcessArgs {
     /// Read every file from the start, ignoring the checkpoints of earlier runs.
     #[arg(long)]
     pub reprocess: bool,
-    /// Skip template mining (records get no `template_id`; one pass instead of two).
+    /// Skip template mining (records get no `template_id`).
     #[arg(long)]
     pub no_templates: bool,
     /// Run `loglens detect` after processing (metrics, anomalies, incidents).
