@@ -256,14 +256,19 @@ fn write_inputs(
             })
             .collect();
         drop((chunk_rx, parsed_tx, write_rx, slot_tx));
-        // Without a stage, the workers write what they parse; this sender only keeps them
-        // waiting for write jobs until the reading is done.
-        let (stage, idle_writes) = match stage {
-            Some(stage) => (
-                Some(scope.spawn(move || template_stage(stage, parsed_rx, write_tx))),
-                None,
-            ),
-            None => (None, Some(write_tx)),
+        let stage = match stage {
+            Some(stage) => {
+                let stop = &stop;
+                Some(scope.spawn(move || {
+                    let _stop_on_panic = StopOnPanic(stop);
+                    template_stage(stage, parsed_rx, write_tx)
+                }))
+            }
+            None => {
+                // Without a stage, the workers write what they parse.
+                drop((parsed_rx, write_tx));
+                None
+            }
         };
         let mut seq = 0;
         let read_result = plans.iter_mut().try_for_each(|plan| {
@@ -273,7 +278,7 @@ fn write_inputs(
             plan.end = Some(end);
             Ok(())
         });
-        drop((chunk_tx, idle_writes));
+        drop(chunk_tx);
         let results: Vec<_> = workers
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
@@ -360,19 +365,23 @@ enum Job {
 }
 
 impl Worker<'_> {
-    /// Writing comes first: it frees slots and memory.
+    /// Writing comes first: it frees slots and memory. Without a stage (or once it is gone)
+    /// there is nothing to write and the worker only parses.
     fn next_job(&self) -> Job {
-        match self.writes.try_recv() {
+        let writes_open = match self.writes.try_recv() {
             Ok(parsed) => return Job::Write(parsed),
-            Err(TryRecvError::Disconnected) => return Job::Done,
-            Err(TryRecvError::Empty) => {}
-        }
-        match &self.chunks {
-            Some(chunks) => select_biased! {
-                recv(self.writes) -> parsed => parsed.map_or(Job::Done, Job::Write),
+            Err(TryRecvError::Empty) => true,
+            Err(TryRecvError::Disconnected) => false,
+        };
+        let parse = |chunks: &Receiver<Chunk>| chunks.recv().map_or(Job::ReadingDone, Job::Parse);
+        match (&self.chunks, writes_open) {
+            (Some(chunks), true) => select_biased! {
+                recv(self.writes) -> parsed => parsed.map_or_else(|_| parse(chunks), Job::Write),
                 recv(chunks) -> chunk => chunk.map_or(Job::ReadingDone, Job::Parse),
             },
-            None => self.writes.recv().map_or(Job::Done, Job::Write),
+            (Some(chunks), false) => parse(chunks),
+            (None, true) => self.writes.recv().map_or(Job::Done, Job::Write),
+            (None, false) => Job::Done,
         }
     }
 
@@ -457,8 +466,8 @@ impl Worker<'_> {
     }
 }
 
-/// Tells the reader to stop when a worker panics, so it does not wait for the slots of the
-/// chunks that worker held.
+/// Tells the reader to stop when a worker or the stage panics, so it does not wait for the
+/// slots of the chunks they held.
 struct StopOnPanic<'s>(&'s AtomicBool);
 
 impl Drop for StopOnPanic<'_> {
