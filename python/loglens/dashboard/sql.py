@@ -549,7 +549,7 @@ def top_templates(
     query = f"""
         WITH c AS ({counted}),
         examples AS (
-            SELECT template_id, any_value(message) AS example FROM {t.table}
+            SELECT template_id, any_value(message) AS example FROM {resolved_records(data_dir)}
             WHERE {where} AND template_id IN (
                 SELECT template_id FROM c LEFT JOIN {texts} USING (template_id)
                 WHERE t.template IS NULL)
