@@ -295,4 +295,27 @@ mod tests {
         assert_eq!(run_templates(&rows, &[]), (1, 1));
         assert_eq!(run_templates(&rows, &rows[..1]), (1, 0));
     }
+
+    #[test]
+    fn a_miner_state_of_earlier_versions_loads_and_resolves_the_ids_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut miner = TemplateMiner::new(MinerConfig::default());
+        for m in ["Job run1 finished", "Job run2 finished", "disk full"] {
+            miner.add(m);
+        }
+        let written: Vec<u64> = miner.templates().iter().map(|t| t.id.0).collect();
+        std::fs::write(
+            dir.path().join(MINER_STATE_FILE),
+            serde_json::to_vec(&miner.state()).unwrap(),
+        )
+        .unwrap();
+        let stage = load_miner(dir.path(), MinerConfig::default()).unwrap();
+        let aliases = stage.aliases();
+        for id in written {
+            assert!(aliases.iter().any(|a| a.id.0 == id && a.canonical.0 == id));
+        }
+        save_miner(dir.path(), &stage).unwrap();
+        let again = load_miner(dir.path(), MinerConfig::default()).unwrap();
+        assert_eq!(again.state(), stage.state());
+    }
 }
