@@ -22,8 +22,9 @@ use loglens_core::rollup::Rollups;
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
-    column, parquet_files, read_columns, read_templates, write_anomalies, write_incidents, write_metrics,
-    write_rollup_day, AnomalyRow, DataDir, Dataset, DatasetRebuild, IncidentRow, StoreError, TemplateRow,
+    canonical_templates, column, parquet_files, read_columns, read_templates, template_aliases,
+    write_anomalies, write_incidents, write_metrics, write_rollup_day, AnomalyRow, DataDir, Dataset,
+    DatasetRebuild, IncidentRow, StoreError, TemplateRow,
 };
 use serde::Serialize;
 
@@ -134,11 +135,22 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     let mut metrics = MetricsBuilder::new(bucket_secs);
     let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;
     let mut rollups = RollupWriter::new(bucket_secs, rollups_dir.dir(), run_id);
+    // Records keep the template id they were written with; count them under the template it
+    // belongs to now.
+    let stored_templates = read_templates(&data.dataset(Dataset::Templates))?;
+    let aliases = template_aliases(&stored_templates);
     let mut records = 0u64;
     for file in &record_files {
         let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
-            records += observe_batch(file, batch, &mut metrics, &mut rollups.rollups, &mut first_day)?;
+            records += observe_batch(
+                file,
+                batch,
+                &aliases,
+                &mut metrics,
+                &mut rollups.rollups,
+                &mut first_day,
+            )?;
             Ok(())
         })?;
         rollups.flush_before(first_day)?;
@@ -146,7 +158,7 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     rollups.flush_before(i64::MAX)?;
     let span = metrics.span();
     let points = metrics.finish();
-    let templates = read_templates(&data.dataset(Dataset::Templates))?;
+    let templates = canonical_templates(&stored_templates);
     let mut found = Found::default();
     if let Some((first, last)) = span {
         found.series_watched = watch_series(&points, config, bucket_secs, last, &mut found.anomalies);
@@ -163,7 +175,7 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         .into_iter()
         .filter(|incident| lasting(incident, &volumes))
         .collect();
-    let rows = explain(&incidents, &templates, &record_files)?;
+    let rows = explain(&incidents, &templates, &aliases, &record_files)?;
     let written = write_all(
         &data,
         run_id,
@@ -255,6 +267,7 @@ impl<'a> RollupWriter<'a> {
 fn observe_batch(
     file: &Path,
     batch: &RecordBatch,
+    aliases: &HashMap<u64, u64>,
     metrics: &mut MetricsBuilder,
     rollups: &mut Rollups,
     first_day: &mut i64,
@@ -277,7 +290,7 @@ fn observe_batch(
             status: (!status.is_null(i)).then(|| status.value(i)),
             latency_ms: (!latency.is_null(i)).then(|| latency.value(i)),
             bytes: (!bytes.is_null(i)).then(|| bytes.value(i)),
-            template: (!template.is_null(i)).then(|| template.value(i)),
+            template: (!template.is_null(i)).then(|| canonical(aliases, template.value(i))),
         };
         *first_day = (*first_day).min(observation.ts.secs().div_euclid(86_400));
         metrics.add(&observation);
@@ -579,6 +592,12 @@ fn template_key(t: &TemplateRow) -> SeriesKey {
     }
 }
 
+/// The template an id written on records belongs to now (itself when `templates/` does not
+/// know it).
+fn canonical(aliases: &HashMap<u64, u64>, id: u64) -> u64 {
+    aliases.get(&id).copied().unwrap_or(id)
+}
+
 /// The labels of a canonical series key (the inverse of [`SeriesKey::canonical`]).
 fn parse_key(series: &str) -> SeriesKey {
     let mut key = SeriesKey::default();
@@ -616,6 +635,7 @@ const EVIDENCE_COLUMNS: [&str; 7] = [
 fn explain(
     incidents: &[Incident],
     templates: &[TemplateRow],
+    aliases: &HashMap<u64, u64>,
     record_files: &[PathBuf],
 ) -> Result<Vec<IncidentRow>, EngineError> {
     let by_id: HashMap<u64, &TemplateRow> = templates.iter().map(|t| (t.id, t)).collect();
@@ -629,6 +649,13 @@ fn explain(
         read_columns(file, &EVIDENCE_COLUMNS, |batch| {
             gather(file, batch, incidents, &keys, &by_hour, &mut evidence)
         })?;
+    }
+    for ev in &mut evidence {
+        let mut by_template = BTreeMap::new();
+        for (id, n) in std::mem::take(&mut ev.templates) {
+            *by_template.entry(canonical(aliases, id)).or_default() += n;
+        }
+        ev.templates = by_template;
     }
     Ok(incidents
         .iter()

@@ -11,6 +11,7 @@ pub mod config;
 pub mod detect;
 pub mod input;
 mod mine;
+mod parsed;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};

@@ -1,19 +1,23 @@
 //! The batch pipeline of `loglens process`: one reader thread cuts files into chunks of whole
-//! lines, worker threads parse them and write Parquet, each into its own part files.
+//! lines, worker threads parse each chunk once, one template stage thread gives the records
+//! their template ids in input order, and the workers write Parquet, each into its own part
+//! files.
 //!
 //! Why per-worker writers? Parquet encoding costs about as much as parsing; giving each worker
 //! its own files keeps both cores busy without a single writer becoming the bottleneck. Memory
-//! is bounded by the channel (a few chunks in flight) and by each writer's open partitions.
+//! is bounded by the chunks alive at once (a fixed number of slots, taken when a chunk is read
+//! and given back when it is written) and by each writer's open partitions.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender, TryRecvError};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
-use loglens_core::template::{MinerConfig, TemplateMiner};
+use loglens_core::template::{MinerConfig, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
@@ -26,8 +30,9 @@ use serde::Serialize;
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{modified, InputFile, Parsers, STDIN};
 use crate::mine::{
-    load_miner, save_miner, MessageBatch, MinedTemplates, OrderedMiner, Origin, TemplateTally,
+    load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
+use crate::parsed::{ParsedRecords, ParsedText};
 use crate::EngineError;
 
 /// Options of one batch run.
@@ -46,7 +51,7 @@ pub struct ProcessOptions {
     pub chunk_bytes: usize,
     /// Read every file from the start, ignoring checkpoints.
     pub reprocess: bool,
-    /// Mine log templates and fill `template_id` (a second pass over the input).
+    /// Mine log templates and fill `template_id` and `params`.
     pub mine_templates: bool,
     /// Treat every input as complete: read an unterminated last line instead of holding it
     /// back until its newline arrives.
@@ -179,29 +184,17 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     };
     let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
     let mut plans = plan_inputs(&options, &checkpoints, spool.as_ref(), &mut summary)?;
-    let mined = if options.mine_templates {
-        let miner = load_miner(&state_dir, MinerConfig::default())?;
-        Some(mine_inputs(&options, &mut plans, miner, &mut summary)?)
+    let miner = if options.mine_templates {
+        Some(load_miner(&state_dir, MinerConfig::default())?)
     } else {
         None
     };
-    let (result, tally) = write_inputs(
-        &options,
-        &mut plans,
-        mined.as_ref(),
-        &data_dir,
-        &run_id,
-        &mut summary,
-    );
+    let (result, tally, mined) = write_inputs(&options, &mut plans, miner, &data_dir, &run_id, &mut summary);
     let mut first_error = result.err();
     if let (None, Some(mined)) = (&first_error, &mined) {
         let rows = tally.into_rows(mined);
-        summary.templates = rows.len() as u64;
         let known = loglens_store::read_templates(&data_dir.dataset(Dataset::Templates))?;
-        summary.templates_new = rows
-            .iter()
-            .filter(|r| !known.iter().any(|k| k.id == r.id))
-            .count() as u64;
+        (summary.templates, summary.templates_new) = run_templates(&rows, &known);
         if let Err(e) = merge_templates(&data_dir.dataset(Dataset::Templates), rows) {
             first_error = Some(e.into());
         }
@@ -230,102 +223,77 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     }
 }
 
-/// Pass one: parse every input and mine the messages in input order.
-fn mine_inputs(
-    options: &ProcessOptions,
-    plans: &mut [InputPlan],
-    miner: TemplateMiner,
-    summary: &mut ProcessSummary,
-) -> Result<MinedTemplates, EngineError> {
-    let threads = options.threads.max(1);
-    let (tx, rx) = bounded::<Chunk>(threads * 2);
-    let (batch_tx, batch_rx) = bounded::<MessageBatch>(threads * 2);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (rx, batch_tx) = (rx.clone(), batch_tx.clone());
-                scope.spawn(move || {
-                    for chunk in rx.iter() {
-                        if batch_tx.send(messages_of(&chunk)).is_err() {
-                            break;
-                        }
-                    }
-                })
-            })
-            .collect();
-        drop((rx, batch_tx));
-        let miner = scope.spawn(move || {
-            let mut miner = OrderedMiner::continuing(miner);
-            for batch in batch_rx.iter() {
-                miner.accept(batch);
-            }
-            miner.finish()
-        });
-        let mut seq = 0;
-        let read = plans.iter_mut().try_for_each(|plan| {
-            read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
-                tx.send(chunk).is_ok()
-            })
-            .map(|_| ())
-        });
-        drop(tx);
-        let panicked = workers.into_iter().any(|w| w.join().is_err());
-        let mined = miner.join().map_err(|_| EngineError::Panic)?;
-        read?;
-        if panicked {
-            return Err(EngineError::Panic);
-        }
-        Ok(mined)
-    })
-}
-
-/// The messages of the lines of a chunk that parse.
-fn messages_of(chunk: &Chunk) -> MessageBatch {
-    let mut batch = MessageBatch::new(chunk.seq);
-    if let Some(parser) = &chunk.job.parser {
-        for_each_line(chunk, |_, text, _| {
-            if let Ok(record) = parser.parse(text, &chunk.job.ctx) {
-                batch.push(&record.message);
-            }
-        });
-    }
-    batch
-}
-
-/// Pass two: parse again, give each record its template, write Parquet on every worker.
+/// The one pass: the reader (this thread) cuts inputs into chunks; workers parse each chunk
+/// once; with a template stage, one thread gives the parsed records their template ids in input
+/// order and hands them back to the workers to write. Returns the stage with everything it
+/// mined.
 fn write_inputs(
     options: &ProcessOptions,
     plans: &mut [InputPlan],
-    mined: Option<&MinedTemplates>,
+    stage: Option<TemplateStage>,
     data_dir: &DataDir,
     run_id: &str,
     summary: &mut ProcessSummary,
-) -> (Result<(), EngineError>, TemplateTally) {
+) -> (Result<(), EngineError>, TemplateTally, Option<TemplateStage>) {
     let threads = options.threads.max(1);
-    let (tx, rx) = bounded::<Chunk>(threads * 2);
-    let (read_result, worker_results) = std::thread::scope(|scope| {
+    // Chunks alive at once, from read to written. Why slots rather than bounded channels? A
+    // worker both feeds the stage and drains it; a full channel in either direction could
+    // block every worker while the stage waits for them. With slots no send ever blocks, and
+    // memory is still bounded.
+    let slots = threads * 4;
+    let (slot_tx, slot_rx) = bounded::<()>(slots);
+    for _ in 0..slots {
+        let _ = slot_tx.send(());
+    }
+    let (chunk_tx, chunk_rx) = unbounded::<Chunk>();
+    let (parsed_tx, parsed_rx) = unbounded::<ParsedChunk>();
+    let (write_tx, write_rx) = unbounded::<ParsedChunk>();
+    let stop = AtomicBool::new(false);
+    let mining = stage.is_some();
+    let (read_result, worker_results, stage) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|w| {
-                let rx = rx.clone();
-                let writer = Writers::new(data_dir, run_id, w);
-                scope.spawn(move || work(rx, writer, mined))
+                let worker = Worker {
+                    chunks: Some(chunk_rx.clone()),
+                    to_stage: mining.then(|| parsed_tx.clone()),
+                    writes: write_rx.clone(),
+                    slots: slot_tx.clone(),
+                    stop: &stop,
+                };
+                let writers = Writers::new(data_dir, run_id, w);
+                scope.spawn(move || worker.run(writers))
             })
             .collect();
-        drop(rx);
+        drop((chunk_rx, parsed_tx, write_rx, slot_tx));
+        let stage = match stage {
+            Some(stage) => {
+                let stop = &stop;
+                Some(scope.spawn(move || {
+                    let _stop_on_panic = StopOnPanic(stop);
+                    template_stage(stage, parsed_rx, write_tx)
+                }))
+            }
+            None => {
+                // Without a stage, the workers write what they parse.
+                drop((parsed_rx, write_tx));
+                None
+            }
+        };
         let mut seq = 0;
         let read_result = plans.iter_mut().try_for_each(|plan| {
             let end = read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
-                tx.send(chunk).is_ok()
+                take_slot(&slot_rx, &stop) && chunk_tx.send(chunk).is_ok()
             })?;
             plan.end = Some(end);
             Ok(())
         });
-        drop(tx);
+        drop(chunk_tx);
         let results: Vec<_> = workers
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
             .collect();
-        (read_result, results)
+        let stage = stage.map(|h| h.join().map_err(|_| EngineError::Panic));
+        (read_result, results, stage)
     });
     let mut tally = TemplateTally::default();
     let mut first_error = read_result.err();
@@ -340,7 +308,198 @@ fn write_inputs(
             }
         }
     }
-    (first_error.map_or(Ok(()), Err), tally)
+    let stage = match stage {
+        Some(Ok(stage)) => Some(stage),
+        Some(Err(e)) => {
+            first_error.get_or_insert(e);
+            None
+        }
+        None => None,
+    };
+    (first_error.map_or(Ok(()), Err), tally, stage)
+}
+
+/// A chunk parsed once, on its way to the template stage and the writer.
+struct ParsedChunk {
+    job: Arc<FileJob>,
+    seq: u64,
+    records: ParsedRecords,
+    /// The template of each record, in order, once the stage ran.
+    templates: Vec<Assigned>,
+}
+
+/// The template stage: takes parsed chunks in any order, mines their messages in input order,
+/// and passes each chunk on to be written with its records' template ids.
+fn template_stage(
+    stage: TemplateStage,
+    parsed: Receiver<ParsedChunk>,
+    writes: Sender<ParsedChunk>,
+) -> TemplateStage {
+    let mut templater = Templater::new(stage);
+    let mut in_order = InOrder::new();
+    for chunk in parsed.iter() {
+        for mut chunk in in_order.accept(chunk.seq, chunk) {
+            let records = &chunk.records;
+            chunk.templates = records
+                .records
+                .iter()
+                .map(|r| templater.assign(records.message(r)))
+                .collect();
+            // Only fails when every worker stopped, after an error they report.
+            let _ = writes.send(chunk);
+        }
+    }
+    templater.into_stage()
+}
+
+/// One worker's channels: chunks to parse, parsed chunks to the stage, chunks to write.
+struct Worker<'s> {
+    /// `None` once the reader is done.
+    chunks: Option<Receiver<Chunk>>,
+    /// `None` without a template stage (the worker writes what it parses) and once the reader
+    /// is done (so the stage sees its input end).
+    to_stage: Option<Sender<ParsedChunk>>,
+    writes: Receiver<ParsedChunk>,
+    /// Gives a chunk's slot back once it is written.
+    slots: Sender<()>,
+    /// Set by the first worker that fails, so the reader stops.
+    stop: &'s AtomicBool,
+}
+
+enum Job {
+    Parse(Chunk),
+    Write(ParsedChunk),
+    ReadingDone,
+    Done,
+}
+
+impl Worker<'_> {
+    /// Writing comes first: it frees slots and memory. Without a stage (or once it is gone)
+    /// there is nothing to write and the worker only parses.
+    fn next_job(&self) -> Job {
+        let writes_open = match self.writes.try_recv() {
+            Ok(parsed) => return Job::Write(parsed),
+            Err(TryRecvError::Empty) => true,
+            Err(TryRecvError::Disconnected) => false,
+        };
+        let parse = |chunks: &Receiver<Chunk>| chunks.recv().map_or(Job::ReadingDone, Job::Parse);
+        match (&self.chunks, writes_open) {
+            (Some(chunks), true) => select_biased! {
+                recv(self.writes) -> parsed => parsed.map_or_else(|_| parse(chunks), Job::Write),
+                recv(chunks) -> chunk => chunk.map_or(Job::ReadingDone, Job::Parse),
+            },
+            (Some(chunks), false) => parse(chunks),
+            (None, true) => self.writes.recv().map_or(Job::Done, Job::Write),
+            (None, false) => Job::Done,
+        }
+    }
+
+    /// Runs jobs until there are none. After a failure it keeps taking jobs without doing
+    /// them, so chunks still reach the stage in order and give their slots back: nothing
+    /// waits forever, and the first error is returned.
+    fn run(mut self, mut writers: Writers) -> Result<(WorkerStats, TemplateTally), EngineError> {
+        let _stop_on_panic = StopOnPanic(self.stop);
+        let mut stats = WorkerStats::default();
+        let mut tally = TemplateTally::default();
+        let mut result = Ok(());
+        loop {
+            match self.next_job() {
+                Job::Parse(chunk) => {
+                    let parsed = self.parse(chunk, &mut result, &mut writers.unparsed, &mut stats);
+                    match &self.to_stage {
+                        Some(stage) => {
+                            // Only fails when the stage is gone, which its join reports.
+                            let _ = stage.send(parsed);
+                        }
+                        None => self.write(&parsed, &mut result, &mut writers.records, &mut tally),
+                    }
+                }
+                Job::Write(parsed) => self.write(&parsed, &mut result, &mut writers.records, &mut tally),
+                Job::ReadingDone => (self.chunks, self.to_stage) = (None, None),
+                Job::Done => break,
+            }
+            if result.is_err() {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        // Close the files either way, so what was written stays readable.
+        let closed_records = writers.records.finish();
+        let closed_unparsed = writers.unparsed.finish();
+        result?;
+        let (rows, files) = closed_records?;
+        stats.records_written = rows;
+        stats.record_files = files;
+        stats.unparsed_written = closed_unparsed?;
+        Ok((stats, tally))
+    }
+
+    /// Parses a chunk, or after a failure only stands in for it with no records (the stage
+    /// still has to see every chunk in order).
+    fn parse(
+        &self,
+        chunk: Chunk,
+        result: &mut Result<(), EngineError>,
+        unparsed: &mut UnparsedWriter,
+        stats: &mut WorkerStats,
+    ) -> ParsedChunk {
+        let empty = ParsedChunk {
+            job: chunk.job.clone(),
+            seq: chunk.seq,
+            records: ParsedRecords::default(),
+            templates: Vec::new(),
+        };
+        if result.is_err() {
+            return empty;
+        }
+        match parse_chunk(chunk, unparsed, stats) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                *result = Err(e);
+                empty
+            }
+        }
+    }
+
+    /// Writes a parsed chunk's records (unless a failure came first) and gives its slot back.
+    fn write(
+        &self,
+        parsed: &ParsedChunk,
+        result: &mut Result<(), EngineError>,
+        records: &mut PartitionedWriter,
+        tally: &mut TemplateTally,
+    ) {
+        if result.is_ok() {
+            *result = write_records(parsed, records, tally);
+        }
+        let _ = self.slots.send(());
+    }
+}
+
+/// Tells the reader to stop when a worker or the stage panics, so it does not wait for the
+/// slots of the chunks they held.
+struct StopOnPanic<'s>(&'s AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Takes a slot for one more chunk; `false` once the workers stopped (after a failure or
+/// when every worker is gone).
+fn take_slot(slots: &Receiver<()>, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match slots.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(()) => return true,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return false,
+        }
+    }
 }
 
 fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(), EngineError> {
@@ -548,7 +707,6 @@ fn now() -> Timestamp {
 
 /// Cuts one input into chunks of whole lines and hands them to `send` (which says `false` when
 /// nobody listens any more). Detects the format at the first chunk if the plan has none yet.
-/// The summary's read counters move on the pass that writes, so each input counts once.
 fn read_chunks(
     plan: &mut InputPlan,
     options: &ProcessOptions,
@@ -556,7 +714,6 @@ fn read_chunks(
     seq: &mut u64,
     send: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadEnd, EngineError> {
-    let writing = plan.job.is_some() || !options.mine_templates;
     let path = plan.path.clone();
     let mut reader = open_at(&path, plan.compressed, plan.offset)?;
     let ctx = ParseContext {
@@ -566,9 +723,7 @@ fn read_chunks(
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = plan.lines_before + 1;
     let mut consumed = plan.offset;
-    if writing {
-        summary.files += 1;
-    }
+    summary.files += 1;
     loop {
         let mut data = std::mem::take(&mut carry);
         data.reserve(options.chunk_bytes);
@@ -586,9 +741,7 @@ fn read_chunks(
             // The writer may still be writing this line: read it once its newline arrives.
             let whole = memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1);
             data.truncate(whole);
-            if writing {
-                summary.lines_held_back += 1;
-            }
+            summary.lines_held_back += 1;
         }
         if data.is_empty() {
             break;
@@ -613,10 +766,8 @@ fn read_chunks(
                 job
             }
         };
-        if writing {
-            summary.lines += lines;
-            summary.bytes += data.len() as u64;
-        }
+        summary.lines += lines;
+        summary.bytes += data.len() as u64;
         consumed += data.len() as u64;
         let chunk = Chunk {
             job,
@@ -724,115 +875,82 @@ struct WorkerStats {
     unparsed_written: u64,
 }
 
-fn work(
-    rx: Receiver<Chunk>,
-    mut writers: Writers,
-    mined: Option<&MinedTemplates>,
-) -> Result<(WorkerStats, TemplateTally), EngineError> {
-    let mut stats = WorkerStats::default();
-    let mut tally = TemplateTally::default();
-    let mut result = Ok(());
-    for chunk in rx.iter() {
-        result = parse_chunk(&chunk, &mut writers, &mut stats, mined, &mut tally);
-        if result.is_err() {
-            break;
-        }
-    }
-    // Dropping the receiver on error makes the reader stop; the files are closed either way.
-    drop(rx);
-    let closed_records = writers.records.finish();
-    let closed_unparsed = writers.unparsed.finish();
-    result?;
-    let (rows, files) = closed_records?;
-    stats.records_written = rows;
-    stats.record_files = files;
-    stats.unparsed_written = closed_unparsed?;
-    Ok((stats, tally))
-}
-
-/// Calls `each(line number, text, was valid UTF-8)` for every line of a chunk, without its
-/// line ending; invalid UTF-8 is replaced with U+FFFD.
-fn for_each_line(chunk: &Chunk, mut each: impl FnMut(u64, &str, bool)) {
-    let mut start = 0;
-    let data = &chunk.data;
-    let ends = memchr_iter(b'\n', data).chain((data.last() != Some(&b'\n')).then_some(data.len()));
-    for (line_no, end) in (chunk.first_line..).zip(ends) {
-        let mut raw = &data[start..end];
-        start = end + 1;
-        if let [rest @ .., b'\r'] = raw {
-            raw = rest;
-        }
-        match std::str::from_utf8(raw) {
-            Ok(text) => each(line_no, text, true),
-            Err(_) => each(line_no, &String::from_utf8_lossy(raw), false),
-        }
-    }
-}
-
+/// Parses a chunk once: records are kept for the template stage and the writer, lines that
+/// do not parse are written to `unparsed/` at once.
 fn parse_chunk(
-    chunk: &Chunk,
-    writers: &mut Writers,
+    chunk: Chunk,
+    unparsed: &mut UnparsedWriter,
     stats: &mut WorkerStats,
-    mined: Option<&MinedTemplates>,
+) -> Result<ParsedChunk, EngineError> {
+    let Chunk {
+        job,
+        seq,
+        first_line,
+        data,
+    } = chunk;
+    let (text, invalid) = ParsedText::of(data);
+    stats.invalid_utf8 += invalid;
+    let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
+    let refused = |line_no: u64, text: &str, error: Option<ParseError>| {
+        let (kind, reason) = match error {
+            Some(e) => (summary_reason(&e), e.to_string()),
+            None => (
+                "format not recognized".to_owned(),
+                "format not recognized".to_owned(),
+            ),
+        };
+        *stats.unparsed.entry(kind).or_default() += 1;
+        unparsed.push(&UnparsedLine {
+            source: &job.source,
+            line: line_no,
+            format,
+            reason: &reason,
+            raw: text,
+        })
+    };
+    let records = ParsedRecords::parse(text, first_line, job.parser.as_deref(), &job.ctx, refused)?;
+    if !records.records.is_empty() {
+        *stats.parsed.entry(format.to_owned()).or_default() += records.records.len() as u64;
+    }
+    Ok(ParsedChunk {
+        job: job.clone(),
+        seq,
+        records,
+        templates: Vec::new(),
+    })
+}
+
+/// Writes the records of a parsed chunk with their templates (if mined), tallying each id.
+fn write_records(
+    parsed: &ParsedChunk,
+    writer: &mut PartitionedWriter,
     tally: &mut TemplateTally,
 ) -> Result<(), EngineError> {
-    let job = &chunk.job;
-    let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
+    let job = &parsed.job;
     let labels = Labels {
         source: &job.source,
-        format,
+        format: job.parser.as_ref().map_or("unrecognized", |p| p.name()),
         host: job.host.as_deref(),
         service: job.service.as_deref(),
     };
-    let mut parsed = 0u64;
-    let mut result = Ok(());
-    for_each_line(chunk, |line_no, text, valid_utf8| {
-        if result.is_err() {
-            return;
+    for (i, parsed_record) in parsed.records.records.iter().enumerate() {
+        let record = parsed.records.record(parsed_record);
+        let assigned = parsed.templates.get(i);
+        let params = assigned.and_then(|a| a.pattern.parameters(&record.message));
+        if let Some(a) = assigned {
+            let service = record.service.as_deref().or(labels.service);
+            let origin = Origin {
+                ts: record.ts,
+                input: job.input,
+                line: parsed_record.line,
+            };
+            tally.add(a.id, &record, service, origin);
         }
-        stats.invalid_utf8 += u64::from(!valid_utf8);
-        let outcome = match &job.parser {
-            Some(parser) => parser
-                .parse(text, &job.ctx)
-                .map_err(|e| (summary_reason(&e), e.to_string())),
-            None => Err((
-                "format not recognized".to_owned(),
-                "format not recognized".to_owned(),
-            )),
-        };
-        result = match outcome {
-            Ok(record) => {
-                parsed += 1;
-                let matched = mined.and_then(|m| m.lookup(&record.message));
-                if let Some(m) = &matched {
-                    let service = record.service.as_deref().or(labels.service);
-                    let origin = Origin {
-                        ts: record.ts,
-                        input: job.input,
-                        line: line_no,
-                    };
-                    tally.add(m.id, &record, service, origin);
-                }
-                let template = matched.as_ref().map(|m| RecordTemplate {
-                    id: m.id,
-                    params: m.params.as_deref(),
-                });
-                writers.records.push(&record, line_no, &labels, template)
-            }
-            Err((kind, reason)) => {
-                *stats.unparsed.entry(kind).or_default() += 1;
-                writers.unparsed.push(&UnparsedLine {
-                    source: &job.source,
-                    line: line_no,
-                    format,
-                    reason: &reason,
-                    raw: text,
-                })
-            }
-        };
-    });
-    if parsed > 0 {
-        *stats.parsed.entry(format.to_owned()).or_default() += parsed;
+        let template = assigned.map(|a| RecordTemplate {
+            id: a.id,
+            params: params.as_deref(),
+        });
+        writer.push(&record, parsed_record.line, &labels, template)?;
     }
-    Ok(result?)
+    Ok(())
 }

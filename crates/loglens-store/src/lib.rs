@@ -29,7 +29,10 @@ pub use rollup::{
     rollup_counts_schema, rollup_latency_schema, write_rollup_day, ROLLUP_COUNTS, ROLLUP_LATENCY,
 };
 pub use schema::{record_schema, unparsed_schema};
-pub use templates::{merge_templates, read_templates, templates_schema, TemplateRow, TEMPLATES_FILE};
+pub use templates::{
+    canonical_templates, merge_templates, read_templates, template_aliases, templates_schema, TemplateRow,
+    TEMPLATES_FILE,
+};
 pub use unparsed::{UnparsedLine, UnparsedWriter};
 
 /// Errors of the data directory.

@@ -39,7 +39,7 @@ pub struct ProcessArgs {
     /// until its newline arrives (files still being written hold it back by default).
     #[arg(long = "final")]
     pub final_inputs: bool,
-    /// Skip template mining (records get no `template_id`; one pass instead of two).
+    /// Skip template mining (records get no `template_id`).
     #[arg(long)]
     pub no_templates: bool,
     /// Run `loglens detect` after processing (metrics, anomalies, incidents).
