@@ -96,7 +96,7 @@ pub fn merge_incidents(anomalies: &[Anomaly], bucket_secs: i64, max_gap: u32) ->
     out
 }
 
-fn incident_of(run: &[&Anomaly], bucket_us: i64) -> Option<Incident> {
+pub(crate) fn incident_of(run: &[&Anomaly], bucket_us: i64) -> Option<Incident> {
     let first = run.first()?;
     let last = run.last()?;
     let mut peak = *first;

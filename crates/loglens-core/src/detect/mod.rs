@@ -17,6 +17,9 @@
 //! Anomalous buckets become [`Anomaly`] values, and [`merge_incidents`] merges consecutive
 //! anomalous buckets of one (detector, metric, series) into [`Incident`]s with a stable id.
 //!
+//! [`policy`] is what `loglens detect` runs: which series are watched by which detectors, the
+//! floors and votes, and the incidents, as a state machine fed one bucket at a time.
+//!
 //! ```
 //! use loglens_core::detect::{Detector, Severity, ZScore, ZScoreConfig};
 //! use loglens_core::Timestamp;
@@ -38,6 +41,7 @@
 mod config;
 mod contextual;
 mod incident;
+pub mod policy;
 mod poisson;
 mod robust;
 mod seasonal;
