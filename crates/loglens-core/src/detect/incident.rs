@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 
 /// One anomalous bucket (a row of the `anomalies/` dataset, without the label columns, which
 /// follow from `series`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Anomaly {
     /// Bucket start.
     pub ts: Timestamp,
@@ -26,7 +26,7 @@ pub struct Anomaly {
 }
 
 /// Consecutive anomalous buckets of one series and detector, merged.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     /// Stable id: see [`incident_id`].
     pub incident_id: String,

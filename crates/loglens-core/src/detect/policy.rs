@@ -21,6 +21,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::incident::incident_of;
 use super::{
     Anomaly, DetectConfig, DetectError, Detector, DetectorKind, Incident, NewTemplate, PoissonScan,
@@ -100,7 +102,7 @@ pub fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64
 /// [`DetectConfig::for_metric`]), voting: a bucket is anomalous when at least two agree (or the
 /// only one enabled fires), since each alone fires on the quirks of its model (a Z-score on a
 /// weekend dip, a median on a flat series).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValueEnsemble {
     zscore: Option<ZScore>,
     robust: Option<RobustZScore>,
@@ -126,7 +128,9 @@ impl ValueEnsemble {
     }
 
     fn verdict_count(&self) -> usize {
-        usize::from(self.zscore.is_some()) + usize::from(self.robust.is_some()) + usize::from(self.seasonal.is_some())
+        usize::from(self.zscore.is_some())
+            + usize::from(self.robust.is_some())
+            + usize::from(self.seasonal.is_some())
     }
 
     /// Every enabled detector's verdict on `value` at `ts`, in the order Z-score, robust,
@@ -173,17 +177,21 @@ impl ValueEnsemble {
             .map(|(_, v)| v.anomaly)
             .collect();
         scores.sort_by(|a, b| b.total_cmp(a));
-        quorum.checked_sub(1).and_then(|i| scores.get(i)).copied().unwrap_or(0.0)
+        quorum
+            .checked_sub(1)
+            .and_then(|i| scores.get(i))
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
 /// How one series is judged.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Judge {
     /// Counts: the Poisson scan (volume: records per bucket; error rate: errors among records).
     Poisson(PoissonScan),
     /// Values: the value detectors' vote, then [`material`].
-    Vote(ValueEnsemble),
+    Vote(Box<ValueEnsemble>),
 }
 
 impl Judge {
@@ -192,14 +200,14 @@ impl Judge {
         if counted {
             Judge::Poisson(PoissonScan::new(&config.poisson))
         } else {
-            Judge::Vote(ValueEnsemble::new(config))
+            Judge::Vote(Box::new(ValueEnsemble::new(config)))
         }
     }
 }
 
 /// An exponentially weighted mean of a series' volume per bucket, normalised by its weights so
 /// the first buckets give their plain mean.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct MeanVolume {
     decay: f64,
     sum: f64,
@@ -231,8 +239,9 @@ impl MeanVolume {
 }
 
 /// One watched (metric, labels) series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Watch {
+    #[serde(with = "watched_metric")]
     metric: Metric,
     judge: Judge,
     /// Volume only: the gate of [`MIN_MEAN_VOLUME`].
@@ -264,10 +273,30 @@ impl Cell {
 }
 
 /// The watched series of one label set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Labels {
-    canonical: String,
+    /// Whether the set names a host (host volumes may be watched for silence).
+    host: bool,
     watches: Vec<Watch>,
+}
+
+/// A watched metric by its name in the `metric` column, in serialized state.
+mod watched_metric {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Metric, WATCHED};
+
+    pub(super) fn serialize<S: Serializer>(metric: &Metric, s: S) -> Result<S::Ok, S::Error> {
+        metric.as_str().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Metric, D::Error> {
+        let name = String::deserialize(d)?;
+        WATCHED
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a watched metric: {name:?}")))
+    }
 }
 
 /// A template's occurrences in one bucket, for the new-template detector.
@@ -295,7 +324,7 @@ pub struct Verdicts {
 
 /// An incident still able to grow: its anomalies so far and the records of its series in its
 /// span (latency incidents need [`MIN_LATENCY_RECORDS`]).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct OpenIncident {
     anomalies: Vec<Anomaly>,
     /// Records from its first to its last anomalous bucket.
@@ -304,17 +333,29 @@ struct OpenIncident {
     pending: f64,
 }
 
-type IncidentKey = (DetectorKind, String, String);
+impl OpenIncident {
+    fn is_of(&self, a: &Anomaly) -> bool {
+        self.anomalies
+            .first()
+            .is_some_and(|f| f.detector == a.detector && f.metric == a.metric && f.series == a.series)
+    }
+
+    fn series(&self) -> &str {
+        self.anomalies.first().map_or("", |a| a.series.as_str())
+    }
+}
 
 /// The detection policy's state: one per data set (a data directory, a `serve` instance).
-#[derive(Debug, Clone)]
+/// Serializable (e.g. to JSON), so a long-running driver can save it and resume where it was.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
     config: DetectConfig,
     bucket_secs: i64,
     next: Option<i64>,
-    labels: BTreeMap<SeriesKey, Labels>,
+    /// Watched label sets by canonical key.
+    labels: BTreeMap<String, Labels>,
     templates: Option<NewTemplate>,
-    open: BTreeMap<IncidentKey, OpenIncident>,
+    open: Vec<OpenIncident>,
 }
 
 impl Policy {
@@ -327,7 +368,7 @@ impl Policy {
             next: None,
             labels: BTreeMap::new(),
             templates: None,
-            open: BTreeMap::new(),
+            open: Vec::new(),
         })
     }
 
@@ -376,7 +417,7 @@ impl Policy {
     /// The end of the data: closes every open incident.
     pub fn finish(&mut self) -> Vec<Incident> {
         let open = std::mem::take(&mut self.open);
-        let mut out: Vec<Incident> = open.into_values().filter_map(|o| self.close(o)).collect();
+        let mut out: Vec<Incident> = open.into_iter().filter_map(|o| self.close(o)).collect();
         sort_incidents(&mut out);
         out
     }
@@ -384,47 +425,39 @@ impl Policy {
     fn judge_bucket(
         &mut self,
         bucket: i64,
-        cells: &BTreeMap<&SeriesKey, Cell>,
+        cells: &BTreeMap<String, (Cell, bool)>,
         templates: &[TemplateSighting],
         out: &mut Verdicts,
     ) {
         let ts = Timestamp::from_secs(bucket);
         self.close_before(bucket, out);
-        for key in cells.keys() {
-            if !self.labels.contains_key(*key) && watched_labels(key) {
-                let canonical = key.canonical();
-                self.labels.insert((*key).clone(), Labels {
-                    canonical,
-                    watches: Vec::new(),
-                });
+        for (key, &(_, host)) in cells {
+            if !self.labels.contains_key(key) {
+                self.labels.insert(
+                    key.clone(),
+                    Labels {
+                        host,
+                        watches: Vec::new(),
+                    },
+                );
             }
         }
         let mut found = Vec::new();
         for (key, labels) in &mut self.labels {
-            let cell = cells.get(key).copied().unwrap_or_default();
-            add_watches(key, labels, &cell, &self.config, self.bucket_secs);
+            let cell = cells.get(key).map(|c| c.0).unwrap_or_default();
+            add_watches(labels, &cell, &self.config, self.bucket_secs);
             for watch in &mut labels.watches {
-                found.extend(judge(watch, &labels.canonical, ts, &cell).unwrap_or_default());
+                found.extend(judge(watch, key, ts, &cell).unwrap_or_default());
             }
         }
         found.extend(self.new_templates(ts, templates));
         if found.is_empty() && self.open.is_empty() {
             return;
         }
-        let by_series: BTreeMap<&str, f64> = self
-            .labels
-            .iter()
-            .map(|(k, l)| (l.canonical.as_str(), cells.get(k).and_then(|c| c.volume).unwrap_or(0.0)))
-            .collect();
-        let volume_of = |series: &str| by_series.get(series).copied().unwrap_or(0.0);
+        let volume_of = |series: &str| cells.get(series).and_then(|c| c.0.volume).unwrap_or(0.0);
         let volumes: Vec<f64> = found.iter().map(|a| volume_of(&a.series)).collect();
-        let pending: Vec<f64> = self
-            .open
-            .values()
-            .map(|o| o.anomalies.first().map_or(0.0, |a| volume_of(&a.series)))
-            .collect();
-        for (open, volume) in self.open.values_mut().zip(pending) {
-            open.pending += volume;
+        for open in &mut self.open {
+            open.pending += volume_of(open.series());
         }
         for (a, volume) in found.iter().zip(volumes) {
             self.add_anomaly(a.clone(), volume);
@@ -471,18 +504,11 @@ impl Policy {
     /// Closes the incidents no anomaly at `bucket` or later can join.
     fn close_before(&mut self, bucket: i64, out: &mut Verdicts) {
         let reach = self.reach_secs();
-        let done: Vec<IncidentKey> = self
-            .open
-            .iter()
-            .filter(|(_, o)| o.anomalies.last().is_some_and(|a| bucket - a.ts.secs() > reach))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut closed = Vec::new();
-        for key in done {
-            if let Some(open) = self.open.remove(&key) {
-                closed.extend(self.close(open));
-            }
-        }
+        let (done, open): (Vec<OpenIncident>, Vec<OpenIncident>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|o| o.anomalies.last().is_some_and(|a| bucket - a.ts.secs() > reach));
+        self.open = open;
+        let mut closed: Vec<Incident> = done.into_iter().filter_map(|o| self.close(o)).collect();
         sort_incidents(&mut closed);
         out.incidents.extend(closed);
     }
@@ -490,20 +516,17 @@ impl Policy {
     /// Adds an anomaly to its open incident, or opens one; `volume` is its series' records
     /// in the anomaly's bucket.
     fn add_anomaly(&mut self, a: Anomaly, volume: f64) {
-        let key = (a.detector, a.metric.clone(), a.series.clone());
-        match self.open.get_mut(&key) {
+        match self.open.iter_mut().find(|o| o.is_of(&a)) {
             Some(open) => {
                 open.records += open.pending;
                 open.pending = 0.0;
                 open.anomalies.push(a);
             }
-            None => {
-                self.open.insert(key, OpenIncident {
-                    anomalies: vec![a],
-                    records: volume,
-                    pending: 0.0,
-                });
-            }
+            None => self.open.push(OpenIncident {
+                anomalies: vec![a],
+                records: volume,
+                pending: 0.0,
+            }),
         }
     }
 
@@ -537,14 +560,17 @@ fn watched_labels(key: &SeriesKey) -> bool {
     key.level.is_none() && key.template.is_none()
 }
 
-/// This bucket's watched values, by label set.
-fn cells_of<'a>(bucket: i64, points: impl IntoIterator<Item = &'a MetricPoint>) -> BTreeMap<&'a SeriesKey, Cell> {
-    let mut cells: BTreeMap<&SeriesKey, Cell> = BTreeMap::new();
+/// This bucket's watched values, by canonical label set, with whether the set names a host.
+fn cells_of<'a>(
+    bucket: i64,
+    points: impl IntoIterator<Item = &'a MetricPoint>,
+) -> BTreeMap<String, (Cell, bool)> {
+    let mut by_key: BTreeMap<&SeriesKey, Cell> = BTreeMap::new();
     for p in points {
         if p.ts.secs() != bucket || !watched_labels(&p.key) {
             continue;
         }
-        let cell = cells.entry(&p.key).or_default();
+        let cell = by_key.entry(&p.key).or_default();
         match p.metric {
             Metric::Volume => cell.volume = Some(p.value),
             Metric::Errors => cell.errors = Some(p.value),
@@ -553,11 +579,14 @@ fn cells_of<'a>(bucket: i64, points: impl IntoIterator<Item = &'a MetricPoint>) 
             _ => {}
         }
     }
-    cells
+    by_key
+        .into_iter()
+        .map(|(key, cell)| (key.canonical(), (cell, key.host.is_some())))
+        .collect()
 }
 
 /// Starts watching each metric of `labels` from the first bucket it has a value in.
-fn add_watches(key: &SeriesKey, labels: &mut Labels, cell: &Cell, config: &DetectConfig, bucket_secs: i64) {
+fn add_watches(labels: &mut Labels, cell: &Cell, config: &DetectConfig, bucket_secs: i64) {
     for metric in WATCHED {
         if cell.value(metric).is_none() || labels.watches.iter().any(|w| w.metric == metric) {
             continue;
@@ -568,7 +597,7 @@ fn add_watches(key: &SeriesKey, labels: &mut Labels, cell: &Cell, config: &Detec
         let is_volume = metric == Metric::Volume;
         // With the Poisson scan on, a host falling silent is a volume drop it judges by how
         // surprising the gap is; a fixed run of empty buckets would fire on quiet hosts.
-        let silence = c.silence.enabled && !counted && is_volume && key.host.is_some();
+        let silence = c.silence.enabled && !counted && is_volume && labels.host;
         labels.watches.push(Watch {
             metric,
             judge,
@@ -668,7 +697,10 @@ pub fn replay(
     let step = policy.bucket_secs();
     let mut by_bucket: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
     for p in points {
-        by_bucket.entry(p.ts.secs().div_euclid(step) * step).or_default().push(p);
+        by_bucket
+            .entry(p.ts.secs().div_euclid(step) * step)
+            .or_default()
+            .push(p);
     }
     let mut sightings: BTreeMap<i64, Vec<TemplateSighting>> = BTreeMap::new();
     for (ts, s) in templates {
@@ -763,7 +795,11 @@ mod tests {
             let batch = if busy {
                 5
             } else if burst || minute % 4 == 0 {
-                if burst { 4 } else { 1 }
+                if burst {
+                    4
+                } else {
+                    1
+                }
             } else {
                 0
             };
@@ -813,12 +849,15 @@ mod tests {
                 ..Observation::default()
             });
             if let Some((t, level)) = r.template {
-                sightings.push((ts, TemplateSighting {
-                    template: TemplateId(t),
-                    count: 1,
-                    level: Some(level),
-                    service: Some(service.to_owned()),
-                }));
+                sightings.push((
+                    ts,
+                    TemplateSighting {
+                        template: TemplateId(t),
+                        count: 1,
+                        level: Some(level),
+                        service: Some(service.to_owned()),
+                    },
+                ));
             }
         }
         (metrics.finish(), sightings)
@@ -859,7 +898,11 @@ mod tests {
             ("poisson", "error_rate", "service=api,host=api-1"),
             ("poisson", "volume", "service=api,host=api-2"),
             ("ensemble", "latency_gmean", "service=api"),
-            ("new_template", "template_count", "service=api,template=000000000000feed"),
+            (
+                "new_template",
+                "template_count",
+                "service=api,template=000000000000feed",
+            ),
         ] {
             assert!(found.contains(&want), "{want:?} not in {found:?}");
         }
@@ -923,6 +966,42 @@ mod tests {
         sort_incidents(&mut streamed.incidents);
         assert_eq!(streamed.anomalies, batch.anomalies);
         assert_eq!(streamed.incidents, batch.incidents);
+    }
+
+    /// A driver can save the state mid-stream (as JSON) and resume from it: the verdicts are
+    /// those of an uninterrupted run.
+    #[test]
+    fn saved_state_resumes_where_it_was() {
+        let records = records();
+        let (points, sightings) = inputs(&records, MINUTES);
+        let config = DetectConfig::default();
+        let batch = replay(&config, &points, &sightings).unwrap();
+        let mut by_ts: BTreeMap<Timestamp, Vec<&MetricPoint>> = BTreeMap::new();
+        for p in &points {
+            by_ts.entry(p.ts).or_default().push(p);
+        }
+        let mut policy = Policy::new(&config).unwrap();
+        let mut resumed = Detection::default();
+        for minute in 0..MINUTES {
+            if minute == CUT {
+                let saved = serde_json::to_string(&policy).unwrap();
+                policy = serde_json::from_str(&saved).unwrap();
+            }
+            let ts = Timestamp::from_secs(START + minute * 60);
+            let seen: Vec<TemplateSighting> = sightings
+                .iter()
+                .filter(|(t, _)| *t == ts)
+                .map(|(_, s)| s.clone())
+                .collect();
+            let here = by_ts.get(&ts).map_or(&[][..], Vec::as_slice);
+            let v = policy.step(ts, here.iter().copied(), &seen);
+            resumed.anomalies.extend(v.anomalies);
+            resumed.incidents.extend(v.incidents);
+        }
+        resumed.incidents.extend(policy.finish());
+        sort_incidents(&mut resumed.incidents);
+        assert_eq!(resumed.anomalies, batch.anomalies);
+        assert_eq!(resumed.incidents, batch.incidents);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::time::Timestamp;
 /// bucket's count of one template with [`NewTemplate::observe_count`]. The warm-up starts at the first event
 /// (or at the time given to [`NewTemplate::starting_at`]). Templates known from an earlier run
 /// can be marked with [`NewTemplate::remember`] so they never fire.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTemplate {
     config: NewTemplateConfig,
     warmup_secs: i64,
