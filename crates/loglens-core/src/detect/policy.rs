@@ -7,9 +7,10 @@
 //! cluster driver that feed the same buckets get the same verdicts by construction.
 //!
 //! Causal: the verdicts on a bucket use only that bucket and the ones before it.
-//! - A volume series is judged once its mean volume over the buckets already seen (an
-//!   exponentially weighted mean with a half-life of one day) reaches one record per bucket;
-//!   its detectors learn from every bucket from its first, judged or not.
+//! - A volume series is judged while its mean volume over the buckets already seen (an
+//!   exponentially weighted mean with a half-life of one day, after an hour of history) is at
+//!   least one record per bucket; its detectors learn from every bucket from its first,
+//!   judged or not.
 //! - A new template is graded by the worst level among its occurrences up to the one that
 //!   confirmed it, not by the worst level it ever shows.
 //! - Warm-ups count per series from the series' first bucket (each detector is created when
@@ -19,7 +20,7 @@
 //! An incident is emitted when it can no longer grow: [`MERGE_GAP_BUCKETS`] buckets after its
 //! last anomalous bucket passed without another, or at [`Policy::finish`] (end of the data).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +70,10 @@ pub const MIN_MEAN_VOLUME: f64 = 1.0;
 /// Half-life of the mean volume behind [`MIN_MEAN_VOLUME`], in seconds: a day, so a quiet night
 /// does not close the gate on a series that is busy by day.
 pub const MEAN_VOLUME_HALFLIFE_SECS: i64 = 86_400;
+
+/// History a volume series needs before its mean can open the gate, in seconds: an hour, so
+/// the record that started a sparse series is not taken for its usual rate.
+pub const MEAN_VOLUME_HISTORY_SECS: i64 = 3_600;
 
 /// Smallest rise of an error rate (absolute) that matters.
 pub const MIN_ERROR_RATE_RISE: f64 = 0.05;
@@ -212,29 +217,32 @@ struct MeanVolume {
     decay: f64,
     sum: f64,
     weight: f64,
+    buckets: u32,
+    min_buckets: u32,
 }
 
 impl MeanVolume {
     fn new(bucket_secs: i64) -> MeanVolume {
         let buckets = (MEAN_VOLUME_HALFLIFE_SECS as f64 / bucket_secs.max(1) as f64).max(1.0);
+        let min_buckets = MEAN_VOLUME_HISTORY_SECS / bucket_secs.max(1);
         MeanVolume {
             decay: 0.5_f64.powf(1.0 / buckets),
             sum: 0.0,
             weight: 0.0,
+            buckets: 0,
+            min_buckets: u32::try_from(min_buckets.max(1)).unwrap_or(u32::MAX),
         }
     }
 
-    fn mean(&self) -> f64 {
-        if self.weight > 0.0 {
-            self.sum / self.weight
-        } else {
-            0.0
-        }
+    /// Whether the buckets seen so far are enough, and busy enough, to judge the next one.
+    fn open(&self) -> bool {
+        self.buckets >= self.min_buckets && self.weight > 0.0 && self.sum / self.weight >= MIN_MEAN_VOLUME
     }
 
     fn add(&mut self, volume: f64) {
         self.sum = self.sum * self.decay + volume;
         self.weight = self.weight * self.decay + 1.0;
+        self.buckets = self.buckets.saturating_add(1);
     }
 }
 
@@ -356,6 +364,9 @@ pub struct Policy {
     labels: BTreeMap<String, Labels>,
     templates: Option<NewTemplate>,
     open: Vec<OpenIncident>,
+    /// Canonical keys already formatted (a cache, rebuilt after a restore).
+    #[serde(skip)]
+    canonical: HashMap<SeriesKey, String>,
 }
 
 impl Policy {
@@ -369,6 +380,7 @@ impl Policy {
             labels: BTreeMap::new(),
             templates: None,
             open: Vec::new(),
+            canonical: HashMap::new(),
         })
     }
 
@@ -401,7 +413,7 @@ impl Policy {
         if self.next.is_some_and(|n| bucket < n) {
             return out;
         }
-        let cells = cells_of(bucket, points);
+        let cells = cells_of(bucket, points, &mut self.canonical);
         if let Some(next) = self.next {
             let mut empty = next;
             while empty < bucket {
@@ -564,8 +576,9 @@ fn watched_labels(key: &SeriesKey) -> bool {
 fn cells_of<'a>(
     bucket: i64,
     points: impl IntoIterator<Item = &'a MetricPoint>,
+    canonical: &mut HashMap<SeriesKey, String>,
 ) -> BTreeMap<String, (Cell, bool)> {
-    let mut by_key: BTreeMap<&SeriesKey, Cell> = BTreeMap::new();
+    let mut by_key: HashMap<&SeriesKey, Cell> = HashMap::new();
     for p in points {
         if p.ts.secs() != bucket || !watched_labels(&p.key) {
             continue;
@@ -581,7 +594,17 @@ fn cells_of<'a>(
     }
     by_key
         .into_iter()
-        .map(|(key, cell)| (key.canonical(), (cell, key.host.is_some())))
+        .map(|(key, cell)| {
+            let name = match canonical.get(key) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = key.canonical();
+                    canonical.insert(key.clone(), name.clone());
+                    name
+                }
+            };
+            (name, (cell, key.host.is_some()))
+        })
         .collect()
 }
 
@@ -631,7 +654,7 @@ fn judge(watch: &mut Watch, series: &str, ts: Timestamp, cell: &Cell) -> Option<
     };
     let open = match (&mut watch.gate, &watch.judge) {
         (Some(gate), _) => {
-            let open = gate.mean() >= MIN_MEAN_VOLUME;
+            let open = gate.open();
             gate.add(volume);
             open
         }
