@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use loglens_core::detect::policy::ValueEnsemble;
+use loglens_core::detect::policy::{ValueEnsemble, MERGE_GAP_BUCKETS, MIN_INCIDENT_BUCKETS};
 use loglens_core::detect::{
     Contextual, ContextualConfig, DetectConfig, Detector, RobustConfig, RobustZScore, Seasonal,
     SeasonalConfig, ValueRange, ZScore, ZScoreConfig,
@@ -24,8 +24,12 @@ use crate::likelihood::{log_score, Likelihood, LikelihoodConfig};
 pub enum Method {
     /// What `loglens detect` runs on a value series (latency) with the default `[detect]`
     /// configuration: the rolling Z-score, robust Z-score and seasonal baseline voting, two of
-    /// three ([`ValueEnsemble`]), scored by the second-largest of their anomaly scores.
+    /// three ([`ValueEnsemble`]), with the policy's incident rules; a row scores when it
+    /// raises an alert (see [`product_alerts`]).
     Product,
+    /// The same vote as a continuous score: the second-largest of the three anomaly scores,
+    /// every row (no incident rules).
+    ProductVote,
     /// loglens rolling Z-score.
     ZScore,
     /// loglens robust (median/MAD) Z-score.
@@ -51,8 +55,9 @@ pub enum Method {
 
 impl Method {
     /// Every method, loglens's first.
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 11] = [
         Method::Product,
+        Method::ProductVote,
         Method::ZScore,
         Method::RobustZScore,
         Method::Seasonal,
@@ -73,7 +78,8 @@ impl Method {
     /// Display name.
     pub fn name(self) -> &'static str {
         match self {
-            Method::Product => "loglens detect defaults (vote 2 of 3)",
+            Method::Product => "loglens detect defaults (alerts)",
+            Method::ProductVote => "loglens detect defaults (vote score)",
             Method::ZScore => "loglens zscore",
             Method::RobustZScore => "loglens robust_zscore",
             Method::Seasonal => "loglens seasonal",
@@ -280,7 +286,8 @@ pub fn stream_combined(series: &Series, params: CombinedParams) -> Vec<f64> {
 /// One anomaly score in [0, 1] per row of `series`.
 pub fn run(method: Method, series: &Series) -> Vec<f64> {
     match method {
-        Method::Product => stream_product(series),
+        Method::Product => product_alerts(series),
+        Method::ProductVote => stream_product(series),
         Method::ZScore => stream(&mut ZScore::new(&zscore_config()), series),
         Method::RobustZScore => stream(&mut RobustZScore::new(&robust_config()), series),
         Method::Seasonal => stream(&mut Seasonal::new(&seasonal_config()), series),
@@ -310,10 +317,48 @@ fn stream(detector: &mut dyn Detector, series: &Series) -> Vec<f64> {
 
 /// The product's value-series vote with the default `[detect]` configuration for latency, the
 /// value metric `loglens detect` watches. Its floors (a latency must triple to matter, ten
-/// records a bucket) are in log units NAB's series do not have, so only the vote is scored.
+/// records a bucket) are in units NAB's series do not have, so only the vote is scored.
+fn product_vote() -> ValueEnsemble {
+    ValueEnsemble::new(&DetectConfig::default().for_metric(Metric::LatencyGmean.as_str()))
+}
+
+/// The alerts `loglens detect` raises on the series, as NAB scores: the vote's anomalous rows
+/// merge into incidents as the policy merges them (at most [`MERGE_GAP_BUCKETS`] rows apart),
+/// an incident is reported once it has [`MIN_INCIDENT_BUCKETS`] anomalous rows, and the row
+/// that makes it reportable scores the strongest verdict's anomaly score so far; every other
+/// row scores 0 (an incident is one alert).
+pub fn product_alerts(series: &Series) -> Vec<f64> {
+    let mut vote = product_vote();
+    let reach = MERGE_GAP_BUCKETS as usize + 1;
+    let mut last: Option<usize> = None;
+    let mut run = (0u32, 0.0f64, false);
+    series
+        .ts
+        .iter()
+        .zip(&series.values)
+        .enumerate()
+        .map(|(i, (&ts, &v))| {
+            let Some((_, verdict)) = vote.observe(ts, v) else {
+                return 0.0;
+            };
+            if last.is_none_or(|l| i - l > reach) {
+                run = (0, 0.0, false);
+            }
+            last = Some(i);
+            run.0 += 1;
+            run.1 = run.1.max(verdict.anomaly);
+            if run.0 >= MIN_INCIDENT_BUCKETS && !run.2 {
+                run.2 = true;
+                run.1
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 fn stream_product(series: &Series) -> Vec<f64> {
-    let config = DetectConfig::default().for_metric(Metric::LatencyGmean.as_str());
-    let mut vote = ValueEnsemble::new(&config);
+    let mut vote = product_vote();
     series
         .ts
         .iter()
