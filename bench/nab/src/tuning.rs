@@ -18,23 +18,23 @@ pub fn combined_grid(corpus: &[Series]) -> Vec<(CombinedParams, Vec<Vec<f64>>)> 
         .collect();
     let grid = CombinedParams::grid();
     let mut out = Vec::with_capacity(grid.len());
-    let mut z: Option<(usize, Vec<Vec<f64>>)> = None;
-    let mut lz: Option<((usize, usize), Vec<Vec<f64>>)> = None;
+    let (mut z_window, mut z) = (None, Vec::new());
+    let (mut lz_key, mut lz) = (None, Vec::new());
     for params in grid {
-        if z.as_ref().is_none_or(|(w, _)| *w != params.z_window) {
-            z = Some((params.z_window, z_scores(corpus, params.z_window)));
+        if z_window != Some(params.z_window) {
+            z_window = Some(params.z_window);
+            z = z_scores(corpus, params.z_window);
         }
         let key = (params.z_window, params.learning_rows);
-        if lz.as_ref().is_none_or(|(k, _)| *k != key) {
-            let raw = z.as_ref().map(|(_, r)| r.as_slice()).unwrap_or(&[]);
-            let likelihoods = corpus
+        if lz_key != Some(key) {
+            lz_key = Some(key);
+            lz = corpus
                 .iter()
-                .zip(raw)
+                .zip(&z)
                 .map(|(s, r)| log_likelihoods(params.likelihood(), &s.values, r))
                 .collect();
-            lz = Some((key, likelihoods));
         }
-        let likelihoods = lz.as_ref().map(|(_, l)| l.as_slice()).unwrap_or(&[]);
+        let likelihoods: &[Vec<f64>] = &lz;
         let scores = base
             .iter()
             .zip(likelihoods)
