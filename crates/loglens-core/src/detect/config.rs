@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::time::{parse_duration_secs, DurationError};
 
@@ -38,7 +38,7 @@ pub enum DetectError {
 /// [detect.metric.error_rate.robust_zscore]
 /// enabled = false
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
     /// Width of a metric bucket (default `1m`).
@@ -77,7 +77,7 @@ impl Default for DetectConfig {
 }
 
 /// Detector sections that replace the global ones for one metric.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricOverride {
     /// Replaces `[detect.zscore]` for this metric.
@@ -244,7 +244,7 @@ fn duration(key: &str, text: &str) -> Result<i64, DetectError> {
 }
 
 /// Rolling Z-score: `|x − mean| / std` over the last `window` buckets (the seed's model).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ZScoreConfig {
     /// Run this detector (default true).
@@ -276,7 +276,7 @@ impl Default for ZScoreConfig {
 }
 
 /// Robust Z-score: `|x − median| / (1.4826 · MAD)` over the last `window` buckets.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RobustConfig {
     /// Run this detector (default true).
@@ -307,7 +307,7 @@ impl Default for RobustConfig {
 }
 
 /// How the seasonal detector transforms values before modelling them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transform {
     /// Model the values as they are (additive seasonality).
@@ -319,7 +319,7 @@ pub enum Transform {
 
 /// Seasonal baseline: a level (EWMA) plus an hour-of-day profile (interpolated between hours)
 /// and a day-of-week offset, with a residual scale per hour of day.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeasonalConfig {
     /// Run this detector (default true).
@@ -384,7 +384,7 @@ const MAX_POISSON_WINDOW: usize = 1440;
 
 /// Poisson scan: counts over the last few buckets against an exponentially weighted baseline
 /// rate, scored by the Poisson tail (see [`super::PoissonScan`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoissonConfig {
     /// Run this detector (default true).
@@ -426,7 +426,7 @@ impl Default for PoissonConfig {
 }
 
 /// New templates: a template first seen after the warm-up, graded by its level.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NewTemplateConfig {
     /// Run this detector (default true).
@@ -468,7 +468,7 @@ impl NewTemplateConfig {
 }
 
 /// Silence: a series that reported regularly and then has buckets with no data.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SilenceConfig {
     /// Run this detector (default true).

@@ -13,7 +13,7 @@ const MAD_TO_STD: f64 = 1.4826;
 const MEAN_AD_TO_STD: f64 = 1.2533;
 
 /// Median/MAD Z-score over the last `window` buckets, silent until `min_history` are seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RobustZScore {
     config: RobustConfig,
     window: SortedWindow,

@@ -18,7 +18,7 @@ const HOURS: usize = 24;
 const SECS_PER_DAY: i64 = 86_400;
 
 /// Per-hour sums collected during the warm-up.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct HourSums {
     n: f64,
     sum: f64,
@@ -27,7 +27,7 @@ struct HourSums {
 
 /// Day-of-week offsets: the mean of (value − hour profile) over each whole weekday, centred.
 /// Used only once all seven weekdays have been seen; before that the level absorbs them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Weekdays {
     day_mean: [Option<f64>; 7],
     offset: [f64; 7],
@@ -112,7 +112,7 @@ fn interp(profile: &[f64; HOURS], s: [(usize, f64); 2]) -> f64 {
 }
 
 /// Seasonal detector state for one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Seasonal {
     config: SeasonalConfig,
     warmup_secs: i64,

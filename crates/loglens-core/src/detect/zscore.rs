@@ -7,7 +7,7 @@ use super::{Detector, DetectorKind, Verdict, ZScoreConfig};
 use crate::time::Timestamp;
 
 /// Rolling Z-score over the last `window` buckets, silent until `min_history` buckets are seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ZScore {
     config: ZScoreConfig,
     stats: RollingStats,
