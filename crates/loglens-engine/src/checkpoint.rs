@@ -6,7 +6,7 @@
 //! `state/checkpoints.json`, written to a temporary name, synced and renamed.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,10 @@ pub struct FileCheckpoint {
     pub offset: u64,
     /// Lines consumed.
     pub lines: u64,
+    /// Reading stopped at an error before the end (a truncated gzip file): the next run
+    /// resumes at `offset` whatever the size, so the file is retried and no line read twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// What to do with a file, given its checkpoint.
@@ -72,17 +76,11 @@ impl Checkpoints {
         }
     }
 
-    /// Writes the checkpoints atomically.
+    /// Writes the checkpoints atomically into `state_dir` (the live one, or a run's staging).
     pub fn save(&mut self, state_dir: &Path) -> Result<(), EngineError> {
         self.version = VERSION;
-        let path = Self::path(state_dir);
-        let tmp = state_dir.join(".checkpoints.json.tmp");
         let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::Config(e.to_string()))?;
-        let mut file = std::fs::File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-        file.write_all(&json)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| EngineError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))
+        Ok(loglens_store::write_atomic(&Self::path(state_dir), &json)?)
     }
 
     /// Decides how to read `path` (whose canonical form keys the checkpoint).
@@ -95,6 +93,12 @@ impl Checkpoints {
             .len();
         if size < seen.fingerprint_len || fingerprint(path, seen.fingerprint_len)? != seen.fingerprint {
             return Ok(ReadPlan::FromStart);
+        }
+        if seen.incomplete && size >= seen.size {
+            return Ok(ReadPlan::Resume {
+                offset: seen.offset,
+                lines: seen.lines,
+            });
         }
         Ok(match size.cmp(&seen.size) {
             std::cmp::Ordering::Equal => ReadPlan::Unchanged,
@@ -120,8 +124,18 @@ impl Checkpoints {
             size,
             offset,
             lines,
+            incomplete: false,
         };
         self.files.insert(canonical(path), checkpoint);
+        Ok(())
+    }
+
+    /// Records that reading `path` stopped at an error after `offset` bytes and `lines` lines.
+    pub fn record_incomplete(&mut self, path: &Path, offset: u64, lines: u64) -> Result<(), EngineError> {
+        self.record(path, offset, lines)?;
+        if let Some(checkpoint) = self.files.get_mut(&canonical(path)) {
+            checkpoint.incomplete = true;
+        }
         Ok(())
     }
 }
@@ -167,5 +181,20 @@ mod tests {
         cps.save(dir.path()).expect("save");
         let loaded = Checkpoints::load(dir.path()).expect("load");
         assert_eq!(loaded.files, cps.files);
+    }
+
+    #[test]
+    fn an_incomplete_read_is_resumed_even_when_the_file_did_not_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gz = dir.path().join("app.log.gz");
+        std::fs::write(&gz, "a truncated file").expect("write");
+        let mut cps = Checkpoints::default();
+        cps.record_incomplete(&gz, 5, 1).expect("record");
+        let resume = ReadPlan::Resume { offset: 5, lines: 1 };
+        assert_eq!(cps.plan(&gz, true).expect("plan"), resume);
+        std::fs::write(&gz, "a truncated file, now whole").expect("restore");
+        assert_eq!(cps.plan(&gz, true).expect("plan"), resume);
+        cps.record(&gz, 27, 1).expect("record");
+        assert_eq!(cps.plan(&gz, true).expect("plan"), ReadPlan::Unchanged);
     }
 }

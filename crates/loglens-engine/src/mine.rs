@@ -149,13 +149,10 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
     TemplateMiner::from_state(config, state).map_err(|e| bad(e.to_string()))
 }
 
-/// Saves the miner for the next run (temporary name, then rename).
+/// Saves the miner for the next run (atomically).
 pub(crate) fn save_miner(state_dir: &Path, mined: &MinedTemplates) -> Result<(), crate::EngineError> {
-    let path = state_dir.join(MINER_STATE_FILE);
-    let tmp = state_dir.join(format!(".{MINER_STATE_FILE}.tmp"));
     let json = serde_json::to_vec(&mined.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| crate::EngineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| crate::EngineError::io(&path, e))
+    Ok(loglens_store::write_atomic(&state_dir.join(MINER_STATE_FILE), &json)?)
 }
 
 /// Where a record came from, to pick the same example line whatever the thread count.

@@ -126,9 +126,10 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
     Ok(())
 }
 
-/// Merges `new` rows into the dataset in `dir` (summing counts of the same id) and rewrites it.
-/// Rows are sorted by descending count, then id, so the file is deterministic.
-pub fn merge_templates(dir: &Path, new: Vec<TemplateRow>) -> Result<Vec<TemplateRow>, StoreError> {
+/// Merges `new` rows into the dataset in `dir` (summing counts of the same id) and writes the
+/// result to the dataset directory `into` (`dir` itself, or a run's staging area). Rows are
+/// sorted by descending count, then id, so the file is deterministic.
+pub fn merge_templates(dir: &Path, into: &Path, new: Vec<TemplateRow>) -> Result<Vec<TemplateRow>, StoreError> {
     let mut by_id: BTreeMap<u64, TemplateRow> = BTreeMap::new();
     for row in read_templates(dir)?.into_iter().chain(new) {
         match by_id.get_mut(&row.id) {
@@ -140,7 +141,7 @@ pub fn merge_templates(dir: &Path, new: Vec<TemplateRow>) -> Result<Vec<Template
     }
     let mut rows: Vec<TemplateRow> = by_id.into_values().collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
-    write_templates(dir, &rows)?;
+    write_templates(into, &rows)?;
     Ok(rows)
 }
 
@@ -203,10 +204,10 @@ mod tests {
     #[test]
     fn merge_sums_counts_and_keeps_the_earliest_example() {
         let dir = tempfile::tempdir().unwrap();
-        merge_templates(dir.path(), vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")]).unwrap();
+        merge_templates(dir.path(), dir.path(), vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")]).unwrap();
         let mut error = row(1, 3, 20, "early");
         error.level = Some(Level::Error);
-        let rows = merge_templates(dir.path(), vec![error]).unwrap();
+        let rows = merge_templates(dir.path(), dir.path(), vec![error]).unwrap();
         assert_eq!(rows, read_templates(dir.path()).unwrap());
         assert_eq!(rows.len(), 2);
         let first = &rows[0];
