@@ -152,7 +152,10 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
 /// Saves the miner for the next run (atomically).
 pub(crate) fn save_miner(state_dir: &Path, mined: &MinedTemplates) -> Result<(), crate::EngineError> {
     let json = serde_json::to_vec(&mined.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
-    Ok(loglens_store::write_atomic(&state_dir.join(MINER_STATE_FILE), &json)?)
+    Ok(loglens_store::write_atomic(
+        &state_dir.join(MINER_STATE_FILE),
+        &json,
+    )?)
 }
 
 /// Where a record came from, to pick the same example line whatever the thread count.

@@ -16,8 +16,8 @@ use loglens_core::format::{LineParser, ParseContext, ParseError};
 use loglens_core::template::{MinerConfig, TemplateMiner};
 use loglens_core::Timestamp;
 use loglens_store::{
-    merge_templates, write_atomic, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, Recovery,
-    RecordTemplate, RunCommit, UnparsedLine, UnparsedWriter, WriterLimits,
+    merge_templates, write_atomic, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate,
+    Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriterLimits,
 };
 use memchr::memchr_iter;
 use serde::Serialize;
@@ -289,7 +289,9 @@ fn record_checkpoints(
 fn recovery_notes(recovery: &Recovery) -> Vec<String> {
     let mut notes = Vec::new();
     for run in &recovery.rolled_forward {
-        notes.push(format!("run {run} was interrupted while committing; its commit was completed"));
+        notes.push(format!(
+            "run {run} was interrupted while committing; its commit was completed"
+        ));
     }
     for run in &recovery.rolled_back {
         notes.push(format!(
@@ -308,7 +310,12 @@ fn recovery_notes(recovery: &Recovery) -> Vec<String> {
 
 /// Records a run that stopped on an error (nothing of it is committed) in `state/runs/`, and
 /// returns the error.
-fn record_failure(data_dir: &DataDir, mut summary: ProcessSummary, started: Instant, error: EngineError) -> EngineError {
+fn record_failure(
+    data_dir: &DataDir,
+    mut summary: ProcessSummary,
+    started: Instant,
+    error: EngineError,
+) -> EngineError {
     summary.status = RunStatus::Failed;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     summary.warnings.push(format!("nothing was committed: {error}"));
@@ -436,7 +443,10 @@ fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(),
     let dir = data_dir.dataset(Dataset::State).join("runs");
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
     let json = serde_json::to_vec_pretty(summary).map_err(|e| EngineError::Config(e.to_string()))?;
-    Ok(write_atomic(&dir.join(format!("{}.json", summary.run_id)), &json)?)
+    Ok(write_atomic(
+        &dir.join(format!("{}.json", summary.run_id)),
+        &json,
+    )?)
 }
 
 /// Whether the file starts with the gzip magic bytes (so rotated `access.log.2.gz` and
@@ -647,7 +657,10 @@ fn read_chunks(
     loop {
         let mut data = std::mem::take(&mut carry);
         data.reserve(options.chunk_bytes);
-        let eof = match (&mut reader).take(options.chunk_bytes as u64).read_to_end(&mut data) {
+        let eof = match (&mut reader)
+            .take(options.chunk_bytes as u64)
+            .read_to_end(&mut data)
+        {
             Ok(n) => n < options.chunk_bytes,
             Err(e) => {
                 // What was read before the error stays in `data`: its whole lines count, the

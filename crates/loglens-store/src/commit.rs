@@ -61,7 +61,14 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 fn split(path: &Path) -> Result<(&Path, String), StoreError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     match (path.parent(), name) {
-        (Some(dir), Some(name)) => Ok((if dir.as_os_str().is_empty() { Path::new(".") } else { dir }, name)),
+        (Some(dir), Some(name)) => Ok((
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            },
+            name,
+        )),
         _ => Err(StoreError::io(
             path,
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
@@ -218,7 +225,10 @@ impl RunCommit {
         fault("staged");
         // From here on the staging directory is the next run's to roll forward or back.
         self.sealed = true;
-        write_atomic(&self.staging.join(COMMIT_RECORD), commit_record(&files).as_bytes())?;
+        write_atomic(
+            &self.staging.join(COMMIT_RECORD),
+            commit_record(&files).as_bytes(),
+        )?;
         fault("recorded");
         apply(&self.root, &self.staging, &files)?;
         finish(&self.staging)?;
@@ -409,7 +419,12 @@ fn recover(root: &Path) -> Result<Recovery, StoreError> {
                 finish(&path)?;
                 recovery.rolled_forward.push(run);
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 let (files, bytes) = tree_size(&path);
                 let removed = if path.is_dir() {
                     std::fs::remove_dir_all(&path)
@@ -531,7 +546,11 @@ mod tests {
         let run = RunCommit::begin(&data, &lock, "r1").unwrap();
         stage(&run, "state/runs/r1.json", "summary");
         stage(&run, "state/checkpoints.json", "new");
-        stage(&run, "records/date=2026-11-01/hour=10/part-r1-00-00000.parquet", "p");
+        stage(
+            &run,
+            "records/date=2026-11-01/hour=10/part-r1-00-00000.parquet",
+            "p",
+        );
         stage(&run, "templates/templates.parquet", "t");
         std::fs::write(tmp.path().join("state/checkpoints.json"), "old").unwrap();
         assert_eq!(
@@ -546,7 +565,11 @@ mod tests {
         assert_eq!(run.commit().unwrap(), 4);
         assert_eq!(read(tmp.path(), "state/checkpoints.json").as_deref(), Some("new"));
         assert_eq!(
-            read(tmp.path(), "records/date=2026-11-01/hour=10/part-r1-00-00000.parquet").as_deref(),
+            read(
+                tmp.path(),
+                "records/date=2026-11-01/hour=10/part-r1-00-00000.parquet"
+            )
+            .as_deref(),
             Some("p")
         );
         assert!(!staging_root(tmp.path()).join("r1").exists());
@@ -609,7 +632,10 @@ mod tests {
 
     #[test]
     fn commit_records_round_trip_and_reject_damage() {
-        let files = vec!["records/a.parquet".to_owned(), "state/checkpoints.json".to_owned()];
+        let files = vec![
+            "records/a.parquet".to_owned(),
+            "state/checkpoints.json".to_owned(),
+        ];
         let text = commit_record(&files);
         assert_eq!(parse_commit_record(Path::new("C"), &text).unwrap(), files);
         let cut = &text[..text.len() - 8];

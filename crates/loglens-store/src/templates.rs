@@ -129,7 +129,11 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
 /// Merges `new` rows into the dataset in `dir` (summing counts of the same id) and writes the
 /// result to the dataset directory `into` (`dir` itself, or a run's staging area). Rows are
 /// sorted by descending count, then id, so the file is deterministic.
-pub fn merge_templates(dir: &Path, into: &Path, new: Vec<TemplateRow>) -> Result<Vec<TemplateRow>, StoreError> {
+pub fn merge_templates(
+    dir: &Path,
+    into: &Path,
+    new: Vec<TemplateRow>,
+) -> Result<Vec<TemplateRow>, StoreError> {
     let mut by_id: BTreeMap<u64, TemplateRow> = BTreeMap::new();
     for row in read_templates(dir)?.into_iter().chain(new) {
         match by_id.get_mut(&row.id) {
@@ -204,7 +208,12 @@ mod tests {
     #[test]
     fn merge_sums_counts_and_keeps_the_earliest_example() {
         let dir = tempfile::tempdir().unwrap();
-        merge_templates(dir.path(), dir.path(), vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")]).unwrap();
+        merge_templates(
+            dir.path(),
+            dir.path(),
+            vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")],
+        )
+        .unwrap();
         let mut error = row(1, 3, 20, "early");
         error.level = Some(Level::Error);
         let rows = merge_templates(dir.path(), dir.path(), vec![error]).unwrap();

@@ -103,7 +103,11 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         eprintln!("loglens: warning: {warning}");
     }
     for failed in &summary.failed {
-        eprintln!("loglens: warning: {}: not read: {}", failed.path.display(), failed.reason);
+        eprintln!(
+            "loglens: warning: {}: not read: {}",
+            failed.path.display(),
+            failed.reason
+        );
     }
     if args.json {
         out.line(&serde_json::to_string_pretty(&summary)?)?;
