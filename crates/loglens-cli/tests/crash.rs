@@ -239,12 +239,14 @@ fn sigkill_at_spread_moments_stores_every_line_once() {
     assert_exactly_once(&reference, &files);
 
     const KILLS: u32 = 10;
+    let mut interrupted = 0;
     for pair in 0..KILLS / 2 {
         let data = dir.path().join(format!("data-{pair}"));
         // Two kills per directory: the second often lands in the recovery of the first.
         for k in [pair, KILLS - 1 - pair] {
             let mut child = spawn(&data, &logs);
             std::thread::sleep(full * (2 * k + 1) / (2 * KILLS));
+            interrupted += u32::from(child.try_wait().expect("status").is_none());
             child.kill().expect("kill -9");
             child.wait().expect("reaped");
         }
@@ -253,6 +255,8 @@ fn sigkill_at_spread_moments_stores_every_line_once() {
         assert_exactly_once(&data, &files);
         assert_consistent(&data);
     }
+    // How many kills hit a running process depends on the machine's speed: reported, not asserted.
+    eprintln!("{interrupted} of {KILLS} kills interrupted a run ({lines} lines, full run {full:?})");
 }
 
 #[test]
