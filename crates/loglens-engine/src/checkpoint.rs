@@ -9,7 +9,7 @@
 //! from its first line. Checkpoints are stored in `state/checkpoints.json`, written to a
 //! temporary name, synced and renamed.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,11 @@ pub struct FileCheckpoint {
     pub offset: u64,
     /// Lines consumed.
     pub lines: u64,
+    /// Reading stopped at an error before the end (a truncated gzip file): the next run
+    /// resumes at `offset` even if the file did not change, so the file is retried and no line
+    /// is read twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// What to do with a file, given the checkpoints.
@@ -165,6 +170,7 @@ impl Checkpoints {
                     size: old.size,
                     offset: old.offset,
                     lines: old.lines,
+                    incomplete: false,
                 })
             })
             .collect();
@@ -174,17 +180,11 @@ impl Checkpoints {
         }
     }
 
-    /// Writes the checkpoints atomically.
+    /// Writes the checkpoints atomically into `state_dir` (the live one, or a run's staging).
     pub fn save(&mut self, state_dir: &Path) -> Result<(), EngineError> {
         self.version = VERSION;
-        let path = Self::path(state_dir);
-        let tmp = state_dir.join(".checkpoints.json.tmp");
         let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::Config(e.to_string()))?;
-        let mut file = std::fs::File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-        file.write_all(&json)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| EngineError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))
+        Ok(loglens_store::write_atomic(&Self::path(state_dir), &json)?)
     }
 
     /// Decides how to read `path`, finding its checkpoint by content.
@@ -213,7 +213,7 @@ impl Checkpoints {
         plan.read = if compressed {
             // Compressed content cannot be sized without reading it: a gzip file unchanged on
             // disk has nothing new; any other (a rotated file compressed since) resumes.
-            if seen.compressed && size == seen.size {
+            if seen.compressed && size == seen.size && !seen.incomplete {
                 ReadPlan::Unchanged
             } else {
                 resume
@@ -254,7 +254,28 @@ impl Checkpoints {
             size: plan.size,
             offset,
             lines,
+            incomplete: false,
         });
+    }
+
+    /// Records, as [`Checkpoints::record`], a file whose reading stopped at an error after
+    /// `offset` bytes and `lines` lines: the next run retries it from there.
+    pub fn record_incomplete(
+        &mut self,
+        path: &Path,
+        plan: &FilePlan,
+        compressed: bool,
+        offset: u64,
+        lines: u64,
+    ) {
+        self.record(path, plan, compressed, offset, lines);
+        if let Some(last) = self
+            .files
+            .last_mut()
+            .filter(|c| Some(c.fingerprint) == plan.fingerprint)
+        {
+            last.incomplete = true;
+        }
     }
 }
 
@@ -305,7 +326,15 @@ fn fingerprint_of(bytes: &[u8]) -> Fingerprint {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
+
+    fn gzip(content: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(content).expect("compress");
+        encoder.finish().expect("finish")
+    }
 
     fn read_all(cps: &mut Checkpoints, path: &Path) -> FilePlan {
         let plan = cps.plan(path, false).expect("plan");
@@ -405,5 +434,27 @@ mod tests {
         .expect("write");
         let err = Checkpoints::load(dir.path()).expect_err("newer version");
         assert!(err.to_string().contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn an_incomplete_read_is_resumed_even_when_the_file_did_not_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gz = dir.path().join("app.log.gz");
+        let content: String = (0..1000).map(|i| format!("line {}\n", i * 7919 % 1000)).collect();
+        let whole = gzip(content.as_bytes());
+        std::fs::write(&gz, &whole[..whole.len() * 9 / 10]).expect("truncated copy");
+        let mut cps = Checkpoints::default();
+        let plan = cps.plan(&gz, true).expect("plan");
+        cps.record_incomplete(&gz, &plan, true, 2000, 200);
+        let resume = ReadPlan::Resume {
+            offset: 2000,
+            lines: 200,
+        };
+        assert_eq!(cps.plan(&gz, true).expect("plan").read, resume);
+        std::fs::write(&gz, &whole).expect("whole again");
+        let plan = cps.plan(&gz, true).expect("plan");
+        assert_eq!(plan.read, resume);
+        cps.record(&gz, &plan, true, content.len() as u64, 1000);
+        assert_eq!(cps.plan(&gz, true).expect("plan").read, ReadPlan::Unchanged);
     }
 }

@@ -86,6 +86,8 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         .bucket_secs()
         .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
     let data = DataDir::create(data_dir)?;
+    // Held for the whole rebuild; taking it completes or removes what killed runs left.
+    let _lock = data.lock()?;
     let record_files = parquet_files(&data.dataset(Dataset::Records))?;
     let mut metrics = MetricsBuilder::new(bucket_secs);
     let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;

@@ -17,7 +17,7 @@ pub mod pipeline;
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
-pub use pipeline::{process, ProcessOptions, ProcessSummary};
+pub use pipeline::{process, ProcessOptions, ProcessSummary, RunStatus};
 
 /// Errors of the engine; each names the file or setting involved.
 #[derive(Debug, thiserror::Error)]

@@ -120,13 +120,13 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
     Ok(TemplateStage::new(miner))
 }
 
-/// Saves the template stage for the next run (temporary name, then rename).
+/// Saves the template stage for the next run (atomically).
 pub(crate) fn save_miner(state_dir: &Path, stage: &TemplateStage) -> Result<(), crate::EngineError> {
-    let path = state_dir.join(MINER_STATE_FILE);
-    let tmp = state_dir.join(format!(".{MINER_STATE_FILE}.tmp"));
     let json = serde_json::to_vec(&stage.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| crate::EngineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| crate::EngineError::io(&path, e))
+    Ok(loglens_store::write_atomic(
+        &state_dir.join(MINER_STATE_FILE),
+        &json,
+    )?)
 }
 
 /// Templates of this run's records, and of those how many no earlier run had seen under any

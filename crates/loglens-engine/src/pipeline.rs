@@ -21,14 +21,14 @@ use loglens_core::template::{MinerConfig, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
-    merge_templates, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate, UnparsedLine,
-    UnparsedWriter, WriterLimits,
+    merge_templates, write_atomic, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate,
+    Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriterLimits,
 };
 use memchr::memchr_iter;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
-use crate::input::{modified, InputFile, Parsers, STDIN};
+use crate::input::{modified, FailedInput, InputFile, Parsers, STDIN};
 use crate::mine::{
     load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
@@ -56,6 +56,9 @@ pub struct ProcessOptions {
     /// Treat every input as complete: read an unterminated last line instead of holding it
     /// back until its newline arrives.
     pub final_inputs: bool,
+    /// Inputs that failed before the run (missing paths, unreadable directories), to report
+    /// with the run's own failures.
+    pub failed: Vec<FailedInput>,
 }
 
 impl ProcessOptions {
@@ -72,8 +75,22 @@ impl ProcessOptions {
             reprocess: false,
             mine_templates: true,
             final_inputs: false,
+            failed: Vec::new(),
         }
     }
+}
+
+/// How a run ended; `loglens process` exits 0, 3 and 1 for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every input was read to its end (or was unchanged), and all of it committed.
+    #[default]
+    Complete,
+    /// Some inputs failed (listed in `failed`); everything else was committed.
+    Partial,
+    /// Nothing was committed (an error stopped the run), or no input could be read.
+    Failed,
 }
 
 /// What a run read and wrote.
@@ -81,6 +98,12 @@ impl ProcessOptions {
 pub struct ProcessSummary {
     /// The run's id, part of every file name it wrote.
     pub run_id: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Inputs that could not be read, or not to their end, with the reason. A file that failed
+    /// midway (a truncated gzip file) has its lines up to the last whole one before the error
+    /// committed and checkpointed; the next run resumes it there.
+    pub failed: Vec<FailedInput>,
     /// The data directory.
     pub data_dir: PathBuf,
     /// Files read (from the start or from a checkpoint).
@@ -166,11 +189,17 @@ struct Chunk {
     data: Vec<u8>,
 }
 
-/// Runs the pipeline to completion. On an error every worker still closes its files, so what
-/// was written stays readable; the first error is returned.
+/// Runs the pipeline to completion and commits what it wrote in one step: records, unparsed
+/// lines, templates, checkpoints, miner state and the run summary appear together or not at
+/// all (see `loglens_store::RunCommit`), so a run killed at any moment is rolled back or
+/// forward by the next one and no line is stored twice. An input that cannot be read is listed
+/// in the summary's `failed` and skipped; any other error stops the run and commits nothing.
 pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary, EngineError> {
     let started = Instant::now();
     let data_dir = DataDir::create(&options.data_dir)?;
+    let lock = data_dir.lock()?;
+    let run = RunCommit::begin(&data_dir, &lock, &run_id)?;
+    let staged = run.staged()?;
     let state_dir = data_dir.dataset(Dataset::State);
     let mut checkpoints = if options.reprocess {
         Checkpoints::default()
@@ -180,6 +209,8 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     let mut summary = ProcessSummary {
         run_id: run_id.clone(),
         data_dir: options.data_dir.clone(),
+        failed: options.failed.clone(),
+        warnings: recovery_notes(lock.recovery()),
         ..Default::default()
     };
     let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
@@ -189,38 +220,116 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     } else {
         None
     };
-    let (result, tally, mined) = write_inputs(&options, &mut plans, miner, &data_dir, &run_id, &mut summary);
-    let mut first_error = result.err();
-    if let (None, Some(mined)) = (&first_error, &mined) {
-        let rows = tally.into_rows(mined);
-        let known = loglens_store::read_templates(&data_dir.dataset(Dataset::Templates))?;
-        (summary.templates, summary.templates_new) = run_templates(&rows, &known);
-        if let Err(e) = merge_templates(&data_dir.dataset(Dataset::Templates), rows) {
-            first_error = Some(e.into());
-        }
+    let (result, tally, mined) = write_inputs(&options, &mut plans, miner, &staged, &run_id, &mut summary);
+    if let Err(e) = result {
+        return Err(record_failure(&data_dir, summary, started, e));
     }
-    if first_error.is_none() {
-        for plan in &plans {
-            if let (Some(end), Some(file)) = (plan.end, &plan.file) {
-                checkpoints.record(&plan.path, file, plan.compressed, end.consumed, end.last_line);
+    let staged_state = staged.dataset(Dataset::State);
+    let committed = (|| {
+        if let Some(mined) = &mined {
+            let rows = tally.into_rows(mined);
+            let live = data_dir.dataset(Dataset::Templates);
+            let known = loglens_store::read_templates(&live)?;
+            (summary.templates, summary.templates_new) = run_templates(&rows, &known);
+            merge_templates(&live, &staged.dataset(Dataset::Templates), rows)?;
+            save_miner(&staged_state, mined)?;
+        }
+        let read_ok = record_checkpoints(&plans, &mut checkpoints, &mut summary)?;
+        checkpoints.save(&staged_state)?;
+        summary.status = match (summary.failed.is_empty(), read_ok + summary.files_unchanged > 0) {
+            (true, _) => RunStatus::Complete,
+            (false, true) => RunStatus::Partial,
+            (false, false) => RunStatus::Failed,
+        };
+        summary.elapsed_secs = started.elapsed().as_secs_f64();
+        write_run_summary(&staged, &summary)?;
+        Ok::<_, EngineError>(())
+    })();
+    if let Err(e) = committed {
+        return Err(record_failure(&data_dir, summary, started, e));
+    }
+    // Dropped once committed: a spool is read by both passes, and the commit needs neither.
+    drop(spool);
+    run.commit()?;
+    drop(lock);
+    Ok(summary)
+}
+
+/// Moves each input's checkpoint to where reading stopped (an input that failed midway: to the
+/// last whole line before the error, marked for a retry; one that failed at once: not at all)
+/// and lists the failures; returns how many inputs were read to their end.
+fn record_checkpoints(
+    plans: &[InputPlan],
+    checkpoints: &mut Checkpoints,
+    summary: &mut ProcessSummary,
+) -> Result<u64, EngineError> {
+    let mut read_ok = 0;
+    for plan in plans {
+        let Some(end) = &plan.end else { continue };
+        match &end.failure {
+            None => {
+                read_ok += 1;
+                if let Some(file) = &plan.file {
+                    checkpoints.record(&plan.path, file, plan.compressed, end.consumed, end.last_line);
+                }
+            }
+            Some(reason) => {
+                if let Some(file) = plan.file.as_ref().filter(|_| end.consumed > plan.offset) {
+                    checkpoints.record_incomplete(
+                        &plan.path,
+                        file,
+                        plan.compressed,
+                        end.consumed,
+                        end.last_line,
+                    );
+                }
+                summary.failed.push(FailedInput {
+                    path: plan.input.path.clone(),
+                    reason: reason.clone(),
+                });
             }
         }
     }
+    Ok(read_ok)
+}
+
+/// What recovering from earlier, killed runs did, for the summary's warnings.
+fn recovery_notes(recovery: &Recovery) -> Vec<String> {
+    let mut notes = Vec::new();
+    for run in &recovery.rolled_forward {
+        notes.push(format!(
+            "run {run} was interrupted while committing; its commit was completed"
+        ));
+    }
+    for run in &recovery.rolled_back {
+        notes.push(format!(
+            "run {run} was interrupted before committing; its staged files were removed and its input is read again"
+        ));
+    }
+    if recovery.temp_files_removed > 0 {
+        notes.push(format!(
+            "removed {} temporary files ({:.1} MB) left by interrupted runs",
+            recovery.temp_files_removed,
+            recovery.temp_bytes_removed as f64 / 1e6
+        ));
+    }
+    notes
+}
+
+/// Records a run that stopped on an error (nothing of it is committed) in `state/runs/`, and
+/// returns the error.
+fn record_failure(
+    data_dir: &DataDir,
+    mut summary: ProcessSummary,
+    started: Instant,
+    error: EngineError,
+) -> EngineError {
+    summary.status = RunStatus::Failed;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
-    write_run_summary(&data_dir, &summary)?;
-    // Only a run whose every record is safely written moves the checkpoints: after a failure
-    // the next run reads the same lines again rather than risk skipping any.
-    if first_error.is_none() {
-        checkpoints.save(&state_dir)?;
-        if let Some(mined) = &mined {
-            save_miner(&state_dir, mined)?;
-        }
-    }
-    drop(spool);
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(summary),
-    }
+    summary.warnings.push(format!("nothing was committed: {error}"));
+    // Best effort: the error matters more than its record.
+    let _ = write_run_summary(data_dir, &summary);
+    error
 }
 
 /// The one pass: the reader (this thread) cuts inputs into chunks; workers parse each chunk
@@ -502,14 +611,16 @@ fn take_slot(slots: &Receiver<()>, stop: &AtomicBool) -> bool {
     }
 }
 
+/// Writes `state/runs/<run-id>.json` under `data_dir` (a run's staging area, so the summary is
+/// committed with the run; the live directory for a run that failed).
 fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(), EngineError> {
     let dir = data_dir.dataset(Dataset::State).join("runs");
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let path = dir.join(format!("{}.json", summary.run_id));
-    let tmp = dir.join(format!(".{}.json.tmp", summary.run_id));
     let json = serde_json::to_vec_pretty(summary).map_err(|e| EngineError::Config(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| EngineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))
+    Ok(write_atomic(
+        &dir.join(format!("{}.json", summary.run_id)),
+        &json,
+    )?)
 }
 
 /// Whether the file starts with the gzip magic bytes (so rotated `access.log.2.gz` and
@@ -574,12 +685,14 @@ struct InputPlan {
 }
 
 /// Where reading an input stopped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ReadEnd {
     /// Content bytes consumed, counting the checkpoint offset.
     consumed: u64,
     /// The last line number read.
     last_line: u64,
+    /// Why reading stopped before the end, if it did (the input could not be opened or read).
+    failure: Option<String>,
 }
 
 /// A fingerprint of this length covers a file's first KiB: two files sharing it are copies.
@@ -625,9 +738,21 @@ fn plan_inputs(
             plans.push(plan);
             continue;
         }
-        plan.compressed = is_gzip(path)?;
+        let checked = is_gzip(path).and_then(|gz| Ok((gz, checkpoints.plan(path, gz)?)));
+        let file = match checked {
+            Ok((compressed, file)) => {
+                plan.compressed = compressed;
+                file
+            }
+            Err(e) => {
+                summary.failed.push(FailedInput {
+                    path: path.clone(),
+                    reason: input_reason(e),
+                });
+                continue;
+            }
+        };
         plan.reference = modified(path);
-        let file = checkpoints.plan(path, plan.compressed)?;
         // One content, one reading: a rotated file still present under two names (`app.log.1`
         // and `app.log.1.gz` while gzip runs, or a copytruncate copy) is read under the first.
         let identity = file
@@ -715,7 +840,16 @@ fn read_chunks(
     send: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadEnd, EngineError> {
     let path = plan.path.clone();
-    let mut reader = open_at(&path, plan.compressed, plan.offset)?;
+    let mut reader = match open_at(&path, plan.compressed, plan.offset) {
+        Ok(reader) => reader,
+        Err(e) => {
+            return Ok(ReadEnd {
+                consumed: plan.offset,
+                last_line: plan.lines_before,
+                failure: Some(input_reason(e)),
+            })
+        }
+    };
     let ctx = ParseContext {
         reference: plan.reference,
         zone: options.zone,
@@ -723,15 +857,24 @@ fn read_chunks(
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = plan.lines_before + 1;
     let mut consumed = plan.offset;
+    let mut failure = None;
     summary.files += 1;
     loop {
         let mut data = std::mem::take(&mut carry);
         data.reserve(options.chunk_bytes);
-        let n = (&mut reader)
+        let eof = match (&mut reader)
             .take(options.chunk_bytes as u64)
             .read_to_end(&mut data)
-            .map_err(|e| EngineError::io(&path, e))?;
-        let eof = n < options.chunk_bytes;
+        {
+            Ok(n) => n < options.chunk_bytes,
+            Err(e) => {
+                // What was read before the error stays in `data`: its whole lines count, the
+                // partial last one is read again by the next run.
+                data.truncate(memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1));
+                failure = Some(e.to_string());
+                true
+            }
+        };
         if consumed == 0 && data.starts_with(UTF8_BOM) {
             // A BOM is an encoding mark, not content: the first line starts after it.
             data.drain(..UTF8_BOM.len());
@@ -785,7 +928,16 @@ fn read_chunks(
     Ok(ReadEnd {
         consumed,
         last_line: next_line - 1,
+        failure,
     })
+}
+
+/// The reason an input failed, without its path (which the failure names separately).
+fn input_reason(error: EngineError) -> String {
+    match error {
+        EngineError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The parser and labels of an input, detecting the format from its first chunk if needed.

@@ -156,12 +156,17 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
     Ok(())
 }
 
-/// Merges `new` rows into the dataset in `dir` and rewrites it: counts of the same id add up,
-/// and the canonical id and text of `new` rows replace those stored (a template generalized).
-/// A current template no record was written with takes its aliases' totals (first and last
-/// seen, level, example); rows that count nothing and stand for no current template go.
-/// Rows are sorted by descending count, then id, so the file is deterministic.
-pub fn merge_templates(dir: &Path, new: Vec<TemplateRow>) -> Result<Vec<TemplateRow>, StoreError> {
+/// Merges `new` rows into the dataset in `dir` and writes the result to the dataset directory
+/// `into` (`dir` itself, or a run's staging area): counts of the same id add up, and the
+/// canonical id and text of `new` rows replace those stored (a template generalized). A current
+/// template no record was written with takes its aliases' totals (first and last seen, level,
+/// example); rows that count nothing and stand for no current template go. Rows are sorted by
+/// descending count, then id, so the file is deterministic.
+pub fn merge_templates(
+    dir: &Path,
+    into: &Path,
+    new: Vec<TemplateRow>,
+) -> Result<Vec<TemplateRow>, StoreError> {
     let mut by_id: BTreeMap<u64, TemplateRow> = BTreeMap::new();
     for row in read_templates(dir)?.into_iter().chain(new) {
         match by_id.get_mut(&row.id) {
@@ -191,7 +196,7 @@ pub fn merge_templates(dir: &Path, new: Vec<TemplateRow>) -> Result<Vec<Template
         })
         .collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
-    write_templates(dir, &rows)?;
+    write_templates(into, &rows)?;
     Ok(rows)
 }
 
@@ -287,10 +292,15 @@ mod tests {
     #[test]
     fn merge_sums_counts_and_keeps_the_earliest_example() {
         let dir = tempfile::tempdir().unwrap();
-        merge_templates(dir.path(), vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")]).unwrap();
+        merge_templates(
+            dir.path(),
+            dir.path(),
+            vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")],
+        )
+        .unwrap();
         let mut error = row(1, 3, 20, "early");
         error.level = Some(Level::Error);
-        let rows = merge_templates(dir.path(), vec![error]).unwrap();
+        let rows = merge_templates(dir.path(), dir.path(), vec![error]).unwrap();
         assert_eq!(rows, read_templates(dir.path()).unwrap());
         assert_eq!(rows.len(), 2);
         let first = &rows[0];
@@ -308,10 +318,11 @@ mod tests {
     fn an_id_that_generalized_points_at_its_template_and_adds_to_its_totals() {
         let dir = tempfile::tempdir().unwrap();
         // Run 1 wrote id 1; run 2 finds its template generalized into 2 and writes 2 as well.
-        merge_templates(dir.path(), vec![row(1, 5, 100, "first")]).unwrap();
+        merge_templates(dir.path(), dir.path(), vec![row(1, 5, 100, "first")]).unwrap();
         let mut generalized = row(1, 0, 0, "");
         generalized.canonical_id = 2;
-        let rows = merge_templates(dir.path(), vec![generalized, row(2, 3, 500, "later")]).unwrap();
+        let rows =
+            merge_templates(dir.path(), dir.path(), vec![generalized, row(2, 3, 500, "later")]).unwrap();
         let aliases = template_aliases(&rows);
         assert_eq!((aliases[&1], aliases[&2]), (2, 2));
         let current = canonical_templates(&rows);
@@ -329,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut alias = row(1, 4, 100, "one");
         alias.canonical_id = 9;
-        let rows = merge_templates(dir.path(), vec![alias, row(9, 0, 0, "")]).unwrap();
+        let rows = merge_templates(dir.path(), dir.path(), vec![alias, row(9, 0, 0, "")]).unwrap();
         let nine = rows.iter().find(|r| r.id == 9).unwrap();
         assert_eq!(
             (nine.count, nine.first_seen, nine.example.as_str()),

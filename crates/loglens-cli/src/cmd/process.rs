@@ -2,11 +2,12 @@
 //! read, parsed, kept as unparsed and written.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::input::{expand, resolve, Parsers};
-use loglens_engine::{ProcessOptions, ProcessSummary};
+use loglens_engine::{ProcessOptions, ProcessSummary, RunStatus};
 
 use crate::output::{thousands, Output};
 
@@ -50,8 +51,23 @@ pub struct ProcessArgs {
     pub json: bool,
 }
 
+/// Exit status of a run where some inputs could not be read and the rest was committed.
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// How `loglens process` exits, for `--help`.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  every input was read and committed
+  3  partial: some inputs could not be read (missing, unreadable, a truncated .gz); each is
+     listed with its reason, everything else was committed, and the next run retries them
+     (a file that failed midway resumes after its last whole line, which was committed)
+  1  error: nothing was committed (bad config, a write error), or no input could be read
+
+A run commits atomically: killed at any moment, the next run completes or removes what it
+left, so every line is stored exactly once.";
+
 /// Runs `loglens process`.
-pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
+pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -69,7 +85,12 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
         args.paths.clone()
     };
     let parsers = Parsers::from_config(&config)?;
-    let files = expand(&paths)?;
+    let (files, failed) = expand(&paths);
+    if files.is_empty() {
+        if let Some(first) = failed.first() {
+            bail!("{}: {}", first.path.display(), first.reason);
+        }
+    }
     let inputs = resolve(files, &config, &parsers, args.format.as_deref())?;
     let zone = match &args.timezone {
         Some(tz) => parse_zone(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
@@ -82,14 +103,28 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
     options.reprocess = args.reprocess;
     options.final_inputs = args.final_inputs;
     options.mine_templates = !args.no_templates;
+    options.failed = failed;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");
+    }
+    for failed in &summary.failed {
+        eprintln!(
+            "loglens: warning: {}: not read: {}",
+            failed.path.display(),
+            failed.reason
+        );
     }
     if args.json {
         out.line(&serde_json::to_string_pretty(&summary)?)?;
     } else {
         print_summary(&summary, out)?;
+    }
+    if summary.status == RunStatus::Failed {
+        bail!(
+            "no input could be read ({} failed; see the warnings above)",
+            summary.failed.len()
+        );
     }
     if args.detect {
         let found = loglens_engine::detect::detect(&summary.data_dir, &config.detect, &crate::cmd::run_id())
@@ -100,7 +135,10 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
             crate::cmd::detect::print_summary(&found, &summary.data_dir.display().to_string(), 30, out)?;
         }
     }
-    Ok(())
+    Ok(match summary.status {
+        RunStatus::Partial => ExitCode::from(EXIT_PARTIAL),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
@@ -114,6 +152,15 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         thousands((s.lines as f64 / secs) as u64),
         s.bytes as f64 / 1e6 / secs
     ))?;
+    if !s.failed.is_empty() {
+        out.line(&format!(
+            "  {} inputs not read (retried by the next run):",
+            s.failed.len()
+        ))?;
+        for failed in &s.failed {
+            out.line(&format!("    {}: {}", failed.path.display(), failed.reason))?;
+        }
+    }
     if s.files_resumed + s.files_unchanged > 0 {
         out.line(&format!(
             "  {} files continued from their checkpoint, {} unchanged since the last run (--reprocess reads all again)",
