@@ -577,14 +577,16 @@ def test_pipeline_page_shows_checkpoint_lag_of_a_grown_file(monkeypatch, dashboa
     data = tmp_path / "data"
     shutil.copytree(dashboard_data, data)
     state = json.loads((data / "state" / "checkpoints.json").read_text())
-    name, entry = sorted(state["files"].items())[0]
+    plain = [e for e in state["files"] if not e.get("compressed")]
+    entry = min(plain, key=lambda e: e["path"])
+    name = entry["path"]
     grown = tmp_path / "logs" / Path(name).name
     grown.parent.mkdir()
     shutil.copyfile(name, grown)  # a copy: the shared demo logs stay as they are
     appended = b"one more line\nand another\n"
     with grown.open("ab") as out:
         out.write(appended)
-    state["files"][str(grown)] = state["files"].pop(name)
+    entry["path"] = str(grown)  # checkpoints are per content; the path is where it was read
     (data / "state" / "checkpoints.json").write_text(json.dumps(state))
     at = open_app(monkeypatch, data, page="pipeline")
     shown = metrics(at)

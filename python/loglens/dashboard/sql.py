@@ -903,28 +903,43 @@ def checkpoints(data_dir: Path) -> pd.DataFrame:
     """Per input file: what the checkpoint says was read, the file's size now, and the lag.
 
     Lag is size now - bytes read: what the next `loglens process` run will read. A file smaller
-    than what was read was truncated or rotated (the next run starts it over).
+    than what was read was truncated or rotated (the next run starts it over). Checkpoints are
+    kept per file content (version 2: a list, each entry naming the path it was last read
+    under); version 1 keyed them by path.
     """
     path = data_dir / "state" / "checkpoints.json"
     if not path.is_file():
         columns = ["file", "lines_read", "bytes_read", "size_now", "lag_bytes", "state"]
         return pd.DataFrame(columns=columns)
-    files = (_read_json(path, "state/checkpoints.json").get("files") or {}).items()
+    files = _read_json(path, "state/checkpoints.json").get("files") or []
+    entries = (
+        [{**entry, "path": name} for name, entry in files.items()]
+        if isinstance(files, dict)
+        else list(files)
+    )
     rows = []
-    for name, entry in sorted(files):
+    for entry in sorted(entries, key=lambda e: str(e.get("path", ""))):
+        name = str(entry.get("path", ""))
         offset = int(entry.get("offset") or 0)
         try:
             size: int | None = Path(name).stat().st_size
         except OSError:
             size = None  # moved away or not readable here: the lag is unknown
+        if entry.get("compressed"):
+            # A gzip file's offset counts decompressed bytes: compare sizes on disk instead.
+            state = "caught up" if size == int(entry.get("size") or -1) else _file_state(size, 0)
+            lag = None if size is None or state != "caught up" else 0
+        else:
+            state = _file_state(size, offset)
+            lag = None if size is None else max(size - offset, 0)
         rows.append(
             {
                 "file": name,
                 "lines_read": int(entry.get("lines") or 0),
                 "bytes_read": offset,
                 "size_now": size,
-                "lag_bytes": None if size is None else max(size - offset, 0),
-                "state": _file_state(size, offset),
+                "lag_bytes": lag,
+                "state": state,
             }
         )
     return pd.DataFrame(rows)
