@@ -40,6 +40,9 @@ pub struct AlertView {
     pub examples: Vec<String>,
     /// One-line summary.
     pub summary: String,
+    /// It had stopped firing before the run that notifies it (a run missed it).
+    #[serde(default)]
+    pub late: bool,
 }
 
 impl AlertView {
@@ -60,6 +63,7 @@ impl AlertView {
             template: i.template.clone(),
             examples: i.examples.clone(),
             summary: i.summary(),
+            late: false,
         }
     }
 }
@@ -113,8 +117,14 @@ impl Notification {
             format!(" {group_key}")
         };
         let plural = if count == 1 { "alert" } else { "alerts" };
+        let late = alerts.iter().filter(|a| a.late).count();
+        let late = if late == 0 {
+            String::new()
+        } else {
+            format!(" ({late} late)")
+        };
         let subject = format!(
-            "[{}] {rule}{group}: {count} {plural}: {first}",
+            "[{}] {rule}{group}: {count} {plural}{late}: {first}",
             state.to_uppercase()
         );
         Notification {
@@ -157,12 +167,15 @@ impl Notification {
             json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.subject, 150)}}),
         ];
         for a in self.alerts.iter().take(20) {
-            let mut text = format!("*{}*\n{} → {}", a.summary, a.start, a.end);
+            let mut text = format!("*{}*\n{} → {}", slack_escape(&a.summary), a.start, a.end);
+            if a.late {
+                text.push_str(" (late)");
+            }
             if let Some(t) = &a.template {
-                text.push_str(&format!("\ntemplate: `{t}`"));
+                text.push_str(&format!("\ntemplate: `{}`", slack_escape(t)));
             }
             if let Some(e) = a.examples.first() {
-                text.push_str(&format!("\n```{}```", truncate(e, 500)));
+                text.push_str(&format!("\n```{}```", slack_escape(&truncate(e, 500))));
             }
             blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
         }
@@ -170,7 +183,7 @@ impl Notification {
             let more = format!("… and {} more", self.alerts.len() - 20);
             blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
         }
-        json!({"text": self.subject, "blocks": blocks})
+        json!({"text": slack_escape(&self.subject), "blocks": blocks})
     }
 
     /// Alertmanager's webhook payload (version 4), so tools that take Alertmanager webhooks work.
@@ -298,9 +311,61 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// Slack's escaping for `text` and mrkdwn: `&`, `<`, `>` only. Why? `<!channel>`, `<@U123>` and
+/// `<url|label>` in a log line would otherwise ping people or forge links.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn view(example: &str) -> AlertView {
+        AlertView {
+            id: "i1".into(),
+            start: "2026-11-20T12:00:00Z".into(),
+            end: "2026-11-20T12:03:00Z".into(),
+            detector: "robust_zscore".into(),
+            metric: "error_rate".into(),
+            series: "service=api".into(),
+            labels: BTreeMap::new(),
+            observed: 1.0,
+            expected: 0.0,
+            score: 1.0,
+            severity: "critical".into(),
+            template: Some("<*> & <*>".into()),
+            examples: vec![example.into()],
+            summary: "a <b> & c".into(),
+            late: true,
+        }
+    }
+
+    #[test]
+    fn slack_text_is_escaped_so_a_log_line_cannot_ping() {
+        let n = Notification::new(
+            "k".into(),
+            "r",
+            "firing",
+            BTreeMap::new(),
+            "",
+            Timestamp(0),
+            vec![view("hey <!channel> & <@U123>")],
+        );
+        let body = n.slack_json().to_string();
+        assert!(
+            !body.contains("<!channel>") && !body.contains("<@U123>"),
+            "{body}"
+        );
+        assert!(body.contains("&lt;!channel&gt; &amp; &lt;@U123&gt;"), "{body}");
+        assert!(n.subject.contains("(1 late)"), "{}", n.subject);
+    }
 }
