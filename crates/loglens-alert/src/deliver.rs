@@ -121,7 +121,10 @@ fn trusted_roots(receiver: &Receiver) -> Result<Option<(PathBuf, Vec<u8>)>, Deli
 /// mean little to an operator.
 fn tls_hint(message: &str, roots: Option<&Path>) -> Option<String> {
     let trust = match roots {
-        Some(p) => format!("it is not signed by a CA in {}", p.display()),
+        Some(p) => format!(
+            "it is not signed by a CA in {}; set ca_file to the PEM file of the CA that signed it",
+            p.display()
+        ),
         None => "it is not signed by a public CA; set ca_file to the PEM file of your CA".to_owned(),
     };
     let hint = if message.contains("UnknownIssuer") {
