@@ -276,25 +276,36 @@ def test_receiver_down_then_up_is_delivered_once_after_retries(tmp_path):
 
 def test_receiver_down_for_a_run_is_delivered_by_a_later_run(tmp_path):
     data = tmp_path / "data"
-    write_incidents(data, [incident(1)])
+    write_incidents(data, [incident(1), incident(2, service="db")])
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"
     cfg = config(tmp_path, webhook(url, extra="max_attempts = 2"), rule())
     result = alert("run", "--config", str(cfg), "--now", NOW, check=False)
     assert result.returncode == 1
-    assert "1 left for a later run" in result.stdout
-    assert [(e["status"], e["attempts"]) for e in outbox(data)] == [("pending", 2)]
+    assert "1 left for a later run, 1 waiting for their retry time" in result.stdout
+    assert sorted((e["status"], e["attempts"]) for e in outbox(data)) == [
+        ("pending", 0),
+        ("pending", 2),
+    ], "once the receiver gave up, its other entry waits for a later run"
     assert [h["result"] for h in read_history(data)] == ["retrying", "retrying"]
     with HttpServer(port=port) as http:
         alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=6)))
         alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=7)))
         alert("run", "--config", str(cfg), "--now", LATER)
-        states = [r["json"]["status"] for r in http.requests]
-        first_key = http.keys()[0]
-    assert states == ["firing", "resolved"], "the firing was not lost, nor sent twice"
-    entries = {e["notification"]["state"]: e for e in outbox(data)}
-    assert entries["firing"]["notification"]["key"] == first_key
-    assert (entries["firing"]["status"], entries["firing"]["attempts"]) == ("delivered", 3)
+        sent = sorted((r["json"]["group_key"], r["json"]["status"]) for r in http.requests)
+        keys = http.keys()
+    assert sent == [
+        ("service=api", "firing"),
+        ("service=api", "resolved"),
+        ("service=db", "firing"),
+        ("service=db", "resolved"),
+    ], "no firing lost, none sent twice"
+    firing = [e for e in outbox(data) if e["notification"]["state"] == "firing"]
+    assert sorted(e["attempts"] for e in firing) == [1, 3]
+    assert {e["notification"]["key"] for e in firing} <= set(keys)
+    pruned = alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(days=8)))
+    assert "4 old outbox entries pruned" in pruned.stdout
+    assert outbox(data) == []
 
 
 def test_permanent_error_is_not_retried(tmp_path):

@@ -48,6 +48,9 @@ pub struct AlertingSection {
     /// How long `alert run` waits for another run holding the outbox lock (default `60s`); then
     /// it exits with status 3 naming the lock file.
     pub lock_wait: Option<String>,
+    /// Delivered, failed and expired outbox entries are deleted this long after they were queued
+    /// (default `7d`); the history keeps their outcome.
+    pub outbox_retention: Option<String>,
 }
 
 /// `[[rule]]` as written.
@@ -260,6 +263,8 @@ pub struct Settings {
     pub give_up_after: i64,
     /// Milliseconds a run waits for the outbox lock.
     pub lock_wait_ms: u64,
+    /// Seconds final outbox entries are kept.
+    pub outbox_retention: i64,
 }
 
 /// The checked alerting configuration.
@@ -528,6 +533,7 @@ impl Checker<'_> {
             late_lookback: secs("late_lookback", &a.late_lookback, 24 * 3600)?,
             give_up_after: secs("give_up_after", &a.give_up_after, 24 * 3600)?,
             lock_wait_ms: ms("lock_wait", &a.lock_wait, 60_000)?,
+            outbox_retention: secs("outbox_retention", &a.outbox_retention, 7 * 24 * 3600)?,
         })
     }
 

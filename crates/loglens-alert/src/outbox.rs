@@ -227,6 +227,18 @@ impl Outbox {
             .collect()
     }
 
+    /// Deletes the entries `old` selects; returns how many. Why prune? Delivered entries are only
+    /// kept so a crash between enqueue and state save finds them; after a retention they are noise.
+    pub fn prune(&self, old: impl Fn(&Entry) -> bool) -> Result<usize, OutboxError> {
+        let mut removed = 0;
+        for entry in self.entries()?.iter().filter(|e| old(e)) {
+            let path = self.dir.join(entry.file_name());
+            fs::remove_file(&path).map_err(|e| err(&path, e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// The group states (empty when never saved).
     pub fn load_states(&self) -> Result<States, OutboxError> {
         let path = self.dir.join("state.json");

@@ -74,8 +74,11 @@ pub struct RunReport {
     pub incidents: usize,
     /// Incidents that stopped firing before the late lookback: never notified by this run.
     pub too_old: usize,
-    /// Pending entries left for a later run (their backoff is not over).
+    /// Pending entries left for a later run (their backoff is not over, or their receiver failed
+    /// earlier in this run).
     pub deferred: usize,
+    /// Final outbox entries older than `outbox_retention`, deleted.
+    pub pruned: usize,
     /// Things the operator should know (expired notifications), one line each.
     pub warnings: Vec<String>,
     /// The history file written, if any.
@@ -180,6 +183,8 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
     }
     outbox.save_states(&states)?;
     deliver_pending(config, &outbox, now, &mut report, &mut rows)?;
+    let retention = settings.outbox_retention.saturating_mul(1_000_000);
+    report.pruned = outbox.prune(|e| e.status.is_final() && e.queued_at < now.0.saturating_sub(retention))?;
     report.history = history::write(data_dir, &run_id(), &rows)?;
     Ok(report)
 }
@@ -370,6 +375,9 @@ fn deliver_pending(
     rows: &mut Vec<HistoryRow>,
 ) -> Result<(), AlertError> {
     let give_up_after = config.settings.give_up_after * 1_000_000;
+    // Why remember receivers that gave up? One that is down would otherwise cost every one of
+    // its entries `max_attempts` attempts and their backoff sleeps, holding the lock all along.
+    let mut down: BTreeSet<String> = BTreeSet::new();
     for mut entry in outbox.entries()?.into_iter().filter(|e| !e.status.is_final()) {
         if entry.queued_at == 0 {
             // Queued by a version that did not record it: count from now.
@@ -396,11 +404,16 @@ fn deliver_pending(
                     config.settings.give_up_after
                 ));
             }
-            Some(_) if entry.next_attempt_at > now.0 => {
+            Some(_) if entry.next_attempt_at > now.0 || down.contains(&entry.receiver) => {
                 report.deferred += 1;
                 continue;
             }
-            Some(receiver) => deliver(config, receiver, outbox, &mut entry, now, rows)?,
+            Some(receiver) => {
+                deliver(config, receiver, outbox, &mut entry, now, rows)?;
+                if entry.status == Status::Pending {
+                    down.insert(entry.receiver.clone());
+                }
+            }
         }
         report.attempted.push(entry);
     }

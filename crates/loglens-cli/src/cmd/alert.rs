@@ -195,6 +195,7 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
             report.too_old,
             "incidents older than the late lookback, not notified",
         ),
+        (report.pruned, "old outbox entries pruned"),
     ];
     for (n, what) in extras.iter().filter(|(n, _)| *n > 0) {
         summary.push_str(&format!(", {n} {what}"));
