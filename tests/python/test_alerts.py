@@ -239,6 +239,36 @@ def test_slack_and_alertmanager_payloads(tmp_path):
     assert a["startsAt"] == "2026-11-20T12:00:00Z"
     assert a["fingerprint"] == "inc00001"
     assert a["annotations"]["observed"] == "0.31"
+    assert am["commonLabels"]["alertname"] == "api-errors"
+    assert am["commonAnnotations"]["expected"] == "0.02"
+    assert am["groupKey"] == '{}/{alertname="api-errors"}:{service="api"}'
+
+
+def test_resolved_email_threads_under_its_firing(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with SmtpServer() as smtp:
+        receivers = f"""
+[[receiver]]
+name = "oncall"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+tls = "none"
+from = "loglens@example.com"
+to = ["sre@example.com"]
+"""
+        cfg = config(tmp_path, receivers, rule("oncall"), 'external_url = "http://dash:8501"')
+        alert("run", "--config", str(cfg), "--now", NOW)
+        alert("run", "--config", str(cfg), "--now", LATER)
+        firing, resolved = (m["message"] for m in smtp.messages)
+    assert resolved["Subject"].startswith("[RESOLVED]")
+    assert resolved["In-Reply-To"] == firing["Message-ID"]
+    assert resolved["References"] == firing["Message-ID"]
+    assert firing["In-Reply-To"] is None
+    plain = firing.get_body(("plain",)).get_content()
+    assert "dashboard: http://dash:8501" in plain
+    assert "loglens templates --new-since 2026-11-20T12:00:00Z" in plain
 
 
 def test_firing_once_then_resolved_once(tmp_path):

@@ -51,6 +51,9 @@ pub struct AlertingSection {
     /// Delivered, failed and expired outbox entries are deleted this long after they were queued
     /// (default `7d`); the history keeps their outcome.
     pub outbox_retention: Option<String>,
+    /// The dashboard's URL, linked from notifications (Alertmanager's `externalURL` and
+    /// `generatorURL`, a line in emails).
+    pub external_url: Option<String>,
 }
 
 /// `[[rule]]` as written.
@@ -247,7 +250,7 @@ impl Receiver {
 }
 
 /// Settings shared by all rules, checked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Seconds an incident counts as firing after its end.
     pub resolve_after: i64,
@@ -265,6 +268,8 @@ pub struct Settings {
     pub lock_wait_ms: u64,
     /// Seconds final outbox entries are kept.
     pub outbox_retention: i64,
+    /// The dashboard's URL.
+    pub external_url: Option<String>,
 }
 
 /// The checked alerting configuration.
@@ -534,6 +539,15 @@ impl Checker<'_> {
             give_up_after: secs("give_up_after", &a.give_up_after, 24 * 3600)?,
             lock_wait_ms: ms("lock_wait", &a.lock_wait, 60_000)?,
             outbox_retention: secs("outbox_retention", &a.outbox_retention, 7 * 24 * 3600)?,
+            external_url: a
+                .external_url
+                .as_deref()
+                .map(|u| {
+                    check_url(u)
+                        .map(|()| u.to_owned())
+                        .map_err(|m| self.invalid("alerting", usize::MAX, "external_url", m))
+                })
+                .transpose()?,
         })
     }
 

@@ -256,6 +256,11 @@ impl EmailNotifier {
         for address in to {
             builder = builder.to(mailbox(address)?);
         }
+        if let Some(first) = &n.thread {
+            // Why both headers? Mail clients thread on either; the id is the first firing's.
+            let id = format!("<{first}.{}@loglens>", sanitize(&self.receiver.name));
+            builder = builder.in_reply_to(id.clone()).references(id);
+        }
         let body = MultiPart::alternative()
             .singlepart(
                 SinglePart::builder()

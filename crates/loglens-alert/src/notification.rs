@@ -96,6 +96,31 @@ pub struct Notification {
     pub subject: String,
     /// The incidents.
     pub alerts: Vec<AlertView>,
+    /// Key of the episode's first firing notification, for notifications that follow it (updates,
+    /// repeats, resolved): emails answer it (`In-Reply-To`, `References`) so they thread.
+    #[serde(default)]
+    pub thread: Option<String>,
+    /// The dashboard's URL (`[alerting] external_url`), for links.
+    #[serde(default)]
+    pub external_url: Option<String>,
+}
+
+/// At most this many alerts are listed in one payload or email; the rest are counted. Why? A
+/// storm grouped into one notification made 470 KB bodies that chat tools and inboxes reject.
+pub const MAX_LISTED_ALERTS: usize = 100;
+
+/// A figure for people: at most 4 decimals, trailing zeros dropped (`0.4685`, `12`, `0.31`).
+pub fn figure(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let text = format!("{v:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" || text.is_empty() {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 impl Notification {
@@ -136,6 +161,8 @@ impl Notification {
             decided_at: decided_at.to_rfc3339(),
             subject,
             alerts,
+            thread: None,
+            external_url: None,
         }
     }
 
@@ -186,14 +213,17 @@ impl Notification {
         json!({"text": slack_escape(&self.subject), "blocks": blocks})
     }
 
-    /// Alertmanager's webhook payload (version 4), so tools that take Alertmanager webhooks work.
+    /// Alertmanager's webhook payload (version 4), so tools that take Alertmanager webhooks work:
+    /// `alertname` is the rule, `groupKey` has Alertmanager's `{route}:{labels}` form, at most
+    /// [`MAX_LISTED_ALERTS`] alerts with the rest in `truncatedAlerts`.
     pub fn alertmanager_json(&self, receiver: &str) -> Value {
         let status = if self.state == "resolved" {
             "resolved"
         } else {
             "firing"
         };
-        let alerts: Vec<Value> = self
+        let link = self.external_url.clone().unwrap_or_default();
+        let labelled: Vec<(BTreeMap<String, String>, BTreeMap<String, String>, &AlertView)> = self
             .alerts
             .iter()
             .map(|a| {
@@ -201,12 +231,19 @@ impl Notification {
                 labels.insert("alertname".into(), self.rule.clone());
                 let mut annotations = BTreeMap::from([
                     ("summary".to_owned(), a.summary.clone()),
-                    ("observed".to_owned(), a.observed.to_string()),
-                    ("expected".to_owned(), a.expected.to_string()),
+                    ("observed".to_owned(), figure(a.observed)),
+                    ("expected".to_owned(), figure(a.expected)),
                 ]);
                 if let Some(t) = &a.template {
                     annotations.insert("template".into(), t.clone());
                 }
+                (labels, annotations, a)
+            })
+            .collect();
+        let alerts: Vec<Value> = labelled
+            .iter()
+            .take(MAX_LISTED_ALERTS)
+            .map(|(labels, annotations, a)| {
                 let ends = if status == "resolved" {
                     a.end.clone()
                 } else {
@@ -214,23 +251,56 @@ impl Notification {
                 };
                 json!({
                     "status": status, "labels": labels, "annotations": annotations,
-                    "startsAt": a.start, "endsAt": ends, "generatorURL": "", "fingerprint": a.id,
+                    "startsAt": a.start, "endsAt": ends, "generatorURL": link, "fingerprint": a.id,
                 })
             })
             .collect();
-        let common = common_labels(&self.alerts);
+        let common_labels = common(labelled.iter().map(|(l, _, _)| l));
+        let common_annotations = common(labelled.iter().map(|(_, an, _)| an));
+        let group_labels: BTreeMap<&String, &String> =
+            self.group_labels.iter().filter(|(_, v)| !v.is_empty()).collect();
+        let quoted = |m: &BTreeMap<&String, &String>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", serde_json::Value::from(v.as_str())))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let route = serde_json::Value::from(self.rule.as_str());
         json!({
             "version": "4",
-            "groupKey": format!("{}:{}", self.rule, self.group_key),
-            "truncatedAlerts": 0,
+            "groupKey": format!("{{}}/{{alertname={route}}}:{{{}}}", quoted(&group_labels)),
+            "truncatedAlerts": self.alerts.len().saturating_sub(MAX_LISTED_ALERTS),
             "status": status,
             "receiver": receiver,
-            "groupLabels": self.group_labels,
-            "commonLabels": common,
-            "commonAnnotations": {},
-            "externalURL": "",
+            "groupLabels": group_labels,
+            "commonLabels": common_labels,
+            "commonAnnotations": common_annotations,
+            "externalURL": link,
             "alerts": alerts,
         })
+    }
+
+    /// Lines shared by both email bodies after the alerts: how many were left out, and where to
+    /// look further.
+    fn footer(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let hidden = self.alerts.len().saturating_sub(MAX_LISTED_ALERTS);
+        if hidden > 0 {
+            lines.push(format!(
+                "… and {hidden} more alerts (see the alerts/history dataset)"
+            ));
+        }
+        match &self.external_url {
+            Some(url) => lines.push(format!("dashboard: {url}")),
+            None => lines.push("dashboard: loglens dashboard".to_owned()),
+        }
+        if let Some(first) = self.alerts.first() {
+            lines.push(format!(
+                "new templates since: loglens templates --new-since {}",
+                first.start
+            ));
+        }
+        lines
     }
 
     /// The email's plain-text body.
@@ -239,10 +309,11 @@ impl Notification {
             "{}\n\nrule: {}\nstate: {}\ngroup: {}\n",
             self.subject, self.rule, self.state, self.group_key
         );
-        for a in &self.alerts {
+        for a in self.alerts.iter().take(MAX_LISTED_ALERTS) {
+            let late = if a.late { " (late)" } else { "" };
             out.push_str(&format!(
-                "\n== {} ==\nincident: {}\nseries: {} ({})\nwhen: {} to {}\nobserved: {} expected: {} score: {:.2}\n",
-                a.summary, a.id, a.series, a.metric, a.start, a.end, a.observed, a.expected, a.score
+                "\n== {}{late} ==\nincident: {}\nseries: {} ({})\nwhen: {} to {}\nobserved: {} expected: {} score: {}\n",
+                a.summary, a.id, a.series, a.metric, a.start, a.end, figure(a.observed), figure(a.expected), figure(a.score)
             ));
             if let Some(t) = &a.template {
                 out.push_str(&format!("template: {t}\n"));
@@ -250,6 +321,11 @@ impl Notification {
             for e in &a.examples {
                 out.push_str(&format!("  > {e}\n"));
             }
+        }
+        out.push('\n');
+        for line in self.footer() {
+            out.push_str(&line);
+            out.push('\n');
         }
         out
     }
@@ -264,14 +340,16 @@ impl Notification {
             esc(&self.group_key)
         );
         out.push_str("<table border=\"1\" cellpadding=\"4\"><tr><th>incident</th><th>series</th><th>metric</th><th>start</th><th>end</th><th>observed</th><th>expected</th><th>severity</th></tr>");
-        for a in &self.alerts {
+        let listed = &self.alerts[..self.alerts.len().min(MAX_LISTED_ALERTS)];
+        for a in listed {
             out.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&a.id), esc(&a.series), esc(&a.metric), esc(&a.start), esc(&a.end), a.observed, a.expected, esc(&a.severity)
+                "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.id), if a.late { " (late)" } else { "" }, esc(&a.series), esc(&a.metric), esc(&a.start), esc(&a.end),
+                figure(a.observed), figure(a.expected), esc(&a.severity)
             ));
         }
         out.push_str("</table>");
-        for a in &self.alerts {
+        for a in listed {
             if a.template.is_none() && a.examples.is_empty() {
                 continue;
             }
@@ -286,19 +364,23 @@ impl Notification {
             }
             out.push_str("</pre>");
         }
+        for line in self.footer() {
+            out.push_str(&format!("<p>{}</p>", esc(&line)));
+        }
         out.push_str("</body></html>");
         out
     }
 }
 
-fn common_labels(alerts: &[AlertView]) -> BTreeMap<String, String> {
-    let Some(first) = alerts.first() else {
+/// The pairs every map has.
+fn common<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    let maps: Vec<&BTreeMap<String, String>> = maps.collect();
+    let Some(first) = maps.first() else {
         return BTreeMap::new();
     };
     first
-        .labels
         .iter()
-        .filter(|(k, v)| alerts.iter().all(|a| a.labels.get(*k) == Some(*v)))
+        .filter(|(k, v)| maps.iter().all(|m| m.get(*k) == Some(*v)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -347,6 +429,42 @@ mod tests {
             summary: "a <b> & c".into(),
             late: true,
         }
+    }
+
+    #[test]
+    fn figures_are_rounded_for_people() {
+        assert_eq!(figure(0.468_531_468_531_468_54), "0.4685");
+        assert_eq!(figure(12.0), "12");
+        assert_eq!(figure(0.31), "0.31");
+        assert_eq!(figure(-0.000_01), "0");
+    }
+
+    #[test]
+    fn alertmanager_payload_is_capped_and_keyed_like_alertmanager() {
+        let mut alerts: Vec<AlertView> = (0..150).map(|_| view("x")).collect();
+        for a in &mut alerts {
+            a.labels.insert("service".into(), "api".into());
+        }
+        let labels = BTreeMap::from([("service".to_owned(), "api".to_owned())]);
+        let mut n = Notification::new(
+            "k".into(),
+            "api-errors",
+            "firing",
+            labels,
+            "service=api",
+            Timestamp(0),
+            alerts,
+        );
+        n.external_url = Some("http://dash:8501".into());
+        let am = n.alertmanager_json("am");
+        assert_eq!(am["alerts"].as_array().unwrap().len(), MAX_LISTED_ALERTS);
+        assert_eq!(am["truncatedAlerts"], 50);
+        assert_eq!(am["groupKey"], "{}/{alertname=\"api-errors\"}:{service=\"api\"}");
+        assert_eq!(am["commonLabels"]["alertname"], "api-errors");
+        assert_eq!(am["commonAnnotations"]["observed"], "1");
+        assert_eq!(am["externalURL"], "http://dash:8501");
+        assert_eq!(am["alerts"][0]["generatorURL"], "http://dash:8501");
+        assert!(n.text_body().contains("… and 50 more alerts"));
     }
 
     #[test]

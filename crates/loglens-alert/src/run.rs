@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use loglens_core::alert::{
     backoff_millis, group_key, idempotency_key, threshold_alerts, Condition, Decision, GroupAlert,
-    GroupState, Incident, Silence,
+    GroupState, Incident, NotifyState, Silence,
 };
 use loglens_core::Timestamp;
 
@@ -287,7 +287,7 @@ impl RuleContext<'_> {
                 .min()
                 .unwrap_or(self.now);
             let decision = Decision {
-                state: loglens_core::alert::NotifyState::Firing,
+                state: NotifyState::Firing,
                 episode_start: start,
                 episode: state.episode,
                 seq: 0,
@@ -320,7 +320,7 @@ impl RuleContext<'_> {
                 ..AlertView::of(a)
             })
             .collect();
-        let n = Notification::new(
+        let mut n = Notification::new(
             idem,
             &self.rule.name,
             d.state.as_str(),
@@ -329,6 +329,13 @@ impl RuleContext<'_> {
             self.now,
             views,
         );
+        let follows_first = d.state == NotifyState::Resolved || d.seq > 0;
+        if status == Status::Pending && follows_first {
+            let (start, episode) = (d.episode_start.0.to_string(), d.episode.to_string());
+            let first = [self.rule.name.as_str(), key, "firing", &start, &episode, "0"];
+            n.thread = Some(idempotency_key(&first));
+        }
+        n.external_url = self.config.settings.external_url.clone();
         self.rule
             .receivers
             .iter()
