@@ -105,6 +105,9 @@ pub struct Notification {
     pub external_url: Option<String>,
 }
 
+/// Label or annotation name → value.
+type Labels = BTreeMap<String, String>;
+
 /// At most this many alerts are listed in one payload or email; the rest are counted. Why? A
 /// storm grouped into one notification made 470 KB bodies that chat tools and inboxes reject.
 pub const MAX_LISTED_ALERTS: usize = 100;
@@ -223,7 +226,7 @@ impl Notification {
             "firing"
         };
         let link = self.external_url.clone().unwrap_or_default();
-        let labelled: Vec<(BTreeMap<String, String>, BTreeMap<String, String>, &AlertView)> = self
+        let labelled: Vec<(Labels, Labels, &AlertView)> = self
             .alerts
             .iter()
             .map(|a| {
