@@ -60,7 +60,12 @@ pub trait Notifier {
 /// The notifier of a configured receiver.
 pub fn notifier(receiver: &Receiver) -> Result<Box<dyn Notifier>, DeliveryError> {
     let timeout = Duration::from_millis(receiver.timeout_ms);
-    let roots = trusted_roots(receiver)?;
+    // Why only with TLS? A broken SSL_CERT_FILE must not stop a plain-HTTP or loopback receiver.
+    let uses_tls = match &receiver.target {
+        Target::Http { url, .. } => url.starts_with("https://"),
+        Target::Email { tls, .. } => *tls != SmtpTls::None,
+    };
+    let roots = if uses_tls { trusted_roots(receiver)? } else { None };
     match &receiver.target {
         Target::Http {
             kind,
