@@ -423,6 +423,22 @@ def test_storm_of_1000_incidents_is_a_handful_of_notifications(tmp_path):
     print(f"1000 incidents -> {len(bodies)} notifications in {elapsed:.2f}s")
 
 
+def test_storm_beyond_max_per_run_is_folded_into_one_summary(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(n, service=f"svc{n:02d}") for n in range(30)])
+    with HttpServer() as http:
+        hook = webhook(http.url, extra="max_per_run = 10")
+        result = alert("run", "--config", str(config(tmp_path, hook, rule())), "--now", NOW)
+        bodies = [r["json"] for r in http.requests]
+    assert len(bodies) == 10, "9 notifications and one summary, not 30"
+    (summary,) = [b for b in bodies if b["rule"] == "storm"]
+    assert summary["subject"].startswith("[FIRING] storm: 21 more notifications")
+    assert sum(len(b["alerts"]) for b in bodies) == 30, "every alert is in some notification"
+    assert result.stdout.count("folded into a storm summary") == 21
+    results = [h["result"] for h in read_history(data)]
+    assert (results.count("summarized"), results.count("delivered")) == (21, 10)
+
+
 def test_dry_run_prints_and_sends_nothing(tmp_path):
     data = tmp_path / "data"
     write_incidents(data, [incident(1)])

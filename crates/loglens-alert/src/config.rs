@@ -96,6 +96,7 @@ struct ReceiverSection {
     kind: String,
     timeout: Option<String>,
     max_attempts: Option<u32>,
+    max_per_run: Option<u32>,
     url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -223,6 +224,9 @@ pub struct Receiver {
     pub timeout_ms: u64,
     /// Attempts within one run before leaving the notification to later runs (default 5).
     pub max_attempts: u32,
+    /// New notifications one run sends it at most (default 20): beyond, the rest are folded into
+    /// one storm summary ("N more").
+    pub max_per_run: u32,
     /// PEM file of the CA certificates to trust for this receiver's TLS, instead of the built-in
     /// roots (a private CA); without it `SSL_CERT_FILE` is used when set.
     pub ca_file: Option<PathBuf>,
@@ -665,6 +669,13 @@ impl Checker<'_> {
         if max_attempts == 0 {
             return Err(bad("max_attempts", "must be at least 1".into()));
         }
+        let max_per_run = r.max_per_run.unwrap_or(20);
+        if max_per_run < 2 {
+            return Err(bad(
+                "max_per_run",
+                "must be at least 2 (one notification and a summary)".into(),
+            ));
+        }
         let target = match r.kind.as_str() {
             "email" => self.email(i, r)?,
             "webhook" | "slack" | "alertmanager" => self.http(i, r)?,
@@ -685,6 +696,7 @@ impl Checker<'_> {
             target,
             timeout_ms,
             max_attempts,
+            max_per_run,
             ca_file: r.ca_file.clone(),
         })
     }

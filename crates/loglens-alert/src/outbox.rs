@@ -33,6 +33,8 @@ pub enum Status {
     Expired,
     /// All its alerts were silenced: recorded, not sent.
     Silenced,
+    /// Folded into a storm summary sent in its place: recorded, not sent.
+    Summarized,
 }
 
 impl Status {
@@ -45,6 +47,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Expired => "expired",
             Status::Silenced => "silenced",
+            Status::Summarized => "summarized",
         }
     }
 
@@ -52,7 +55,7 @@ impl Status {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Status::Delivered | Status::Failed | Status::Expired | Status::Silenced
+            Status::Delivered | Status::Failed | Status::Expired | Status::Silenced | Status::Summarized
         )
     }
 }

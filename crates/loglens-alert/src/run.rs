@@ -159,6 +159,7 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
         ..RunReport::default()
     };
     let mut rows = Vec::new();
+    let mut decided = Vec::new();
     for rule in &config.rules {
         let alerts = rule_alerts(config, rule, &incidents, data_dir, now)?;
         let rule_states = states.entry(rule.name.clone()).or_default();
@@ -168,15 +169,19 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
             now,
             silences: &silences,
         };
-        for entry in ctx.evaluate(&alerts, rule_states) {
-            if !options.dry_run && !outbox.contains(&entry.notification.key, &entry.receiver) {
-                if entry.status == Status::Silenced {
-                    rows.push(row(&entry, "silenced"));
-                }
-                outbox.put(&entry)?;
+        decided.extend(ctx.evaluate(&alerts, rule_states));
+    }
+    let fresh = |e: &Entry| !outbox.contains(&e.notification.key, &e.receiver);
+    for entry in fold_storms(config, now, decided, fresh) {
+        if !options.dry_run && fresh(&entry) {
+            match entry.status {
+                Status::Silenced => rows.push(row(&entry, "silenced")),
+                Status::Summarized => rows.push(row(&entry, "summarized")),
+                _ => {}
             }
-            report.decided.push(entry);
+            outbox.put(&entry)?;
         }
+        report.decided.push(entry);
     }
     if options.dry_run {
         return Ok(report);
@@ -187,6 +192,95 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
     report.pruned = outbox.prune(|e| e.status.is_final() && e.queued_at < now.0.saturating_sub(retention))?;
     report.history = history::write(data_dir, &run_id(), &rows)?;
     Ok(report)
+}
+
+/// Folds a storm: when a run decides more new notifications for one receiver than its
+/// `max_per_run`, the first `max_per_run - 1` go as they are and the rest go as one summary
+/// ("N more"), so a storm pages once rather than N times. The folded entries are kept, final
+/// (`summarized`), so that nothing is lost from the record or decided again.
+fn fold_storms(
+    config: &AlertConfig,
+    now: Timestamp,
+    decided: Vec<Entry>,
+    fresh: impl Fn(&Entry) -> bool,
+) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut folded: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    let mut sent: BTreeMap<String, u32> = BTreeMap::new();
+    for entry in decided {
+        let limit = config
+            .receivers
+            .iter()
+            .find(|r| r.name == entry.receiver)
+            .map_or(u32::MAX, |r| r.max_per_run);
+        if entry.status != Status::Pending || !fresh(&entry) {
+            out.push(entry);
+            continue;
+        }
+        let count = sent.entry(entry.receiver.clone()).or_default();
+        if *count + 1 < limit {
+            *count += 1;
+            out.push(entry);
+        } else {
+            folded.entry(entry.receiver.clone()).or_default().push(entry);
+        }
+    }
+    for (receiver, mut entries) in folded {
+        if entries.len() == 1 {
+            out.append(&mut entries);
+            continue;
+        }
+        out.push(storm_summary(now, &receiver, &entries));
+        out.extend(entries.into_iter().map(|mut e| {
+            e.status = Status::Summarized;
+            e
+        }));
+    }
+    out
+}
+
+fn storm_summary(now: Timestamp, receiver: &str, entries: &[Entry]) -> Entry {
+    let keys: Vec<&str> = entries.iter().map(|e| e.notification.key.as_str()).collect();
+    let mut parts = vec!["storm", receiver];
+    parts.extend(keys);
+    let firing = entries.iter().any(|e| e.notification.state == "firing");
+    let state = if firing { "firing" } else { "resolved" };
+    let alerts = entries
+        .iter()
+        .flat_map(|e| e.notification.alerts.iter().cloned())
+        .collect();
+    let mut n = Notification::new(
+        idempotency_key(&parts),
+        "storm",
+        state,
+        BTreeMap::new(),
+        "",
+        now,
+        alerts,
+    );
+    let first = entries
+        .first()
+        .map(|e| e.notification.subject.as_str())
+        .unwrap_or_default();
+    n.subject = format!(
+        "[{}] storm: {} more notifications folded into this one: {first}",
+        state.to_uppercase(),
+        entries.len()
+    );
+    n.external_url = entries.first().and_then(|e| e.notification.external_url.clone());
+    Entry {
+        notification: n,
+        receiver: receiver.to_owned(),
+        receiver_kind: entries
+            .first()
+            .map(|e| e.receiver_kind.clone())
+            .unwrap_or_default(),
+        status: Status::Pending,
+        attempts: 0,
+        error: None,
+        queued_at: now.0,
+        next_attempt_at: now.0,
+    }
 }
 
 /// The incidents a rule matches, whatever its kind.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use loglens_alert::config::parse_duration_ms;
-use loglens_alert::outbox::Entry;
+use loglens_alert::outbox::{Entry, Status};
 use loglens_alert::run::wall_clock;
 use loglens_alert::silences::{self, SilenceRecord};
 use loglens_alert::{AlertConfig, AlertError, RunOptions};
@@ -159,8 +159,13 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         Ok(report) => report,
         Err(e) => return busy(&e).map_or_else(|| Err(e.into()), Ok),
     };
-    let verb = if args.dry_run { "would send" } else { "queued" };
     for e in &report.decided {
+        let verb = match e.status {
+            Status::Silenced => "silenced",
+            Status::Summarized => "folded into a storm summary",
+            _ if args.dry_run => "would send",
+            _ => "queued",
+        };
         out.line(&format!(
             "{verb} {} -> {} ({}): {}",
             describe(e),
@@ -236,7 +241,7 @@ fn test(args: TestArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         entry.status.as_str(),
         entry.attempts
     ))?;
-    Ok(if entry.status == loglens_alert::outbox::Status::Delivered {
+    Ok(if entry.status == Status::Delivered {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
