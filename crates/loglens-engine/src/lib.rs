@@ -1,5 +1,5 @@
 //! The loglens engine: the batch pipeline of `loglens process` (read inputs in chunks, parse
-//! on every core, write partitioned Parquet) and the file writer of `loglens generate`.
+//! on every core, write partitioned Parquet).
 //!
 //! The stages themselves live in `loglens-core` (parsing) and `loglens-store` (Parquet); this
 //! crate owns threads, files and configuration.
@@ -9,7 +9,6 @@
 pub mod checkpoint;
 pub mod config;
 pub mod detect;
-pub mod generate;
 pub mod input;
 mod mine;
 pub mod pipeline;

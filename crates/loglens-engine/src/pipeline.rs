@@ -14,6 +14,7 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, Receiver};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
 use loglens_core::template::{MinerConfig, TemplateMiner};
+use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
     merge_templates, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate, UnparsedLine,
@@ -22,7 +23,7 @@ use loglens_store::{
 use memchr::memchr_iter;
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoints, ReadPlan};
+use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{modified, InputFile, Parsers, STDIN};
 use crate::mine::{
     load_miner, save_miner, MessageBatch, MinedTemplates, OrderedMiner, Origin, TemplateTally,
@@ -39,14 +40,17 @@ pub struct ProcessOptions {
     pub data_dir: PathBuf,
     /// Worker threads (at least one).
     pub threads: usize,
-    /// Zone, seconds east of UTC, of timestamps that carry none.
-    pub default_offset_secs: i32,
+    /// The zone of timestamps that carry none.
+    pub zone: LocalZone,
     /// Target bytes per chunk handed to a worker.
     pub chunk_bytes: usize,
     /// Read every file from the start, ignoring checkpoints.
     pub reprocess: bool,
     /// Mine log templates and fill `template_id` (a second pass over the input).
     pub mine_templates: bool,
+    /// Treat every input as complete: read an unterminated last line instead of holding it
+    /// back until its newline arrives.
+    pub final_inputs: bool,
 }
 
 impl ProcessOptions {
@@ -58,10 +62,11 @@ impl ProcessOptions {
             parsers,
             data_dir,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            default_offset_secs: 0,
+            zone: LocalZone::Unknown,
             chunk_bytes: 1 << 20,
             reprocess: false,
             mine_templates: true,
+            final_inputs: false,
         }
     }
 }
@@ -79,6 +84,10 @@ pub struct ProcessSummary {
     pub files_resumed: u64,
     /// Files skipped because nothing was added since the last run.
     pub files_unchanged: u64,
+    /// Files skipped because another input has the same content (a rotated copy), read once.
+    pub files_duplicate: u64,
+    /// Unterminated last lines held back until their newline arrives (or `--final`).
+    pub lines_held_back: u64,
     /// Bytes read (after decompression).
     pub bytes: u64,
     /// Lines read.
@@ -199,8 +208,8 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     }
     if first_error.is_none() {
         for plan in &plans {
-            if let Some(end) = plan.end.filter(|_| plan.checkpointed) {
-                checkpoints.record(&plan.path, end.consumed, end.last_line)?;
+            if let (Some(end), Some(file)) = (plan.end, &plan.file) {
+                checkpoints.record(&plan.path, file, plan.compressed, end.consumed, end.last_line);
             }
         }
     }
@@ -346,7 +355,7 @@ fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(),
 
 /// Whether the file starts with the gzip magic bytes (so rotated `access.log.2.gz` and
 /// misnamed files are both recognized).
-fn is_gzip(path: &Path) -> Result<bool, EngineError> {
+pub(crate) fn is_gzip(path: &Path) -> Result<bool, EngineError> {
     let mut magic = [0u8; 2];
     let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     let n = read_full(&mut file, &mut magic).map_err(|e| EngineError::io(path, e))?;
@@ -393,8 +402,12 @@ struct InputPlan {
     reference: Timestamp,
     offset: u64,
     lines_before: u64,
-    /// Whether progress is checkpointed (files are, standard input is not).
-    checkpointed: bool,
+    /// How the checkpoints planned it (files have one, standard input has none, so its
+    /// progress is not checkpointed).
+    file: Option<FilePlan>,
+    /// Whether the input is complete, so an unterminated last line is a line: compressed,
+    /// rotated away, standard input, or `--final`.
+    complete: bool,
     /// The parser and labels, fixed at the first chunk (detection runs once per input).
     job: Option<Arc<FileJob>>,
     /// Where reading stopped, set by the writing pass.
@@ -410,6 +423,9 @@ struct ReadEnd {
     last_line: u64,
 }
 
+/// A fingerprint of this length covers a file's first KiB: two files sharing it are copies.
+const FULL_FINGERPRINT: u64 = 1024;
+
 /// Decides, for every input, whether and from where to read it.
 fn plan_inputs(
     options: &ProcessOptions,
@@ -418,18 +434,25 @@ fn plan_inputs(
     summary: &mut ProcessSummary,
 ) -> Result<Vec<InputPlan>, EngineError> {
     let mut plans = Vec::with_capacity(options.inputs.len());
+    let mut claimed: Vec<(Fingerprint, PathBuf)> = Vec::new();
     for (index, input) in options.inputs.iter().enumerate() {
         let path = &input.path;
         let mut plan = InputPlan {
             path: path.clone(),
-            source: path.display().to_string(),
+            // One name per file however it was typed (`logs/a.log`, `./logs/../logs/a.log`), and
+            // one that leads back to the raw line from any directory.
+            source: std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
             input: input.clone(),
             index,
             compressed: false,
             reference: Timestamp::default(),
             offset: 0,
             lines_before: 0,
-            checkpointed: true,
+            file: None,
+            complete: options.final_inputs,
             job: None,
             end: None,
         };
@@ -438,14 +461,32 @@ fn plan_inputs(
             plan.path = spool.path.clone();
             plan.source = "<stdin>".to_owned();
             plan.reference = spool.written;
-            plan.checkpointed = false;
+            plan.complete = true;
             plan.compressed = is_gzip(&plan.path)?;
             plans.push(plan);
             continue;
         }
         plan.compressed = is_gzip(path)?;
         plan.reference = modified(path);
-        match checkpoints.plan(path, plan.compressed)? {
+        let file = checkpoints.plan(path, plan.compressed)?;
+        // One content, one reading: a rotated file still present under two names (`app.log.1`
+        // and `app.log.1.gz` while gzip runs, or a copytruncate copy) is read under the first.
+        let identity = file
+            .continues
+            .or(file.fingerprint.filter(|f| f.len == FULL_FINGERPRINT));
+        if let Some(identity) = identity {
+            if let Some(first) = claimed.iter().find(|(id, _)| *id == identity) {
+                summary.files_duplicate += 1;
+                summary.warnings.push(format!(
+                    "{}: same content as {}; read once",
+                    path.display(),
+                    first.1.display()
+                ));
+                continue;
+            }
+            claimed.push((identity, path.clone()));
+        }
+        match file.read {
             ReadPlan::Unchanged => {
                 summary.files_unchanged += 1;
                 continue;
@@ -456,6 +497,8 @@ fn plan_inputs(
                 (plan.offset, plan.lines_before) = (offset, lines);
             }
         }
+        plan.complete |= plan.compressed || file.rotated;
+        plan.file = Some(file);
         plans.push(plan);
     }
     Ok(plans)
@@ -518,7 +561,7 @@ fn read_chunks(
     let mut reader = open_at(&path, plan.compressed, plan.offset)?;
     let ctx = ParseContext {
         reference: plan.reference,
-        default_offset_secs: options.default_offset_secs,
+        zone: options.zone,
     };
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = plan.lines_before + 1;
@@ -534,6 +577,19 @@ fn read_chunks(
             .read_to_end(&mut data)
             .map_err(|e| EngineError::io(&path, e))?;
         let eof = n < options.chunk_bytes;
+        if consumed == 0 && data.starts_with(UTF8_BOM) {
+            // A BOM is an encoding mark, not content: the first line starts after it.
+            data.drain(..UTF8_BOM.len());
+            consumed += UTF8_BOM.len() as u64;
+        }
+        if eof && !plan.complete && data.last().is_some_and(|&b| b != b'\n') {
+            // The writer may still be writing this line: read it once its newline arrives.
+            let whole = memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1);
+            data.truncate(whole);
+            if writing {
+                summary.lines_held_back += 1;
+            }
+        }
         if data.is_empty() {
             break;
         }
@@ -611,6 +667,8 @@ fn file_job(
         input: plan.index,
     }
 }
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Lines in a chunk: newlines, plus one for a last line without a newline.
 fn count_lines(data: &[u8]) -> u64 {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use loglens_engine::config::{parse_offset, Config};
+use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::input::{expand, resolve, Parsers};
 use loglens_engine::{ProcessOptions, ProcessSummary};
 
@@ -28,12 +28,17 @@ pub struct ProcessArgs {
     /// Worker threads [default: the number of cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Zone of timestamps that carry none, e.g. +02:00 [default: UTC].
+    /// Zone of timestamps that carry none: Europe/Paris (daylight saving followed) or +02:00
+    /// [default: UTC].
     #[arg(long)]
     pub timezone: Option<String>,
     /// Read every file from the start, ignoring the checkpoints of earlier runs.
     #[arg(long)]
     pub reprocess: bool,
+    /// The inputs are complete: read an unterminated last line now instead of holding it back
+    /// until its newline arrives (files still being written hold it back by default).
+    #[arg(long = "final")]
+    pub final_inputs: bool,
     /// Skip template mining (records get no `template_id`; one pass instead of two).
     #[arg(long)]
     pub no_templates: bool,
@@ -66,15 +71,16 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
     let parsers = Parsers::from_config(&config)?;
     let files = expand(&paths)?;
     let inputs = resolve(files, &config, &parsers, args.format.as_deref())?;
-    let default_offset_secs = match &args.timezone {
-        Some(tz) => parse_offset(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
-        None => config.default_offset_secs(),
+    let zone = match &args.timezone {
+        Some(tz) => parse_zone(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
+        None => config.zone(),
     };
     let data_dir = crate::cmd::data_dir_of(&config, args.data_dir.as_ref());
     let mut options = ProcessOptions::new(inputs, parsers, data_dir);
     options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
-    options.default_offset_secs = default_offset_secs;
+    options.zone = zone;
     options.reprocess = args.reprocess;
+    options.final_inputs = args.final_inputs;
     options.mine_templates = !args.no_templates;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
@@ -112,6 +118,18 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         out.line(&format!(
             "  {} files continued from their checkpoint, {} unchanged since the last run (--reprocess reads all again)",
             s.files_resumed, s.files_unchanged
+        ))?;
+    }
+    if s.files_duplicate > 0 {
+        out.line(&format!(
+            "  {} files skipped: the same content as another input (a rotated copy), read once",
+            s.files_duplicate
+        ))?;
+    }
+    if s.lines_held_back > 0 {
+        out.line(&format!(
+            "  {} unterminated last lines held back until their newline arrives (--final reads them now)",
+            s.lines_held_back
         ))?;
     }
     // Reasons are counted by their full text; the most frequent come first.

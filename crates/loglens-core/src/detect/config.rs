@@ -5,18 +5,18 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::generate::parse_duration;
+use crate::time::{parse_duration_secs, DurationError};
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DetectError {
     /// A duration such as `bucket` or `warmup` does not parse.
-    #[error("detect.{key}: not a duration: {value:?} (use e.g. 90s, 1m, 6h, 1d)")]
+    #[error("detect.{key}: {source}")]
     Duration {
         /// The key, e.g. `bucket` or `seasonal.warmup`.
         key: String,
-        /// The text given.
-        value: String,
+        /// What is wrong with the text.
+        source: DurationError,
     },
     /// A numeric parameter is out of range.
     #[error("detect.{key}: {why}")]
@@ -184,9 +184,9 @@ impl DetectConfig {
 
 fn prefixed(e: DetectError, prefix: &str) -> DetectError {
     match e {
-        DetectError::Duration { key, value } => DetectError::Duration {
+        DetectError::Duration { key, source } => DetectError::Duration {
             key: format!("{prefix}{key}"),
-            value,
+            source,
         },
         DetectError::Range { key, why } => DetectError::Range {
             key: format!("{prefix}{key}"),
@@ -231,11 +231,16 @@ fn check_thresholds(section: &str, threshold: f64, critical: f64) -> Result<(), 
     Ok(())
 }
 
+/// A positive whole number of seconds, in the one duration grammar of the configuration.
 fn duration(key: &str, text: &str) -> Result<i64, DetectError> {
-    parse_duration(text).map_err(|_| DetectError::Duration {
+    let secs = parse_duration_secs(text).map_err(|source| DetectError::Duration {
         key: key.to_owned(),
-        value: text.to_owned(),
-    })
+        source,
+    })?;
+    if secs == 0 {
+        return Err(range(key, "must be a positive duration"));
+    }
+    Ok(secs)
 }
 
 /// Rolling Z-score: `|x − mean| / std` over the last `window` buckets (the seed's model).
@@ -525,7 +530,7 @@ mod tests {
         let c: DetectConfig = serde_json::from_str(r#"{"bucket":"1x"}"#).unwrap();
         assert_eq!(
             c.validate().unwrap_err().to_string(),
-            "detect.bucket: not a duration: \"1x\" (use e.g. 90s, 1m, 6h, 1d)"
+            "detect.bucket: \"1x\" is not a duration: unknown unit \"x\" (use ms, s, m, h or d)"
         );
         let c: DetectConfig =
             serde_json::from_str(r#"{"metric":{"volume":{"robust_zscore":{"window":1}}}}"#).unwrap();

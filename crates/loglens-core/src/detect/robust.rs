@@ -61,7 +61,7 @@ impl Detector for RobustZScore {
 mod tests {
     use super::*;
     use crate::detect::{Severity, ZScore, ZScoreConfig};
-    use crate::generate::rng::Rng;
+    use loglens_gen::rng::Rng;
 
     fn series(rng: &mut Rng, n: usize) -> Vec<f64> {
         (0..n).map(|_| 50.0 + rng.normal() * 3.0).collect()

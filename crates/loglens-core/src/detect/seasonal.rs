@@ -281,7 +281,7 @@ impl Detector for Seasonal {
 mod tests {
     use super::*;
     use crate::detect::{Severity, ZScore, ZScoreConfig};
-    use crate::generate::rng::Rng;
+    use loglens_gen::rng::Rng;
 
     /// 2026-10-26, a Monday, in seconds.
     const MONDAY: i64 = 20_752 * 86_400;
@@ -344,8 +344,8 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod generator_tests {
     use super::*;
-    use crate::generate::profile::Shape;
-    use crate::generate::rng::Rng;
+    use loglens_gen::profile::Shape;
+    use loglens_gen::rng::Rng;
 
     /// 7 days of 1-minute Poisson counts shaped like the generator's traffic (diurnal curve,
     /// weekend at 0.7), starting on a Monday: count alarms after the warm-up.

@@ -46,7 +46,7 @@ impl Detector for ZScore {
 mod tests {
     use super::*;
     use crate::detect::Severity;
-    use crate::generate::rng::Rng;
+    use loglens_gen::rng::Rng;
 
     fn run(d: &mut impl Detector, values: &[f64]) -> Vec<Verdict> {
         values
