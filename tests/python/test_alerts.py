@@ -635,7 +635,7 @@ def test_incident_missed_by_every_run_is_notified_late(tmp_path):
     assert "(1 late)" in bodies[0]["subject"]
     assert bodies[0]["alerts"][0]["late"] is True
     assert "1 late" in result.stdout
-    assert "1 incidents older than the late lookback" in result.stdout
+    assert "1 incidents ended before the late lookback" in result.stdout
 
 
 def test_two_concurrent_runs_deliver_once(tmp_path):

@@ -198,7 +198,7 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         (report.late(), "late"),
         (
             report.too_old,
-            "incidents older than the late lookback, not notified",
+            "incidents ended before the late lookback (not considered)",
         ),
         (report.pruned, "old outbox entries pruned"),
     ];
