@@ -5,7 +5,10 @@ incidents/metrics/templates datasets exactly as docs/datasets.md specifies them.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -107,9 +110,15 @@ class _Mailbox:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1 that accepts AUTH PLAIN/LOGIN for one user without TLS."""
+    """aiosmtpd on 127.0.0.1 that accepts AUTH PLAIN/LOGIN for one user; without `tls` in plain
+    text, with it only after STARTTLS."""
 
-    def __init__(self, user: str = "alerts", password: str = "s3cret-pw") -> None:
+    def __init__(
+        self,
+        user: str = "alerts",
+        password: str = "s3cret-pw",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.mailbox = _Mailbox()
         self.user, self.password = user, password
 
@@ -126,7 +135,9 @@ class SmtpServer:
             hostname="127.0.0.1",
             port=self.port,
             authenticator=authenticator,
-            auth_require_tls=False,
+            auth_require_tls=tls is not None,
+            tls_context=tls,
+            require_starttls=tls is not None,
         )
 
     def __enter__(self) -> SmtpServer:
@@ -148,9 +159,10 @@ class SmtpServer:
 class Script:
     """What the HTTP server does per request: the first `fail` requests get 503, the first `slow`
     ones wait `slow_secs` before answering, and with `stall` the first request waits until
-    `release` is set (at most 30 s)."""
+    `release` is set (at most 30 s). Failures answer `status`."""
 
     fail: int = 0
+    status: int = 503
     slow: int = 0
     slow_secs: float = 0.0
     stall: bool = False
@@ -161,7 +173,12 @@ class Script:
 class HttpServer:
     """A real HTTP server on 127.0.0.1 recording every POST (path, headers, JSON body)."""
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.script = script or Script()
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -189,7 +206,7 @@ class HttpServer:
                     s.release.wait(30)
                 if index < s.slow:
                     time.sleep(s.slow_secs)
-                code = 503 if index < s.fail else 200
+                code = s.status if index < s.fail else 200
                 try:
                     self.send_response(code)
                     self.send_header("Content-Length", "0")
@@ -198,10 +215,14 @@ class HttpServer:
                 except OSError:
                     pass  # the client gave up (timeout) or was killed
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}/hook"
 
     def __enter__(self) -> HttpServer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -222,3 +243,87 @@ def read_history(data_dir: Path) -> list[dict]:
     if not files:
         return []
     return pa.concat_tables([pq.read_table(f) for f in files]).to_pylist()
+
+
+# --- a private CA -----------------------------------------------------------------------------
+
+
+@dataclass
+class PrivateCa:
+    """A CA made for one test, and a server certificate for 127.0.0.1 and localhost it signed."""
+
+    ca_pem: Path
+    cert_pem: Path
+    key_pem: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert_pem, self.key_pem)
+        return ctx
+
+
+def make_private_ca(tmp: Path) -> PrivateCa | None:
+    """Uses the `openssl` command (None when it is missing): a CA with CA:TRUE, and a leaf with
+    CA:FALSE and the loopback names, as a private PKI would issue."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60, cwd=tmp)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=loglens test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    (tmp / "leaf.ext").write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    )
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    )
+    return PrivateCa(tmp / "ca.pem", tmp / "server.pem", tmp / "server.key")

@@ -19,8 +19,10 @@ from alert_helpers import (
     HttpServer,
     Script,
     SmtpServer,
+    free_port,
     incident,
     iso,
+    make_private_ca,
     read_history,
     write_incidents,
     write_metrics,
@@ -237,6 +239,36 @@ def test_slack_and_alertmanager_payloads(tmp_path):
     assert a["startsAt"] == "2026-11-20T12:00:00Z"
     assert a["fingerprint"] == "inc00001"
     assert a["annotations"]["observed"] == "0.31"
+    assert am["commonLabels"]["alertname"] == "api-errors"
+    assert am["commonAnnotations"]["expected"] == "0.02"
+    assert am["groupKey"] == '{}/{alertname="api-errors"}:{service="api"}'
+
+
+def test_resolved_email_threads_under_its_firing(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with SmtpServer() as smtp:
+        receivers = f"""
+[[receiver]]
+name = "oncall"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+tls = "none"
+from = "loglens@example.com"
+to = ["sre@example.com"]
+"""
+        cfg = config(tmp_path, receivers, rule("oncall"), 'external_url = "http://dash:8501"')
+        alert("run", "--config", str(cfg), "--now", NOW)
+        alert("run", "--config", str(cfg), "--now", LATER)
+        firing, resolved = (m["message"] for m in smtp.messages)
+    assert resolved["Subject"].startswith("[RESOLVED]")
+    assert resolved["In-Reply-To"] == firing["Message-ID"]
+    assert resolved["References"] == firing["Message-ID"]
+    assert firing["In-Reply-To"] is None
+    plain = firing.get_body(("plain",)).get_content()
+    assert "dashboard: http://dash:8501" in plain
+    assert "loglens templates --new-since 2026-11-20T12:00:00Z" in plain
 
 
 def test_firing_once_then_resolved_once(tmp_path):
@@ -272,14 +304,67 @@ def test_receiver_down_then_up_is_delivered_once_after_retries(tmp_path):
     assert "HTTP 503" in history[0]["error"]
 
 
-def test_receiver_unreachable_fails_then_next_notification_still_goes(tmp_path):
+def test_receiver_down_for_a_run_is_delivered_by_a_later_run(tmp_path):
     data = tmp_path / "data"
-    write_incidents(data, [incident(1)])
-    cfg = config(tmp_path, webhook("http://127.0.0.1:9/hook", extra="max_attempts = 2"), rule())
+    write_incidents(data, [incident(1), incident(2, service="db")])
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    cfg = config(tmp_path, webhook(url, extra="max_attempts = 2"), rule())
     result = alert("run", "--config", str(cfg), "--now", NOW, check=False)
     assert result.returncode == 1
+    assert "1 left for a later run, 1 waiting for their retry time" in result.stdout
+    assert sorted((e["status"], e["attempts"]) for e in outbox(data)) == [
+        ("pending", 0),
+        ("pending", 2),
+    ], "once the receiver gave up, its other entry waits for a later run"
+    assert [h["result"] for h in read_history(data)] == ["retrying", "retrying"]
+    with HttpServer(port=port) as http:
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=6)))
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=7)))
+        alert("run", "--config", str(cfg), "--now", LATER)
+        sent = sorted((r["json"]["group_key"], r["json"]["status"]) for r in http.requests)
+        keys = http.keys()
+    assert sent == [
+        ("service=api", "firing"),
+        ("service=api", "resolved"),
+        ("service=db", "firing"),
+        ("service=db", "resolved"),
+    ], "no firing lost, none sent twice"
+    firing = [e for e in outbox(data) if e["notification"]["state"] == "firing"]
+    assert sorted(e["attempts"] for e in firing) == [1, 3]
+    assert {e["notification"]["key"] for e in firing} <= set(keys)
+    pruned = alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(days=8)))
+    assert "4 old outbox entries pruned" in pruned.stdout
+    assert outbox(data) == []
+
+
+def test_permanent_error_is_not_retried(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer(Script(fail=10, status=404)) as http:
+        cfg = config(tmp_path, webhook(http.url), rule())
+        result = alert("run", "--config", str(cfg), "--now", NOW, check=False)
+        alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=6)), check=False)
+        requests = len(http.requests)
+    assert result.returncode == 1
+    assert requests == 1, "a 404 is not retried, in this run or the next"
     assert [e["status"] for e in outbox(data)] == ["failed"]
-    assert [h["result"] for h in read_history(data)] == ["retrying", "failed"]
+    assert [h["result"] for h in read_history(data)] == ["failed"]
+    assert "HTTP 404" in read_history(data)[0]["error"]
+
+
+def test_undelivered_notification_expires_after_give_up_after(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1, minutes=600)])
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    cfg = config(tmp_path, webhook(url, extra="max_attempts = 1"), rule(), 'give_up_after = "1h"')
+    alert("run", "--config", str(cfg), "--now", NOW, check=False)
+    result = alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(hours=2)), check=False)
+    assert result.returncode == 1
+    assert "warning: gave up on firing [FIRING] api-errors" in result.stderr
+    assert "1 expired" in result.stdout
+    assert [e["status"] for e in outbox(data)] == ["expired"]
+    assert [h["result"] for h in read_history(data)] == ["retrying", "expired"]
 
 
 def test_slow_receiver_times_out_then_retry_delivers(tmp_path):
@@ -338,6 +423,22 @@ def test_storm_of_1000_incidents_is_a_handful_of_notifications(tmp_path):
     print(f"1000 incidents -> {len(bodies)} notifications in {elapsed:.2f}s")
 
 
+def test_storm_beyond_max_per_run_is_folded_into_one_summary(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(n, service=f"svc{n:02d}") for n in range(30)])
+    with HttpServer() as http:
+        hook = webhook(http.url, extra="max_per_run = 10")
+        result = alert("run", "--config", str(config(tmp_path, hook, rule())), "--now", NOW)
+        bodies = [r["json"] for r in http.requests]
+    assert len(bodies) == 10, "9 notifications and one summary, not 30"
+    (summary,) = [b for b in bodies if b["rule"] == "storm"]
+    assert summary["subject"].startswith("[FIRING] storm: 21 more notifications")
+    assert sum(len(b["alerts"]) for b in bodies) == 30, "every alert is in some notification"
+    assert result.stdout.count("folded into a storm summary") == 21
+    results = [h["result"] for h in read_history(data)]
+    assert (results.count("summarized"), results.count("delivered")) == (21, 10)
+
+
 def test_dry_run_prints_and_sends_nothing(tmp_path):
     data = tmp_path / "data"
     write_incidents(data, [incident(1)])
@@ -349,7 +450,7 @@ def test_dry_run_prints_and_sends_nothing(tmp_path):
         assert outbox(data) == []
         alert("run", "--config", str(cfg), "--now", NOW)
         assert len(http.requests) == 1, "dry run changed no state"
-    assert [h["result"] for h in read_history(data)].count("dry_run") == 1
+    assert [h["result"] for h in read_history(data)] == ["delivered"], "dry run wrote no history"
 
 
 def test_silence_cli_holds_matching_alerts_until_expired(tmp_path):
@@ -498,3 +599,165 @@ def test_config_validate_names_the_bad_field(tmp_path):
     cfg.write_text(bad.replace("group_wait", "group_wiat"))
     res = validate(cfg)
     assert res.returncode == 2 and "group_wiat" in res.stderr
+
+
+def test_silence_holds_a_firing_group_without_resolving_and_its_end_refires(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1, minutes=120)])
+    silence = f"""
+[[silence]]
+id = "deploy"
+match = ["service=api"]
+starts = "{iso(T0 + timedelta(minutes=10))}"
+ends = "{iso(T0 + timedelta(minutes=30))}"
+"""
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule(), extra=silence)
+        for minutes in (5, 15, 25, 35, 40, 180):
+            alert("run", "--config", str(cfg), "--now", iso(T0 + timedelta(minutes=minutes)))
+        states = [r["json"]["status"] for r in http.requests]
+        keys = http.keys()
+    assert states == ["firing", "firing", "resolved"], "no false resolved; re-fired once after"
+    assert len(set(keys)) == 3, "the re-fire has its own key"
+
+
+def test_incident_missed_by_every_run_is_notified_late(tmp_path):
+    data = tmp_path / "data"
+    old = incident(2, service="db", at=T0 - timedelta(days=3))
+    write_incidents(data, [incident(1), old])
+    with HttpServer() as http:
+        cfg = config(tmp_path, webhook(http.url), rule())
+        two_hours = T0 + timedelta(hours=2)
+        result = alert("run", "--config", str(cfg), "--now", iso(two_hours))
+        alert("run", "--config", str(cfg), "--now", iso(two_hours + timedelta(minutes=1)))
+        bodies = [r["json"] for r in http.requests]
+    assert [b["status"] for b in bodies] == ["firing", "resolved"]
+    assert "(1 late)" in bodies[0]["subject"]
+    assert bodies[0]["alerts"][0]["late"] is True
+    assert "1 late" in result.stdout
+    assert "1 incidents ended before the late lookback" in result.stdout
+
+
+def test_two_concurrent_runs_deliver_once(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    script = Script(stall=True)
+    with HttpServer(script) as http:
+        cfg = config(tmp_path, webhook(http.url, extra='timeout = "60s"'), rule())
+        impatient = tmp_path / "impatient.toml"
+        impatient.write_text(cfg.read_text().replace("[alerting]", '[alerting]\nlock_wait = "0s"'))
+        args = [loglens_bin(), "alert", "run", "--now", NOW, "--config"]
+        first = subprocess.Popen([*args, str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        second = None
+        try:
+            assert script.arrived.wait(30), "the first run never reached the receiver"
+            busy = alert("run", "--config", str(impatient), "--now", NOW, check=False)
+            assert busy.returncode == 3, busy.stderr
+            assert "holds" in busy.stderr and ".lock" in busy.stderr
+            second = subprocess.Popen(
+                [*args, str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            script.release.set()
+            assert first.wait(60) == 0
+            assert second.wait(60) == 0, second.stderr.read() if second.stderr else ""
+        finally:
+            for proc in (first, second):
+                if proc is not None:
+                    proc.kill()
+                    proc.wait(10)
+        keys = http.keys()
+    assert len(keys) == 1, "the waiting run found the notification delivered"
+    assert [e["status"] for e in outbox(data)] == ["delivered"]
+
+
+def test_secrets_in_urls_and_config_are_never_printed_or_stored(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer(Script(fail=10)) as http:
+        url = http.url.replace("http://", "http://bob:pw-SECRET1@") + "?token=tok-SECRET2"
+        email = """
+[[receiver]]
+name = "mail"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = 9
+tls = "none"
+username = "alerts"
+password = "pw-SECRET3"
+from = "loglens@example.com"
+to = ["sre@example.com"]
+max_attempts = 1
+"""
+        cfg = config(tmp_path, webhook(url, extra="max_attempts = 2") + email, rule('hook", "mail'))
+        result = alert("run", "--config", str(cfg), "--now", NOW, check=False)
+        checked = validate(cfg)
+        cfg.write_text(cfg.read_text().replace("password = ", "pasword = "))
+        typo = validate(cfg)
+        assert len(http.requests) == 2
+    assert result.returncode == 1
+    assert "receiver[1].password: a literal password" in result.stderr
+    assert "http://***@127.0.0.1" in result.stdout and "token=***" in result.stdout
+    stored = "".join(p.read_text() for p in (data / "alerts").rglob("*.json"))
+    stored += json.dumps(read_history(data), default=str)
+    printed = result.stdout + result.stderr + checked.stdout + checked.stderr
+    printed += typo.stdout + typo.stderr
+    for secret in ("pw-SECRET1", "tok-SECRET2", "pw-SECRET3"):
+        assert secret not in printed + stored, secret
+    assert checked.returncode == 0 and "warning" in checked.stderr
+    assert typo.returncode == 2 and "pasword" in typo.stderr
+
+
+def test_config_validate_checks_urls_variables_and_labels(tmp_path):
+    cases = [
+        (webhook("http://"), rule(), "receiver[0].url"),
+        (webhook("http://127.0.0.1:99999/x"), rule(), "port"),
+        (
+            webhook("http://127.0.0.1:1/x", extra='headers_env = { "X-Key" = "LOGLENS_NOT_SET" }'),
+            rule(),
+            "environment variable LOGLENS_NOT_SET is not set",
+        ),
+        (webhook("http://127.0.0.1:1/x"), rule().replace("severity=~", "sevrity=~"), "sevrity"),
+    ]
+    os.environ.pop("LOGLENS_NOT_SET", None)
+    for receivers, rules, expected in cases:
+        res = validate(config(tmp_path, receivers, rules))
+        assert res.returncode == 2 and expected in res.stderr, (expected, res.stderr)
+
+
+def test_private_ca_for_https_and_smtp_starttls(tmp_path):
+    ca = make_private_ca(tmp_path)
+    if ca is None:
+        pytest.skip("needs the openssl command to make a CA")
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    with HttpServer(tls=ca.server_context()) as https, SmtpServer(tls=ca.server_context()) as smtp:
+        email = f"""
+[[receiver]]
+name = "mail"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+tls = "starttls"
+username = "alerts"
+password_env = "LOGLENS_TEST_SMTP_PASSWORD"
+from = "loglens@example.com"
+to = ["sre@example.com"]
+max_attempts = 1
+{{ca}}
+"""
+        hook = webhook(https.url, extra="max_attempts = 1\n{ca}")
+        both = rule('hook", "mail')
+        env = {"LOGLENS_TEST_SMTP_PASSWORD": smtp.password}
+        untrusted = config(tmp_path, (hook + email).format(ca=""), both)
+        refused = alert("run", "--config", str(untrusted), "--now", NOW, env=env, check=False)
+        assert refused.returncode == 1
+        assert refused.stdout.count("not trusted") == 2 and "set ca_file" in refused.stdout
+        assert https.requests == [] and smtp.messages == []
+        trusted = config(tmp_path, (hook + email).format(ca=f'ca_file = "{ca.ca_pem}"'), both)
+        alert("run", "--config", str(trusted), "--now", iso(T0 + timedelta(minutes=6)), env=env)
+        assert len(https.requests) == 1 and len(smtp.messages) == 1
+        assert smtp.messages[0]["auth"] == "alerts"
+        # SSL_CERT_FILE is honoured when ca_file is not set.
+        env["SSL_CERT_FILE"] = str(ca.ca_pem)
+        alert("test", "--config", str(untrusted), "--receiver", "hook", env=env)
+        assert len(https.requests) == 2

@@ -2,6 +2,7 @@
 //! The engine's config keeps these raw; this module parses the same text again into typed
 //! structs with unknown fields denied, and checks values, so an error names the line and field.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,22 @@ pub struct AlertingSection {
     pub backoff_base: Option<String>,
     /// Longest retry delay (default `30s`).
     pub backoff_max: Option<String>,
+    /// Incidents that stopped firing before a run saw them are still notified, marked late, when
+    /// they ended at most this long before the run (default `24h`); older ones are only counted.
+    pub late_lookback: Option<String>,
+    /// A notification that could not be delivered stays in the outbox and is retried by later
+    /// runs, with backoff, until this long after it was queued (default `24h`); then it expires,
+    /// with a warning and an `expired` history row.
+    pub give_up_after: Option<String>,
+    /// How long `alert run` waits for another run holding the outbox lock (default `60s`); then
+    /// it exits with status 3 naming the lock file.
+    pub lock_wait: Option<String>,
+    /// Delivered, failed and expired outbox entries are deleted this long after they were queued
+    /// (default `7d`); the history keeps their outcome.
+    pub outbox_retention: Option<String>,
+    /// The dashboard's URL, linked from notifications (Alertmanager's `externalURL` and
+    /// `generatorURL`, a line in emails).
+    pub external_url: Option<String>,
 }
 
 /// `[[rule]]` as written.
@@ -80,16 +97,19 @@ struct ReceiverSection {
     kind: String,
     timeout: Option<String>,
     max_attempts: Option<u32>,
+    max_per_run: Option<u32>,
     url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
     headers_env: BTreeMap<String, String>,
+    ca_file: Option<PathBuf>,
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     tls: Option<String>,
     username: Option<String>,
     password_env: Option<String>,
+    password: Option<String>,
     from: Option<String>,
     #[serde(default)]
     to: Vec<String>,
@@ -153,6 +173,8 @@ pub enum Target {
         username: Option<String>,
         /// Environment variable holding the password (the value is never stored or printed).
         password_env: Option<String>,
+        /// A password written in the config file (allowed with a warning; never printed).
+        password: Option<Secret>,
         /// Sender address.
         from: String,
         /// Recipients.
@@ -169,6 +191,16 @@ pub enum Target {
         /// Extra headers whose value comes from an environment variable (header → variable).
         headers_env: BTreeMap<String, String>,
     },
+}
+
+/// A secret value from the config file: `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(crate::redact::MASK)
+    }
 }
 
 /// The JSON payload shape of an HTTP receiver.
@@ -191,8 +223,14 @@ pub struct Receiver {
     pub target: Target,
     /// Per-attempt timeout in milliseconds (default 10 s).
     pub timeout_ms: u64,
-    /// Attempts before giving up (default 5).
+    /// Attempts within one run before leaving the notification to later runs (default 5).
     pub max_attempts: u32,
+    /// New notifications one run sends it at most (default 20): beyond, the rest are folded into
+    /// one storm summary ("N more").
+    pub max_per_run: u32,
+    /// PEM file of the CA certificates to trust for this receiver's TLS, instead of the built-in
+    /// roots (a private CA); without it `SSL_CERT_FILE` is used when set.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Receiver {
@@ -217,7 +255,7 @@ impl Receiver {
 }
 
 /// Settings shared by all rules, checked.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Seconds an incident counts as firing after its end.
     pub resolve_after: i64,
@@ -227,6 +265,16 @@ pub struct Settings {
     pub jitter_seed: u64,
     /// Retry backoff.
     pub backoff: loglens_core::alert::Backoff,
+    /// Seconds after its end a never-notified incident is still notified (late).
+    pub late_lookback: i64,
+    /// Seconds after queueing an undelivered notification expires.
+    pub give_up_after: i64,
+    /// Milliseconds a run waits for the outbox lock.
+    pub lock_wait_ms: u64,
+    /// Seconds final outbox entries are kept.
+    pub outbox_retention: i64,
+    /// The dashboard's URL.
+    pub external_url: Option<String>,
 }
 
 /// The checked alerting configuration.
@@ -240,6 +288,8 @@ pub struct AlertConfig {
     pub receivers: Vec<Receiver>,
     /// Silences from the file.
     pub silences: Vec<Silence>,
+    /// Usable but risky settings (literal secrets), one message each, for the CLI to print.
+    pub warnings: Vec<String>,
 }
 
 /// A configuration that cannot be used: names the file, line (when known) and field.
@@ -289,16 +339,72 @@ impl AlertConfig {
     pub fn parse(text: &str, path: &Path) -> Result<AlertConfig, ConfigError> {
         let file: AlertFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: syntax_message(text, &e),
         })?;
-        let checker = Checker { text, path };
+        let checker = Checker {
+            text,
+            path,
+            warnings: RefCell::new(Vec::new()),
+        };
         checker.check(file)
     }
+
+    /// Environment variables the receivers read that are not set, as `field: message` lines.
+    pub fn unset_variables(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, r) in self.receivers.iter().enumerate() {
+            let vars: Vec<(String, &String)> = match &r.target {
+                Target::Email { password_env, .. } => password_env
+                    .iter()
+                    .map(|v| ("password_env".to_owned(), v))
+                    .collect(),
+                Target::Http { headers_env, .. } => headers_env
+                    .iter()
+                    .map(|(h, v)| (format!("headers_env.{h}"), v))
+                    .collect(),
+            };
+            for (field, var) in vars {
+                if std::env::var_os(var).is_none() {
+                    out.push(format!(
+                        "receiver[{i}].{field}: environment variable {var} is not set"
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
+
+/// toml's message without the quoted source line, which may hold a secret (`password = "…"`).
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+            format!("TOML parse error at line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Labels alerts carry, for checking `match` (see `Incident::labels`).
+pub const KNOWN_LABELS: [&str; 8] = [
+    "severity",
+    "detector",
+    "metric",
+    "series",
+    "service",
+    "host",
+    "level",
+    "template_id",
+];
 
 struct Checker<'a> {
     text: &'a str,
     path: &'a Path,
+    warnings: RefCell<Vec<String>>,
 }
 
 type Res<T> = Result<T, ConfigError>;
@@ -353,6 +459,32 @@ impl Checker<'_> {
         }
     }
 
+    fn warn(&self, table: &str, index: usize, key: &str, message: &str) {
+        let line = self.line_of(table, index, key);
+        let path = self.path.display();
+        self.warnings
+            .borrow_mut()
+            .push(format!("{path}:{line}: {table}[{index}].{key}: {message}"));
+    }
+
+    fn matchers(&self, table: &str, i: usize, texts: &[String]) -> Res<Vec<Matcher>> {
+        let bad = |m: String| self.invalid(table, i, "match", m);
+        texts
+            .iter()
+            .map(|m| {
+                let matcher = Matcher::parse(m).map_err(|e| bad(e.to_string()))?;
+                if !KNOWN_LABELS.contains(&matcher.label.as_str()) {
+                    let known = KNOWN_LABELS.join(", ");
+                    return Err(bad(format!(
+                        "unknown label {:?} (labels: {known})",
+                        matcher.label
+                    )));
+                }
+                Ok(matcher)
+            })
+            .collect()
+    }
+
     fn check(&self, file: AlertFile) -> Res<AlertConfig> {
         let settings = self.settings(&file.alerting)?;
         let receivers = file
@@ -368,7 +500,7 @@ impl Checker<'_> {
             .rule
             .iter()
             .enumerate()
-            .map(|(i, r)| self.rule(i, r, &receivers))
+            .map(|(i, r)| self.rule(i, r, &receivers, &settings))
             .collect::<Res<Vec<_>>>()?;
         unique(rules.iter().map(|r| r.name.as_str()))
             .map_err(|name| self.invalid("rule", 0, "name", format!("duplicate rule name {name:?}")))?;
@@ -383,6 +515,7 @@ impl Checker<'_> {
             rules,
             receivers,
             silences,
+            warnings: self.warnings.take(),
         })
     }
 
@@ -405,16 +538,25 @@ impl Checker<'_> {
                 base_ms: ms("backoff_base", &a.backoff_base, 500)?,
                 max_ms: ms("backoff_max", &a.backoff_max, 30_000)?,
             },
+            late_lookback: secs("late_lookback", &a.late_lookback, 24 * 3600)?,
+            give_up_after: secs("give_up_after", &a.give_up_after, 24 * 3600)?,
+            lock_wait_ms: ms("lock_wait", &a.lock_wait, 60_000)?,
+            outbox_retention: secs("outbox_retention", &a.outbox_retention, 7 * 24 * 3600)?,
+            external_url: a
+                .external_url
+                .as_deref()
+                .map(|u| {
+                    check_url(u)
+                        .map(|()| u.to_owned())
+                        .map_err(|m| self.invalid("alerting", usize::MAX, "external_url", m))
+                })
+                .transpose()?,
         })
     }
 
-    fn rule(&self, i: usize, r: &RuleSection, receivers: &[Receiver]) -> Res<Rule> {
+    fn rule(&self, i: usize, r: &RuleSection, receivers: &[Receiver], settings: &Settings) -> Res<Rule> {
         let bad = |key: &str, m: String| self.invalid("rule", i, key, m);
-        let matchers = r
-            .matchers
-            .iter()
-            .map(|m| Matcher::parse(m).map_err(|e| bad("match", e.to_string())))
-            .collect::<Res<Vec<_>>>()?;
+        let matchers = self.matchers("rule", i, &r.matchers)?;
         for name in &r.receivers {
             if !receivers.iter().any(|x| &x.name == name) {
                 return Err(bad("receivers", format!("no [[receiver]] named {name:?}")));
@@ -437,6 +579,8 @@ impl Checker<'_> {
             repeat_interval: secs("repeat_interval", &r.repeat_interval, 4 * 3600)?,
             cooldown: secs("cooldown", &r.cooldown, 0)?,
             send_resolved: r.send_resolved.unwrap_or(true),
+            resolve_after: settings.resolve_after,
+            late_lookback: settings.late_lookback,
         };
         let condition = self.condition(i, r)?;
         Ok(Rule {
@@ -521,6 +665,13 @@ impl Checker<'_> {
         if max_attempts == 0 {
             return Err(bad("max_attempts", "must be at least 1".into()));
         }
+        let max_per_run = r.max_per_run.unwrap_or(20);
+        if max_per_run < 2 {
+            return Err(bad(
+                "max_per_run",
+                "must be at least 2 (one notification and a summary)".into(),
+            ));
+        }
         let target = match r.kind.as_str() {
             "email" => self.email(i, r)?,
             "webhook" | "slack" | "alertmanager" => self.http(i, r)?,
@@ -531,11 +682,18 @@ impl Checker<'_> {
                 ))
             }
         };
+        if let Some(ca) = &r.ca_file {
+            if !ca.is_file() {
+                return Err(bad("ca_file", format!("{} is not a readable file", ca.display())));
+            }
+        }
         Ok(Receiver {
             name: r.name.clone(),
             target,
             timeout_ms,
             max_attempts,
+            max_per_run,
+            ca_file: r.ca_file.clone(),
         })
     }
 
@@ -565,8 +723,25 @@ impl Checker<'_> {
         for to in &r.to {
             check_address(to).map_err(|m| bad("to", m))?;
         }
-        if r.password_env.is_some() && r.username.is_none() {
-            return Err(bad("username", "password_env is set but username is not".into()));
+        if (r.password_env.is_some() || r.password.is_some()) && r.username.is_none() {
+            return Err(bad("username", "a password is set but username is not".into()));
+        }
+        if r.password_env.is_some() && r.password.is_some() {
+            return Err(bad("password", "set password_env or password, not both".into()));
+        }
+        if r.password.is_some() {
+            self.warn(
+                "receiver",
+                i,
+                "password",
+                "a literal password in the config file; prefer password_env",
+            );
+        }
+        if tls == SmtpTls::None && r.username.is_some() && !is_loopback(&host) {
+            return Err(bad(
+                "tls",
+                format!("tls = \"none\" would send the password in cleartext to {host}; use starttls or tls (none is only for a relay on loopback)"),
+            ));
         }
         let port = r.smtp_port.unwrap_or(match tls {
             SmtpTls::StartTls => 587,
@@ -579,6 +754,7 @@ impl Checker<'_> {
             tls,
             username: r.username.clone(),
             password_env: r.password_env.clone(),
+            password: r.password.clone().map(Secret),
             from,
             to: r.to.clone(),
         })
@@ -590,8 +766,23 @@ impl Checker<'_> {
             .url
             .clone()
             .ok_or_else(|| bad("url", format!("a {} receiver needs url", r.kind)))?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(bad("url", format!("{url:?} is not an http:// or https:// URL")));
+        check_url(&url).map_err(|m| bad("url", m))?;
+        if r.password.is_some() || r.username.is_some() {
+            return Err(bad(
+                "password",
+                format!(
+                    "a {} receiver takes credentials in headers_env, not username/password",
+                    r.kind
+                ),
+            ));
+        }
+        for name in r.headers.keys().filter(|h| crate::redact::is_secret_header(h)) {
+            self.warn(
+                "receiver",
+                i,
+                "headers",
+                &format!("header {name:?} has a literal secret value; prefer headers_env"),
+            );
         }
         if r.smtp_host.is_some() || !r.to.is_empty() {
             return Err(bad(
@@ -614,11 +805,7 @@ impl Checker<'_> {
 
     fn silence(&self, i: usize, s: &SilenceSection) -> Res<Silence> {
         let bad = |key: &str, m: String| self.invalid("silence", i, key, m);
-        let matchers = s
-            .matchers
-            .iter()
-            .map(|m| Matcher::parse(m).map_err(|e| bad("match", e.to_string())))
-            .collect::<Res<Vec<_>>>()?;
+        let matchers = self.matchers("silence", i, &s.matchers)?;
         if matchers.is_empty() {
             return Err(bad("match", "a silence needs at least one matcher".into()));
         }
@@ -647,6 +834,51 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), String> {
         if !seen.insert(name) {
             return Err(name.to_owned());
         }
+    }
+    Ok(())
+}
+
+/// Whether a host is this machine (a relay there may go without TLS).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An `http://` or `https://` URL with a host, a valid port and no spaces; messages show the URL
+/// with its secrets masked.
+fn check_url(url: &str) -> Result<(), String> {
+    let shown = crate::redact::url(url);
+    let bad = |why: &str| Err(format!("{shown:?} is not a usable URL: {why}"));
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Err(format!("{shown:?} is not an http:// or https:// URL"));
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it contains spaces or control characters");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once(']')
+            .map_or((v6, None), |(h, p)| (h, p.strip_prefix(':'))),
+        None => host_port
+            .split_once(':')
+            .map_or((host_port, None), |(h, p)| (h, Some(p))),
+    };
+    if host.is_empty() {
+        return bad("no host");
+    }
+    if let Some(p) = port {
+        if !matches!(p.parse::<u32>(), Ok(1..=65535)) {
+            return bad(&format!("port {p:?} is not 1-65535"));
+        }
+    }
+    if url.parse::<ureq::http::Uri>().is_err() {
+        return bad("it does not parse");
     }
     Ok(())
 }
@@ -775,6 +1007,73 @@ ends = "2026-12-01T00:00:00Z"
         let c = parse(block).unwrap();
         assert_eq!((c.rules.len(), c.receivers.len(), c.silences.len()), (4, 2, 1));
         assert_eq!(c.receivers[1].kind(), "webhook");
+    }
+
+    #[test]
+    fn literal_secrets_are_warned_about_and_never_echoed() {
+        let text = GOOD.replace(
+            "tls = \"none\"",
+            "tls = \"none\"\nusername = \"alerts\"\npassword = \"hunter2-secret\"",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("receiver[0].password"), "{:?}", c.warnings);
+        assert!(!format!("{:?}", c.receivers[0]).contains("hunter2"));
+        // A toml error on the line does not quote it.
+        let e = parse(&text.replace("password = ", "pasword = "))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pasword") && e.contains("line 15"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let hook = GOOD.replace("{ \"X-Team\" = \"sre\" }", "{ \"Authorization\" = \"Bearer t\" }");
+        assert!(parse(&hook).unwrap().warnings[0].contains("Authorization"));
+    }
+
+    #[test]
+    fn cleartext_credentials_only_to_loopback() {
+        let text = GOOD.replace(
+            "smtp_host = \"127.0.0.1\"",
+            "smtp_host = \"smtp.example.com\"\nusername = \"alerts\"\npassword_env = \"P\"",
+        );
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains("receiver[0].tls") && e.contains("cleartext"), "{e}");
+        let local = text.replace("smtp.example.com", "localhost");
+        assert!(parse(&local).is_ok());
+    }
+
+    #[test]
+    fn urls_ports_and_match_labels_are_checked() {
+        for (url, why) in [
+            ("http://", "no host"),
+            ("http://exa mple.com/x", "spaces"),
+            ("http://example.com:99999/x", "port"),
+            ("https://u:pw@example.com:0/x", "port"),
+        ] {
+            let text = GOOD.replace("http://127.0.0.1:9/x", url);
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains("receiver[1].url") && e.contains(why), "{url}: {e}");
+            assert!(!e.contains(":pw@"), "the password is masked: {e}");
+        }
+        let e = parse(&GOOD.replace("service=api", "sevrice=api"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rule[0].match: unknown label \"sevrice\""), "{e}");
+        let e = parse(&GOOD.replace("host=db-01", "hots=db-01"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("silence[0].match"), "{e}");
+    }
+
+    #[test]
+    fn unset_variables_are_named() {
+        let text = GOOD.replace(
+            "headers = { \"X-Team\" = \"sre\" }",
+            "headers_env = { \"Authorization\" = \"LOGLENS_TEST_SURELY_UNSET\" }",
+        );
+        assert_eq!(
+            parse(&text).unwrap().unset_variables(),
+            ["receiver[1].headers_env.Authorization: environment variable LOGLENS_TEST_SURELY_UNSET is not set"]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod history;
 pub mod notification;
 pub mod outbox;
+pub mod redact;
 pub mod run;
 pub mod silences;
 

@@ -27,10 +27,14 @@ pub enum Status {
     Sending,
     /// Acknowledged by the receiver.
     Delivered,
-    /// Every attempt failed.
+    /// Failed for good: the receiver refused it (a permanent error) or is no longer configured.
     Failed,
+    /// Not delivered before `give_up_after`: given up, with a warning.
+    Expired,
     /// All its alerts were silenced: recorded, not sent.
     Silenced,
+    /// Folded into a storm summary sent in its place: recorded, not sent.
+    Summarized,
 }
 
 impl Status {
@@ -41,13 +45,18 @@ impl Status {
             Status::Sending => "sending",
             Status::Delivered => "delivered",
             Status::Failed => "failed",
+            Status::Expired => "expired",
             Status::Silenced => "silenced",
+            Status::Summarized => "summarized",
         }
     }
 
     /// Whether no more work is due.
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Delivered | Status::Failed | Status::Silenced)
+        matches!(
+            self,
+            Status::Delivered | Status::Failed | Status::Expired | Status::Silenced | Status::Summarized
+        )
     }
 }
 
@@ -66,6 +75,12 @@ pub struct Entry {
     pub attempts: u32,
     /// Last error, secrets redacted.
     pub error: Option<String>,
+    /// When (µs, the run's evaluation time) it was queued: `give_up_after` counts from here.
+    #[serde(default)]
+    pub queued_at: i64,
+    /// Not attempted again before this instant (µs): the backoff between runs.
+    #[serde(default)]
+    pub next_attempt_at: i64,
 }
 
 impl Entry {
@@ -106,6 +121,25 @@ fn err(path: &Path, e: impl std::fmt::Display) -> OutboxError {
     }
 }
 
+/// The exclusive lock on the outbox, held for a whole run: released when dropped (or when the
+/// process dies, as the kernel drops `flock` locks with the file descriptor).
+#[derive(Debug)]
+pub struct OutboxLock {
+    _file: File,
+}
+
+/// Another process held the lock for the whole wait.
+#[derive(Debug, thiserror::Error)]
+#[error("another `loglens alert` process (pid {holder}) holds {path}; waited {waited_ms} ms (see [alerting] lock_wait)")]
+pub struct LockBusy {
+    /// The lock file.
+    pub path: PathBuf,
+    /// The holder's pid as it wrote it, or `?`.
+    pub holder: String,
+    /// How long this process waited.
+    pub waited_ms: u64,
+}
+
 /// Files of the outbox directory that are not delivery entries.
 const NOT_ENTRIES: [&str; 2] = ["state.json", "silences.json"];
 
@@ -124,6 +158,42 @@ impl Outbox {
         let dir = data_dir.join("alerts").join("outbox");
         fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
         Ok(Outbox { dir })
+    }
+
+    /// Takes the exclusive lock (`alerts/outbox/.lock`), waiting up to `wait`.
+    /// Why a lock? Two runs at once would each deliver the same pending entries.
+    pub fn lock(&self, wait: std::time::Duration) -> Result<Result<OutboxLock, LockBusy>, OutboxError> {
+        let path = self.dir.join(".lock");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| err(&path, e))?;
+        let started = std::time::Instant::now();
+        loop {
+            if try_lock(&file).map_err(|e| err(&path, e))? {
+                file.set_len(0).map_err(|e| err(&path, e))?;
+                write!(file, "{}", std::process::id()).map_err(|e| err(&path, e))?;
+                return Ok(Ok(OutboxLock { _file: file }));
+            }
+            if started.elapsed() >= wait {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = if holder.trim().is_empty() {
+                    "?".to_owned()
+                } else {
+                    holder.trim().to_owned()
+                };
+                let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                return Ok(Err(LockBusy {
+                    path,
+                    holder,
+                    waited_ms,
+                }));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Whether an entry for this key and receiver exists (in any status).
@@ -160,6 +230,18 @@ impl Outbox {
             .collect()
     }
 
+    /// Deletes the entries `old` selects; returns how many. Why prune? Delivered entries are only
+    /// kept so a crash between enqueue and state save finds them; after a retention they are noise.
+    pub fn prune(&self, old: impl Fn(&Entry) -> bool) -> Result<usize, OutboxError> {
+        let mut removed = 0;
+        for entry in self.entries()?.iter().filter(|e| old(e)) {
+            let path = self.dir.join(entry.file_name());
+            fs::remove_file(&path).map_err(|e| err(&path, e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// The group states (empty when never saved).
     pub fn load_states(&self) -> Result<States, OutboxError> {
         let path = self.dir.join("state.json");
@@ -175,6 +257,28 @@ impl Outbox {
         let bytes = serde_json::to_vec_pretty(states).map_err(|e| err(&self.dir, e))?;
         write_atomic(&self.dir.join("state.json"), &bytes)
     }
+}
+
+#[cfg(unix)]
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows; no memory is shared with the kernel.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Elsewhere runs are not serialized (loglens targets Linux; the lock is advisory anyway).
+#[cfg(not(unix))]
+fn try_lock(_file: &File) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Writes `bytes` to `path` so that readers and crashes see the old or the new content, never a mix.
@@ -217,7 +321,26 @@ mod tests {
             status: Status::Pending,
             attempts: 0,
             error: None,
+            queued_at: 0,
+            next_attempt_at: 0,
         }
+    }
+
+    #[test]
+    fn a_second_lock_waits_then_reports_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let held = outbox.lock(std::time::Duration::ZERO).unwrap().unwrap();
+        // flock locks belong to the open file description, so a second open conflicts even in
+        // the same process, as a second `loglens alert run` would.
+        let busy = outbox
+            .lock(std::time::Duration::from_millis(100))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(busy.holder, std::process::id().to_string());
+        assert!(busy.waited_ms >= 100);
+        drop(held);
+        assert!(outbox.lock(std::time::Duration::ZERO).unwrap().is_ok());
     }
 
     #[test]

@@ -6,23 +6,27 @@
 //! enqueue, the next run recomputes the same notifications with the same idempotency keys and finds
 //! them already in the outbox; if it dies mid-delivery, the entry is still `sending` and is sent
 //! again with the same key. Nothing is lost, and a receiver that honours the key sees it once.
+//!
+//! An entry that could not be delivered stays `pending` and later runs retry it (after a backoff)
+//! until `give_up_after` from its queueing, when it expires with a warning and a history row. A run
+//! holds the outbox lock from start to end, so two runs never deliver the same entry.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use loglens_core::alert::{
-    backoff_millis, group_key, idempotency_key, threshold_alerts, Condition, Decision, GroupState, Incident,
-    Silence,
+    backoff_millis, group_key, idempotency_key, threshold_alerts, Condition, Decision, GroupAlert,
+    GroupState, Incident, NotifyState, Silence,
 };
 use loglens_core::Timestamp;
 
 use crate::config::{AlertConfig, Receiver, Rule};
 use crate::datasets::{read_incidents, read_metric, read_templates, DatasetError};
-use crate::deliver::{notifier, DeliveryError, Notifier};
+use crate::deliver::{notifier, DeliveryError, Failure, Notifier};
 use crate::history::{self, HistoryError, HistoryRow};
 use crate::notification::{AlertView, Notification};
-use crate::outbox::{Entry, Outbox, OutboxError, States, Status};
+use crate::outbox::{Entry, LockBusy, Outbox, OutboxError, States, Status};
 use crate::silences::{self, SilenceStoreError};
 
 /// Anything that stops a run.
@@ -43,6 +47,9 @@ pub enum AlertError {
     /// `alert test` named a receiver that is not configured.
     #[error("no [[receiver]] named {0:?}")]
     UnknownReceiver(String),
+    /// Another run held the outbox lock for the whole `lock_wait`.
+    #[error(transparent)]
+    Busy(#[from] LockBusy),
 }
 
 /// Options of one run.
@@ -65,6 +72,15 @@ pub struct RunReport {
     pub attempted: Vec<Entry>,
     /// Incidents read.
     pub incidents: usize,
+    /// Incidents that stopped firing before the late lookback: never notified by this run.
+    pub too_old: usize,
+    /// Pending entries left for a later run (their backoff is not over, or their receiver failed
+    /// earlier in this run).
+    pub deferred: usize,
+    /// Final outbox entries older than `outbox_retention`, deleted.
+    pub pruned: usize,
+    /// Things the operator should know (expired notifications), one line each.
+    pub warnings: Vec<String>,
     /// The history file written, if any.
     pub history: Option<PathBuf>,
 }
@@ -80,10 +96,29 @@ impl RunReport {
 
     /// Entries that failed for good in this run.
     pub fn failed(&self) -> usize {
-        self.attempted
+        self.count(Status::Failed)
+    }
+
+    /// Entries given up in this run because `give_up_after` passed.
+    pub fn expired(&self) -> usize {
+        self.count(Status::Expired)
+    }
+
+    /// Entries attempted in this run and left for a later run.
+    pub fn retrying(&self) -> usize {
+        self.count(Status::Pending)
+    }
+
+    /// Notifications marked late in this run.
+    pub fn late(&self) -> usize {
+        self.decided
             .iter()
-            .filter(|e| e.status == Status::Failed)
+            .filter(|e| e.notification.alerts.iter().any(|a| a.late))
             .count()
+    }
+
+    fn count(&self, status: Status) -> usize {
+        self.attempted.iter().filter(|e| e.status == status).count()
     }
 }
 
@@ -103,19 +138,28 @@ fn run_id() -> String {
 pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, AlertError> {
     let data_dir = &options.data_dir;
     let outbox = Outbox::open(data_dir)?;
+    let _lock = if options.dry_run {
+        None
+    } else {
+        Some(outbox.lock(Duration::from_millis(config.settings.lock_wait_ms))??)
+    };
     let mut states = outbox.load_states()?;
     let now = options.now;
     let incidents: Vec<Incident> = read_incidents(data_dir)?
         .into_iter()
         .filter(|i| i.start <= now)
         .collect();
+    let settings = &config.settings;
+    let horizon = now.0 - (settings.resolve_after + settings.late_lookback) * 1_000_000;
     let mut silences = config.silences.clone();
     silences.extend(silences::load(data_dir)?);
     let mut report = RunReport {
         incidents: incidents.len(),
+        too_old: incidents.iter().filter(|i| i.end.0 < horizon).count(),
         ..RunReport::default()
     };
     let mut rows = Vec::new();
+    let mut decided = Vec::new();
     for rule in &config.rules {
         let alerts = rule_alerts(config, rule, &incidents, data_dir, now)?;
         let rule_states = states.entry(rule.name.clone()).or_default();
@@ -125,24 +169,118 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
             now,
             silences: &silences,
         };
-        for entry in ctx.evaluate(&alerts, rule_states) {
-            if options.dry_run {
-                rows.push(row(&entry, "dry_run"));
-            } else if !outbox.contains(&entry.notification.key, &entry.receiver) {
-                if entry.status == Status::Silenced {
-                    rows.push(row(&entry, "silenced"));
-                }
-                outbox.put(&entry)?;
+        decided.extend(ctx.evaluate(&alerts, rule_states));
+    }
+    let fresh = |e: &Entry| !outbox.contains(&e.notification.key, &e.receiver);
+    for entry in fold_storms(config, now, decided, fresh) {
+        if !options.dry_run && fresh(&entry) {
+            match entry.status {
+                Status::Silenced => rows.push(row(&entry, "silenced")),
+                Status::Summarized => rows.push(row(&entry, "summarized")),
+                _ => {}
             }
-            report.decided.push(entry);
+            outbox.put(&entry)?;
         }
+        report.decided.push(entry);
     }
-    if !options.dry_run {
-        outbox.save_states(&states)?;
-        deliver_pending(config, &outbox, &mut report, &mut rows)?;
+    if options.dry_run {
+        return Ok(report);
     }
+    outbox.save_states(&states)?;
+    deliver_pending(config, &outbox, now, &mut report, &mut rows)?;
+    let retention = settings.outbox_retention.saturating_mul(1_000_000);
+    report.pruned = outbox.prune(|e| e.status.is_final() && e.queued_at < now.0.saturating_sub(retention))?;
     report.history = history::write(data_dir, &run_id(), &rows)?;
     Ok(report)
+}
+
+/// Folds a storm: when a run decides more new notifications for one receiver than its
+/// `max_per_run`, the first `max_per_run - 1` go as they are and the rest go as one summary
+/// ("N more"), so a storm pages once rather than N times. The folded entries are kept, final
+/// (`summarized`), so that nothing is lost from the record or decided again.
+fn fold_storms(
+    config: &AlertConfig,
+    now: Timestamp,
+    decided: Vec<Entry>,
+    fresh: impl Fn(&Entry) -> bool,
+) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut folded: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    let mut sent: BTreeMap<String, u32> = BTreeMap::new();
+    for entry in decided {
+        let limit = config
+            .receivers
+            .iter()
+            .find(|r| r.name == entry.receiver)
+            .map_or(u32::MAX, |r| r.max_per_run);
+        if entry.status != Status::Pending || !fresh(&entry) {
+            out.push(entry);
+            continue;
+        }
+        let count = sent.entry(entry.receiver.clone()).or_default();
+        if *count + 1 < limit {
+            *count += 1;
+            out.push(entry);
+        } else {
+            folded.entry(entry.receiver.clone()).or_default().push(entry);
+        }
+    }
+    for (receiver, mut entries) in folded {
+        if entries.len() == 1 {
+            out.append(&mut entries);
+            continue;
+        }
+        out.push(storm_summary(now, &receiver, &entries));
+        out.extend(entries.into_iter().map(|mut e| {
+            e.status = Status::Summarized;
+            e
+        }));
+    }
+    out
+}
+
+fn storm_summary(now: Timestamp, receiver: &str, entries: &[Entry]) -> Entry {
+    let keys: Vec<&str> = entries.iter().map(|e| e.notification.key.as_str()).collect();
+    let mut parts = vec!["storm", receiver];
+    parts.extend(keys);
+    let firing = entries.iter().any(|e| e.notification.state == "firing");
+    let state = if firing { "firing" } else { "resolved" };
+    let alerts = entries
+        .iter()
+        .flat_map(|e| e.notification.alerts.iter().cloned())
+        .collect();
+    let mut n = Notification::new(
+        idempotency_key(&parts),
+        "storm",
+        state,
+        BTreeMap::new(),
+        "",
+        now,
+        alerts,
+    );
+    let first = entries
+        .first()
+        .map(|e| e.notification.subject.as_str())
+        .unwrap_or_default();
+    n.subject = format!(
+        "[{}] storm: {} more notifications folded into this one: {first}",
+        state.to_uppercase(),
+        entries.len()
+    );
+    n.external_url = entries.first().and_then(|e| e.notification.external_url.clone());
+    Entry {
+        notification: n,
+        receiver: receiver.to_owned(),
+        receiver_kind: entries
+            .first()
+            .map(|e| e.receiver_kind.clone())
+            .unwrap_or_default(),
+        status: Status::Pending,
+        attempts: 0,
+        error: None,
+        queued_at: now.0,
+        next_attempt_at: now.0,
+    }
 }
 
 /// The incidents a rule matches, whatever its kind.
@@ -212,54 +350,71 @@ impl RuleContext<'_> {
     }
 
     fn step_group(&self, key: &str, group: &Group<'_>, state: &mut GroupState) -> Vec<Entry> {
-        let resolve_after = self.config.settings.resolve_after;
-        let live: Vec<&Incident> = group
+        let alerts: Vec<GroupAlert> = group
             .alerts
             .iter()
-            .copied()
-            .filter(|a| a.active_at(self.now, resolve_after))
+            .map(|a| GroupAlert {
+                id: a.id.clone(),
+                start: a.start,
+                end: a.end,
+                silenced: self.silences.iter().any(|s| s.silences(&a.labels(), self.now)),
+            })
             .collect();
-        let (silenced, active): (Vec<&Incident>, Vec<&Incident>) = live
-            .into_iter()
-            .partition(|a| self.silences.iter().any(|s| s.silences(&a.labels(), self.now)));
-        let active_ids: BTreeMap<String, Timestamp> =
-            active.iter().map(|a| (a.id.clone(), a.start)).collect();
-        match state.step(self.now, &active_ids, &self.rule.policy) {
-            Some(decision) => self.entries(key, group, &decision, Status::Pending),
-            None if state.state.is_none() && !silenced.is_empty() => {
-                let start = silenced.iter().map(|a| a.start).min().unwrap_or(self.now);
-                let decision = Decision {
-                    state: loglens_core::alert::NotifyState::Firing,
-                    episode_start: start,
-                    seq: u32::MAX,
-                    alert_ids: silenced.iter().map(|a| a.id.clone()).collect(),
-                };
-                self.entries(key, group, &decision, Status::Silenced)
-            }
-            None => Vec::new(),
+        let outcome = state.advance(self.now, &alerts, &self.rule.policy);
+        let mut entries = Vec::new();
+        if let Some(decision) = &outcome.notify {
+            let key_parts = [
+                decision.state.as_str().to_owned(),
+                decision.episode_start.0.to_string(),
+                decision.episode.to_string(),
+                decision.seq.to_string(),
+            ];
+            entries.extend(self.entries(key, group, decision, &key_parts, Status::Pending));
         }
+        if !outcome.silenced.is_empty() {
+            let ids: Vec<String> = outcome.silenced.iter().cloned().collect();
+            let start = group
+                .alerts
+                .iter()
+                .filter(|a| outcome.silenced.contains(&a.id))
+                .map(|a| a.start)
+                .min()
+                .unwrap_or(self.now);
+            let decision = Decision {
+                state: NotifyState::Firing,
+                episode_start: start,
+                episode: state.episode,
+                seq: 0,
+                alert_ids: outcome.silenced,
+                late: Default::default(),
+            };
+            let key_parts = ["silenced".to_owned(), ids.join(",")];
+            entries.extend(self.entries(key, group, &decision, &key_parts, Status::Silenced));
+        }
+        entries
     }
 
-    fn entries(&self, key: &str, group: &Group<'_>, d: &Decision, status: Status) -> Vec<Entry> {
-        let state = if status == Status::Silenced {
-            "silenced"
-        } else {
-            d.state.as_str()
-        };
-        let idem = idempotency_key(&[
-            &self.rule.name,
-            key,
-            state,
-            &d.episode_start.0.to_string(),
-            &d.seq.to_string(),
-        ]);
+    fn entries(
+        &self,
+        key: &str,
+        group: &Group<'_>,
+        d: &Decision,
+        key_parts: &[String],
+        status: Status,
+    ) -> Vec<Entry> {
+        let mut parts: Vec<&str> = vec![&self.rule.name, key];
+        parts.extend(key_parts.iter().map(String::as_str));
+        let idem = idempotency_key(&parts);
         let views = group
             .alerts
             .iter()
             .filter(|a| d.alert_ids.contains(&a.id))
-            .map(|a| AlertView::of(a))
+            .map(|a| AlertView {
+                late: d.late.contains(&a.id),
+                ..AlertView::of(a)
+            })
             .collect();
-        let n = Notification::new(
+        let mut n = Notification::new(
             idem,
             &self.rule.name,
             d.state.as_str(),
@@ -268,6 +423,13 @@ impl RuleContext<'_> {
             self.now,
             views,
         );
+        let follows_first = d.state == NotifyState::Resolved || d.seq > 0;
+        if status == Status::Pending && follows_first {
+            let (start, episode) = (d.episode_start.0.to_string(), d.episode.to_string());
+            let first = [self.rule.name.as_str(), key, "firing", &start, &episode, "0"];
+            n.thread = Some(idempotency_key(&first));
+        }
+        n.external_url = self.config.settings.external_url.clone();
         self.rule
             .receivers
             .iter()
@@ -279,6 +441,8 @@ impl RuleContext<'_> {
                 status,
                 attempts: 0,
                 error: None,
+                queued_at: self.now.0,
+                next_attempt_at: self.now.0,
             })
             .collect()
     }
@@ -302,21 +466,54 @@ fn row(entry: &Entry, result: &str) -> HistoryRow {
     }
 }
 
-/// Delivers every entry that is not final (new ones, and ones a crash left `pending`/`sending`).
+/// Delivers every entry that is not final and is due (new ones, ones a crash left `pending` or
+/// `sending`, ones earlier runs could not deliver), and expires those past `give_up_after`.
 fn deliver_pending(
     config: &AlertConfig,
     outbox: &Outbox,
+    now: Timestamp,
     report: &mut RunReport,
     rows: &mut Vec<HistoryRow>,
 ) -> Result<(), AlertError> {
+    let give_up_after = config.settings.give_up_after * 1_000_000;
+    // Why remember receivers that gave up? One that is down would otherwise cost every one of
+    // its entries `max_attempts` attempts and their backoff sleeps, holding the lock all along.
+    let mut down: BTreeSet<String> = BTreeSet::new();
     for mut entry in outbox.entries()?.into_iter().filter(|e| !e.status.is_final()) {
+        if entry.queued_at == 0 {
+            // Queued by a version that did not record it: count from now.
+            entry.queued_at = now.0;
+        }
         match config.receivers.iter().find(|r| r.name == entry.receiver) {
-            Some(receiver) => deliver(config, receiver, outbox, &mut entry, rows)?,
             None => {
                 entry.status = Status::Failed;
                 entry.error = Some(format!("receiver {:?} is no longer configured", entry.receiver));
                 outbox.put(&entry)?;
                 rows.push(row(&entry, "failed"));
+            }
+            Some(_) if now.0 - entry.queued_at >= give_up_after => {
+                entry.status = Status::Expired;
+                outbox.put(&entry)?;
+                rows.push(row(&entry, "expired"));
+                let last = entry.error.as_deref().unwrap_or("never attempted");
+                report.warnings.push(format!(
+                    "gave up on {} {} -> {} after {} attempt(s) (give_up_after {}s): {last}",
+                    entry.notification.state,
+                    entry.notification.subject,
+                    entry.receiver,
+                    entry.attempts,
+                    config.settings.give_up_after
+                ));
+            }
+            Some(_) if entry.next_attempt_at > now.0 || down.contains(&entry.receiver) => {
+                report.deferred += 1;
+                continue;
+            }
+            Some(receiver) => {
+                deliver(config, receiver, outbox, &mut entry, now, rows)?;
+                if entry.status == Status::Pending {
+                    down.insert(entry.receiver.clone());
+                }
             }
         }
         report.attempted.push(entry);
@@ -324,12 +521,14 @@ fn deliver_pending(
     Ok(())
 }
 
-/// Attempts one entry until delivered or out of attempts, recording each step durably first.
+/// Attempts one entry until delivered, refused for good, or out of this run's attempts (then a
+/// later run retries it after a backoff), recording each step durably first.
 pub fn deliver(
     config: &AlertConfig,
     receiver: &Receiver,
     outbox: &Outbox,
     entry: &mut Entry,
+    now: Timestamp,
     rows: &mut Vec<HistoryRow>,
 ) -> Result<(), AlertError> {
     let sender: Result<Box<dyn Notifier>, DeliveryError> = notifier(receiver);
@@ -339,15 +538,17 @@ pub fn deliver(
         .get(..16)
         .and_then(|h| u64::from_str_radix(h, 16).ok());
     let seed = config.settings.jitter_seed ^ key_bits.unwrap_or(0);
+    let mut attempts_this_run = 0;
     loop {
         entry.status = Status::Sending;
         entry.attempts += 1;
+        attempts_this_run += 1;
         outbox.put(entry)?;
         let result = sender
             .as_ref()
             .map_err(Clone::clone)
             .and_then(|s| s.send(&entry.notification));
-        match result {
+        let e = match result {
             Ok(()) => {
                 entry.status = Status::Delivered;
                 entry.error = None;
@@ -355,23 +556,28 @@ pub fn deliver(
                 rows.push(row(entry, "delivered"));
                 return Ok(());
             }
-            Err(e) => {
-                entry.error = Some(e.0);
-                let out_of_attempts = entry.attempts >= receiver.max_attempts;
-                entry.status = if out_of_attempts {
-                    Status::Failed
-                } else {
-                    Status::Pending
-                };
-                outbox.put(entry)?;
-                rows.push(row(entry, if out_of_attempts { "failed" } else { "retrying" }));
-                if out_of_attempts {
-                    return Ok(());
-                }
-                let delay = backoff_millis(config.settings.backoff, entry.attempts, seed);
-                std::thread::sleep(Duration::from_millis(delay));
-            }
+            Err(e) => e,
+        };
+        entry.error = Some(e.message);
+        let delay = backoff_millis(config.settings.backoff, entry.attempts, seed);
+        if e.failure == Failure::Permanent {
+            entry.status = Status::Failed;
+            outbox.put(entry)?;
+            rows.push(row(entry, "failed"));
+            return Ok(());
         }
+        entry.status = Status::Pending;
+        let later = e.failure == Failure::Setup || attempts_this_run >= receiver.max_attempts;
+        if later {
+            let delay_us = i64::try_from(delay).unwrap_or(i64::MAX).saturating_mul(1000);
+            entry.next_attempt_at = now.0.saturating_add(delay_us);
+        }
+        outbox.put(entry)?;
+        rows.push(row(entry, "retrying"));
+        if later {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(delay));
     }
 }
 
@@ -399,9 +605,11 @@ pub fn send_test(config: &AlertConfig, data_dir: &Path, receiver_name: &str) -> 
         template: None,
         examples: vec!["this is a test notification from loglens".into()],
         summary: "test notification from loglens".into(),
+        late: false,
     };
     let n = Notification::new(key, "test", "test", BTreeMap::new(), "", now, vec![sample]);
     let outbox = Outbox::open(data_dir)?;
+    let _lock = outbox.lock(Duration::from_millis(config.settings.lock_wait_ms))??;
     let mut entry = Entry {
         notification: n,
         receiver: receiver.name.clone(),
@@ -409,9 +617,16 @@ pub fn send_test(config: &AlertConfig, data_dir: &Path, receiver_name: &str) -> 
         status: Status::Pending,
         attempts: 0,
         error: None,
+        queued_at: now.0,
+        next_attempt_at: now.0,
     };
     let mut rows = Vec::new();
-    deliver(config, receiver, &outbox, &mut entry, &mut rows)?;
+    deliver(config, receiver, &outbox, &mut entry, now, &mut rows)?;
+    if entry.status == Status::Pending {
+        // A test is answered now or never: later runs do not retry it.
+        entry.status = Status::Failed;
+        outbox.put(&entry)?;
+    }
     history::write(data_dir, &run_id(), &rows)?;
     Ok(entry)
 }

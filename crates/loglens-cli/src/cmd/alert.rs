@@ -1,14 +1,17 @@
 //! `loglens alert run|test|silence` and `loglens config validate`: the alerting commands. The work
 //! happens in `loglens-alert`; this module parses arguments and prints.
+//!
+//! Exit codes: 0 all delivered; 1 something was not delivered (retried by a later run, refused
+//! for good, or expired); 2 invalid config; 3 another run held the outbox lock for `lock_wait`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use loglens_alert::outbox::Entry;
+use loglens_alert::outbox::{Entry, Status};
 use loglens_alert::run::wall_clock;
 use loglens_alert::silences::{self, SilenceRecord};
-use loglens_alert::{AlertConfig, RunOptions};
+use loglens_alert::{AlertConfig, AlertError, RunOptions};
 use loglens_core::time::parse_duration;
 use loglens_core::Timestamp;
 
@@ -118,7 +121,22 @@ fn load(data: &DataDirArgs) -> anyhow::Result<(AlertConfig, PathBuf)> {
         data_dir: data.data_dir.clone(),
     };
     let data_dir = with_path.resolve()?;
-    Ok((AlertConfig::load(&path)?, data_dir))
+    let config = AlertConfig::load(&path)?;
+    for warning in &config.warnings {
+        eprintln!("loglens: warning: {warning}");
+    }
+    Ok((config, data_dir))
+}
+
+/// Exit status 3 when another run holds the outbox lock, so a scheduler can tell "busy" from
+/// "failed".
+const EXIT_BUSY: u8 = 3;
+
+fn busy(e: &AlertError) -> Option<ExitCode> {
+    matches!(e, AlertError::Busy(_)).then(|| {
+        eprintln!("loglens: error: {e}");
+        ExitCode::from(EXIT_BUSY)
+    })
 }
 
 /// Runs `loglens alert ...`.
@@ -137,9 +155,17 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         now: args.now.unwrap_or_else(wall_clock),
         dry_run: args.dry_run,
     };
-    let report = loglens_alert::run(&config, &options)?;
-    let verb = if args.dry_run { "would send" } else { "queued" };
+    let report = match loglens_alert::run(&config, &options) {
+        Ok(report) => report,
+        Err(e) => return busy(&e).map_or_else(|| Err(e.into()), Ok),
+    };
     for e in &report.decided {
+        let verb = match e.status {
+            Status::Silenced => "silenced",
+            Status::Summarized => "folded into a storm summary",
+            _ if args.dry_run => "would send",
+            _ => "queued",
+        };
         out.line(&format!(
             "{verb} {} -> {} ({}): {}",
             describe(e),
@@ -155,14 +181,33 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
             "{status} after {attempts} attempt(s): {what} -> {to}{error}"
         ))?;
     }
-    out.line(&format!(
+    for warning in &report.warnings {
+        eprintln!("loglens: warning: {warning}");
+    }
+    let mut summary = format!(
         "{} incidents, {} notifications decided, {} delivered, {} failed",
         report.incidents,
         report.decided.len(),
         report.delivered(),
         report.failed()
-    ))?;
-    Ok(if report.failed() > 0 {
+    );
+    let extras = [
+        (report.retrying(), "left for a later run"),
+        (report.deferred, "waiting for their retry time"),
+        (report.expired(), "expired"),
+        (report.late(), "late"),
+        (
+            report.too_old,
+            "incidents ended before the late lookback (not considered)",
+        ),
+        (report.pruned, "old outbox entries pruned"),
+    ];
+    for (n, what) in extras.iter().filter(|(n, _)| *n > 0) {
+        summary.push_str(&format!(", {n} {what}"));
+    }
+    out.line(&summary)?;
+    let undelivered = report.attempted.len() - report.delivered();
+    Ok(if undelivered > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -181,7 +226,10 @@ fn describe(e: &Entry) -> String {
 
 fn test(args: TestArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     let (config, data_dir) = load(&args.data)?;
-    let entry = loglens_alert::send_test(&config, &data_dir, &args.receiver)?;
+    let entry = match loglens_alert::send_test(&config, &data_dir, &args.receiver) {
+        Ok(entry) => entry,
+        Err(e) => return busy(&e).map_or_else(|| Err(e.into()), Ok),
+    };
     let error = entry
         .error
         .as_deref()
@@ -193,7 +241,7 @@ fn test(args: TestArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         entry.status.as_str(),
         entry.attempts
     ))?;
-    Ok(if entry.status == loglens_alert::outbox::Status::Delivered {
+    Ok(if entry.status == Status::Delivered {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -255,7 +303,10 @@ fn silence(command: SilenceCommand, out: &mut Output) -> anyhow::Result<()> {
 pub fn config(args: ConfigArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     let ConfigCommand::Validate { config } = args.command;
     match validate(&config) {
-        Ok(summary) => {
+        Ok((summary, warnings)) => {
+            for warning in warnings {
+                eprintln!("loglens: warning: {warning}");
+            }
             out.line(&format!("{}: ok ({summary})", config.display()))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -266,15 +317,27 @@ pub fn config(args: ConfigArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn validate(path: &Path) -> Result<String, String> {
+/// Checks the file, and that the environment variables the receivers read are set (a run would
+/// fail on them); returns the summary and the warnings.
+fn validate(path: &Path) -> Result<(String, Vec<String>), String> {
     let engine = loglens_engine::Config::load(path).map_err(|e| e.to_string())?;
     let alert = AlertConfig::load(path).map_err(|e| e.to_string())?;
-    Ok(format!(
+    let unset = alert.unset_variables();
+    if !unset.is_empty() {
+        let file = path.display();
+        return Err(unset
+            .iter()
+            .map(|u| format!("{file}: {u}"))
+            .collect::<Vec<_>>()
+            .join("\nloglens: error: "));
+    }
+    let summary = format!(
         "{} inputs, {} formats, {} rules, {} receivers, {} silences",
         engine.inputs.len(),
         engine.formats.len(),
         alert.rules.len(),
         alert.receivers.len(),
         alert.silences.len()
-    ))
+    );
+    Ok((summary, alert.warnings))
 }

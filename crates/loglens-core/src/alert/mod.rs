@@ -11,7 +11,7 @@ mod matcher;
 mod retry;
 mod rule;
 
-pub use group::{group_key, Decision, GroupPolicy, GroupState, NotifyState};
+pub use group::{group_key, Decision, GroupAlert, GroupPolicy, GroupState, NotifyState, Outcome};
 pub use matcher::{MatchOp, Matcher, MatcherError, Silence};
 pub use retry::{backoff_millis, idempotency_key, Backoff};
 pub use rule::{

@@ -70,7 +70,8 @@ impl Incident {
             }
         }
         if let Some(t) = self.template_id {
-            labels.insert("template_id".to_owned(), t.to_string());
+            // Hex, 16 digits, as in series keys (`template=…`) and the dashboard.
+            labels.insert("template_id".to_owned(), format!("{t:016x}"));
         }
         labels
     }
@@ -398,6 +399,13 @@ mod tests {
         };
         let picked = cond.select(&all, &[Matcher::parse("service=api").unwrap()]);
         assert_eq!(picked.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn template_id_label_is_hex_as_in_series_keys() {
+        let mut i = incident("a", "api", Severity::Info, 0, 60);
+        i.template_id = Some(0x2a);
+        assert_eq!(i.labels()["template_id"], "000000000000002a");
     }
 
     #[test]
