@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod output;
+mod progress;
 
 /// loglens: turn raw logs into structured, queryable data.
 #[derive(Debug, Parser)]

@@ -13,6 +13,7 @@ pub mod input;
 mod mine;
 mod parsed;
 pub mod pipeline;
+pub mod progress;
 
 use std::path::{Path, PathBuf};
 

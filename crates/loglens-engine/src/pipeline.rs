@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,6 +27,7 @@ use loglens_store::{
 use memchr::memchr_iter;
 use serde::Serialize;
 
+use crate::progress::{Counted, Progress, Stage};
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{modified, FailedInput, InputFile, Parsers, STDIN};
 use crate::mine::{
@@ -56,6 +57,8 @@ pub struct ProcessOptions {
     /// Treat every input as complete: read an unterminated last line instead of holding it
     /// back until its newline arrives.
     pub final_inputs: bool,
+    /// Told how far reading has got (the CLI's progress bar); `None` reports nothing.
+    pub progress: Option<Arc<dyn Progress>>,
     /// Inputs that failed before the run (missing paths, unreadable directories), to report
     /// with the run's own failures.
     pub failed: Vec<FailedInput>,
@@ -75,6 +78,7 @@ impl ProcessOptions {
             reprocess: false,
             mine_templates: true,
             final_inputs: false,
+            progress: None,
             failed: Vec::new(),
         }
     }
@@ -389,14 +393,21 @@ fn write_inputs(
             }
         };
         let mut seq = 0;
+        let disk = Arc::new(AtomicU64::new(0));
+        if let Some(progress) = &options.progress {
+            progress.begin(Stage::Process, Some(plans.iter().map(InputPlan::disk_bytes).sum()));
+        }
         let read_result = plans.iter_mut().try_for_each(|plan| {
-            let end = read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
+            let end = read_chunks(plan, options, summary, &disk, &mut seq, &mut |chunk| {
                 take_slot(&slot_rx, &stop) && chunk_tx.send(chunk).is_ok()
             })?;
             plan.end = Some(end);
             Ok(())
         });
         drop(chunk_tx);
+        if let Some(progress) = &options.progress {
+            progress.end();
+        }
         let results: Vec<_> = workers
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
@@ -633,13 +644,20 @@ pub(crate) fn is_gzip(path: &Path) -> Result<bool, EngineError> {
 }
 
 /// Opens a file positioned at content offset `offset` (decompressed bytes for gzip).
-fn open_at(path: &Path, compressed: bool, offset: u64) -> Result<Box<dyn Read + Send>, EngineError> {
+/// Bytes read from disk are added to `disk`, for progress.
+fn open_at(
+    path: &Path,
+    compressed: bool,
+    offset: u64,
+    disk: &Arc<AtomicU64>,
+) -> Result<Box<dyn Read + Send>, EngineError> {
     let io = |e| EngineError::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
     if !compressed {
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
-        return Ok(Box::new(file));
+        return Ok(Box::new(Counted::new(file, disk.clone())));
     }
+    let file = Counted::new(file, disk.clone());
     let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 * 1024, file));
     std::io::copy(&mut (&mut decoder).take(offset), &mut std::io::sink()).map_err(io)?;
     Ok(Box::new(decoder))
@@ -682,6 +700,19 @@ struct InputPlan {
     job: Option<Arc<FileJob>>,
     /// Where reading stopped, set by the writing pass.
     end: Option<ReadEnd>,
+}
+
+impl InputPlan {
+    /// Bytes on disk this run will read: from the checkpoint on for a plain file, all of a
+    /// compressed one (its checkpoint counts decompressed bytes, skipped by reading).
+    fn disk_bytes(&self) -> u64 {
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        if self.compressed {
+            size
+        } else {
+            size.saturating_sub(self.offset)
+        }
+    }
 }
 
 /// Where reading an input stopped.
@@ -836,11 +867,12 @@ fn read_chunks(
     plan: &mut InputPlan,
     options: &ProcessOptions,
     summary: &mut ProcessSummary,
+    disk: &Arc<AtomicU64>,
     seq: &mut u64,
     send: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadEnd, EngineError> {
     let path = plan.path.clone();
-    let mut reader = match open_at(&path, plan.compressed, plan.offset) {
+    let mut reader = match open_at(&path, plan.compressed, plan.offset, disk) {
         Ok(reader) => reader,
         Err(e) => {
             return Ok(ReadEnd {
@@ -920,6 +952,9 @@ fn read_chunks(
         };
         *seq += 1;
         next_line += lines;
+        if let Some(progress) = &options.progress {
+            progress.update(summary.lines, disk.load(Ordering::Relaxed));
+        }
         if !send(chunk) || eof {
             // A refused chunk means every worker stopped, after an error they report.
             break;

@@ -102,6 +102,10 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     options.zone = zone;
     options.reprocess = args.reprocess;
     options.final_inputs = args.final_inputs;
+    if !args.json {
+        options.progress = crate::progress::Bar::for_terminal()
+            .map(|bar| std::sync::Arc::new(bar) as std::sync::Arc<dyn loglens_engine::progress::Progress>);
+    }
     options.mine_templates = !args.no_templates;
     options.failed = failed;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
