@@ -21,8 +21,10 @@ pub mod detect;
 pub mod format;
 pub mod generate;
 pub mod metrics;
+pub mod partial;
 pub mod record;
 pub mod rollup;
+pub mod sketch;
 pub mod template;
 pub mod time;
 

@@ -17,8 +17,8 @@ use loglens_core::detect::{
     merge_incidents, Anomaly, DetectConfig, Detector, DetectorKind, Incident, NewTemplate, PoissonScan,
     RobustZScore, Seasonal, Silence, Verdict, ZScore,
 };
-use loglens_core::metrics::{Metric, MetricPoint, MetricsBuilder, Observation, SeriesKey};
-use loglens_core::rollup::Rollups;
+use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, SeriesKey};
+use loglens_core::partial::MetricPartial;
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
@@ -131,21 +131,31 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
     let data = DataDir::create(data_dir)?;
     let record_files = parquet_files(&data.dataset(Dataset::Records))?;
-    let mut metrics = MetricsBuilder::new(bucket_secs);
+    // One bucketing: a partial per run, drained day by day into the metric series (kept for
+    // the detectors) and the rollups (written out).
+    let mut partial = MetricPartial::new(bucket_secs);
+    let mut series = MetricSeries::new(bucket_secs);
     let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;
-    let mut rollups = RollupWriter::new(bucket_secs, rollups_dir.dir(), run_id);
+    let mut rollups = RollupWriter::new(rollups_dir.dir(), run_id);
     let mut records = 0u64;
     for file in &record_files {
         let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
-            records += observe_batch(file, batch, &mut metrics, &mut rollups.rollups, &mut first_day)?;
+            records += observe_batch(file, batch, &mut partial, &mut first_day)?;
             Ok(())
         })?;
-        rollups.flush_before(first_day)?;
+        // Records files come in partition (date) order, so once a file starts at a day the
+        // days before it are complete; were one not, its late records would leave with a later
+        // call, and readers of both outputs sum.
+        let completed = partial.take_completed(Timestamp(first_day.saturating_mul(US_PER_DAY)));
+        series.absorb(&completed);
+        rollups.write(&completed)?;
     }
-    rollups.flush_before(i64::MAX)?;
-    let span = metrics.span();
-    let points = metrics.finish();
+    let completed = partial.take_completed(Timestamp(i64::MAX));
+    series.absorb(&completed);
+    rollups.write(&completed)?;
+    let span = series.span();
+    let points = series.finish();
     let templates = read_templates(&data.dataset(Dataset::Templates))?;
     let mut found = Found::default();
     if let Some((first, last)) = span {
@@ -221,29 +231,27 @@ fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-/// Rollups with the days already complete written out, so memory holds about a day of them.
+const US_PER_DAY: i64 = 86_400_000_000;
+
+/// Writes the rollups of completed days, a file per day and call.
 struct RollupWriter<'a> {
-    rollups: Rollups,
     dir: &'a Path,
     run_id: &'a str,
     files: u32,
 }
 
 impl<'a> RollupWriter<'a> {
-    fn new(bucket_secs: i64, dir: &'a Path, run_id: &'a str) -> Self {
+    fn new(dir: &'a Path, run_id: &'a str) -> Self {
         RollupWriter {
-            rollups: Rollups::new(bucket_secs),
             dir,
             run_id,
             files: 0,
         }
     }
 
-    /// Writes the days before `day`. Records files come in partition (date) order, so once a
-    /// file starts at `day` the days before it are complete; were one not, its late rows would
-    /// go to another file of the same day, which readers sum as well.
-    fn flush_before(&mut self, day: i64) -> Result<(), StoreError> {
-        for rows in self.rollups.take_before(day) {
+    /// Writes the rollup rows of `completed`, one file per day it holds.
+    fn write(&mut self, completed: &MetricPartial) -> Result<(), StoreError> {
+        for rows in completed.rollups() {
             self.files += 1;
             let name = format!("part-{}-{:05}.parquet", self.run_id, self.files);
             write_rollup_day(self.dir, &name, &rows)?;
@@ -255,8 +263,7 @@ impl<'a> RollupWriter<'a> {
 fn observe_batch(
     file: &Path,
     batch: &RecordBatch,
-    metrics: &mut MetricsBuilder,
-    rollups: &mut Rollups,
+    partial: &mut MetricPartial,
     first_day: &mut i64,
 ) -> Result<u64, StoreError> {
     let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
@@ -280,8 +287,7 @@ fn observe_batch(
             template: (!template.is_null(i)).then(|| template.value(i)),
         };
         *first_day = (*first_day).min(observation.ts.secs().div_euclid(86_400));
-        metrics.add(&observation);
-        rollups.add(&observation, text(source, i));
+        partial.add(&observation, text(source, i));
     }
     Ok(batch.num_rows() as u64)
 }
