@@ -219,17 +219,22 @@ impl MetricSeries {
 
     /// Adds the series cells of `partial` (a bucket seen before adds to its cells).
     pub fn absorb(&mut self, partial: &MetricPartial) {
-        for (key, bucket, cell) in partial.series() {
+        for (key, cells) in partial.series() {
+            let (Some(first), Some(last)) = (cells.first(), cells.last()) else {
+                continue;
+            };
+            let (first, last) = (first.0, last.0);
             self.span = Some(
                 self.span
-                    .map_or((bucket, bucket), |(a, b)| (a.min(bucket), b.max(bucket))),
+                    .map_or((first, last), |(a, b)| (a.min(first), b.max(last))),
             );
-            self.series
-                .entry(key)
-                .or_default()
-                .entry(bucket)
-                .and_modify(|c| c.absorb(&cell))
-                .or_insert(cell);
+            let series = self.series.entry(key).or_default();
+            for (bucket, cell) in cells {
+                series
+                    .entry(bucket)
+                    .and_modify(|c| c.absorb(&cell))
+                    .or_insert(cell);
+            }
         }
     }
 

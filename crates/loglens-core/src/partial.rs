@@ -63,6 +63,17 @@ impl LabelInterner {
         id
     }
 
+    /// Each id's rank among the names in sorted order.
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a].cmp(&self.names[b]));
+        let mut rank = vec![0; self.names.len()];
+        for (r, id) in order.into_iter().enumerate() {
+            rank[id] = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+        rank
+    }
+
     fn name(&self, id: Option<LabelId>) -> Option<&str> {
         id.and_then(|id| self.names.get(id as usize)).map(String::as_str)
     }
@@ -145,6 +156,9 @@ pub struct MetricPartial {
     counts: HashMap<CountKey, CountCell>,
     templates: HashMap<TemplateKey, TemplateCell>,
     latency: HashMap<LatencyKey, LatencyCell>,
+    /// The oldest bucket held (every record has a count cell), so a watermark that completes
+    /// nothing costs nothing.
+    oldest: Option<i64>,
 }
 
 impl MetricPartial {
@@ -157,6 +171,7 @@ impl MetricPartial {
             counts: HashMap::new(),
             templates: HashMap::new(),
             latency: HashMap::new(),
+            oldest: None,
         }
     }
 
@@ -173,6 +188,7 @@ impl MetricPartial {
     /// Adds one record, read from `source` (the file or listener).
     pub fn add(&mut self, o: &Observation<'_>, source: Option<&str>) {
         let bucket = o.ts.secs().div_euclid(self.bucket_secs) * self.bucket_secs;
+        self.oldest = Some(self.oldest.map_or(bucket, |b| b.min(bucket)));
         let labels = Labels {
             service: o.service.map(|s| self.labels.intern(s)),
             host: o.host.map(|h| self.labels.intern(h)),
@@ -224,6 +240,10 @@ impl MetricPartial {
         if self.bucket_secs != other.bucket_secs {
             return Err(PartialError::BucketWidth(self.bucket_secs, other.bucket_secs));
         }
+        self.oldest = match (self.oldest, other.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let ids: Vec<LabelId> = other.labels.names.iter().map(|n| self.labels.intern(n)).collect();
         let id = |old: Option<LabelId>| old.and_then(|i| ids.get(i as usize).copied());
         let labels = |l: Labels| Labels {
@@ -273,13 +293,20 @@ impl MetricPartial {
     pub fn take_completed(&mut self, watermark: Timestamp) -> MetricPartial {
         let width_us = self.bucket_secs.saturating_mul(US_PER_SEC);
         let done = |bucket: i64| bucket.saturating_mul(US_PER_SEC).saturating_add(width_us) <= watermark.0;
-        MetricPartial {
+        if !self.oldest.is_some_and(done) {
+            return MetricPartial::new(self.bucket_secs);
+        }
+        let mut taken = MetricPartial {
             bucket_secs: self.bucket_secs,
             labels: self.labels.clone(),
             counts: split_off(&mut self.counts, |k| done(k.bucket)),
             templates: split_off(&mut self.templates, |k| done(k.bucket)),
             latency: split_off(&mut self.latency, |k| done(k.bucket)),
-        }
+            oldest: self.oldest,
+        };
+        self.oldest = self.counts.keys().map(|k| k.bucket).min();
+        taken.oldest = taken.counts.keys().map(|k| k.bucket).min();
+        taken
     }
 
     /// The first and last bucket start (seconds), if anything was added.
@@ -291,9 +318,15 @@ impl MetricPartial {
     /// The rollup rows, one [`DayRollups`] per day (UTC), oldest first; rows sorted by bucket
     /// then label values, so equal partials give equal rows.
     pub fn rollups(&self) -> Vec<DayRollups> {
-        let mut out: BTreeMap<i64, DayRollups> = BTreeMap::new();
+        // Sorting by label ranks sorts by label values without comparing strings.
+        let rank = self.labels.ranks();
+        let rank = |id: Option<LabelId>| id.and_then(|i| rank.get(i as usize).copied());
+        let labels = |l: Labels| (rank(l.service), rank(l.host), l.level, rank(l.source));
+        let mut days: BTreeMap<i64, DayRollups> = BTreeMap::new();
         let secs = self.bucket_secs;
-        for (k, c) in &self.counts {
+        let mut counts: Vec<_> = self.counts.iter().collect();
+        counts.sort_unstable_by_key(|(k, _)| (k.bucket, labels(k.labels), k.status_class));
+        for (k, c) in counts {
             let row = CountRow {
                 ts: Timestamp::from_secs(k.bucket),
                 service: self.label(k.labels.service),
@@ -304,9 +337,11 @@ impl MetricPartial {
                 records: c.records,
                 errors: c.errors,
             };
-            day_rows(&mut out, k.bucket, secs).counts.push(row);
+            day_rows(&mut days, k.bucket, secs).counts.push(row);
         }
-        for (k, c) in &self.templates {
+        let mut templates: Vec<_> = self.templates.iter().collect();
+        templates.sort_unstable_by_key(|(k, _)| (k.bucket, k.template, labels(k.labels)));
+        for (k, c) in templates {
             let row = TemplateRow {
                 ts: Timestamp::from_secs(k.bucket),
                 template_id: k.template,
@@ -319,57 +354,32 @@ impl MetricPartial {
                 first_ts: c.first,
                 last_ts: c.last,
             };
-            day_rows(&mut out, k.bucket, secs).templates.push(row);
+            day_rows(&mut days, k.bucket, secs).templates.push(row);
         }
-        for (k, c) in &self.latency {
+        let mut latency: Vec<_> = self.latency.iter().collect();
+        latency.sort_unstable_by_key(|(k, _)| (k.bucket, rank(k.service), rank(k.host)));
+        for (k, c) in latency {
             let (service, host) = (self.label(k.service), self.label(k.host));
-            let rows = &mut day_rows(&mut out, k.bucket, secs).latency;
-            for (&bits, &records) in &c.exact {
+            let mut exact: Vec<(f64, u64)> = c.exact.iter().map(|(&b, &n)| (f64::from_bits(b), n)).collect();
+            exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            let rows = &mut day_rows(&mut days, k.bucket, secs).latency;
+            for (latency_ms, records) in exact {
                 rows.push(LatencyRow {
                     ts: Timestamp::from_secs(k.bucket),
                     service: service.clone(),
                     host: host.clone(),
-                    latency_ms: f64::from_bits(bits),
+                    latency_ms,
                     records,
                 });
             }
         }
-        out.into_values()
-            .map(|mut d| {
-                d.counts.sort_by(|a, b| {
-                    (a.ts, &a.service, &a.host, a.level, &a.source, a.status_class).cmp(&(
-                        b.ts,
-                        &b.service,
-                        &b.host,
-                        b.level,
-                        &b.source,
-                        b.status_class,
-                    ))
-                });
-                d.templates.sort_by(|a, b| {
-                    (a.ts, a.template_id, &a.service, &a.host, a.level, &a.source).cmp(&(
-                        b.ts,
-                        b.template_id,
-                        &b.service,
-                        &b.host,
-                        b.level,
-                        &b.source,
-                    ))
-                });
-                d.latency.sort_by(|a, b| {
-                    (a.ts, &a.service, &a.host)
-                        .cmp(&(b.ts, &b.service, &b.host))
-                        .then(a.latency_ms.total_cmp(&b.latency_ms))
-                });
-                d
-            })
-            .collect()
+        days.into_values().collect()
     }
 
-    /// The cells of every metric series, summed from this partial's cells: total, per service,
-    /// per (service, host) and per (service, level) from the counts (latency for the first
-    /// three: it is not split by level), and per template.
-    pub fn series(&self) -> Vec<(SeriesKey, i64, SeriesCell)> {
+    /// The cells of every metric series, summed from this partial's cells, each series' cells
+    /// in bucket order: total, per service, per (service, host) and per (service, level) from
+    /// the counts (latency for the first three: it is not split by level), and per template.
+    pub fn series(&self) -> Vec<(SeriesKey, Vec<(i64, SeriesCell)>)> {
         let mut cells: HashMap<(SeriesIds, i64), SeriesCell> = HashMap::new();
         let families = |service: Option<LabelId>, host: Option<LabelId>, level: Option<Level>| {
             let per_service = SeriesIds {
@@ -404,17 +414,20 @@ impl MetricPartial {
             };
             cells.entry((ids, k.bucket)).or_default().volume += c.records;
         }
-        let mut keys: HashMap<SeriesIds, SeriesKey> = HashMap::new();
-        cells
-            .into_iter()
-            .map(|((ids, bucket), cell)| {
-                let key = keys.entry(ids).or_insert_with(|| SeriesKey {
+        let mut by_series: HashMap<SeriesIds, Vec<(i64, SeriesCell)>> = HashMap::new();
+        for ((ids, bucket), cell) in cells {
+            by_series.entry(ids).or_default().push((bucket, cell));
+        }
+        (by_series.into_iter())
+            .map(|(ids, mut cells)| {
+                cells.sort_unstable_by_key(|&(bucket, _)| bucket);
+                let key = SeriesKey {
                     service: self.label(ids.service),
                     host: self.label(ids.host),
                     level: ids.level,
                     template: ids.template,
-                });
-                (key.clone(), bucket, cell)
+                };
+                (key, cells)
             })
             .collect()
     }
@@ -445,6 +458,9 @@ impl MetricPartial {
     }
 }
 
+/// A latency cell's sketch and exact values (by bit pattern), in order.
+type NamedLatency<'a> = (&'a LatencySketch, BTreeMap<u64, u64>);
+
 type NamedLabels<'a> = (Option<&'a str>, Option<&'a str>, Option<Level>, Option<&'a str>);
 
 #[derive(PartialEq)]
@@ -452,7 +468,7 @@ struct Normalized<'a> {
     bucket_secs: i64,
     counts: BTreeMap<(i64, NamedLabels<'a>, Option<u16>), CountCell>,
     templates: BTreeMap<(i64, u64, NamedLabels<'a>), TemplateCell>,
-    latency: BTreeMap<(i64, Option<&'a str>, Option<&'a str>), (&'a LatencySketch, BTreeMap<u64, u64>)>,
+    latency: BTreeMap<(i64, Option<&'a str>, Option<&'a str>), NamedLatency<'a>>,
 }
 
 impl PartialEq for MetricPartial {
@@ -698,6 +714,7 @@ impl TryFrom<Snapshot> for MetricPartial {
             };
             p.latency.insert(key, cell);
         }
+        p.oldest = p.counts.keys().map(|k| k.bucket).min();
         Ok(p)
     }
 }
