@@ -183,6 +183,15 @@ impl SeriesCell {
         self.latency.merge(&other.latency);
     }
 
+    /// Whether the cell has a value of `metric` (without computing it).
+    fn has_value(&self, metric: Metric) -> bool {
+        match metric {
+            Metric::Volume | Metric::TemplateCount | Metric::Errors | Metric::Bytes => true,
+            Metric::ErrorRate => self.volume > 0,
+            _ => !self.latency.is_empty(),
+        }
+    }
+
     /// The value of `metric`, if the cell has one.
     fn value(&self, metric: Metric) -> Option<f64> {
         match metric {
@@ -248,21 +257,40 @@ impl MetricSeries {
     /// exist where records do (latency within [`RELATIVE_ACCURACY`](crate::sketch::RELATIVE_ACCURACY)).
     /// Template counts are sparse (non-zero buckets only); (service, level) series carry volume only.
     pub fn finish(self) -> Vec<MetricPoint> {
-        let mut out = Vec::new();
-        // Metrics outermost, then series in key order, then time: already the sorted order.
-        for metric in Metric::ALL {
-            for (key, cells) in &self.series {
-                let applies = match metric {
+        // Sized up front: millions of points, and a growing vector would briefly hold two copies.
+        let mut out = Vec::with_capacity(
+            self.series_points()
+                .map(|(m, _, cells)| points_of(m, cells, self.bucket_secs))
+                .sum(),
+        );
+        for (metric, key, cells) in self.series_points() {
+            emit(&mut out, metric, key, cells, self.bucket_secs);
+        }
+        out
+    }
+
+    /// Each metric of each series that has points: metrics outermost, then series in key
+    /// order, so emitting them in turn (each in time order) gives the sorted order.
+    fn series_points(&self) -> impl Iterator<Item = (Metric, &SeriesKey, &BTreeMap<i64, SeriesCell>)> {
+        Metric::ALL.into_iter().flat_map(move |metric| {
+            self.series
+                .iter()
+                .filter(move |(key, _)| match metric {
                     Metric::TemplateCount => key.template.is_some(),
                     Metric::Volume => key.template.is_none(),
                     _ => key.template.is_none() && key.level.is_none(),
-                };
-                if applies {
-                    emit(&mut out, metric, key, cells, self.bucket_secs);
-                }
-            }
-        }
-        out
+                })
+                .map(move |(key, cells)| (metric, key, cells))
+        })
+    }
+}
+
+/// How many points [`emit`] gives.
+fn points_of(metric: Metric, cells: &BTreeMap<i64, SeriesCell>, step: i64) -> usize {
+    let dense = metric.is_count() && metric != Metric::TemplateCount;
+    match (cells.keys().next(), cells.keys().next_back()) {
+        (Some(first), Some(last)) if dense => usize::try_from((last - first) / step + 1).unwrap_or(0),
+        _ => cells.values().filter(|c| c.has_value(metric)).count(),
     }
 }
 
@@ -410,6 +438,28 @@ mod tests {
         assert!((gmean(120) / 50.0 - 1.0).abs() < 0.02, "{}", gmean(120));
         let p95 = value(&points, Metric::LatencyP95, "total", 60).unwrap();
         assert!(p95 > 50_000.0, "the p95 is the hung request: {p95}");
+    }
+
+    #[test]
+    fn points_come_sorted_and_as_many_as_counted() {
+        let mut b = Builder::new(60);
+        for i in 0..50 {
+            let service = ["api", "db", "web"][i % 3];
+            let mut o = obs(i as i64 * 97, service, [200, 503][i % 2], 3.0);
+            o.template = Some(i as u64 % 4);
+            o.level = (i % 5 == 0).then_some(Level::Warn);
+            b.add(&o);
+        }
+        let mut series = MetricSeries::new(60);
+        series.absorb(&b.0);
+        let counted: usize = (series.series_points())
+            .map(|(m, _, cells)| points_of(m, cells, 60))
+            .sum();
+        let points = series.finish();
+        assert_eq!(points.len(), counted);
+        assert!(points
+            .windows(2)
+            .all(|w| { (w[0].metric, &w[0].key, w[0].ts) < (w[1].metric, &w[1].key, w[1].ts) }));
     }
 
     #[test]

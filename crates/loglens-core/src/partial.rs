@@ -148,6 +148,31 @@ struct SeriesIds {
 ///
 /// Two partials are equal when they hold the same cells, whatever order their labels were
 /// interned in.
+///
+/// ```
+/// use loglens_core::metrics::{MetricSeries, Observation};
+/// use loglens_core::partial::MetricPartial;
+/// use loglens_core::Timestamp;
+///
+/// let record = |secs, service| Observation {
+///     ts: Timestamp::from_secs(secs),
+///     service: Some(service),
+///     latency_ms: Some(12.5),
+///     ..Observation::default()
+/// };
+/// // Two workers, one partial each; the driver merges them.
+/// let (mut a, mut b) = (MetricPartial::new(60), MetricPartial::new(60));
+/// a.add(&record(5, "api"), Some("a.log"));
+/// b.add(&record(70, "db"), Some("b.log"));
+/// a.merge(b)?;
+/// // The first minute is complete once the watermark passes its end.
+/// let done = a.take_completed(Timestamp::from_secs(60));
+/// assert_eq!(done.rollups()[0].counts.len(), 1);
+/// let mut series = MetricSeries::new(60);
+/// series.absorb(&done);
+/// assert_eq!(series.span(), Some((0, 0)));
+/// # Ok::<(), loglens_core::partial::PartialError>(())
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(into = "Snapshot", try_from = "Snapshot")]
 pub struct MetricPartial {
