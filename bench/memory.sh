@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Peak memory of `loglens process` as the input grows: the pipeline streams (a few chunks in
-# flight, bounded writers), so peak RSS should stay flat from 1M to 10M lines.
+# Peak memory of `loglens process --detect` as the input grows: the pipeline streams (a few
+# chunks in flight, bounded writers, metric partials per bucket), so peak RSS should stay flat
+# from 1M to 10M lines (goal: within 15%, under 500 MB).
 #
 # For each size in LINES: `loglens generate` a mixed-format data set (the generator's default
 # streams), process it under /usr/bin/time -v, record wall time and peak RSS, then delete the
@@ -13,6 +14,7 @@
 #   THREADS=                   loglens --threads (default: every core)
 #   LOGLENS=                   loglens binary (default: ${CARGO_TARGET_DIR:-target}/release/loglens,
 #                              built with `cargo build --release -p loglens-cli` when missing)
+#   DETECT=1                   0 measures `process` alone (no --detect)
 #   KEEP=0                     1 keeps the scratch directory of the last size
 #   TMPDIR=/tmp                where the scratch directory is created (10M lines need ~3 GB)
 set -euo pipefail
@@ -23,6 +25,7 @@ SIZES=${LINES:-1000000 10000000}
 SEED=${SEED:-1}
 THREADS=${THREADS:-}
 KEEP=${KEEP:-0}
+DETECT=${DETECT:-1}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 LOGLENS=${LOGLENS:-$TARGET_DIR/release/loglens}
@@ -88,6 +91,7 @@ for n in "${sizes[@]}"; do
 	echo "generating $n lines (mixed formats) ..."
 	generate "$n" "$gen"
 	args=(process --data-dir "$data" --json)
+	[[ $DETECT == 0 ]] || args+=(--detect)
 	if [[ -f $gen/loglens.toml ]]; then
 		args+=(--config "$gen/loglens.toml") # the generator's labels and formats per input
 	else
@@ -105,8 +109,9 @@ for n in "${sizes[@]}"; do
 		tail -n 5 "$WORK/stderr" | sed 's/^/    /'
 		ROWS+=("$n - - - - failed - - -")
 	else
+		# With --detect the output is two JSON documents: the process summary, then detect's.
 		read -r lines bytes parsed unparsed < <("$PY" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
+d, _ = json.JSONDecoder().raw_decode(open(sys.argv[1]).read())
 print(d["lines"], d["bytes"], sum(d["parsed"].values()), sum(d["unparsed"].values()))' "$WORK/summary.json")
 		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 		rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$WORK/time")
@@ -119,7 +124,9 @@ print(d["lines"], d["bytes"], sum(d["parsed"].values()), sum(d["unparsed"].value
 done
 
 echo
-echo "loglens process peak memory, $(nproc) cores, threads ${THREADS:-all}, page cache warm"
+what="loglens process"
+[[ $DETECT == 0 ]] || what="loglens process --detect"
+echo "$what peak memory, $(nproc) cores, threads ${THREADS:-all}, page cache warm, load $(cut -d' ' -f1-3 /proc/loadavg)"
 fmt='%-12s %12s %10s %9s %12s %12s %11s %12s %10s\n'
 # shellcheck disable=SC2059 # the format is a constant
 printf "$fmt" LINES "lines read" "input MB" seconds lines/s "peak RSS MB" "Parquet MB" parsed unparsed

@@ -18,6 +18,10 @@
 # to a file that bench/drain3_peer.py mines with Drain3 (pip drain3, default config); it prints
 # both tools' lines/s and loglens/Drain3.
 #
+# Then the whole pipeline (issue #12): `loglens process --detect` on the demo's mixed logs
+# (`loglens generate --lines PIPELINE_LINES --duration 7d --seed 42`, six formats, templates on,
+# as `make demo` runs it), wall time from start to the last incident written, and peak RSS.
+#
 # Usage: bash bench/peers.sh            (or `make peers`)
 # Environment:
 #   LINES=2000000   lines to generate
@@ -32,6 +36,8 @@
 #   KEEP=0          1 keeps the scratch directory (generated file, outputs, timings)
 #   TMPDIR=/tmp     where the scratch directory is created
 #   MINE=1          0 skips the template-mining section; ONLY=mine runs nothing else
+#   PIPELINE=1      0 skips the process --detect section; ONLY=pipeline runs nothing else
+#   PIPELINE_LINES=1000000   lines of the demo data set for that section
 #   MINE_LINES=1000000   syslog lines for the mining section
 #   VENV_PY=        Python with drain3 (default: .venv/bin/python; drain3 is pip-installed
 #                   into .venv when missing)
@@ -144,6 +150,58 @@ else:
 print("  loglens: default MinerConfig; message parts parsed outside the timing, best of", ll["runs"])
 PY
 }
+
+PIPELINE=${PIPELINE:-1}
+PIPELINE_LINES=${PIPELINE_LINES:-1000000}
+[[ $PIPELINE_LINES =~ ^[0-9]+$ && $PIPELINE_LINES -gt 0 ]] || die "PIPELINE_LINES must be a positive integer (got '$PIPELINE_LINES')"
+
+# The demo's main step, end to end: parse, mine templates, write Parquet, detect.
+pipeline_section() {
+	echo
+	echo "== loglens process --detect on the demo's mixed logs ($PIPELINE_LINES lines, 7 days, six formats) =="
+	local dir=$WORK/pipeline
+	"$LOGLENS" generate --out "$dir/gen" --lines "$PIPELINE_LINES" --duration 7d --seed 42 \
+		>"$dir.generate.log" 2>&1 </dev/null || die "loglens generate failed (see $dir.generate.log)"
+	local bytes
+	bytes=$(find "$dir/gen/logs" -type f -exec cat {} + | wc -c)
+	find "$dir/gen/logs" -type f -exec cat {} + >/dev/null
+	local r best="" t0 t1 secs
+	for ((r = 1; r <= RUNS; r++)); do
+		rm -rf "$dir/data"
+		t0=$EPOCHREALTIME
+		if [[ -n $TIME_BIN ]]; then
+			"$TIME_BIN" -v -o "$dir/time.run" "$LOGLENS" process --config "$dir/gen/loglens.toml" \
+				--data-dir "$dir/data" --detect --json >"$dir/out.json" 2>"$dir/err" </dev/null || die "process --detect failed"
+		else
+			"$LOGLENS" process --config "$dir/gen/loglens.toml" --data-dir "$dir/data" --detect --json \
+				>"$dir/out.json" 2>"$dir/err" </dev/null || die "process --detect failed"
+		fi
+		t1=$EPOCHREALTIME
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+		echo "  run $r: ${secs} s"
+		if [[ -z $best ]] || awk -v s="$secs" -v b="$best" 'BEGIN { exit !(s < b) }'; then
+			best=$secs
+			[[ -z $TIME_BIN ]] || mv "$dir/time.run" "$dir/time"
+		fi
+	done
+	local lines rss=n/a
+	lines=$("$JSON_PY" -c 'import json, sys
+d, _ = json.JSONDecoder().raw_decode(open(sys.argv[1]).read())
+print(d["lines"])' "$dir/out.json")
+	[[ -z $TIME_BIN ]] || rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$dir/time")
+	awk -v n="$lines" -v s="$best" -v b="$bytes" -v rss="$rss" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+		printf "  %d lines, %.1f MB in %.2f s: %.0f lines/s, %.1f MB/s, peak RSS %s MB (best of runs; load %s)\n",
+			n, b / 1e6, s, n / s, b / 1e6 / s, rss, load }'
+	rm -rf "$dir"
+}
+
+if [[ $ONLY == pipeline ]]; then
+	JSON_PY=$PYTHON
+	[[ -x $JSON_PY ]] || JSON_PY=$(command -v python3 || true)
+	mkdir -p "$WORK/pipeline"
+	pipeline_section
+	exit 0
+fi
 
 if [[ $ONLY == mine ]]; then
 	JSON_PY=$PYTHON
@@ -367,3 +425,7 @@ for tool in "${TOOLS[@]}"; do
 done
 
 [[ $MINE == 0 ]] || mine_section
+if [[ $PIPELINE != 0 ]]; then
+	mkdir -p "$WORK/pipeline"
+	pipeline_section
+fi

@@ -7,7 +7,7 @@
 //!   ~200k-line file per format, in lines/s and MiB/s.
 //!
 //! The lines come from the project's generator restricted to one format (`common`, which it
-//! does not generate, from the benchmark synthesizer); see `loglens_benches::workload`.
+//! does not generate, from the benchmark synthesizer); see `loglens_gen::workload`.
 //!
 //! Run `cargo bench -p loglens-benches` (about 2–3 minutes), or select benchmarks with a filter:
 //! `cargo bench -p loglens-benches -- parse/` or `-- process/combined`. Environment knobs:
@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
-use loglens_benches::{context, workload};
 use loglens_core::format::Format;
 use loglens_engine::config::Config;
 use loglens_engine::input::{InputFile, Parsers};
 use loglens_engine::{ProcessOptions, ProcessSummary};
+use loglens_gen::workload::{context, workload};
 
 const PARSE_LINES: usize = 10_000;
 const PROCESS_LINES: usize = 200_000;
@@ -87,23 +87,19 @@ fn parse(c: &mut Criterion) {
 fn run_engine(input: &Path, format: Format, data_dir: PathBuf, threads: usize, run: u64) -> ProcessSummary {
     let parsers = Parsers::from_config(&Config::default()).expect("built-in parsers");
     let parser = parsers.by_name(format.name());
-    let options = ProcessOptions {
-        inputs: vec![InputFile {
-            path: input.to_owned(),
-            parser,
-            host: None,
-            service: None,
-        }],
-        parsers,
-        data_dir,
-        threads,
-        default_offset_secs: 0,
-        chunk_bytes: 1 << 20,
-        // Like the CLI's default; the data directory is fresh, so there are no checkpoints.
-        reprocess: false,
-        // Parse and write only, comparable with the peers; template mining has its own bench.
-        mine_templates: false,
-    };
+    let inputs = vec![InputFile {
+        path: input.to_owned(),
+        parser,
+        host: None,
+        service: None,
+    }];
+    // The CLI's defaults (fresh data directory, so no checkpoints), except: parse and write
+    // only, comparable with the peers (template mining has its own bench), and the input is
+    // complete.
+    let mut options = ProcessOptions::new(inputs, parsers, data_dir);
+    options.threads = threads;
+    options.mine_templates = false;
+    options.final_inputs = true;
     loglens_engine::process(options, format!("bench-{run}")).expect("loglens_engine::process")
 }
 

@@ -30,7 +30,24 @@ pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame
 
 
 def records(data: Path) -> str:
-    return f"read_parquet('{data}/records/**/*.parquet', hive_partitioning = true)"
+    """Records, each template id resolved to the template it belongs to now (templates/
+    `canonical_id`): records keep the id their template had when they were written."""
+    raw = f"read_parquet('{data}/records/**/*.parquet', hive_partitioning = true)"
+    texts = data / "templates" / "templates.parquet"
+    if not texts.exists():
+        return raw
+    aliases = f"SELECT template_id AS alias_id, canonical_id FROM '{texts}'"
+    return f"""(SELECT r.* REPLACE (coalesce(a.canonical_id, r.template_id) AS template_id)
+                FROM {raw} r LEFT JOIN ({aliases}) a ON r.template_id = a.alias_id)"""
+
+
+def current_templates(data: Path) -> str:
+    """templates/ as one row per current template: its text and its ids' first sighting."""
+    texts = data / "templates" / "templates.parquet"
+    return f"""(SELECT canonical_id AS template_id,
+                       any_value(template) FILTER (WHERE template_id = canonical_id) AS template,
+                       min(first_seen) FILTER (WHERE count > 0) AS first_seen
+                FROM '{texts}' GROUP BY canonical_id)"""
 
 
 def scalar(query: str, params: list | None = None):
@@ -276,7 +293,7 @@ def test_templates_page_counts_and_sparklines(monkeypatch, dashboard_data):
 
     new = at.dataframe[1].value
     expected_new = scalar(
-        f"""SELECT count(*) FROM '{dashboard_data}/templates/templates.parquet'
+        f"""SELECT count(*) FROM {current_templates(dashboard_data)}
             WHERE first_seen >= ? AND first_seen < ?""",
         [start, end],
     )
@@ -299,7 +316,7 @@ def test_templates_page_on_what_process_wrote(monkeypatch, demo):
     top_text = scalar(
         f"""SELECT t.template FROM (SELECT template_id, count(*) AS n FROM {records(data)}
                                    GROUP BY 1 ORDER BY n DESC, template_id LIMIT 1) r
-            JOIN '{texts}' t USING (template_id)"""
+            JOIN {current_templates(data)} t USING (template_id)"""
     )
     assert at.dataframe[0].value["template"].iloc[0] == top_text
 
@@ -465,8 +482,7 @@ def test_value_incident_shows_records_of_its_explaining_template(monkeypatch, da
     assert len(ensemble) > 0
     incident = ensemble.iloc[0].to_dict()
     template_id = scalar(
-        f"SELECT min(template_id) FROM '{dashboard_data}/templates/templates.parquet' "
-        "WHERE template = ?",
+        f"SELECT min(template_id) FROM {current_templates(dashboard_data)} WHERE template = ?",
         [incident["template"]],
     )
     at.selectbox(key="inc_pick").set_value(incident["incident_id"]).run()
@@ -561,14 +577,16 @@ def test_pipeline_page_shows_checkpoint_lag_of_a_grown_file(monkeypatch, dashboa
     data = tmp_path / "data"
     shutil.copytree(dashboard_data, data)
     state = json.loads((data / "state" / "checkpoints.json").read_text())
-    name, entry = sorted(state["files"].items())[0]
+    plain = [e for e in state["files"] if not e.get("compressed")]
+    entry = min(plain, key=lambda e: e["path"])
+    name = entry["path"]
     grown = tmp_path / "logs" / Path(name).name
     grown.parent.mkdir()
     shutil.copyfile(name, grown)  # a copy: the shared demo logs stay as they are
     appended = b"one more line\nand another\n"
     with grown.open("ab") as out:
         out.write(appended)
-    state["files"][str(grown)] = state["files"].pop(name)
+    entry["path"] = str(grown)  # checkpoints are per content; the path is where it was read
     (data / "state" / "checkpoints.json").write_text(json.dumps(state))
     at = open_app(monkeypatch, data, page="pipeline")
     shown = metrics(at)

@@ -10,6 +10,7 @@ pub mod detectors;
 pub mod gaussian;
 pub mod likelihood;
 pub mod score;
+pub mod tuning;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use loglens_nab::detectors::CombinedParams;
+use loglens_nab::tuning::{combined_grid, cross_validate};
 use loglens_nab::{evaluate, read_corpus, read_profiles, run, scored, Method, Profile, PUBLISHED_SUBSET};
 
 const USAGE: &str = "usage: loglens-nab [--data DIR] [--labels FILE] [--profiles FILE]
@@ -133,6 +135,19 @@ fn run_bench(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 detail(&mut out, &corpus, &files, p, r.sweep.threshold)?;
             }
         }
+    }
+    let cells = combined_grid(&corpus);
+    if let Some(cv) = cross_validate(&corpus, &cells) {
+        let scores: Vec<String> = cv.scores.iter().map(|s| format!("{s:>9.2}")).collect();
+        let pick = |p: CombinedParams| format!("z {} learn {} w {}", p.z_window, p.learning_rows, p.weight);
+        writeln!(
+            out,
+            "{:<38} {}   picks: {} / {}",
+            "loglens combined, 2-fold cross-valid.",
+            scores.join(" "),
+            pick(cv.picks[0]),
+            pick(cv.picks[1])
+        )?;
     }
     writeln!(out)?;
     writeln!(

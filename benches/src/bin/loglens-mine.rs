@@ -65,7 +65,7 @@ fn parse_args() -> Result<Args, String> {
 /// The message part of every line that parses (lines that do not are counted, not mined).
 fn messages(text: &str, format: Format) -> (Vec<String>, usize) {
     let parser = format.parser();
-    let ctx = loglens_benches::context();
+    let ctx = loglens_gen::workload::context();
     let mut out = Vec::new();
     let mut unparsed = 0;
     for line in text.lines() {

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let path = PathBuf::from(file);
-    match loglens_benches::write_file(format, lines, seed, &path) {
+    match loglens_gen::synth::write_file(format, lines, seed, &path) {
         Ok(bytes) => {
             eprintln!(
                 "loglens-synth: wrote {lines} {format} lines ({bytes} bytes) to {}",

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use loglens_core::alert::{Condition, GroupPolicy, Matcher, NewTemplate, Severity, Silence, ThresholdOp};
+use loglens_core::time::{parse_duration, parse_duration_secs};
 use loglens_core::{Level, Timestamp};
 use regex::Regex;
 use serde::Deserialize;
@@ -388,14 +389,12 @@ impl Checker<'_> {
     fn settings(&self, a: &AlertingSection) -> Res<Settings> {
         let secs = |key: &str, v: &Option<String>, default: i64| -> Res<i64> {
             v.as_deref().map_or(Ok(default), |t| {
-                parse_duration_ms(t)
-                    .map(|ms| (ms / 1000) as i64)
-                    .map_err(|m| self.invalid("alerting", usize::MAX, key, m))
+                secs_field(t).map_err(|m| self.invalid("alerting", usize::MAX, key, m))
             })
         };
         let ms = |key: &str, v: &Option<String>, default: u64| -> Res<u64> {
             v.as_deref().map_or(Ok(default), |t| {
-                parse_duration_ms(t).map_err(|m| self.invalid("alerting", usize::MAX, key, m))
+                millis_field(t).map_err(|m| self.invalid("alerting", usize::MAX, key, m))
             })
         };
         Ok(Settings {
@@ -429,11 +428,8 @@ impl Checker<'_> {
             None => Severity::Warning,
         };
         let secs = |key: &str, v: &Option<String>, default: i64| -> Res<i64> {
-            v.as_deref().map_or(Ok(default), |t| {
-                parse_duration_ms(t)
-                    .map(|ms| (ms / 1000) as i64)
-                    .map_err(|m| bad(key, m))
-            })
+            v.as_deref()
+                .map_or(Ok(default), |t| secs_field(t).map_err(|m| bad(key, m)))
         };
         let policy = GroupPolicy {
             group_wait: secs("group_wait", &r.group_wait, 30)?,
@@ -488,16 +484,16 @@ impl Checker<'_> {
                     "<" => ThresholdOp::Below,
                     other => return Err(bad("op", format!("{other:?} is not \">\" or \"<\""))),
                 };
-                let for_ms = r
+                let for_secs = r
                     .for_
                     .as_deref()
-                    .map_or(Ok(0), parse_duration_ms)
+                    .map_or(Ok(0), secs_field)
                     .map_err(|m| bad("for", m))?;
                 Ok(Condition::Threshold {
                     metric: r.metric.clone().unwrap_or_default(),
                     op,
                     value: r.value.unwrap_or_default(),
-                    for_secs: (for_ms / 1000) as i64,
+                    for_secs,
                 })
             }
             "new_template" => {
@@ -519,7 +515,7 @@ impl Checker<'_> {
         let timeout_ms = r
             .timeout
             .as_deref()
-            .map_or(Ok(10_000), parse_duration_ms)
+            .map_or(Ok(10_000), millis_field)
             .map_err(|m| bad("timeout", m))?;
         let max_attempts = r.max_attempts.unwrap_or(5);
         if max_attempts == 0 {
@@ -661,34 +657,17 @@ fn check_address(text: &str) -> Result<(), String> {
         .map_err(|e| format!("{text:?} is not an email address: {e}"))
 }
 
-/// Parses `500ms`, `10s`, `5m`, `1h`, `1d` and sums like `1h30m` into milliseconds.
-pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 500ms, 30s, 5m, 4h, 1d)");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    Ok(total)
+/// A duration field counted in whole seconds, in the one grammar of `loglens_core::time`
+/// (a fraction of a second is an error, not silently dropped).
+fn secs_field(text: &str) -> Result<i64, String> {
+    parse_duration_secs(text).map_err(|e| e.to_string())
+}
+
+/// A duration field counted in milliseconds (`backoff_base`, `timeout`).
+fn millis_field(text: &str) -> Result<u64, String> {
+    parse_duration(text)
+        .map(|d| d.as_millis())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -799,10 +778,25 @@ ends = "2026-12-01T00:00:00Z"
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration_ms("500ms").unwrap(), 500);
-        assert_eq!(parse_duration_ms("1h30m").unwrap(), 5_400_000);
-        assert!(parse_duration_ms("5 minutes").is_err());
-        assert!(parse_duration_ms("").is_err());
+    fn duration_fields() {
+        assert_eq!(millis_field("500ms").unwrap(), 500);
+        assert_eq!(millis_field("1h30m").unwrap(), 5_400_000);
+        assert_eq!(secs_field("1h30m").unwrap(), 5_400);
+        assert_eq!(secs_field("90").unwrap(), 90);
+        assert!(secs_field("1500ms")
+            .unwrap_err()
+            .contains("whole number of seconds"));
+        assert!(millis_field("5 minutes").is_err());
+        assert!(millis_field("").is_err());
+    }
+
+    #[test]
+    fn bad_duration_names_line_and_field() {
+        let text = GOOD.replace("group_wait = \"10s\"", "group_wait = \"10x\"");
+        let e = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "loglens.toml:29: rule[0].group_wait: \"10x\" is not a duration: unknown unit \"x\" (use ms, s, m, h or d)"
+        );
     }
 }

@@ -340,19 +340,25 @@ pub fn read_metric(data_dir: &Path, metric: &str) -> Result<Vec<MetricPoint>, Da
     Ok(out)
 }
 
-/// Reads `<data_dir>/templates/templates.parquet` (empty when absent).
+/// Reads `<data_dir>/templates/templates.parquet` (empty when absent): one entry per current
+/// template, the ids that generalized into it (rows whose `canonical_id` names it) counted in
+/// its totals. Files written before `canonical_id` existed hold current templates only.
 pub fn read_templates(data_dir: &Path) -> Result<Vec<TemplateInfo>, DatasetError> {
     let path = data_dir.join("templates").join("templates.parquet");
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for batch in batches(&path)? {
         let c = Columns {
             path: &path,
             batch: &batch,
         };
         let (ids, texts, counts) = (c.u64s("template_id")?, c.strings("template")?, c.u64s("count")?);
+        let canonical = match c.opt("canonical_id") {
+            Some(_) => c.u64s("canonical_id")?,
+            None => ids.clone(),
+        };
         let (first, last) = (c.timestamps("first_seen")?, c.timestamps("last_seen")?);
         let (levels, services, examples) = (
             c.opt_strings("level")?,
@@ -363,7 +369,7 @@ pub fn read_templates(data_dir: &Path) -> Result<Vec<TemplateInfo>, DatasetError
             let (Some(id), Some(first_seen)) = (ids[i], first[i]) else {
                 continue;
             };
-            out.push(TemplateInfo {
+            let info = TemplateInfo {
                 template_id: id,
                 template: texts[i].clone().unwrap_or_default(),
                 count: counts[i].unwrap_or(0),
@@ -372,8 +378,82 @@ pub fn read_templates(data_dir: &Path) -> Result<Vec<TemplateInfo>, DatasetError
                 level: levels[i].as_deref().and_then(|l| l.parse::<Level>().ok()),
                 service: services[i].clone(),
                 example: examples[i].clone().unwrap_or_default(),
-            });
+            };
+            rows.push((canonical[i].unwrap_or(id), info));
         }
     }
-    Ok(out)
+    Ok(current_templates(rows))
+}
+
+/// Folds rows (each with its canonical id) into one per current template: its own text, the
+/// records of all its ids, the earliest first sighting (with its example and service), the
+/// latest last one and the worst level. Rows that count no record add nothing.
+fn current_templates(rows: Vec<(u64, TemplateInfo)>) -> Vec<TemplateInfo> {
+    let mut out: std::collections::BTreeMap<u64, TemplateInfo> = std::collections::BTreeMap::new();
+    for (canonical, row) in rows {
+        let total = out.entry(canonical).or_insert_with(|| TemplateInfo {
+            template_id: canonical,
+            count: 0,
+            ..row.clone()
+        });
+        if row.template_id == canonical {
+            total.template.clone_from(&row.template);
+        }
+        if row.count == 0 {
+            continue;
+        }
+        if total.count == 0 {
+            *total = TemplateInfo {
+                template_id: canonical,
+                template: std::mem::take(&mut total.template),
+                ..row
+            };
+            continue;
+        }
+        total.count += row.count;
+        total.last_seen = total.last_seen.max(row.last_seen);
+        total.level = total.level.max(row.level);
+        if row.first_seen < total.first_seen {
+            total.first_seen = row.first_seen;
+            total.service = row.service;
+            total.example = row.example;
+        }
+    }
+    out.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: u64, text: &str, count: u64, first: i64, example: &str) -> TemplateInfo {
+        TemplateInfo {
+            template_id: id,
+            template: text.to_owned(),
+            count,
+            first_seen: Timestamp(first),
+            last_seen: Timestamp(first + 5),
+            level: Some(Level::Error),
+            service: None,
+            example: example.to_owned(),
+        }
+    }
+
+    #[test]
+    fn ids_that_generalized_count_under_their_current_template() {
+        let rows = vec![
+            (2, info(2, "Job <*> finished", 3, 50, "Job b2 finished")),
+            (2, info(1, "Job a1 finished", 4, 10, "Job a1 finished")),
+            (7, info(7, "other", 1, 0, "other")),
+        ];
+        let current = current_templates(rows);
+        assert_eq!(current.len(), 2);
+        let job = &current[0];
+        assert_eq!(
+            (job.template_id, job.template.as_str(), job.count),
+            (2, "Job <*> finished", 7)
+        );
+        assert_eq!((job.first_seen, job.last_seen), (Timestamp(10), Timestamp(55)));
+        assert_eq!(job.example, "Job a1 finished");
+    }
 }

@@ -21,6 +21,7 @@ enum Command {
     /// Generate realistic logs with injected incidents and their ground truth.
     Generate(cmd::generate::GenerateArgs),
     /// Parse log files into the data directory (partitioned Parquet).
+    #[command(after_help = cmd::process::EXIT_STATUS_HELP)]
     Process(cmd::process::ProcessArgs),
     /// Open the Streamlit dashboard over the data directory.
     Dashboard(cmd::dashboard::DashboardArgs),
@@ -52,7 +53,11 @@ fn main() -> ExitCode {
     let mut out = output::Output::stdout();
     let result = match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
-        Command::Process(args) => cmd::process::run(args, &mut out),
+        // 3: partial (some inputs failed, the rest committed); see `loglens process --help`.
+        Command::Process(args) => match cmd::process::run(args, &mut out) {
+            Ok(code) => return code,
+            Err(err) => Err(err),
+        },
         Command::Dashboard(args) => cmd::dashboard::run(args),
         Command::Detect(args) => cmd::detect::run(args, &mut out),
         Command::Templates(args) => cmd::templates::run(args, &mut out),

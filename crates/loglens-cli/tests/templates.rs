@@ -1,5 +1,6 @@
-//! End-to-end: template mining inside `process` (same templates and ids on 1 and 2 threads,
-//! every record labelled), `loglens templates`, and `loglens detect` writing its datasets.
+//! End-to-end: template mining inside `process` (same ids and templates on 1 and 2 threads and
+//! in one run or many incremental ones, every record labelled, records never rewritten),
+//! `loglens templates`, and `loglens detect` writing its datasets.
 
 mod common;
 
@@ -37,37 +38,74 @@ fn process(gen: &Path, data: &Path, threads: &str) {
         .success();
 }
 
-/// The template id of each record, by (source, line).
+/// The template id of each record as written, by (source, line).
 type RecordTemplates = BTreeMap<(String, u64), Option<u64>>;
-/// The templates dataset as (id, template, count) rows.
-type TemplateRows = Vec<(u64, String, u64)>;
+/// The templates dataset as (id, canonical id, template, count) rows.
+type TemplateRows = Vec<(u64, u64, String, u64)>;
 
-/// What a run mined: record labels and the templates dataset.
-fn mined(data: &Path) -> (RecordTemplates, TemplateRows) {
+/// What runs mined: record labels as written, the templates dataset, and each record's
+/// current template (its id resolved through `canonical_id`).
+struct Mined {
+    ids: RecordTemplates,
+    templates: TemplateRows,
+    canonical: RecordTemplates,
+}
+
+fn mined(data: &Path) -> Mined {
     let records = read_dataset(&data.join("records"));
     let sources = strings(&records, "source");
     let lines = u64s(&records, "line");
     let ids = u64s(&records, "template_id");
-    let by_line = sources
+    let ids: RecordTemplates = sources
         .into_iter()
         .zip(lines)
         .zip(ids)
         .map(|((s, l), id)| ((s.unwrap_or_default(), l.unwrap_or_default()), id))
         .collect();
-    let templates = read_dataset(&data.join("templates"));
-    let rows = u64s(&templates, "template_id")
+    let table = read_dataset(&data.join("templates"));
+    let templates: TemplateRows = u64s(&table, "template_id")
         .into_iter()
-        .zip(strings(&templates, "template"))
-        .zip(u64s(&templates, "count"))
-        .map(|((id, t), n)| {
+        .zip(u64s(&table, "canonical_id"))
+        .zip(strings(&table, "template"))
+        .zip(u64s(&table, "count"))
+        .map(|(((id, canonical), t), n)| {
             (
                 id.unwrap_or_default(),
+                canonical.unwrap_or_default(),
                 t.unwrap_or_default(),
                 n.unwrap_or_default(),
             )
         })
         .collect();
-    (by_line, rows)
+    let current: BTreeMap<u64, u64> = templates.iter().map(|t| (t.0, t.1)).collect();
+    let canonical = ids
+        .iter()
+        .map(|(k, id)| {
+            (
+                k.clone(),
+                id.map(|id| current.get(&id).copied().unwrap_or(u64::MAX)),
+            )
+        })
+        .collect();
+    Mined {
+        ids,
+        templates,
+        canonical,
+    }
+}
+
+/// Current templates (canonical id → text, records), from the templates dataset.
+fn current_templates(rows: &TemplateRows) -> BTreeMap<u64, (String, u64)> {
+    let mut out: BTreeMap<u64, (String, u64)> = BTreeMap::new();
+    for (id, canonical, text, _) in rows {
+        if id == canonical {
+            out.entry(*id).or_default().0 = text.clone();
+        }
+    }
+    for (_, canonical, _, count) in rows {
+        out.entry(*canonical).or_default().1 += count;
+    }
+    out
 }
 
 #[test]
@@ -77,24 +115,38 @@ fn templates_do_not_depend_on_threads_and_label_every_record() {
     generate(&gen);
     process(&gen, &dir.path().join("one"), "1");
     process(&gen, &dir.path().join("two"), "2");
-    let (one_ids, one_templates) = mined(&dir.path().join("one"));
-    let (two_ids, two_templates) = mined(&dir.path().join("two"));
-    assert_eq!(one_templates, two_templates);
-    assert_eq!(one_ids, two_ids);
+    let one = mined(&dir.path().join("one"));
+    let two = mined(&dir.path().join("two"));
+    assert_eq!(one.templates, two.templates);
+    assert_eq!(one.ids, two.ids);
     assert!(
-        one_ids.values().all(Option::is_some),
+        one.ids.values().all(Option::is_some),
         "every record has a template"
     );
-    let total: u64 = one_templates.iter().map(|t| t.2).sum();
+    assert!(
+        one.canonical.values().all(|c| c.is_some_and(|c| c != u64::MAX)),
+        "every id written resolves to a current template"
+    );
+    let total: u64 = one.templates.iter().map(|t| t.3).sum();
     assert_eq!(
         total,
-        one_ids.len() as u64,
+        one.ids.len() as u64,
         "template counts add up to the records"
     );
+    let current = current_templates(&one.templates);
+    let mut by_current: BTreeMap<u64, u64> = BTreeMap::new();
+    for c in one.canonical.values().flatten() {
+        *by_current.entry(*c).or_default() += 1;
+    }
+    assert_eq!(
+        by_current,
+        current.iter().map(|(id, t)| (*id, t.1)).collect(),
+        "current templates count their aliases' records"
+    );
     assert!(
-        one_templates.len() < 550,
+        current.len() < 550,
         "ids with digits vary: {} templates for 20k lines",
-        one_templates.len()
+        current.len()
     );
 
     let listed = loglens()
@@ -108,12 +160,13 @@ fn templates_do_not_depend_on_threads_and_label_every_record() {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
     assert_eq!(rows.len(), 3);
-    let most = one_templates
+    let most = current
         .iter()
-        .max_by_key(|t| (t.2, std::cmp::Reverse(t.0)))
+        .max_by_key(|(id, t)| (t.1, std::cmp::Reverse(**id)))
         .expect("a template");
-    assert_eq!(rows[0]["template"], most.1.as_str());
-    assert_eq!(rows[0]["count"], most.2);
+    assert_eq!(rows[0]["template_id"], *most.0);
+    assert_eq!(rows[0]["template"], most.1 .0.as_str());
+    assert_eq!(rows[0]["count"], most.1 .1);
 
     loglens()
         .args(["templates", "--new-since", "not-a-time", "--data-dir"])
@@ -174,8 +227,19 @@ fn detect_writes_metrics_anomalies_and_incidents() {
     );
 }
 
+/// Every file below `dir` with its bytes.
+fn files_with_bytes(dir: &Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    common::parquet_files(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(&f).expect("part file");
+            (f, bytes)
+        })
+        .collect()
+}
+
 #[test]
-fn an_incremental_run_continues_the_template_tree() {
+fn incremental_runs_give_the_ids_and_templates_of_one_run_and_never_rewrite_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gen = dir.path().join("gen");
     loglens()
@@ -192,9 +256,9 @@ fn an_incremental_run_continues_the_template_tree() {
         .expect("a log file");
     let text = std::fs::read_to_string(&log).expect("log text");
     let lines: Vec<&str> = text.lines().collect();
-    let half = lines.len() / 2;
+    // Pieces of uneven size, the first small so later messages generalize its templates.
+    let cuts = [0, 40, lines.len() / 3, lines.len() / 2 + 7, lines.len()];
     let growing = dir.path().join("syslog");
-    std::fs::write(&growing, lines[..half].join("\n") + "\n").expect("first half");
     let run = |data: &Path| {
         loglens()
             .arg("process")
@@ -205,26 +269,43 @@ fn an_incremental_run_continues_the_template_tree() {
             .success();
     };
     let incremental = dir.path().join("incremental");
-    run(&incremental);
-    std::fs::write(&growing, lines.join("\n") + "\n").expect("whole file");
-    run(&incremental);
+    let mut first_run_files = BTreeMap::new();
+    let mut file = std::fs::File::create(&growing).expect("log");
+    for piece in cuts.windows(2) {
+        use std::io::Write;
+        for line in &lines[piece[0]..piece[1]] {
+            writeln!(file, "{line}").expect("append");
+        }
+        file.flush().expect("flush");
+        run(&incremental);
+        if first_run_files.is_empty() {
+            first_run_files = files_with_bytes(&incremental.join("records"));
+        }
+    }
     let whole = dir.path().join("whole");
     run(&whole);
-    let (inc_ids, _) = mined(&incremental);
-    let (whole_ids, _) = mined(&whole);
-    let second_half = |ids: &RecordTemplates| -> Vec<Option<u64>> {
-        ids.iter()
-            .filter(|((_, line), _)| *line > half as u64)
-            .map(|(_, id)| *id)
-            .collect()
-    };
-    assert_eq!(second_half(&inc_ids).len(), lines.len() - half);
-    assert_eq!(second_half(&inc_ids), second_half(&whole_ids));
-    // The saved tree has seen every message of both runs, not only the second run's.
+    let (inc, one) = (mined(&incremental), mined(&whole));
+    assert_eq!(inc.ids.len(), lines.len());
+    assert_eq!(inc.ids, one.ids, "the same ids on each record");
+    assert_eq!(
+        inc.canonical, one.canonical,
+        "the same current template of each record"
+    );
+    assert_eq!(inc.templates, one.templates, "the same templates dataset");
+    assert!(
+        one.templates.iter().any(|t| t.0 != t.1 && t.3 > 0),
+        "some id written early generalized later"
+    );
+    let after = files_with_bytes(&incremental.join("records"));
+    assert!(!first_run_files.is_empty());
+    for (path, bytes) in &first_run_files {
+        assert_eq!(after.get(path), Some(bytes), "{} was rewritten", path.display());
+    }
+    // The saved tree has seen every message of every run.
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(incremental.join("state/miner.json")).expect("miner state"))
             .expect("json");
-    let mined_messages: u64 = state["clusters"]
+    let mined_messages: u64 = state["miner"]["clusters"]
         .as_array()
         .expect("clusters")
         .iter()

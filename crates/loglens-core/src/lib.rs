@@ -1,5 +1,6 @@
 //! The pure core of loglens: the record model, the log formats (each parses a line into a
-//! [`Record`] and renders one back), and the deterministic log generator.
+//! [`Record`] and renders one back), template mining, metrics, rollups, detection and alert
+//! routing. The log generator that exercises it lives in the `loglens-gen` crate.
 //!
 //! Nothing here touches files, threads, clocks or the network: time enters as data
 //! ([`Timestamp`]), lines enter as `&str`, and records leave as values. The engine, store and
@@ -19,7 +20,6 @@
 pub mod alert;
 pub mod detect;
 pub mod format;
-pub mod generate;
 pub mod metrics;
 pub mod partial;
 pub mod record;
@@ -27,6 +27,7 @@ pub mod rollup;
 pub mod sketch;
 pub mod template;
 pub mod time;
+pub mod zone;
 
 pub use record::{Access, Level, Record};
 pub use time::Timestamp;

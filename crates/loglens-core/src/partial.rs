@@ -205,6 +205,11 @@ impl MetricPartial {
         self.bucket_secs
     }
 
+    /// The start (seconds) of the bucket holding `ts`.
+    pub fn bucket_of(&self, ts: Timestamp) -> i64 {
+        ts.secs().div_euclid(self.bucket_secs) * self.bucket_secs
+    }
+
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
@@ -212,7 +217,7 @@ impl MetricPartial {
 
     /// Adds one record, read from `source` (the file or listener).
     pub fn add(&mut self, o: &Observation<'_>, source: Option<&str>) {
-        let bucket = o.ts.secs().div_euclid(self.bucket_secs) * self.bucket_secs;
+        let bucket = self.bucket_of(o.ts);
         self.oldest = Some(self.oldest.map_or(bucket, |b| b.min(bucket)));
         let labels = Labels {
             service: o.service.map(|s| self.labels.intern(s)),

@@ -70,7 +70,7 @@ pub struct Access<'a> {
 }
 
 /// Severity normalized across formats, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Level {
     /// Finer than debug.
     Trace,

@@ -1,5 +1,6 @@
 //! Timestamps as UTC microseconds, with the hand-written parsers and renderers the log formats
 //! need (RFC 3339, the Common Log Format's `10/Oct/2026:13:55:36 -0700`, syslog's `Oct  9 13:55:36`).
+//! It also reads the durations of configuration files and flags ([`parse_duration`]).
 //!
 //! Why hand-written? Timestamp parsing is the hottest part of most formats; a general strftime
 //! parser costs several times a fixed-layout one. Calendar arithmetic is Howard Hinnant's
@@ -7,11 +8,16 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::zone::LocalZone;
+
 const MICROS_PER_SEC: i64 = 1_000_000;
 const SECS_PER_DAY: i64 = 86_400;
 
 /// An instant as microseconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(pub i64);
 
 /// A timestamp that could not be parsed or is out of range.
@@ -73,7 +79,7 @@ pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
     (year as i32, month, day)
 }
 
-fn days_in_month(year: i32, month: u8) -> u8 {
+pub(crate) fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
         4 | 6 | 9 | 11 => 30,
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -163,9 +169,9 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 / ISO 8601: `YYYY-MM-DD[T ]HH:MM:SS[.fff…][Z|±HH:MM|±HHMM]`.
-    /// A time without a zone is taken to be `default_offset_secs` east of UTC.
-    pub fn parse_rfc3339(s: &str, default_offset_secs: i32) -> Result<Timestamp, TimeError> {
-        let (ts, rest) = parse_iso_prefix(s.as_bytes(), default_offset_secs)?;
+    /// A time without a zone is read in `zone`.
+    pub fn parse_rfc3339(s: &str, zone: impl Into<LocalZone>) -> Result<Timestamp, TimeError> {
+        let (ts, rest) = parse_iso_prefix(s.as_bytes(), zone)?;
         if rest.is_empty() {
             Ok(ts)
         } else {
@@ -297,20 +303,6 @@ pub fn month_from_abbr(b: &[u8]) -> Option<u8> {
         .map(|i| i as u8 + 1)
 }
 
-/// The year that puts a year-less date (syslog 3164) closest before `reference`: the
-/// reference's year, or the year before when the date would otherwise lie more than a day
-/// after the reference (December lines read in January).
-pub fn infer_year(month: u8, day: u8, reference: Timestamp) -> i32 {
-    let r = reference.to_civil(0);
-    let this_year = days_from_civil(r.year, month, day.min(days_in_month(r.year, month)));
-    let reference_day = days_from_civil(r.year, r.month, r.day);
-    if this_year > reference_day + 1 {
-        r.year - 1
-    } else {
-        r.year
-    }
-}
-
 /// Parses ASCII digits into a number; `None` on any other byte or empty input.
 pub fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 9 {
@@ -351,7 +343,7 @@ fn parse_offset_hhmm(b: &[u8]) -> Option<i32> {
 
 /// Parses an ISO 8601 timestamp at the start of `b`, returning it and the unparsed rest.
 /// Used by formats whose timestamp is followed by more text (Python logging, 5424).
-pub fn parse_iso_prefix(b: &[u8], default_offset_secs: i32) -> Result<(Timestamp, &[u8]), TimeError> {
+pub fn parse_iso_prefix(b: &[u8], zone: impl Into<LocalZone>) -> Result<(Timestamp, &[u8]), TimeError> {
     const LAYOUT: TimeError = TimeError::Layout("YYYY-MM-DDTHH:MM:SS");
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ' || b[10] == b't') {
         return Err(LAYOUT);
@@ -387,7 +379,7 @@ pub fn parse_iso_prefix(b: &[u8], default_offset_secs: i32) -> Result<(Timestamp
     let offset = match rest.first() {
         Some(b'Z' | b'z') => {
             rest = &rest[1..];
-            0
+            LocalZone::Fixed(0)
         }
         Some(b'+' | b'-') => {
             let (off, used) = if rest.get(3) == Some(&b':') {
@@ -399,11 +391,182 @@ pub fn parse_iso_prefix(b: &[u8], default_offset_secs: i32) -> Result<(Timestamp
                 (rest.get(..5).and_then(parse_offset_hhmm), 5)
             };
             rest = &rest[used..];
-            off.ok_or(TimeError::Range("zone offset"))?
+            LocalZone::Fixed(off.ok_or(TimeError::Range("zone offset"))?)
         }
-        _ => default_offset_secs,
+        _ => zone.into(),
     };
-    Ok((civil.to_timestamp(offset)?, rest))
+    Ok((offset.to_timestamp(civil)?, rest))
+}
+
+/// A length of time from a configuration file or a command-line flag, in milliseconds.
+///
+/// One grammar for every duration loglens reads (`[detect]`, `[alerting]`, rules, receivers,
+/// `generate --duration`, `alert silence add --duration`); see [`parse_duration`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(u64);
+
+impl Duration {
+    /// A duration of `ms` milliseconds.
+    pub const fn from_millis(ms: u64) -> Self {
+        Duration(ms)
+    }
+
+    /// A duration of `secs` seconds (saturating).
+    pub const fn from_secs(secs: u64) -> Self {
+        Duration(secs.saturating_mul(1000))
+    }
+
+    /// The length in milliseconds.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// The length in whole seconds, rounded down (`1500ms` is 1).
+    pub const fn as_secs(self) -> u64 {
+        self.0 / 1000
+    }
+
+    /// Whether the length is zero.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The shortest text [`parse_duration`] reads back to the same value, e.g. `1h30m`, `500ms`, `0s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        let mut rest = self.0;
+        for (unit, ms) in DURATION_UNITS.iter().rev() {
+            if rest >= *ms {
+                write!(f, "{}{unit}", rest / ms)?;
+                rest %= ms;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Duration {
+    type Err = DurationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse_duration(text)
+    }
+}
+
+/// The units of a duration and their length in milliseconds, shortest first.
+const DURATION_UNITS: [(&str, u64); 5] = [
+    ("ms", 1),
+    ("s", 1000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
+
+/// Why a text is not a [`Duration`]. Each message quotes the text; callers add the field name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Nothing was given.
+    #[error("empty duration (expected e.g. 500ms, 90s, 5m, 2h, 7d or 1h30m)")]
+    Empty,
+    /// A part does not start with a whole number (`h`, `-1d`, `1.5h`, `5 minutes`).
+    #[error(
+        "{text:?} is not a duration: expected whole numbers with units, e.g. 500ms, 90s, 5m, 2h, 7d or 1h30m"
+    )]
+    Syntax {
+        /// The text given.
+        text: String,
+    },
+    /// A number is followed by a unit loglens does not know (`1w`, `5min`).
+    #[error("{text:?} is not a duration: unknown unit {unit:?} (use ms, s, m, h or d)")]
+    Unit {
+        /// The text given.
+        text: String,
+        /// The unknown unit.
+        unit: String,
+    },
+    /// The total does not fit in 64 bits of milliseconds.
+    #[error("{text:?} is too long a duration")]
+    Overflow {
+        /// The text given.
+        text: String,
+    },
+    /// A length counted in seconds was given a fraction of one (`1500ms`).
+    #[error("{text:?} is not a whole number of seconds")]
+    Fraction {
+        /// The text given.
+        text: String,
+    },
+}
+
+/// Parses a duration: whole numbers each followed by a unit, `ms`, `s`, `m`, `h` or `d`,
+/// summed (`500ms`, `90s`, `5m`, `2h`, `7d`, `1h30m`). A number without a unit counts seconds,
+/// so `90` is `90s` and `1h30` is `1h30s`: older configurations and `generate --duration` took
+/// bare seconds. Surrounding whitespace is ignored; zero is allowed (callers that need a
+/// positive length check it and name their field).
+///
+/// ```
+/// use loglens_core::time::{parse_duration, Duration};
+///
+/// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+/// assert_eq!(parse_duration("500ms").map(Duration::as_millis), Ok(500));
+/// assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+/// assert!(parse_duration("1w").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let owned = || text.to_owned();
+    let mut rest = trimmed;
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(DurationError::Syntax { text: owned() });
+        }
+        let overflow = || DurationError::Overflow { text: owned() };
+        let n: u64 = rest[..digits].parse().map_err(|_| overflow())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        let ms = if unit.is_empty() {
+            1000
+        } else {
+            DURATION_UNITS
+                .iter()
+                .find(|(name, _)| *name == unit)
+                .map(|(_, ms)| *ms)
+                .ok_or_else(|| DurationError::Unit {
+                    text: owned(),
+                    unit: unit.to_owned(),
+                })?
+        };
+        rest = &rest[unit_len..];
+        total = n
+            .checked_mul(ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(overflow)?;
+    }
+    Ok(Duration(total))
+}
+
+/// [`parse_duration`] for lengths counted in whole seconds (detection buckets, the generated
+/// span): a fraction of a second is an error rather than silently dropped.
+pub fn parse_duration_secs(text: &str) -> Result<i64, DurationError> {
+    let duration = parse_duration(text)?;
+    if duration.as_millis() % 1000 != 0 {
+        return Err(DurationError::Fraction {
+            text: text.to_owned(),
+        });
+    }
+    i64::try_from(duration.as_secs()).map_err(|_| DurationError::Overflow {
+        text: text.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -449,12 +612,26 @@ mod tests {
     #[test]
     fn year_inference_handles_new_year() {
         let jan2 = Timestamp::parse_rfc3339("2027-01-02T00:00:00Z", 0).expect("valid");
-        assert_eq!(infer_year(12, 31, jan2), 2026);
-        assert_eq!(infer_year(1, 1, jan2), 2027);
-        assert_eq!(infer_year(1, 3, jan2), 2027, "one day of clock skew is tolerated");
+        let date = |month, day| Civil {
+            year: 0,
+            month,
+            day,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            micros: 0,
+        };
+        let utc = LocalZone::Fixed(0);
+        assert_eq!(utc.infer_year(date(12, 31), jan2), 2026);
+        assert_eq!(utc.infer_year(date(1, 1), jan2), 2027);
+        assert_eq!(
+            utc.infer_year(date(1, 3), jan2),
+            2026,
+            "never after the reference"
+        );
         let jul = Timestamp::parse_rfc3339("2026-07-01T00:00:00Z", 0).expect("valid");
         assert_eq!(
-            infer_year(2, 29, jul),
+            utc.infer_year(date(2, 29), jul),
             2026,
             "Feb 29 clamps in a non-leap reference year"
         );
@@ -471,6 +648,124 @@ mod tests {
                 .format("%Y-%m-%dT%H:%M:%S%.3fZ")
                 .to_string();
             assert_eq!(ours, theirs);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod duration_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepted_durations() {
+        let table: &[(&str, u64)] = &[
+            ("500ms", 500),
+            ("90s", 90_000),
+            ("5m", 300_000),
+            ("45m", 2_700_000),
+            ("2h", 7_200_000),
+            ("6h", 21_600_000),
+            ("1d", 86_400_000),
+            ("7d", 604_800_000),
+            ("1h30m", 5_400_000),
+            ("1m30s500ms", 90_500),
+            ("90", 90_000),
+            ("1h30", 3_630_000),
+            ("0s", 0),
+            ("0", 0),
+            (" 10s ", 10_000),
+        ];
+        for &(text, ms) in table {
+            assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejected_durations_say_why() {
+        let table: &[(&str, DurationError)] = &[
+            ("", DurationError::Empty),
+            ("  ", DurationError::Empty),
+            ("h", DurationError::Syntax { text: "h".into() }),
+            ("-1d", DurationError::Syntax { text: "-1d".into() }),
+            ("1.5h", DurationError::Syntax { text: "1.5h".into() }),
+            (
+                "5 minutes",
+                DurationError::Syntax {
+                    text: "5 minutes".into(),
+                },
+            ),
+            (
+                "1w",
+                DurationError::Unit {
+                    text: "1w".into(),
+                    unit: "w".into(),
+                },
+            ),
+            (
+                "5min",
+                DurationError::Unit {
+                    text: "5min".into(),
+                    unit: "min".into(),
+                },
+            ),
+            (
+                "99999999999999999999s",
+                DurationError::Overflow {
+                    text: "99999999999999999999s".into(),
+                },
+            ),
+            (
+                "300000000000d",
+                DurationError::Overflow {
+                    text: "300000000000d".into(),
+                },
+            ),
+        ];
+        for (text, error) in table {
+            assert_eq!(parse_duration(text).as_ref(), Err(error), "{text}");
+        }
+        assert_eq!(
+            parse_duration("1w").unwrap_err().to_string(),
+            "\"1w\" is not a duration: unknown unit \"w\" (use ms, s, m, h or d)"
+        );
+    }
+
+    #[test]
+    fn whole_seconds() {
+        assert_eq!(parse_duration_secs("1h30m"), Ok(5_400));
+        assert_eq!(parse_duration_secs("2000ms"), Ok(2));
+        assert_eq!(
+            parse_duration_secs("1500ms"),
+            Err(DurationError::Fraction {
+                text: "1500ms".into()
+            })
+        );
+    }
+
+    proptest! {
+        /// Display writes what parse reads back.
+        #[test]
+        fn display_round_trips(ms in 0u64..u64::MAX / 2) {
+            let duration = Duration::from_millis(ms);
+            prop_assert_eq!(parse_duration(&duration.to_string()), Ok(duration));
+        }
+
+        /// Parts add up: `<a>h<b>m<c>s<d>ms` is their sum, in any amounts.
+        #[test]
+        fn parts_sum(h in 0u64..10_000, m in 0u64..10_000, s in 0u64..10_000, ms in 0u64..10_000) {
+            let text = format!("{h}h{m}m{s}s{ms}ms");
+            prop_assert_eq!(
+                parse_duration(&text).map(Duration::as_millis),
+                Ok(h * 3_600_000 + m * 60_000 + s * 1000 + ms)
+            );
+        }
+
+        /// Arbitrary text never panics.
+        #[test]
+        fn never_panics(text in "\\PC{0,12}") {
+            let _ = parse_duration(&text);
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 fn context() -> ParseContext {
     ParseContext {
         reference: Timestamp::parse_rfc3339("2027-01-02T00:00:00Z", 0).expect("valid reference"),
-        default_offset_secs: 0,
+        zone: loglens_core::zone::LocalZone::Unknown,
     }
 }
 

@@ -237,7 +237,7 @@ proptest! {
             record.attrs.push((Cow::Borrowed("pid"), owned(pid)));
         }
         // The line has no year: the reader's reference time (here: the event itself) gives it.
-        let ctx = ParseContext { reference: ts, default_offset_secs: 0 };
+        let ctx = ParseContext { reference: ts, zone: loglens_core::zone::LocalZone::Unknown };
         round_trip(Format::Syslog3164, &record, &ctx)?;
     }
 

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use loglens_core::zone::{LocalZone, NamedZone};
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -49,7 +50,8 @@ pub struct ProcessSection {
     pub data_dir: Option<PathBuf>,
     /// Worker threads (default: the number of cores).
     pub threads: Option<usize>,
-    /// Zone of timestamps that carry none, as `+HH:MM` / `-HH:MM` / `Z` (default UTC).
+    /// Zone of timestamps that carry none: an IANA name such as `Europe/Paris` (daylight
+    /// saving followed), or a fixed `+HH:MM` / `-HH:MM` / `Z` (default: UTC).
     pub timezone: Option<String>,
 }
 
@@ -135,7 +137,17 @@ impl Config {
             message,
         };
         if let Some(tz) = &self.process.timezone {
-            parse_offset(tz).map_err(|m| invalid("process.timezone".into(), m))?;
+            parse_zone(tz).map_err(|m| invalid("process.timezone".into(), m))?;
+        }
+        // Compiling here, not at first use, makes `config validate` catch a regex that does not
+        // compile or lacks the `ts` group before any run depends on it.
+        for (i, user) in self.formats.iter().enumerate() {
+            loglens_core::format::regex::RegexFormat::new(
+                user.name.clone(),
+                &user.regex,
+                user.timestamp.clone(),
+            )
+            .map_err(|e| invalid(format!("format[{i}].regex ({})", user.name), e.to_string()))?;
         }
         for (i, input) in self.inputs.iter().enumerate() {
             if let Some(name) = &input.format {
@@ -158,13 +170,13 @@ impl Config {
         self.formats.iter().find(|f| f.name == name)
     }
 
-    /// The zone offset, in seconds east of UTC, for timestamps without one.
-    pub fn default_offset_secs(&self) -> i32 {
+    /// The zone of timestamps without one (checked when the config was loaded).
+    pub fn zone(&self) -> LocalZone {
         self.process
             .timezone
             .as_deref()
-            .and_then(|tz| parse_offset(tz).ok())
-            .unwrap_or(0)
+            .and_then(|tz| parse_zone(tz).ok())
+            .unwrap_or_default()
     }
 
     /// The input section that covers `file` (the same file, or a directory holding it).
@@ -174,6 +186,37 @@ impl Config {
             std::fs::canonicalize(self.base_dir.join(&input.path)).is_ok_and(|p| file.starts_with(p))
         })
     }
+}
+
+/// Parses the zone of timestamps that carry none: an IANA name (`Europe/Paris`, from the
+/// system's time zone database or the copy built in) or a fixed offset (`Z`, `UTC`, `+HH:MM`,
+/// `-HHMM`).
+pub fn parse_zone(text: &str) -> Result<LocalZone, String> {
+    if let Ok(offset) = parse_offset(text) {
+        return Ok(LocalZone::Fixed(offset));
+    }
+    if !text.contains('/') && !matches!(text, "GMT" | "Etc/UTC") {
+        // `CET` or `EST` are legacy names in the database but ambiguous to people.
+        return Err(format!(
+            "{text:?} is not a zone: use an IANA name like Europe/Paris or an offset like +02:00"
+        ));
+    }
+    named_zone(text).map(LocalZone::Named)
+}
+
+/// Each named zone is loaded once per process and lives as long as it: a handful of zones at
+/// most, shared by every parser without reference counting.
+fn named_zone(name: &str) -> Result<&'static NamedZone, String> {
+    static LOADED: std::sync::Mutex<Vec<&'static NamedZone>> = std::sync::Mutex::new(Vec::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(zone) = loaded.iter().find(|z| z.name() == name) {
+        return Ok(zone);
+    }
+    let rules = jiff::tz::TimeZone::get(name)
+        .map_err(|e| format!("{name:?} is not a zone in the time zone database ({e})"))?;
+    let zone: &'static NamedZone = Box::leak(Box::new(NamedZone::new(name, rules)));
+    loaded.push(zone);
+    Ok(zone)
 }
 
 /// Parses `Z`, `UTC`, `+HH:MM`, `-HHMM` into seconds east of UTC.
@@ -225,11 +268,31 @@ mod tests {
     }
 
     #[test]
+    fn a_user_regex_that_does_not_compile_or_lacks_ts_is_named() {
+        let err = load("[[format]]\nname = \"app\"\nregex = '(?P<ts>\\S+ (?P<message>.*'\n")
+            .expect_err("bad regex");
+        assert!(err.to_string().contains("format[0].regex (app)"), "{err}");
+        let err = load("[[format]]\nname = \"app\"\nregex = '(?P<message>.*)'\n").expect_err("no ts");
+        let text = err.to_string();
+        assert!(
+            text.contains("format[0].regex (app)") && text.contains("ts"),
+            "{text}"
+        );
+        assert!(load("[[format]]\nname = \"app\"\nregex = '(?P<ts>\\S+) (?P<message>.*)'\n").is_ok());
+    }
+
+    #[test]
     fn offsets() {
         assert_eq!(parse_offset("+02:00"), Ok(7200));
         assert_eq!(parse_offset("-0530"), Ok(-(5 * 3600 + 1800)));
         assert_eq!(parse_offset("UTC"), Ok(0));
         assert!(parse_offset("CET").is_err());
         assert!(load("[process]\ntimezone = \"CET\"\n").is_err());
+        assert!(load("[process]\ntimezone = \"Europe/Paris\"\n").is_ok());
+        let err = load("[process]\ntimezone = \"Europe/Pariss\"\n").expect_err("typo");
+        assert!(err.to_string().contains("process.timezone"), "{err}");
+        assert!(
+            matches!(parse_zone("America/New_York"), Ok(LocalZone::Named(z)) if z.name() == "America/New_York")
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `loglens detect`: reads the records back (only the columns it needs), builds the metric
-//! series, runs the configured detectors over each, merges anomalous buckets into incidents,
+//! series, replays them bucket by bucket through core's detection policy
+//! ([`loglens_core::detect::policy`]: which series, which detectors, floors, votes, incidents),
 //! explains each incident with its most frequent template and example lines, and rewrites the
 //! `metrics/`, `anomalies/` and `incidents/` datasets, and the `rollups/` the dashboard sums.
 //!
@@ -13,65 +14,20 @@ use std::time::Instant;
 use arrow_array::{
     Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array,
 };
-use loglens_core::detect::{
-    merge_incidents, Anomaly, DetectConfig, Detector, DetectorKind, Incident, NewTemplate, PoissonScan,
-    RobustZScore, Seasonal, Silence, Verdict, ZScore,
-};
+use loglens_core::detect::policy::{self, TemplateSighting};
+use loglens_core::detect::{Anomaly, DetectConfig, DetectorKind, Incident};
 use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, SeriesKey};
 use loglens_core::partial::MetricPartial;
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
-    column, parquet_files, read_columns, read_templates, write_anomalies, write_incidents, write_metrics,
-    write_rollup_day, AnomalyRow, DataDir, Dataset, DatasetRebuild, IncidentRow, StoreError, TemplateRow,
+    canonical_templates, column, parquet_files, read_columns, read_templates, template_aliases,
+    write_anomalies, write_incidents, write_metrics, write_rollup_day, AnomalyRow, DataDir, Dataset,
+    DatasetRebuild, IncidentRow, StoreError, TemplateRow,
 };
 use serde::Serialize;
 
 use crate::EngineError;
-
-/// Metrics the detectors watch. Counts of single templates and the (service, level) rollups
-/// are written for the dashboard but not watched: new templates have their own detector and
-/// level splits repeat what error rate says. Latency is watched by its geometric mean: a
-/// minute's p95 over a few dozen requests is its one or two slowest, so it jumps whenever one
-/// request hangs, and the median of a mix of fast static and slow dynamic requests flips
-/// between the two; the mean of log latencies moves by the factor a whole service slows by.
-const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::LatencyGmean];
-
-/// Buckets between anomalies of one series that still make one incident: a change that
-/// flickers for a few minutes is one incident, not several.
-const MERGE_GAP_BUCKETS: u32 = 5;
-
-/// Anomalous buckets an incident of a value or count detector needs: a single odd minute is
-/// chance more often than not (one slow request is a minute's latency, one burst of retries a
-/// minute's volume), while the failures worth waking someone for last.
-const MIN_INCIDENT_BUCKETS: u32 = 2;
-
-/// Fewest records a latency incident's span must hold: a latency shift is evidence in
-/// proportion to the requests that show it. A few minutes of a dozen requests each follow the
-/// request mix (page views without the usual static files are 3–10× slower than the hour),
-/// while a hundred requests all slower by 3× are no chance, however quiet the service.
-const MIN_LATENCY_RECORDS: f64 = 100.0;
-
-/// Whether an incident lasted long enough to report, given the records per bucket of each
-/// series (by canonical key). A new template is one event by nature.
-fn lasting(incident: &Incident, volumes: &HashMap<String, HashMap<i64, f64>>) -> bool {
-    if incident.detector == DetectorKind::NewTemplate {
-        return true;
-    }
-    if incident.buckets < MIN_INCIDENT_BUCKETS {
-        return false;
-    }
-    if !incident.metric.starts_with("latency") {
-        return true;
-    }
-    let records: f64 = volumes.get(&incident.series).map_or(0.0, |v| {
-        v.iter()
-            .filter(|(&ts, _)| (incident.start.0..incident.end.0).contains(&ts))
-            .map(|(_, n)| n)
-            .sum()
-    });
-    records >= MIN_LATENCY_RECORDS
-}
 
 /// Examples kept per incident.
 const EXAMPLES: usize = 5;
@@ -130,6 +86,8 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         .bucket_secs()
         .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
     let data = DataDir::create(data_dir)?;
+    // Held for the whole rebuild; taking it completes or removes what killed runs left.
+    let _lock = data.lock()?;
     let record_files = parquet_files(&data.dataset(Dataset::Records))?;
     // One bucketing: a partial per run, drained day by day into the metric series (kept for
     // the detectors) and the rollups (written out).
@@ -137,11 +95,16 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     let mut series = MetricSeries::new(bucket_secs);
     let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;
     let mut rollups = RollupWriter::new(rollups_dir.dir(), run_id);
+    // Records keep the template id they were written with; count them under the template it
+    // belongs to now.
+    let stored_templates = read_templates(&data.dataset(Dataset::Templates))?;
+    let aliases = template_aliases(&stored_templates);
     let mut records = 0u64;
+    let mut levels = TemplateLevels::new();
     for file in &record_files {
         let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
-            records += observe_batch(file, batch, &mut partial, &mut first_day)?;
+            records += observe_batch(file, batch, &aliases, &mut partial, &mut levels, &mut first_day)?;
             Ok(())
         })?;
         // Records files come in partition (date) order, so once a file starts at a day the
@@ -154,33 +117,20 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     let completed = partial.take_completed(Timestamp(i64::MAX));
     series.absorb(&completed);
     rollups.write(&completed)?;
-    let span = series.span();
     let points = series.finish();
-    let templates = read_templates(&data.dataset(Dataset::Templates))?;
-    let mut found = Found::default();
-    if let Some((first, last)) = span {
-        found.series_watched = watch_series(&points, config, bucket_secs, last, &mut found.anomalies);
-        new_templates(
-            &points,
-            &templates,
-            config,
-            Timestamp::from_secs(first),
-            &mut found.anomalies,
-        );
-    }
-    let volumes = volumes_by_series(&points);
-    let incidents: Vec<Incident> = merge_incidents(&found.anomalies, bucket_secs, MERGE_GAP_BUCKETS)
-        .into_iter()
-        .filter(|incident| lasting(incident, &volumes))
-        .collect();
-    let rows = explain(&incidents, &templates, &record_files)?;
+    let templates = canonical_templates(&stored_templates);
+    let sightings = template_sightings(&points, &levels, &templates);
+    let found = policy::replay(config, &points, &sightings)
+        .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
+    let incidents = &found.incidents;
+    let rows = explain(incidents, &templates, &aliases, &record_files)?;
     let written = write_all(
         &data,
         run_id,
         bucket_secs,
         &points,
         &found.anomalies,
-        &incidents,
+        incidents,
         &rows,
     )?;
     rollups_dir.commit()?;
@@ -199,12 +149,6 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         incidents: summaries,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
-}
-
-#[derive(Default)]
-struct Found {
-    anomalies: Vec<Anomaly>,
-    series_watched: u64,
 }
 
 fn severity_rank(s: &str) -> u8 {
@@ -263,7 +207,9 @@ impl<'a> RollupWriter<'a> {
 fn observe_batch(
     file: &Path,
     batch: &RecordBatch,
+    aliases: &HashMap<u64, u64>,
     partial: &mut MetricPartial,
+    levels: &mut TemplateLevels,
     first_day: &mut i64,
 ) -> Result<u64, StoreError> {
     let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
@@ -284,305 +230,53 @@ fn observe_batch(
             status: (!status.is_null(i)).then(|| status.value(i)),
             latency_ms: (!latency.is_null(i)).then(|| latency.value(i)),
             bytes: (!bytes.is_null(i)).then(|| bytes.value(i)),
-            template: (!template.is_null(i)).then(|| template.value(i)),
+            template: (!template.is_null(i)).then(|| canonical(aliases, template.value(i))),
         };
         *first_day = (*first_day).min(observation.ts.secs().div_euclid(86_400));
         partial.add(&observation, text(source, i));
+        if let (Some(t), Some(level)) = (observation.template, observation.level) {
+            let worst = levels
+                .entry((t, partial.bucket_of(observation.ts)))
+                .or_insert(level);
+            *worst = (*worst).max(level);
+        }
     }
     Ok(batch.num_rows() as u64)
 }
 
-/// The value detectors enabled for `metric`, fresh.
-fn value_detectors(config: &DetectConfig, metric: Metric) -> Vec<Box<dyn Detector>> {
-    let c = config.for_metric(metric.as_str());
-    let mut out: Vec<Box<dyn Detector>> = Vec::new();
-    if c.zscore.enabled {
-        out.push(Box::new(ZScore::new(&c.zscore)));
-    }
-    if c.robust_zscore.enabled {
-        out.push(Box::new(RobustZScore::new(&c.robust_zscore)));
-    }
-    if c.seasonal.enabled {
-        out.push(Box::new(Seasonal::new(&c.seasonal)));
-    }
-    out
-}
-
-/// Fewest records in a bucket for the value detectors to judge its error rate or latency:
-/// with fewer, one failed request is a 50% error rate and a single slow one the p95. (Over a
-/// whole incident, latency needs [`MIN_LATENCY_RECORDS`].)
-const MIN_BUCKET_VOLUME: f64 = 10.0;
-
-/// Fewest records per bucket on average for a series' volume to be judged: sparser series are
-/// mostly empty buckets, where any record at all looks like a spike.
-const MIN_MEAN_VOLUME: f64 = 1.0;
-
-/// Smallest rise of an error rate (absolute) and fewest errors in a bucket that matter.
-const MIN_ERROR_RATE_RISE: f64 = 0.05;
-const MIN_ERRORS: f64 = 3.0;
-/// Latency must rise by this factor over the expected value to matter.
-const MIN_LATENCY_FACTOR: f64 = 3.0;
-/// Volume must fall below this share of the expected value, or rise above this multiple of it.
-const MAX_VOLUME_DROP_SHARE: f64 = 0.5;
-const MIN_VOLUME_SPIKE_FACTOR: f64 = 2.0;
-
-/// Whether a statistically unusual value is also large enough for a person to care: on quiet,
-/// steady series a Z-score flags differences nobody would act on (one extra error, 3 ms).
-fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64) -> bool {
-    match metric {
-        Metric::ErrorRate => {
-            observed - expected >= MIN_ERROR_RATE_RISE && observed * bucket_volume >= MIN_ERRORS
-        }
-        Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 | Metric::LatencyGmean => {
-            observed >= expected * MIN_LATENCY_FACTOR
-        }
-        Metric::Volume => {
-            observed <= expected * MAX_VOLUME_DROP_SHARE || observed >= expected * MIN_VOLUME_SPIKE_FACTOR
-        }
-        _ => true,
-    }
-}
-
-/// One watched series: its points, and the volume and errors of the same labels per bucket.
-struct Series<'p> {
-    metric: Metric,
-    key: &'p SeriesKey,
-    points: &'p [MetricPoint],
-    volume: Option<&'p HashMap<i64, f64>>,
-    errors: Option<&'p HashMap<i64, f64>>,
-}
-
-impl Series<'_> {
-    fn anomaly(&self, ts: Timestamp, observed: f64, detector: DetectorKind, verdict: Verdict) -> Anomaly {
-        Anomaly {
-            ts,
-            detector,
-            metric: self.metric.as_str().to_owned(),
-            series: self.key.canonical(),
-            observed,
-            verdict,
-        }
-    }
-
-    fn volume_at(&self, ts: Timestamp) -> f64 {
-        self.volume.and_then(|v| v.get(&ts.0)).copied().unwrap_or(0.0)
-    }
-}
-
-/// Records per bucket of every series, by canonical key: bucket start (µs) to records.
-fn volumes_by_series(points: &[MetricPoint]) -> HashMap<String, HashMap<i64, f64>> {
-    let mut out: HashMap<String, HashMap<i64, f64>> = HashMap::new();
-    for series in points.chunk_by(|a, b| a.metric == b.metric && a.key == b.key) {
-        if series[0].metric == Metric::Volume {
-            out.insert(
-                series[0].key.canonical(),
-                series.iter().map(|p| (p.ts.0, p.value)).collect(),
-            );
-        }
-    }
-    out
-}
-
-/// Each series of `metric`, by key: bucket start (µs) to value.
-fn by_key(all: &[&[MetricPoint]], metric: Metric) -> HashMap<SeriesKey, HashMap<i64, f64>> {
-    all.iter()
-        .filter(|s| s[0].metric == metric)
-        .map(|s| (s[0].key.clone(), s.iter().map(|p| (p.ts.0, p.value)).collect()))
-        .collect()
-}
-
-/// Runs the detectors over every watched series; returns how many series were watched.
-///
-/// Counts (volume, and errors among records for the error rate) go to the Poisson scan, the
-/// test made for them. Latencies go to the value detectors, and a bucket is anomalous when at
-/// least two of them agree: each alone fires on the quirks of its model (a Z-score on a weekend
-/// dip, a median on a flat series). Silence watches host volumes apart.
-fn watch_series(
+/// Each template's occurrences per bucket, with the worst level among them and its service
+/// (from the templates dataset), in time order: what the new-template detector is fed.
+fn template_sightings(
     points: &[MetricPoint],
-    config: &DetectConfig,
-    bucket_secs: i64,
-    last_bucket: i64,
-    anomalies: &mut Vec<Anomaly>,
-) -> u64 {
-    let all: Vec<&[MetricPoint]> = points
-        .chunk_by(|a, b| a.metric == b.metric && a.key == b.key)
-        .collect();
-    let volumes = by_key(&all, Metric::Volume);
-    let errors = by_key(&all, Metric::Errors);
-    let mut watched = 0;
-    for points in &all {
-        let key = &points[0].key;
-        let series = Series {
-            metric: points[0].metric,
-            key,
-            points,
-            volume: volumes.get(key),
-            errors: errors.get(key),
-        };
-        if !WATCHED.contains(&series.metric) || key.level.is_some() || key.template.is_some() {
-            continue;
-        }
-        let c = config.for_metric(series.metric.as_str());
-        let counted = c.poisson.enabled && matches!(series.metric, Metric::Volume | Metric::ErrorRate);
-        let judged = judged_points(&series, bucket_secs, last_bucket, counted);
-        if judged.is_empty() {
-            continue;
-        }
-        watched += 1;
-        if counted {
-            poisson(&series, &judged, &c, anomalies);
-        } else {
-            ensemble(&series, &judged, &c, anomalies);
-        }
-        // With the Poisson scan on, a host falling silent is a volume drop it judges by how
-        // surprising the gap is; a fixed run of empty buckets would fire on quiet hosts.
-        let silence = c.silence.enabled && !counted;
-        if silence && series.metric == Metric::Volume && key.host.is_some() {
-            let mut detector = Silence::new(&c.silence, bucket_secs);
-            for &(ts, value) in &judged {
-                let verdict = detector.observe(ts, value);
-                if verdict.severity.is_some() {
-                    anomalies.push(series.anomaly(ts, value, DetectorKind::Silence, verdict));
-                }
-            }
-        }
-    }
-    watched
-}
-
-/// The Poisson scan over a volume (records per bucket) or an error rate (errors among the
-/// bucket's records); the anomaly's observed value is the deciding window's rate.
-fn poisson(series: &Series<'_>, judged: &[(Timestamp, f64)], config: &DetectConfig, out: &mut Vec<Anomaly>) {
-    let mut detector = PoissonScan::new(&config.poisson);
-    for &(ts, value) in judged {
-        let scan = if series.metric == Metric::ErrorRate {
-            let errors = series.errors.and_then(|e| e.get(&ts.0)).copied().unwrap_or(0.0);
-            detector.observe_count(ts, errors, series.volume_at(ts))
-        } else {
-            detector.observe_count(ts, value, 1.0)
-        };
-        let verdict = scan.verdict;
-        let material = series.metric != Metric::ErrorRate
-            || (scan.count >= MIN_ERRORS && scan.observed() - verdict.expected >= MIN_ERROR_RATE_RISE);
-        if verdict.severity.is_some() && material {
-            out.push(series.anomaly(ts, scan.observed(), DetectorKind::Poisson, verdict));
-        }
-    }
-}
-
-/// The value detectors in consensus: at least two must fire, the strongest verdict is kept,
-/// and the change must be [`material`].
-fn ensemble(series: &Series<'_>, judged: &[(Timestamp, f64)], config: &DetectConfig, out: &mut Vec<Anomaly>) {
-    let mut detectors = value_detectors(config, series.metric);
-    let quorum = detectors.len().min(2);
-    for &(ts, value) in judged {
-        let firing: Vec<(DetectorKind, Verdict)> = detectors
-            .iter_mut()
-            .map(|d| (d.kind(), d.observe(ts, value)))
-            .filter(|(_, v)| v.severity.is_some())
-            .collect();
-        if quorum == 0 || firing.len() < quorum {
-            continue;
-        }
-        let strongest = firing
-            .iter()
-            .max_by(|a, b| a.1.score.total_cmp(&b.1.score))
-            .filter(|(_, v)| material(series.metric, value, v.expected, series.volume_at(ts)));
-        if let Some(&(kind, verdict)) = strongest {
-            let kind = if quorum > 1 { DetectorKind::Ensemble } else { kind };
-            out.push(series.anomaly(ts, value, kind, verdict));
-        }
-    }
-}
-
-/// The points of a series the detectors judge: volumes dense to the end of the data (a series
-/// that stopped is a drop to zero), if the series is busy enough; latencies, and error rates
-/// the value detectors judge, only in buckets with enough records (`poisson`: the Poisson scan
-/// weighs each bucket by its records, so any bucket with records counts).
-fn judged_points(
-    series: &Series<'_>,
-    bucket_secs: i64,
-    last_bucket: i64,
-    poisson: bool,
-) -> Vec<(Timestamp, f64)> {
-    let points = series.points;
-    if series.metric == Metric::Volume {
-        let first = points[0].ts.secs();
-        let buckets = ((last_bucket - first) / bucket_secs + 1).max(1) as f64;
-        let total: f64 = points.iter().map(|p| p.value).sum();
-        if total / buckets < MIN_MEAN_VOLUME {
-            return Vec::new();
-        }
-        let mut out: Vec<(Timestamp, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
-        let mut bucket = points[points.len() - 1].ts.secs() + bucket_secs;
-        while bucket <= last_bucket {
-            out.push((Timestamp::from_secs(bucket), 0.0));
-            bucket += bucket_secs;
-        }
-        return out;
-    }
-    let min_volume = if poisson {
-        f64::MIN_POSITIVE
-    } else {
-        MIN_BUCKET_VOLUME
-    };
-    points
-        .iter()
-        .filter(|p| series.volume_at(p.ts) >= min_volume)
-        .map(|p| (p.ts, p.value))
-        .collect()
-}
-
-/// One anomaly per template first seen after the warm-up that repeats soon after, in the
-/// bucket where it repeated enough: the detector is fed each template's count per bucket, in
-/// time order.
-fn new_templates(
-    points: &[MetricPoint],
+    levels: &TemplateLevels,
     templates: &[TemplateRow],
-    config: &DetectConfig,
-    start: Timestamp,
-    anomalies: &mut Vec<Anomaly>,
-) {
-    if !config.new_template.enabled {
-        return;
-    }
+) -> Vec<(Timestamp, TemplateSighting)> {
     let by_id: HashMap<u64, &TemplateRow> = templates.iter().map(|t| (t.id, t)).collect();
-    let mut counts: Vec<(Timestamp, u64, f64)> = points
+    let mut out: Vec<(Timestamp, TemplateSighting)> = points
         .iter()
         .filter(|p| p.metric == Metric::TemplateCount)
-        .filter_map(|p| Some((p.ts, p.key.template?, p.value)))
+        .filter_map(|p| {
+            let id = p.key.template?;
+            let sighting = TemplateSighting {
+                template: TemplateId(id),
+                count: p.value as u64,
+                level: levels.get(&(id, p.ts.secs())).copied(),
+                service: by_id.get(&id).and_then(|t| t.service.clone()),
+            };
+            Some((p.ts, sighting))
+        })
         .collect();
-    counts.sort_by_key(|&(ts, id, _)| (ts, id));
-    let mut detector = NewTemplate::starting_at(&config.new_template, start);
-    for (ts, id, count) in counts {
-        let row = by_id.get(&id);
-        let level = row.and_then(|t| t.level);
-        if let Some(hit) = detector.observe_count(ts, TemplateId(id), level, count as u64) {
-            let key = row.map_or_else(
-                || SeriesKey {
-                    template: Some(id),
-                    ..SeriesKey::default()
-                },
-                |t| template_key(t),
-            );
-            anomalies.push(Anomaly {
-                ts,
-                detector: DetectorKind::NewTemplate,
-                metric: Metric::TemplateCount.as_str().to_owned(),
-                series: key.canonical(),
-                observed: hit.occurrences as f64,
-                verdict: hit.verdict,
-            });
-        }
-    }
+    out.sort_by_key(|(ts, s)| (*ts, s.template));
+    out
 }
 
-fn template_key(t: &TemplateRow) -> SeriesKey {
-    SeriesKey {
-        service: t.service.clone(),
-        template: Some(t.id),
-        ..SeriesKey::default()
-    }
+/// The worst level of each template in each bucket: (template id, bucket start in seconds).
+type TemplateLevels = BTreeMap<(u64, i64), Level>;
+
+/// The template an id written on records belongs to now (itself when `templates/` does not
+/// know it).
+fn canonical(aliases: &HashMap<u64, u64>, id: u64) -> u64 {
+    aliases.get(&id).copied().unwrap_or(id)
 }
 
 /// The labels of a canonical series key (the inverse of [`SeriesKey::canonical`]).
@@ -622,6 +316,7 @@ const EVIDENCE_COLUMNS: [&str; 7] = [
 fn explain(
     incidents: &[Incident],
     templates: &[TemplateRow],
+    aliases: &HashMap<u64, u64>,
     record_files: &[PathBuf],
 ) -> Result<Vec<IncidentRow>, EngineError> {
     let by_id: HashMap<u64, &TemplateRow> = templates.iter().map(|t| (t.id, t)).collect();
@@ -635,6 +330,13 @@ fn explain(
         read_columns(file, &EVIDENCE_COLUMNS, |batch| {
             gather(file, batch, incidents, &keys, &by_hour, &mut evidence)
         })?;
+    }
+    for ev in &mut evidence {
+        let mut by_template = BTreeMap::new();
+        for (id, n) in std::mem::take(&mut ev.templates) {
+            *by_template.entry(canonical(aliases, id)).or_default() += n;
+        }
+        ev.templates = by_template;
     }
     Ok(incidents
         .iter()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use loglens_core::format::{Format, LineParser, ParseContext};
 use loglens_core::Timestamp;
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::EngineError;
@@ -65,44 +66,64 @@ pub struct InputFile {
 /// The path that names standard input.
 pub const STDIN: &str = "-";
 
+/// An input that could not be read, and why. The run goes on without it, and its checkpoint
+/// does not move past what was read, so the next run tries it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedInput {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// Why it could not be read (or read to its end).
+    pub reason: String,
+}
+
+impl FailedInput {
+    pub(crate) fn new(path: &Path, error: &std::io::Error) -> Self {
+        FailedInput {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        }
+    }
+}
+
 /// Expands `paths` (files and directories, recursively; hidden entries skipped) into files,
 /// sorted within each directory; `-` stands for standard input. A missing path or unreadable
-/// directory is an error naming it.
-pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, EngineError> {
+/// directory does not stop the others: it is returned among the failures, naming it.
+pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<FailedInput>) {
     let mut files = Vec::new();
+    let mut failed = Vec::new();
     for path in paths {
         if path.as_os_str() == STDIN {
             files.push(path.clone());
             continue;
         }
-        let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
-        if meta.is_dir() {
-            walk(path, &mut files)?;
-        } else {
-            files.push(path.clone());
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, &mut files, &mut failed),
+            Ok(_) => files.push(path.clone()),
+            Err(e) => failed.push(FailedInput::new(path, &e)),
         }
     }
-    Ok(files)
+    (files, failed)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), EngineError> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
-        let entry = entry.map_err(|e| EngineError::io(dir, e))?;
-        if !entry.file_name().to_string_lossy().starts_with('.') {
-            entries.push(entry.path());
-        }
-    }
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, failed: &mut Vec<FailedInput>) {
+    let listed = std::fs::read_dir(dir).and_then(|entries| entries.collect::<Result<Vec<_>, _>>());
+    let mut entries: Vec<PathBuf> = match listed {
+        Ok(entries) => entries
+            .into_iter()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect(),
+        Err(e) => return failed.push(FailedInput::new(dir, &e)),
+    };
     entries.sort();
     for path in entries {
-        let meta = std::fs::metadata(&path).map_err(|e| EngineError::io(&path, e))?;
-        if meta.is_dir() {
-            walk(&path, files)?;
-        } else if meta.is_file() {
-            files.push(path);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => walk(&path, files, failed),
+            Ok(meta) if meta.is_file() => files.push(path),
+            Ok(_) => {}
+            Err(e) => failed.push(FailedInput::new(&path, &e)),
         }
     }
-    Ok(())
 }
 
 /// Attaches to each file its parser and labels: `forced` (`--format`) first, then the config

@@ -1,5 +1,5 @@
 //! The loglens engine: the batch pipeline of `loglens process` (read inputs in chunks, parse
-//! on every core, write partitioned Parquet) and the file writer of `loglens generate`.
+//! on every core, write partitioned Parquet).
 //!
 //! The stages themselves live in `loglens-core` (parsing) and `loglens-store` (Parquet); this
 //! crate owns threads, files and configuration.
@@ -9,15 +9,15 @@
 pub mod checkpoint;
 pub mod config;
 pub mod detect;
-pub mod generate;
 pub mod input;
 mod mine;
+mod parsed;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
-pub use pipeline::{process, ProcessOptions, ProcessSummary};
+pub use pipeline::{process, ProcessOptions, ProcessSummary, RunStatus};
 
 /// Errors of the engine; each names the file or setting involved.
 #[derive(Debug, thiserror::Error)]

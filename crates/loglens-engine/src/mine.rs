@@ -1,142 +1,107 @@
-//! Template mining inside `process`: a first pass mines every parsed message in input order,
-//! the second pass (the writing one) looks each record up in the finished, read-only tree.
+//! Template mining inside `process`: one stage thread gives every parsed record, in input
+//! order, the id of its template at that moment (core's [`TemplateStage`]); the writing workers
+//! extract the parameters and tally what they wrote per id.
 //!
-//! Why two passes? A Drain template keeps generalizing as messages arrive, so an id handed out
-//! while mining can still change. Mining everything first and then matching against the final
-//! tree gives each record its final id when it is written, and because mining sees the messages
-//! in input order whatever the thread count, the templates on 1 and on N threads are the same.
+//! Why in input order? A Drain template keeps generalizing as messages arrive, so the id a
+//! message gets depends on the messages before it. Mining in input order, whatever the thread
+//! count, makes the ids depend on the input alone; the stage's state (tree and every id handed
+//! out, `state/miner.json`) makes an incremental run continue exactly where one run would be.
+//! Ids once written are never rewritten: `templates/` maps each to its current template.
 
-use std::collections::{BTreeMap, HashMap};
-
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use loglens_core::template::{
-    ClusterId, MinerConfig, MinerState, TemplateMiner, TemplatePattern, TemplateSet,
+    MinerConfig, MinerState, TemplateMiner, TemplatePattern, TemplateStage, TemplateStageState,
 };
 use loglens_core::{Level, Record, Timestamp};
 use loglens_store::TemplateRow;
 
-/// The parsed messages of one chunk, in line order, tagged with the chunk's place in the input.
-pub(crate) struct MessageBatch {
-    pub(crate) seq: u64,
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl MessageBatch {
-    pub(crate) fn new(seq: u64) -> Self {
-        MessageBatch {
-            seq,
-            text: String::new(),
-            ends: Vec::new(),
-        }
-    }
-
-    pub(crate) fn push(&mut self, message: &str) {
-        self.text.push_str(message);
-        self.ends.push(self.text.len());
-    }
-
-    fn messages(&self) -> impl Iterator<Item = &str> {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let message = self.text.get(start..end).unwrap_or_default();
-            start = end;
-            message
-        })
-    }
-}
-
-/// Feeds batches that arrive in any order to one miner in input order.
-pub(crate) struct OrderedMiner {
-    miner: TemplateMiner,
-    pending: BTreeMap<u64, MessageBatch>,
+/// Puts items that arrive in any order back in input order (by their sequence number).
+pub(crate) struct InOrder<T> {
+    pending: BTreeMap<u64, T>,
     next: u64,
 }
 
-impl OrderedMiner {
-    /// Mines on from an existing tree (the one earlier runs left in `state/`).
-    pub(crate) fn continuing(miner: TemplateMiner) -> Self {
-        OrderedMiner {
-            miner,
+impl<T> InOrder<T> {
+    pub(crate) fn new() -> Self {
+        InOrder {
             pending: BTreeMap::new(),
             next: 0,
         }
     }
 
-    /// Takes one batch; mines it and every waiting batch that now follows in order.
-    pub(crate) fn accept(&mut self, batch: MessageBatch) {
-        self.pending.insert(batch.seq, batch);
-        while let Some(batch) = self.pending.remove(&self.next) {
-            for message in batch.messages() {
-                self.miner.add(message);
-            }
+    /// Takes item `seq`; returns it and every waiting item that now follows, in order.
+    pub(crate) fn accept(&mut self, seq: u64, item: T) -> Vec<T> {
+        self.pending.insert(seq, item);
+        let mut ready = Vec::new();
+        while let Some(item) = self.pending.remove(&self.next) {
+            ready.push(item);
             self.next += 1;
+        }
+        ready
+    }
+}
+
+/// The template given to one record: its id, and the compiled template to take its
+/// parameters with (shared by every record of that id).
+#[derive(Clone)]
+pub(crate) struct Assigned {
+    pub(crate) id: u64,
+    pub(crate) pattern: Arc<TemplatePattern>,
+}
+
+/// The template stage with a compiled pattern per id handed out.
+pub(crate) struct Templater {
+    stage: TemplateStage,
+    /// By the id's place in `stage.issued()`, compiled when first needed.
+    patterns: Vec<Option<Arc<TemplatePattern>>>,
+}
+
+impl Templater {
+    pub(crate) fn new(stage: TemplateStage) -> Self {
+        Templater {
+            stage,
+            patterns: Vec::new(),
         }
     }
 
-    /// The finished tree. Batches still waiting mean a chunk was lost, which only happens
-    /// after a worker error that the caller reports.
-    pub(crate) fn finish(self) -> MinedTemplates {
-        MinedTemplates::new(self.miner)
-    }
-}
-
-/// The finished templates of a run, read-only and shared by the writing workers.
-pub(crate) struct MinedTemplates {
-    miner: TemplateMiner,
-    set: TemplateSet,
-    patterns: HashMap<u64, TemplatePattern>,
-}
-
-/// The template a message belongs to.
-pub(crate) struct Matched<'m> {
-    pub(crate) id: u64,
-    pub(crate) params: Option<Vec<&'m str>>,
-}
-
-impl MinedTemplates {
-    fn new(miner: TemplateMiner) -> Self {
-        let set = miner.snapshot();
-        let patterns = set
-            .templates()
-            .iter()
-            .map(|t| (t.id.0, TemplatePattern::new(&t.text)))
-            .collect();
-        MinedTemplates { miner, set, patterns }
+    /// Mines `message` and gives it its template id now.
+    pub(crate) fn assign(&mut self, message: &str) -> Assigned {
+        let assigned = self.stage.assign(message);
+        if self.patterns.len() <= assigned.issued {
+            self.patterns.resize(assigned.issued + 1, None);
+        }
+        let issued = &self.stage.issued()[assigned.issued];
+        let pattern = self.patterns[assigned.issued]
+            .get_or_insert_with(|| Arc::new(TemplatePattern::new(&issued.template)))
+            .clone();
+        Assigned {
+            id: assigned.id.0,
+            pattern,
+        }
     }
 
-    /// The template of `message` and the values in its slots.
-    pub(crate) fn lookup<'m>(&self, message: &'m str) -> Option<Matched<'m>> {
-        let cluster: ClusterId = self.miner.match_message(message)?;
-        let id = self.set.template_id(cluster)?.0;
-        let params = self.patterns.get(&id).and_then(|p| p.parameters(message));
-        Some(Matched { id, params })
-    }
-
-    /// The tree to continue from in the next run.
-    pub(crate) fn state(&self) -> MinerState {
-        self.miner.state()
-    }
-
-    fn text(&self, id: u64) -> Option<&str> {
-        // Templates are sorted by id in the set.
-        let templates = self.set.templates();
-        let index = templates.binary_search_by(|t| t.id.0.cmp(&id)).ok()?;
-        Some(templates[index].text.as_str())
+    pub(crate) fn into_stage(self) -> TemplateStage {
+        self.stage
     }
 }
 
 /// The miner state file inside `state/`.
 pub(crate) const MINER_STATE_FILE: &str = "miner.json";
 
-/// The miner earlier runs left in `state_dir`, or a fresh one. A state file that cannot be
-/// read or belongs to other tree settings is an error naming it, never silently replaced.
-pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<TemplateMiner, crate::EngineError> {
+/// The template stage earlier runs left in `state_dir`, or a fresh one. A state file that
+/// cannot be read or belongs to other tree settings is an error naming it, never silently
+/// replaced. A file of earlier versions (the miner alone) still loads: the ids its runs wrote
+/// were its templates then.
+pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<TemplateStage, crate::EngineError> {
     let path = state_dir.join(MINER_STATE_FILE);
     let text = match std::fs::read(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TemplateMiner::new(config)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(TemplateStage::new(TemplateMiner::new(config)))
+        }
         Err(e) => return Err(crate::EngineError::io(&path, e)),
     };
     let bad = |why: String| {
@@ -145,17 +110,40 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
             path.display()
         ))
     };
-    let state: MinerState = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-    TemplateMiner::from_state(config, state).map_err(|e| bad(e.to_string()))
+    let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    if value.get("miner").is_some() {
+        let state: TemplateStageState = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        return TemplateStage::from_state(config, state).map_err(|e| bad(e.to_string()));
+    }
+    let state: MinerState = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    let miner = TemplateMiner::from_state(config, state).map_err(|e| bad(e.to_string()))?;
+    Ok(TemplateStage::new(miner))
 }
 
-/// Saves the miner for the next run (temporary name, then rename).
-pub(crate) fn save_miner(state_dir: &Path, mined: &MinedTemplates) -> Result<(), crate::EngineError> {
-    let path = state_dir.join(MINER_STATE_FILE);
-    let tmp = state_dir.join(format!(".{MINER_STATE_FILE}.tmp"));
-    let json = serde_json::to_vec(&mined.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| crate::EngineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| crate::EngineError::io(&path, e))
+/// Saves the template stage for the next run (atomically).
+pub(crate) fn save_miner(state_dir: &Path, stage: &TemplateStage) -> Result<(), crate::EngineError> {
+    let json = serde_json::to_vec(&stage.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
+    Ok(loglens_store::write_atomic(
+        &state_dir.join(MINER_STATE_FILE),
+        &json,
+    )?)
+}
+
+/// Templates of this run's records, and of those how many no earlier run had seen under any
+/// of their ids (`known`: the ids in `templates/` before this run).
+pub(crate) fn run_templates(rows: &[TemplateRow], known: &[TemplateRow]) -> (u64, u64) {
+    let known: HashSet<u64> = known.iter().map(|k| k.id).collect();
+    let mut seen_before: HashMap<u64, bool> = HashMap::new();
+    for row in rows.iter().filter(|r| r.count > 0) {
+        seen_before.entry(row.canonical_id).or_default();
+    }
+    for row in rows.iter().filter(|r| known.contains(&r.id)) {
+        if let Some(before) = seen_before.get_mut(&row.canonical_id) {
+            *before = true;
+        }
+    }
+    let new = seen_before.values().filter(|before| !**before).count();
+    (seen_before.len() as u64, new as u64)
 }
 
 /// Where a record came from, to pick the same example line whatever the thread count.
@@ -221,24 +209,45 @@ impl TemplateTally {
         }
     }
 
-    /// Rows for the templates dataset, with the template texts of `mined`.
-    pub(crate) fn into_rows(self, mined: &MinedTemplates) -> Vec<TemplateRow> {
-        let mut rows: Vec<TemplateRow> = self
-            .seen
-            .into_iter()
-            .map(|(id, seen)| TemplateRow {
-                id,
-                template: mined.text(id).unwrap_or_default().to_owned(),
-                count: seen.count,
-                first_seen: seen.first.ts,
-                last_seen: seen.last,
-                level: seen.level,
-                service: seen.service,
-                example: seen.example,
-            })
-            .collect();
-        rows.sort_by_key(|r| r.id);
-        rows
+    /// Rows for the templates dataset: one per id the stage ever handed out (counting what
+    /// this run wrote with it; 0 for ids of earlier runs, which the dataset counted then) with
+    /// its current template, and one per current template no id was handed out for.
+    pub(crate) fn into_rows(mut self, stage: &TemplateStage) -> Vec<TemplateRow> {
+        let mut rows: BTreeMap<u64, TemplateRow> = BTreeMap::new();
+        for alias in stage.aliases() {
+            let (id, canonical) = (alias.id.0, alias.canonical.0);
+            let seen = self.seen.remove(&id);
+            rows.insert(id, row(id, canonical, alias.template, seen));
+            rows.entry(canonical)
+                .or_insert_with(|| row(canonical, canonical, alias.canonical_template, None));
+        }
+        rows.into_values().collect()
+    }
+}
+
+fn row(id: u64, canonical_id: u64, template: String, seen: Option<Seen>) -> TemplateRow {
+    let seen = seen.unwrap_or(Seen {
+        count: 0,
+        first: Origin {
+            ts: Timestamp::default(),
+            input: 0,
+            line: 0,
+        },
+        last: Timestamp::default(),
+        level: None,
+        service: None,
+        example: String::new(),
+    });
+    TemplateRow {
+        id,
+        canonical_id,
+        template,
+        count: seen.count,
+        first_seen: seen.first.ts,
+        last_seen: seen.last,
+        level: seen.level,
+        service: seen.service,
+        example: seen.example,
     }
 }
 
@@ -247,50 +256,66 @@ impl TemplateTally {
 mod tests {
     use super::*;
 
-    /// Messages with ids that mix letters and digits, as the generator's services write them.
-    fn messages() -> Vec<String> {
-        let mut out = Vec::new();
-        for i in 0..400u64 {
-            let id = format!("{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 << 63);
-            out.push(format!(
-                "Cart cart_{} loaded with {} items for user u{}",
-                &id[..10],
-                i % 7,
-                100_000 + i
-            ));
-            out.push(format!(
-                "Fraud check passed for user u{} (score {})",
-                100_000 + i * 3,
-                i % 90
-            ));
-            out.push(format!("Session {} expired for user u{}", &id[..8], 100_000 + i));
-        }
-        out
+    #[test]
+    fn items_come_out_in_order_whatever_order_they_arrive_in() {
+        let mut in_order = InOrder::new();
+        assert!(in_order.accept(2, 'c').is_empty());
+        assert!(in_order.accept(1, 'b').is_empty());
+        assert_eq!(in_order.accept(0, 'a'), vec!['a', 'b', 'c']);
+        assert_eq!(in_order.accept(3, 'd'), vec!['d']);
     }
 
     #[test]
-    fn lookup_after_mining_counts_what_mining_counted() {
-        let messages = messages();
-        let mut miner = OrderedMiner::continuing(TemplateMiner::new(MinerConfig::default()));
-        // Batches arrive out of order; mining must still see input order.
-        let mut batches: Vec<MessageBatch> = messages
-            .chunks(100)
+    fn rows_cover_every_id_with_its_current_template() {
+        let mut templater = Templater::new(TemplateStage::new(TemplateMiner::new(MinerConfig::default())));
+        let mut tally = TemplateTally::default();
+        for (line, message) in ["Job alpha finished", "Job run1 finished", "Job run2 finished"]
+            .iter()
             .enumerate()
-            .map(|(seq, chunk)| {
-                let mut batch = MessageBatch::new(seq as u64);
-                chunk.iter().for_each(|m| batch.push(m));
-                batch
-            })
-            .collect();
-        batches.reverse();
-        batches.into_iter().for_each(|b| miner.accept(b));
-        let mined = miner.finish();
-        let mut looked_up: BTreeMap<u64, u64> = BTreeMap::new();
-        for message in &messages {
-            *looked_up.entry(mined.lookup(message).unwrap().id).or_default() += 1;
+        {
+            let assigned = templater.assign(message);
+            let record = Record::new(Timestamp::from_secs(line as i64), *message);
+            let origin = Origin {
+                ts: record.ts,
+                input: 0,
+                line: line as u64 + 1,
+            };
+            tally.add(assigned.id, &record, None, origin);
+            assert_eq!(
+                assigned.pattern.parameters(message).map(|p| p.len()),
+                Some(usize::from(line > 0))
+            );
         }
-        let counted: BTreeMap<u64, u64> = mined.set.templates().iter().map(|t| (t.id.0, t.count)).collect();
-        assert_eq!(looked_up, counted);
-        assert_eq!(looked_up.values().sum::<u64>(), messages.len() as u64);
+        let stage = templater.into_stage();
+        let rows = tally.into_rows(&stage);
+        let general = loglens_core::template::TemplateId::of("Job <*> finished").0;
+        assert_eq!(rows.len(), 2, "the first message's id and the generalized one");
+        assert!(rows.iter().all(|r| r.canonical_id == general));
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 3);
+        assert_eq!(run_templates(&rows, &[]), (1, 1));
+        assert_eq!(run_templates(&rows, &rows[..1]), (1, 0));
+    }
+
+    #[test]
+    fn a_miner_state_of_earlier_versions_loads_and_resolves_the_ids_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut miner = TemplateMiner::new(MinerConfig::default());
+        for m in ["Job run1 finished", "Job run2 finished", "disk full"] {
+            miner.add(m);
+        }
+        let written: Vec<u64> = miner.templates().iter().map(|t| t.id.0).collect();
+        std::fs::write(
+            dir.path().join(MINER_STATE_FILE),
+            serde_json::to_vec(&miner.state()).unwrap(),
+        )
+        .unwrap();
+        let stage = load_miner(dir.path(), MinerConfig::default()).unwrap();
+        let aliases = stage.aliases();
+        for id in written {
+            assert!(aliases.iter().any(|a| a.id.0 == id && a.canonical.0 == id));
+        }
+        save_miner(dir.path(), &stage).unwrap();
+        let again = load_miner(dir.path(), MinerConfig::default()).unwrap();
+        assert_eq!(again.state(), stage.state());
     }
 }

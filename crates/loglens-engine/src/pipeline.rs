@@ -1,32 +1,38 @@
 //! The batch pipeline of `loglens process`: one reader thread cuts files into chunks of whole
-//! lines, worker threads parse them and write Parquet, each into its own part files.
+//! lines, worker threads parse each chunk once, one template stage thread gives the records
+//! their template ids in input order, and the workers write Parquet, each into its own part
+//! files.
 //!
 //! Why per-worker writers? Parquet encoding costs about as much as parsing; giving each worker
 //! its own files keeps both cores busy without a single writer becoming the bottleneck. Memory
-//! is bounded by the channel (a few chunks in flight) and by each writer's open partitions.
+//! is bounded by the chunks alive at once (a fixed number of slots, taken when a chunk is read
+//! and given back when it is written) and by each writer's open partitions.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender, TryRecvError};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
-use loglens_core::template::{MinerConfig, TemplateMiner};
+use loglens_core::template::{MinerConfig, TemplateStage};
+use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
-    merge_templates, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate, UnparsedLine,
-    UnparsedWriter, WriterLimits,
+    merge_templates, write_atomic, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate,
+    Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriterLimits,
 };
 use memchr::memchr_iter;
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpoints, ReadPlan};
-use crate::input::{modified, InputFile, Parsers, STDIN};
+use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
+use crate::input::{modified, FailedInput, InputFile, Parsers, STDIN};
 use crate::mine::{
-    load_miner, save_miner, MessageBatch, MinedTemplates, OrderedMiner, Origin, TemplateTally,
+    load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
+use crate::parsed::{ParsedRecords, ParsedText};
 use crate::EngineError;
 
 /// Options of one batch run.
@@ -39,14 +45,20 @@ pub struct ProcessOptions {
     pub data_dir: PathBuf,
     /// Worker threads (at least one).
     pub threads: usize,
-    /// Zone, seconds east of UTC, of timestamps that carry none.
-    pub default_offset_secs: i32,
+    /// The zone of timestamps that carry none.
+    pub zone: LocalZone,
     /// Target bytes per chunk handed to a worker.
     pub chunk_bytes: usize,
     /// Read every file from the start, ignoring checkpoints.
     pub reprocess: bool,
-    /// Mine log templates and fill `template_id` (a second pass over the input).
+    /// Mine log templates and fill `template_id` and `params`.
     pub mine_templates: bool,
+    /// Treat every input as complete: read an unterminated last line instead of holding it
+    /// back until its newline arrives.
+    pub final_inputs: bool,
+    /// Inputs that failed before the run (missing paths, unreadable directories), to report
+    /// with the run's own failures.
+    pub failed: Vec<FailedInput>,
 }
 
 impl ProcessOptions {
@@ -58,12 +70,27 @@ impl ProcessOptions {
             parsers,
             data_dir,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            default_offset_secs: 0,
+            zone: LocalZone::Unknown,
             chunk_bytes: 1 << 20,
             reprocess: false,
             mine_templates: true,
+            final_inputs: false,
+            failed: Vec::new(),
         }
     }
+}
+
+/// How a run ended; `loglens process` exits 0, 3 and 1 for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every input was read to its end (or was unchanged), and all of it committed.
+    #[default]
+    Complete,
+    /// Some inputs failed (listed in `failed`); everything else was committed.
+    Partial,
+    /// Nothing was committed (an error stopped the run), or no input could be read.
+    Failed,
 }
 
 /// What a run read and wrote.
@@ -71,6 +98,12 @@ impl ProcessOptions {
 pub struct ProcessSummary {
     /// The run's id, part of every file name it wrote.
     pub run_id: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Inputs that could not be read, or not to their end, with the reason. A file that failed
+    /// midway (a truncated gzip file) has its lines up to the last whole one before the error
+    /// committed and checkpointed; the next run resumes it there.
+    pub failed: Vec<FailedInput>,
     /// The data directory.
     pub data_dir: PathBuf,
     /// Files read (from the start or from a checkpoint).
@@ -79,6 +112,10 @@ pub struct ProcessSummary {
     pub files_resumed: u64,
     /// Files skipped because nothing was added since the last run.
     pub files_unchanged: u64,
+    /// Files skipped because another input has the same content (a rotated copy), read once.
+    pub files_duplicate: u64,
+    /// Unterminated last lines held back until their newline arrives (or `--final`).
+    pub lines_held_back: u64,
     /// Bytes read (after decompression).
     pub bytes: u64,
     /// Lines read.
@@ -152,11 +189,17 @@ struct Chunk {
     data: Vec<u8>,
 }
 
-/// Runs the pipeline to completion. On an error every worker still closes its files, so what
-/// was written stays readable; the first error is returned.
+/// Runs the pipeline to completion and commits what it wrote in one step: records, unparsed
+/// lines, templates, checkpoints, miner state and the run summary appear together or not at
+/// all (see `loglens_store::RunCommit`), so a run killed at any moment is rolled back or
+/// forward by the next one and no line is stored twice. An input that cannot be read is listed
+/// in the summary's `failed` and skipped; any other error stops the run and commits nothing.
 pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary, EngineError> {
     let started = Instant::now();
     let data_dir = DataDir::create(&options.data_dir)?;
+    let lock = data_dir.lock()?;
+    let run = RunCommit::begin(&data_dir, &lock, &run_id)?;
+    let staged = run.staged()?;
     let state_dir = data_dir.dataset(Dataset::State);
     let mut checkpoints = if options.reprocess {
         Checkpoints::default()
@@ -166,157 +209,200 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     let mut summary = ProcessSummary {
         run_id: run_id.clone(),
         data_dir: options.data_dir.clone(),
+        failed: options.failed.clone(),
+        warnings: recovery_notes(lock.recovery()),
         ..Default::default()
     };
     let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
     let mut plans = plan_inputs(&options, &checkpoints, spool.as_ref(), &mut summary)?;
-    let mined = if options.mine_templates {
-        let miner = load_miner(&state_dir, MinerConfig::default())?;
-        Some(mine_inputs(&options, &mut plans, miner, &mut summary)?)
+    let miner = if options.mine_templates {
+        Some(load_miner(&state_dir, MinerConfig::default())?)
     } else {
         None
     };
-    let (result, tally) = write_inputs(
-        &options,
-        &mut plans,
-        mined.as_ref(),
-        &data_dir,
-        &run_id,
-        &mut summary,
-    );
-    let mut first_error = result.err();
-    if let (None, Some(mined)) = (&first_error, &mined) {
-        let rows = tally.into_rows(mined);
-        summary.templates = rows.len() as u64;
-        let known = loglens_store::read_templates(&data_dir.dataset(Dataset::Templates))?;
-        summary.templates_new = rows
-            .iter()
-            .filter(|r| !known.iter().any(|k| k.id == r.id))
-            .count() as u64;
-        if let Err(e) = merge_templates(&data_dir.dataset(Dataset::Templates), rows) {
-            first_error = Some(e.into());
-        }
+    let (result, tally, mined) = write_inputs(&options, &mut plans, miner, &staged, &run_id, &mut summary);
+    if let Err(e) = result {
+        return Err(record_failure(&data_dir, summary, started, e));
     }
-    if first_error.is_none() {
-        for plan in &plans {
-            if let Some(end) = plan.end.filter(|_| plan.checkpointed) {
-                checkpoints.record(&plan.path, end.consumed, end.last_line)?;
-            }
-        }
-    }
-    summary.elapsed_secs = started.elapsed().as_secs_f64();
-    write_run_summary(&data_dir, &summary)?;
-    // Only a run whose every record is safely written moves the checkpoints: after a failure
-    // the next run reads the same lines again rather than risk skipping any.
-    if first_error.is_none() {
-        checkpoints.save(&state_dir)?;
+    let staged_state = staged.dataset(Dataset::State);
+    let committed = (|| {
         if let Some(mined) = &mined {
-            save_miner(&state_dir, mined)?;
+            let rows = tally.into_rows(mined);
+            let live = data_dir.dataset(Dataset::Templates);
+            let known = loglens_store::read_templates(&live)?;
+            (summary.templates, summary.templates_new) = run_templates(&rows, &known);
+            merge_templates(&live, &staged.dataset(Dataset::Templates), rows)?;
+            save_miner(&staged_state, mined)?;
         }
+        let read_ok = record_checkpoints(&plans, &mut checkpoints, &mut summary)?;
+        checkpoints.save(&staged_state)?;
+        summary.status = match (summary.failed.is_empty(), read_ok + summary.files_unchanged > 0) {
+            (true, _) => RunStatus::Complete,
+            (false, true) => RunStatus::Partial,
+            (false, false) => RunStatus::Failed,
+        };
+        summary.elapsed_secs = started.elapsed().as_secs_f64();
+        write_run_summary(&staged, &summary)?;
+        Ok::<_, EngineError>(())
+    })();
+    if let Err(e) = committed {
+        return Err(record_failure(&data_dir, summary, started, e));
     }
+    // Dropped once committed: a spool is read by both passes, and the commit needs neither.
     drop(spool);
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(summary),
-    }
+    run.commit()?;
+    drop(lock);
+    Ok(summary)
 }
 
-/// Pass one: parse every input and mine the messages in input order.
-fn mine_inputs(
-    options: &ProcessOptions,
-    plans: &mut [InputPlan],
-    miner: TemplateMiner,
+/// Moves each input's checkpoint to where reading stopped (an input that failed midway: to the
+/// last whole line before the error, marked for a retry; one that failed at once: not at all)
+/// and lists the failures; returns how many inputs were read to their end.
+fn record_checkpoints(
+    plans: &[InputPlan],
+    checkpoints: &mut Checkpoints,
     summary: &mut ProcessSummary,
-) -> Result<MinedTemplates, EngineError> {
-    let threads = options.threads.max(1);
-    let (tx, rx) = bounded::<Chunk>(threads * 2);
-    let (batch_tx, batch_rx) = bounded::<MessageBatch>(threads * 2);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (rx, batch_tx) = (rx.clone(), batch_tx.clone());
-                scope.spawn(move || {
-                    for chunk in rx.iter() {
-                        if batch_tx.send(messages_of(&chunk)).is_err() {
-                            break;
-                        }
-                    }
-                })
-            })
-            .collect();
-        drop((rx, batch_tx));
-        let miner = scope.spawn(move || {
-            let mut miner = OrderedMiner::continuing(miner);
-            for batch in batch_rx.iter() {
-                miner.accept(batch);
+) -> Result<u64, EngineError> {
+    let mut read_ok = 0;
+    for plan in plans {
+        let Some(end) = &plan.end else { continue };
+        match &end.failure {
+            None => {
+                read_ok += 1;
+                if let Some(file) = &plan.file {
+                    checkpoints.record(&plan.path, file, plan.compressed, end.consumed, end.last_line);
+                }
             }
-            miner.finish()
-        });
-        let mut seq = 0;
-        let read = plans.iter_mut().try_for_each(|plan| {
-            read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
-                tx.send(chunk).is_ok()
-            })
-            .map(|_| ())
-        });
-        drop(tx);
-        let panicked = workers.into_iter().any(|w| w.join().is_err());
-        let mined = miner.join().map_err(|_| EngineError::Panic)?;
-        read?;
-        if panicked {
-            return Err(EngineError::Panic);
+            Some(reason) => {
+                if let Some(file) = plan.file.as_ref().filter(|_| end.consumed > plan.offset) {
+                    checkpoints.record_incomplete(
+                        &plan.path,
+                        file,
+                        plan.compressed,
+                        end.consumed,
+                        end.last_line,
+                    );
+                }
+                summary.failed.push(FailedInput {
+                    path: plan.input.path.clone(),
+                    reason: reason.clone(),
+                });
+            }
         }
-        Ok(mined)
-    })
-}
-
-/// The messages of the lines of a chunk that parse.
-fn messages_of(chunk: &Chunk) -> MessageBatch {
-    let mut batch = MessageBatch::new(chunk.seq);
-    if let Some(parser) = &chunk.job.parser {
-        for_each_line(chunk, |_, text, _| {
-            if let Ok(record) = parser.parse(text, &chunk.job.ctx) {
-                batch.push(&record.message);
-            }
-        });
     }
-    batch
+    Ok(read_ok)
 }
 
-/// Pass two: parse again, give each record its template, write Parquet on every worker.
+/// What recovering from earlier, killed runs did, for the summary's warnings.
+fn recovery_notes(recovery: &Recovery) -> Vec<String> {
+    let mut notes = Vec::new();
+    for run in &recovery.rolled_forward {
+        notes.push(format!(
+            "run {run} was interrupted while committing; its commit was completed"
+        ));
+    }
+    for run in &recovery.rolled_back {
+        notes.push(format!(
+            "run {run} was interrupted before committing; its staged files were removed and its input is read again"
+        ));
+    }
+    if recovery.temp_files_removed > 0 {
+        notes.push(format!(
+            "removed {} temporary files ({:.1} MB) left by interrupted runs",
+            recovery.temp_files_removed,
+            recovery.temp_bytes_removed as f64 / 1e6
+        ));
+    }
+    notes
+}
+
+/// Records a run that stopped on an error (nothing of it is committed) in `state/runs/`, and
+/// returns the error.
+fn record_failure(
+    data_dir: &DataDir,
+    mut summary: ProcessSummary,
+    started: Instant,
+    error: EngineError,
+) -> EngineError {
+    summary.status = RunStatus::Failed;
+    summary.elapsed_secs = started.elapsed().as_secs_f64();
+    summary.warnings.push(format!("nothing was committed: {error}"));
+    // Best effort: the error matters more than its record.
+    let _ = write_run_summary(data_dir, &summary);
+    error
+}
+
+/// The one pass: the reader (this thread) cuts inputs into chunks; workers parse each chunk
+/// once; with a template stage, one thread gives the parsed records their template ids in input
+/// order and hands them back to the workers to write. Returns the stage with everything it
+/// mined.
 fn write_inputs(
     options: &ProcessOptions,
     plans: &mut [InputPlan],
-    mined: Option<&MinedTemplates>,
+    stage: Option<TemplateStage>,
     data_dir: &DataDir,
     run_id: &str,
     summary: &mut ProcessSummary,
-) -> (Result<(), EngineError>, TemplateTally) {
+) -> (Result<(), EngineError>, TemplateTally, Option<TemplateStage>) {
     let threads = options.threads.max(1);
-    let (tx, rx) = bounded::<Chunk>(threads * 2);
-    let (read_result, worker_results) = std::thread::scope(|scope| {
+    // Chunks alive at once, from read to written. Why slots rather than bounded channels? A
+    // worker both feeds the stage and drains it; a full channel in either direction could
+    // block every worker while the stage waits for them. With slots no send ever blocks, and
+    // memory is still bounded.
+    let slots = threads * 4;
+    let (slot_tx, slot_rx) = bounded::<()>(slots);
+    for _ in 0..slots {
+        let _ = slot_tx.send(());
+    }
+    let (chunk_tx, chunk_rx) = unbounded::<Chunk>();
+    let (parsed_tx, parsed_rx) = unbounded::<ParsedChunk>();
+    let (write_tx, write_rx) = unbounded::<ParsedChunk>();
+    let stop = AtomicBool::new(false);
+    let mining = stage.is_some();
+    let (read_result, worker_results, stage) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|w| {
-                let rx = rx.clone();
-                let writer = Writers::new(data_dir, run_id, w);
-                scope.spawn(move || work(rx, writer, mined))
+                let worker = Worker {
+                    chunks: Some(chunk_rx.clone()),
+                    to_stage: mining.then(|| parsed_tx.clone()),
+                    writes: write_rx.clone(),
+                    slots: slot_tx.clone(),
+                    stop: &stop,
+                };
+                let writers = Writers::new(data_dir, run_id, w);
+                scope.spawn(move || worker.run(writers))
             })
             .collect();
-        drop(rx);
+        drop((chunk_rx, parsed_tx, write_rx, slot_tx));
+        let stage = match stage {
+            Some(stage) => {
+                let stop = &stop;
+                Some(scope.spawn(move || {
+                    let _stop_on_panic = StopOnPanic(stop);
+                    template_stage(stage, parsed_rx, write_tx)
+                }))
+            }
+            None => {
+                // Without a stage, the workers write what they parse.
+                drop((parsed_rx, write_tx));
+                None
+            }
+        };
         let mut seq = 0;
         let read_result = plans.iter_mut().try_for_each(|plan| {
             let end = read_chunks(plan, options, summary, &mut seq, &mut |chunk| {
-                tx.send(chunk).is_ok()
+                take_slot(&slot_rx, &stop) && chunk_tx.send(chunk).is_ok()
             })?;
             plan.end = Some(end);
             Ok(())
         });
-        drop(tx);
+        drop(chunk_tx);
         let results: Vec<_> = workers
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Panic)))
             .collect();
-        (read_result, results)
+        let stage = stage.map(|h| h.join().map_err(|_| EngineError::Panic));
+        (read_result, results, stage)
     });
     let mut tally = TemplateTally::default();
     let mut first_error = read_result.err();
@@ -331,22 +417,215 @@ fn write_inputs(
             }
         }
     }
-    (first_error.map_or(Ok(()), Err), tally)
+    let stage = match stage {
+        Some(Ok(stage)) => Some(stage),
+        Some(Err(e)) => {
+            first_error.get_or_insert(e);
+            None
+        }
+        None => None,
+    };
+    (first_error.map_or(Ok(()), Err), tally, stage)
 }
 
+/// A chunk parsed once, on its way to the template stage and the writer.
+struct ParsedChunk {
+    job: Arc<FileJob>,
+    seq: u64,
+    records: ParsedRecords,
+    /// The template of each record, in order, once the stage ran.
+    templates: Vec<Assigned>,
+}
+
+/// The template stage: takes parsed chunks in any order, mines their messages in input order,
+/// and passes each chunk on to be written with its records' template ids.
+fn template_stage(
+    stage: TemplateStage,
+    parsed: Receiver<ParsedChunk>,
+    writes: Sender<ParsedChunk>,
+) -> TemplateStage {
+    let mut templater = Templater::new(stage);
+    let mut in_order = InOrder::new();
+    for chunk in parsed.iter() {
+        for mut chunk in in_order.accept(chunk.seq, chunk) {
+            let records = &chunk.records;
+            chunk.templates = records
+                .records
+                .iter()
+                .map(|r| templater.assign(records.message(r)))
+                .collect();
+            // Only fails when every worker stopped, after an error they report.
+            let _ = writes.send(chunk);
+        }
+    }
+    templater.into_stage()
+}
+
+/// One worker's channels: chunks to parse, parsed chunks to the stage, chunks to write.
+struct Worker<'s> {
+    /// `None` once the reader is done.
+    chunks: Option<Receiver<Chunk>>,
+    /// `None` without a template stage (the worker writes what it parses) and once the reader
+    /// is done (so the stage sees its input end).
+    to_stage: Option<Sender<ParsedChunk>>,
+    writes: Receiver<ParsedChunk>,
+    /// Gives a chunk's slot back once it is written.
+    slots: Sender<()>,
+    /// Set by the first worker that fails, so the reader stops.
+    stop: &'s AtomicBool,
+}
+
+enum Job {
+    Parse(Chunk),
+    Write(ParsedChunk),
+    ReadingDone,
+    Done,
+}
+
+impl Worker<'_> {
+    /// Writing comes first: it frees slots and memory. Without a stage (or once it is gone)
+    /// there is nothing to write and the worker only parses.
+    fn next_job(&self) -> Job {
+        let writes_open = match self.writes.try_recv() {
+            Ok(parsed) => return Job::Write(parsed),
+            Err(TryRecvError::Empty) => true,
+            Err(TryRecvError::Disconnected) => false,
+        };
+        let parse = |chunks: &Receiver<Chunk>| chunks.recv().map_or(Job::ReadingDone, Job::Parse);
+        match (&self.chunks, writes_open) {
+            (Some(chunks), true) => select_biased! {
+                recv(self.writes) -> parsed => parsed.map_or_else(|_| parse(chunks), Job::Write),
+                recv(chunks) -> chunk => chunk.map_or(Job::ReadingDone, Job::Parse),
+            },
+            (Some(chunks), false) => parse(chunks),
+            (None, true) => self.writes.recv().map_or(Job::Done, Job::Write),
+            (None, false) => Job::Done,
+        }
+    }
+
+    /// Runs jobs until there are none. After a failure it keeps taking jobs without doing
+    /// them, so chunks still reach the stage in order and give their slots back: nothing
+    /// waits forever, and the first error is returned.
+    fn run(mut self, mut writers: Writers) -> Result<(WorkerStats, TemplateTally), EngineError> {
+        let _stop_on_panic = StopOnPanic(self.stop);
+        let mut stats = WorkerStats::default();
+        let mut tally = TemplateTally::default();
+        let mut result = Ok(());
+        loop {
+            match self.next_job() {
+                Job::Parse(chunk) => {
+                    let parsed = self.parse(chunk, &mut result, &mut writers.unparsed, &mut stats);
+                    match &self.to_stage {
+                        Some(stage) => {
+                            // Only fails when the stage is gone, which its join reports.
+                            let _ = stage.send(parsed);
+                        }
+                        None => self.write(&parsed, &mut result, &mut writers.records, &mut tally),
+                    }
+                }
+                Job::Write(parsed) => self.write(&parsed, &mut result, &mut writers.records, &mut tally),
+                Job::ReadingDone => (self.chunks, self.to_stage) = (None, None),
+                Job::Done => break,
+            }
+            if result.is_err() {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        // Close the files either way, so what was written stays readable.
+        let closed_records = writers.records.finish();
+        let closed_unparsed = writers.unparsed.finish();
+        result?;
+        let (rows, files) = closed_records?;
+        stats.records_written = rows;
+        stats.record_files = files;
+        stats.unparsed_written = closed_unparsed?;
+        Ok((stats, tally))
+    }
+
+    /// Parses a chunk, or after a failure only stands in for it with no records (the stage
+    /// still has to see every chunk in order).
+    fn parse(
+        &self,
+        chunk: Chunk,
+        result: &mut Result<(), EngineError>,
+        unparsed: &mut UnparsedWriter,
+        stats: &mut WorkerStats,
+    ) -> ParsedChunk {
+        let empty = ParsedChunk {
+            job: chunk.job.clone(),
+            seq: chunk.seq,
+            records: ParsedRecords::default(),
+            templates: Vec::new(),
+        };
+        if result.is_err() {
+            return empty;
+        }
+        match parse_chunk(chunk, unparsed, stats) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                *result = Err(e);
+                empty
+            }
+        }
+    }
+
+    /// Writes a parsed chunk's records (unless a failure came first) and gives its slot back.
+    fn write(
+        &self,
+        parsed: &ParsedChunk,
+        result: &mut Result<(), EngineError>,
+        records: &mut PartitionedWriter,
+        tally: &mut TemplateTally,
+    ) {
+        if result.is_ok() {
+            *result = write_records(parsed, records, tally);
+        }
+        let _ = self.slots.send(());
+    }
+}
+
+/// Tells the reader to stop when a worker or the stage panics, so it does not wait for the
+/// slots of the chunks they held.
+struct StopOnPanic<'s>(&'s AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Takes a slot for one more chunk; `false` once the workers stopped (after a failure or
+/// when every worker is gone).
+fn take_slot(slots: &Receiver<()>, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match slots.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(()) => return true,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+}
+
+/// Writes `state/runs/<run-id>.json` under `data_dir` (a run's staging area, so the summary is
+/// committed with the run; the live directory for a run that failed).
 fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(), EngineError> {
     let dir = data_dir.dataset(Dataset::State).join("runs");
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let path = dir.join(format!("{}.json", summary.run_id));
-    let tmp = dir.join(format!(".{}.json.tmp", summary.run_id));
     let json = serde_json::to_vec_pretty(summary).map_err(|e| EngineError::Config(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| EngineError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| EngineError::io(&path, e))
+    Ok(write_atomic(
+        &dir.join(format!("{}.json", summary.run_id)),
+        &json,
+    )?)
 }
 
 /// Whether the file starts with the gzip magic bytes (so rotated `access.log.2.gz` and
 /// misnamed files are both recognized).
-fn is_gzip(path: &Path) -> Result<bool, EngineError> {
+pub(crate) fn is_gzip(path: &Path) -> Result<bool, EngineError> {
     let mut magic = [0u8; 2];
     let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     let n = read_full(&mut file, &mut magic).map_err(|e| EngineError::io(path, e))?;
@@ -393,8 +672,12 @@ struct InputPlan {
     reference: Timestamp,
     offset: u64,
     lines_before: u64,
-    /// Whether progress is checkpointed (files are, standard input is not).
-    checkpointed: bool,
+    /// How the checkpoints planned it (files have one, standard input has none, so its
+    /// progress is not checkpointed).
+    file: Option<FilePlan>,
+    /// Whether the input is complete, so an unterminated last line is a line: compressed,
+    /// rotated away, standard input, or `--final`.
+    complete: bool,
     /// The parser and labels, fixed at the first chunk (detection runs once per input).
     job: Option<Arc<FileJob>>,
     /// Where reading stopped, set by the writing pass.
@@ -402,13 +685,18 @@ struct InputPlan {
 }
 
 /// Where reading an input stopped.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ReadEnd {
     /// Content bytes consumed, counting the checkpoint offset.
     consumed: u64,
     /// The last line number read.
     last_line: u64,
+    /// Why reading stopped before the end, if it did (the input could not be opened or read).
+    failure: Option<String>,
 }
+
+/// A fingerprint of this length covers a file's first KiB: two files sharing it are copies.
+const FULL_FINGERPRINT: u64 = 1024;
 
 /// Decides, for every input, whether and from where to read it.
 fn plan_inputs(
@@ -418,18 +706,25 @@ fn plan_inputs(
     summary: &mut ProcessSummary,
 ) -> Result<Vec<InputPlan>, EngineError> {
     let mut plans = Vec::with_capacity(options.inputs.len());
+    let mut claimed: Vec<(Fingerprint, PathBuf)> = Vec::new();
     for (index, input) in options.inputs.iter().enumerate() {
         let path = &input.path;
         let mut plan = InputPlan {
             path: path.clone(),
-            source: path.display().to_string(),
+            // One name per file however it was typed (`logs/a.log`, `./logs/../logs/a.log`), and
+            // one that leads back to the raw line from any directory.
+            source: std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
             input: input.clone(),
             index,
             compressed: false,
             reference: Timestamp::default(),
             offset: 0,
             lines_before: 0,
-            checkpointed: true,
+            file: None,
+            complete: options.final_inputs,
             job: None,
             end: None,
         };
@@ -438,14 +733,44 @@ fn plan_inputs(
             plan.path = spool.path.clone();
             plan.source = "<stdin>".to_owned();
             plan.reference = spool.written;
-            plan.checkpointed = false;
+            plan.complete = true;
             plan.compressed = is_gzip(&plan.path)?;
             plans.push(plan);
             continue;
         }
-        plan.compressed = is_gzip(path)?;
+        let checked = is_gzip(path).and_then(|gz| Ok((gz, checkpoints.plan(path, gz)?)));
+        let file = match checked {
+            Ok((compressed, file)) => {
+                plan.compressed = compressed;
+                file
+            }
+            Err(e) => {
+                summary.failed.push(FailedInput {
+                    path: path.clone(),
+                    reason: input_reason(e),
+                });
+                continue;
+            }
+        };
         plan.reference = modified(path);
-        match checkpoints.plan(path, plan.compressed)? {
+        // One content, one reading: a rotated file still present under two names (`app.log.1`
+        // and `app.log.1.gz` while gzip runs, or a copytruncate copy) is read under the first.
+        let identity = file
+            .continues
+            .or(file.fingerprint.filter(|f| f.len == FULL_FINGERPRINT));
+        if let Some(identity) = identity {
+            if let Some(first) = claimed.iter().find(|(id, _)| *id == identity) {
+                summary.files_duplicate += 1;
+                summary.warnings.push(format!(
+                    "{}: same content as {}; read once",
+                    path.display(),
+                    first.1.display()
+                ));
+                continue;
+            }
+            claimed.push((identity, path.clone()));
+        }
+        match file.read {
             ReadPlan::Unchanged => {
                 summary.files_unchanged += 1;
                 continue;
@@ -456,6 +781,8 @@ fn plan_inputs(
                 (plan.offset, plan.lines_before) = (offset, lines);
             }
         }
+        plan.complete |= plan.compressed || file.rotated;
+        plan.file = Some(file);
         plans.push(plan);
     }
     Ok(plans)
@@ -505,7 +832,6 @@ fn now() -> Timestamp {
 
 /// Cuts one input into chunks of whole lines and hands them to `send` (which says `false` when
 /// nobody listens any more). Detects the format at the first chunk if the plan has none yet.
-/// The summary's read counters move on the pass that writes, so each input counts once.
 fn read_chunks(
     plan: &mut InputPlan,
     options: &ProcessOptions,
@@ -513,27 +839,53 @@ fn read_chunks(
     seq: &mut u64,
     send: &mut dyn FnMut(Chunk) -> bool,
 ) -> Result<ReadEnd, EngineError> {
-    let writing = plan.job.is_some() || !options.mine_templates;
     let path = plan.path.clone();
-    let mut reader = open_at(&path, plan.compressed, plan.offset)?;
+    let mut reader = match open_at(&path, plan.compressed, plan.offset) {
+        Ok(reader) => reader,
+        Err(e) => {
+            return Ok(ReadEnd {
+                consumed: plan.offset,
+                last_line: plan.lines_before,
+                failure: Some(input_reason(e)),
+            })
+        }
+    };
     let ctx = ParseContext {
         reference: plan.reference,
-        default_offset_secs: options.default_offset_secs,
+        zone: options.zone,
     };
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = plan.lines_before + 1;
     let mut consumed = plan.offset;
-    if writing {
-        summary.files += 1;
-    }
+    let mut failure = None;
+    summary.files += 1;
     loop {
         let mut data = std::mem::take(&mut carry);
         data.reserve(options.chunk_bytes);
-        let n = (&mut reader)
+        let eof = match (&mut reader)
             .take(options.chunk_bytes as u64)
             .read_to_end(&mut data)
-            .map_err(|e| EngineError::io(&path, e))?;
-        let eof = n < options.chunk_bytes;
+        {
+            Ok(n) => n < options.chunk_bytes,
+            Err(e) => {
+                // What was read before the error stays in `data`: its whole lines count, the
+                // partial last one is read again by the next run.
+                data.truncate(memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1));
+                failure = Some(e.to_string());
+                true
+            }
+        };
+        if consumed == 0 && data.starts_with(UTF8_BOM) {
+            // A BOM is an encoding mark, not content: the first line starts after it.
+            data.drain(..UTF8_BOM.len());
+            consumed += UTF8_BOM.len() as u64;
+        }
+        if eof && !plan.complete && data.last().is_some_and(|&b| b != b'\n') {
+            // The writer may still be writing this line: read it once its newline arrives.
+            let whole = memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1);
+            data.truncate(whole);
+            summary.lines_held_back += 1;
+        }
         if data.is_empty() {
             break;
         }
@@ -557,10 +909,8 @@ fn read_chunks(
                 job
             }
         };
-        if writing {
-            summary.lines += lines;
-            summary.bytes += data.len() as u64;
-        }
+        summary.lines += lines;
+        summary.bytes += data.len() as u64;
         consumed += data.len() as u64;
         let chunk = Chunk {
             job,
@@ -578,7 +928,16 @@ fn read_chunks(
     Ok(ReadEnd {
         consumed,
         last_line: next_line - 1,
+        failure,
     })
+}
+
+/// The reason an input failed, without its path (which the failure names separately).
+fn input_reason(error: EngineError) -> String {
+    match error {
+        EngineError::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The parser and labels of an input, detecting the format from its first chunk if needed.
@@ -611,6 +970,8 @@ fn file_job(
         input: plan.index,
     }
 }
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Lines in a chunk: newlines, plus one for a last line without a newline.
 fn count_lines(data: &[u8]) -> u64 {
@@ -666,115 +1027,82 @@ struct WorkerStats {
     unparsed_written: u64,
 }
 
-fn work(
-    rx: Receiver<Chunk>,
-    mut writers: Writers,
-    mined: Option<&MinedTemplates>,
-) -> Result<(WorkerStats, TemplateTally), EngineError> {
-    let mut stats = WorkerStats::default();
-    let mut tally = TemplateTally::default();
-    let mut result = Ok(());
-    for chunk in rx.iter() {
-        result = parse_chunk(&chunk, &mut writers, &mut stats, mined, &mut tally);
-        if result.is_err() {
-            break;
-        }
-    }
-    // Dropping the receiver on error makes the reader stop; the files are closed either way.
-    drop(rx);
-    let closed_records = writers.records.finish();
-    let closed_unparsed = writers.unparsed.finish();
-    result?;
-    let (rows, files) = closed_records?;
-    stats.records_written = rows;
-    stats.record_files = files;
-    stats.unparsed_written = closed_unparsed?;
-    Ok((stats, tally))
-}
-
-/// Calls `each(line number, text, was valid UTF-8)` for every line of a chunk, without its
-/// line ending; invalid UTF-8 is replaced with U+FFFD.
-fn for_each_line(chunk: &Chunk, mut each: impl FnMut(u64, &str, bool)) {
-    let mut start = 0;
-    let data = &chunk.data;
-    let ends = memchr_iter(b'\n', data).chain((data.last() != Some(&b'\n')).then_some(data.len()));
-    for (line_no, end) in (chunk.first_line..).zip(ends) {
-        let mut raw = &data[start..end];
-        start = end + 1;
-        if let [rest @ .., b'\r'] = raw {
-            raw = rest;
-        }
-        match std::str::from_utf8(raw) {
-            Ok(text) => each(line_no, text, true),
-            Err(_) => each(line_no, &String::from_utf8_lossy(raw), false),
-        }
-    }
-}
-
+/// Parses a chunk once: records are kept for the template stage and the writer, lines that
+/// do not parse are written to `unparsed/` at once.
 fn parse_chunk(
-    chunk: &Chunk,
-    writers: &mut Writers,
+    chunk: Chunk,
+    unparsed: &mut UnparsedWriter,
     stats: &mut WorkerStats,
-    mined: Option<&MinedTemplates>,
+) -> Result<ParsedChunk, EngineError> {
+    let Chunk {
+        job,
+        seq,
+        first_line,
+        data,
+    } = chunk;
+    let (text, invalid) = ParsedText::of(data);
+    stats.invalid_utf8 += invalid;
+    let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
+    let refused = |line_no: u64, text: &str, error: Option<ParseError>| {
+        let (kind, reason) = match error {
+            Some(e) => (summary_reason(&e), e.to_string()),
+            None => (
+                "format not recognized".to_owned(),
+                "format not recognized".to_owned(),
+            ),
+        };
+        *stats.unparsed.entry(kind).or_default() += 1;
+        unparsed.push(&UnparsedLine {
+            source: &job.source,
+            line: line_no,
+            format,
+            reason: &reason,
+            raw: text,
+        })
+    };
+    let records = ParsedRecords::parse(text, first_line, job.parser.as_deref(), &job.ctx, refused)?;
+    if !records.records.is_empty() {
+        *stats.parsed.entry(format.to_owned()).or_default() += records.records.len() as u64;
+    }
+    Ok(ParsedChunk {
+        job: job.clone(),
+        seq,
+        records,
+        templates: Vec::new(),
+    })
+}
+
+/// Writes the records of a parsed chunk with their templates (if mined), tallying each id.
+fn write_records(
+    parsed: &ParsedChunk,
+    writer: &mut PartitionedWriter,
     tally: &mut TemplateTally,
 ) -> Result<(), EngineError> {
-    let job = &chunk.job;
-    let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
+    let job = &parsed.job;
     let labels = Labels {
         source: &job.source,
-        format,
+        format: job.parser.as_ref().map_or("unrecognized", |p| p.name()),
         host: job.host.as_deref(),
         service: job.service.as_deref(),
     };
-    let mut parsed = 0u64;
-    let mut result = Ok(());
-    for_each_line(chunk, |line_no, text, valid_utf8| {
-        if result.is_err() {
-            return;
+    for (i, parsed_record) in parsed.records.records.iter().enumerate() {
+        let record = parsed.records.record(parsed_record);
+        let assigned = parsed.templates.get(i);
+        let params = assigned.and_then(|a| a.pattern.parameters(&record.message));
+        if let Some(a) = assigned {
+            let service = record.service.as_deref().or(labels.service);
+            let origin = Origin {
+                ts: record.ts,
+                input: job.input,
+                line: parsed_record.line,
+            };
+            tally.add(a.id, &record, service, origin);
         }
-        stats.invalid_utf8 += u64::from(!valid_utf8);
-        let outcome = match &job.parser {
-            Some(parser) => parser
-                .parse(text, &job.ctx)
-                .map_err(|e| (summary_reason(&e), e.to_string())),
-            None => Err((
-                "format not recognized".to_owned(),
-                "format not recognized".to_owned(),
-            )),
-        };
-        result = match outcome {
-            Ok(record) => {
-                parsed += 1;
-                let matched = mined.and_then(|m| m.lookup(&record.message));
-                if let Some(m) = &matched {
-                    let service = record.service.as_deref().or(labels.service);
-                    let origin = Origin {
-                        ts: record.ts,
-                        input: job.input,
-                        line: line_no,
-                    };
-                    tally.add(m.id, &record, service, origin);
-                }
-                let template = matched.as_ref().map(|m| RecordTemplate {
-                    id: m.id,
-                    params: m.params.as_deref(),
-                });
-                writers.records.push(&record, line_no, &labels, template)
-            }
-            Err((kind, reason)) => {
-                *stats.unparsed.entry(kind).or_default() += 1;
-                writers.unparsed.push(&UnparsedLine {
-                    source: &job.source,
-                    line: line_no,
-                    format,
-                    reason: &reason,
-                    raw: text,
-                })
-            }
-        };
-    });
-    if parsed > 0 {
-        *stats.parsed.entry(format.to_owned()).or_default() += parsed;
+        let template = assigned.map(|a| RecordTemplate {
+            id: a.id,
+            params: params.as_deref(),
+        });
+        writer.push(&record, parsed_record.line, &labels, template)?;
     }
-    Ok(result?)
+    Ok(())
 }

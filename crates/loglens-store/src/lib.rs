@@ -2,13 +2,15 @@
 //!
 //! Records land in `records/date=YYYY-MM-DD/hour=HH/part-*.parquet`, lines that did not parse in
 //! `unparsed/part-*.parquet`. Every file is written under a hidden temporary name and renamed
-//! when complete, so a reader (DuckDB, pandas, polars) never sees half a file and an interrupted
-//! run leaves only whole files behind.
+//! when complete, so a reader (DuckDB, pandas, polars) never sees half a file; a run's files
+//! are staged and committed together ([`RunCommit`]), so an interrupted run leaves nothing
+//! behind that the next one does not repair.
 
 #![deny(missing_docs)]
 
 mod analysis;
 mod columns;
+mod commit;
 mod partition;
 mod read;
 mod rollup;
@@ -23,13 +25,17 @@ pub use analysis::{
     AnomalyRow, DatasetRebuild, IncidentRow,
 };
 pub use columns::{Labels, RecordColumns, RecordTemplate};
+pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
 pub use read::{column, parquet_files, read_columns};
 pub use rollup::{
     rollup_counts_schema, rollup_latency_schema, write_rollup_day, ROLLUP_COUNTS, ROLLUP_LATENCY,
 };
 pub use schema::{record_schema, unparsed_schema};
-pub use templates::{merge_templates, read_templates, templates_schema, TemplateRow, TEMPLATES_FILE};
+pub use templates::{
+    canonical_templates, merge_templates, read_templates, template_aliases, templates_schema, TemplateRow,
+    TEMPLATES_FILE,
+};
 pub use unparsed::{UnparsedLine, UnparsedWriter};
 
 /// Errors of the data directory.
@@ -225,12 +231,17 @@ impl PartFile {
         })
     }
 
-    /// Writes the footer and moves the file to its final name; returns the rows it holds.
-    pub(crate) fn finish(self) -> Result<u64, StoreError> {
-        self.writer.close().map_err(|source| StoreError::Parquet {
+    /// Writes the footer, syncs the file to disk and moves it to its final name; returns the
+    /// rows it holds.
+    pub(crate) fn finish(mut self) -> Result<u64, StoreError> {
+        self.writer.finish().map_err(|source| StoreError::Parquet {
             path: self.path.clone(),
             source,
         })?;
+        self.writer
+            .inner()
+            .sync_all()
+            .map_err(|e| StoreError::io(&self.tmp, e))?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
         Ok(self.rows)
     }

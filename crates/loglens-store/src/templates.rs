@@ -1,8 +1,14 @@
-//! The `templates/` dataset: one row per log template ever mined, with its count and when it was
-//! first and last seen. One small file, `templates/templates.parquet`, rewritten (atomically) by
-//! every run that mines, so readers always see the totals over all runs.
+//! The `templates/` dataset: one row per template id ever written to records, with its count and
+//! when it was first and last seen, and the id of the template it belongs to now
+//! (`canonical_id`). One small file, `templates/templates.parquet`, rewritten (atomically) by every
+//! run that mines, so readers always see the totals over all runs.
+//!
+//! Why aliases? Records are written with the id of their template at the moment they were mined
+//! and never rewritten; when a template generalizes later (`Job x1 finished` becomes
+//! `Job <*> finished`), the old id stays in the records and its row here points at the new one.
+//! Readers group by `canonical_id` ([`canonical_templates`], [`template_aliases`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,14 +24,17 @@ use crate::{PartFile, StoreError};
 /// The file holding the dataset, inside `templates/`.
 pub const TEMPLATES_FILE: &str = "templates.parquet";
 
-/// One template and what was seen of it.
+/// One template id and what was seen of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateRow {
     /// Stable id: a hash of the template text.
     pub id: u64,
+    /// The id of the template this one belongs to now; `id` itself for a current template.
+    pub canonical_id: u64,
     /// The template, `<*>` in the variable slots.
     pub template: String,
-    /// Records of this template over all runs.
+    /// Records written with this id over all runs (0 for a current template no record was
+    /// written with yet, whose other columns then hold its aliases' totals).
     pub count: u64,
     /// Earliest record time.
     pub first_seen: Timestamp,
@@ -40,9 +49,23 @@ pub struct TemplateRow {
 }
 
 impl TemplateRow {
-    /// Folds `other` (the same template seen elsewhere) into this row. The example follows the
-    /// earlier first sighting, so the result does not depend on the order rows are merged in.
+    /// Folds the records counted in `other` (the same template seen elsewhere) into this row;
+    /// the id, canonical id and text stay. The example follows the earlier first sighting, so
+    /// the result does not depend on the order rows are merged in. Rows that count no record
+    /// add nothing.
     pub fn absorb(&mut self, other: TemplateRow) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = TemplateRow {
+                id: self.id,
+                canonical_id: self.canonical_id,
+                template: std::mem::take(&mut self.template),
+                ..other
+            };
+            return;
+        }
         self.count += other.count;
         self.last_seen = self.last_seen.max(other.last_seen);
         self.level = self.level.max(other.level);
@@ -65,6 +88,7 @@ pub fn templates_schema() -> SchemaRef {
     };
     Arc::new(Schema::new(vec![
         Field::new("template_id", DataType::UInt64, false),
+        Field::new("canonical_id", DataType::UInt64, false),
         Field::new("template", DataType::Utf8, false),
         Field::new("count", DataType::UInt64, false),
         ts("first_seen"),
@@ -103,6 +127,11 @@ pub fn read_templates(dir: &Path) -> Result<Vec<TemplateRow>, StoreError> {
 
 fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) -> Result<(), StoreError> {
     let id = column::<UInt64Array>(path, batch, "template_id")?;
+    // Written before aliases existed, every id was its own template.
+    let canonical = match batch.column_by_name("canonical_id") {
+        Some(_) => Some(column::<UInt64Array>(path, batch, "canonical_id")?),
+        None => None,
+    };
     let template = column::<StringArray>(path, batch, "template")?;
     let count = column::<UInt64Array>(path, batch, "count")?;
     let first = column::<TimestampMicrosecondArray>(path, batch, "first_seen")?;
@@ -114,6 +143,7 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
     for i in 0..batch.num_rows() {
         rows.push(TemplateRow {
             id: id.value(i),
+            canonical_id: canonical.map_or(id.value(i), |c| c.value(i)),
             template: template.value(i).to_owned(),
             count: count.value(i),
             first_seen: Timestamp(first.value(i)),
@@ -126,27 +156,83 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
     Ok(())
 }
 
-/// Merges `new` rows into the dataset in `dir` (summing counts of the same id) and rewrites it.
-/// Rows are sorted by descending count, then id, so the file is deterministic.
-pub fn merge_templates(dir: &Path, new: Vec<TemplateRow>) -> Result<Vec<TemplateRow>, StoreError> {
+/// Merges `new` rows into the dataset in `dir` and writes the result to the dataset directory
+/// `into` (`dir` itself, or a run's staging area): counts of the same id add up, and the
+/// canonical id and text of `new` rows replace those stored (a template generalized). A current
+/// template no record was written with takes its aliases' totals (first and last seen, level,
+/// example); rows that count nothing and stand for no current template go. Rows are sorted by
+/// descending count, then id, so the file is deterministic.
+pub fn merge_templates(
+    dir: &Path,
+    into: &Path,
+    new: Vec<TemplateRow>,
+) -> Result<Vec<TemplateRow>, StoreError> {
     let mut by_id: BTreeMap<u64, TemplateRow> = BTreeMap::new();
     for row in read_templates(dir)?.into_iter().chain(new) {
         match by_id.get_mut(&row.id) {
-            Some(existing) => existing.absorb(row),
+            Some(existing) => {
+                existing.canonical_id = row.canonical_id;
+                existing.template.clone_from(&row.template);
+                existing.absorb(row);
+            }
             None => {
                 by_id.insert(row.id, row);
             }
         }
     }
-    let mut rows: Vec<TemplateRow> = by_id.into_values().collect();
+    let totals: BTreeMap<u64, TemplateRow> = canonical_templates(by_id.values())
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let mut rows: Vec<TemplateRow> = by_id
+        .into_values()
+        .filter_map(|row| match (row.count, totals.get(&row.id)) {
+            (0, Some(total)) if row.canonical_id == row.id && total.count > 0 => Some(TemplateRow {
+                count: 0,
+                ..total.clone()
+            }),
+            (0, _) => None,
+            _ => Some(row),
+        })
+        .collect();
     rows.sort_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
-    write_templates(dir, &rows)?;
+    write_templates(into, &rows)?;
     Ok(rows)
+}
+
+/// The current templates of `rows`: one per canonical id, with its text and the totals of
+/// every id that belongs to it (what `loglens templates` lists). Sorted by id.
+pub fn canonical_templates<'r>(rows: impl IntoIterator<Item = &'r TemplateRow>) -> Vec<TemplateRow> {
+    let rows: Vec<&TemplateRow> = rows.into_iter().collect();
+    let mut by_canonical: BTreeMap<u64, TemplateRow> = BTreeMap::new();
+    for row in &rows {
+        if row.id == row.canonical_id {
+            by_canonical.insert(
+                row.id,
+                TemplateRow {
+                    count: 0,
+                    ..(*row).clone()
+                },
+            );
+        }
+    }
+    for row in rows {
+        if let Some(total) = by_canonical.get_mut(&row.canonical_id) {
+            total.absorb(row.clone());
+        }
+    }
+    by_canonical.into_values().collect()
+}
+
+/// Every id of `rows` mapped to its canonical id: how readers group records by template.
+pub fn template_aliases(rows: &[TemplateRow]) -> HashMap<u64, u64> {
+    rows.iter().map(|r| (r.id, r.canonical_id)).collect()
 }
 
 fn write_templates(dir: &Path, rows: &[TemplateRow]) -> Result<PathBuf, StoreError> {
     let schema = templates_schema();
     let mut id = UInt64Builder::with_capacity(rows.len());
+    let mut canonical = UInt64Builder::with_capacity(rows.len());
     let mut template = StringBuilder::new();
     let mut count = UInt64Builder::with_capacity(rows.len());
     let mut first = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
@@ -156,6 +242,7 @@ fn write_templates(dir: &Path, rows: &[TemplateRow]) -> Result<PathBuf, StoreErr
     let mut example = StringBuilder::new();
     for row in rows {
         id.append_value(row.id);
+        canonical.append_value(row.canonical_id);
         template.append_value(&row.template);
         count.append_value(row.count);
         first.append_value(row.first_seen.0);
@@ -166,6 +253,7 @@ fn write_templates(dir: &Path, rows: &[TemplateRow]) -> Result<PathBuf, StoreErr
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
+        Arc::new(canonical.finish()),
         Arc::new(template.finish()),
         Arc::new(count.finish()),
         Arc::new(first.finish()),
@@ -190,6 +278,7 @@ mod tests {
     fn row(id: u64, count: u64, first: i64, example: &str) -> TemplateRow {
         TemplateRow {
             id,
+            canonical_id: id,
             template: format!("t{id} <*>"),
             count,
             first_seen: Timestamp(first),
@@ -203,10 +292,15 @@ mod tests {
     #[test]
     fn merge_sums_counts_and_keeps_the_earliest_example() {
         let dir = tempfile::tempdir().unwrap();
-        merge_templates(dir.path(), vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")]).unwrap();
+        merge_templates(
+            dir.path(),
+            dir.path(),
+            vec![row(1, 5, 100, "late"), row(2, 1, 50, "b")],
+        )
+        .unwrap();
         let mut error = row(1, 3, 20, "early");
         error.level = Some(Level::Error);
-        let rows = merge_templates(dir.path(), vec![error]).unwrap();
+        let rows = merge_templates(dir.path(), dir.path(), vec![error]).unwrap();
         assert_eq!(rows, read_templates(dir.path()).unwrap());
         assert_eq!(rows.len(), 2);
         let first = &rows[0];
@@ -218,6 +312,42 @@ mod tests {
         assert_eq!(first.example, "early");
         assert_eq!(first.level, Some(Level::Error));
         assert_eq!(rows[1].id, 2);
+    }
+
+    #[test]
+    fn an_id_that_generalized_points_at_its_template_and_adds_to_its_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        // Run 1 wrote id 1; run 2 finds its template generalized into 2 and writes 2 as well.
+        merge_templates(dir.path(), dir.path(), vec![row(1, 5, 100, "first")]).unwrap();
+        let mut generalized = row(1, 0, 0, "");
+        generalized.canonical_id = 2;
+        let rows =
+            merge_templates(dir.path(), dir.path(), vec![generalized, row(2, 3, 500, "later")]).unwrap();
+        let aliases = template_aliases(&rows);
+        assert_eq!((aliases[&1], aliases[&2]), (2, 2));
+        let current = canonical_templates(&rows);
+        assert_eq!(current.len(), 1);
+        assert_eq!((current[0].id, current[0].count), (2, 8));
+        assert_eq!(current[0].template, "t2 <*>");
+        assert_eq!(current[0].example, "first");
+        assert_eq!(current[0].first_seen, Timestamp(100));
+        // Counts per id stay, so the table adds up to the records written.
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 8);
+    }
+
+    #[test]
+    fn a_template_only_its_aliases_were_written_with_carries_their_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut alias = row(1, 4, 100, "one");
+        alias.canonical_id = 9;
+        let rows = merge_templates(dir.path(), dir.path(), vec![alias, row(9, 0, 0, "")]).unwrap();
+        let nine = rows.iter().find(|r| r.id == 9).unwrap();
+        assert_eq!(
+            (nine.count, nine.first_seen, nine.example.as_str()),
+            (0, Timestamp(100), "one")
+        );
+        assert_eq!(canonical_templates(&rows)[0].count, 4);
+        assert_eq!(read_templates(dir.path()).unwrap(), rows);
     }
 
     #[test]

@@ -128,6 +128,52 @@ def scan(data_dir: Path, dataset: str) -> str:
     return f"read_parquet('{pattern}', hive_partitioning = true, union_by_name = true)"
 
 
+def has_aliases(data_dir: Path) -> bool:
+    """Whether templates/ maps template ids to their current template (`canonical_id`).
+
+    Records keep the id their template had when they were written; `process` since one-pass
+    mining writes `canonical_id` for every id, older data directories list current ids only.
+    """
+    if not dataset_present(data_dir, "templates"):
+        return False
+    pattern = str(dataset_dir(data_dir, "templates") / "**" / "*.parquet").replace("'", "''")
+    names = duckdb.sql(f"SELECT name FROM parquet_schema('{pattern}')").fetchall()
+    return ("canonical_id",) in names
+
+
+def resolved_records(data_dir: Path) -> str:
+    """records/ with `template_id` resolved to the template it belongs to now."""
+    records = scan(data_dir, "records")
+    if not has_aliases(data_dir):
+        return records
+    aliases = f"SELECT template_id AS alias_id, canonical_id FROM {scan(data_dir, 'templates')}"
+    return f"""(SELECT r.* REPLACE (coalesce(a.canonical_id, r.template_id) AS template_id)
+               FROM {records} r LEFT JOIN ({aliases}) a ON r.template_id = a.alias_id)"""
+
+
+LEVEL_RANK_SQL = """CASE level WHEN 'trace' THEN 0 WHEN 'debug' THEN 1 WHEN 'info' THEN 2
+    WHEN 'notice' THEN 3 WHEN 'warn' THEN 4 WHEN 'error' THEN 5 WHEN 'critical' THEN 6
+    WHEN 'alert' THEN 7 WHEN 'emergency' THEN 8 END"""
+
+
+def current_templates(data_dir: Path) -> str:
+    """templates/ as one row per current template, the ids that generalized into it counted in
+    its totals (count, first and last seen, worst level, earliest example and its service)."""
+    table = scan(data_dir, "templates")
+    if not has_aliases(data_dir):
+        return table
+    return f"""(SELECT canonical_id AS template_id,
+                   any_value(template) FILTER (WHERE template_id = canonical_id) AS template,
+                   CAST(sum(count) AS UBIGINT) AS count,
+                   coalesce(min(first_seen) FILTER (WHERE count > 0), min(first_seen))
+                       AS first_seen,
+                   max(last_seen) AS last_seen,
+                   arg_max(level, {LEVEL_RANK_SQL}) AS level,
+                   arg_min(service, first_seen) FILTER (WHERE count > 0) AS service,
+                   arg_min(example, first_seen) FILTER (WHERE count > 0) AS example
+               FROM {table} GROUP BY canonical_id)"""
+
+
 def _run(
     con: duckdb.DuckDBPyConnection, data_dir: Path, dataset: str, query: str, params: Sequence[Any]
 ) -> pd.DataFrame:
@@ -460,7 +506,8 @@ def _template_counts(data_dir: Path, f: Filters, rollup_secs: int) -> Counts:
         table = scan(data_dir, "rollup_templates")
         sums = ("sum(records)", "sum(errors)", "", "min(first_ts)", "max(last_ts)")
         return Counts("rollup_templates", table, *sums)
-    return _counts(data_dir, 0)
+    errors = f"count(*) FILTER (WHERE {ERROR_SQL})"
+    return Counts("records", resolved_records(data_dir), "count(*)", errors, "status // 100")
 
 
 def template_coverage(
@@ -495,14 +542,14 @@ def top_templates(
                CAST({t.errors} AS BIGINT) AS errors
         FROM {t.table} WHERE {where} AND template_id IS NOT NULL
         GROUP BY template_id ORDER BY records DESC, template_id LIMIT {int(limit)}"""
-    texts = f"{scan(data_dir, 'templates')} t" if with_texts else "(SELECT NULL::UBIGINT AS "
+    texts = f"{current_templates(data_dir)} t" if with_texts else "(SELECT NULL::UBIGINT AS "
     if not with_texts:
         texts += "template_id, NULL AS template, NULL::TIMESTAMPTZ AS first_seen, "
         texts += "NULL AS level, NULL AS service) t"
     query = f"""
         WITH c AS ({counted}),
         examples AS (
-            SELECT template_id, any_value(message) AS example FROM {scan(data_dir, "records")}
+            SELECT template_id, any_value(message) AS example FROM {resolved_records(data_dir)}
             WHERE {where} AND template_id IN (
                 SELECT template_id FROM c LEFT JOIN {texts} USING (template_id)
                 WHERE t.template IS NULL)
@@ -546,7 +593,7 @@ def new_templates(
     service = _in("service", f.services, params)
     query = f"""
         SELECT template_id, template, first_seen, last_seen, count, level, service, example
-        FROM {scan(data_dir, "templates")}
+        FROM {current_templates(data_dir)}
         WHERE first_seen >= ? AND first_seen < ? {f"AND {service}" if service else ""}
         ORDER BY first_seen DESC, template_id LIMIT {int(limit)}"""
     return _run(con, data_dir, "templates", query, params)
@@ -573,6 +620,12 @@ def _search_clause(mode: str, text: str, field: str, params: list[Any]) -> str:
     return f"{FIELDS[field]} = ?"
 
 
+def _search_table(data_dir: Path, field: str) -> str:
+    """Records, with template ids resolved when the search is by template (so an incident's
+    template finds records written under the ids it generalized from)."""
+    return resolved_records(data_dir) if field == "template_id" else scan(data_dir, "records")
+
+
 def check_regex(con: duckdb.DuckDBPyConnection, pattern: str) -> None:
     """Raises SearchError when DuckDB (RE2 syntax) rejects the pattern."""
     try:
@@ -588,7 +641,7 @@ def search_count(
     mode, text, field = search
     where, params = record_where(f)
     clause = _search_clause(mode, text, field, params)
-    query = f"SELECT count(*) AS n FROM {scan(data_dir, 'records')} WHERE {where} AND {clause}"
+    query = f"SELECT count(*) AS n FROM {_search_table(data_dir, field)} WHERE {where} AND {clause}"
     return int(_run(con, data_dir, "records", query, params)["n"].iloc[0])
 
 
@@ -606,7 +659,7 @@ def search_page(
     clause = _search_clause(mode, text, field, params)
     query = f"""
         SELECT ts, level, service, host, status, message AS raw, source || ':' || line AS location
-        FROM {scan(data_dir, "records")} WHERE {where} AND {clause}
+        FROM {_search_table(data_dir, field)} WHERE {where} AND {clause}
         ORDER BY ts DESC, source, line DESC
         LIMIT {int(page_size)} OFFSET {int(page) * int(page_size)}"""
     return _run(con, data_dir, "records", query, params)
@@ -626,7 +679,7 @@ def search_export(
     query = f"""
         SELECT ts, level, service, host, source, line, format, status, method, path, latency_ms,
                client_ip, template_id, message
-        FROM {scan(data_dir, "records")} WHERE {where} AND {clause}
+        FROM {_search_table(data_dir, field)} WHERE {where} AND {clause}
         ORDER BY ts DESC, source, line DESC LIMIT {int(limit)}"""
     return _run(con, data_dir, "records", query, params)
 
@@ -704,7 +757,7 @@ def incident_template_id(
     text = incident.get("template")
     if not isinstance(text, str) or not dataset_present(data_dir, "templates"):
         return None
-    query = f"""SELECT min(template_id) AS id FROM {scan(data_dir, "templates")}
+    query = f"""SELECT min(template_id) AS id FROM {current_templates(data_dir)}
                 WHERE template = ?"""
     found = _run(con, data_dir, "templates", query, [text])["id"].iloc[0]
     return None if pd.isna(found) else int(found)
@@ -727,7 +780,7 @@ def incident_lines(
             params.append(value)
     query = f"""
         SELECT ts, level, service, host, source || ':' || line AS location, message AS raw
-        FROM {scan(data_dir, "records")} WHERE {" AND ".join(clauses)}
+        FROM {resolved_records(data_dir)} WHERE {" AND ".join(clauses)}
         ORDER BY {ERROR_SQL} DESC, ts LIMIT {int(limit)}"""
     return _run(con, data_dir, "records", query, params)
 
@@ -850,28 +903,43 @@ def checkpoints(data_dir: Path) -> pd.DataFrame:
     """Per input file: what the checkpoint says was read, the file's size now, and the lag.
 
     Lag is size now - bytes read: what the next `loglens process` run will read. A file smaller
-    than what was read was truncated or rotated (the next run starts it over).
+    than what was read was truncated or rotated (the next run starts it over). Checkpoints are
+    kept per file content (version 2: a list, each entry naming the path it was last read
+    under); version 1 keyed them by path.
     """
     path = data_dir / "state" / "checkpoints.json"
     if not path.is_file():
         columns = ["file", "lines_read", "bytes_read", "size_now", "lag_bytes", "state"]
         return pd.DataFrame(columns=columns)
-    files = (_read_json(path, "state/checkpoints.json").get("files") or {}).items()
+    files = _read_json(path, "state/checkpoints.json").get("files") or []
+    entries = (
+        [{**entry, "path": name} for name, entry in files.items()]
+        if isinstance(files, dict)
+        else list(files)
+    )
     rows = []
-    for name, entry in sorted(files):
+    for entry in sorted(entries, key=lambda e: str(e.get("path", ""))):
+        name = str(entry.get("path", ""))
         offset = int(entry.get("offset") or 0)
         try:
             size: int | None = Path(name).stat().st_size
         except OSError:
             size = None  # moved away or not readable here: the lag is unknown
+        if entry.get("compressed"):
+            # A gzip file's offset counts decompressed bytes: compare sizes on disk instead.
+            state = "caught up" if size == int(entry.get("size") or -1) else _file_state(size, 0)
+            lag = None if size is None or state != "caught up" else 0
+        else:
+            state = _file_state(size, offset)
+            lag = None if size is None else max(size - offset, 0)
         rows.append(
             {
                 "file": name,
                 "lines_read": int(entry.get("lines") or 0),
                 "bytes_read": offset,
                 "size_now": size,
-                "lag_bytes": None if size is None else max(size - offset, 0),
-                "state": _file_state(size, offset),
+                "lag_bytes": lag,
+                "state": state,
             }
         )
     return pd.DataFrame(rows)

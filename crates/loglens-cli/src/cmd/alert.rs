@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use loglens_alert::config::parse_duration_ms;
 use loglens_alert::outbox::Entry;
 use loglens_alert::run::wall_clock;
 use loglens_alert::silences::{self, SilenceRecord};
 use loglens_alert::{AlertConfig, RunOptions};
+use loglens_core::time::parse_duration;
 use loglens_core::Timestamp;
 
 use crate::cmd::templates::parse_time;
@@ -211,9 +211,7 @@ fn silence(command: SilenceCommand, out: &mut Output) -> anyhow::Result<()> {
         } => {
             let dir = data.resolve()?;
             let now = wall_clock();
-            let ms = parse_duration_ms(&duration)
-                .map_err(anyhow::Error::msg)
-                .context("--duration")?;
+            let ms = parse_duration(&duration).context("--duration")?.as_millis();
             let ends = now
                 .0
                 .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000));

@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context};
 use loglens_core::format::Format;
-use loglens_core::generate::{parse_duration, GenOptions};
+use loglens_core::time::parse_duration_secs;
 use loglens_core::Timestamp;
-use loglens_engine::generate::{generate_with_threads, GenerateSummary, CONFIG, GROUND_TRUTH, MANIFEST};
+use loglens_gen::write::{CONFIG, GROUND_TRUTH, MANIFEST};
+use loglens_gen::{generate_with_threads, GenOptions, GenerateSummary};
 
 use crate::output::{thousands, Output};
 
@@ -24,7 +25,8 @@ pub struct GenerateArgs {
     /// First instant of the span (RFC 3339).
     #[arg(long, default_value = "2026-11-01T00:00:00Z")]
     pub start: String,
-    /// Length of the span: a number with s, m, h or d (90m, 1d, 1h30m).
+    /// Length of the span, whole seconds: numbers with s, m, h or d (90m, 1d, 1h30m); a bare
+    /// number is seconds.
     #[arg(long, default_value = "1d")]
     pub duration: String,
     /// Approximate total number of lines.
@@ -50,7 +52,7 @@ impl GenerateArgs {
     fn options(&self) -> anyhow::Result<GenOptions> {
         let start =
             Timestamp::parse_rfc3339(&self.start, 0).map_err(|e| anyhow!("--start {:?}: {e}", self.start))?;
-        let duration_secs = parse_duration(&self.duration).context("--duration")?;
+        let duration_secs = parse_duration_secs(&self.duration).context("--duration")?;
         let formats = self
             .formats
             .iter()
@@ -164,6 +166,24 @@ mod tests {
         assert_eq!((o.duration_secs, o.incidents, o.corrupt_rate), (7200, false, 0.0));
         assert!(args(&["--formats", "xml"]).options().is_err());
         assert!(args(&["--duration", "1w"]).options().is_err());
+        // The configuration's duration grammar: bare numbers are seconds, and the span is whole
+        // seconds, so a fraction of one is refused rather than dropped.
+        assert_eq!(
+            args(&["--duration", "90"])
+                .options()
+                .expect("valid")
+                .duration_secs,
+            90
+        );
+        assert_eq!(
+            args(&["--duration", "1h30m"])
+                .options()
+                .expect("valid")
+                .duration_secs,
+            5400
+        );
+        let e = args(&["--duration", "1500ms"]).options().expect_err("a fraction");
+        assert!(format!("{e:#}").contains("whole number of seconds"), "{e:#}");
         assert!(args(&["--start", "yesterday"]).options().is_err());
     }
 }

@@ -2,11 +2,12 @@
 //! read, parsed, kept as unparsed and written.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use loglens_engine::config::{parse_offset, Config};
+use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::input::{expand, resolve, Parsers};
-use loglens_engine::{ProcessOptions, ProcessSummary};
+use loglens_engine::{ProcessOptions, ProcessSummary, RunStatus};
 
 use crate::output::{thousands, Output};
 
@@ -28,13 +29,18 @@ pub struct ProcessArgs {
     /// Worker threads [default: the number of cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Zone of timestamps that carry none, e.g. +02:00 [default: UTC].
+    /// Zone of timestamps that carry none: Europe/Paris (daylight saving followed) or +02:00
+    /// [default: UTC].
     #[arg(long)]
     pub timezone: Option<String>,
     /// Read every file from the start, ignoring the checkpoints of earlier runs.
     #[arg(long)]
     pub reprocess: bool,
-    /// Skip template mining (records get no `template_id`; one pass instead of two).
+    /// The inputs are complete: read an unterminated last line now instead of holding it back
+    /// until its newline arrives (files still being written hold it back by default).
+    #[arg(long = "final")]
+    pub final_inputs: bool,
+    /// Skip template mining (records get no `template_id`).
     #[arg(long)]
     pub no_templates: bool,
     /// Run `loglens detect` after processing (metrics, anomalies, incidents).
@@ -45,8 +51,23 @@ pub struct ProcessArgs {
     pub json: bool,
 }
 
+/// Exit status of a run where some inputs could not be read and the rest was committed.
+pub const EXIT_PARTIAL: u8 = 3;
+
+/// How `loglens process` exits, for `--help`.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  every input was read and committed
+  3  partial: some inputs could not be read (missing, unreadable, a truncated .gz); each is
+     listed with its reason, everything else was committed, and the next run retries them
+     (a file that failed midway resumes after its last whole line, which was committed)
+  1  error: nothing was committed (bad config, a write error), or no input could be read
+
+A run commits atomically: killed at any moment, the next run completes or removes what it
+left, so every line is stored exactly once.";
+
 /// Runs `loglens process`.
-pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
+pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -64,26 +85,46 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
         args.paths.clone()
     };
     let parsers = Parsers::from_config(&config)?;
-    let files = expand(&paths)?;
+    let (files, failed) = expand(&paths);
+    if files.is_empty() {
+        if let Some(first) = failed.first() {
+            bail!("{}: {}", first.path.display(), first.reason);
+        }
+    }
     let inputs = resolve(files, &config, &parsers, args.format.as_deref())?;
-    let default_offset_secs = match &args.timezone {
-        Some(tz) => parse_offset(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
-        None => config.default_offset_secs(),
+    let zone = match &args.timezone {
+        Some(tz) => parse_zone(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
+        None => config.zone(),
     };
     let data_dir = crate::cmd::data_dir_of(&config, args.data_dir.as_ref());
     let mut options = ProcessOptions::new(inputs, parsers, data_dir);
     options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
-    options.default_offset_secs = default_offset_secs;
+    options.zone = zone;
     options.reprocess = args.reprocess;
+    options.final_inputs = args.final_inputs;
     options.mine_templates = !args.no_templates;
+    options.failed = failed;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");
+    }
+    for failed in &summary.failed {
+        eprintln!(
+            "loglens: warning: {}: not read: {}",
+            failed.path.display(),
+            failed.reason
+        );
     }
     if args.json {
         out.line(&serde_json::to_string_pretty(&summary)?)?;
     } else {
         print_summary(&summary, out)?;
+    }
+    if summary.status == RunStatus::Failed {
+        bail!(
+            "no input could be read ({} failed; see the warnings above)",
+            summary.failed.len()
+        );
     }
     if args.detect {
         let found = loglens_engine::detect::detect(&summary.data_dir, &config.detect, &crate::cmd::run_id())
@@ -94,7 +135,10 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<()> {
             crate::cmd::detect::print_summary(&found, &summary.data_dir.display().to_string(), 30, out)?;
         }
     }
-    Ok(())
+    Ok(match summary.status {
+        RunStatus::Partial => ExitCode::from(EXIT_PARTIAL),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
@@ -108,10 +152,31 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
         thousands((s.lines as f64 / secs) as u64),
         s.bytes as f64 / 1e6 / secs
     ))?;
+    if !s.failed.is_empty() {
+        out.line(&format!(
+            "  {} inputs not read (retried by the next run):",
+            s.failed.len()
+        ))?;
+        for failed in &s.failed {
+            out.line(&format!("    {}: {}", failed.path.display(), failed.reason))?;
+        }
+    }
     if s.files_resumed + s.files_unchanged > 0 {
         out.line(&format!(
             "  {} files continued from their checkpoint, {} unchanged since the last run (--reprocess reads all again)",
             s.files_resumed, s.files_unchanged
+        ))?;
+    }
+    if s.files_duplicate > 0 {
+        out.line(&format!(
+            "  {} files skipped: the same content as another input (a rotated copy), read once",
+            s.files_duplicate
+        ))?;
+    }
+    if s.lines_held_back > 0 {
+        out.line(&format!(
+            "  {} unterminated last lines held back until their newline arrives (--final reads them now)",
+            s.lines_held_back
         ))?;
     }
     // Reasons are counted by their full text; the most frequent come first.

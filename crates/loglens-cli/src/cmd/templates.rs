@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use loglens_core::Timestamp;
-use loglens_store::{read_templates, DataDir, Dataset, TemplateRow};
+use loglens_store::{canonical_templates, read_templates, DataDir, Dataset, TemplateRow};
 use serde_json::json;
 
 use crate::cmd::DataDirArgs;
@@ -42,7 +42,9 @@ pub fn parse_time(text: &str) -> Result<Timestamp, String> {
 pub fn run(args: TemplatesArgs, out: &mut Output) -> anyhow::Result<()> {
     let root: PathBuf = args.data.resolve()?;
     let dir = DataDir::create(&root)?.dataset(Dataset::Templates);
-    let all = read_templates(&dir).with_context(|| format!("reading templates of {}", root.display()))?;
+    let stored = read_templates(&dir).with_context(|| format!("reading templates of {}", root.display()))?;
+    // Ids of templates that generalized since count under the template they belong to now.
+    let all = canonical_templates(&stored);
     if all.is_empty() {
         out.line(&format!(
             "no templates in {}: run `loglens process` on some logs first",

@@ -80,3 +80,21 @@ pub fn u64s(batches: &[RecordBatch], column: &str) -> Vec<Option<u64>> {
     }
     out
 }
+
+/// How many times each (source, line) is stored, over `records/` and `unparsed/` of a data
+/// directory: every line read must be there exactly once.
+pub fn stored_lines(data: &Path) -> std::collections::BTreeMap<(String, u64), usize> {
+    let mut stored = std::collections::BTreeMap::new();
+    for dataset in ["records", "unparsed"] {
+        let batches = read_dataset(&data.join(dataset));
+        for (source, line) in strings(&batches, "source")
+            .into_iter()
+            .zip(u64s(&batches, "line"))
+        {
+            *stored
+                .entry((source.expect("source"), line.expect("line")))
+                .or_insert(0) += 1;
+        }
+    }
+    stored
+}

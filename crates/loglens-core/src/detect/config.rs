@@ -3,20 +3,20 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::generate::parse_duration;
+use crate::time::{parse_duration_secs, DurationError};
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DetectError {
     /// A duration such as `bucket` or `warmup` does not parse.
-    #[error("detect.{key}: not a duration: {value:?} (use e.g. 90s, 1m, 6h, 1d)")]
+    #[error("detect.{key}: {source}")]
     Duration {
         /// The key, e.g. `bucket` or `seasonal.warmup`.
         key: String,
-        /// The text given.
-        value: String,
+        /// What is wrong with the text.
+        source: DurationError,
     },
     /// A numeric parameter is out of range.
     #[error("detect.{key}: {why}")]
@@ -38,7 +38,7 @@ pub enum DetectError {
 /// [detect.metric.error_rate.robust_zscore]
 /// enabled = false
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
     /// Width of a metric bucket (default `1m`).
@@ -77,7 +77,7 @@ impl Default for DetectConfig {
 }
 
 /// Detector sections that replace the global ones for one metric.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricOverride {
     /// Replaces `[detect.zscore]` for this metric.
@@ -184,9 +184,9 @@ impl DetectConfig {
 
 fn prefixed(e: DetectError, prefix: &str) -> DetectError {
     match e {
-        DetectError::Duration { key, value } => DetectError::Duration {
+        DetectError::Duration { key, source } => DetectError::Duration {
             key: format!("{prefix}{key}"),
-            value,
+            source,
         },
         DetectError::Range { key, why } => DetectError::Range {
             key: format!("{prefix}{key}"),
@@ -231,15 +231,20 @@ fn check_thresholds(section: &str, threshold: f64, critical: f64) -> Result<(), 
     Ok(())
 }
 
+/// A positive whole number of seconds, in the one duration grammar of the configuration.
 fn duration(key: &str, text: &str) -> Result<i64, DetectError> {
-    parse_duration(text).map_err(|_| DetectError::Duration {
+    let secs = parse_duration_secs(text).map_err(|source| DetectError::Duration {
         key: key.to_owned(),
-        value: text.to_owned(),
-    })
+        source,
+    })?;
+    if secs == 0 {
+        return Err(range(key, "must be a positive duration"));
+    }
+    Ok(secs)
 }
 
 /// Rolling Z-score: `|x − mean| / std` over the last `window` buckets (the seed's model).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ZScoreConfig {
     /// Run this detector (default true).
@@ -271,7 +276,7 @@ impl Default for ZScoreConfig {
 }
 
 /// Robust Z-score: `|x − median| / (1.4826 · MAD)` over the last `window` buckets.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RobustConfig {
     /// Run this detector (default true).
@@ -302,7 +307,7 @@ impl Default for RobustConfig {
 }
 
 /// How the seasonal detector transforms values before modelling them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transform {
     /// Model the values as they are (additive seasonality).
@@ -314,7 +319,7 @@ pub enum Transform {
 
 /// Seasonal baseline: a level (EWMA) plus an hour-of-day profile (interpolated between hours)
 /// and a day-of-week offset, with a residual scale per hour of day.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SeasonalConfig {
     /// Run this detector (default true).
@@ -379,7 +384,7 @@ const MAX_POISSON_WINDOW: usize = 1440;
 
 /// Poisson scan: counts over the last few buckets against an exponentially weighted baseline
 /// rate, scored by the Poisson tail (see [`super::PoissonScan`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoissonConfig {
     /// Run this detector (default true).
@@ -421,7 +426,7 @@ impl Default for PoissonConfig {
 }
 
 /// New templates: a template first seen after the warm-up, graded by its level.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NewTemplateConfig {
     /// Run this detector (default true).
@@ -463,7 +468,7 @@ impl NewTemplateConfig {
 }
 
 /// Silence: a series that reported regularly and then has buckets with no data.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SilenceConfig {
     /// Run this detector (default true).
@@ -525,7 +530,7 @@ mod tests {
         let c: DetectConfig = serde_json::from_str(r#"{"bucket":"1x"}"#).unwrap();
         assert_eq!(
             c.validate().unwrap_err().to_string(),
-            "detect.bucket: not a duration: \"1x\" (use e.g. 90s, 1m, 6h, 1d)"
+            "detect.bucket: \"1x\" is not a duration: unknown unit \"x\" (use ms, s, m, h or d)"
         );
         let c: DetectConfig =
             serde_json::from_str(r#"{"metric":{"volume":{"robust_zscore":{"window":1}}}}"#).unwrap();

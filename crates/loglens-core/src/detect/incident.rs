@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 
 /// One anomalous bucket (a row of the `anomalies/` dataset, without the label columns, which
 /// follow from `series`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Anomaly {
     /// Bucket start.
     pub ts: Timestamp,
@@ -26,7 +26,7 @@ pub struct Anomaly {
 }
 
 /// Consecutive anomalous buckets of one series and detector, merged.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     /// Stable id: see [`incident_id`].
     pub incident_id: String,
@@ -96,7 +96,7 @@ pub fn merge_incidents(anomalies: &[Anomaly], bucket_secs: i64, max_gap: u32) ->
     out
 }
 
-fn incident_of(run: &[&Anomaly], bucket_us: i64) -> Option<Incident> {
+pub(crate) fn incident_of(run: &[&Anomaly], bucket_us: i64) -> Option<Incident> {
     let first = run.first()?;
     let last = run.last()?;
     let mut peak = *first;

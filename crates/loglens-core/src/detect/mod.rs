@@ -17,6 +17,9 @@
 //! Anomalous buckets become [`Anomaly`] values, and [`merge_incidents`] merges consecutive
 //! anomalous buckets of one (detector, metric, series) into [`Incident`]s with a stable id.
 //!
+//! [`policy`] is what `loglens detect` runs: which series are watched by which detectors, the
+//! floors and votes, and the incidents, as a state machine fed one bucket at a time.
+//!
 //! ```
 //! use loglens_core::detect::{Detector, Severity, ZScore, ZScoreConfig};
 //! use loglens_core::Timestamp;
@@ -39,6 +42,7 @@ mod config;
 mod contextual;
 mod incident;
 mod poisson;
+pub mod policy;
 mod robust;
 mod seasonal;
 mod silence;
@@ -64,7 +68,7 @@ pub use zscore::ZScore;
 use crate::time::Timestamp;
 
 /// How bad an anomaly is, least severe first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing (a new INFO template).
@@ -105,7 +109,7 @@ impl fmt::Display for Severity {
 }
 
 /// Which detector produced an anomaly (the `detector` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DetectorKind {
     /// Rolling Z-score over a trailing window.
     ZScore,
@@ -156,7 +160,7 @@ impl fmt::Display for DetectorKind {
 }
 
 /// What a detector says about one point.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// The value the model expected at this point.
     pub expected: f64,

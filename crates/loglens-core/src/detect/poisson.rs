@@ -54,7 +54,7 @@ impl ScanVerdict {
 
 /// Poisson scan state for one series: an exponentially weighted baseline rate and the last
 /// few buckets' counts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PoissonScan {
     config: PoissonConfig,
     /// Weight of the past per bucket: 0.5 after `halflife` buckets.

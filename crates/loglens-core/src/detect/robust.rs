@@ -13,7 +13,7 @@ const MAD_TO_STD: f64 = 1.4826;
 const MEAN_AD_TO_STD: f64 = 1.2533;
 
 /// Median/MAD Z-score over the last `window` buckets, silent until `min_history` are seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RobustZScore {
     config: RobustConfig,
     window: SortedWindow,
@@ -61,7 +61,7 @@ impl Detector for RobustZScore {
 mod tests {
     use super::*;
     use crate::detect::{Severity, ZScore, ZScoreConfig};
-    use crate::generate::rng::Rng;
+    use loglens_gen::rng::Rng;
 
     fn series(rng: &mut Rng, n: usize) -> Vec<f64> {
         (0..n).map(|_| 50.0 + rng.normal() * 3.0).collect()

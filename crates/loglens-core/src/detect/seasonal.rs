@@ -18,7 +18,7 @@ const HOURS: usize = 24;
 const SECS_PER_DAY: i64 = 86_400;
 
 /// Per-hour sums collected during the warm-up.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct HourSums {
     n: f64,
     sum: f64,
@@ -27,7 +27,7 @@ struct HourSums {
 
 /// Day-of-week offsets: the mean of (value − hour profile) over each whole weekday, centred.
 /// Used only once all seven weekdays have been seen; before that the level absorbs them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Weekdays {
     day_mean: [Option<f64>; 7],
     offset: [f64; 7],
@@ -112,7 +112,7 @@ fn interp(profile: &[f64; HOURS], s: [(usize, f64); 2]) -> f64 {
 }
 
 /// Seasonal detector state for one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Seasonal {
     config: SeasonalConfig,
     warmup_secs: i64,
@@ -281,7 +281,7 @@ impl Detector for Seasonal {
 mod tests {
     use super::*;
     use crate::detect::{Severity, ZScore, ZScoreConfig};
-    use crate::generate::rng::Rng;
+    use loglens_gen::rng::Rng;
 
     /// 2026-10-26, a Monday, in seconds.
     const MONDAY: i64 = 20_752 * 86_400;
@@ -344,8 +344,8 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod generator_tests {
     use super::*;
-    use crate::generate::profile::Shape;
-    use crate::generate::rng::Rng;
+    use loglens_gen::profile::Shape;
+    use loglens_gen::rng::Rng;
 
     /// 7 days of 1-minute Poisson counts shaped like the generator's traffic (diurnal curve,
     /// weekend at 0.7), starting on a Monday: count alarms after the warm-up.

@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 /// data, in time order, then [`Silence::until`] with the end of the data; both return the
 /// silent buckets they passed over, with a verdict each. Dense use: [`Silence::step`] per
 /// bucket, or [`Detector::observe`] with the bucket's volume (0 = nothing reported).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Silence {
     config: SilenceConfig,
     bucket_secs: i64,

@@ -21,15 +21,16 @@ use crate::time::Timestamp;
 /// bucket's count of one template with [`NewTemplate::observe_count`]. The warm-up starts at the first event
 /// (or at the time given to [`NewTemplate::starting_at`]). Templates known from an earlier run
 /// can be marked with [`NewTemplate::remember`] so they never fire.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTemplate {
     config: NewTemplateConfig,
     warmup_secs: i64,
     within_secs: i64,
     start: Option<Timestamp>,
     seen: HashSet<TemplateId>,
-    /// New templates still inside their first `within`: first occurrence and count so far.
-    pending: HashMap<TemplateId, (Timestamp, u64)>,
+    /// New templates still inside their first `within`: first occurrence, count and worst
+    /// level so far.
+    pending: HashMap<TemplateId, (Timestamp, u64, Option<Level>)>,
 }
 
 /// The severity of a new template of `level`: ERROR or worse is critical, WARN warning,
@@ -90,10 +91,12 @@ impl NewTemplate {
         self.observe_count(ts, template, level, 1)
     }
 
-    /// Records `count` occurrences of `template` (of `level`) at `ts`. Returns a verdict once
-    /// per template: when it is new (first seen after the warm-up), has now occurred
-    /// `min_count` times within `within` of its first occurrence, and its severity is at least
-    /// `min_severity`. Expected, lower and upper are 0 (it was not expected at all), score is
+    /// Records `count` occurrences of `template` (of `level`, the worst among them) at `ts`.
+    /// Returns a verdict once per template: when it is new (first seen after the warm-up), has
+    /// now occurred `min_count` times within `within` of its first occurrence, and its severity
+    /// is at least `min_severity`. The severity comes from the worst level among the
+    /// occurrences up to this one: what was known when it was confirmed, not what the template
+    /// turns into later. Expected, lower and upper are 0 (it was not expected at all), score is
     /// 1, 2 or 3 for info, warning, critical, and anomaly is that score mapped into [0, 1]
     /// (0.5, 0.67, 0.75). A new template that does not repeat in time becomes known silently.
     pub fn observe_count(
@@ -111,14 +114,15 @@ impl NewTemplate {
             self.seen.insert(template);
             return None;
         }
-        let (first, so_far) = self.pending.entry(template).or_insert((ts, 0));
+        let (first, so_far, worst) = self.pending.entry(template).or_insert((ts, 0, level));
         if ts.secs() - first.secs() >= self.within_secs {
             self.pending.remove(&template);
             self.seen.insert(template);
             return None;
         }
         *so_far = so_far.saturating_add(count);
-        let occurrences = *so_far;
+        *worst = (*worst).max(level);
+        let (occurrences, level) = (*so_far, *worst);
         if occurrences < self.config.min_count {
             return None;
         }

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 /// Why shift and recompute? Sums of squares of large values (NAB has byte counts near 1e8)
 /// cancel catastrophically; sums are kept relative to a shift (a recent value) and rebuilt
 /// exactly every `cap` pushes, so rounding error cannot accumulate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RollingStats {
     values: VecDeque<f64>,
     cap: usize,
@@ -80,7 +80,7 @@ impl RollingStats {
 }
 
 /// The last `cap` values, also kept sorted, for order statistics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SortedWindow {
     order: VecDeque<f64>,
     sorted: Vec<f64>,

@@ -7,7 +7,7 @@ use super::{Detector, DetectorKind, Verdict, ZScoreConfig};
 use crate::time::Timestamp;
 
 /// Rolling Z-score over the last `window` buckets, silent until `min_history` buckets are seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ZScore {
     config: ZScoreConfig,
     stats: RollingStats,
@@ -46,7 +46,7 @@ impl Detector for ZScore {
 mod tests {
     use super::*;
     use crate::detect::Severity;
-    use crate::generate::rng::Rng;
+    use loglens_gen::rng::Rng;
 
     fn run(d: &mut impl Detector, values: &[f64]) -> Vec<Verdict> {
         values

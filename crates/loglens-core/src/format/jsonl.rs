@@ -92,9 +92,7 @@ impl LineParser for JsonParser {
 /// The time from a JSON string (RFC 3339, or epoch digits) or number (epoch).
 fn parse_time_value(raw: &RawValue, ctx: &ParseContext) -> Result<Timestamp, ParseError> {
     match json_str(raw) {
-        Some(s) => {
-            Timestamp::parse_rfc3339(&s, ctx.default_offset_secs).or_else(|e| parse_epoch(&s).ok_or(e.into()))
-        }
+        Some(s) => Timestamp::parse_rfc3339(&s, ctx.zone).or_else(|e| parse_epoch(&s).ok_or(e.into())),
         None => parse_epoch(raw.get()).ok_or(ParseError::Invalid {
             field: "timestamp",
             reason: "not an epoch number in range",

@@ -92,7 +92,7 @@ impl LineParser for LogfmtParser {
 
         let (_, ts_at) = chosen[Role::Time as usize].ok_or(ParseError::Missing("timestamp"))?;
         let ts_text = &pairs[ts_at].1;
-        let ts = Timestamp::parse_rfc3339(ts_text, ctx.default_offset_secs)
+        let ts = Timestamp::parse_rfc3339(ts_text, ctx.zone)
             .or_else(|e| parse_epoch(ts_text).ok_or(ParseError::Time(e)))?;
         let level = chosen[Role::Level as usize].and_then(|(_, i)| pairs[i].1.parse::<Level>().ok());
         // Take the chosen pairs out, last first so the other indices stay valid.

@@ -26,8 +26,8 @@ pub struct ParseContext {
     /// The time the line was written at the latest (the file's modification time): formats
     /// without a year (RFC 3164) take the year that puts the line at or before it.
     pub reference: Timestamp,
-    /// Zone, in seconds east of UTC, of timestamps that carry none.
-    pub default_offset_secs: i32,
+    /// The zone of timestamps that carry none.
+    pub zone: crate::zone::LocalZone,
 }
 
 /// Why a line did not parse. The `Display` text is what the unparsed dataset stores;

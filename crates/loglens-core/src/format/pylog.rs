@@ -27,7 +27,7 @@ impl LineParser for PythonLoggingParser {
         if line.trim().is_empty() {
             return Err(ParseError::Empty);
         }
-        let (ts, rest) = parse_iso_prefix(line.as_bytes(), ctx.default_offset_secs).map_err(|e| match e {
+        let (ts, rest) = parse_iso_prefix(line.as_bytes(), ctx.zone).map_err(|e| match e {
             TimeError::Layout(_) => LAYOUT,
             e => ParseError::Time(e),
         })?;
@@ -122,7 +122,7 @@ mod tests {
     #[test]
     fn levels_zones_and_empty_messages() {
         let ctx = ParseContext {
-            default_offset_secs: -5 * 3600,
+            zone: crate::zone::LocalZone::Fixed(-5 * 3600),
             ..ParseContext::default()
         };
         let r = PythonLoggingParser

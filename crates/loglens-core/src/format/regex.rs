@@ -11,7 +11,8 @@ use super::jsonl::parse_epoch;
 use super::syslog3164::parse_bsd_time;
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Access, Level, Record};
-use crate::time::{infer_year, month_from_abbr, TimeError, Timestamp};
+use crate::time::{month_from_abbr, Civil, TimeError, Timestamp};
+use crate::zone::LocalZone;
 
 /// Why a user format could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,23 +172,45 @@ impl Layout {
         const MISMATCH: ParseError = ParseError::Time(TimeError::Layout("the format's timestamp layout"));
         let mut parsed = Parsed::new();
         chrono::format::parse(&mut parsed, text, self.items.iter()).map_err(|_| MISMATCH)?;
-        if parsed.timestamp().is_none() {
-            if parsed.year().is_none() {
-                if let (Some(month), Some(day)) = (parsed.month(), parsed.day()) {
-                    let year = infer_year(month as u8, day as u8, ctx.reference);
-                    parsed.set_year(i64::from(year)).map_err(|_| MISMATCH)?;
-                }
-            }
+        if parsed.timestamp().is_some() {
+            // Epoch seconds name an instant; an offset beside them changes nothing.
             if parsed.offset().is_none() {
-                parsed
-                    .set_offset(i64::from(ctx.default_offset_secs))
-                    .map_err(|_| MISMATCH)?;
+                parsed.set_offset(0).map_err(|_| MISMATCH)?;
             }
-        } else if parsed.offset().is_none() {
-            parsed.set_offset(0).map_err(|_| MISMATCH)?;
+            let dt = parsed.to_datetime().map_err(|_| MISMATCH)?;
+            return Ok(Timestamp(dt.timestamp_micros()));
         }
-        let dt = parsed.to_datetime().map_err(|_| MISMATCH)?;
-        Ok(Timestamp(dt.timestamp_micros()))
+        let year_missing = parsed.year().is_none();
+        if year_missing {
+            // A stand-in year to read the rest; the zone picks the real one below.
+            let leap_year = 2024;
+            parsed.set_year(leap_year).map_err(|_| MISMATCH)?;
+        }
+        let local = parsed.to_naive_datetime_with_offset(0).map_err(|_| MISMATCH)?;
+        let mut civil = civil_of(local);
+        let zone = match parsed.offset() {
+            Some(offset) => LocalZone::Fixed(offset),
+            None => ctx.zone,
+        };
+        if year_missing {
+            civil.year = zone.infer_year(civil, ctx.reference);
+        }
+        Ok(zone.to_timestamp(civil)?)
+    }
+}
+
+/// A chrono wall-clock time as the core's; chrono keeps a leap second in the nanoseconds.
+fn civil_of(local: chrono::NaiveDateTime) -> Civil {
+    use chrono::{Datelike, Timelike};
+    let nanos = local.nanosecond();
+    Civil {
+        year: local.year(),
+        month: local.month() as u8,
+        day: local.day() as u8,
+        hour: local.hour() as u8,
+        minute: local.minute() as u8,
+        second: local.second() as u8 + u8::from(nanos >= 1_000_000_000),
+        micros: nanos % 1_000_000_000 / 1000,
     }
 }
 
@@ -198,7 +221,7 @@ fn auto_timestamp(text: &str, ctx: &ParseContext) -> Result<Timestamp, ParseErro
     ));
     let b = text.as_bytes();
     if b.len() >= 19 && b[4] == b'-' {
-        return Ok(Timestamp::parse_rfc3339(text, ctx.default_offset_secs)?);
+        return Ok(Timestamp::parse_rfc3339(text, ctx.zone)?);
     }
     let clf = text
         .strip_prefix('[')
@@ -322,7 +345,7 @@ mod tests {
     fn ctx() -> ParseContext {
         ParseContext {
             reference: Timestamp::parse_rfc3339("2026-11-01T00:00:00Z", 0).expect("valid"),
-            default_offset_secs: 3600,
+            zone: crate::zone::LocalZone::Fixed(3600),
         }
     }
 

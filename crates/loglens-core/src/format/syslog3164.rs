@@ -10,7 +10,7 @@ use memchr::memchr;
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
 use crate::time::{
-    digits, infer_year, month_from_abbr, parse_iso_prefix, write_syslog_3164, Civil, TimeError, Timestamp,
+    digits, month_from_abbr, parse_iso_prefix, write_syslog_3164, Civil, TimeError, Timestamp,
 };
 
 /// Parses RFC 3164 lines. The PRI is optional (it gives the level and a `facility` attr); the
@@ -48,7 +48,7 @@ impl LineParser for Syslog3164Parser {
             if rest.get(10) != Some(&b'T') {
                 return Err(LAYOUT);
             }
-            let (ts, tail) = parse_iso_prefix(rest, ctx.default_offset_secs).map_err(|e| match e {
+            let (ts, tail) = parse_iso_prefix(rest, ctx.zone).map_err(|e| match e {
                 TimeError::Layout(_) => LAYOUT,
                 e => ParseError::Time(e),
             })?;
@@ -181,8 +181,8 @@ pub(crate) fn parse_bsd_time(b: &[u8], ctx: &ParseContext) -> Result<(Timestamp,
         micros *= 10u32.pow(6 - n.min(6) as u32);
         i += 1 + n;
     }
-    let civil = Civil {
-        year: infer_year(month, day, ctx.reference),
+    let mut civil = Civil {
+        year: 0,
         month,
         day,
         hour,
@@ -190,7 +190,8 @@ pub(crate) fn parse_bsd_time(b: &[u8], ctx: &ParseContext) -> Result<(Timestamp,
         second,
         micros,
     };
-    Ok((civil.to_timestamp(ctx.default_offset_secs)?, i))
+    civil.year = ctx.zone.infer_year(civil, ctx.reference);
+    Ok((ctx.zone.to_timestamp(civil)?, i))
 }
 
 /// The name of a facility code (0–23), or `"?"` beyond.
@@ -300,7 +301,7 @@ mod tests {
     fn ctx() -> ParseContext {
         ParseContext {
             reference: at("2026-11-01T00:00:00Z"),
-            default_offset_secs: 0,
+            zone: crate::zone::LocalZone::Unknown,
         }
     }
 
@@ -352,7 +353,7 @@ mod tests {
     fn infers_the_year_across_new_year() {
         let ctx = ParseContext {
             reference: at("2027-01-01T00:00:30Z"),
-            default_offset_secs: 0,
+            zone: crate::zone::LocalZone::Unknown,
         };
         let dec = Syslog3164Parser
             .parse("Dec 31 23:59:59 h cron[1]: tick", &ctx)
@@ -368,7 +369,7 @@ mod tests {
     fn local_times_take_the_default_zone() {
         let ctx = ParseContext {
             reference: at("2026-11-01T00:00:00Z"),
-            default_offset_secs: 2 * 3600,
+            zone: crate::zone::LocalZone::Fixed(2 * 3600),
         };
         let r = Syslog3164Parser
             .parse("Oct  9 13:55:36 h app: m", &ctx)

@@ -43,7 +43,7 @@ impl LineParser for Syslog5424Parser {
         if time == "-" {
             return Err(ParseError::Missing("timestamp"));
         }
-        let ts = Timestamp::parse_rfc3339(time, ctx.default_offset_secs)?;
+        let ts = Timestamp::parse_rfc3339(time, ctx.zone)?;
         let host = nil(c.word().ok_or(ParseError::Missing("hostname"))?);
         let app = nil(c.word().ok_or(ParseError::Missing("app-name"))?);
         let procid = nil(c.word().ok_or(ParseError::Missing("procid"))?);

@@ -5,7 +5,8 @@ use std::fmt;
 
 /// The stable id of a template: the 64-bit FNV-1a hash of its text (tokens joined by one
 /// space). Shown as 16 lowercase hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct TemplateId(pub u64);
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

@@ -69,6 +69,7 @@ mod cache;
 mod id;
 mod mask;
 mod params;
+mod stage;
 mod state;
 mod tree;
 
@@ -81,6 +82,7 @@ use mask::TokenMemo;
 #[cfg(feature = "reference")]
 pub use params::reference::parameters as reference_parameters;
 pub use params::{parameters, TemplatePattern};
+pub use stage::{Assigned, IssuedId, TemplateAlias, TemplateStage, TemplateStageState, STAGE_STATE_VERSION};
 pub use state::{ClusterState, MinerState, StateError, STATE_VERSION};
 
 use cache::{FreeToken, MatchCache, Skeleton};

@@ -71,4 +71,12 @@ pub enum StateError {
     /// More clusters than cluster ids.
     #[error("miner state has {0} clusters, more than a miner can hold")]
     TooMany(usize),
+    /// A template stage's state names a cluster its miner does not have.
+    #[error("template stage state: id {id:016x} was handed out for cluster {cluster}, which the miner does not have")]
+    Issued {
+        /// The template id.
+        id: u64,
+        /// The cluster it names.
+        cluster: u32,
+    },
 }

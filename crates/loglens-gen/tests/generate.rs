@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use loglens_core::format::{Format, ParseContext};
-use loglens_core::generate::GenOptions;
 use loglens_core::Timestamp;
-use loglens_engine::generate::{generate, generate_with_threads, GenerateSummary};
+use loglens_gen::{generate, generate_with_threads, GenOptions, GenerateSummary};
 use serde_json::Value;
 
 fn options() -> GenOptions {
@@ -79,7 +78,7 @@ fn parse_all(dir: &Path) -> Vec<(Value, ParsedLines)> {
             let parser = format.parser();
             let ctx = ParseContext {
                 reference: mtime(&path),
-                default_offset_secs: 0,
+                zone: loglens_core::zone::LocalZone::Unknown,
             };
             let text = fs::read_to_string(&path).expect("UTF-8 file");
             let lines = text

@@ -8,9 +8,9 @@
 use super::rng::{cumulative, Rng};
 use super::text::LineBuf;
 use super::vocab::{compile, Seg, Var, VarCtx};
-use crate::format::Format;
-use crate::record::Level;
-use crate::time::Timestamp;
+use loglens_core::format::Format;
+use loglens_core::record::Level;
+use loglens_core::time::Timestamp;
 
 /// A template as written in the tables.
 #[derive(Debug, Clone, Copy)]

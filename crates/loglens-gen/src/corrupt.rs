@@ -4,7 +4,7 @@
 //! `corrupt_lines` equals what a correct parser rejects.
 
 use super::rng::Rng;
-use crate::format::{LineParser, ParseContext};
+use loglens_core::format::{LineParser, ParseContext};
 
 const JUNK: [char; 8] = ['\u{0}', '\u{fffd}', '\u{1b}', '\u{7f}', '#', '@', '\u{1}', '~'];
 
@@ -60,7 +60,7 @@ pub fn corrupt(line: &str, rng: &mut Rng, parser: &dyn LineParser, out: &mut Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Format;
+    use loglens_core::format::Format;
 
     #[test]
     fn damaged_lines_do_not_parse_and_stay_one_line() {

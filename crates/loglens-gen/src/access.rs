@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use super::rng::{cumulative, Rng};
 use super::text::LineBuf;
 use super::vocab::{compile, Seg, VarCtx, API_AGENTS, BROWSER_AGENTS, SCANNER_AGENTS};
-use crate::format::Format;
-use crate::record::{Access, Level, Record};
-use crate::time::Timestamp;
+use loglens_core::format::Format;
+use loglens_core::record::{Access, Level, Record};
+use loglens_core::time::Timestamp;
 
 /// How an endpoint answers: decides its status mix and body sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -615,7 +615,7 @@ fn body_bytes((lo, hi): (u64, u64), status: u16, web: bool, rng: &mut Rng) -> u6
 mod tests {
     use super::super::vocab::{unknown_names, Pools};
     use super::*;
-    use crate::format::ParseContext;
+    use loglens_core::format::ParseContext;
 
     #[test]
     fn tables_are_well_formed() {

@@ -3,7 +3,7 @@
 //! detectors a baseline) into equal slots, one incident per slot, so incidents never overlap.
 
 use super::rng::Rng;
-use crate::time::Timestamp;
+use loglens_core::time::Timestamp;
 
 /// The kinds of injected incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

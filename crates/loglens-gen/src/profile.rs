@@ -22,7 +22,7 @@ pub fn diurnal(secs: i64) -> f64 {
 const WEEKEND_RAMP_SECS: i64 = 6 * 3600;
 
 /// How much of the weekend dip applies at `secs` (UTC): 0 on weekdays, 1 on Saturday and
-/// Sunday, linear in between over [`WEEKEND_RAMP_SECS`] around Saturday 00:00 and Monday 00:00.
+/// Sunday, linear in between over `WEEKEND_RAMP_SECS` around Saturday 00:00 and Monday 00:00.
 pub fn weekend_share(secs: i64) -> f64 {
     const DAY: i64 = 86_400;
     // 1970-01-01 was a Thursday: seconds since Monday 00:00.
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn afternoon_peak_night_trough_weekend_dip() {
-        let monday = crate::time::days_from_civil(2026, 10, 26) * 86_400; // a Monday
+        let monday = loglens_core::time::days_from_civil(2026, 10, 26) * 86_400; // a Monday
         let hour = |h: i64| weekend_share(monday + h * 3600);
         assert_eq!(hour(3), 0.0);
         assert_eq!(hour(2 * 24 + 12), 0.0);

@@ -5,9 +5,9 @@
 
 use std::borrow::Cow;
 
-use crate::format::Format;
-use crate::record::{Level, Record};
-use crate::time::Timestamp;
+use loglens_core::format::Format;
+use loglens_core::record::{Level, Record};
+use loglens_core::time::Timestamp;
 
 /// Appends the decimal digits of `n`.
 pub fn push_u64(out: &mut String, mut n: u64) {

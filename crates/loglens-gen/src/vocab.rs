@@ -7,7 +7,7 @@ use super::rng::Rng;
 use super::text::{
     push_base36, push_base62, push_fixed, push_hex, push_ipv4, push_padded, push_u64, push_uuid,
 };
-use crate::time::Timestamp;
+use loglens_core::time::Timestamp;
 
 /// Shared, immutable value pools drawn once per seed.
 #[derive(Debug, Clone)]

@@ -1,14 +1,20 @@
-//! The deterministic log generator: a small fleet (web, API, gateway, payments, checkout,
-//! worker and database hosts, each with its system syslog) writing realistic logs, with
-//! incidents injected at known times so detection can be scored.
+//! loglens's synthetic logs, in one place.
 //!
-//! Arrivals are Poisson at millisecond resolution, generated a minute at a time. Pure: time enters as [`GenOptions::start`], randomness comes from the seeded portable
-//! [`rng::Rng`], and text leaves through [`Generator::next_chunk`]; the engine writes the files.
-//! Every line is rendered by [`Format::render`], so generator and parsers cannot drift apart.
-//! Each stream has its own random generator, so streams do not perturb one another.
+//! The generator is a small fleet (web, API, gateway, payments, checkout, worker and database
+//! hosts, each with its system syslog) writing realistic logs, with incidents injected at known
+//! times so detection can be scored; [`write`](mod@write) puts its output on disk
+//! (`loglens generate`). [`synth`] is the benchmarks' simpler synthesizer, for the formats the
+//! fleet does not write, and [`workload`] picks between the two for an in-memory benchmark
+//! workload.
+//!
+//! Arrivals are Poisson at millisecond resolution, generated a minute at a time. Time enters as
+//! [`GenOptions::start`], randomness comes from the seeded portable [`rng::Rng`], and text
+//! leaves through [`Generator::next_chunk`]. Every line is rendered by `loglens_core`'s
+//! `Format::render`, so generator and parsers cannot drift apart. Each stream has its own
+//! random generator, so streams do not perturb one another.
 //!
 //! ```
-//! use loglens_core::generate::{GenOptions, Generator};
+//! use loglens_gen::{GenOptions, Generator};
 //!
 //! let mut generator = Generator::new(GenOptions { lines: 2_000, duration_secs: 3_600, ..GenOptions::default() })
 //!     .expect("valid options");
@@ -19,26 +25,31 @@
 //! assert!(lines > 1_000);
 //! assert!(!generator.incidents().is_empty());
 //! ```
+#![deny(missing_docs)]
 
 pub mod access;
 pub mod corrupt;
 pub mod incident;
 pub mod profile;
 pub mod rng;
+pub mod synth;
 pub mod templates;
 pub mod text;
 pub mod vocab;
+pub mod workload;
+pub mod write;
 
-use crate::format::{Format, LineParser};
-use crate::time::Timestamp;
 use access::{AccessFx, AccessSet};
 pub use incident::{Effect, Incident, IncidentKind};
 use incident::{ServiceTarget, Targets};
+use loglens_core::format::{Format, LineParser};
+use loglens_core::time::Timestamp;
 use profile::Shape;
 use rng::Rng;
 use templates::TemplateSet;
 use text::LineBuf;
 use vocab::{Pools, VarCtx};
+pub use write::{generate, generate_with_threads, FileSummary, GenerateSummary, WriteError};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +90,9 @@ impl Default for GenOptions {
 /// Options the generator cannot use.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GenError {
-    /// A duration that is not a positive number of s, m, h or d.
-    #[error("invalid duration {0:?}: expected a positive length such as 90s, 45m, 6h, 1d or 1h30m")]
-    Duration(String),
+    /// The span is not a positive number of seconds.
+    #[error("the duration must be positive, got {0} s")]
+    Duration(i64),
     /// The corrupt rate is outside `[0, 1]`.
     #[error("corrupt rate must be between 0 and 1, got {0}")]
     CorruptRate(f64),
@@ -91,43 +102,6 @@ pub enum GenError {
     /// A selected format has no stream.
     #[error("no generated stream uses format {0} (generated: combined, syslog3164, syslog5424, json, logfmt, pylog)")]
     NoStream(Format),
-}
-
-/// Parses a duration such as `90s`, `45m`, `6h`, `1d` or `1h30m` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<i64, GenError> {
-    let bad = || GenError::Duration(text.to_owned());
-    let mut total: i64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit = match rest.bytes().next() {
-            Some(b's') => 1,
-            Some(b'm') => 60,
-            Some(b'h') => 3600,
-            Some(b'd') => 86_400,
-            None => 1,
-            Some(_) => return Err(bad()),
-        };
-        if !rest.is_empty() {
-            rest = &rest[1..];
-        }
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    if total <= 0 {
-        return Err(bad());
-    }
-    Ok(total)
 }
 
 /// What writes a stream.
@@ -420,7 +394,7 @@ impl Generator {
     /// Plans the fleet, its volumes and its incidents.
     pub fn new(options: GenOptions) -> Result<Generator, GenError> {
         if options.duration_secs <= 0 {
-            return Err(GenError::Duration(format!("{}s", options.duration_secs)));
+            return Err(GenError::Duration(options.duration_secs));
         }
         if !(0.0..=1.0).contains(&options.corrupt_rate) {
             return Err(GenError::CorruptRate(options.corrupt_rate));
@@ -830,19 +804,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("90s"), Ok(90));
-        assert_eq!(parse_duration("45m"), Ok(2700));
-        assert_eq!(parse_duration("6h"), Ok(21_600));
-        assert_eq!(parse_duration("1d"), Ok(86_400));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("120"), Ok(120));
-        for bad in ["", "0s", "1w", "h", "-1d", "1.5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn options_are_validated() {
         let bad = |o: GenOptions| Generator::new(o).expect_err("invalid");
         assert_eq!(bad(GenOptions { lines: 0, ..small() }), GenError::Lines);
@@ -956,7 +917,7 @@ mod tests {
                     .lines()
                     .filter_map(|l| parser.parse(l, &Default::default()).ok())
                     .filter(|r| (burst.start..burst.end).contains(&r.ts))
-                    .filter(|r| r.level.is_some_and(crate::record::Level::is_error))
+                    .filter(|r| r.level.is_some_and(loglens_core::record::Level::is_error))
                     .count();
             }
             // At least one error per 15 s per stream on average; allow for Poisson chance.

@@ -1,4 +1,4 @@
-//! The file side of `loglens generate`: streams the core generator's chunks into
+//! The file side of `loglens generate`: streams the generator's chunks into
 //! `DIR/logs/<host>/<file>`, sets each file's mtime to its last line, and writes the ground
 //! truth, the manifest and a ready-to-use `loglens.toml`.
 //!
@@ -11,11 +11,38 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use loglens_core::generate::{GenOptions, Generator, Incident, StreamInfo};
 use loglens_core::Timestamp;
 use serde::Serialize;
 
-use crate::EngineError;
+use crate::{GenError, GenOptions, Generator, Incident, StreamInfo};
+
+/// Why the generated logs could not be written; each names the file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The options cannot be used.
+    #[error(transparent)]
+    Options(#[from] GenError),
+    /// A file or directory could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A writer thread panicked (a bug).
+    #[error("a writer thread panicked")]
+    Panic,
+}
+
+impl WriteError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        WriteError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
 
 /// One written file and its counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +109,7 @@ pub const CONFIG: &str = "loglens.toml";
 
 /// Generates logs into `out_dir` (created if missing; files of an earlier run with the same
 /// names are replaced), on as many threads as there are cores.
-pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, EngineError> {
+pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, WriteError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     generate_with_threads(out_dir, options, threads)
 }
@@ -95,8 +122,8 @@ pub fn generate_with_threads(
     out_dir: &Path,
     options: GenOptions,
     threads: usize,
-) -> Result<GenerateSummary, EngineError> {
-    let generator = Generator::new(options.clone()).map_err(|e| EngineError::Config(e.to_string()))?;
+) -> Result<GenerateSummary, WriteError> {
+    let generator = Generator::new(options.clone())?;
     let streams = generator.streams().to_vec();
     let incidents = generator.incidents().to_vec();
     let (start, end) = (generator.start(), generator.end());
@@ -104,9 +131,9 @@ pub fn generate_with_threads(
     for stream in &streams {
         let path = out_dir.join(&stream.path);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+            fs::create_dir_all(dir).map_err(|e| WriteError::io(dir, e))?;
         }
-        let file = File::create(&path).map_err(|e| EngineError::io(&path, e))?;
+        let file = File::create(&path).map_err(|e| WriteError::io(&path, e))?;
         writers.push(Some((BufWriter::with_capacity(1 << 16, file), path)));
     }
     let parts: Vec<(Vec<usize>, Generator, Vec<Writer>)> = generator
@@ -117,7 +144,7 @@ pub fn generate_with_threads(
             (indices, part, part_writers)
         })
         .collect();
-    let results: Vec<Result<Vec<(usize, FileSummary)>, EngineError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<(usize, FileSummary)>, WriteError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|(indices, part, part_writers)| {
@@ -126,7 +153,7 @@ pub fn generate_with_threads(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or(Err(EngineError::Panic)))
+            .map(|h| h.join().unwrap_or(Err(WriteError::Panic)))
             .collect()
     });
     let mut files: Vec<Option<FileSummary>> = vec![None; streams.len()];
@@ -158,14 +185,14 @@ fn write_part(
     mut part: Generator,
     mut writers: Vec<Writer>,
     start: Timestamp,
-) -> Result<Vec<(usize, FileSummary)>, EngineError> {
+) -> Result<Vec<(usize, FileSummary)>, WriteError> {
     let mut bytes = vec![0u64; writers.len()];
     while let Some(chunks) = part.next_chunk() {
         for (((writer, path), n), chunk) in writers.iter_mut().zip(&mut bytes).zip(chunks) {
             if !chunk.is_empty() {
                 writer
                     .write_all(chunk.as_bytes())
-                    .map_err(|e| EngineError::io(path, e))?;
+                    .map_err(|e| WriteError::io(path, e))?;
                 *n += chunk.len() as u64;
             }
         }
@@ -180,10 +207,10 @@ fn write_part(
     {
         let file = writer
             .into_inner()
-            .map_err(|e| EngineError::io(&path, e.into_error()))?;
+            .map_err(|e| WriteError::io(&path, e.into_error()))?;
         // Formats without a year (RFC 3164) take it from the mtime, so it must be the last line's time.
         file.set_modified(system_time(stat.last.unwrap_or(start)))
-            .map_err(|e| EngineError::io(&path, e))?;
+            .map_err(|e| WriteError::io(&path, e))?;
         out.push((
             i,
             FileSummary {
@@ -207,12 +234,12 @@ fn system_time(ts: Timestamp) -> SystemTime {
 }
 
 /// Writes `text` under a temporary name, then renames it into place.
-fn write_atomic(path: &Path, text: &str) -> Result<(), EngineError> {
+fn write_atomic(path: &Path, text: &str) -> Result<(), WriteError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    fs::write(&tmp, text).map_err(|e| EngineError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| EngineError::io(path, e))
+    fs::write(&tmp, text).map_err(|e| WriteError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| WriteError::io(path, e))
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,198 @@
+//! Files between runs, as a reliability engineer meets them: rotation by rename, rotation with
+//! compression, copytruncate, a writer caught mid-line, a byte-order mark, one file under two
+//! names. Every line must be stored exactly once, wherever rotation moved it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use common::{loglens, read_dataset, strings, u64s};
+
+/// `n` JSON lines whose messages are `{tag}-{i}`, one second apart.
+fn lines(tag: &str, range: std::ops::Range<u32>) -> String {
+    range
+        .map(|i| {
+            format!(
+                "{{\"ts\":\"2026-11-01T10:{:02}:{:02}Z\",\"level\":\"info\",\"msg\":\"{tag}-{i}\"}}\n",
+                i / 60 % 60,
+                i % 60
+            )
+        })
+        .collect()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    file.write_all(text.as_bytes()).expect("append");
+}
+
+/// Runs `process --json` on `inputs`, returns the summary.
+fn process(data: &Path, inputs: &[&Path], extra: &[&str]) -> serde_json::Value {
+    let output = loglens()
+        .args([
+            "process",
+            "--json",
+            "--format",
+            "json",
+            "--no-templates",
+            "--data-dir",
+        ])
+        .arg(data)
+        .args(extra)
+        .args(inputs)
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json summary")
+}
+
+/// How often each message is stored.
+fn stored(data: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for message in strings(&read_dataset(&data.join("records")), "message") {
+        *out.entry(message.expect("message")).or_default() += 1;
+    }
+    out
+}
+
+fn assert_each_once(data: &Path, expected: &[(&str, std::ops::Range<u32>)]) {
+    let stored = stored(data);
+    let mut want = BTreeMap::new();
+    for (tag, range) in expected {
+        for i in range.clone() {
+            want.insert(format!("{tag}-{i}"), 1);
+        }
+    }
+    let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).take(3).collect();
+    assert!(twice.is_empty(), "stored twice: {twice:?}");
+    let missing: Vec<_> = want.keys().filter(|m| !stored.contains_key(*m)).take(3).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    assert_eq!(stored.len(), want.len());
+}
+
+#[test]
+fn lines_appended_before_a_rename_are_read_from_the_renamed_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, rotated, data) = (
+        dir.path().join("access.log"),
+        dir.path().join("access.log.1"),
+        dir.path().join("data"),
+    );
+    append(&log, &lines("a", 0..100));
+    process(&data, &[&log], &[]);
+    append(&log, &lines("a", 100..300));
+    std::fs::rename(&log, &rotated).expect("mv access.log access.log.1");
+    append(&log, &lines("b", 0..50));
+    let summary = process(&data, &[&log, &rotated], &[]);
+    assert_eq!(summary["lines"], 250, "{summary}");
+    assert_eq!(summary["files_resumed"], 1);
+    assert_each_once(&data, &[("a", 0..300), ("b", 0..50)]);
+}
+
+#[test]
+fn a_directory_with_rotated_and_compressed_files_is_read_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let data = dir.path().join("data");
+    let log = logs.join("access.log");
+    append(&log, &lines("a", 0..1000));
+    process(&data, &[&logs], &[]);
+    // logrotate: rename, new file, later compress the rotated one.
+    std::fs::rename(&log, logs.join("access.log.1")).expect("rotate");
+    append(&log, &lines("b", 0..10));
+    let summary = process(&data, &[&logs], &[]);
+    assert_eq!(summary["lines"], 10, "{summary}");
+    let content = std::fs::read(logs.join("access.log.1")).expect("read");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&content).expect("compress");
+    std::fs::write(logs.join("access.log.1.gz"), gz.finish().expect("finish")).expect("write gz");
+    // While gzip runs both names exist; afterwards only the .gz.
+    let summary = process(&data, &[&logs], &[]);
+    assert_eq!(summary["lines"], 0, "{summary}");
+    std::fs::remove_file(logs.join("access.log.1")).expect("gzip removes the original");
+    let summary = process(&data, &[&logs], &[]);
+    assert_eq!(summary["lines"], 0, "{summary}");
+    assert_each_once(&data, &[("a", 0..1000), ("b", 0..10)]);
+}
+
+#[test]
+fn copytruncate_keeps_the_tail_written_before_the_truncate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let data = dir.path().join("data");
+    let log = logs.join("app.log");
+    append(&log, &lines("a", 0..100));
+    process(&data, &[&logs], &[]);
+    append(&log, &lines("a", 100..200));
+    std::fs::copy(&log, logs.join("app.log.1")).expect("copy");
+    std::fs::write(&log, "").expect("truncate");
+    append(&log, &lines("b", 0..20));
+    process(&data, &[&logs], &[]);
+    assert_each_once(&data, &[("a", 0..200), ("b", 0..20)]);
+}
+
+#[test]
+fn an_unfinished_last_line_waits_for_its_newline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, data) = (dir.path().join("app.log"), dir.path().join("data"));
+    let whole = lines("a", 0..3);
+    let (done, partial) = whole.split_at(whole.len() - 20);
+    append(&log, done);
+    let summary = process(&data, &[&log], &[]);
+    assert_eq!(summary["lines"], 2);
+    assert_eq!(summary["lines_held_back"], 1);
+    append(&log, partial);
+    let summary = process(&data, &[&log], &[]);
+    assert_eq!(summary["lines"], 1);
+    assert_each_once(&data, &[("a", 0..3)]);
+    let records = read_dataset(&data.join("records"));
+    let mut numbers: Vec<u64> = u64s(&records, "line").into_iter().flatten().collect();
+    numbers.sort();
+    assert_eq!(numbers, [1, 2, 3], "line numbers do not shift");
+    // `--final` says the writer is done: the unterminated line is a line.
+    append(&log, "{\"ts\":\"2026-11-01T11:00:00Z\",\"msg\":\"last\"}");
+    let summary = process(&data, &[&log], &["--final"]);
+    assert_eq!(summary["lines"], 1);
+    assert_eq!(summary["lines_held_back"], 0);
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, data) = (dir.path().join("app.log"), dir.path().join("data"));
+    std::fs::write(&log, format!("\u{feff}{}", lines("a", 0..2))).expect("write");
+    let summary = process(&data, &[&log], &[]);
+    assert_eq!(summary["records_written"], 2, "{summary}");
+    assert_each_once(&data, &[("a", 0..2)]);
+}
+
+#[test]
+fn one_file_has_one_source_however_it_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("logs")).expect("mkdir");
+    let data = dir.path().join("data");
+    let log = dir.path().join("logs/app.log");
+    append(&log, &lines("a", 0..2));
+    process(&data, &[&log], &[]);
+    append(&log, &lines("a", 2..4));
+    let roundabout = dir.path().join("logs/../logs/./app.log");
+    process(&data, &[&roundabout], &[]);
+    let sources: std::collections::BTreeSet<_> = strings(&read_dataset(&data.join("records")), "source")
+        .into_iter()
+        .flatten()
+        .collect();
+    let canonical = log.canonicalize().expect("canonical").display().to_string();
+    assert_eq!(sources.into_iter().collect::<Vec<_>>(), [canonical]);
+}

@@ -1,0 +1,317 @@
+//! A chunk of lines parsed once: its text and, per parsed line, the record as spans of that
+//! text, so the records can travel from the parsing worker through the template stage to a
+//! writing worker without being parsed again or copied field by field.
+//!
+//! Why spans? A [`Record`] borrows from its line, and the line's chunk has to move between
+//! threads; spans (offsets) move with it and turn back into a borrowing `Record` where it is
+//! written. Only fields a parser had to build (unescaped JSON strings) are copied, into a side
+//! buffer.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use loglens_core::format::{LineParser, ParseContext, ParseError};
+use loglens_core::{Access, Level, Record, Timestamp};
+use memchr::memchr_iter;
+
+/// Text of a [`ParsedText`]: a byte range of its lines, or past their end, of its side buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// The text of a chunk's lines (invalid UTF-8 replaced) and of the fields built while parsing.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedText {
+    lines: String,
+    built: String,
+}
+
+impl ParsedText {
+    /// The text of a chunk's bytes and how many of its lines were not valid UTF-8 (each such
+    /// line has its invalid bytes replaced with U+FFFD, line by line, as a parser sees it).
+    pub(crate) fn of(data: Vec<u8>) -> (ParsedText, u64) {
+        let (lines, invalid) = match String::from_utf8(data) {
+            Ok(text) => (text, 0),
+            Err(e) => lossy_lines(&e.into_bytes()),
+        };
+        (
+            ParsedText {
+                lines,
+                built: String::new(),
+            },
+            invalid,
+        )
+    }
+
+    /// The text of `span`.
+    pub(crate) fn get(&self, span: Span) -> &str {
+        let base = self.lines.len();
+        if span.start < base || span.start == span.end {
+            self.lines.get(span.start..span.end).unwrap_or_default()
+        } else {
+            self.built
+                .get(span.start - base..span.end - base)
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Builds spans for the fields of records parsed from `lines`; fields that do not point into
+/// `lines` are copied to `built`.
+struct Spanner<'t> {
+    lines: &'t str,
+    built: &'t mut String,
+}
+
+impl Spanner<'_> {
+    fn span(&mut self, text: &str) -> Span {
+        let base = self.lines.as_ptr() as usize;
+        let at = text.as_ptr() as usize;
+        // Pointer arithmetic on addresses only: a borrowed field lies inside the lines.
+        if at >= base && at + text.len() <= base + self.lines.len() {
+            let start = at - base;
+            return Span {
+                start,
+                end: start + text.len(),
+            };
+        }
+        let start = self.lines.len() + self.built.len();
+        self.built.push_str(text);
+        Span {
+            start,
+            end: start + text.len(),
+        }
+    }
+
+    fn opt(&mut self, text: Option<&str>) -> Option<Span> {
+        text.map(|t| self.span(t))
+    }
+}
+
+/// The typed fields of an access log line, as spans.
+#[derive(Debug, Clone)]
+struct AccessSpans {
+    client_ip: Span,
+    user: Option<Span>,
+    method: Option<Span>,
+    path: Option<Span>,
+    protocol: Option<Span>,
+    status: u16,
+    bytes: Option<u64>,
+    latency_ms: Option<f64>,
+    referer: Option<Span>,
+    user_agent: Option<Span>,
+}
+
+/// One parsed line as spans of its chunk's text.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedRecord {
+    /// The line number within the input.
+    pub(crate) line: u64,
+    ts: Timestamp,
+    level: Option<Level>,
+    host: Option<Span>,
+    service: Option<Span>,
+    message: Span,
+    access: Option<Box<AccessSpans>>,
+    /// Its key/value pairs in the chunk's `attrs`.
+    attrs: Range<usize>,
+}
+
+/// The records of a chunk, as spans of its text.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedRecords {
+    pub(crate) text: ParsedText,
+    pub(crate) records: Vec<ParsedRecord>,
+    attrs: Vec<(Span, Span)>,
+}
+
+impl ParsedRecords {
+    /// Parses every line of `text` with `parser`; lines it refuses (every line without a
+    /// parser: `None`) go to `refused(line, text, error)`, which may fail (and stops the parse).
+    pub(crate) fn parse<E>(
+        text: ParsedText,
+        first_line: u64,
+        parser: Option<&dyn LineParser>,
+        ctx: &ParseContext,
+        mut refused: impl FnMut(u64, &str, Option<ParseError>) -> Result<(), E>,
+    ) -> Result<ParsedRecords, E> {
+        let ParsedText { lines, mut built } = text;
+        let mut records = Vec::new();
+        let mut attrs = Vec::new();
+        let mut spanner = Spanner {
+            lines: &lines,
+            built: &mut built,
+        };
+        for (line_no, line) in lines_of(&lines, first_line) {
+            match parser.map(|p| p.parse(line, ctx)) {
+                Some(Ok(record)) => records.push(span_record(&record, line_no, &mut spanner, &mut attrs)),
+                Some(Err(e)) => refused(line_no, line, Some(e))?,
+                None => refused(line_no, line, None)?,
+            }
+        }
+        Ok(ParsedRecords {
+            text: ParsedText { lines, built },
+            records,
+            attrs,
+        })
+    }
+
+    /// The message of a record.
+    pub(crate) fn message(&self, record: &ParsedRecord) -> &str {
+        self.text.get(record.message)
+    }
+
+    /// A record, borrowing from this chunk.
+    pub(crate) fn record(&self, r: &ParsedRecord) -> Record<'_> {
+        let text = |span: Span| self.text.get(span);
+        let opt = |span: Option<Span>| span.map(|s| self.text.get(s));
+        Record {
+            ts: r.ts,
+            host: opt(r.host).map(Cow::Borrowed),
+            service: opt(r.service).map(Cow::Borrowed),
+            level: r.level,
+            message: Cow::Borrowed(text(r.message)),
+            access: r.access.as_ref().map(|a| Access {
+                client_ip: text(a.client_ip),
+                user: opt(a.user),
+                method: opt(a.method),
+                path: opt(a.path),
+                protocol: opt(a.protocol),
+                status: a.status,
+                bytes: a.bytes,
+                latency_ms: a.latency_ms,
+                referer: opt(a.referer),
+                user_agent: opt(a.user_agent),
+            }),
+            attrs: self
+                .attrs
+                .get(r.attrs.clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|&(k, v)| (Cow::Borrowed(text(k)), Cow::Borrowed(text(v))))
+                .collect(),
+        }
+    }
+}
+
+fn lines_of(text: &str, first_line: u64) -> impl Iterator<Item = (u64, &str)> {
+    let ends = memchr_iter(b'\n', text.as_bytes())
+        .chain((!text.ends_with('\n') && !text.is_empty()).then_some(text.len()));
+    let mut start = 0;
+    (first_line..).zip(ends).map(move |(line_no, end)| {
+        let mut line = text.get(start..end).unwrap_or_default();
+        start = end + 1;
+        if let Some(rest) = line.strip_suffix('\r') {
+            line = rest;
+        }
+        (line_no, line)
+    })
+}
+
+fn span_record(
+    record: &Record<'_>,
+    line: u64,
+    spanner: &mut Spanner<'_>,
+    attrs: &mut Vec<(Span, Span)>,
+) -> ParsedRecord {
+    let first_attr = attrs.len();
+    for (k, v) in &record.attrs {
+        let pair = (spanner.span(k), spanner.span(v));
+        attrs.push(pair);
+    }
+    ParsedRecord {
+        line,
+        ts: record.ts,
+        level: record.level,
+        host: spanner.opt(record.host.as_deref()),
+        service: spanner.opt(record.service.as_deref()),
+        message: spanner.span(&record.message),
+        access: record.access.as_ref().map(|a| {
+            Box::new(AccessSpans {
+                client_ip: spanner.span(a.client_ip),
+                user: spanner.opt(a.user),
+                method: spanner.opt(a.method),
+                path: spanner.opt(a.path),
+                protocol: spanner.opt(a.protocol),
+                status: a.status,
+                bytes: a.bytes,
+                latency_ms: a.latency_ms,
+                referer: spanner.opt(a.referer),
+                user_agent: spanner.opt(a.user_agent),
+            })
+        }),
+        attrs: first_attr..attrs.len(),
+    }
+}
+
+/// The lines of bytes that are not all valid UTF-8: each line's invalid bytes replaced, and
+/// how many lines had some.
+fn lossy_lines(data: &[u8]) -> (String, u64) {
+    let mut text = String::with_capacity(data.len() + 16);
+    let mut invalid = 0;
+    let mut start = 0;
+    let ends = memchr_iter(b'\n', data).chain((data.last() != Some(&b'\n')).then_some(data.len()));
+    for end in ends {
+        let line = data.get(start..end).unwrap_or_default();
+        match std::str::from_utf8(line) {
+            Ok(valid) => text.push_str(valid),
+            Err(_) => {
+                invalid += 1;
+                text.push_str(&String::from_utf8_lossy(line));
+            }
+        }
+        if end < data.len() {
+            text.push('\n');
+        }
+        start = end + 1;
+    }
+    (text, invalid)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// `HEAD rest`: host HEAD upper-cased (an owned field, as a parser that unescapes builds
+    /// it), message `rest`, attribute `k=HEAD`.
+    struct Words;
+
+    impl LineParser for Words {
+        fn name(&self) -> &str {
+            "words"
+        }
+
+        fn parse<'a>(&self, line: &'a str, _: &ParseContext) -> Result<Record<'a>, ParseError> {
+            let (head, rest) = line.split_once(' ').ok_or(ParseError::Layout("words"))?;
+            let mut record = Record::new(Timestamp::from_secs(1), rest);
+            record.host = Some(Cow::Owned(head.to_uppercase()));
+            record.attrs.push((Cow::Borrowed("k"), Cow::Borrowed(head)));
+            Ok(record)
+        }
+    }
+
+    #[test]
+    fn records_come_back_as_parsed_and_refused_lines_are_reported() {
+        let data = b"web hello world\r\nbroken\nd\xffb last line".to_vec();
+        let (text, invalid) = ParsedText::of(data);
+        assert_eq!(invalid, 1);
+        let mut refused = Vec::new();
+        let ctx = ParseContext::default();
+        let parsed = ParsedRecords::parse(text, 10, Some(&Words), &ctx, |line, text, _| {
+            refused.push((line, text.to_owned()));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(refused, vec![(11, "broken".to_owned())]);
+        let records: Vec<Record<'_>> = parsed.records.iter().map(|r| parsed.record(r)).collect();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0], Words.parse("web hello world", &ctx).unwrap());
+        assert_eq!(records[1], Words.parse("d\u{fffd}b last line", &ctx).unwrap());
+        assert_eq!(parsed.records[1].line, 12);
+        assert_eq!(parsed.message(&parsed.records[0]), "hello world");
+    }
+}

@@ -1,0 +1,169 @@
+//! The one-pass pipeline end to end on the library API: records, their template ids and
+//! parameters, and the templates dataset do not depend on the thread count or on how the input
+//! is cut into chunks (chunks of a few lines arrive at the template stage out of order), and
+//! without template mining every line is still written.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow_array::{Array, ListArray, StringArray, UInt64Array};
+use loglens_engine::input::InputFile;
+use loglens_engine::input::Parsers;
+use loglens_engine::{process, Config, ProcessOptions};
+use loglens_store::{column, parquet_files, read_columns, read_templates, TemplateRow};
+
+/// JSON lines whose messages generalize as the input goes on, with an unparsable line and one
+/// of invalid UTF-8 among them.
+fn write_log(path: &Path) {
+    let mut text = Vec::new();
+    for i in 0..1500u32 {
+        let message = match i % 5 {
+            0 => "Job alpha finished".to_owned(),
+            1 => format!("Job run{i} finished"),
+            2 => format!("connection from 10.0.{}.{} closed after {}ms", i % 7, i % 250, i),
+            3 => format!("user u{} logged in from host-{}", 1000 + i, i % 13),
+            _ => format!("cache {} evicted {} keys", ["warm", "cold"][(i % 2) as usize], i),
+        };
+        let ts = format!(
+            "2026-11-01T{:02}:{:02}:{:02}Z",
+            i / 3600 % 24,
+            i / 60 % 60,
+            i % 60
+        );
+        text.extend_from_slice(format!(r#"{{"ts":"{ts}","level":"info","message":"{message}"}}"#).as_bytes());
+        text.push(b'\n');
+        if i == 700 {
+            text.extend_from_slice(b"not json at all\n");
+            text.extend_from_slice(
+                b"{\"ts\":\"2026-11-01T00:11:40Z\",\"level\":\"info\",\"message\":\"bad \xff byte\"}\n",
+            );
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn run(
+    log: &Path,
+    data: &Path,
+    threads: usize,
+    chunk_bytes: usize,
+    mine: bool,
+) -> loglens_engine::ProcessSummary {
+    let parsers = Parsers::from_config(&Config::default()).unwrap();
+    let input = InputFile {
+        path: log.to_owned(),
+        parser: parsers.by_name("json"),
+        host: None,
+        service: Some("app".into()),
+    };
+    let mut options = ProcessOptions::new(vec![input], parsers, data.to_owned());
+    options.threads = threads;
+    options.chunk_bytes = chunk_bytes;
+    options.mine_templates = mine;
+    process(options, format!("t{threads}")).unwrap()
+}
+
+/// Each record's (template id, parameters), by line.
+type Labelled = BTreeMap<u64, (Option<u64>, Option<Vec<String>>)>;
+
+fn records(data: &Path) -> Labelled {
+    let mut out = BTreeMap::new();
+    for file in parquet_files(&data.join("records")).unwrap() {
+        read_columns(&file, &["line", "template_id", "params"], |batch| {
+            let line = column::<UInt64Array>(&file, batch, "line")?;
+            let id = column::<UInt64Array>(&file, batch, "template_id")?;
+            let params = column::<ListArray>(&file, batch, "params")?;
+            for i in 0..batch.num_rows() {
+                let values = (!params.is_null(i)).then(|| {
+                    let list = params.value(i);
+                    let list = list.as_any().downcast_ref::<StringArray>().unwrap();
+                    (0..list.len()).map(|j| list.value(j).to_owned()).collect()
+                });
+                out.insert(line.value(i), ((!id.is_null(i)).then(|| id.value(i)), values));
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    out
+}
+
+fn templates(data: &Path) -> Vec<TemplateRow> {
+    read_templates(&data.join("templates")).unwrap()
+}
+
+#[test]
+fn records_and_templates_do_not_depend_on_threads_or_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let one = run(&log, &dir.path().join("one"), 1, 1 << 20, true);
+    let many = run(&log, &dir.path().join("many"), 3, 300, true);
+    assert_eq!(one.parsed_total(), 1501);
+    assert_eq!((one.unparsed_total(), one.invalid_utf8), (1, 1));
+    assert_eq!(
+        (many.parsed_total(), many.unparsed_total(), many.invalid_utf8),
+        (1501, 1, 1)
+    );
+    assert_eq!(
+        (one.templates, one.templates_new),
+        (many.templates, many.templates_new)
+    );
+    let (one_records, many_records) = (
+        records(&dir.path().join("one")),
+        records(&dir.path().join("many")),
+    );
+    assert_eq!(one_records.len(), 1501);
+    assert!(one_records.values().all(|(id, _)| id.is_some()));
+    assert_eq!(one_records, many_records);
+    let rows = templates(&dir.path().join("one"));
+    assert_eq!(rows, templates(&dir.path().join("many")));
+    assert!(
+        rows.iter().any(|r| r.id != r.canonical_id),
+        "a template generalized"
+    );
+    assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 1501);
+}
+
+#[test]
+fn without_templates_every_line_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let data = dir.path().join("data");
+    let summary = run(&log, &data, 3, 300, false);
+    assert_eq!((summary.records_written, summary.unparsed_written), (1501, 1));
+    assert_eq!(summary.lines, 1502);
+    let written = records(&data);
+    assert_eq!(written.len(), 1501);
+    assert!(written
+        .values()
+        .all(|(id, params)| id.is_none() && params.is_none()));
+    assert!(templates(&data).is_empty());
+}
+
+#[test]
+fn a_write_failure_ends_the_run_with_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let data = dir.path().join("data");
+    // A file where the first partition's directory has to go.
+    std::fs::create_dir_all(data.join("records")).unwrap();
+    std::fs::write(data.join("records").join("date=2026-11-01"), b"in the way").unwrap();
+    let parsers = Parsers::from_config(&Config::default()).unwrap();
+    let input = InputFile {
+        path: log.clone(),
+        parser: parsers.by_name("json"),
+        host: None,
+        service: None,
+    };
+    let mut options = ProcessOptions::new(vec![input], parsers, data.clone());
+    options.threads = 3;
+    options.chunk_bytes = 300;
+    let error = process(options, "fail".into()).unwrap_err();
+    assert!(error.to_string().contains("date=2026-11-01"), "{error}");
+    // Nothing was checkpointed or mined, so the next run reads every line again.
+    assert!(!data.join("state").join("miner.json").exists());
+}
