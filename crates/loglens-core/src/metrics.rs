@@ -1,14 +1,16 @@
 //! Time-bucketed metrics from records: volume, errors, error rate, bytes, latency percentiles
 //! and per-template counts, per service, host and level, with the rollups `docs/datasets.md`
-//! lists. Pure: observations in, sorted metric points out.
+//! lists. Pure: completed [`MetricPartial`]s in, sorted metric points out.
 //!
-//! Latency percentiles come from a log-scale histogram per bucket and series (bins 2% wide),
-//! so memory grows with buckets × series, never with records.
+//! Latency percentiles come from a [`LatencySketch`] per bucket and series (bins 2% wide),
+//! so memory grows with buckets × series × the spread of latencies, never with records.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::partial::MetricPartial;
 use crate::record::Level;
+use crate::sketch::LatencySketch;
 use crate::time::Timestamp;
 
 /// The metrics computed for every series.
@@ -159,235 +161,167 @@ pub struct MetricPoint {
     pub value: f64,
 }
 
-/// Ratio between neighbouring latency bins: values are kept within ±1% of the truth.
-const BIN_RATIO: f64 = 1.02;
-
-#[derive(Debug, Default, Clone)]
-struct Cell {
-    volume: u64,
-    errors: u64,
-    bytes: u64,
-    /// Latency histogram: bin index → count; only access records add to it.
-    latency: BTreeMap<i32, u32>,
-    latency_n: u64,
+/// What one series holds in one bucket before it becomes points: records, errors, response
+/// bytes and latencies (see [`MetricPartial::series`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesCell {
+    /// Records.
+    pub volume: u64,
+    /// Records with status ≥ 500 or level ERROR or worse.
+    pub errors: u64,
+    /// Response bytes.
+    pub bytes: u64,
+    /// Latencies (access records).
+    pub latency: LatencySketch,
 }
 
-impl Cell {
-    fn add(&mut self, o: &Observation<'_>, with_latency: bool) {
-        self.volume += 1;
-        self.errors += u64::from(o.is_error());
-        self.bytes += o.bytes.unwrap_or(0);
-        if let Some(ms) = o
-            .latency_ms
-            .filter(|ms| with_latency && ms.is_finite() && *ms >= 0.0)
-        {
-            *self.latency.entry(latency_bin(ms)).or_default() += 1;
-            self.latency_n += 1;
+impl SeriesCell {
+    fn absorb(&mut self, other: &SeriesCell) {
+        self.volume += other.volume;
+        self.errors += other.errors;
+        self.bytes += other.bytes;
+        self.latency.merge(&other.latency);
+    }
+
+    /// Whether the cell has a value of `metric` (without computing it).
+    fn has_value(&self, metric: Metric) -> bool {
+        match metric {
+            Metric::Volume | Metric::TemplateCount | Metric::Errors | Metric::Bytes => true,
+            Metric::ErrorRate => self.volume > 0,
+            _ => !self.latency.is_empty(),
         }
     }
 
-    /// The `q` quantile (0..=1) of the latency histogram: the value of the bin holding the
-    /// rank `ceil(q * n)` (nearest-rank definition).
-    fn quantile(&self, q: f64) -> Option<f64> {
-        if self.latency_n == 0 {
-            return None;
+    /// The value of `metric`, if the cell has one.
+    fn value(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::Volume | Metric::TemplateCount => Some(self.volume as f64),
+            Metric::Errors => Some(self.errors as f64),
+            Metric::Bytes => Some(self.bytes as f64),
+            Metric::ErrorRate => (self.volume > 0).then(|| self.errors as f64 / self.volume as f64),
+            Metric::LatencyP50 => self.latency.quantile(0.5),
+            Metric::LatencyP95 => self.latency.quantile(0.95),
+            Metric::LatencyP99 => self.latency.quantile(0.99),
+            Metric::LatencyGmean => self.latency.geometric_mean(),
         }
-        let rank = ((q * self.latency_n as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        for (&bin, &n) in &self.latency {
-            seen += u64::from(n);
-            if seen >= rank {
-                return Some(bin_value(bin));
-            }
-        }
-        self.latency.keys().next_back().map(|&b| bin_value(b))
-    }
-
-    /// The geometric mean of the latency histogram (bin values, so within ±1%).
-    fn geometric_mean(&self) -> Option<f64> {
-        if self.latency_n == 0 {
-            return None;
-        }
-        let log_sum: f64 = self
-            .latency
-            .iter()
-            .map(|(&bin, &n)| f64::from(n) * f64::from(bin))
-            .sum();
-        Some(BIN_RATIO.powf(log_sum / self.latency_n as f64))
     }
 }
 
-fn latency_bin(ms: f64) -> i32 {
-    // 0 ms and sub-microsecond values share the lowest bin.
-    (ms.max(1e-3).ln() / BIN_RATIO.ln()).round() as i32
-}
-
-fn bin_value(bin: i32) -> f64 {
-    BIN_RATIO.powi(bin)
-}
-
-/// Accumulates observations into buckets; [`MetricsBuilder::finish`] emits the points.
+/// The metric series of completed buckets: absorbs what [`MetricPartial::take_completed`] hands
+/// out, and [`MetricSeries::finish`] emits the points.
 #[derive(Debug)]
-pub struct MetricsBuilder {
+pub struct MetricSeries {
     bucket_secs: i64,
-    cells: BTreeMap<(SeriesKey, i64), Cell>,
-    templates: BTreeMap<(u64, i64), u64>,
-    first_bucket: Option<i64>,
-    last_bucket: Option<i64>,
+    series: BTreeMap<SeriesKey, BTreeMap<i64, SeriesCell>>,
+    span: Option<(i64, i64)>,
 }
 
-impl MetricsBuilder {
-    /// A builder with buckets `bucket_secs` wide (at least 1).
+impl MetricSeries {
+    /// Series over buckets `bucket_secs` wide (at least 1).
     pub fn new(bucket_secs: i64) -> Self {
-        MetricsBuilder {
+        MetricSeries {
             bucket_secs: bucket_secs.max(1),
-            cells: BTreeMap::new(),
-            templates: BTreeMap::new(),
-            first_bucket: None,
-            last_bucket: None,
+            series: BTreeMap::new(),
+            span: None,
         }
     }
 
-    /// The bucket width in seconds.
-    pub fn bucket_secs(&self) -> i64 {
-        self.bucket_secs
-    }
-
-    /// The start (seconds) of the bucket holding `ts`.
-    pub fn bucket_of(&self, ts: Timestamp) -> i64 {
-        ts.secs().div_euclid(self.bucket_secs) * self.bucket_secs
-    }
-
-    /// Adds one record to every series it belongs to.
-    pub fn add(&mut self, o: &Observation<'_>) {
-        let bucket = self.bucket_of(o.ts);
-        self.first_bucket = Some(self.first_bucket.map_or(bucket, |b| b.min(bucket)));
-        self.last_bucket = Some(self.last_bucket.map_or(bucket, |b| b.max(bucket)));
-        let service = o.service.map(str::to_owned);
-        let keys = [
-            (SeriesKey::default(), true),
-            (
-                SeriesKey {
-                    service: service.clone(),
-                    ..SeriesKey::default()
-                },
-                o.service.is_some(),
-            ),
-            (
-                SeriesKey {
-                    service: service.clone(),
-                    host: o.host.map(str::to_owned),
-                    ..SeriesKey::default()
-                },
-                o.host.is_some(),
-            ),
-            (
-                SeriesKey {
-                    service,
-                    level: o.level,
-                    ..SeriesKey::default()
-                },
-                o.level.is_some(),
-            ),
-        ];
-        for (i, (key, applies)) in keys.into_iter().enumerate() {
-            // The (service, level) rollup only carries volume; latency is not split by level.
-            if applies {
-                self.cells.entry((key, bucket)).or_default().add(o, i < 3);
+    /// Adds the series cells of `partial` (a bucket seen before adds to its cells).
+    pub fn absorb(&mut self, partial: &MetricPartial) {
+        for (key, cells) in partial.series() {
+            let (Some(first), Some(last)) = (cells.first(), cells.last()) else {
+                continue;
+            };
+            let (first, last) = (first.0, last.0);
+            self.span = Some(
+                self.span
+                    .map_or((first, last), |(a, b)| (a.min(first), b.max(last))),
+            );
+            let series = self.series.entry(key).or_default();
+            for (bucket, cell) in cells {
+                series
+                    .entry(bucket)
+                    .and_modify(|c| c.absorb(&cell))
+                    .or_insert(cell);
             }
         }
-        if let Some(t) = o.template {
-            *self.templates.entry((t, bucket)).or_default() += 1;
-        }
     }
 
-    /// The first and last bucket start seen (seconds), if any record was added.
+    /// The first and last bucket start seen (seconds), if any record was absorbed.
     pub fn span(&self) -> Option<(i64, i64)> {
-        Some((self.first_bucket?, self.last_bucket?))
+        self.span
     }
 
     /// Every point, sorted by metric, series and time. Count metrics of a series are dense
     /// from its first to its last bucket (an empty bucket is 0); ratios and latencies only
-    /// exist where records do. Template counts are sparse (non-zero buckets only).
+    /// exist where records do (latency within [`RELATIVE_ACCURACY`](crate::sketch::RELATIVE_ACCURACY)).
+    /// Template counts are sparse (non-zero buckets only); (service, level) series carry volume only.
     pub fn finish(self) -> Vec<MetricPoint> {
-        let mut out = Vec::new();
-        let step = self.bucket_secs;
-        let mut by_series: BTreeMap<SeriesKey, Vec<(i64, Cell)>> = BTreeMap::new();
-        for ((key, bucket), cell) in self.cells {
-            by_series.entry(key).or_default().push((bucket, cell));
+        // Sized up front: millions of points, and a growing vector would briefly hold two copies.
+        let mut out = Vec::with_capacity(
+            self.series_points()
+                .map(|(m, _, cells)| points_of(m, cells, self.bucket_secs))
+                .sum(),
+        );
+        for (metric, key, cells) in self.series_points() {
+            emit(&mut out, metric, key, cells, self.bucket_secs);
         }
-        for (key, cells) in by_series {
-            let level_rollup = key.level.is_some();
-            emit_series(&mut out, &key, &cells, step, level_rollup);
-        }
-        for ((template, bucket), n) in self.templates {
-            out.push(MetricPoint {
-                ts: Timestamp::from_secs(bucket),
-                metric: Metric::TemplateCount,
-                key: SeriesKey {
-                    template: Some(template),
-                    ..SeriesKey::default()
-                },
-                value: n as f64,
-            });
-        }
-        out.sort_by(|a, b| (a.metric, &a.key, a.ts).cmp(&(b.metric, &b.key, b.ts)));
         out
+    }
+
+    /// Each metric of each series that has points: metrics outermost, then series in key
+    /// order, so emitting them in turn (each in time order) gives the sorted order.
+    fn series_points(&self) -> impl Iterator<Item = (Metric, &SeriesKey, &BTreeMap<i64, SeriesCell>)> {
+        Metric::ALL.into_iter().flat_map(move |metric| {
+            self.series
+                .iter()
+                .filter(move |(key, _)| match metric {
+                    Metric::TemplateCount => key.template.is_some(),
+                    Metric::Volume => key.template.is_none(),
+                    _ => key.template.is_none() && key.level.is_none(),
+                })
+                .map(move |(key, cells)| (metric, key, cells))
+        })
     }
 }
 
-fn emit_series(
+/// How many points [`emit`] gives.
+fn points_of(metric: Metric, cells: &BTreeMap<i64, SeriesCell>, step: i64) -> usize {
+    let dense = metric.is_count() && metric != Metric::TemplateCount;
+    match (cells.keys().next(), cells.keys().next_back()) {
+        (Some(first), Some(last)) if dense => usize::try_from((last - first) / step + 1).unwrap_or(0),
+        _ => cells.values().filter(|c| c.has_value(metric)).count(),
+    }
+}
+
+/// The points of one metric of one series: dense for counts but template counts.
+fn emit(
     out: &mut Vec<MetricPoint>,
+    metric: Metric,
     key: &SeriesKey,
-    cells: &[(i64, Cell)],
+    cells: &BTreeMap<i64, SeriesCell>,
     step: i64,
-    volume_only: bool,
 ) {
-    let (Some(first), Some(last)) = (cells.first(), cells.last()) else {
-        return;
-    };
-    let point = |bucket: i64, metric: Metric, value: f64| MetricPoint {
+    let point = |bucket: i64, value: f64| MetricPoint {
         ts: Timestamp::from_secs(bucket),
         metric,
         key: key.clone(),
         value,
     };
-    let empty = Cell::default();
-    let mut next = cells.iter().peekable();
-    let mut bucket = first.0;
-    while bucket <= last.0 {
-        let cell = match next.peek() {
-            Some((b, cell)) if *b == bucket => {
-                next.next();
-                cell
-            }
-            _ => &empty,
-        };
-        out.push(point(bucket, Metric::Volume, cell.volume as f64));
-        if !volume_only {
-            out.push(point(bucket, Metric::Errors, cell.errors as f64));
-            out.push(point(bucket, Metric::Bytes, cell.bytes as f64));
-            if cell.volume > 0 {
-                out.push(point(
-                    bucket,
-                    Metric::ErrorRate,
-                    cell.errors as f64 / cell.volume as f64,
-                ));
-            }
-            for (metric, q) in [
-                (Metric::LatencyP50, 0.5),
-                (Metric::LatencyP95, 0.95),
-                (Metric::LatencyP99, 0.99),
-            ] {
-                if let Some(v) = cell.quantile(q) {
-                    out.push(point(bucket, metric, v));
-                }
-            }
-            if let Some(v) = cell.geometric_mean() {
-                out.push(point(bucket, Metric::LatencyGmean, v));
+    let dense = metric.is_count() && metric != Metric::TemplateCount;
+    let mut last = None;
+    for (&bucket, cell) in cells {
+        if let Some(previous) = last.filter(|_| dense) {
+            let mut gap = previous + step;
+            while gap < bucket {
+                out.push(point(gap, 0.0));
+                gap += step;
             }
         }
-        bucket += step;
+        last = Some(bucket);
+        if let Some(value) = cell.value(metric) {
+            out.push(point(bucket, value));
+        }
     }
 }
 
@@ -395,6 +329,25 @@ fn emit_series(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// One partial over the records, emitted as points.
+    struct Builder(MetricPartial);
+
+    impl Builder {
+        fn new(bucket_secs: i64) -> Self {
+            Builder(MetricPartial::new(bucket_secs))
+        }
+
+        fn add(&mut self, o: &Observation<'_>) {
+            self.0.add(o, None);
+        }
+
+        fn finish(self) -> Vec<MetricPoint> {
+            let mut series = MetricSeries::new(self.0.bucket_secs());
+            series.absorb(&self.0);
+            series.finish()
+        }
+    }
 
     fn obs(secs: i64, service: &'static str, status: u16, latency: f64) -> Observation<'static> {
         Observation {
@@ -418,7 +371,7 @@ mod tests {
 
     #[test]
     fn counts_rates_and_rollups() {
-        let mut m = MetricsBuilder::new(60);
+        let mut m = Builder::new(60);
         for i in 0..10 {
             m.add(&obs(i, "api", if i < 3 { 500 } else { 200 }, 10.0));
         }
@@ -452,7 +405,7 @@ mod tests {
 
     #[test]
     fn latency_percentiles_within_one_percent() {
-        let mut m = MetricsBuilder::new(60);
+        let mut m = Builder::new(60);
         for i in 1..=1000 {
             m.add(&obs(0, "api", 200, f64::from(i)));
         }
@@ -469,7 +422,7 @@ mod tests {
 
     #[test]
     fn geometric_mean_ignores_a_hung_request_but_follows_a_slowdown() {
-        let mut m = MetricsBuilder::new(60);
+        let mut m = Builder::new(60);
         for latency in [1.0, 100.0] {
             m.add(&obs(0, "api", 200, latency));
         }
@@ -485,6 +438,28 @@ mod tests {
         assert!((gmean(120) / 50.0 - 1.0).abs() < 0.02, "{}", gmean(120));
         let p95 = value(&points, Metric::LatencyP95, "total", 60).unwrap();
         assert!(p95 > 50_000.0, "the p95 is the hung request: {p95}");
+    }
+
+    #[test]
+    fn points_come_sorted_and_as_many_as_counted() {
+        let mut b = Builder::new(60);
+        for i in 0..50 {
+            let service = ["api", "db", "web"][i % 3];
+            let mut o = obs(i as i64 * 97, service, [200, 503][i % 2], 3.0);
+            o.template = Some(i as u64 % 4);
+            o.level = (i % 5 == 0).then_some(Level::Warn);
+            b.add(&o);
+        }
+        let mut series = MetricSeries::new(60);
+        series.absorb(&b.0);
+        let counted: usize = (series.series_points())
+            .map(|(m, _, cells)| points_of(m, cells, 60))
+            .sum();
+        let points = series.finish();
+        assert_eq!(points.len(), counted);
+        assert!(points
+            .windows(2)
+            .all(|w| { (w[0].metric, &w[0].key, w[0].ts) < (w[1].metric, &w[1].key, w[1].ts) }));
     }
 
     #[test]

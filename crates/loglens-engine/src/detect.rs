@@ -16,8 +16,8 @@ use arrow_array::{
 };
 use loglens_core::detect::policy::{self, TemplateSighting};
 use loglens_core::detect::{Anomaly, DetectConfig, DetectorKind, Incident};
-use loglens_core::metrics::{Metric, MetricPoint, MetricsBuilder, Observation, SeriesKey};
-use loglens_core::rollup::Rollups;
+use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, SeriesKey};
+use loglens_core::partial::MetricPartial;
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
@@ -89,9 +89,12 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     // Held for the whole rebuild; taking it completes or removes what killed runs left.
     let _lock = data.lock()?;
     let record_files = parquet_files(&data.dataset(Dataset::Records))?;
-    let mut metrics = MetricsBuilder::new(bucket_secs);
+    // One bucketing: a partial per run, drained day by day into the metric series (kept for
+    // the detectors) and the rollups (written out).
+    let mut partial = MetricPartial::new(bucket_secs);
+    let mut series = MetricSeries::new(bucket_secs);
     let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;
-    let mut rollups = RollupWriter::new(bucket_secs, rollups_dir.dir(), run_id);
+    let mut rollups = RollupWriter::new(rollups_dir.dir(), run_id);
     // Records keep the template id they were written with; count them under the template it
     // belongs to now.
     let stored_templates = read_templates(&data.dataset(Dataset::Templates))?;
@@ -101,21 +104,20 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     for file in &record_files {
         let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
-            records += observe_batch(
-                file,
-                batch,
-                &aliases,
-                &mut metrics,
-                &mut rollups.rollups,
-                &mut levels,
-                &mut first_day,
-            )?;
+            records += observe_batch(file, batch, &aliases, &mut partial, &mut levels, &mut first_day)?;
             Ok(())
         })?;
-        rollups.flush_before(first_day)?;
+        // Records files come in partition (date) order, so once a file starts at a day the
+        // days before it are complete; were one not, its late records would leave with a later
+        // call, and readers of both outputs sum.
+        let completed = partial.take_completed(Timestamp(first_day.saturating_mul(US_PER_DAY)));
+        series.absorb(&completed);
+        rollups.write(&completed)?;
     }
-    rollups.flush_before(i64::MAX)?;
-    let points = metrics.finish();
+    let completed = partial.take_completed(Timestamp(i64::MAX));
+    series.absorb(&completed);
+    rollups.write(&completed)?;
+    let points = series.finish();
     let templates = canonical_templates(&stored_templates);
     let sightings = template_sightings(&points, &levels, &templates);
     let found = policy::replay(config, &points, &sightings)
@@ -173,29 +175,27 @@ fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-/// Rollups with the days already complete written out, so memory holds about a day of them.
+const US_PER_DAY: i64 = 86_400_000_000;
+
+/// Writes the rollups of completed days, a file per day and call.
 struct RollupWriter<'a> {
-    rollups: Rollups,
     dir: &'a Path,
     run_id: &'a str,
     files: u32,
 }
 
 impl<'a> RollupWriter<'a> {
-    fn new(bucket_secs: i64, dir: &'a Path, run_id: &'a str) -> Self {
+    fn new(dir: &'a Path, run_id: &'a str) -> Self {
         RollupWriter {
-            rollups: Rollups::new(bucket_secs),
             dir,
             run_id,
             files: 0,
         }
     }
 
-    /// Writes the days before `day`. Records files come in partition (date) order, so once a
-    /// file starts at `day` the days before it are complete; were one not, its late rows would
-    /// go to another file of the same day, which readers sum as well.
-    fn flush_before(&mut self, day: i64) -> Result<(), StoreError> {
-        for rows in self.rollups.take_before(day) {
+    /// Writes the rollup rows of `completed`, one file per day it holds.
+    fn write(&mut self, completed: &MetricPartial) -> Result<(), StoreError> {
+        for rows in completed.rollups() {
             self.files += 1;
             let name = format!("part-{}-{:05}.parquet", self.run_id, self.files);
             write_rollup_day(self.dir, &name, &rows)?;
@@ -208,8 +208,7 @@ fn observe_batch(
     file: &Path,
     batch: &RecordBatch,
     aliases: &HashMap<u64, u64>,
-    metrics: &mut MetricsBuilder,
-    rollups: &mut Rollups,
+    partial: &mut MetricPartial,
     levels: &mut TemplateLevels,
     first_day: &mut i64,
 ) -> Result<u64, StoreError> {
@@ -234,11 +233,10 @@ fn observe_batch(
             template: (!template.is_null(i)).then(|| canonical(aliases, template.value(i))),
         };
         *first_day = (*first_day).min(observation.ts.secs().div_euclid(86_400));
-        metrics.add(&observation);
-        rollups.add(&observation, text(source, i));
+        partial.add(&observation, text(source, i));
         if let (Some(t), Some(level)) = (observation.template, observation.level) {
             let worst = levels
-                .entry((t, metrics.bucket_of(observation.ts)))
+                .entry((t, partial.bucket_of(observation.ts)))
                 .or_insert(level);
             *worst = (*worst).max(level);
         }

@@ -756,7 +756,8 @@ pub fn replay(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::metrics::{MetricsBuilder, Observation};
+    use crate::metrics::{MetricSeries, Observation};
+    use crate::partial::MetricPartial;
 
     const START: i64 = 1_800_000_000 - 1_800_000_000 % 86_400;
     const MINUTES: i64 = 3 * 1440;
@@ -856,21 +857,24 @@ mod tests {
 
     /// The metric points and template sightings of the records before `end` (minutes).
     fn inputs(records: &[Rec], end: i64) -> (Vec<MetricPoint>, Vec<(Timestamp, TemplateSighting)>) {
-        let mut metrics = MetricsBuilder::new(60);
+        let mut metrics = MetricPartial::new(60);
         let mut sightings = Vec::new();
         for r in records.iter().filter(|r| r.minute < end) {
             let ts = Timestamp::from_secs(START + r.minute * 60);
             let service = if r.host == "batch-01" { "batch" } else { "api" };
-            metrics.add(&Observation {
-                ts,
-                service: Some(service),
-                host: Some(r.host),
-                level: r.template.map(|(_, l)| l).or(Some(Level::Info)),
-                status: r.latency.is_finite().then_some(if r.error { 500 } else { 200 }),
-                latency_ms: r.latency.is_finite().then_some(r.latency),
-                template: r.template.map(|(t, _)| t),
-                ..Observation::default()
-            });
+            metrics.add(
+                &Observation {
+                    ts,
+                    service: Some(service),
+                    host: Some(r.host),
+                    level: r.template.map(|(_, l)| l).or(Some(Level::Info)),
+                    status: r.latency.is_finite().then_some(if r.error { 500 } else { 200 }),
+                    latency_ms: r.latency.is_finite().then_some(r.latency),
+                    template: r.template.map(|(t, _)| t),
+                    ..Observation::default()
+                },
+                None,
+            );
             if let Some((t, level)) = r.template {
                 sightings.push((
                     ts,
@@ -883,7 +887,9 @@ mod tests {
                 ));
             }
         }
-        (metrics.finish(), sightings)
+        let mut series = MetricSeries::new(60);
+        series.absorb(&metrics);
+        (series.finish(), sightings)
     }
 
     fn run(end: i64) -> Detection {

@@ -1,0 +1,1059 @@
+//! Metric partials: everything records contribute to `metrics/` and `rollups/`, bucketed once,
+//! at the finest grain either needs. Partials merge associatively and commutatively, so workers
+//! (threads, Dask or Ray tasks, serve's flushes) each build one and a driver merges them;
+//! completed buckets leave by watermark ([`MetricPartial::take_completed`]).
+//!
+//! Why one structure? Metric series (total, per service, per host, per (service, level), per
+//! template) and rollup rows (counts by every label at once) are sums of the same cells: a cell
+//! per (bucket, service, host, level, source, status class) holds records, errors and bytes, a
+//! cell per (bucket, service, host) the latencies, and a cell per (bucket, template, labels) the
+//! template counts. Series are summed from the cells when they leave, not kept per record.
+//!
+//! Why interned labels? A record's labels become small integer ids, so adding one allocates
+//! nothing once its labels are known; strings are materialized only when rows or points leave.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Observation, SeriesCell, SeriesKey};
+use crate::record::Level;
+use crate::rollup::{CountRow, DayRollups, LatencyRow, TemplateRow};
+use crate::sketch::LatencySketch;
+use crate::time::Timestamp;
+
+const SECS_PER_DAY: i64 = 86_400;
+const US_PER_SEC: i64 = 1_000_000;
+
+/// The version of the serialized form; a partial of another version is refused, not guessed at.
+pub const PARTIAL_VERSION: u32 = 1;
+
+/// Why partials could not be merged or restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartialError {
+    /// The two partials bucket time differently.
+    #[error("cannot merge metric partials with {0} s and {1} s buckets")]
+    BucketWidth(i64, i64),
+    /// A serialized partial of an unknown version.
+    #[error("metric partial version {0} is not supported (expected {PARTIAL_VERSION})")]
+    Version(u32),
+    /// A serialized partial that refers to a label or level it does not hold.
+    #[error("metric partial is inconsistent: {0}")]
+    Invalid(&'static str),
+}
+
+/// Index of an interned label (service, host or source value).
+type LabelId = u32;
+
+/// Label values, each stored once, known by a small id.
+#[derive(Debug, Clone, Default)]
+struct LabelInterner {
+    names: Vec<String>,
+    ids: HashMap<String, LabelId>,
+}
+
+impl LabelInterner {
+    fn intern(&mut self, name: &str) -> LabelId {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = LabelId::try_from(self.names.len()).unwrap_or(LabelId::MAX);
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    /// Each id's rank among the names in sorted order.
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<usize> = (0..self.names.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a].cmp(&self.names[b]));
+        let mut rank = vec![0; self.names.len()];
+        for (r, id) in order.into_iter().enumerate() {
+            rank[id] = u32::try_from(r).unwrap_or(u32::MAX);
+        }
+        rank
+    }
+
+    fn name(&self, id: Option<LabelId>) -> Option<&str> {
+        id.and_then(|id| self.names.get(id as usize)).map(String::as_str)
+    }
+}
+
+/// The labels of a record, interned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Labels {
+    service: Option<LabelId>,
+    host: Option<LabelId>,
+    level: Option<Level>,
+    source: Option<LabelId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct CountKey {
+    bucket: i64,
+    labels: Labels,
+    status_class: Option<u16>,
+}
+
+/// Records, errors and response bytes of one count cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CountCell {
+    records: u64,
+    errors: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TemplateKey {
+    bucket: i64,
+    template: u64,
+    labels: Labels,
+}
+
+/// Records and errors of one template cell, and the first and last record time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TemplateCell {
+    records: u64,
+    errors: u64,
+    first: Timestamp,
+    last: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct LatencyKey {
+    bucket: i64,
+    service: Option<LabelId>,
+    host: Option<LabelId>,
+}
+
+/// The latencies of one (bucket, service, host): the sketch the metrics read, and the exact
+/// values (by bit pattern, so any f64 keys a map) the latency rollups hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct LatencyCell {
+    sketch: LatencySketch,
+    exact: HashMap<u64, u64>,
+}
+
+/// The labels of one metric series, interned (see [`SeriesKey`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct SeriesIds {
+    service: Option<LabelId>,
+    host: Option<LabelId>,
+    level: Option<Level>,
+    template: Option<u64>,
+}
+
+/// What a set of records contributes to the metric series and the rollups, per bucket: add
+/// records, merge partials, take completed buckets out, and turn them into rows and points.
+///
+/// Two partials are equal when they hold the same cells, whatever order their labels were
+/// interned in.
+///
+/// ```
+/// use loglens_core::metrics::{MetricSeries, Observation};
+/// use loglens_core::partial::MetricPartial;
+/// use loglens_core::Timestamp;
+///
+/// let record = |secs, service| Observation {
+///     ts: Timestamp::from_secs(secs),
+///     service: Some(service),
+///     latency_ms: Some(12.5),
+///     ..Observation::default()
+/// };
+/// // Two workers, one partial each; the driver merges them.
+/// let (mut a, mut b) = (MetricPartial::new(60), MetricPartial::new(60));
+/// a.add(&record(5, "api"), Some("a.log"));
+/// b.add(&record(70, "db"), Some("b.log"));
+/// a.merge(b)?;
+/// // The first minute is complete once the watermark passes its end.
+/// let done = a.take_completed(Timestamp::from_secs(60));
+/// assert_eq!(done.rollups()[0].counts.len(), 1);
+/// let mut series = MetricSeries::new(60);
+/// series.absorb(&done);
+/// assert_eq!(series.span(), Some((0, 0)));
+/// # Ok::<(), loglens_core::partial::PartialError>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "Snapshot", try_from = "Snapshot")]
+pub struct MetricPartial {
+    bucket_secs: i64,
+    labels: LabelInterner,
+    counts: HashMap<CountKey, CountCell>,
+    templates: HashMap<TemplateKey, TemplateCell>,
+    latency: HashMap<LatencyKey, LatencyCell>,
+    /// The oldest bucket held (every record has a count cell), so a watermark that completes
+    /// nothing costs nothing.
+    oldest: Option<i64>,
+}
+
+impl MetricPartial {
+    /// An empty partial over buckets `bucket_secs` wide (at least 1; a day should be a whole
+    /// number of buckets, or a bucket straddling midnight is split between two days' rollups).
+    pub fn new(bucket_secs: i64) -> Self {
+        MetricPartial {
+            bucket_secs: bucket_secs.max(1),
+            labels: LabelInterner::default(),
+            counts: HashMap::new(),
+            templates: HashMap::new(),
+            latency: HashMap::new(),
+            oldest: None,
+        }
+    }
+
+    /// The bucket width, seconds.
+    pub fn bucket_secs(&self) -> i64 {
+        self.bucket_secs
+    }
+
+    /// The start (seconds) of the bucket holding `ts`.
+    pub fn bucket_of(&self, ts: Timestamp) -> i64 {
+        ts.secs().div_euclid(self.bucket_secs) * self.bucket_secs
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Adds one record, read from `source` (the file or listener).
+    pub fn add(&mut self, o: &Observation<'_>, source: Option<&str>) {
+        let bucket = self.bucket_of(o.ts);
+        self.oldest = Some(self.oldest.map_or(bucket, |b| b.min(bucket)));
+        let labels = Labels {
+            service: o.service.map(|s| self.labels.intern(s)),
+            host: o.host.map(|h| self.labels.intern(h)),
+            level: o.level,
+            source: source.map(|s| self.labels.intern(s)),
+        };
+        let errors = u64::from(o.is_error());
+        let key = CountKey {
+            bucket,
+            labels,
+            status_class: o.status.map(|s| s / 100),
+        };
+        let cell = self.counts.entry(key).or_default();
+        cell.records += 1;
+        cell.errors += errors;
+        cell.bytes += o.bytes.unwrap_or(0);
+        if let Some(template) = o.template {
+            let one = TemplateCell {
+                records: 1,
+                errors,
+                first: o.ts,
+                last: o.ts,
+            };
+            let key = TemplateKey {
+                bucket,
+                template,
+                labels,
+            };
+            self.templates
+                .entry(key)
+                .and_modify(|cell| cell.absorb(&one))
+                .or_insert(one);
+        }
+        if let Some(ms) = o.latency_ms {
+            let key = LatencyKey {
+                bucket,
+                service: labels.service,
+                host: labels.host,
+            };
+            let cell = self.latency.entry(key).or_default();
+            cell.sketch.add(ms);
+            *cell.exact.entry(ms.to_bits()).or_default() += 1;
+        }
+    }
+
+    /// Adds everything `other` holds. Associative and commutative: counts and sums add, first
+    /// and last times take the min and max, sketches add bin by bin.
+    pub fn merge(&mut self, other: MetricPartial) -> Result<(), PartialError> {
+        if self.bucket_secs != other.bucket_secs {
+            return Err(PartialError::BucketWidth(self.bucket_secs, other.bucket_secs));
+        }
+        self.oldest = match (self.oldest, other.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ids: Vec<LabelId> = other.labels.names.iter().map(|n| self.labels.intern(n)).collect();
+        let id = |old: Option<LabelId>| old.and_then(|i| ids.get(i as usize).copied());
+        let labels = |l: Labels| Labels {
+            service: id(l.service),
+            host: id(l.host),
+            level: l.level,
+            source: id(l.source),
+        };
+        for (k, c) in other.counts {
+            let key = CountKey {
+                labels: labels(k.labels),
+                ..k
+            };
+            let cell = self.counts.entry(key).or_default();
+            cell.records += c.records;
+            cell.errors += c.errors;
+            cell.bytes += c.bytes;
+        }
+        for (k, c) in other.templates {
+            let key = TemplateKey {
+                labels: labels(k.labels),
+                ..k
+            };
+            self.templates
+                .entry(key)
+                .and_modify(|cell| cell.absorb(&c))
+                .or_insert(c);
+        }
+        for (k, c) in other.latency {
+            let key = LatencyKey {
+                service: id(k.service),
+                host: id(k.host),
+                ..k
+            };
+            let cell = self.latency.entry(key).or_default();
+            cell.sketch.merge(&c.sketch);
+            for (bits, n) in c.exact {
+                *cell.exact.entry(bits).or_default() += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes and returns the buckets that end at or before `watermark`, which no later record
+    /// may change. A record older than a watermark already passed still adds (to a bucket handed
+    /// out again by the next call), so readers sum what they are handed.
+    pub fn take_completed(&mut self, watermark: Timestamp) -> MetricPartial {
+        let width_us = self.bucket_secs.saturating_mul(US_PER_SEC);
+        let done = |bucket: i64| bucket.saturating_mul(US_PER_SEC).saturating_add(width_us) <= watermark.0;
+        if !self.oldest.is_some_and(done) {
+            return MetricPartial::new(self.bucket_secs);
+        }
+        let mut taken = MetricPartial {
+            bucket_secs: self.bucket_secs,
+            labels: self.labels.clone(),
+            counts: split_off(&mut self.counts, |k| done(k.bucket)),
+            templates: split_off(&mut self.templates, |k| done(k.bucket)),
+            latency: split_off(&mut self.latency, |k| done(k.bucket)),
+            oldest: self.oldest,
+        };
+        self.oldest = self.counts.keys().map(|k| k.bucket).min();
+        taken.oldest = taken.counts.keys().map(|k| k.bucket).min();
+        taken
+    }
+
+    /// The first and last bucket start (seconds), if anything was added.
+    pub fn span(&self) -> Option<(i64, i64)> {
+        let buckets = self.counts.keys().map(|k| k.bucket);
+        Some((buckets.clone().min()?, buckets.max()?))
+    }
+
+    /// The rollup rows, one [`DayRollups`] per day (UTC), oldest first; rows sorted by bucket
+    /// then label values, so equal partials give equal rows.
+    pub fn rollups(&self) -> Vec<DayRollups> {
+        // Sorting by label ranks sorts by label values without comparing strings.
+        let rank = self.labels.ranks();
+        let rank = |id: Option<LabelId>| id.and_then(|i| rank.get(i as usize).copied());
+        let labels = |l: Labels| (rank(l.service), rank(l.host), l.level, rank(l.source));
+        let mut days: BTreeMap<i64, DayRollups> = BTreeMap::new();
+        let secs = self.bucket_secs;
+        let mut counts: Vec<_> = self.counts.iter().collect();
+        counts.sort_unstable_by_key(|(k, _)| (k.bucket, labels(k.labels), k.status_class));
+        for (k, c) in counts {
+            let row = CountRow {
+                ts: Timestamp::from_secs(k.bucket),
+                service: self.label(k.labels.service),
+                host: self.label(k.labels.host),
+                level: k.labels.level,
+                source: self.label(k.labels.source),
+                status_class: k.status_class,
+                records: c.records,
+                errors: c.errors,
+            };
+            day_rows(&mut days, k.bucket, secs).counts.push(row);
+        }
+        let mut templates: Vec<_> = self.templates.iter().collect();
+        templates.sort_unstable_by_key(|(k, _)| (k.bucket, k.template, labels(k.labels)));
+        for (k, c) in templates {
+            let row = TemplateRow {
+                ts: Timestamp::from_secs(k.bucket),
+                template_id: k.template,
+                service: self.label(k.labels.service),
+                host: self.label(k.labels.host),
+                level: k.labels.level,
+                source: self.label(k.labels.source),
+                records: c.records,
+                errors: c.errors,
+                first_ts: c.first,
+                last_ts: c.last,
+            };
+            day_rows(&mut days, k.bucket, secs).templates.push(row);
+        }
+        let mut latency: Vec<_> = self.latency.iter().collect();
+        latency.sort_unstable_by_key(|(k, _)| (k.bucket, rank(k.service), rank(k.host)));
+        for (k, c) in latency {
+            let (service, host) = (self.label(k.service), self.label(k.host));
+            let mut exact: Vec<(f64, u64)> = c.exact.iter().map(|(&b, &n)| (f64::from_bits(b), n)).collect();
+            exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            let rows = &mut day_rows(&mut days, k.bucket, secs).latency;
+            for (latency_ms, records) in exact {
+                rows.push(LatencyRow {
+                    ts: Timestamp::from_secs(k.bucket),
+                    service: service.clone(),
+                    host: host.clone(),
+                    latency_ms,
+                    records,
+                });
+            }
+        }
+        days.into_values().collect()
+    }
+
+    /// The cells of every metric series, summed from this partial's cells, each series' cells
+    /// in bucket order: total, per service, per (service, host) and per (service, level) from
+    /// the counts (latency for the first three: it is not split by level), and per template.
+    pub fn series(&self) -> Vec<(SeriesKey, Vec<(i64, SeriesCell)>)> {
+        let mut cells: HashMap<(SeriesIds, i64), SeriesCell> = HashMap::new();
+        let families = |service: Option<LabelId>, host: Option<LabelId>, level: Option<Level>| {
+            let per_service = SeriesIds {
+                service,
+                ..SeriesIds::default()
+            };
+            [
+                Some(SeriesIds::default()),
+                service.map(|_| per_service),
+                host.map(|_| SeriesIds { host, ..per_service }),
+                level.map(|_| SeriesIds { level, ..per_service }),
+            ]
+        };
+        for (k, c) in &self.counts {
+            let l = k.labels;
+            for ids in families(l.service, l.host, l.level).into_iter().flatten() {
+                let cell = cells.entry((ids, k.bucket)).or_default();
+                cell.volume += c.records;
+                cell.errors += c.errors;
+                cell.bytes += c.bytes;
+            }
+        }
+        for (k, c) in &self.latency {
+            for ids in families(k.service, k.host, None).into_iter().flatten() {
+                cells.entry((ids, k.bucket)).or_default().latency.merge(&c.sketch);
+            }
+        }
+        for (k, c) in &self.templates {
+            let ids = SeriesIds {
+                template: Some(k.template),
+                ..SeriesIds::default()
+            };
+            cells.entry((ids, k.bucket)).or_default().volume += c.records;
+        }
+        let mut by_series: HashMap<SeriesIds, Vec<(i64, SeriesCell)>> = HashMap::new();
+        for ((ids, bucket), cell) in cells {
+            by_series.entry(ids).or_default().push((bucket, cell));
+        }
+        (by_series.into_iter())
+            .map(|(ids, mut cells)| {
+                cells.sort_unstable_by_key(|&(bucket, _)| bucket);
+                let key = SeriesKey {
+                    service: self.label(ids.service),
+                    host: self.label(ids.host),
+                    level: ids.level,
+                    template: ids.template,
+                };
+                (key, cells)
+            })
+            .collect()
+    }
+
+    fn label(&self, id: Option<LabelId>) -> Option<String> {
+        self.labels.name(id).map(str::to_owned)
+    }
+
+    /// The cells keyed by label values rather than ids, for comparing partials.
+    fn normalized(&self) -> Normalized<'_> {
+        let name = |id| self.labels.name(id);
+        let labels = |l: Labels| (name(l.service), name(l.host), l.level, name(l.source));
+        Normalized {
+            bucket_secs: self.bucket_secs,
+            counts: (self.counts.iter())
+                .map(|(k, &c)| ((k.bucket, labels(k.labels), k.status_class), c))
+                .collect(),
+            templates: (self.templates.iter())
+                .map(|(k, &c)| ((k.bucket, k.template, labels(k.labels)), c))
+                .collect(),
+            latency: (self.latency.iter())
+                .map(|(k, c)| {
+                    let exact: BTreeMap<u64, u64> = c.exact.iter().map(|(&b, &n)| (b, n)).collect();
+                    ((k.bucket, name(k.service), name(k.host)), (&c.sketch, exact))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A latency cell's sketch and exact values (by bit pattern), in order.
+type NamedLatency<'a> = (&'a LatencySketch, BTreeMap<u64, u64>);
+
+type NamedLabels<'a> = (Option<&'a str>, Option<&'a str>, Option<Level>, Option<&'a str>);
+
+#[derive(PartialEq)]
+struct Normalized<'a> {
+    bucket_secs: i64,
+    counts: BTreeMap<(i64, NamedLabels<'a>, Option<u16>), CountCell>,
+    templates: BTreeMap<(i64, u64, NamedLabels<'a>), TemplateCell>,
+    latency: BTreeMap<(i64, Option<&'a str>, Option<&'a str>), NamedLatency<'a>>,
+}
+
+impl PartialEq for MetricPartial {
+    fn eq(&self, other: &Self) -> bool {
+        self.normalized() == other.normalized()
+    }
+}
+
+/// The rows of the day holding `bucket`, created empty when missing.
+fn day_rows(days: &mut BTreeMap<i64, DayRollups>, bucket: i64, bucket_secs: i64) -> &mut DayRollups {
+    let day = bucket.div_euclid(SECS_PER_DAY);
+    days.entry(day).or_insert_with(|| DayRollups {
+        day,
+        bucket_secs,
+        ..DayRollups::default()
+    })
+}
+
+impl TemplateCell {
+    fn absorb(&mut self, other: &TemplateCell) {
+        self.records += other.records;
+        self.errors += other.errors;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+}
+
+/// Removes and returns the entries of `map` for which `take` holds; leaves `map` untouched (no
+/// rehash) when there are none, the common case between watermarks.
+fn split_off<K: Eq + std::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    take: impl Fn(&K) -> bool,
+) -> HashMap<K, V> {
+    if !map.keys().any(&take) {
+        return HashMap::new();
+    }
+    let (taken, kept) = std::mem::take(map).into_iter().partition(|(k, _)| take(k));
+    *map = kept;
+    taken
+}
+
+// The serialized form: label names once, then cells as flat rows keyed by label ids, sorted
+// so equal partials serialize alike.
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    bucket_secs: i64,
+    labels: Vec<String>,
+    counts: Vec<CountEntry>,
+    templates: Vec<TemplateEntry>,
+    latency: Vec<LatencyEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LabelEntry {
+    service: Option<LabelId>,
+    host: Option<LabelId>,
+    /// Index into [`Level::ALL`].
+    level: Option<u8>,
+    source: Option<LabelId>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CountEntry {
+    bucket: i64,
+    labels: LabelEntry,
+    status_class: Option<u16>,
+    records: u64,
+    errors: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TemplateEntry {
+    bucket: i64,
+    template: u64,
+    labels: LabelEntry,
+    records: u64,
+    errors: u64,
+    first_us: i64,
+    last_us: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LatencyEntry {
+    bucket: i64,
+    service: Option<LabelId>,
+    host: Option<LabelId>,
+    sketch: LatencySketch,
+    /// (latency bit pattern, records), sorted; bits because JSON has no NaN.
+    exact: Vec<(u64, u64)>,
+}
+
+impl From<Labels> for LabelEntry {
+    fn from(l: Labels) -> Self {
+        LabelEntry {
+            service: l.service,
+            host: l.host,
+            level: l
+                .level
+                .and_then(|level| Level::ALL.iter().position(|&x| x == level))
+                .map(|i| i as u8),
+            source: l.source,
+        }
+    }
+}
+
+impl LabelEntry {
+    fn labels(&self, known: usize) -> Result<Labels, PartialError> {
+        let id = |id: Option<LabelId>| match id {
+            Some(i) if i as usize >= known => Err(PartialError::Invalid("label id out of range")),
+            _ => Ok(id),
+        };
+        let level = match self.level {
+            Some(i) => Some(
+                *Level::ALL
+                    .get(usize::from(i))
+                    .ok_or(PartialError::Invalid("level index out of range"))?,
+            ),
+            None => None,
+        };
+        Ok(Labels {
+            service: id(self.service)?,
+            host: id(self.host)?,
+            level,
+            source: id(self.source)?,
+        })
+    }
+}
+
+impl From<MetricPartial> for Snapshot {
+    fn from(p: MetricPartial) -> Self {
+        let mut counts: Vec<(CountKey, CountCell)> = p.counts.into_iter().collect();
+        counts.sort_by_key(|&(k, _)| k);
+        let mut templates: Vec<(TemplateKey, TemplateCell)> = p.templates.into_iter().collect();
+        templates.sort_by_key(|&(k, _)| k);
+        let mut latency: Vec<(LatencyKey, LatencyCell)> = p.latency.into_iter().collect();
+        latency.sort_by_key(|&(k, _)| k);
+        Snapshot {
+            version: PARTIAL_VERSION,
+            bucket_secs: p.bucket_secs,
+            labels: p.labels.names,
+            counts: (counts.into_iter())
+                .map(|(k, c)| CountEntry {
+                    bucket: k.bucket,
+                    labels: k.labels.into(),
+                    status_class: k.status_class,
+                    records: c.records,
+                    errors: c.errors,
+                    bytes: c.bytes,
+                })
+                .collect(),
+            templates: (templates.into_iter())
+                .map(|(k, c)| TemplateEntry {
+                    bucket: k.bucket,
+                    template: k.template,
+                    labels: k.labels.into(),
+                    records: c.records,
+                    errors: c.errors,
+                    first_us: c.first.0,
+                    last_us: c.last.0,
+                })
+                .collect(),
+            latency: (latency.into_iter())
+                .map(|(k, c)| {
+                    let mut exact: Vec<(u64, u64)> = c.exact.into_iter().collect();
+                    exact.sort_unstable();
+                    LatencyEntry {
+                        bucket: k.bucket,
+                        service: k.service,
+                        host: k.host,
+                        sketch: c.sketch,
+                        exact,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<Snapshot> for MetricPartial {
+    type Error = PartialError;
+
+    fn try_from(s: Snapshot) -> Result<Self, PartialError> {
+        if s.version != PARTIAL_VERSION {
+            return Err(PartialError::Version(s.version));
+        }
+        if s.bucket_secs < 1 {
+            return Err(PartialError::Invalid("bucket_secs below 1"));
+        }
+        let mut p = MetricPartial::new(s.bucket_secs);
+        for name in &s.labels {
+            p.labels.intern(name);
+        }
+        let known = p.labels.names.len();
+        if known != s.labels.len() {
+            return Err(PartialError::Invalid("repeated label"));
+        }
+        for e in s.counts {
+            let key = CountKey {
+                bucket: e.bucket,
+                labels: e.labels.labels(known)?,
+                status_class: e.status_class,
+            };
+            let cell = CountCell {
+                records: e.records,
+                errors: e.errors,
+                bytes: e.bytes,
+            };
+            p.counts.insert(key, cell);
+        }
+        for e in s.templates {
+            let key = TemplateKey {
+                bucket: e.bucket,
+                template: e.template,
+                labels: e.labels.labels(known)?,
+            };
+            let cell = TemplateCell {
+                records: e.records,
+                errors: e.errors,
+                first: Timestamp(e.first_us),
+                last: Timestamp(e.last_us),
+            };
+            p.templates.insert(key, cell);
+        }
+        for e in s.latency {
+            let labels = LabelEntry {
+                service: e.service,
+                host: e.host,
+                level: None,
+                source: None,
+            }
+            .labels(known)?;
+            let key = LatencyKey {
+                bucket: e.bucket,
+                service: labels.service,
+                host: labels.host,
+            };
+            let cell = LatencyCell {
+                sketch: e.sketch,
+                exact: e.exact.into_iter().collect(),
+            };
+            p.latency.insert(key, cell);
+        }
+        p.oldest = p.counts.keys().map(|k| k.bucket).min();
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::metrics::{MetricPoint, MetricSeries};
+    use proptest::prelude::*;
+
+    fn obs(
+        secs: i64,
+        service: &'static str,
+        status: Option<u16>,
+        latency: Option<f64>,
+    ) -> Observation<'static> {
+        Observation {
+            ts: Timestamp::from_secs(secs),
+            service: Some(service),
+            host: Some("h1"),
+            level: status.is_none().then_some(Level::Error),
+            status,
+            latency_ms: latency,
+            bytes: None,
+            template: Some(7),
+        }
+    }
+
+    fn rollups_before(p: &mut MetricPartial, day: i64) -> Vec<DayRollups> {
+        p.take_completed(Timestamp::from_secs(day.saturating_mul(SECS_PER_DAY)))
+            .rollups()
+    }
+
+    fn all_rollups(p: &mut MetricPartial) -> Vec<DayRollups> {
+        p.take_completed(Timestamp(i64::MAX)).rollups()
+    }
+
+    #[test]
+    fn counts_and_latencies_sum_per_bucket_and_labels() {
+        let mut r = MetricPartial::new(60);
+        r.add(&obs(5, "api", Some(200), Some(12.0)), Some("a.log"));
+        r.add(&obs(59, "api", Some(503), Some(12.0)), Some("a.log"));
+        r.add(&obs(61, "api", Some(204), Some(7.5)), Some("a.log"));
+        r.add(&obs(70, "db", None, None), Some("b.log"));
+        let days = all_rollups(&mut r);
+        assert_eq!(days.len(), 1);
+        let d = &days[0];
+        assert_eq!(d.day, 0);
+        let summary: Vec<_> = (d.counts.iter())
+            .map(|c| {
+                (
+                    c.ts.secs(),
+                    c.service.as_deref().unwrap(),
+                    c.status_class,
+                    c.records,
+                    c.errors,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, "api", Some(2), 1, 0),
+                (0, "api", Some(5), 1, 1),
+                (60, "api", Some(2), 1, 0),
+                (60, "db", None, 1, 1),
+            ]
+        );
+        assert_eq!(d.counts[3].source.as_deref(), Some("b.log"));
+        let hist: Vec<_> = (d.latency.iter())
+            .map(|l| (l.ts.secs(), l.latency_ms, l.records))
+            .collect();
+        assert_eq!(hist, vec![(0, 12.0, 2), (60, 7.5, 1)]);
+        let templates: Vec<_> = (d.templates.iter())
+            .map(|t| {
+                (
+                    t.ts.secs(),
+                    t.template_id,
+                    t.records,
+                    t.errors,
+                    t.first_ts.secs(),
+                    t.last_ts.secs(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            templates,
+            vec![(0, 7, 2, 1, 5, 59), (60, 7, 1, 0, 61, 61), (60, 7, 1, 1, 70, 70)]
+        );
+        assert!(r.is_empty());
+        assert!(all_rollups(&mut r).is_empty());
+    }
+
+    #[test]
+    fn days_are_handed_out_once_and_in_order() {
+        let mut r = MetricPartial::new(60);
+        r.add(&obs(SECS_PER_DAY + 1, "api", Some(200), Some(1.0)), None);
+        r.add(&obs(1, "api", Some(200), Some(1.0)), None);
+        r.add(&obs(2 * SECS_PER_DAY, "api", Some(200), None), None);
+        let early = rollups_before(&mut r, 2);
+        assert_eq!(early.iter().map(|d| d.day).collect::<Vec<_>>(), vec![0, 1]);
+        let rest = all_rollups(&mut r);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].counts[0].records, 1);
+        assert!(rest[0].latency.is_empty());
+        assert!(all_rollups(&mut r).is_empty());
+    }
+
+    #[test]
+    fn only_buckets_ending_by_the_watermark_complete() {
+        let mut r = MetricPartial::new(60);
+        r.add(&obs(59, "api", Some(200), None), None);
+        r.add(&obs(60, "api", Some(200), None), None);
+        assert_eq!(r.take_completed(Timestamp::from_secs(119)).span(), Some((0, 0)));
+        assert_eq!(r.span(), Some((60, 60)));
+        assert!(r.take_completed(Timestamp::from_secs(119)).is_empty());
+        // A late record adds to a bucket already handed out, and leaves with the next call.
+        r.add(&obs(1, "api", Some(200), None), None);
+        assert_eq!(r.take_completed(Timestamp::from_secs(60)).span(), Some((0, 0)));
+    }
+
+    #[test]
+    fn record_totals_are_preserved() {
+        let mut r = MetricPartial::new(300);
+        let mut n = 0u64;
+        for i in 0..5_000i64 {
+            let status = [200u16, 301, 404, 500][(i % 4) as usize];
+            let service = ["a", "b", "c"][(i % 3) as usize];
+            r.add(&obs(i * 37, service, Some(status), Some((i % 17) as f64)), None);
+            n += 1;
+        }
+        let days = all_rollups(&mut r);
+        let records: u64 = days.iter().flat_map(|d| &d.counts).map(|c| c.records).sum();
+        let errors: u64 = days.iter().flat_map(|d| &d.counts).map(|c| c.errors).sum();
+        let latencies: u64 = days.iter().flat_map(|d| &d.latency).map(|l| l.records).sum();
+        assert_eq!((records, errors, latencies), (n, 1_250, n));
+    }
+
+    #[test]
+    fn partials_of_other_widths_do_not_merge() {
+        let mut a = MetricPartial::new(60);
+        assert_eq!(
+            a.merge(MetricPartial::new(300)),
+            Err(PartialError::BucketWidth(60, 300))
+        );
+    }
+
+    #[test]
+    fn serialized_partials_are_versioned() {
+        let mut p = MetricPartial::new(60);
+        p.add(&obs(5, "api", Some(200), Some(f64::NAN)), Some("a.log"));
+        p.add(&obs(7, "db", None, Some(3.5)), None);
+        let json = serde_json::to_string(&p).unwrap();
+        let back: MetricPartial = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(serde_json::to_string(&back).unwrap(), json, "stable form");
+        let future = json.replace("\"version\":1", "\"version\":2");
+        let err = serde_json::from_str::<MetricPartial>(&future).unwrap_err();
+        assert!(err.to_string().contains("version 2"), "{err}");
+        let dangling = json.replace("\"labels\":[\"api\"", "\"labels\":[\"x\"]");
+        assert!(serde_json::from_str::<MetricPartial>(&dangling).is_err());
+    }
+
+    /// Observations drawn from a small label space, so cells collide and merge.
+    #[derive(Debug, Clone)]
+    struct Draw {
+        secs: i64,
+        service: Option<usize>,
+        host: Option<usize>,
+        level: Option<usize>,
+        status: Option<u16>,
+        latency: Option<f64>,
+        bytes: Option<u64>,
+        template: Option<u64>,
+        source: Option<usize>,
+    }
+
+    const NAMES: [&str; 4] = ["api", "db", "web-01", "web-02"];
+
+    impl Draw {
+        fn observation(&self) -> Observation<'static> {
+            Observation {
+                ts: Timestamp::from_secs(self.secs),
+                service: self.service.map(|i| NAMES[i]),
+                host: self.host.map(|i| NAMES[i]),
+                level: self.level.map(|i| Level::ALL[i]),
+                status: self.status,
+                latency_ms: self.latency,
+                bytes: self.bytes,
+                template: self.template,
+            }
+        }
+
+        fn source(&self) -> Option<&'static str> {
+            self.source.map(|i| NAMES[i])
+        }
+    }
+
+    fn draw() -> impl Strategy<Value = Draw> {
+        (
+            (
+                -200i64..200_000,
+                prop::option::of(0..2usize),
+                prop::option::of(2..4usize),
+            ),
+            (
+                prop::option::of(0..9usize),
+                prop::option::of(prop::sample::select(vec![200u16, 404, 503])),
+            ),
+            (
+                prop::option::of(prop_oneof![0.0..5e3f64, Just(0.0), Just(f64::NAN), Just(-1.0)]),
+                prop::option::of(0..10_000u64),
+                prop::option::of(0..3u64),
+                prop::option::of(0..4usize),
+            ),
+        )
+            .prop_map(
+                |((secs, service, host), (level, status), (latency, bytes, template, source))| Draw {
+                    secs,
+                    service,
+                    host,
+                    level,
+                    status,
+                    latency,
+                    bytes,
+                    template,
+                    source,
+                },
+            )
+    }
+
+    fn partial_of(draws: &[Draw]) -> MetricPartial {
+        let mut p = MetricPartial::new(60);
+        for d in draws {
+            p.add(&d.observation(), d.source());
+        }
+        p
+    }
+
+    fn points(p: &MetricPartial) -> Vec<MetricPoint> {
+        let mut series = MetricSeries::new(p.bucket_secs());
+        series.absorb(p);
+        series.finish()
+    }
+
+    /// Merges `parts` pairwise in the tree shape `shape` picks (a seed for which neighbours
+    /// merge first), so every tree over the parts is reachable.
+    fn merge_tree(mut parts: Vec<MetricPartial>, shape: &[usize]) -> MetricPartial {
+        let mut choices = shape.iter().cycle();
+        while parts.len() > 1 {
+            let i = choices.next().map_or(0, |&c| c % (parts.len() - 1));
+            let right = parts.remove(i + 1);
+            parts[i].merge(right).unwrap();
+        }
+        parts.pop().unwrap_or_else(|| MetricPartial::new(60))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any split of the input, any order of the parts, any merge tree: the same partial, and
+        /// so the same rollups and points, as one partial over the whole.
+        #[test]
+        fn any_split_and_merge_order_equals_the_whole(
+            draws in prop::collection::vec(draw(), 0..300),
+            part_of in prop::collection::vec(0..5usize, 300),
+            order in any::<u64>(),
+            shape in prop::collection::vec(0..8usize, 1..8),
+        ) {
+            let whole = partial_of(&draws);
+            let mut parts: Vec<Vec<Draw>> = vec![Vec::new(); 5];
+            for (d, &k) in draws.iter().zip(&part_of) {
+                parts[k].push(d.clone());
+            }
+            let rotate = (order % 5) as usize;
+            parts.rotate_left(rotate);
+            if order & 8 != 0 {
+                parts.reverse();
+            }
+            let merged = merge_tree(parts.iter().map(|p| partial_of(p)).collect(), &shape);
+            prop_assert_eq!(&merged, &whole);
+            // Debug text, because a NaN latency row is not equal to itself.
+            prop_assert_eq!(format!("{:?}", merged.rollups()), format!("{:?}", whole.rollups()));
+            prop_assert_eq!(points(&merged), points(&whole));
+        }
+
+        /// Taking completed buckets at any watermarks and merging what was taken gives the whole.
+        #[test]
+        fn completed_buckets_partition_the_whole(
+            draws in prop::collection::vec(draw(), 0..200),
+            watermarks in prop::collection::vec(-300i64..200_000, 0..4),
+        ) {
+            let whole = partial_of(&draws);
+            let mut open = whole.clone();
+            let mut taken = MetricPartial::new(60);
+            let mut sorted = watermarks.clone();
+            sorted.sort_unstable();
+            for w in sorted {
+                let done = open.take_completed(Timestamp::from_secs(w));
+                if let Some((_, last)) = done.span() {
+                    prop_assert!(last + 60 <= w);
+                }
+                taken.merge(done).unwrap();
+            }
+            taken.merge(open).unwrap();
+            prop_assert_eq!(&taken, &whole);
+            let json = serde_json::to_string(&whole).unwrap();
+            prop_assert_eq!(&serde_json::from_str::<MetricPartial>(&json).unwrap(), &whole);
+        }
+    }
+}
