@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use loglens_core::format::generic::GenericParser;
 use loglens_core::format::{Format, LineParser, ParseContext};
 use loglens_core::Timestamp;
 use serde::Serialize;
@@ -31,6 +32,8 @@ impl Parsers {
             all.push(Arc::new(parser));
         }
         all.extend(Format::ALL.iter().map(|f| Arc::from(f.parser())));
+        // Last, and detected only when nothing specific reads the sample.
+        all.push(Arc::new(GenericParser));
         Ok(Parsers { all })
     }
 
@@ -43,10 +46,18 @@ impl Parsers {
         self.all.iter().find(|p| p.name() == builtin.name()).cloned()
     }
 
-    /// The parser that reads most of `sample`, if any reads at least half of it.
+    /// The parser that reads most of `sample`, if any reads at least half of it. The
+    /// `generic` fallback is tried only when no specific format does, so it never wins over
+    /// one that parses the same lines.
     pub fn detect(&self, sample: &[&str], ctx: &ParseContext) -> Option<Arc<dyn LineParser>> {
-        let candidates: Vec<&dyn LineParser> = self.all.iter().map(|p| p.as_ref()).collect();
-        loglens_core::format::detect(sample, &candidates, ctx).map(|i| self.all[i].clone())
+        // `from_config` puts the generic parser last.
+        let (_, specific) = self.all.split_last()?;
+        [specific, &self.all[specific.len()..]]
+            .into_iter()
+            .find_map(|parsers| {
+                let candidates: Vec<&dyn LineParser> = parsers.iter().map(|p| p.as_ref()).collect();
+                loglens_core::format::detect(sample, &candidates, ctx).map(|i| parsers[i].clone())
+            })
     }
 }
 
@@ -167,4 +178,43 @@ pub fn modified(path: &Path) -> Timestamp {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| Timestamp(d.as_micros() as i64))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod detect_tests {
+    use super::*;
+
+    fn detected(sample: &[&str]) -> Option<String> {
+        let parsers = Parsers::from_config(&Config::default()).unwrap();
+        parsers
+            .detect(sample, &ParseContext::default())
+            .map(|p| p.name().to_owned())
+    }
+
+    #[test]
+    fn generic_reads_what_no_specific_format_does() {
+        let spark = [
+            "26/03/04 05:06:07 INFO storage.BlockManager: Found block rdd_2_3 locally",
+            "26/03/04 05:06:08 WARN storage.BlockManager: Block rdd_2_4 missing",
+        ];
+        assert_eq!(detected(&spark).as_deref(), Some("generic"));
+        assert_eq!(detected(&["no timestamp here", "nor here"]), None);
+    }
+
+    #[test]
+    fn generic_never_wins_over_a_specific_format() {
+        // Python logging lines also start with a timestamp the generic parser reads.
+        let pylog = [
+            "2026-03-04 05:06:07,123 - app - INFO - started",
+            "2026-03-04 05:06:08,123 - app - ERROR - failed",
+            "2026-03-04 05:06:09,123 free text the generic parser alone reads",
+        ];
+        assert_eq!(detected(&pylog).as_deref(), Some("pylog"));
+        let syslog = [
+            "Mar  4 05:06:07 box sshd[1]: hi",
+            "Mar  4 05:06:08 box cron[2]: ran",
+        ];
+        assert_eq!(detected(&syslog).as_deref(), Some("syslog3164"));
+    }
 }

@@ -149,9 +149,17 @@ impl LineParser for CombinedParser {
         if self.with_agent {
             referer = dash_to_none(c.quoted().ok_or(ParseError::Missing("referer"))?);
             user_agent = dash_to_none(c.quoted().ok_or(ParseError::Missing("user agent"))?);
+            let mut position = 0;
             while !c.at_end() {
-                let extra = c.last_word();
-                latency_ms = latency_ms.or(trailing_field(extra, &mut attrs)?);
+                let (extra, quoted) = match c.rest().first() {
+                    Some(b'"') => (c.quoted().ok_or(ParseError::Missing("closing quote"))?, true),
+                    _ => (c.last_word(), false),
+                };
+                if extra.is_empty() && !quoted {
+                    continue;
+                }
+                position += 1;
+                trailing_field(extra, quoted, position, &mut latency_ms, &mut attrs);
             }
         } else if !c.at_end() {
             return Err(ParseError::Layout("common (text after the byte count)"));
@@ -211,35 +219,46 @@ fn parse_status(text: &str) -> Result<u16, ParseError> {
     }
 }
 
-/// A field after the user agent: a bare number is nginx's `$request_time` in seconds; a
-/// `key=value` goes to attrs (and `rt`/`request_time` also give the latency).
+/// A field after the user agent (`position` counts them from 1). The first number, bare or
+/// quoted, is nginx's `$request_time` in seconds; a bare `key=value` goes to attrs (and
+/// `rt`/`request_time` also give the latency); anything else (`"$http_x_forwarded_for"`, an
+/// upstream time) is kept as `extra_<position>`, unless it is `-`.
 fn trailing_field<'a>(
     field: &'a str,
+    quoted: bool,
+    position: usize,
+    latency_ms: &mut Option<f64>,
     attrs: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
-) -> Result<Option<f64>, ParseError> {
-    if field.is_empty() {
-        return Ok(None);
+) {
+    let key_value = field.split_once('=').filter(|(k, _)| {
+        !quoted && !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    });
+    if let Some((key, value)) = key_value {
+        let value = value.trim_matches('"');
+        attrs.push((Cow::Borrowed(key), Cow::Borrowed(value)));
+        if matches!(key, "rt" | "request_time") && latency_ms.is_none() {
+            *latency_ms = seconds_to_ms(value);
+        }
+        return;
     }
-    let (key, value) = match field.split_once('=') {
-        Some((k, v)) => (Some(k), v.trim_matches('"')),
-        None => (None, field),
-    };
-    let is_latency = matches!(key, None | Some("rt" | "request_time"));
-    if let Some(k) = key {
-        attrs.push((Cow::Borrowed(k), Cow::Borrowed(value)));
+    if latency_ms.is_none() {
+        if let Some(ms) = seconds_to_ms(field) {
+            *latency_ms = Some(ms);
+            return;
+        }
     }
-    if !is_latency {
-        return Ok(None);
+    if field != "-" {
+        attrs.push((Cow::Owned(format!("extra_{position}")), Cow::Borrowed(field)));
     }
-    match value.parse::<f64>() {
-        // Rounded to the microsecond so `0.258` reads as 258 ms, not 258.00000000000003.
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Ok(Some((secs * 1e6).round() / 1e3)),
-        _ if key.is_some() => Ok(None),
-        _ => Err(ParseError::Invalid {
-            field: "request time",
-            reason: "not a number of seconds",
-        }),
-    }
+}
+
+/// A non-negative number of seconds as milliseconds, rounded to the microsecond so `0.258`
+/// reads as 258 ms, not 258.00000000000003.
+fn seconds_to_ms(text: &str) -> Option<f64> {
+    let secs = text.parse::<f64>().ok()?;
+    // `parse` also reads `inf` and `NaN`; a request time is digits.
+    (secs.is_finite() && secs >= 0.0 && text.bytes().all(|c| c.is_ascii_digit() || c == b'.'))
+        .then(|| (secs * 1e6).round() / 1e3)
 }
 
 /// Renders an access record; `with_agent` selects combined over common.

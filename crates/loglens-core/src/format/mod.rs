@@ -13,6 +13,7 @@ use crate::time::{TimeError, Timestamp};
 
 pub mod combined;
 mod fields;
+pub mod generic;
 pub mod jsonl;
 pub mod logfmt;
 pub mod pylog;
