@@ -2,7 +2,7 @@
 //! and ETA. Shown only once a stage has run for about two seconds (short runs stay quiet) and
 //! only when stderr is a terminal; `--json` runs get none.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,12 +18,15 @@ pub struct Bar {
 }
 
 impl Bar {
-    /// A bar for a terminal's stderr; `None` when stderr is no terminal.
-    pub fn for_terminal() -> Option<Bar> {
+    /// A bar for a terminal's stderr; `None` when stderr is no terminal or the output is JSON
+    /// (a machine reads it).
+    pub fn unless_json(json: bool) -> Option<Arc<Bar>> {
         use std::io::IsTerminal;
-        std::io::stderr().is_terminal().then(|| Bar {
-            bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
-            started: Mutex::new(None),
+        (!json && std::io::stderr().is_terminal()).then(|| {
+            Arc::new(Bar {
+                bar: ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
+                started: Mutex::new(None),
+            })
         })
     }
 }

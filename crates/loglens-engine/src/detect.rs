@@ -27,6 +27,7 @@ use loglens_store::{
 };
 use serde::Serialize;
 
+use crate::progress::{Progress, Stage};
 use crate::EngineError;
 
 /// Examples kept per incident.
@@ -77,7 +78,13 @@ pub struct IncidentSummary {
 }
 
 /// Runs detection over the data directory at `data_dir`.
-pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<DetectSummary, EngineError> {
+/// `progress`, when given, is told how many records files have been read.
+pub fn detect(
+    data_dir: &Path,
+    config: &DetectConfig,
+    run_id: &str,
+    progress: Option<&dyn Progress>,
+) -> Result<DetectSummary, EngineError> {
     let started = Instant::now();
     config
         .validate()
@@ -101,7 +108,15 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
     let aliases = template_aliases(&stored_templates);
     let mut records = 0u64;
     let mut levels = TemplateLevels::new();
-    for file in &record_files {
+    let sizes: Vec<u64> = record_files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .collect();
+    if let Some(progress) = progress {
+        progress.begin(Stage::Detect, Some(sizes.iter().sum()));
+    }
+    let mut read_bytes = 0;
+    for (file, size) in record_files.iter().zip(&sizes) {
         let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
             records += observe_batch(file, batch, &aliases, &mut partial, &mut levels, &mut first_day)?;
@@ -113,6 +128,13 @@ pub fn detect(data_dir: &Path, config: &DetectConfig, run_id: &str) -> Result<De
         let completed = partial.take_completed(Timestamp(first_day.saturating_mul(US_PER_DAY)));
         series.absorb(&completed);
         rollups.write(&completed)?;
+        read_bytes += size;
+        if let Some(progress) = progress {
+            progress.update(records, read_bytes);
+        }
+    }
+    if let Some(progress) = progress {
+        progress.end();
     }
     let completed = partial.take_completed(Timestamp(i64::MAX));
     series.absorb(&completed);

@@ -27,13 +27,13 @@ use loglens_store::{
 use memchr::memchr_iter;
 use serde::Serialize;
 
-use crate::progress::{Counted, Progress, Stage};
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{modified, FailedInput, InputFile, Parsers, STDIN};
 use crate::mine::{
     load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
 use crate::parsed::{ParsedRecords, ParsedText};
+use crate::progress::{Counted, Progress, Stage};
 use crate::EngineError;
 
 /// Options of one batch run.
@@ -395,7 +395,10 @@ fn write_inputs(
         let mut seq = 0;
         let disk = Arc::new(AtomicU64::new(0));
         if let Some(progress) = &options.progress {
-            progress.begin(Stage::Process, Some(plans.iter().map(InputPlan::disk_bytes).sum()));
+            progress.begin(
+                Stage::Process,
+                Some(plans.iter().map(InputPlan::disk_bytes).sum()),
+            );
         }
         let read_result = plans.iter_mut().try_for_each(|plan| {
             let end = read_chunks(plan, options, summary, &disk, &mut seq, &mut |chunk| {

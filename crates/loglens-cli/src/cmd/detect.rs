@@ -24,7 +24,11 @@ pub struct DetectArgs {
 pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
     let config = args.data.config()?;
     let data_dir = crate::cmd::data_dir_of(&config, args.data.data_dir.as_ref());
-    let summary = detect(&data_dir, &config.detect, &crate::cmd::run_id())
+    let bar = crate::progress::Bar::unless_json(args.json);
+    let progress = bar
+        .as_deref()
+        .map(|bar| bar as &dyn loglens_engine::progress::Progress);
+    let summary = detect(&data_dir, &config.detect, &crate::cmd::run_id(), progress)
         .with_context(|| format!("detecting anomalies in {}", data_dir.display()))?;
     if args.json {
         return out.line(&serde_json::to_string_pretty(&summary)?);

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::input::{expand, resolve, Parsers};
+use loglens_engine::progress::Progress;
 use loglens_engine::{ProcessOptions, ProcessSummary, RunStatus};
 
 use crate::output::{thousands, Output};
@@ -102,10 +104,8 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     options.zone = zone;
     options.reprocess = args.reprocess;
     options.final_inputs = args.final_inputs;
-    if !args.json {
-        options.progress = crate::progress::Bar::for_terminal()
-            .map(|bar| std::sync::Arc::new(bar) as std::sync::Arc<dyn loglens_engine::progress::Progress>);
-    }
+    let bar = crate::progress::Bar::unless_json(args.json);
+    options.progress = bar.clone().map(|bar| bar as Arc<dyn Progress>);
     options.mine_templates = !args.no_templates;
     options.failed = failed;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
@@ -131,8 +131,13 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         );
     }
     if args.detect {
-        let found = loglens_engine::detect::detect(&summary.data_dir, &config.detect, &crate::cmd::run_id())
-            .context("detecting anomalies")?;
+        let found = loglens_engine::detect::detect(
+            &summary.data_dir,
+            &config.detect,
+            &crate::cmd::run_id(),
+            bar.as_deref().map(|bar| bar as &dyn Progress),
+        )
+        .context("detecting anomalies")?;
         if args.json {
             out.line(&serde_json::to_string_pretty(&found)?)?;
         } else {
