@@ -186,8 +186,9 @@ RESULT_COLORS = {
     "delivered": "#54a24b",
     "retrying": "#f2a93b",
     "failed": "#e45756",
+    "expired": "#b279a2",
     "silenced": "#9e9e9e",
-    "dry_run": "#72b7b2",
+    "summarized": "#72b7b2",
 }
 
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from loglens.dashboard import charts, data, filters, sql, ui
 
-RESULTS = ("delivered", "retrying", "failed", "silenced", "dry_run")
+RESULTS = ("delivered", "retrying", "failed", "expired", "silenced", "summarized")
 
 
 SCOPES = ("Sent in the selected range", "All history")
@@ -43,12 +43,15 @@ def render() -> None:
         scope = _scope(ctx)
         notes = ctx.query("notifications", scope)
         counts = notes["result"].value_counts()
-        cols = st.columns(5)
+        cols = st.columns(6)
         cols[0].metric("Notifications", f"{len(notes):,}")
         cols[1].metric("Delivered", f"{int(counts.get('delivered', 0)):,}")
-        cols[2].metric("Failed", f"{int(counts.get('failed', 0)):,}")
-        cols[3].metric("Retrying", f"{int(counts.get('retrying', 0)):,}")
-        cols[4].metric("Retries", f"{int(notes['retries'].sum()) if len(notes) else 0:,}")
+        # Retrying: not delivered yet, a later `loglens alert run` tries again; failed: refused
+        # for good; expired: not delivered within `give_up_after`.
+        cols[2].metric("Retrying", f"{int(counts.get('retrying', 0)):,}")
+        cols[3].metric("Failed", f"{int(counts.get('failed', 0)):,}")
+        cols[4].metric("Expired", f"{int(counts.get('expired', 0)):,}")
+        cols[5].metric("Retries", f"{int(notes['retries'].sum()) if len(notes) else 0:,}")
         if notes.empty:
             st.info("No notification was sent in this range.")
             return
