@@ -196,3 +196,46 @@ fn one_file_has_one_source_however_it_is_named() {
     let canonical = log.canonicalize().expect("canonical").display().to_string();
     assert_eq!(sources.into_iter().collect::<Vec<_>>(), [canonical]);
 }
+
+#[test]
+fn a_line_longer_than_the_cap_is_kept_truncated_with_its_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, data) = (dir.path().join("app.log"), dir.path().join("data"));
+    let runaway = format!(
+        "{{\"ts\":\"2026-11-01T10:00:01Z\",\"msg\":\"{}\"}}\n",
+        "x".repeat(3 << 20)
+    );
+    let before = lines("a", 0..1);
+    let after = lines("a", 2..3);
+    std::fs::write(&log, format!("{before}{runaway}{after}")).expect("write");
+    let summary = process(&data, &[&log], &["--max-line-bytes", "1048576"]);
+    assert_eq!(summary["lines"], 3, "{summary}");
+    assert_eq!(summary["records_written"], 2);
+    assert_eq!(
+        summary["unparsed"]["line longer than the cap (kept truncated)"],
+        1
+    );
+    let unparsed = read_dataset(&data.join("unparsed"));
+    let reasons = strings(&unparsed, "reason");
+    let full = runaway.len() - 1;
+    assert_eq!(
+        reasons,
+        [Some(format!(
+            "line of {full} bytes is longer than the cap; its first 1048576 bytes are kept"
+        ))]
+    );
+    assert_eq!(
+        strings(&unparsed, "raw")[0].as_ref().map(String::len),
+        Some(1 << 20)
+    );
+    assert_eq!(u64s(&unparsed, "line"), [Some(2)]);
+    let mut numbers: Vec<u64> = u64s(&read_dataset(&data.join("records")), "line")
+        .into_iter()
+        .flatten()
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, [1, 3], "the lines after it keep their numbers");
+    // Nothing is read again: the checkpoint is past the runaway line.
+    let summary = process(&data, &[&log], &[]);
+    assert_eq!(summary["lines"], 0);
+}

@@ -36,6 +36,9 @@ use crate::parsed::{ParsedRecords, ParsedText};
 use crate::progress::{Counted, Progress, Stage};
 use crate::EngineError;
 
+/// The default line cap: 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Options of one batch run.
 pub struct ProcessOptions {
     /// The files to read, with their parsers and labels.
@@ -59,6 +62,9 @@ pub struct ProcessOptions {
     pub final_inputs: bool,
     /// Told how far reading has got (the CLI's progress bar); `None` reports nothing.
     pub progress: Option<Arc<dyn Progress>>,
+    /// Longest line kept whole; a longer one is kept truncated as an unparsed row with its
+    /// length, so one runaway line cannot take the memory of the run.
+    pub max_line_bytes: usize,
     /// Inputs that failed before the run (missing paths, unreadable directories), to report
     /// with the run's own failures.
     pub failed: Vec<FailedInput>,
@@ -79,6 +85,7 @@ impl ProcessOptions {
             mine_templates: true,
             final_inputs: false,
             progress: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             failed: Vec::new(),
         }
     }
@@ -191,6 +198,9 @@ struct Chunk {
     seq: u64,
     first_line: u64,
     data: Vec<u8>,
+    /// Set for a chunk holding one line longer than the cap: its full length in bytes (`data`
+    /// keeps the first `max_line_bytes` of it).
+    overlong: Option<u64>,
 }
 
 /// Runs the pipeline to completion and commits what it wrote in one step: records, unparsed
@@ -928,22 +938,42 @@ fn read_chunks(
         if !eof {
             match memchr::memrchr(b'\n', &data) {
                 Some(last) => carry = data.split_off(last + 1),
-                None => {
+                None if data.len() < options.max_line_bytes => {
                     // A single line longer than a chunk: keep reading into it.
                     carry = data;
+                    continue;
+                }
+                None => {
+                    let Some(skipped) = skip_overlong(&mut reader, &mut data, &mut carry, options)
+                        .map_err(|e| EngineError::io(&path, e))?
+                    else {
+                        if !plan.complete {
+                            summary.lines_held_back += 1;
+                        }
+                        break;
+                    };
+                    let job = job_of(plan, &data, ctx, options, summary);
+                    let full = (data.len() as u64) + skipped;
+                    summary.lines += 1;
+                    summary.bytes += full;
+                    consumed += full + 1;
+                    let chunk = Chunk {
+                        job,
+                        seq: *seq,
+                        first_line: next_line,
+                        data,
+                        overlong: Some(full),
+                    };
+                    (*seq, next_line) = (*seq + 1, next_line + 1);
+                    if !send(chunk) {
+                        break;
+                    }
                     continue;
                 }
             }
         }
         let lines = count_lines(&data);
-        let job = match &plan.job {
-            Some(job) => job.clone(),
-            None => {
-                let job = Arc::new(file_job(plan, &data, ctx, options, summary));
-                plan.job = Some(job.clone());
-                job
-            }
-        };
+        let job = job_of(plan, &data, ctx, options, summary);
         summary.lines += lines;
         summary.bytes += data.len() as u64;
         consumed += data.len() as u64;
@@ -952,6 +982,7 @@ fn read_chunks(
             seq: *seq,
             first_line: next_line,
             data,
+            overlong: None,
         };
         *seq += 1;
         next_line += lines;
@@ -968,6 +999,49 @@ fn read_chunks(
         last_line: next_line - 1,
         failure,
     })
+}
+
+/// The parser and labels of an input, fixed at its first chunk.
+fn job_of(
+    plan: &mut InputPlan,
+    first_chunk: &[u8],
+    ctx: ParseContext,
+    options: &ProcessOptions,
+    summary: &mut ProcessSummary,
+) -> Arc<FileJob> {
+    if let Some(job) = &plan.job {
+        return job.clone();
+    }
+    let job = Arc::new(file_job(plan, first_chunk, ctx, options, summary));
+    plan.job = Some(job.clone());
+    job
+}
+
+/// `data` holds the start of a line longer than the cap, with no newline yet: keeps its first
+/// `max_line_bytes` in `data`, reads on to the end of the line without keeping it, and leaves
+/// what follows the newline in `carry`. Returns the bytes dropped, or `None` when the input
+/// ended before the line did (a complete input's last line counts as ended).
+fn skip_overlong(
+    reader: &mut dyn Read,
+    data: &mut Vec<u8>,
+    carry: &mut Vec<u8>,
+    options: &ProcessOptions,
+) -> std::io::Result<Option<u64>> {
+    let mut skipped = (data.len() - options.max_line_bytes) as u64;
+    data.truncate(options.max_line_bytes);
+    let mut buf = vec![0u8; options.chunk_bytes.max(1)];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(end) = memchr::memchr(b'\n', &buf[..n]) {
+            skipped += end as u64;
+            carry.extend_from_slice(&buf[end + 1..n]);
+            return Ok(Some(skipped));
+        }
+        skipped += n as u64;
+    }
 }
 
 /// The reason an input failed, without its path (which the failure names separately).
@@ -1077,7 +1151,11 @@ fn parse_chunk(
         seq,
         first_line,
         data,
+        overlong,
     } = chunk;
+    if let Some(full) = overlong {
+        return overlong_line(job, seq, first_line, &data, full, unparsed, stats);
+    }
     let (text, invalid) = ParsedText::of(data);
     stats.invalid_utf8 += invalid;
     let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
@@ -1104,6 +1182,38 @@ fn parse_chunk(
     }
     Ok(ParsedChunk {
         job: job.clone(),
+        seq,
+        records,
+        templates: Vec::new(),
+    })
+}
+
+/// The row of a line longer than the cap: unparsed, truncated, with its full length.
+fn overlong_line(
+    job: Arc<FileJob>,
+    seq: u64,
+    line: u64,
+    kept: &[u8],
+    full: u64,
+    unparsed: &mut UnparsedWriter,
+    stats: &mut WorkerStats,
+) -> Result<ParsedChunk, EngineError> {
+    let kind = "line longer than the cap (kept truncated)";
+    *stats.unparsed.entry(kind.to_owned()).or_default() += 1;
+    unparsed.push(&UnparsedLine {
+        source: &job.source,
+        line,
+        format: job.parser.as_ref().map_or("unrecognized", |p| p.name()),
+        reason: &format!(
+            "line of {full} bytes is longer than the cap; its first {} bytes are kept",
+            kept.len()
+        ),
+        raw: &String::from_utf8_lossy(kept),
+    })?;
+    let (text, _) = ParsedText::of(Vec::new());
+    let records = ParsedRecords::parse(text, line, None, &job.ctx, |_, _, _| Ok::<(), EngineError>(()))?;
+    Ok(ParsedChunk {
+        job,
         seq,
         records,
         templates: Vec::new(),

@@ -42,6 +42,10 @@ pub struct ProcessArgs {
     /// until its newline arrives (files still being written hold it back by default).
     #[arg(long = "final")]
     pub final_inputs: bool,
+    /// Longest line kept whole, in bytes; a longer line is stored truncated as an unparsed row
+    /// with its length [default: 1048576].
+    #[arg(long)]
+    pub max_line_bytes: Option<usize>,
     /// Skip template mining (records get no `template_id`).
     #[arg(long)]
     pub no_templates: bool,
@@ -104,6 +108,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     options.zone = zone;
     options.reprocess = args.reprocess;
     options.final_inputs = args.final_inputs;
+    options.max_line_bytes = args.max_line_bytes.unwrap_or(options.max_line_bytes).max(1);
     let bar = crate::progress::Bar::unless_json(args.json);
     options.progress = bar.clone().map(|bar| bar as Arc<dyn Progress>);
     options.mine_templates = !args.no_templates;
