@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::loglens;
+use common::{json_of, loglens};
 use serde_json::Value;
 
 /// Buckets after an incident's last one during which it may still grow (merge gap + 1), in
@@ -27,17 +27,11 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// `loglens detect --json` on `data`: its incidents.
 fn incidents(data: &Path) -> Vec<Value> {
-    let output = loglens()
-        .args(["detect", "--json", "--limit", "100000", "--data-dir"])
-        .arg(data)
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let summary = json_of(
+        loglens()
+            .args(["detect", "--json", "--limit", "100000", "--data-dir"])
+            .arg(data),
     );
-    let summary: Value = serde_json::from_slice(&output.stdout).expect("json");
     summary["incidents"].as_array().expect("incidents").clone()
 }
 

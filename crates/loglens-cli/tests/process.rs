@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{count_rows, loglens, parquet_files, read_dataset, strings, u64s};
+use common::{count_rows, json_of, loglens, parquet_files, read_dataset, strings, u64s};
 
 const NGINX: &str = r#"203.0.113.9 - - [01/Nov/2026:10:15:00 +0000] "GET /index.html HTTP/1.1" 200 512 "-" "curl/8.0" 0.010
 203.0.113.9 - - [01/Nov/2026:10:59:59 +0000] "GET /api/cart HTTP/1.1" 503 0 "-" "curl/8.0" 1.500
@@ -179,20 +179,14 @@ fn second_run_reads_only_appended_lines() {
     let lines: Vec<&str> = NGINX.lines().collect();
     std::fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).expect("write");
     let data = dir.path().join("data");
-    let run = |extra: &[&str]| -> serde_json::Value {
-        let output = loglens()
-            .args(["process", "--json", "--format", "combined", "--data-dir"])
-            .arg(&data)
-            .args(extra)
-            .arg(&log)
-            .output()
-            .expect("runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("json")
+    let run = |extra: &[&str]| {
+        json_of(
+            loglens()
+                .args(["process", "--json", "--format", "combined", "--data-dir"])
+                .arg(&data)
+                .args(extra)
+                .arg(&log),
+        )
     };
     assert_eq!(run(&[])["lines"], 2);
 
@@ -229,18 +223,12 @@ fn second_run_reads_only_appended_lines() {
 fn reads_standard_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let output = loglens()
-        .args(["process", "-", "--json", "--data-dir"])
-        .arg(&data)
-        .write_stdin(NGINX)
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let summary = json_of(
+        loglens()
+            .args(["process", "-", "--json", "--data-dir"])
+            .arg(&data)
+            .write_stdin(NGINX),
     );
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(
         (summary["lines"].clone(), summary["records_written"].clone()),
         (5.into(), 3.into())

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-use common::{loglens, read_dataset, strings, u64s};
+use common::{json_of, loglens, read_dataset, strings, u64s};
 
 /// `n` JSON lines whose messages are `{tag}-{i}`, one second apart.
 fn lines(tag: &str, range: std::ops::Range<u32>) -> String {
@@ -34,26 +34,20 @@ fn append(path: &Path, text: &str) {
 
 /// Runs `process --json` on `inputs`, returns the summary.
 fn process(data: &Path, inputs: &[&Path], extra: &[&str]) -> serde_json::Value {
-    let output = loglens()
-        .args([
-            "process",
-            "--json",
-            "--format",
-            "json",
-            "--no-templates",
-            "--data-dir",
-        ])
-        .arg(data)
-        .args(extra)
-        .args(inputs)
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("json summary")
+    json_of(
+        loglens()
+            .args([
+                "process",
+                "--json",
+                "--format",
+                "json",
+                "--no-templates",
+                "--data-dir",
+            ])
+            .arg(data)
+            .args(extra)
+            .args(inputs),
+    )
 }
 
 /// How often each message is stored.

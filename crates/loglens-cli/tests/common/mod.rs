@@ -12,6 +12,18 @@ pub fn loglens() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("loglens").expect("binary built")
 }
 
+/// Runs `command`, fails the test with its stderr unless it succeeds, and parses its stdout as
+/// one JSON document (the `--json` summary).
+pub fn json_of(command: &mut assert_cmd::Command) -> serde_json::Value {
+    let output = command.output().expect("runs");
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
 /// Every `*.parquet` file below `dir`, sorted; fails on a leftover temporary file.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
