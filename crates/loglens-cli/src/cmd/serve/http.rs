@@ -149,7 +149,7 @@ fn read_request(
         body: Vec::new(),
         close: version == "HTTP/1.0",
     };
-    let mut length = 0usize;
+    let (mut length, mut seen_length) = (0usize, false);
     let mut expect_continue = false;
     loop {
         if read_line(&mut line)? == 0 {
@@ -166,9 +166,14 @@ fn read_request(
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
             "content-length" => {
-                length = value
+                let parsed: usize = value
                     .parse()
-                    .map_err(|_| Response::error(400, "bad Content-Length"))?
+                    .map_err(|_| Response::error(400, "bad Content-Length"))?;
+                // Two different lengths make the body's end ambiguous (request smuggling).
+                if seen_length && parsed != length {
+                    return Err(Response::error(400, "conflicting Content-Length headers"));
+                }
+                (length, seen_length) = (parsed, true);
             }
             "content-type" => request.content_type = value.to_ascii_lowercase(),
             "connection" => request.close = value.eq_ignore_ascii_case("close"),
