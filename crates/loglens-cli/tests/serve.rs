@@ -3,6 +3,8 @@
 //! loses no acknowledged line, a flood is answered 429 without losing accepted lines, and
 //! tailed files survive rotation by rename and by copytruncate.
 #![cfg(unix)]
+// A failed setup step (bind, spawn, temp dir) should fail the test on the spot.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Reads one per-source counter.
+type CounterOf = fn(&SourceMetrics) -> u64;
 /// Upper bounds (seconds) of the flush latency histogram's buckets.
 const FLUSH_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
@@ -139,7 +141,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let per_source: [(&str, &str, fn(&SourceMetrics) -> u64); 5] = [
+        let per_source: [(&str, &str, CounterOf); 5] = [
             ("lines_in_total", "Lines accepted, per source.", |s| {
                 s.lines_in.load(Ordering::Relaxed)
             }),

@@ -285,36 +285,20 @@ pub fn next_frame(buf: &[u8]) -> Frame {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn frames_by_octet_count_newline_and_nul() {
-        let buf = b"11 <13>hi there<14>a\n<15>b\0";
-        assert_eq!(
-            next_frame(buf),
-            Frame::Complete {
-                start: 3,
-                end: 14,
-                next: 14
-            }
-        );
-        assert_eq!(
-            next_frame(&buf[14..]),
-            Frame::Complete {
-                start: 0,
-                end: 6,
-                next: 7
-            }
-        );
-        assert_eq!(
-            next_frame(&buf[21..]),
-            Frame::Complete {
-                start: 0,
-                end: 6,
-                next: 7
-            }
-        );
+        let buf = b"12 <13>hi there<14>a\n<15>b\0";
+        let frame = |start, end, next| Frame::Complete { start, end, next };
+        assert_eq!(next_frame(buf), frame(3, 15, 15));
+        assert_eq!(&buf[3..15], b"<13>hi there");
+        assert_eq!(next_frame(&buf[15..]), frame(0, 5, 6));
+        assert_eq!(next_frame(&buf[21..]), frame(0, 5, 6));
+        // Blank separators between frames are skipped.
+        assert_eq!(next_frame(b"\r\n\n<13>x\n"), frame(3, 8, 9));
         assert_eq!(next_frame(b"20 <13>short"), Frame::Incomplete);
         assert_eq!(next_frame(b"<13>no end yet"), Frame::Incomplete);
         assert_eq!(next_frame(b"99999999 x"), Frame::Invalid);
