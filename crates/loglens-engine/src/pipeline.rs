@@ -68,6 +68,10 @@ pub struct ProcessOptions {
     /// Inputs that failed before the run (missing paths, unreadable directories), to report
     /// with the run's own failures.
     pub failed: Vec<FailedInput>,
+    /// Inputs read whole and never checkpointed, like standard input's spool, with the source
+    /// name their records carry: `loglens serve`'s spool segments, which are deleted once the
+    /// run committed (their content could repeat another file's first bytes).
+    pub transient: BTreeMap<PathBuf, String>,
 }
 
 impl ProcessOptions {
@@ -87,6 +91,7 @@ impl ProcessOptions {
             progress: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             failed: Vec::new(),
+            transient: BTreeMap::new(),
         }
     }
 }
@@ -779,6 +784,13 @@ fn plan_inputs(
             plan.reference = spool.written;
             plan.complete = true;
             plan.compressed = is_gzip(&plan.path)?;
+            plans.push(plan);
+            continue;
+        }
+        if let Some(source) = options.transient.get(path) {
+            plan.source = source.clone();
+            plan.reference = modified(path);
+            plan.complete = true;
             plans.push(plan);
             continue;
         }
