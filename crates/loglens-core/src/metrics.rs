@@ -471,7 +471,7 @@ mod tests {
         let mut series = MetricSeries::new(60);
         series.absorb(&b.0);
         let counted: usize = (series.series_points())
-            .map(|(m, _, cells)| points_of(m, cells, 60))
+            .map(|(m, _, cells)| points_of(m, cells, 60, None))
             .sum();
         let points = series.finish();
         assert_eq!(points.len(), counted);

@@ -17,7 +17,8 @@ pub fn save(state_dir: &Path, run_id: &str, partial: &MetricPartial) -> Result<(
     let dir = state_dir.join(PARTIALS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
     let path = dir.join(format!("{run_id}.{EXT}"));
-    let json = serde_json::to_vec(partial).map_err(|e| EngineError::Config(format!("{}: {e}", path.display())))?;
+    let json =
+        serde_json::to_vec(partial).map_err(|e| EngineError::Config(format!("{}: {e}", path.display())))?;
     Ok(loglens_store::write_atomic(&path, &json)?)
 }
 

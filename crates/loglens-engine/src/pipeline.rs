@@ -549,7 +549,10 @@ impl Worker<'_> {
     /// Runs jobs until there are none. After a failure it keeps taking jobs without doing
     /// them, so chunks still reach the stage in order and give their slots back: nothing
     /// waits forever, and the first error is returned.
-    fn run(mut self, mut writers: Writers) -> Result<(WorkerStats, TemplateTally, MetricPartial), EngineError> {
+    fn run(
+        mut self,
+        mut writers: Writers,
+    ) -> Result<(WorkerStats, TemplateTally, MetricPartial), EngineError> {
         let _stop_on_panic = StopOnPanic(self.stop);
         let mut stats = WorkerStats::default();
         let mut tally = TemplateTally::default();
