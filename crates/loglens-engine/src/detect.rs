@@ -303,11 +303,13 @@ fn run(
     let commit = RunCommit::begin(&data, &lock, run_id)?;
     let staged = commit.staged()?;
     let mut out = Output::new(&staged, run_id, bucket_secs);
+    // Rollups are sums, so the new records' rows go out now, judged or not: the rollups always
+    // count every record consumed, late ones included.
+    out.rollups(&fresh)?;
     if let Some(until) = state.judged_until {
         let late = fresh.take_completed(Timestamp::from_secs(until));
         summary.late_records = late.records();
         state.late_records += summary.late_records;
-        out.rollups(&late)?;
     }
     state.latest_us = state.latest_us.max(fresh.latest().map(|t| t.0));
     state
@@ -480,10 +482,10 @@ impl Output {
         Ok(dir)
     }
 
-    /// Writes the rollup rows of `done`, one file per day it holds.
-    fn rollups(&mut self, done: &MetricPartial) -> Result<(), EngineError> {
+    /// Writes the rollup rows of `partial`, one file per day it holds.
+    fn rollups(&mut self, partial: &MetricPartial) -> Result<(), EngineError> {
         let dir = self.dir(Dataset::Rollups)?;
-        for rows in done.rollups() {
+        for rows in partial.rollups() {
             self.rollup_files += 1;
             let name = format!("part-{}-{:05}.parquet", self.run_id, self.rollup_files);
             write_rollup_day(&dir, &name, &rows)?;
@@ -515,7 +517,7 @@ struct Judged {
 }
 
 /// Judges every pending bucket that ends by the watermark (latest record time − grace), a day
-/// at a time (so a day's points at most are in memory), writing their metrics and rollups.
+/// at a time (so a day's points at most are in memory), writing their metrics.
 fn judge_to_watermark(
     state: &mut DetectState,
     grace_secs: i64,
@@ -535,7 +537,6 @@ fn judge_to_watermark(
         let day_end = (cursor.div_euclid(SECS_PER_DAY) + 1) * SECS_PER_DAY;
         let stop = day_end.min(end);
         let done = state.pending.take_completed(Timestamp::from_secs(stop));
-        out.rollups(&done)?;
         let points = points_of(&done, &mut dense);
         out.metrics(&points)?;
         step(
