@@ -346,6 +346,7 @@ fn run(
     let json = serde_json::to_vec(&state).map_err(|e| EngineError::Config(format!("detect state: {e}")))?;
     write_atomic(&staged.dataset(Dataset::State).join(DETECT_STATE_FILE), &json)?;
     commit.commit()?;
+    remove_stale_open_metrics(&data, &provisional.points)?;
     drop(lock);
 
     summary.metric_points = out.points;
@@ -365,6 +366,41 @@ fn run(
     summary.incidents = incidents;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Removes the pending-bucket metric parts of earlier runs on days this run's open part does
+/// not cover (the commit replaced the others). Done after the commit: a crash in between leaves
+/// a stale provisional part that the next run removes, never a missing judged one.
+fn remove_stale_open_metrics(data: &DataDir, open: &[MetricPoint]) -> Result<(), EngineError> {
+    let days: BTreeSet<i64> = open
+        .iter()
+        .map(|p| p.ts.secs().div_euclid(SECS_PER_DAY))
+        .collect();
+    let keep: BTreeSet<String> = days
+        .into_iter()
+        .map(|day| {
+            let (y, m, d) = loglens_core::time::civil_from_days(day);
+            format!("date={y:04}-{m:02}-{d:02}")
+        })
+        .collect();
+    let metrics = data.dataset(Dataset::Metrics);
+    let entries = match std::fs::read_dir(&metrics) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(EngineError::io(&metrics, e)),
+    };
+    for entry in entries {
+        let day_dir = entry.map_err(|e| EngineError::io(&metrics, e))?.path();
+        let is_kept = day_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| keep.contains(n));
+        let open = day_dir.join(format!("part-{OPEN_PART}.parquet"));
+        if !is_kept && open.exists() {
+            std::fs::remove_file(&open).map_err(|e| EngineError::io(&open, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether some committed run wrote records but left no partial (written by a version before
@@ -462,6 +498,7 @@ struct Output {
     run_id: String,
     bucket_secs: i64,
     rollup_files: u32,
+    metric_files: u32,
     points: u64,
 }
 
@@ -472,6 +509,7 @@ impl Output {
             run_id: run_id.to_owned(),
             bucket_secs,
             rollup_files: 0,
+            metric_files: 0,
             points: 0,
         }
     }
@@ -493,9 +531,12 @@ impl Output {
         Ok(())
     }
 
+    /// Writes judged points; each call its own parts, as one day's points may reach back into
+    /// the day before (a sparse series' zeros since it last reported).
     fn metrics(&mut self, points: &[MetricPoint]) -> Result<(), EngineError> {
-        let run_id = self.run_id.clone();
-        self.metrics_part(&run_id, points)
+        self.metric_files += 1;
+        let part = format!("{}-{:05}", self.run_id, self.metric_files);
+        self.metrics_part(&part, points)
     }
 
     /// Writes `metrics/part-<part>.parquet`.
