@@ -12,6 +12,7 @@ pub mod detect;
 pub mod input;
 mod mine;
 mod parsed;
+pub mod partials;
 pub mod pipeline;
 pub mod progress;
 

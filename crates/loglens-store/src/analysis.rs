@@ -4,7 +4,7 @@
 //! old dataset or the new one, never a mix.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -149,46 +149,6 @@ pub struct IncidentRow {
     pub template: Option<String>,
     /// Example messages.
     pub examples: Vec<String>,
-}
-
-/// A dataset being rebuilt in a hidden directory beside the live one.
-pub struct DatasetRebuild {
-    live: PathBuf,
-    staging: PathBuf,
-}
-
-impl DatasetRebuild {
-    /// Starts rebuilding `dir` (e.g. `<data>/metrics`): an empty staging directory.
-    pub fn start(dir: &Path, run_id: &str) -> Result<Self, StoreError> {
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("dataset");
-        let staging = dir.with_file_name(format!(".{name}.{run_id}.new"));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| StoreError::io(&staging, e))?;
-        }
-        std::fs::create_dir_all(&staging).map_err(|e| StoreError::io(&staging, e))?;
-        Ok(DatasetRebuild {
-            live: dir.to_owned(),
-            staging,
-        })
-    }
-
-    /// Where to write the new files.
-    pub fn dir(&self) -> &Path {
-        &self.staging
-    }
-
-    /// Swaps the new dataset in and removes the old one.
-    pub fn commit(self) -> Result<(), StoreError> {
-        let old = self.staging.with_extension("old");
-        if self.live.exists() {
-            std::fs::rename(&self.live, &old).map_err(|e| StoreError::io(&self.live, e))?;
-        }
-        std::fs::rename(&self.staging, &self.live).map_err(|e| StoreError::io(&self.live, e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| StoreError::io(&old, e))?;
-        }
-        Ok(())
-    }
 }
 
 pub(crate) fn write_file(

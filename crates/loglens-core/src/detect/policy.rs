@@ -432,6 +432,16 @@ impl Policy {
         out
     }
 
+    /// The first anomalous bucket of the incidents still able to grow, if any: anomalies
+    /// from then on may still join an incident (a driver keeps them until it closes).
+    pub fn open_since(&self) -> Option<Timestamp> {
+        self.open
+            .iter()
+            .filter_map(|o| o.anomalies.first())
+            .map(|a| a.ts)
+            .min()
+    }
+
     /// The end of the data: closes every open incident.
     pub fn finish(&mut self) -> Vec<Incident> {
         let open = std::mem::take(&mut self.open);

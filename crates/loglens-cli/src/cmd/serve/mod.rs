@@ -382,6 +382,11 @@ impl Flusher {
         options.threads = self.config.process.threads.unwrap_or(options.threads);
         options.zone = self.config.zone();
         options.transient = transient;
+        // The run's metric partial must have detect's bucket width.
+        options.bucket_secs = match self.config.detect.bucket_secs() {
+            Ok(secs) => secs,
+            Err(e) => return self.failed(started, format!("[detect] {e}")),
+        };
         self.runs += 1;
         let run_id = format!("{}-{:06}", crate::cmd::run_id(), self.runs);
         let summary = match loglens_engine::process(options, run_id) {
