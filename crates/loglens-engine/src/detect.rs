@@ -102,6 +102,10 @@ pub struct IncidentSummary {
     pub template: Option<String>,
     /// Whether it may still grow.
     pub open: bool,
+    /// The series that explains its members (correlation).
+    pub root: String,
+    /// The incidents merged into it (1 when nothing joined).
+    pub members: usize,
 }
 
 /// Everything detection keeps between runs (`state/detect.json`).
@@ -976,6 +980,8 @@ fn summarize(row: &IncidentRow, open: bool) -> IncidentSummary {
         expected: i.peak.expected,
         template: row.template.clone(),
         open,
+        root: i.root.clone(),
+        members: i.members.len().max(1),
     }
 }
 

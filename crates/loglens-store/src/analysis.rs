@@ -65,6 +65,14 @@ pub fn anomalies_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The list columns of `incidents/` describing its members, in order.
+const MEMBER_COLUMNS: [&str; 4] = [
+    "member_ids",
+    "member_detectors",
+    "member_series",
+    "member_severities",
+];
+
 /// Schema of `incidents/`.
 pub fn incidents_schema() -> SchemaRef {
     let mut fields = vec![
@@ -87,6 +95,16 @@ pub fn incidents_schema() -> SchemaRef {
         DataType::List(Arc::new(text("item", true))),
         false,
     ));
+    // Correlation: the series that explains the merged incident, and its members (parallel
+    // lists: one entry per incident merged into this one).
+    fields.push(text("root", false));
+    for name in MEMBER_COLUMNS {
+        fields.push(Field::new(
+            name,
+            DataType::List(Arc::new(text("item", true))),
+            false,
+        ));
+    }
     Arc::new(Schema::new(fields))
 }
 
@@ -259,6 +277,9 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
     let mut buckets = UInt32Builder::new();
     let mut template = StringBuilder::new();
     let mut examples = ListBuilder::new(StringBuilder::new());
+    let mut root = StringBuilder::new();
+    let mut members: [ListBuilder<StringBuilder>; 4] =
+        std::array::from_fn(|_| ListBuilder::new(StringBuilder::new()));
     for row in rows {
         let i = &row.incident;
         id.append_value(&i.incident_id);
@@ -282,6 +303,21 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
             examples.values().append_value(e);
         }
         examples.append(true);
+        root.append_value(&i.root);
+        for m in &i.members {
+            let fields = [
+                m.incident_id.as_str(),
+                m.detector.as_str(),
+                m.series.as_str(),
+                m.severity.as_str(),
+            ];
+            for (list, value) in members.iter_mut().zip(fields) {
+                list.values().append_value(value);
+            }
+        }
+        for list in &mut members {
+            list.append(true);
+        }
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -297,6 +333,8 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
     columns.push(Arc::new(buckets.finish()));
     columns.push(Arc::new(template.finish()));
     columns.push(Arc::new(examples.finish()));
+    columns.push(Arc::new(root.finish()));
+    columns.extend(members.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     write_file(
         dir,
         &format!("part-{run_id}.parquet"),

@@ -73,6 +73,12 @@ pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Outpu
     ))?;
     for i in s.incidents.iter().take(limit) {
         let minutes = minutes_between(&i.start, &i.end);
+        // A correlated incident shows the series that explains it and how many it merged.
+        let series = if i.members > 1 {
+            format!("{} (+{} related)", i.root, i.members - 1)
+        } else {
+            i.series.clone()
+        };
         out.line(&format!(
             "  {:<8} {:<20} {:>6}  {:<13} {:<14} {:<34} {:>10} {:>10}  {}",
             i.severity,
@@ -80,7 +86,7 @@ pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Outpu
             minutes,
             i.detector,
             i.metric,
-            i.series,
+            series,
             number(i.observed),
             number(i.expected),
             i.template.as_deref().unwrap_or("-")
