@@ -454,24 +454,27 @@ def test_anomalies_page_series_incidents_and_detail(monkeypatch, dashboard_data)
     assert len(at.get("plotly_chart")) == 1
 
     incidents = incidents_of(dashboard_data)
-    assert len(incidents) > 10  # the generator injects incidents; detect found them
+    assert len(incidents) >= 3  # the generator injects incidents; detect found (and merged) them
     shown = metrics(at)
     assert shown["Critical incidents"] == str((incidents["severity"] == "critical").sum())
     assert shown["Warning incidents"] == str((incidents["severity"] == "warning").sum())
     table = at.dataframe[0].value
     assert table["incident_id"].tolist() == incidents["incident_id"].tolist()[:500]
+    assert table["members"].tolist() == [len(m) for m in incidents["member_ids"]][:500]
+    assert (table["members"] > 1).any()  # one failure seen by several series is one incident
 
-    # A new-template incident: its template, examples and the records of that template.
-    new = incidents[incidents["template_id"].notna()].iloc[-1].to_dict()
-    at.selectbox(key="inc_pick").set_value(new["incident_id"]).run()
+    # The incident with the most members: its members, explaining template and examples.
+    merged = incidents.iloc[incidents["member_ids"].map(len).argmax()].to_dict()
+    at.selectbox(key="inc_pick").set_value(merged["incident_id"]).run()
     assert not at.exception
+    assert any(f"members** ({len(merged['member_ids'])})" in m.value for m in at.markdown)
+    members = at.dataframe[1].value  # the incidents correlated into this one
+    assert members["incident"].tolist() == list(merged["member_ids"])
+    assert members["series"].tolist() == list(merged["member_series"])
+    assert members["detector"].tolist() == list(merged["member_detectors"])
     code = [c.value for c in at.code]
-    assert code[0] == new["template"]
-    assert code[1:] == list(new["examples"])
-    lines = at.dataframe[1].value
-    expected = window_records(dashboard_data, new, int(new["template_id"]))
-    assert len(lines) == min(20, len(expected)) > 0
-    assert set(lines["raw"]) <= set(expected["message"])
+    assert code[0] == merged["template"]
+    assert code[1:] == list(merged["examples"])
 
 
 def test_value_incident_shows_records_of_its_explaining_template(monkeypatch, dashboard_data):
@@ -487,7 +490,7 @@ def test_value_incident_shows_records_of_its_explaining_template(monkeypatch, da
     )
     at.selectbox(key="inc_pick").set_value(incident["incident_id"]).run()
     assert not at.exception
-    lines = at.dataframe[1].value
+    lines = at.dataframe[2].value
     expected = window_records(dashboard_data, incident, template_id)
     assert len(lines) == min(20, len(expected)) > 0
     assert set(lines["raw"]) <= set(expected["message"])
@@ -496,14 +499,18 @@ def test_value_incident_shows_records_of_its_explaining_template(monkeypatch, da
 def test_incident_opens_explorer_on_its_window_and_template(monkeypatch, dashboard_data):
     at = open_app(monkeypatch, dashboard_data, page="anomalies")
     incidents = incidents_of(dashboard_data)
-    incident = incidents[incidents["template_id"].notna()].iloc[0].to_dict()
+    incident = incidents[incidents["template"].notna()].iloc[0].to_dict()
+    template_id = scalar(
+        f"SELECT min(template_id) FROM {current_templates(dashboard_data)} WHERE template = ?",
+        [incident["template"]],
+    )
     at.selectbox(key="inc_pick").set_value(incident["incident_id"]).run()
     at.button(key="inc_explore").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Explorer"
     assert at.selectbox(key="flt_range").value == "Custom window"
-    assert at.text_input(key="ex_text").value == str(int(incident["template_id"]))
-    expected = window_records(dashboard_data, incident, int(incident["template_id"]))
+    assert at.text_input(key="ex_text").value == str(template_id)
+    expected = window_records(dashboard_data, incident, template_id)
     assert any(f"{len(expected):,} matching records" in c.value for c in at.caption)
     rows = at.dataframe[0].value
     assert len(rows) == min(50, len(expected)) > 0

@@ -265,6 +265,8 @@ fn incidents_of(c: &Columns<'_>, out: &mut Vec<Incident>) -> Result<(), DatasetE
     let severities = c.strings("severity")?;
     let templates = c.opt_strings("template")?;
     let examples = c.string_lists("examples")?;
+    let roots = c.opt_strings("root")?;
+    let related = related_of(c)?;
     for i in 0..c.batch.num_rows() {
         let severity_text = severities[i].clone().unwrap_or_default();
         let severity: Severity = severity_text
@@ -291,9 +293,38 @@ fn incidents_of(c: &Columns<'_>, out: &mut Vec<Incident>) -> Result<(), DatasetE
             severity,
             template: templates[i].clone(),
             examples: examples[i].clone(),
+            root: roots[i].clone(),
+            related: related[i].clone(),
         });
     }
     Ok(())
+}
+
+/// Per row, the members other than the lead (the row's own detector and series), one line
+/// each; empty lists where the files predate correlation.
+fn related_of(c: &Columns<'_>) -> Result<Vec<Vec<String>>, DatasetError> {
+    let (detectors, series, severities) = (
+        c.string_lists("member_detectors")?,
+        c.string_lists("member_series")?,
+        c.string_lists("member_severities")?,
+    );
+    let (lead_detectors, lead_series) = (c.strings("detector")?, c.strings("series")?);
+    Ok((0..c.batch.num_rows())
+        .map(|i| {
+            let mut lead_seen = false;
+            let members = detectors[i].iter().zip(&series[i]).zip(&severities[i]);
+            members
+                .filter(|((d, s), _)| {
+                    let is_lead = !lead_seen
+                        && lead_detectors[i].as_ref() == Some(*d)
+                        && lead_series[i].as_ref() == Some(*s);
+                    lead_seen |= is_lead;
+                    !is_lead
+                })
+                .map(|((d, s), sev)| format!("{d} on {s} ({sev})"))
+                .collect()
+        })
+        .collect())
 }
 
 /// Reads the points of `metric` under `<data_dir>/metrics/` (other metrics skipped early).

@@ -43,6 +43,12 @@ pub struct AlertView {
     /// It had stopped firing before the run that notifies it (a run missed it).
     #[serde(default)]
     pub late: bool,
+    /// The series that explains it, when detection correlated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// The other incidents merged into it (`detector on series (severity)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
 }
 
 impl AlertView {
@@ -64,6 +70,8 @@ impl AlertView {
             examples: i.examples.clone(),
             summary: i.summary(),
             late: false,
+            root: i.root.clone(),
+            related: i.related.clone(),
         }
     }
 }
@@ -318,6 +326,12 @@ impl Notification {
                 "\n== {}{late} ==\nincident: {}\nseries: {} ({})\nwhen: {} to {}\nobserved: {} expected: {} score: {}\n",
                 a.summary, a.id, a.series, a.metric, a.start, a.end, figure(a.observed), figure(a.expected), figure(a.score)
             ));
+            if let Some(root) = a.root.as_ref().filter(|_| !a.related.is_empty()) {
+                out.push_str(&format!("root: {root}, with {} related:\n", a.related.len()));
+                for r in &a.related {
+                    out.push_str(&format!("  - {r}\n"));
+                }
+            }
             if let Some(t) = &a.template {
                 out.push_str(&format!("template: {t}\n"));
             }
@@ -353,10 +367,20 @@ impl Notification {
         }
         out.push_str("</table>");
         for a in listed {
-            if a.template.is_none() && a.examples.is_empty() {
+            if a.template.is_none() && a.examples.is_empty() && a.related.is_empty() {
                 continue;
             }
             out.push_str(&format!("<h3>{}</h3>", esc(&a.summary)));
+            if let Some(root) = a.root.as_ref().filter(|_| !a.related.is_empty()) {
+                out.push_str(&format!(
+                    "<p>root <code>{}</code>, with related:</p><ul>",
+                    esc(root)
+                ));
+                for r in &a.related {
+                    out.push_str(&format!("<li>{}</li>", esc(r)));
+                }
+                out.push_str("</ul>");
+            }
             if let Some(t) = &a.template {
                 out.push_str(&format!("<p>template: <code>{}</code></p>", esc(t)));
             }
@@ -431,7 +455,50 @@ mod tests {
             examples: vec![example.into()],
             summary: "a <b> & c".into(),
             late: true,
+            root: None,
+            related: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_correlated_incident_lists_its_root_and_related_incidents_in_both_bodies() {
+        let mut merged = view("x");
+        merged.root = Some("service=api,host=api-01".into());
+        merged.related = vec![
+            "poisson on service=api (critical)".into(),
+            "new_template on service=api,template=00000000000000aa (warning)".into(),
+        ];
+        let n = Notification::new(
+            "k".into(),
+            "r",
+            "firing",
+            BTreeMap::new(),
+            "",
+            Timestamp(0),
+            vec![merged],
+        );
+        let text = n.text_body();
+        assert!(
+            text.contains("root: service=api,host=api-01, with 2 related:\n  - poisson on service=api (critical)\n  - new_template on"),
+            "{text}"
+        );
+        let html = n.html_body();
+        assert!(
+            html.contains("<li>poisson on service=api (critical)</li>"),
+            "{html}"
+        );
+        // A lone incident says nothing about correlation.
+        assert!(!Notification::new(
+            "k".into(),
+            "r",
+            "firing",
+            BTreeMap::new(),
+            "",
+            Timestamp(0),
+            vec![view("x")]
+        )
+        .text_body()
+        .contains("root:"));
     }
 
     #[test]

@@ -604,6 +604,8 @@ pub fn send_test(config: &AlertConfig, data_dir: &Path, receiver_name: &str) -> 
         severity: "info".into(),
         template: None,
         examples: vec!["this is a test notification from loglens".into()],
+        root: None,
+        related: Vec::new(),
         summary: "test notification from loglens".into(),
         late: false,
     };

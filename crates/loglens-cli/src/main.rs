@@ -34,6 +34,8 @@ enum Command {
     Alert(cmd::alert::AlertArgs),
     /// Check the configuration file.
     Config(cmd::alert::ConfigArgs),
+    /// Run continuously: tail files, receive syslog and HTTP, flush, detect and alert.
+    Serve(cmd::serve::ServeArgs),
 }
 
 /// Why tune glibc's malloc? Its mmap threshold grows each time a large buffer is freed, after
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(err) => Err(err),
         },
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Config(args) => match cmd::alert::config(args, &mut out) {
             Ok(code) => return code,
             Err(err) => Err(err),

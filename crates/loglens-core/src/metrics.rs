@@ -5,7 +5,7 @@
 //! Latency percentiles come from a [`LatencySketch`] per bucket and series (bins 2% wide),
 //! so memory grows with buckets × series × the spread of latencies, never with records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::partial::MetricPartial;
@@ -257,14 +257,27 @@ impl MetricSeries {
     /// exist where records do (latency within [`RELATIVE_ACCURACY`](crate::sketch::RELATIVE_ACCURACY)).
     /// Template counts are sparse (non-zero buckets only); (service, level) series carry volume only.
     pub fn finish(self) -> Vec<MetricPoint> {
+        self.finish_after(&mut HashMap::new())
+    }
+
+    /// [`MetricSeries::finish`] for one stretch of a longer run: `emitted` holds the last
+    /// bucket each series emitted before (updated here), so count series stay dense across
+    /// stretches, and stretches emit together exactly what one series over all would.
+    pub fn finish_after(self, emitted: &mut HashMap<SeriesKey, i64>) -> Vec<MetricPoint> {
+        let before = |key: &SeriesKey| emitted.get(key).copied();
         // Sized up front: millions of points, and a growing vector would briefly hold two copies.
         let mut out = Vec::with_capacity(
             self.series_points()
-                .map(|(m, _, cells)| points_of(m, cells, self.bucket_secs))
+                .map(|(m, key, cells)| points_of(m, cells, self.bucket_secs, before(key)))
                 .sum(),
         );
         for (metric, key, cells) in self.series_points() {
-            emit(&mut out, metric, key, cells, self.bucket_secs);
+            emit(&mut out, metric, key, cells, self.bucket_secs, before(key));
+        }
+        for (key, cells) in self.series {
+            if let (None, Some(&last)) = (key.template, cells.keys().next_back()) {
+                emitted.insert(key, last);
+            }
         }
         out
     }
@@ -286,21 +299,26 @@ impl MetricSeries {
 }
 
 /// How many points [`emit`] gives.
-fn points_of(metric: Metric, cells: &BTreeMap<i64, SeriesCell>, step: i64) -> usize {
+fn points_of(metric: Metric, cells: &BTreeMap<i64, SeriesCell>, step: i64, before: Option<i64>) -> usize {
     let dense = metric.is_count() && metric != Metric::TemplateCount;
     match (cells.keys().next(), cells.keys().next_back()) {
-        (Some(first), Some(last)) if dense => usize::try_from((last - first) / step + 1).unwrap_or(0),
+        (Some(&first), Some(last)) if dense => {
+            let first = before.map_or(first, |b| (b + step).min(first));
+            usize::try_from((last - first) / step + 1).unwrap_or(0)
+        }
         _ => cells.values().filter(|c| c.has_value(metric)).count(),
     }
 }
 
-/// The points of one metric of one series: dense for counts but template counts.
+/// The points of one metric of one series: dense for counts but template counts (from the
+/// bucket after `before`, the series' last bucket emitted earlier, if any).
 fn emit(
     out: &mut Vec<MetricPoint>,
     metric: Metric,
     key: &SeriesKey,
     cells: &BTreeMap<i64, SeriesCell>,
     step: i64,
+    before: Option<i64>,
 ) {
     let point = |bucket: i64, value: f64| MetricPoint {
         ts: Timestamp::from_secs(bucket),
@@ -309,7 +327,7 @@ fn emit(
         value,
     };
     let dense = metric.is_count() && metric != Metric::TemplateCount;
-    let mut last = None;
+    let mut last = before;
     for (&bucket, cell) in cells {
         if let Some(previous) = last.filter(|_| dense) {
             let mut gap = previous + step;
@@ -453,7 +471,7 @@ mod tests {
         let mut series = MetricSeries::new(60);
         series.absorb(&b.0);
         let counted: usize = (series.series_points())
-            .map(|(m, _, cells)| points_of(m, cells, 60))
+            .map(|(m, _, cells)| points_of(m, cells, 60, None))
             .sum();
         let points = series.finish();
         assert_eq!(points.len(), counted);

@@ -26,7 +26,7 @@ const SECS_PER_DAY: i64 = 86_400;
 const US_PER_SEC: i64 = 1_000_000;
 
 /// The version of the serialized form; a partial of another version is refused, not guessed at.
-pub const PARTIAL_VERSION: u32 = 1;
+pub const PARTIAL_VERSION: u32 = 2;
 
 /// Why partials could not be merged or restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,6 +134,19 @@ struct LatencyCell {
     exact: HashMap<u64, u64>,
 }
 
+/// One template's records in one bucket, with the worst level among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateBucket {
+    /// Bucket start, seconds.
+    pub bucket: i64,
+    /// Template id.
+    pub template: u64,
+    /// Records.
+    pub records: u64,
+    /// The worst level among them, if any has one.
+    pub worst: Option<Level>,
+}
+
 /// The labels of one metric series, interned (see [`SeriesKey`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 struct SeriesIds {
@@ -184,6 +197,9 @@ pub struct MetricPartial {
     /// The oldest bucket held (every record has a count cell), so a watermark that completes
     /// nothing costs nothing.
     oldest: Option<i64>,
+    /// The latest record time ever added (kept by [`MetricPartial::take_completed`]): where a
+    /// detector's watermark comes from.
+    latest: Option<Timestamp>,
 }
 
 impl MetricPartial {
@@ -197,6 +213,7 @@ impl MetricPartial {
             templates: HashMap::new(),
             latency: HashMap::new(),
             oldest: None,
+            latest: None,
         }
     }
 
@@ -215,10 +232,63 @@ impl MetricPartial {
         self.counts.is_empty()
     }
 
+    /// The latest record time added, if any.
+    pub fn latest(&self) -> Option<Timestamp> {
+        self.latest
+    }
+
+    /// Records held.
+    pub fn records(&self) -> u64 {
+        self.counts.values().map(|c| c.records).sum()
+    }
+
+    /// The oldest bucket start (seconds) held, if any.
+    pub fn oldest(&self) -> Option<i64> {
+        self.oldest
+    }
+
+    /// Moves the template cells of ids written on records to the template each belongs to now
+    /// (`canonical` maps an id to its current one), merging cells that meet.
+    pub fn remap_templates(&mut self, canonical: impl Fn(u64) -> u64) {
+        if self.templates.keys().all(|k| canonical(k.template) == k.template) {
+            return;
+        }
+        for (k, c) in std::mem::take(&mut self.templates) {
+            let key = TemplateKey {
+                template: canonical(k.template),
+                ..k
+            };
+            self.templates
+                .entry(key)
+                .and_modify(|cell| cell.absorb(&c))
+                .or_insert(c);
+        }
+    }
+
+    /// Each template's records per bucket with the worst level among them (what the
+    /// new-template detector is fed), sorted by bucket then template.
+    pub fn template_buckets(&self) -> Vec<TemplateBucket> {
+        let mut by: BTreeMap<(i64, u64), (u64, Option<Level>)> = BTreeMap::new();
+        for (k, c) in &self.templates {
+            let e = by.entry((k.bucket, k.template)).or_default();
+            e.0 += c.records;
+            e.1 = e.1.max(k.labels.level);
+        }
+        (by.into_iter())
+            .map(|((bucket, template), (records, worst))| TemplateBucket {
+                bucket,
+                template,
+                records,
+                worst,
+            })
+            .collect()
+    }
+
     /// Adds one record, read from `source` (the file or listener).
     pub fn add(&mut self, o: &Observation<'_>, source: Option<&str>) {
         let bucket = self.bucket_of(o.ts);
         self.oldest = Some(self.oldest.map_or(bucket, |b| b.min(bucket)));
+        self.latest = Some(self.latest.map_or(o.ts, |t| t.max(o.ts)));
         let labels = Labels {
             service: o.service.map(|s| self.labels.intern(s)),
             host: o.host.map(|h| self.labels.intern(h)),
@@ -274,6 +344,7 @@ impl MetricPartial {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.latest = self.latest.max(other.latest);
         let ids: Vec<LabelId> = other.labels.names.iter().map(|n| self.labels.intern(n)).collect();
         let id = |old: Option<LabelId>| old.and_then(|i| ids.get(i as usize).copied());
         let labels = |l: Labels| Labels {
@@ -333,6 +404,7 @@ impl MetricPartial {
             templates: split_off(&mut self.templates, |k| done(k.bucket)),
             latency: split_off(&mut self.latency, |k| done(k.bucket)),
             oldest: self.oldest,
+            latest: self.latest,
         };
         self.oldest = self.counts.keys().map(|k| k.bucket).min();
         taken.oldest = taken.counts.keys().map(|k| k.bucket).min();
@@ -472,6 +544,7 @@ impl MetricPartial {
         let labels = |l: Labels| (name(l.service), name(l.host), l.level, name(l.source));
         Normalized {
             bucket_secs: self.bucket_secs,
+            latest: self.latest,
             counts: (self.counts.iter())
                 .map(|(k, &c)| ((k.bucket, labels(k.labels), k.status_class), c))
                 .collect(),
@@ -496,6 +569,7 @@ type NamedLabels<'a> = (Option<&'a str>, Option<&'a str>, Option<Level>, Option<
 #[derive(PartialEq)]
 struct Normalized<'a> {
     bucket_secs: i64,
+    latest: Option<Timestamp>,
     counts: BTreeMap<(i64, NamedLabels<'a>, Option<u16>), CountCell>,
     templates: BTreeMap<(i64, u64, NamedLabels<'a>), TemplateCell>,
     latency: BTreeMap<(i64, Option<&'a str>, Option<&'a str>), NamedLatency<'a>>,
@@ -547,6 +621,7 @@ fn split_off<K: Eq + std::hash::Hash, V>(
 struct Snapshot {
     version: u32,
     bucket_secs: i64,
+    latest_us: Option<i64>,
     labels: Vec<String>,
     counts: Vec<CountEntry>,
     templates: Vec<TemplateEntry>,
@@ -641,6 +716,7 @@ impl From<MetricPartial> for Snapshot {
         Snapshot {
             version: PARTIAL_VERSION,
             bucket_secs: p.bucket_secs,
+            latest_us: p.latest.map(|t| t.0),
             labels: p.labels.names,
             counts: (counts.into_iter())
                 .map(|(k, c)| CountEntry {
@@ -745,6 +821,7 @@ impl TryFrom<Snapshot> for MetricPartial {
             p.latency.insert(key, cell);
         }
         p.oldest = p.counts.keys().map(|k| k.bucket).min();
+        p.latest = s.latest_us.map(Timestamp);
         Ok(p)
     }
 }
@@ -902,9 +979,9 @@ mod tests {
         let back: MetricPartial = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
         assert_eq!(serde_json::to_string(&back).unwrap(), json, "stable form");
-        let future = json.replace("\"version\":1", "\"version\":2");
+        let future = json.replace("\"version\":2", "\"version\":3");
         let err = serde_json::from_str::<MetricPartial>(&future).unwrap_err();
-        assert!(err.to_string().contains("version 2"), "{err}");
+        assert!(err.to_string().contains("version 3"), "{err}");
         let dangling = json.replace("\"labels\":[\"api\"", "\"labels\":[\"x\"]");
         assert!(serde_json::from_str::<MetricPartial>(&dangling).is_err());
     }

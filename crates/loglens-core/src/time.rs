@@ -390,8 +390,10 @@ pub fn parse_iso_prefix(b: &[u8], zone: impl Into<LocalZone>) -> Result<(Timesta
             } else {
                 (rest.get(..5).and_then(parse_offset_hhmm), 5)
             };
-            rest = &rest[used..];
-            LocalZone::Fixed(off.ok_or(TimeError::Range("zone offset"))?)
+            // A parsed offset means `rest` had `used` bytes.
+            let off = off.ok_or(TimeError::Range("zone offset"))?;
+            rest = rest.get(used..).ok_or(LAYOUT)?;
+            LocalZone::Fixed(off)
         }
         _ => zone.into(),
     };

@@ -150,6 +150,46 @@ fn pylog() {
 }
 
 #[test]
+fn journald() {
+    check(Format::Journald);
+}
+
+#[test]
+fn docker() {
+    check(Format::Docker);
+}
+
+#[test]
+fn cri() {
+    check(Format::Cri);
+}
+
+#[test]
+fn postgres() {
+    check(Format::Postgres);
+}
+
+#[test]
+fn mysql() {
+    check(Format::Mysql);
+}
+
+#[test]
+fn redis() {
+    check(Format::Redis);
+}
+
+#[test]
+fn apache_error() {
+    check(Format::ApacheError);
+}
+
+#[test]
+fn logcat() {
+    check(Format::Logcat);
+}
+
+#[test]
 fn every_builtin_format_has_golden_files() {
     for format in Format::ALL {
         for ext in ["log", "expected.json"] {

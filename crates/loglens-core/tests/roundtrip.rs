@@ -189,13 +189,21 @@ fn covered_by(format: Format) -> &'static str {
         Format::Json => "json_round_trips",
         Format::Logfmt => "logfmt_round_trips",
         Format::PythonLogging => "pylog_round_trips",
+        Format::Journald => "journald_round_trips",
+        Format::Docker => "docker_round_trips",
+        Format::Cri => "cri_round_trips",
+        Format::Postgres => "postgres_round_trips",
+        Format::Mysql => "mysql_round_trips",
+        Format::Redis => "redis_round_trips",
+        Format::ApacheError => "apache_error_round_trips",
+        Format::Logcat => "logcat_round_trips",
     }
 }
 
 #[test]
 fn every_builtin_format_has_a_property_test() {
     let names: Vec<&str> = Format::ALL.iter().map(|f| covered_by(*f)).collect();
-    assert_eq!(names.len(), 7);
+    assert_eq!(names.len(), 15);
 }
 
 proptest! {
@@ -325,5 +333,168 @@ proptest! {
         record.level = Some(level);
         record.service = Some(owned(service));
         round_trip(Format::PythonLogging, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn journald_round_trips(
+        ts in ts_with_precision(1),
+        level in proptest::option::of(syslog_level()),
+        host in proptest::option::of(any_text()),
+        service in proptest::option::of(any_text()),
+        message in any_text(),
+        attrs in proptest::collection::vec((attr_key(), any_text()), 0..6),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.level = level;
+        record.host = host.map(owned);
+        record.service = service.map(owned);
+        record.attrs = attrs.into_iter().map(|(k, v)| (owned(k), owned(v))).collect();
+        round_trip(Format::Journald, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn docker_round_trips(
+        ts in ts_with_precision(1),
+        stream in prop::sample::select(vec!["stdout", "stderr"]),
+        message in any_text(),
+        attrs in proptest::collection::vec((attr_key(), any_text()), 0..4),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.attrs.push((Cow::Borrowed("stream"), Cow::Borrowed(stream)));
+        record.attrs.extend(attrs.into_iter().map(|(k, v)| (owned(k), owned(v))));
+        round_trip(Format::Docker, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn cri_round_trips(
+        ts in ts_with_precision(1),
+        stream in prop::sample::select(vec!["stdout", "stderr"]),
+        tag in prop::sample::select(vec!["F", "P"]),
+        message in one_line_text(),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.attrs.push((Cow::Borrowed("stream"), Cow::Borrowed(stream)));
+        record.attrs.push((Cow::Borrowed("logtag"), Cow::Borrowed(tag)));
+        round_trip(Format::Cri, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn postgres_round_trips(
+        ts in ts_with_precision(1_000),
+        severity in prop::sample::select(vec![
+            ("LOG", Some(Level::Info)), ("ERROR", Some(Level::Error)), ("FATAL", Some(Level::Critical)),
+            ("DEBUG3", Some(Level::Debug)), ("STATEMENT", None), ("DETAIL", None),
+        ]),
+        pid in "[0-9]{1,7}",
+        message in one_line_text(),
+    ) {
+        // The two spaces after the severity's colon are the separator, not the message.
+        let message = message.trim_start().to_owned();
+        let mut record = Record::new(ts, message);
+        record.level = severity.1;
+        record.attrs.push((Cow::Borrowed("pid"), owned(pid)));
+        record.attrs.push((Cow::Borrowed("severity"), Cow::Borrowed(severity.0)));
+        round_trip(Format::Postgres, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn mysql_round_trips(
+        ts in ts_with_precision(1),
+        level in prop::sample::select(vec![Level::Info, Level::Notice, Level::Warn, Level::Error]),
+        thread in "[0-9]{1,6}",
+        code in "MY-[0-9]{6}",
+        subsystem in prop::sample::select(vec!["Server", "InnoDB", "Repl", "Auth"]),
+        message in one_line_text(),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.level = Some(level);
+        record.service = Some(Cow::Borrowed(subsystem));
+        record.attrs.push((Cow::Borrowed("thread"), owned(thread)));
+        record.attrs.push((Cow::Borrowed("code"), owned(code)));
+        round_trip(Format::Mysql, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn redis_round_trips(
+        ts in ts_with_precision(1_000),
+        level in prop::sample::select(vec![Level::Debug, Level::Info, Level::Notice, Level::Warn]),
+        pid in "[0-9]{1,6}",
+        role in prop::sample::select(vec!["M", "S", "C", "X"]),
+        message in one_line_text(),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.level = Some(level);
+        record.attrs.push((Cow::Borrowed("pid"), owned(pid)));
+        record.attrs.push((Cow::Borrowed("role"), Cow::Borrowed(role)));
+        round_trip(Format::Redis, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn apache_error_round_trips(
+        ts in ts_with_precision(1),
+        level in any_level(),
+        module in proptest::option::of("[a-z_]{1,12}"),
+        pid in proptest::option::of(("[0-9]{1,6}", proptest::option::of("[0-9]{1,15}"))),
+        client in proptest::option::of("[0-9.]{7,15}:[0-9]{1,5}"),
+        message in "[^\\[\r\n\u{feff}][^\r\n\u{feff}]{0,30}",
+    ) {
+        let mut record = Record::new(ts, message);
+        record.level = Some(level);
+        record.service = Some(owned(module.unwrap_or_else(|| "core".to_owned())));
+        if let Some((pid, tid)) = pid {
+            record.attrs.push((Cow::Borrowed("pid"), owned(pid)));
+            if let Some(tid) = tid {
+                record.attrs.push((Cow::Borrowed("tid"), owned(tid)));
+            }
+        }
+        if let Some(client) = client {
+            record.attrs.push((Cow::Borrowed("client"), owned(client)));
+        }
+        round_trip(Format::ApacheError, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn logcat_round_trips(
+        ts in ts_with_precision(1_000),
+        level in prop::sample::select(vec![Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error, Level::Critical]),
+        pid in "[0-9]{1,5}",
+        tid in "[0-9]{1,5}",
+        tag in "[A-Za-z][A-Za-z0-9_.]{0,20}",
+        message in one_line_text(),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.level = Some(level);
+        record.service = Some(owned(tag));
+        record.attrs.push((Cow::Borrowed("pid"), owned(pid)));
+        record.attrs.push((Cow::Borrowed("tid"), owned(tid)));
+        let ctx = ParseContext { reference: ts, zone: loglens_core::zone::LocalZone::Unknown };
+        round_trip(Format::Logcat, &record, &ctx)?;
+    }
+
+    /// No parser panics, whatever the line: arbitrary text, and damaged lines of each format
+    /// (cut anywhere, a byte replaced) — each either parses or says why not.
+    #[test]
+    fn no_parser_panics(
+        text in prop_oneof!["\\PC{0,80}", ".{0,80}", "[\\[\\]{}\":0-9 .TZ+-]{0,60}"],
+        cut in 0usize..400,
+        replace in 0usize..400,
+        byte in prop::sample::select(vec![' ', ':', '[', ']', '"', '{', '}', 'x', '9', '-', '\\', 'é']),
+    ) {
+        let ctx = ParseContext::default();
+        for format in Format::ALL {
+            let parser = format.parser();
+            let _ = parser.parse(&text, &ctx);
+            let example = format.example();
+            let mut damaged: String = example.chars().take(cut % (example.chars().count() + 1)).collect();
+            let _ = parser.parse(&damaged, &ctx);
+            damaged = example
+                .chars()
+                .enumerate()
+                .map(|(i, c)| if i == replace % example.chars().count().max(1) { byte } else { c })
+                .collect();
+            if let Err(e) = parser.parse(&damaged, &ctx) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
     }
 }

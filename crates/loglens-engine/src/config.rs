@@ -34,6 +34,10 @@ pub struct Config {
     /// See `alert_rules`.
     #[serde(default)]
     pub alerting: Option<toml::Value>,
+    /// `[[source]]`: the sources of `loglens serve` (files, syslog, HTTP); the CLI's serve
+    /// module parses them, with unknown fields denied, so they stay raw here.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<toml::Value>,
     /// `[detect]`: metric bucketing and detector settings.
     #[serde(default)]
     pub detect: loglens_core::detect::DetectConfig,

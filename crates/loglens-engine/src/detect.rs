@@ -1,20 +1,24 @@
-//! `loglens detect`: reads the records back (only the columns it needs), builds the metric
-//! series, replays them bucket by bucket through core's detection policy
-//! ([`loglens_core::detect::policy`]: which series, which detectors, floors, votes, incidents),
-//! explains each incident with its most frequent template and example lines, and rewrites the
-//! `metrics/`, `anomalies/` and `incidents/` datasets, and the `rollups/` the dashboard sums.
+//! `loglens detect`: detection from saved state. Each `process` run leaves a metric partial
+//! (`state/partials/<run-id>.json`); detect merges the partials it has not consumed into the
+//! buckets not yet judged, judges every bucket up to the watermark (latest record time minus
+//! `[detect] grace`) with core's policy ([`loglens_core::detect::policy::Policy`], resumed from
+//! `state/detect.json`), and appends a part per run to `metrics/`, `anomalies/`, `incidents/`
+//! and `rollups/`. Incidents still able to grow are in `incidents/part-open.parquet` (their
+//! anomalies in `anomalies/part-open.parquet`, the pending buckets' metrics in
+//! `metrics/part-open.parquet`), replaced by every run.
 //!
-//! Deterministic: files are read in path order and every map is ordered, so the same records
-//! give the same datasets whatever the thread count of the runs that wrote them.
+//! Deterministic: the policy is causal and fed bucket by bucket, so the same records give the
+//! same datasets however they were split into runs. `--rebuild` (and data written before
+//! partials existed) builds the partial from the records instead, then judges the same way.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use arrow_array::{
     Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array,
 };
-use loglens_core::detect::policy::{self, TemplateSighting};
+use loglens_core::detect::policy::{Policy, TemplateSighting};
 use loglens_core::detect::{Anomaly, DetectConfig, DetectorKind, Incident};
 use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, SeriesKey};
 use loglens_core::partial::MetricPartial;
@@ -22,32 +26,53 @@ use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
     canonical_templates, column, parquet_files, read_columns, read_templates, template_aliases,
-    write_anomalies, write_incidents, write_metrics, write_rollup_day, AnomalyRow, DataDir, Dataset,
-    DatasetRebuild, IncidentRow, StoreError, TemplateRow,
+    write_anomalies, write_atomic, write_incidents, write_metrics, write_rollup_day, AnomalyRow, DataDir,
+    Dataset, IncidentRow, RunCommit, StoreError, TemplateRow,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::progress::{Progress, Stage};
-use crate::EngineError;
+use crate::{partials, EngineError};
 
 /// Examples kept per incident.
 const EXAMPLES: usize = 5;
 
-/// What a detect run read and found.
+/// The version of `state/detect.json`; another version is refused with a hint to rebuild.
+pub const DETECT_STATE_VERSION: u32 = 1;
+/// The detect state's file name under `state/`.
+pub const DETECT_STATE_FILE: &str = "detect.json";
+/// The run id of the parts replaced by every run (incidents still open and their anomalies).
+const OPEN_PART: &str = "open";
+const US_PER_SEC: i64 = 1_000_000;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// What a detect run consumed and found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DetectSummary {
-    /// Records read.
+    /// Records consumed by this run (from new run partials, or from the records on a rebuild).
     pub records: u64,
+    /// Run partials consumed by this run.
+    pub runs_consumed: u64,
+    /// Why detection was rebuilt from the records, if it was.
+    pub rebuilt: Option<String>,
+    /// Records of this run for buckets already judged: counted in the rollups, not judged.
+    pub late_records: u64,
+    /// Late records over the life of the detect state.
+    pub late_records_total: u64,
+    /// Buckets before this time (RFC 3339) are judged.
+    pub judged_until: Option<String>,
     /// Bucket width, seconds.
     pub bucket_secs: i64,
-    /// Metric rows written.
+    /// Metric rows written by this run.
     pub metric_points: u64,
     /// Series the detectors watched.
     pub series_watched: u64,
-    /// Anomalous buckets.
+    /// Anomalous buckets found by this run (in incidents closed by it, or still open).
     pub anomalies: u64,
-    /// Incidents, most severe and earliest first.
+    /// Incidents closed by this run and those still open, most severe and earliest first.
     pub incidents: Vec<IncidentSummary>,
+    /// Of them, still open (may grow with later data).
+    pub open_incidents: u64,
     /// Wall time, seconds.
     pub elapsed_secs: f64,
 }
@@ -75,39 +100,377 @@ pub struct IncidentSummary {
     pub expected: f64,
     /// The explaining template.
     pub template: Option<String>,
+    /// Whether it may still grow.
+    pub open: bool,
+    /// The series that explains its members (correlation).
+    pub root: String,
+    /// The incidents merged into it (1 when nothing joined).
+    pub members: usize,
 }
 
-/// Runs detection over the data directory at `data_dir`.
-/// `progress`, when given, is told how many records files have been read.
+/// Everything detection keeps between runs (`state/detect.json`).
+#[derive(Serialize, Deserialize)]
+struct DetectState {
+    version: u32,
+    bucket_secs: i64,
+    /// The `[detect]` settings the policy was built with (grace aside, which may change).
+    config: DetectConfig,
+    policy: Policy,
+    /// Buckets not judged yet.
+    pending: MetricPartial,
+    /// Run partials already merged.
+    consumed: BTreeSet<String>,
+    /// Latest record time seen, µs.
+    latest_us: Option<i64>,
+    /// Buckets before this start (seconds) are judged.
+    judged_until: Option<i64>,
+    late_records: u64,
+    /// The last bucket each count series emitted (canonical key), so metrics stay dense
+    /// across runs.
+    dense: BTreeMap<String, i64>,
+    /// Anomalies that may still belong to an incident not closed yet.
+    anomalies: Vec<Anomaly>,
+}
+
+impl DetectState {
+    fn new(config: &DetectConfig, bucket_secs: i64) -> Result<Self, EngineError> {
+        Ok(DetectState {
+            version: DETECT_STATE_VERSION,
+            bucket_secs,
+            config: settings(config),
+            policy: Policy::new(config).map_err(|e| EngineError::Config(format!("[detect] {e}")))?,
+            pending: MetricPartial::new(bucket_secs),
+            consumed: BTreeSet::new(),
+            latest_us: None,
+            judged_until: None,
+            late_records: 0,
+            dense: BTreeMap::new(),
+            anomalies: Vec::new(),
+        })
+    }
+}
+
+/// The settings a detect state must have been built with: all but `grace`.
+fn settings(config: &DetectConfig) -> DetectConfig {
+    DetectConfig {
+        grace: DetectConfig::default().grace,
+        ..config.clone()
+    }
+}
+
+fn rebuild_hint(path: &Path, what: &str) -> EngineError {
+    EngineError::Config(format!(
+        "{}: {what}; run `loglens detect --rebuild` to rebuild detection from the records",
+        path.display()
+    ))
+}
+
+/// Reads the detect state, if there is one; refuses another version, bucket width or settings.
+fn load_state(
+    path: &Path,
+    config: &DetectConfig,
+    bucket_secs: i64,
+) -> Result<Option<DetectState>, EngineError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(EngineError::io(path, e)),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| rebuild_hint(path, &format!("not a detect state: {e}")))?;
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(DETECT_STATE_VERSION)) {
+        let found = version.map_or("none".to_owned(), |v| v.to_string());
+        return Err(rebuild_hint(
+            path,
+            &format!("detect state version {found} is not supported (expected {DETECT_STATE_VERSION})"),
+        ));
+    }
+    let state: DetectState = serde_json::from_value(value)
+        .map_err(|e| rebuild_hint(path, &format!("unreadable detect state: {e}")))?;
+    if state.bucket_secs != bucket_secs {
+        return Err(rebuild_hint(
+            path,
+            &format!(
+                "detection state uses {} s buckets, [detect] bucket is {bucket_secs} s",
+                state.bucket_secs
+            ),
+        ));
+    }
+    if state.config != settings(config) {
+        return Err(rebuild_hint(
+            path,
+            "the [detect] settings changed since detection last ran",
+        ));
+    }
+    Ok(Some(state))
+}
+
+/// Runs detection over what is new in the data directory at `data_dir` (see the module docs).
+/// Cheap when nothing is new: it reads the state and the partials' names, and writes nothing.
+/// `progress`, when given, is told how many records files a rebuild has read.
 pub fn detect(
     data_dir: &Path,
     config: &DetectConfig,
     run_id: &str,
     progress: Option<&dyn Progress>,
 ) -> Result<DetectSummary, EngineError> {
+    run(data_dir, config, run_id, progress, false)
+}
+
+/// `loglens detect --rebuild`: forgets the detect state and the datasets derived from it, builds
+/// the metric partial from the records, and judges everything again.
+pub fn rebuild(
+    data_dir: &Path,
+    config: &DetectConfig,
+    run_id: &str,
+    progress: Option<&dyn Progress>,
+) -> Result<DetectSummary, EngineError> {
+    run(data_dir, config, run_id, progress, true)
+}
+
+fn run(
+    data_dir: &Path,
+    config: &DetectConfig,
+    run_id: &str,
+    progress: Option<&dyn Progress>,
+    rebuild: bool,
+) -> Result<DetectSummary, EngineError> {
     let started = Instant::now();
-    config
-        .validate()
-        .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
-    let bucket_secs = config
-        .bucket_secs()
-        .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
+    let config_error = |e| EngineError::Config(format!("[detect] {e}"));
+    config.validate().map_err(config_error)?;
+    let bucket_secs = config.bucket_secs().map_err(config_error)?;
+    let grace_secs = config.grace_secs().map_err(config_error)?;
     let data = DataDir::create(data_dir)?;
-    // Held for the whole rebuild; taking it completes or removes what killed runs left.
-    let _lock = data.lock()?;
-    let record_files = parquet_files(&data.dataset(Dataset::Records))?;
-    // One bucketing: a partial per run, drained day by day into the metric series (kept for
-    // the detectors) and the rollups (written out).
-    let mut partial = MetricPartial::new(bucket_secs);
-    let mut series = MetricSeries::new(bucket_secs);
-    let rollups_dir = DatasetRebuild::start(&data.dataset(Dataset::Rollups), run_id)?;
-    let mut rollups = RollupWriter::new(rollups_dir.dir(), run_id);
+    let lock = data.lock()?;
+    let state_dir = data.dataset(Dataset::State);
+    let state_path = state_dir.join(DETECT_STATE_FILE);
+    let saved = if rebuild {
+        None
+    } else {
+        load_state(&state_path, config, bucket_secs)?
+    };
+    let runs = partials::list(&state_dir)?;
+    let mut summary = DetectSummary {
+        bucket_secs,
+        ..DetectSummary::default()
+    };
+    if rebuild {
+        summary.rebuilt = Some("--rebuild".to_owned());
+    } else if saved.is_none() && has_runs_without_partials(&data, &runs)? {
+        summary.rebuilt = Some("records written by an older loglens have no metric partials".to_owned());
+    }
+    let fresh_state = saved.is_none();
+    let mut state = match saved {
+        Some(state) => state,
+        None => {
+            // No state: whatever derived datasets exist came from another version or an
+            // interrupted rebuild; start them over.
+            forget(&data, &state_path)?;
+            DetectState::new(config, bucket_secs)?
+        }
+    };
+    let mut fresh = MetricPartial::new(bucket_secs);
+    if summary.rebuilt.is_some() {
+        fresh = partial_from_records(&data, bucket_secs, progress)?;
+        state.consumed.extend(runs.iter().map(|(run, _)| run.clone()));
+    } else {
+        for (run, path) in &runs {
+            if state.consumed.contains(run) {
+                continue;
+            }
+            let partial = partials::load(path)?;
+            fresh
+                .merge(partial)
+                .map_err(|e| rebuild_hint(path, &e.to_string()))?;
+            state.consumed.insert(run.clone());
+            summary.runs_consumed += 1;
+        }
+    }
+    if fresh.is_empty() && !fresh_state {
+        summary.series_watched = state.policy.series_watched();
+        summary.late_records_total = state.late_records;
+        summary.judged_until = state.judged_until.map(|s| Timestamp::from_secs(s).to_rfc3339());
+        summary.elapsed_secs = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    summary.records = fresh.records();
     // Records keep the template id they were written with; count them under the template it
     // belongs to now.
     let stored_templates = read_templates(&data.dataset(Dataset::Templates))?;
     let aliases = template_aliases(&stored_templates);
-    let mut records = 0u64;
-    let mut levels = TemplateLevels::new();
+    let templates = canonical_templates(&stored_templates);
+    let canonical = |id| canonical(&aliases, id);
+    fresh.remap_templates(canonical);
+    state.pending.remap_templates(canonical);
+
+    let commit = RunCommit::begin(&data, &lock, run_id)?;
+    let staged = commit.staged()?;
+    let mut out = Output::new(&staged, run_id, bucket_secs);
+    // Rollups are sums, so the new records' rows go out now, judged or not: the rollups always
+    // count every record consumed, late ones included.
+    out.rollups(&fresh)?;
+    if let Some(until) = state.judged_until {
+        let late = fresh.take_completed(Timestamp::from_secs(until));
+        summary.late_records = late.records();
+        state.late_records += summary.late_records;
+    }
+    state.latest_us = state.latest_us.max(fresh.latest().map(|t| t.0));
+    state
+        .pending
+        .merge(fresh)
+        .map_err(|e| EngineError::Config(e.to_string()))?;
+    let services: HashMap<u64, Option<String>> =
+        templates.iter().map(|t| (t.id, t.service.clone())).collect();
+    let judged = judge_to_watermark(&mut state, grace_secs, &services, &mut out)?;
+    let provisional = judge_provisionally(&state, &services)?;
+
+    // Anomalies leave with their incident; those an open incident may still take stay.
+    let mut anomalies = std::mem::take(&mut state.anomalies);
+    anomalies.extend(judged.anomalies);
+    let closed_rows = anomaly_rows(&anomalies, &judged.incidents);
+    let since = state.policy.open_since();
+    anomalies.retain(|a| since.is_some_and(|s| a.ts >= s));
+    let mut open_anomalies = anomalies.clone();
+    state.anomalies = anomalies;
+    open_anomalies.extend(provisional.anomalies);
+    let open_rows = anomaly_rows(&open_anomalies, &provisional.incidents);
+
+    let record_files = parquet_files(&data.dataset(Dataset::Records))?;
+    let closed = explain(&judged.incidents, &templates, &aliases, &record_files)?;
+    let open = explain(&provisional.incidents, &templates, &aliases, &record_files)?;
+    if !closed.is_empty() {
+        write_anomalies(&out.dir(Dataset::Anomalies)?, run_id, &closed_rows)?;
+        write_incidents(&out.dir(Dataset::Incidents)?, run_id, &closed)?;
+    }
+    // The pending buckets' metrics, so metrics/ counts every record; replaced once judged.
+    out.metrics_part(OPEN_PART, &provisional.points)?;
+    write_anomalies(&out.dir(Dataset::Anomalies)?, OPEN_PART, &open_rows)?;
+    write_incidents(&out.dir(Dataset::Incidents)?, OPEN_PART, &open)?;
+    let json = serde_json::to_vec(&state).map_err(|e| EngineError::Config(format!("detect state: {e}")))?;
+    write_atomic(&staged.dataset(Dataset::State).join(DETECT_STATE_FILE), &json)?;
+    commit.commit()?;
+    remove_stale_open_metrics(&data, &provisional.points)?;
+    drop(lock);
+
+    summary.metric_points = out.points;
+    summary.series_watched = state.policy.series_watched();
+    summary.anomalies = (closed_rows.len() + open_rows.len()) as u64;
+    summary.late_records_total = state.late_records;
+    summary.judged_until = state.judged_until.map(|s| Timestamp::from_secs(s).to_rfc3339());
+    summary.open_incidents = open.len() as u64;
+    let mut incidents: Vec<IncidentSummary> = (closed.iter().map(|r| summarize(r, false)))
+        .chain(open.iter().map(|r| summarize(r, true)))
+        .collect();
+    incidents.sort_by(|a, b| {
+        severity_rank(&b.severity)
+            .cmp(&severity_rank(&a.severity))
+            .then(a.start.cmp(&b.start))
+    });
+    summary.incidents = incidents;
+    summary.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Removes the pending-bucket metric parts of earlier runs on days this run's open part does
+/// not cover (the commit replaced the others). Done after the commit: a crash in between leaves
+/// a stale provisional part that the next run removes, never a missing judged one.
+fn remove_stale_open_metrics(data: &DataDir, open: &[MetricPoint]) -> Result<(), EngineError> {
+    let days: BTreeSet<i64> = open
+        .iter()
+        .map(|p| p.ts.secs().div_euclid(SECS_PER_DAY))
+        .collect();
+    let keep: BTreeSet<String> = days
+        .into_iter()
+        .map(|day| {
+            let (y, m, d) = loglens_core::time::civil_from_days(day);
+            format!("date={y:04}-{m:02}-{d:02}")
+        })
+        .collect();
+    let metrics = data.dataset(Dataset::Metrics);
+    let entries = match std::fs::read_dir(&metrics) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(EngineError::io(&metrics, e)),
+    };
+    for entry in entries {
+        let day_dir = entry.map_err(|e| EngineError::io(&metrics, e))?.path();
+        let is_kept = day_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| keep.contains(n));
+        let open = day_dir.join(format!("part-{OPEN_PART}.parquet"));
+        if !is_kept && open.exists() {
+            std::fs::remove_file(&open).map_err(|e| EngineError::io(&open, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether some committed run wrote records but left no partial (written by a version before
+/// partials), so detection must be built from the records.
+fn has_runs_without_partials(data: &DataDir, partials: &[(String, PathBuf)]) -> Result<bool, EngineError> {
+    if parquet_files(&data.dataset(Dataset::Records))?.is_empty() {
+        return Ok(false);
+    }
+    let with_partial: BTreeSet<&str> = partials.iter().map(|(run, _)| run.as_str()).collect();
+    let runs_dir = data.dataset(Dataset::State).join("runs");
+    let entries = match std::fs::read_dir(&runs_dir) {
+        Ok(entries) => entries,
+        // Records but no run summaries: older than both.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(EngineError::io(&runs_dir, e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| EngineError::io(&runs_dir, e))?.path();
+        let Some(run) = path.file_stem().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if path.extension().is_none_or(|e| e != "json") || with_partial.contains(run) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
+        let wrote = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("records_written").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0);
+        if wrote > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Removes the detect state and the datasets derived from records.
+fn forget(data: &DataDir, state_path: &Path) -> Result<(), EngineError> {
+    for dataset in [
+        Dataset::Metrics,
+        Dataset::Anomalies,
+        Dataset::Incidents,
+        Dataset::Rollups,
+    ] {
+        let dir = data.dataset(dataset);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EngineError::io(&dir, e)),
+        }
+    }
+    match std::fs::remove_file(state_path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EngineError::io(state_path, e)),
+    }
+}
+
+/// The metric partial of every stored record, built with the same [`MetricPartial::add`] as
+/// `process` (template ids as written).
+fn partial_from_records(
+    data: &DataDir,
+    bucket_secs: i64,
+    progress: Option<&dyn Progress>,
+) -> Result<MetricPartial, EngineError> {
+    let record_files = parquet_files(&data.dataset(Dataset::Records))?;
     let sizes: Vec<u64> = record_files
         .iter()
         .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
@@ -115,19 +478,13 @@ pub fn detect(
     if let Some(progress) = progress {
         progress.begin(Stage::Detect, Some(sizes.iter().sum()));
     }
-    let mut read_bytes = 0;
+    let mut partial = MetricPartial::new(bucket_secs);
+    let (mut records, mut read_bytes) = (0, 0);
     for (file, size) in record_files.iter().zip(&sizes) {
-        let mut first_day = i64::MAX;
         read_columns(file, &OBSERVED_COLUMNS, |batch| {
-            records += observe_batch(file, batch, &aliases, &mut partial, &mut levels, &mut first_day)?;
+            records += observe_batch(file, batch, &mut partial)?;
             Ok(())
         })?;
-        // Records files come in partition (date) order, so once a file starts at a day the
-        // days before it are complete; were one not, its late records would leave with a later
-        // call, and readers of both outputs sum.
-        let completed = partial.take_completed(Timestamp(first_day.saturating_mul(US_PER_DAY)));
-        series.absorb(&completed);
-        rollups.write(&completed)?;
         read_bytes += size;
         if let Some(progress) = progress {
             progress.update(records, read_bytes);
@@ -136,41 +493,192 @@ pub fn detect(
     if let Some(progress) = progress {
         progress.end();
     }
-    let completed = partial.take_completed(Timestamp(i64::MAX));
-    series.absorb(&completed);
-    rollups.write(&completed)?;
-    let points = series.finish();
-    let templates = canonical_templates(&stored_templates);
-    let sightings = template_sightings(&points, &levels, &templates);
-    let found = policy::replay(config, &points, &sightings)
-        .map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
-    let incidents = &found.incidents;
-    let rows = explain(incidents, &templates, &aliases, &record_files)?;
-    let written = write_all(
-        &data,
-        run_id,
-        bucket_secs,
-        &points,
-        &found.anomalies,
-        incidents,
-        &rows,
-    )?;
-    rollups_dir.commit()?;
-    let mut summaries: Vec<IncidentSummary> = rows.iter().map(summarize).collect();
-    summaries.sort_by(|a, b| {
-        severity_rank(&b.severity)
-            .cmp(&severity_rank(&a.severity))
-            .then(a.start.cmp(&b.start))
-    });
-    Ok(DetectSummary {
-        records,
-        bucket_secs,
-        metric_points: written,
-        series_watched: found.series_watched,
-        anomalies: found.anomalies.len() as u64,
-        incidents: summaries,
-        elapsed_secs: started.elapsed().as_secs_f64(),
-    })
+    Ok(partial)
+}
+
+/// Where a run's new parts go (its staging area), and what it wrote.
+struct Output {
+    root: DataDir,
+    run_id: String,
+    bucket_secs: i64,
+    rollup_files: u32,
+    metric_files: u32,
+    points: u64,
+}
+
+impl Output {
+    fn new(staged: &DataDir, run_id: &str, bucket_secs: i64) -> Self {
+        Output {
+            root: staged.clone(),
+            run_id: run_id.to_owned(),
+            bucket_secs,
+            rollup_files: 0,
+            metric_files: 0,
+            points: 0,
+        }
+    }
+
+    fn dir(&self, dataset: Dataset) -> Result<PathBuf, EngineError> {
+        let dir = self.root.dataset(dataset);
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    /// Writes the rollup rows of `partial`, one file per day it holds.
+    fn rollups(&mut self, partial: &MetricPartial) -> Result<(), EngineError> {
+        let dir = self.dir(Dataset::Rollups)?;
+        for rows in partial.rollups() {
+            self.rollup_files += 1;
+            let name = format!("part-{}-{:05}.parquet", self.run_id, self.rollup_files);
+            write_rollup_day(&dir, &name, &rows)?;
+        }
+        Ok(())
+    }
+
+    /// Writes judged points; each call its own parts, as one day's points may reach back into
+    /// the day before (a sparse series' zeros since it last reported).
+    fn metrics(&mut self, points: &[MetricPoint]) -> Result<(), EngineError> {
+        self.metric_files += 1;
+        let part = format!("{}-{:05}", self.run_id, self.metric_files);
+        self.metrics_part(&part, points)
+    }
+
+    /// Writes `metrics/part-<part>.parquet`.
+    fn metrics_part(&mut self, part: &str, points: &[MetricPoint]) -> Result<(), EngineError> {
+        let dir = self.dir(Dataset::Metrics)?;
+        let width = i32::try_from(self.bucket_secs).unwrap_or(i32::MAX);
+        self.points += write_metrics(&dir, part, width, points)?;
+        Ok(())
+    }
+}
+
+/// What judging a stretch of buckets found.
+#[derive(Default)]
+struct Judged {
+    anomalies: Vec<Anomaly>,
+    incidents: Vec<Incident>,
+    /// The metric points of the pending buckets (provisional judgement only).
+    points: Vec<MetricPoint>,
+}
+
+/// Judges every pending bucket that ends by the watermark (latest record time − grace), a day
+/// at a time (so a day's points at most are in memory), writing their metrics.
+fn judge_to_watermark(
+    state: &mut DetectState,
+    grace_secs: i64,
+    services: &HashMap<u64, Option<String>>,
+    out: &mut Output,
+) -> Result<Judged, EngineError> {
+    let mut judged = Judged::default();
+    let w = state.bucket_secs;
+    let (Some(latest), Some(mut cursor)) = (state.latest_us, state.judged_until.or(state.pending.oldest()))
+    else {
+        return Ok(judged);
+    };
+    let watermark = latest.div_euclid(US_PER_SEC) - grace_secs;
+    let end = watermark.div_euclid(w) * w;
+    let mut dense: HashMap<SeriesKey, i64> = (state.dense.iter()).map(|(k, &b)| (parse_key(k), b)).collect();
+    while cursor < end {
+        let day_end = (cursor.div_euclid(SECS_PER_DAY) + 1) * SECS_PER_DAY;
+        let stop = day_end.min(end);
+        let done = state.pending.take_completed(Timestamp::from_secs(stop));
+        let points = points_of(&done, &mut dense);
+        out.metrics(&points)?;
+        step(
+            &mut state.policy,
+            cursor,
+            stop,
+            w,
+            &points,
+            &sightings(&done, services),
+            &mut judged,
+        );
+        cursor = stop;
+    }
+    state.judged_until = Some(cursor);
+    state.dense = dense.iter().map(|(k, &b)| (k.canonical(), b)).collect();
+    Ok(judged)
+}
+
+/// What the pending buckets would give were the data to end now: a copy of the policy judges
+/// them and closes every incident. Its incidents are the open ones; nothing is kept.
+fn judge_provisionally(
+    state: &DetectState,
+    services: &HashMap<u64, Option<String>>,
+) -> Result<Judged, EngineError> {
+    let mut judged = Judged::default();
+    let mut policy = state.policy.clone();
+    let w = state.bucket_secs;
+    if let (Some(from), Some((_, last))) = (
+        state.judged_until.or(state.pending.oldest()),
+        state.pending.span(),
+    ) {
+        let mut dense: HashMap<SeriesKey, i64> =
+            (state.dense.iter()).map(|(k, &b)| (parse_key(k), b)).collect();
+        let points = points_of(&state.pending, &mut dense);
+        step(
+            &mut policy,
+            from,
+            last + w,
+            w,
+            &points,
+            &sightings(&state.pending, services),
+            &mut judged,
+        );
+        judged.points = points;
+    }
+    judged.incidents.extend(policy.finish());
+    Ok(judged)
+}
+
+/// The metric points of `partial`'s buckets, dense after each series' last bucket emitted.
+fn points_of(partial: &MetricPartial, dense: &mut HashMap<SeriesKey, i64>) -> Vec<MetricPoint> {
+    let mut series = MetricSeries::new(partial.bucket_secs());
+    series.absorb(partial);
+    series.finish_after(dense)
+}
+
+/// Feeds `policy` every bucket from `from` to `to` (exclusive), empty ones too.
+fn step(
+    policy: &mut Policy,
+    from: i64,
+    to: i64,
+    w: i64,
+    points: &[MetricPoint],
+    sightings: &BTreeMap<i64, Vec<TemplateSighting>>,
+    judged: &mut Judged,
+) {
+    let mut by_bucket: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
+    for p in points {
+        by_bucket.entry(p.ts.secs()).or_default().push(p);
+    }
+    let mut bucket = from;
+    while bucket < to {
+        let points = by_bucket.get(&bucket).map_or(&[][..], Vec::as_slice);
+        let seen = sightings.get(&bucket).map_or(&[][..], Vec::as_slice);
+        let v = policy.step(Timestamp::from_secs(bucket), points.iter().copied(), seen);
+        judged.anomalies.extend(v.anomalies);
+        judged.incidents.extend(v.incidents);
+        bucket += w;
+    }
+}
+
+/// Each template's occurrences per bucket, with the worst level among them and its service
+/// (from the templates dataset): what the new-template detector is fed.
+fn sightings(
+    partial: &MetricPartial,
+    services: &HashMap<u64, Option<String>>,
+) -> BTreeMap<i64, Vec<TemplateSighting>> {
+    let mut out: BTreeMap<i64, Vec<TemplateSighting>> = BTreeMap::new();
+    for t in partial.template_buckets() {
+        out.entry(t.bucket).or_default().push(TemplateSighting {
+            template: TemplateId(t.template),
+            count: t.records,
+            level: t.worst,
+            service: services.get(&t.template).cloned().flatten(),
+        });
+    }
+    out
 }
 
 fn severity_rank(s: &str) -> u8 {
@@ -197,43 +705,7 @@ fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-const US_PER_DAY: i64 = 86_400_000_000;
-
-/// Writes the rollups of completed days, a file per day and call.
-struct RollupWriter<'a> {
-    dir: &'a Path,
-    run_id: &'a str,
-    files: u32,
-}
-
-impl<'a> RollupWriter<'a> {
-    fn new(dir: &'a Path, run_id: &'a str) -> Self {
-        RollupWriter {
-            dir,
-            run_id,
-            files: 0,
-        }
-    }
-
-    /// Writes the rollup rows of `completed`, one file per day it holds.
-    fn write(&mut self, completed: &MetricPartial) -> Result<(), StoreError> {
-        for rows in completed.rollups() {
-            self.files += 1;
-            let name = format!("part-{}-{:05}.parquet", self.run_id, self.files);
-            write_rollup_day(self.dir, &name, &rows)?;
-        }
-        Ok(())
-    }
-}
-
-fn observe_batch(
-    file: &Path,
-    batch: &RecordBatch,
-    aliases: &HashMap<u64, u64>,
-    partial: &mut MetricPartial,
-    levels: &mut TemplateLevels,
-    first_day: &mut i64,
-) -> Result<u64, StoreError> {
+fn observe_batch(file: &Path, batch: &RecordBatch, partial: &mut MetricPartial) -> Result<u64, StoreError> {
     let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
     let source = column::<StringArray>(file, batch, "source")?;
     let service = column::<StringArray>(file, batch, "service")?;
@@ -252,48 +724,12 @@ fn observe_batch(
             status: (!status.is_null(i)).then(|| status.value(i)),
             latency_ms: (!latency.is_null(i)).then(|| latency.value(i)),
             bytes: (!bytes.is_null(i)).then(|| bytes.value(i)),
-            template: (!template.is_null(i)).then(|| canonical(aliases, template.value(i))),
+            template: (!template.is_null(i)).then(|| template.value(i)),
         };
-        *first_day = (*first_day).min(observation.ts.secs().div_euclid(86_400));
         partial.add(&observation, text(source, i));
-        if let (Some(t), Some(level)) = (observation.template, observation.level) {
-            let worst = levels
-                .entry((t, partial.bucket_of(observation.ts)))
-                .or_insert(level);
-            *worst = (*worst).max(level);
-        }
     }
     Ok(batch.num_rows() as u64)
 }
-
-/// Each template's occurrences per bucket, with the worst level among them and its service
-/// (from the templates dataset), in time order: what the new-template detector is fed.
-fn template_sightings(
-    points: &[MetricPoint],
-    levels: &TemplateLevels,
-    templates: &[TemplateRow],
-) -> Vec<(Timestamp, TemplateSighting)> {
-    let by_id: HashMap<u64, &TemplateRow> = templates.iter().map(|t| (t.id, t)).collect();
-    let mut out: Vec<(Timestamp, TemplateSighting)> = points
-        .iter()
-        .filter(|p| p.metric == Metric::TemplateCount)
-        .filter_map(|p| {
-            let id = p.key.template?;
-            let sighting = TemplateSighting {
-                template: TemplateId(id),
-                count: p.value as u64,
-                level: levels.get(&(id, p.ts.secs())).copied(),
-                service: by_id.get(&id).and_then(|t| t.service.clone()),
-            };
-            Some((p.ts, sighting))
-        })
-        .collect();
-    out.sort_by_key(|(ts, s)| (*ts, s.template));
-    out
-}
-
-/// The worst level of each template in each bucket: (template id, bucket start in seconds).
-type TemplateLevels = BTreeMap<(u64, i64), Level>;
 
 /// The template an id written on records belongs to now (itself when `templates/` does not
 /// know it).
@@ -490,33 +926,6 @@ fn gather(
     Ok(())
 }
 
-fn write_all(
-    data: &DataDir,
-    run_id: &str,
-    bucket_secs: i64,
-    points: &[MetricPoint],
-    anomalies: &[Anomaly],
-    incidents: &[Incident],
-    rows: &[IncidentRow],
-) -> Result<u64, EngineError> {
-    let metrics = DatasetRebuild::start(&data.dataset(Dataset::Metrics), run_id)?;
-    let written = write_metrics(
-        metrics.dir(),
-        run_id,
-        i32::try_from(bucket_secs).unwrap_or(i32::MAX),
-        points,
-    )?;
-    let anomaly_rows = anomaly_rows(anomalies, incidents);
-    let anomalies_dir = DatasetRebuild::start(&data.dataset(Dataset::Anomalies), run_id)?;
-    write_anomalies(anomalies_dir.dir(), run_id, &anomaly_rows)?;
-    let incidents_dir = DatasetRebuild::start(&data.dataset(Dataset::Incidents), run_id)?;
-    write_incidents(incidents_dir.dir(), run_id, rows)?;
-    metrics.commit()?;
-    anomalies_dir.commit()?;
-    incidents_dir.commit()?;
-    Ok(written)
-}
-
 /// Each anomaly with its labels and the id of the incident it was merged into.
 fn anomaly_rows(anomalies: &[Anomaly], incidents: &[Incident]) -> Vec<AnomalyRow> {
     let mut by_series: HashMap<(DetectorKind, &str, &str), Vec<&Incident>> = HashMap::new();
@@ -557,7 +966,7 @@ fn anomaly_rows(anomalies: &[Anomaly], incidents: &[Incident]) -> Vec<AnomalyRow
     rows
 }
 
-fn summarize(row: &IncidentRow) -> IncidentSummary {
+fn summarize(row: &IncidentRow, open: bool) -> IncidentSummary {
     let i = &row.incident;
     IncidentSummary {
         incident_id: i.incident_id.clone(),
@@ -570,6 +979,9 @@ fn summarize(row: &IncidentRow) -> IncidentSummary {
         observed: i.observed,
         expected: i.peak.expected,
         template: row.template.clone(),
+        open,
+        root: i.root.clone(),
+        members: i.members.len().max(1),
     }
 }
 

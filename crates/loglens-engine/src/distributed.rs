@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use loglens_core::format::ParseContext;
+use loglens_core::partial::MetricPartial;
 use loglens_core::template::{TemplatePattern, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
@@ -29,7 +30,7 @@ use crate::mine::{Assigned, TemplateTally};
 use crate::parsed::{ParsedRecords, ParsedText};
 use crate::pipeline::{
     count_lines, file_job, input_reason, open_at, parse_chunk, plan_inputs, write_records, Chunk, FileJob,
-    InputPlan, ProcessOptions, ProcessSummary, ReadEnd, RunStart, WorkerStats, Writers, UTF8_BOM,
+    InputPlan, ProcessOptions, ProcessSummary, ReadEnd, RunOutput, RunStart, WorkerStats, Writers, UTF8_BOM,
 };
 use crate::EngineError;
 
@@ -69,6 +70,8 @@ pub struct WorkerContext {
     pub zone: LocalZone,
     /// Longest line kept whole.
     pub max_line_bytes: usize,
+    /// Width of the metric partials' buckets (detect's `bucket_secs`).
+    pub bucket_secs: i64,
 }
 
 /// What scanning a chunk found.
@@ -93,12 +96,14 @@ pub struct ChunkTemplates {
     pub index: Vec<u32>,
 }
 
-/// What writing one chunk produced: counts and template tallies the driver merges.
+/// What writing one chunk produced: counts, template tallies and the metric partial of its
+/// records, which the driver merges.
 #[derive(Serialize, Deserialize)]
 pub struct ChunkPartial {
     seq: u64,
     stats: WorkerStats,
     tally: TemplateTally,
+    metrics: MetricPartial,
 }
 
 impl ChunkPartial {
@@ -180,7 +185,7 @@ pub fn write_chunk(
         overlong: None,
     };
     let staged = DataDir::create(staged)?;
-    let mut writers = Writers::new(&staged, run_id, spec.seq as usize);
+    let mut writers = Writers::new(&staged, run_id, spec.seq as usize, context.bucket_secs);
     let mut stats = WorkerStats::default();
     let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
     if !templates.index.is_empty() || !templates.table.is_empty() {
@@ -209,7 +214,7 @@ pub fn write_chunk(
             .ok_or_else(|| EngineError::Config(format!("chunk {}: template index out of range", spec.seq)))?;
     }
     let mut tally = TemplateTally::default();
-    write_records(&parsed, &mut writers.records, &mut tally)?;
+    write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
     let (rows, files) = writers.records.finish()?;
     stats.records_written = rows;
     stats.record_files = files;
@@ -218,6 +223,7 @@ pub fn write_chunk(
         seq: spec.seq,
         stats,
         tally,
+        metrics: writers.partial,
     })
 }
 
@@ -256,6 +262,8 @@ pub struct DistributedRun {
     next_line: Vec<u64>,
     /// The next chunk to mine.
     next: u64,
+    /// Width of the metric partials' buckets.
+    bucket_secs: i64,
     started: Instant,
 }
 
@@ -278,6 +286,7 @@ impl DistributedRun {
             plan_of: Vec::new(),
             next_line: Vec::new(),
             next: 0,
+            bucket_secs: options.bucket_secs,
             started,
         };
         for (p, plan) in plans.iter_mut().enumerate() {
@@ -432,11 +441,24 @@ impl DistributedRun {
             miner,
         } = self.start;
         let mut tally = TemplateTally::default();
+        let mut metrics: Option<MetricPartial> = None;
         for partial in partials {
             summary.merge(partial.stats);
             tally.merge(partial.tally);
+            match &mut metrics {
+                None => metrics = Some(partial.metrics),
+                Some(all) => all
+                    .merge(partial.metrics)
+                    .map_err(|e| EngineError::Config(format!("chunk {}: {e}", partial.seq)))?,
+            }
         }
-        staging.commit(self.plans, checkpoints, tally, miner, summary, self.started)
+        let metrics = metrics.unwrap_or_else(|| MetricPartial::new(self.bucket_secs));
+        let output = RunOutput {
+            tally,
+            mined: miner,
+            metrics,
+        };
+        staging.commit(self.plans, checkpoints, output, summary, self.started)
     }
 }
 

@@ -148,7 +148,8 @@ pub fn resolve(
     let forced = match forced {
         Some(name) => Some(parsers.by_name(name).ok_or_else(|| {
             EngineError::Config(format!(
-                "--format {name:?}: unknown format (built-in: combined, common, syslog3164, syslog5424, json, logfmt, pylog; or a [[format]] name from the config)"
+                "--format {name:?}: unknown format (built-in: {}; or a [[format]] name from the config)",
+                Format::names()
             ))
         })?),
         None => None,

@@ -13,6 +13,7 @@ pub mod distributed;
 pub mod input;
 mod mine;
 mod parsed;
+pub mod partials;
 pub mod pipeline;
 pub mod progress;
 

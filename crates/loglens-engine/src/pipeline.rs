@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender, TryRecvError};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
+use loglens_core::metrics::Observation;
+use loglens_core::partial::MetricPartial;
 use loglens_core::template::{MinerConfig, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
@@ -68,6 +70,12 @@ pub struct ProcessOptions {
     /// Inputs that failed before the run (missing paths, unreadable directories), to report
     /// with the run's own failures.
     pub failed: Vec<FailedInput>,
+    /// Inputs read whole and never checkpointed, like standard input's spool, with the source
+    /// name their records carry: `loglens serve`'s spool segments, which are deleted once the
+    /// run committed (their content could repeat another file's first bytes).
+    pub transient: BTreeMap<PathBuf, String>,
+    /// Width of the metric buckets of the run's partial (`[detect] bucket`), seconds.
+    pub bucket_secs: i64,
 }
 
 impl ProcessOptions {
@@ -87,6 +95,8 @@ impl ProcessOptions {
             progress: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             failed: Vec::new(),
+            transient: BTreeMap::new(),
+            bucket_secs: 60,
         }
     }
 }
@@ -219,7 +229,7 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     let state_dir = staging.data_dir.dataset(Dataset::State);
     let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
     let mut plans = plan_inputs(&options, &checkpoints, spool.as_ref(), &mut summary)?;
-    let (result, tally, mined) = write_inputs(
+    let (result, tally, mined, partial) = write_inputs(
         &options,
         &mut plans,
         miner,
@@ -232,7 +242,12 @@ pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary
     }
     // Dropped before the commit: a spool is read by both passes, and the commit needs neither.
     drop(spool);
-    staging.commit(plans, checkpoints, tally, mined, summary, started)
+    let output = RunOutput {
+        tally,
+        mined,
+        metrics: partial,
+    };
+    staging.commit(plans, checkpoints, output, summary, started)
 }
 
 /// What a run starts from: write access, its checkpoints, a summary and the template stage.
@@ -273,12 +288,23 @@ impl RunStart {
     }
 }
 
+/// What a run's stages produced besides its part files, for the commit.
+pub(crate) struct RunOutput {
+    /// Records per template id.
+    pub(crate) tally: TemplateTally,
+    /// The template stage after the run (`None` without mining).
+    pub(crate) mined: Option<TemplateStage>,
+    /// The metric partial of every record written.
+    pub(crate) metrics: MetricPartial,
+}
+
 /// A run's write access and staging area, from its start to its commit.
 pub(crate) struct Staging {
     pub(crate) data_dir: DataDir,
     pub(crate) lock: WriteLock,
     pub(crate) run: RunCommit,
     pub(crate) staged: DataDir,
+    pub(crate) run_id: String,
 }
 
 impl Staging {
@@ -293,6 +319,7 @@ impl Staging {
             lock,
             run,
             staged,
+            run_id: run_id.to_owned(),
         })
     }
 
@@ -303,16 +330,21 @@ impl Staging {
         self,
         plans: Vec<InputPlan>,
         mut checkpoints: Checkpoints,
-        tally: TemplateTally,
-        mined: Option<TemplateStage>,
+        output: RunOutput,
         mut summary: ProcessSummary,
         started: Instant,
     ) -> Result<ProcessSummary, EngineError> {
+        let RunOutput {
+            tally,
+            mined,
+            metrics: partial,
+        } = output;
         let Staging {
             data_dir,
             lock,
             run,
             staged,
+            run_id,
         } = self;
         let staged_state = staged.dataset(Dataset::State);
         let committed = (|| {
@@ -323,6 +355,9 @@ impl Staging {
                 (summary.templates, summary.templates_new) = run_templates(&rows, &known);
                 merge_templates(&live, &staged.dataset(Dataset::Templates), rows)?;
                 save_miner(&staged_state, mined)?;
+            }
+            if !partial.is_empty() {
+                crate::partials::save(&staged_state, &run_id, &partial)?;
             }
             let read_ok = record_checkpoints(&plans, &mut checkpoints, &mut summary)?;
             checkpoints.save(&staged_state)?;
@@ -432,7 +467,12 @@ fn write_inputs(
     data_dir: &DataDir,
     run_id: &str,
     summary: &mut ProcessSummary,
-) -> (Result<(), EngineError>, TemplateTally, Option<TemplateStage>) {
+) -> (
+    Result<(), EngineError>,
+    TemplateTally,
+    Option<TemplateStage>,
+    MetricPartial,
+) {
     let threads = options.threads.max(1);
     // Chunks alive at once, from read to written. Why slots rather than bounded channels? A
     // worker both feeds the stage and drains it; a full channel in either direction could
@@ -458,7 +498,7 @@ fn write_inputs(
                     slots: slot_tx.clone(),
                     stop: &stop,
                 };
-                let writers = Writers::new(data_dir, run_id, w);
+                let writers = Writers::new(data_dir, run_id, w, options.bucket_secs);
                 scope.spawn(move || worker.run(writers))
             })
             .collect();
@@ -504,12 +544,17 @@ fn write_inputs(
         (read_result, results, stage)
     });
     let mut tally = TemplateTally::default();
+    let mut partial = MetricPartial::new(options.bucket_secs);
     let mut first_error = read_result.err();
     for result in worker_results {
         match result {
-            Ok((stats, worker_tally)) => {
+            Ok((stats, worker_tally, worker_partial)) => {
                 summary.merge(stats);
                 tally.merge(worker_tally);
+                // Same width on every worker, so this cannot fail.
+                if let Err(e) = partial.merge(worker_partial) {
+                    first_error.get_or_insert(EngineError::Config(e.to_string()));
+                }
             }
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -524,7 +569,7 @@ fn write_inputs(
         }
         None => None,
     };
-    (first_error.map_or(Ok(()), Err), tally, stage)
+    (first_error.map_or(Ok(()), Err), tally, stage, partial)
 }
 
 /// A chunk parsed once, on its way to the template stage and the writer.
@@ -605,7 +650,10 @@ impl Worker<'_> {
     /// Runs jobs until there are none. After a failure it keeps taking jobs without doing
     /// them, so chunks still reach the stage in order and give their slots back: nothing
     /// waits forever, and the first error is returned.
-    fn run(mut self, mut writers: Writers) -> Result<(WorkerStats, TemplateTally), EngineError> {
+    fn run(
+        mut self,
+        mut writers: Writers,
+    ) -> Result<(WorkerStats, TemplateTally, MetricPartial), EngineError> {
         let _stop_on_panic = StopOnPanic(self.stop);
         let mut stats = WorkerStats::default();
         let mut tally = TemplateTally::default();
@@ -619,10 +667,10 @@ impl Worker<'_> {
                             // Only fails when the stage is gone, which its join reports.
                             let _ = stage.send(parsed);
                         }
-                        None => self.write(&parsed, &mut result, &mut writers.records, &mut tally),
+                        None => self.write(&parsed, &mut result, &mut writers, &mut tally),
                     }
                 }
-                Job::Write(parsed) => self.write(&parsed, &mut result, &mut writers.records, &mut tally),
+                Job::Write(parsed) => self.write(&parsed, &mut result, &mut writers, &mut tally),
                 Job::ReadingDone => (self.chunks, self.to_stage) = (None, None),
                 Job::Done => break,
             }
@@ -638,7 +686,7 @@ impl Worker<'_> {
         stats.records_written = rows;
         stats.record_files = files;
         stats.unparsed_written = closed_unparsed?;
-        Ok((stats, tally))
+        Ok((stats, tally, writers.partial))
     }
 
     /// Parses a chunk, or after a failure only stands in for it with no records (the stage
@@ -673,11 +721,11 @@ impl Worker<'_> {
         &self,
         parsed: &ParsedChunk,
         result: &mut Result<(), EngineError>,
-        records: &mut PartitionedWriter,
+        writers: &mut Writers,
         tally: &mut TemplateTally,
     ) {
         if result.is_ok() {
-            *result = write_records(parsed, records, tally);
+            *result = write_records(parsed, &mut writers.records, &mut writers.partial, tally);
         }
         let _ = self.slots.send(());
     }
@@ -854,6 +902,13 @@ pub(crate) fn plan_inputs(
             plan.reference = spool.written;
             plan.complete = true;
             plan.compressed = is_gzip(&plan.path)?;
+            plans.push(plan);
+            continue;
+        }
+        if let Some(source) = options.transient.get(path) {
+            plan.source = source.clone();
+            plan.reference = modified(path);
+            plan.complete = true;
             plans.push(plan);
             continue;
         }
@@ -1182,15 +1237,17 @@ fn summary_reason(error: &ParseError) -> String {
     }
 }
 
-/// The output files of one worker.
+/// The output files of one worker, and the metric partial of the records it wrote.
 pub(crate) struct Writers {
     pub(crate) records: PartitionedWriter,
     pub(crate) unparsed: UnparsedWriter,
+    pub(crate) partial: MetricPartial,
 }
 
 impl Writers {
-    pub(crate) fn new(data_dir: &DataDir, run_id: &str, worker: usize) -> Self {
+    pub(crate) fn new(data_dir: &DataDir, run_id: &str, worker: usize, bucket_secs: i64) -> Self {
         Writers {
+            partial: MetricPartial::new(bucket_secs),
             records: PartitionedWriter::new(
                 data_dir.dataset(Dataset::Records),
                 PartNamer::new(run_id, worker),
@@ -1295,10 +1352,13 @@ fn overlong_line(
     })
 }
 
-/// Writes the records of a parsed chunk with their templates (if mined), tallying each id.
+/// Writes the records of a parsed chunk with their templates (if mined), tallying each id and
+/// adding each record to the worker's metric partial (under the template id as written;
+/// detect resolves ids to their current template).
 pub(crate) fn write_records(
     parsed: &ParsedChunk,
     writer: &mut PartitionedWriter,
+    partial: &mut MetricPartial,
     tally: &mut TemplateTally,
 ) -> Result<(), EngineError> {
     let job = &parsed.job;
@@ -1321,6 +1381,18 @@ pub(crate) fn write_records(
             };
             tally.add(a.id, &record, service, origin);
         }
+        let access = record.access.as_ref();
+        let observation = Observation {
+            ts: record.ts,
+            service: record.service.as_deref().or(labels.service),
+            host: record.host.as_deref().or(labels.host),
+            level: record.level,
+            status: access.map(|a| a.status),
+            latency_ms: access.and_then(|a| a.latency_ms),
+            bytes: access.and_then(|a| a.bytes),
+            template: assigned.map(|a| a.id),
+        };
+        partial.add(&observation, Some(labels.source));
         let template = assigned.map(|a| RecordTemplate {
             id: a.id,
             params: params.as_deref(),

@@ -194,6 +194,7 @@ fn the_distributed_stages_give_what_process_gives() {
         parsers,
         zone: options.zone,
         max_line_bytes: options.max_line_bytes,
+        bucket_secs: options.bucket_secs,
     };
     let mut scans: Vec<_> = specs
         .iter()

@@ -227,7 +227,16 @@ impl Synth {
         match format {
             Format::Combined | Format::Common => self.access_line(format, ts, out),
             Format::Syslog3164 | Format::Syslog5424 => self.syslog_line(format, ts, out),
-            Format::Json | Format::Logfmt => self.app_line(format, ts, out),
+            Format::Json
+            | Format::Logfmt
+            | Format::Journald
+            | Format::Docker
+            | Format::Cri
+            | Format::Postgres
+            | Format::Mysql
+            | Format::Redis
+            | Format::ApacheError
+            | Format::Logcat => self.app_line(format, ts, out),
             Format::PythonLogging => self.python_line(ts, out),
         }
     }

@@ -4,7 +4,7 @@
 //! old dataset or the new one, never a mix.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -65,6 +65,14 @@ pub fn anomalies_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The list columns of `incidents/` describing its members, in order.
+const MEMBER_COLUMNS: [&str; 4] = [
+    "member_ids",
+    "member_detectors",
+    "member_series",
+    "member_severities",
+];
+
 /// Schema of `incidents/`.
 pub fn incidents_schema() -> SchemaRef {
     let mut fields = vec![
@@ -87,6 +95,16 @@ pub fn incidents_schema() -> SchemaRef {
         DataType::List(Arc::new(text("item", true))),
         false,
     ));
+    // Correlation: the series that explains the merged incident, and its members (parallel
+    // lists: one entry per incident merged into this one).
+    fields.push(text("root", false));
+    for name in MEMBER_COLUMNS {
+        fields.push(Field::new(
+            name,
+            DataType::List(Arc::new(text("item", true))),
+            false,
+        ));
+    }
     Arc::new(Schema::new(fields))
 }
 
@@ -149,46 +167,6 @@ pub struct IncidentRow {
     pub template: Option<String>,
     /// Example messages.
     pub examples: Vec<String>,
-}
-
-/// A dataset being rebuilt in a hidden directory beside the live one.
-pub struct DatasetRebuild {
-    live: PathBuf,
-    staging: PathBuf,
-}
-
-impl DatasetRebuild {
-    /// Starts rebuilding `dir` (e.g. `<data>/metrics`): an empty staging directory.
-    pub fn start(dir: &Path, run_id: &str) -> Result<Self, StoreError> {
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("dataset");
-        let staging = dir.with_file_name(format!(".{name}.{run_id}.new"));
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(|e| StoreError::io(&staging, e))?;
-        }
-        std::fs::create_dir_all(&staging).map_err(|e| StoreError::io(&staging, e))?;
-        Ok(DatasetRebuild {
-            live: dir.to_owned(),
-            staging,
-        })
-    }
-
-    /// Where to write the new files.
-    pub fn dir(&self) -> &Path {
-        &self.staging
-    }
-
-    /// Swaps the new dataset in and removes the old one.
-    pub fn commit(self) -> Result<(), StoreError> {
-        let old = self.staging.with_extension("old");
-        if self.live.exists() {
-            std::fs::rename(&self.live, &old).map_err(|e| StoreError::io(&self.live, e))?;
-        }
-        std::fs::rename(&self.staging, &self.live).map_err(|e| StoreError::io(&self.live, e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| StoreError::io(&old, e))?;
-        }
-        Ok(())
-    }
 }
 
 pub(crate) fn write_file(
@@ -299,6 +277,9 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
     let mut buckets = UInt32Builder::new();
     let mut template = StringBuilder::new();
     let mut examples = ListBuilder::new(StringBuilder::new());
+    let mut root = StringBuilder::new();
+    let mut members: [ListBuilder<StringBuilder>; 4] =
+        std::array::from_fn(|_| ListBuilder::new(StringBuilder::new()));
     for row in rows {
         let i = &row.incident;
         id.append_value(&i.incident_id);
@@ -322,6 +303,21 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
             examples.values().append_value(e);
         }
         examples.append(true);
+        root.append_value(&i.root);
+        for m in &i.members {
+            let fields = [
+                m.incident_id.as_str(),
+                m.detector.as_str(),
+                m.series.as_str(),
+                m.severity.as_str(),
+            ];
+            for (list, value) in members.iter_mut().zip(fields) {
+                list.values().append_value(value);
+            }
+        }
+        for list in &mut members {
+            list.append(true);
+        }
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -337,6 +333,8 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
     columns.push(Arc::new(buckets.finish()));
     columns.push(Arc::new(template.finish()));
     columns.push(Arc::new(examples.finish()));
+    columns.push(Arc::new(root.finish()));
+    columns.extend(members.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     write_file(
         dir,
         &format!("part-{run_id}.parquet"),

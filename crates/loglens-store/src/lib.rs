@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use analysis::{
     anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_incidents, write_metrics,
-    AnomalyRow, DatasetRebuild, IncidentRow,
+    AnomalyRow, IncidentRow,
 };
 pub use columns::{Labels, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};

@@ -134,11 +134,19 @@ def has_aliases(data_dir: Path) -> bool:
     Records keep the id their template had when they were written; `process` since one-pass
     mining writes `canonical_id` for every id, older data directories list current ids only.
     """
-    if not dataset_present(data_dir, "templates"):
+    return has_column(data_dir, "templates", "canonical_id")
+
+
+def has_column(data_dir: Path, dataset: str, column: str) -> bool:
+    """Whether any file of the dataset has the column (older data directories lack newer ones)."""
+    if not dataset_present(data_dir, dataset):
         return False
-    pattern = str(dataset_dir(data_dir, "templates") / "**" / "*.parquet").replace("'", "''")
-    names = duckdb.sql(f"SELECT name FROM parquet_schema('{pattern}')").fetchall()
-    return ("canonical_id",) in names
+    pattern = str(dataset_dir(data_dir, dataset) / "**" / "*.parquet").replace("'", "''")
+    try:
+        names = duckdb.sql(f"SELECT name FROM parquet_schema('{pattern}')").fetchall()
+    except duckdb.Error:
+        return False  # unreadable files: the dataset's own query reports them, naming it
+    return (column,) in names
 
 
 def resolved_records(data_dir: Path) -> str:
@@ -733,13 +741,21 @@ def anomalies_of(
 def incidents(
     con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, limit: int = 500
 ) -> pd.DataFrame:
-    """Incidents overlapping the range, newest first."""
+    """Incidents overlapping the range, newest first. A correlated incident names its root
+    series and lists its members (the incidents merged into it); data written before
+    correlation shows each incident as its own root."""
     params: list[Any] = [f.end, f.start]
     labels = _label_where(f, params)
+    correlation = (
+        "root, len(member_ids) AS members, member_ids, member_detectors, member_series, "
+        "member_severities"
+        if has_column(data_dir, "incidents", "member_ids")
+        else "series AS root, 1 AS members"
+    )
     query = f"""
         SELECT incident_id, start, "end", peak_ts, severity, detector, metric, series,
-               service, host, level, template_id, observed, expected, lower, upper, score,
-               buckets, template, examples
+               {correlation}, service, host, level, template_id, observed, expected, lower,
+               upper, score, buckets, template, examples
         FROM {scan(data_dir, "incidents")}
         WHERE start < ? AND "end" > ? {labels}
         ORDER BY start DESC, score DESC, incident_id LIMIT {int(limit)}"""

@@ -2,7 +2,7 @@
 //! the incidents found.
 
 use anyhow::Context;
-use loglens_engine::detect::{detect, DetectSummary};
+use loglens_engine::detect::{detect, rebuild, DetectSummary};
 
 use crate::cmd::DataDirArgs;
 use crate::output::{thousands, Output};
@@ -18,6 +18,11 @@ pub struct DetectArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Forget the saved detection state and the metrics, anomalies, incidents and rollups
+    /// derived from it, and detect again over every stored record (after changing [detect]
+    /// settings, or to repair).
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 /// Runs `loglens detect`.
@@ -28,7 +33,8 @@ pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
     let progress = bar
         .as_deref()
         .map(|bar| bar as &dyn loglens_engine::progress::Progress);
-    let summary = detect(&data_dir, &config.detect, &crate::cmd::run_id(), progress)
+    let run = if args.rebuild { rebuild } else { detect };
+    let summary = run(&data_dir, &config.detect, &crate::cmd::run_id(), progress)
         .with_context(|| format!("detecting anomalies in {}", data_dir.display()))?;
     if args.json {
         return out.line(&serde_json::to_string_pretty(&summary)?);
@@ -38,13 +44,24 @@ pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
 
 /// Prints what a detect run found (also used by `process --detect`).
 pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Output) -> anyhow::Result<()> {
+    if let Some(why) = &s.rebuilt {
+        out.line(&format!("detect: rebuilt from the stored records ({why})"))?;
+    }
+    if s.late_records > 0 {
+        out.line(&format!(
+            "detect: {} late records for buckets already judged: kept and counted in rollups/, not judged",
+            thousands(s.late_records)
+        ))?;
+    }
     out.line(&format!(
-        "detect: {} records in {}-second buckets, {} series watched, {} anomalous buckets, {} incidents ({:.2} s)",
+        "detect: {} new records in {}-second buckets (judged until {}), {} series watched, {} anomalous buckets, {} incidents ({} open) ({:.2} s)",
         thousands(s.records),
         s.bucket_secs,
+        s.judged_until.as_deref().unwrap_or("-"),
         thousands(s.series_watched),
         thousands(s.anomalies),
         thousands(s.incidents.len() as u64),
+        thousands(s.open_incidents),
         s.elapsed_secs
     ))?;
     if s.incidents.is_empty() {
@@ -56,6 +73,12 @@ pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Outpu
     ))?;
     for i in s.incidents.iter().take(limit) {
         let minutes = minutes_between(&i.start, &i.end);
+        // A correlated incident shows the series that explains it and how many it merged.
+        let series = if i.members > 1 {
+            format!("{} (+{} related)", i.root, i.members - 1)
+        } else {
+            i.series.clone()
+        };
         out.line(&format!(
             "  {:<8} {:<20} {:>6}  {:<13} {:<14} {:<34} {:>10} {:>10}  {}",
             i.severity,
@@ -63,7 +86,7 @@ pub fn print_summary(s: &DetectSummary, dir: &str, limit: usize, out: &mut Outpu
             minutes,
             i.detector,
             i.metric,
-            i.series,
+            series,
             number(i.observed),
             number(i.expected),
             i.template.as_deref().unwrap_or("-")

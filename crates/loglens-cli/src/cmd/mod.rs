@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod detect;
 pub mod generate;
 pub mod process;
+pub mod serve;
 pub mod templates;
 
 use std::path::PathBuf;

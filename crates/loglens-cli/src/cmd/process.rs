@@ -113,6 +113,10 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     options.progress = bar.clone().map(|bar| bar as Arc<dyn Progress>);
     options.mine_templates = !args.no_templates;
     options.failed = failed;
+    options.bucket_secs = config
+        .detect
+        .bucket_secs()
+        .map_err(|e| anyhow::anyhow!("[detect] {e}"))?;
     let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");

@@ -49,6 +49,10 @@ pub struct Incident {
     pub template: Option<String>,
     /// Up to 5 raw example messages.
     pub examples: Vec<String>,
+    /// The series that explains a correlated incident (`None` before correlation, for rules).
+    pub root: Option<String>,
+    /// The other incidents merged into it, one line each (`detector on series (severity)`).
+    pub related: Vec<String>,
 }
 
 impl Incident {
@@ -68,6 +72,9 @@ impl Incident {
             if let Some(v) = value {
                 labels.insert(key.to_owned(), v.clone());
             }
+        }
+        if let Some(root) = &self.root {
+            labels.insert("root".to_owned(), root.clone());
         }
         if let Some(t) = self.template_id {
             // Hex, 16 digits, as in series keys (`template=…`) and the dashboard.
@@ -270,6 +277,8 @@ fn run_incident(run: Vec<&MetricPoint>, threshold: f64, severity: Severity) -> I
         severity,
         template: None,
         examples: Vec::new(),
+        root: None,
+        related: Vec::new(),
     }
 }
 
@@ -344,6 +353,8 @@ fn template_incident(t: &TemplateInfo) -> Incident {
         severity: Severity::Warning,
         template: Some(t.template.clone()),
         examples: vec![t.example.clone()],
+        root: None,
+        related: Vec::new(),
     }
 }
 
@@ -371,6 +382,8 @@ mod tests {
             severity,
             template: Some("upstream timed out after <*> ms".into()),
             examples: vec!["upstream timed out after 3000 ms".into()],
+            root: None,
+            related: Vec::new(),
         }
     }
 

@@ -43,6 +43,9 @@ pub enum DetectError {
 pub struct DetectConfig {
     /// Width of a metric bucket (default `1m`).
     pub bucket: String,
+    /// How long after the latest record time a bucket waits before it is judged (default
+    /// `2m`): records arriving later for a judged bucket are counted as late, not judged.
+    pub grace: String,
     /// Rolling Z-score settings.
     pub zscore: ZScoreConfig,
     /// Robust (median/MAD) Z-score settings.
@@ -65,6 +68,7 @@ impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
             bucket: "1m".to_owned(),
+            grace: "2m".to_owned(),
             zscore: ZScoreConfig::default(),
             robust_zscore: RobustConfig::default(),
             seasonal: SeasonalConfig::default(),
@@ -98,6 +102,14 @@ impl DetectConfig {
         duration("bucket", &self.bucket)
     }
 
+    /// The grace period in seconds (zero allowed: judge a bucket as soon as a later one shows).
+    pub fn grace_secs(&self) -> Result<i64, DetectError> {
+        parse_duration_secs(&self.grace).map_err(|source| DetectError::Duration {
+            key: "grace".to_owned(),
+            source,
+        })
+    }
+
     /// The configuration that applies to `metric`: the global sections with that metric's
     /// overrides in place (and no overrides left).
     pub fn for_metric(&self, metric: &str) -> DetectConfig {
@@ -127,6 +139,7 @@ impl DetectConfig {
     /// the global sections and every override.
     pub fn validate(&self) -> Result<(), DetectError> {
         self.bucket_secs()?;
+        self.grace_secs()?;
         self.new_template.warmup_secs()?;
         self.new_template.within_secs()?;
         if self.new_template.min_count == 0 {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{DetectorKind, Severity, Verdict};
+use super::{DetectorKind, IncidentMember, Severity, Verdict};
 use crate::template::TemplateId;
 use crate::time::Timestamp;
 
@@ -50,6 +50,14 @@ pub struct Incident {
     pub severity: Severity,
     /// Anomalous buckets merged.
     pub buckets: u32,
+    /// The most specific series explaining every member (see [`super::correlate`]); the
+    /// incident's own series before correlation.
+    #[serde(default)]
+    pub root: String,
+    /// The incidents correlated into this one, by start (itself alone when nothing joined;
+    /// empty before correlation).
+    #[serde(default)]
+    pub members: Vec<IncidentMember>,
 }
 
 /// The stable id of an incident: 16 hex digits of the FNV-1a hash of detector, metric, series
@@ -126,6 +134,8 @@ pub(crate) fn incident_of(run: &[&Anomaly], bucket_us: i64) -> Option<Incident> 
         peak: peak.verdict,
         severity: run.iter().filter_map(|a| a.verdict.severity).max()?,
         buckets,
+        root: first.series.clone(),
+        members: Vec::new(),
     })
 }
 

@@ -40,6 +40,7 @@
 
 mod config;
 mod contextual;
+pub mod correlate;
 mod incident;
 mod poisson;
 pub mod policy;
@@ -57,6 +58,7 @@ pub use config::{
     SeasonalConfig, SilenceConfig, Transform, ZScoreConfig,
 };
 pub use contextual::{Contextual, ContextualConfig, ValueRange};
+pub use correlate::{Correlator, IncidentMember};
 pub use incident::{incident_id, merge_incidents, Anomaly, Incident};
 pub use poisson::{poisson_tail_log10, PoissonScan, ScanVerdict};
 pub use robust::RobustZScore;

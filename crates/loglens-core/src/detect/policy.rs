@@ -17,8 +17,10 @@
 //!   its series first reports); the new-template warm-up counts from the first bucket the
 //!   policy was fed, which for a long-running driver is when its state began.
 //!
-//! An incident is emitted when it can no longer grow: [`MERGE_GAP_BUCKETS`] buckets after its
+//! An incident closes when it can no longer grow: [`MERGE_GAP_BUCKETS`] buckets after its
 //! last anomalous bucket passed without another, or at [`Policy::finish`] (end of the data).
+//! Closed incidents then pass through the [`Correlator`](super::correlate::Correlator): related
+//! incidents close in time merge into one, emitted once no open or future incident can join.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::incident::incident_of;
 use super::{
-    Anomaly, DetectConfig, DetectError, Detector, DetectorKind, Incident, NewTemplate, PoissonScan,
-    RobustZScore, Seasonal, Silence, Verdict, ZScore,
+    Anomaly, Correlator, DetectConfig, DetectError, Detector, DetectorKind, Incident, NewTemplate,
+    PoissonScan, RobustZScore, Seasonal, Silence, Verdict, ZScore,
 };
 use crate::metrics::{Metric, MetricPoint, SeriesKey};
 use crate::record::Level;
@@ -364,6 +366,9 @@ pub struct Policy {
     labels: BTreeMap<String, Labels>,
     templates: Option<NewTemplate>,
     open: Vec<OpenIncident>,
+    /// Closed incidents waiting for the ones they may correlate with.
+    #[serde(default)]
+    correlator: Correlator,
     /// Canonical keys already formatted (a cache, rebuilt after a restore).
     #[serde(skip)]
     canonical: HashMap<SeriesKey, String>,
@@ -380,6 +385,7 @@ impl Policy {
             labels: BTreeMap::new(),
             templates: None,
             open: Vec::new(),
+            correlator: Correlator::default(),
             canonical: HashMap::new(),
         })
     }
@@ -426,10 +432,24 @@ impl Policy {
         out
     }
 
+    /// The first anomalous bucket of the incidents still able to grow, if any: anomalies
+    /// from then on may still join an incident (a driver keeps them until it closes).
+    pub fn open_since(&self) -> Option<Timestamp> {
+        self.open
+            .iter()
+            .filter_map(|o| o.anomalies.first())
+            .map(|a| a.ts)
+            .min()
+    }
+
     /// The end of the data: closes every open incident.
     pub fn finish(&mut self) -> Vec<Incident> {
         let open = std::mem::take(&mut self.open);
-        let mut out: Vec<Incident> = open.into_iter().filter_map(|o| self.close(o)).collect();
+        let closed: Vec<Incident> = open.into_iter().filter_map(|o| self.close(o)).collect();
+        for incident in closed {
+            self.correlator.add(incident);
+        }
+        let mut out = self.correlator.finish();
         sort_incidents(&mut out);
         out
     }
@@ -520,9 +540,18 @@ impl Policy {
             .into_iter()
             .partition(|o| o.anomalies.last().is_some_and(|a| bucket - a.ts.secs() > reach));
         self.open = open;
-        let mut closed: Vec<Incident> = done.into_iter().filter_map(|o| self.close(o)).collect();
-        sort_incidents(&mut closed);
-        out.incidents.extend(closed);
+        let closed: Vec<Incident> = done.into_iter().filter_map(|o| self.close(o)).collect();
+        for incident in closed {
+            self.correlator.add(incident);
+        }
+        let growing: Vec<(Timestamp, &str)> = self
+            .open
+            .iter()
+            .filter_map(|o| o.anomalies.first().map(|a| (a.ts, a.series.as_str())))
+            .collect();
+        let mut ready = self.correlator.ready(Timestamp::from_secs(bucket), &growing);
+        sort_incidents(&mut ready);
+        out.incidents.extend(ready);
     }
 
     /// Adds an anomaly to its open incident, or opens one; `volume` is its series' records

@@ -136,7 +136,7 @@ pub(crate) fn parse_epoch(text: &str) -> Option<Timestamp> {
 }
 
 /// The contents of a JSON string value: borrowed unless it has escapes; `None` for non-strings.
-fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(crate) fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     let text = raw.get();
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
     if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
@@ -148,7 +148,7 @@ fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 
 /// JSON text without the white space between tokens (strings untouched); borrowed when it
 /// already is compact.
-fn compact(text: &str) -> Cow<'_, str> {
+pub(crate) fn compact(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
         return Cow::Borrowed(text);
     }
@@ -178,7 +178,7 @@ fn compact(text: &str) -> Cow<'_, str> {
 }
 
 /// The top-level object as `(key, raw value)` pairs in line order.
-struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct Entries<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Entries<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

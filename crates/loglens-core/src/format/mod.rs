@@ -11,12 +11,20 @@ use std::str::FromStr;
 use crate::record::Record;
 use crate::time::{TimeError, Timestamp};
 
+pub mod apache_error;
 pub mod combined;
+pub mod cri;
+pub mod docker;
 mod fields;
 pub mod generic;
+pub mod journald;
 pub mod jsonl;
+pub mod logcat;
 pub mod logfmt;
+pub mod mysql;
+pub mod postgres;
 pub mod pylog;
+pub mod redis;
 pub mod regex;
 pub mod syslog3164;
 pub mod syslog5424;
@@ -100,19 +108,50 @@ pub enum Format {
     Logfmt,
     /// Python logging `%(asctime)s - %(name)s - %(levelname)s - %(message)s`.
     PythonLogging,
+    /// systemd journal export, `journalctl -o json`.
+    Journald,
+    /// Docker's json-file logging driver.
+    Docker,
+    /// CRI container logs (containerd, CRI-O, Kubernetes).
+    Cri,
+    /// PostgreSQL with the default `log_line_prefix` `%m [%p] `.
+    Postgres,
+    /// MySQL 8.0 error log.
+    Mysql,
+    /// Redis server log.
+    Redis,
+    /// Apache httpd error log (2.2 and 2.4).
+    ApacheError,
+    /// Android logcat, `threadtime` layout.
+    Logcat,
 }
 
 impl Format {
     /// Every built-in format, in the order auto-detection prefers on a tie.
-    pub const ALL: [Format; 7] = [
+    /// Formats whose lines another format also reads come first: Docker's and the journal's
+    /// JSON objects before `json`.
+    pub const ALL: [Format; 15] = [
         Format::Combined,
         Format::Common,
         Format::Syslog5424,
         Format::PythonLogging,
+        Format::Docker,
+        Format::Journald,
+        Format::Cri,
+        Format::Postgres,
+        Format::Mysql,
+        Format::Redis,
+        Format::ApacheError,
+        Format::Logcat,
         Format::Syslog3164,
         Format::Json,
         Format::Logfmt,
     ];
+
+    /// Every built-in name, comma-separated, for error messages.
+    pub fn names() -> String {
+        Format::ALL.map(Format::name).join(", ")
+    }
 
     /// The name used in configs, on the command line and in the `format` column.
     pub fn name(self) -> &'static str {
@@ -124,6 +163,56 @@ impl Format {
             Format::Json => "json",
             Format::Logfmt => "logfmt",
             Format::PythonLogging => "pylog",
+            Format::Journald => "journald",
+            Format::Docker => "docker",
+            Format::Cri => "cri",
+            Format::Postgres => "postgres",
+            Format::Mysql => "mysql",
+            Format::Redis => "redis",
+            Format::ApacheError => "apache_error",
+            Format::Logcat => "logcat",
+        }
+    }
+
+    /// One line on what the format is, for `loglens formats list`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Combined => "nginx/Apache combined access log (extra trailing fields kept as attrs)",
+            Format::Common => "NCSA Common Log Format access log",
+            Format::Syslog3164 => "BSD syslog (RFC 3164; also ISO times, journalctl -o short-iso)",
+            Format::Syslog5424 => "IETF syslog (RFC 5424) with structured data",
+            Format::Json => "JSON lines with ts/time/timestamp/@timestamp and level/msg keys",
+            Format::Logfmt => "logfmt key=value pairs (Heroku, Go slog, logrus)",
+            Format::PythonLogging => "Python logging `%(asctime)s - %(name)s - %(levelname)s - %(message)s`",
+            Format::Journald => "systemd journal export, journalctl -o json",
+            Format::Docker => "Docker json-file logging driver",
+            Format::Cri => "CRI container logs (containerd, CRI-O, Kubernetes /var/log/pods)",
+            Format::Postgres => "PostgreSQL, default log_line_prefix '%m [%p] '",
+            Format::Mysql => "MySQL 8.0 error log",
+            Format::Redis => "Redis server log",
+            Format::ApacheError => "Apache httpd error log (2.2 and 2.4)",
+            Format::Logcat => "Android logcat, -v threadtime",
+        }
+    }
+
+    /// A line of the format, for `loglens formats list`.
+    pub fn example(self) -> &'static str {
+        match self {
+            Format::Combined => r#"203.0.113.7 - - [10/Oct/2026:13:55:36 +0000] "GET /a HTTP/1.1" 200 512 "-" "curl/8.5.0""#,
+            Format::Common => r#"203.0.113.7 - frank [10/Oct/2026:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326"#,
+            Format::Syslog3164 => "<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed for lonvick on /dev/pts/8",
+            Format::Syslog5424 => r#"<165>1 2026-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3"] An application event"#,
+            Format::Json => r#"{"ts":"2026-10-11T22:14:15.003Z","level":"error","msg":"upstream timeout","service":"api"}"#,
+            Format::Logfmt => r#"ts=2026-10-11T22:14:15Z level=warn msg="slow query" duration=1.2s"#,
+            Format::PythonLogging => "2026-10-11 22:14:15,003 - worker.tasks - ERROR - Task failed: timeout",
+            Format::Journald => r#"{"__REALTIME_TIMESTAMP":"1791756855003000","PRIORITY":"6","_HOSTNAME":"web-1","SYSLOG_IDENTIFIER":"sshd","_PID":"812","MESSAGE":"Accepted publickey for deploy"}"#,
+            Format::Docker => r#"{"log":"GET /healthz 200\n","stream":"stdout","time":"2026-10-11T22:14:15.003417816Z"}"#,
+            Format::Cri => "2026-10-11T22:14:15.003417816Z stderr F panic: runtime error: index out of range",
+            Format::Postgres => r#"2026-10-11 22:14:15.003 UTC [4711] ERROR:  relation "users" does not exist at character 15"#,
+            Format::Mysql => "2026-10-11T22:14:15.003417Z 0 [System] [MY-010931] [Server] /usr/sbin/mysqld: ready for connections.",
+            Format::Redis => "1:M 11 Oct 2026 22:14:15.003 * Ready to accept connections tcp",
+            Format::ApacheError => "[Sun Oct 11 22:14:15.003417 2026] [core:error] [pid 35708:tid 4328636416] [client 203.0.113.7:52144] AH00124: Request exceeded the limit of 10 internal redirects",
+            Format::Logcat => "10-11 22:14:15.003  1702  2395 W ActivityManager: Slow operation: 61ms so far",
         }
     }
 
@@ -137,6 +226,14 @@ impl Format {
             Format::Json => Box::new(jsonl::JsonParser),
             Format::Logfmt => Box::new(logfmt::LogfmtParser),
             Format::PythonLogging => Box::new(pylog::PythonLoggingParser),
+            Format::Journald => Box::new(journald::JournaldParser),
+            Format::Docker => Box::new(docker::DockerParser),
+            Format::Cri => Box::new(cri::CriParser),
+            Format::Postgres => Box::new(postgres::PostgresParser),
+            Format::Mysql => Box::new(mysql::MysqlParser),
+            Format::Redis => Box::new(redis::RedisParser),
+            Format::ApacheError => Box::new(apache_error::ApacheErrorParser),
+            Format::Logcat => Box::new(logcat::LogcatParser),
         }
     }
 
@@ -151,6 +248,14 @@ impl Format {
             Format::Json => jsonl::render(record, out),
             Format::Logfmt => logfmt::render(record, out),
             Format::PythonLogging => pylog::render(record, out),
+            Format::Journald => journald::render(record, out),
+            Format::Docker => docker::render(record, out),
+            Format::Cri => cri::render(record, out),
+            Format::Postgres => postgres::render(record, out),
+            Format::Mysql => mysql::render(record, out),
+            Format::Redis => redis::render(record, out),
+            Format::ApacheError => apache_error::render(record, out),
+            Format::Logcat => logcat::render(record, out),
         }
     }
 }
@@ -163,9 +268,7 @@ impl fmt::Display for Format {
 
 /// A format name that is not built in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown format {0:?} (built-in formats: combined, common, syslog3164, syslog5424, json, logfmt, pylog)"
-)]
+#[error("unknown format {0:?} (built-in formats: {list})", list = Format::names())]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -180,6 +283,14 @@ impl FromStr for Format {
             "json" | "jsonl" | "ndjson" => Format::Json,
             "logfmt" => Format::Logfmt,
             "pylog" | "python" => Format::PythonLogging,
+            "journald" | "journal" => Format::Journald,
+            "docker" => Format::Docker,
+            "cri" | "containerd" | "kubernetes" => Format::Cri,
+            "postgres" | "postgresql" => Format::Postgres,
+            "mysql" => Format::Mysql,
+            "redis" => Format::Redis,
+            "apache_error" => Format::ApacheError,
+            "logcat" | "android" => Format::Logcat,
             _ => return Err(UnknownFormat(s.to_owned())),
         })
     }
@@ -212,5 +323,24 @@ mod tests {
             assert_eq!(format.name().parse::<Format>(), Ok(format));
         }
         assert!("xml".parse::<Format>().is_err());
+    }
+
+    /// Each example line parses with its own format, and detection on it picks that format.
+    #[test]
+    fn examples_parse_and_are_detected() {
+        let ctx = ParseContext::default();
+        let parsers: Vec<Box<dyn LineParser>> = Format::ALL.iter().map(|f| f.parser()).collect();
+        let candidates: Vec<&dyn LineParser> = parsers.iter().map(|p| p.as_ref()).collect();
+        for (i, format) in Format::ALL.into_iter().enumerate() {
+            let example = format.example();
+            if let Err(e) = format.parser().parse(example, &ctx) {
+                panic!("{format}: {e} in {example:?}");
+            }
+            assert_eq!(
+                detect(&[example], &candidates, &ctx),
+                Some(i),
+                "{format}: {example}"
+            );
+        }
     }
 }

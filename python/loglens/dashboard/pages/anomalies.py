@@ -46,6 +46,7 @@ def _incident_detail(ctx: filters.Context, incident: dict) -> None:
         f"observed {incident['observed']:.4g} vs expected {incident['expected']:.4g} "
         f"(band {incident['lower']:.4g} … {incident['upper']:.4g})"
     )
+    _members(incident)
     template = incident.get("template")
     st.markdown("**Explaining template**")
     st.code(template if isinstance(template, str) else "(no template recorded)", language=None)
@@ -58,6 +59,24 @@ def _incident_detail(ctx: filters.Context, incident: dict) -> None:
     st.markdown(f"**Matching records during the incident** ({len(lines)} shown)")
     st.dataframe(lines, hide_index=True, key="inc_lines")
     _explore_button(ctx, incident)
+
+
+MEMBER_COLUMNS = {
+    "member_ids": "incident",
+    "member_detectors": "detector",
+    "member_series": "series",
+    "member_severities": "severity",
+}
+
+
+def _members(incident: dict) -> None:
+    """The incidents merged into this one (one failure seen by several series or detectors)."""
+    lists = {label: incident.get(column) for column, label in MEMBER_COLUMNS.items()}
+    if any(values is None for values in lists.values()):
+        return  # written before correlation: the incident is its own only member
+    members = pd.DataFrame({label: list(values) for label, values in lists.items()})
+    st.markdown(f"**Root** `{incident['root']}` · **members** ({len(members)})")
+    st.dataframe(members, hide_index=True, key="inc_members")
 
 
 def _explore_button(ctx: filters.Context, incident: dict) -> None:
@@ -97,7 +116,7 @@ def _incidents(ctx: filters.Context) -> None:
         st.info("No incident overlaps this range.")
         return
     event = st.dataframe(
-        table.drop(columns=["examples"]),
+        table.drop(columns=["examples", *MEMBER_COLUMNS], errors="ignore"),
         hide_index=True,
         key="inc_table",
         on_select="rerun",

@@ -1,0 +1,424 @@
+//! The HTTP listener of `loglens serve`: `POST /ingest` (plain lines, NDJSON, or the form
+//! Python's `logging.handlers.HTTPHandler` posts), `GET /health`, `GET /metrics`. A small
+//! blocking HTTP/1.1 server, one thread per connection (bounded), keep-alive.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loglens_engine::input::Parsers;
+
+use super::metrics::{Metrics, SourceMetrics};
+use super::spool::{Spool, Stream};
+
+/// Largest request body accepted; a larger one is answered 413.
+pub const MAX_BODY: usize = 16 << 20;
+/// Longest line accepted in a body; a longer one is refused and counted.
+const MAX_LINE: usize = 1 << 20;
+/// Longest request head (request line and headers).
+const MAX_HEAD: usize = 64 * 1024;
+/// Most connections served at once; more are answered 503.
+const MAX_CONNECTIONS: usize = 256;
+
+/// What the HTTP source needs.
+pub struct HttpContext {
+    /// The source's spool.
+    pub spool: Arc<Spool>,
+    /// Its counters.
+    pub source: Arc<SourceMetrics>,
+    /// All counters.
+    pub metrics: Arc<Metrics>,
+    /// Known formats, to check `?format=`.
+    pub parsers: Parsers,
+    /// Default labels and format of the source.
+    pub defaults: Stream,
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: String,
+    content_type: String,
+    body: Vec<u8>,
+    close: bool,
+}
+
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+    retry_after: bool,
+}
+
+impl Response {
+    fn json(status: u16, body: serde_json::Value) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+            retry_after: false,
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Response {
+        Response::json(status, serde_json::json!({ "error": message }))
+    }
+}
+
+/// Accepts connections until the process exits.
+pub fn serve(listener: TcpListener, ctx: HttpContext) {
+    let ctx = Arc::new(ctx);
+    let live = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            ctx.source.dropped.fetch_add(1, Ordering::Relaxed);
+            let _ = respond(&mut stream, &Response::error(503, "too many connections"), true);
+            continue;
+        }
+        live.fetch_add(1, Ordering::Relaxed);
+        let (ctx, live) = (ctx.clone(), live.clone());
+        std::thread::spawn(move || {
+            connection(stream, &ctx);
+            live.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+fn connection(stream: TcpStream, ctx: &HttpContext) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, stream);
+    loop {
+        let request = match read_request(&mut reader, &mut writer, ctx) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(response) => {
+                let _ = respond(&mut writer, &response, true);
+                return;
+            }
+        };
+        let response = route(&request, ctx);
+        if respond(&mut writer, &response, request.close).is_err() || request.close {
+            return;
+        }
+    }
+}
+
+/// Reads one request; `Ok(None)` at a clean end of the connection, `Err` with the answer
+/// for a request that cannot be read.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+    ctx: &HttpContext,
+) -> Result<Option<Request>, Response> {
+    let mut line = Vec::new();
+    let mut head = 0;
+    let mut read_line = |line: &mut Vec<u8>| -> Result<usize, Response> {
+        line.clear();
+        let n = reader
+            .by_ref()
+            .take((MAX_HEAD - head) as u64)
+            .read_until(b'\n', line)
+            .map_err(|_| Response::error(400, "unreadable request"))?;
+        head += n;
+        if head >= MAX_HEAD {
+            return Err(Response::error(431, "request head too large"));
+        }
+        Ok(n)
+    };
+    if read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let first = String::from_utf8_lossy(&line).trim_end().to_owned();
+    let mut parts = first.split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Response::error(400, "malformed request line"));
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut request = Request {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        content_type: String::new(),
+        body: Vec::new(),
+        close: version == "HTTP/1.0",
+    };
+    let (mut length, mut seen_length) = (0usize, false);
+    let mut expect_continue = false;
+    loop {
+        if read_line(&mut line)? == 0 {
+            return Err(Response::error(400, "unterminated request head"));
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end();
+        if text.is_empty() {
+            break;
+        }
+        let Some((name, value)) = text.split_once(':') else {
+            return Err(Response::error(400, "malformed header"));
+        };
+        let value = value.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => {
+                let parsed: usize = value
+                    .parse()
+                    .map_err(|_| Response::error(400, "bad Content-Length"))?;
+                // Two different lengths make the body's end ambiguous (request smuggling).
+                if seen_length && parsed != length {
+                    return Err(Response::error(400, "conflicting Content-Length headers"));
+                }
+                (length, seen_length) = (parsed, true);
+            }
+            "content-type" => request.content_type = value.to_ascii_lowercase(),
+            "connection" => request.close = value.eq_ignore_ascii_case("close"),
+            "transfer-encoding" => return Err(Response::error(411, "send a Content-Length")),
+            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            _ => {}
+        }
+    }
+    if length > MAX_BODY {
+        ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+        return Err(Response::error(413, &format!("body over {MAX_BODY} bytes")));
+    }
+    if expect_continue {
+        writer
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(|_| Response::error(400, "connection lost"))?;
+    }
+    request.body = vec![0; length];
+    Read::read_exact(reader, &mut request.body)
+        .map_err(|_| Response::error(400, "body shorter than Content-Length"))?;
+    Ok(Some(request))
+}
+
+fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> {
+    let reason = match r.status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    let mut head = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        r.status,
+        r.content_type,
+        r.body.len()
+    );
+    if r.retry_after {
+        head.push_str("Retry-After: 1\r\n");
+    }
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    head.push_str(&r.body);
+    w.write_all(head.as_bytes())
+}
+
+fn route(request: &Request, ctx: &HttpContext) -> Response {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/ingest") => ingest(request, &request.body, ctx),
+        // HTTPHandler's default method sends the record in the query string.
+        ("GET", "/ingest") => ingest(request, request.query.as_bytes(), ctx),
+        ("GET", "/health") => Response::json(200, ctx.metrics.health()),
+        ("GET", "/metrics") => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: ctx.metrics.render(),
+            retry_after: false,
+        },
+        (_, "/ingest" | "/health" | "/metrics") => Response::error(405, "method not allowed"),
+        _ => Response::error(404, "not found: POST /ingest, GET /health, GET /metrics"),
+    }
+}
+
+/// Spools the request's lines, synced to disk before answering 200.
+fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
+    if ctx.metrics.full() {
+        ctx.source.dropped.fetch_add(1, Ordering::Relaxed);
+        return Response {
+            retry_after: true,
+            ..Response::error(429, "spool full; retry later")
+        };
+    }
+    let mut stream = ctx.defaults.clone();
+    for (key, value) in form_pairs(&request.query) {
+        match key.as_str() {
+            "format" => stream.format = Some(value),
+            "service" => stream.service = Some(value),
+            "host" => stream.host = Some(value),
+            _ => {}
+        }
+    }
+    // HTTPHandler's form has a `msg` field; other form posts (`curl -d`) are plain lines.
+    let form = (request.method == "GET"
+        || request
+            .content_type
+            .starts_with("application/x-www-form-urlencoded"))
+        && form_pairs(&String::from_utf8_lossy(&body[..body.len().min(MAX_LINE)]))
+            .iter()
+            .any(|(k, _)| k == "msg");
+    let ndjson = request.content_type.starts_with("application/x-ndjson")
+        || request.content_type.starts_with("application/json");
+    if form || ndjson {
+        stream.format = Some("json".to_owned());
+    }
+    if let Some(format) = &stream.format {
+        if ctx.parsers.by_name(format).is_none() {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            return Response::error(400, &format!("unknown format {format:?}"));
+        }
+    }
+    let (data, accepted, rejected) = if form {
+        match python_record(body) {
+            Some(line) => (line.into_bytes(), 1, 0),
+            None => (Vec::new(), 0, 1),
+        }
+    } else {
+        lines_of(body, ndjson)
+    };
+    ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
+    if accepted == 0 {
+        let status = if rejected > 0 { 400 } else { 200 };
+        return Response::json(status, serde_json::json!({ "accepted": 0, "rejected": rejected }));
+    }
+    let synced = ctx
+        .spool
+        .append(&stream, &data, accepted)
+        .and_then(|file| file.sync_data());
+    if let Err(e) = synced {
+        ctx.source.error(format!("spool: {e}"));
+        return Response::error(503, &format!("spool: {e}"));
+    }
+    ctx.source.lines_in.fetch_add(accepted, Ordering::Relaxed);
+    ctx.source
+        .bytes_in
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
+    ctx.metrics.queued(accepted, data.len() as u64);
+    Response::json(
+        200,
+        serde_json::json!({ "accepted": accepted, "rejected": rejected }),
+    )
+}
+
+/// The non-empty lines of a body, each ending with a newline; oversized lines (and, for
+/// NDJSON, lines that are not a JSON object) are refused.
+fn lines_of(body: &[u8], ndjson: bool) -> (Vec<u8>, u64, u64) {
+    let mut data = Vec::with_capacity(body.len() + 1);
+    let (mut accepted, mut rejected) = (0, 0);
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let bad_json =
+            ndjson && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line).is_err();
+        if line.len() > MAX_LINE || bad_json || line.contains(&0) {
+            rejected += 1;
+            continue;
+        }
+        data.extend_from_slice(line);
+        data.push(b'\n');
+        accepted += 1;
+    }
+    (data, accepted, rejected)
+}
+
+/// The JSON line of a record posted by `logging.handlers.HTTPHandler` (the record's
+/// attributes, form-encoded), or `None` when it has no `msg`.
+fn python_record(body: &[u8]) -> Option<String> {
+    let fields: std::collections::HashMap<String, String> =
+        form_pairs(&String::from_utf8_lossy(body)).into_iter().collect();
+    let msg = fields.get("msg")?;
+    let mut record = serde_json::Map::new();
+    let created = fields.get("created").and_then(|c| c.parse::<f64>().ok());
+    let ts = created.unwrap_or_else(|| loglens_alert::run::wall_clock().secs() as f64);
+    record.insert("ts".into(), serde_json::json!(ts));
+    for (from, to) in [
+        ("levelname", "level"),
+        ("name", "logger"),
+        ("module", "module"),
+        ("funcName", "function"),
+        ("lineno", "line"),
+    ] {
+        if let Some(v) = fields.get(from) {
+            record.insert(to.into(), serde_json::json!(v));
+        }
+    }
+    record.insert("msg".into(), serde_json::json!(msg.replace('\n', " ")));
+    let mut line = serde_json::Value::Object(record).to_string();
+    line.push('\n');
+    Some(line)
+}
+
+/// `a=1&b=x%20y` as decoded pairs.
+fn form_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_forms() {
+        assert_eq!(
+            form_pairs("msg=disk+full%21&x=%zz&y"),
+            vec![
+                ("msg".to_owned(), "disk full!".to_owned()),
+                ("x".to_owned(), "%zz".to_owned()),
+                ("y".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(decode("100%"), "100%");
+    }
+
+    #[test]
+    fn keeps_good_lines_only() {
+        let (data, ok, bad) = lines_of(b"{\"a\":1}\n\nnot json\r\n{\"b\":2}", true);
+        assert_eq!((ok, bad), (2, 1));
+        assert_eq!(data, b"{\"a\":1}\n{\"b\":2}\n");
+    }
+}

@@ -1,0 +1,58 @@
+//! Run partials: what each `process` run contributes to the metric series, saved as
+//! `state/partials/<run-id>.json` (a versioned [`MetricPartial`]) and committed with the run's
+//! records, so `detect` consumes runs it has not seen instead of re-reading records.
+
+use std::path::{Path, PathBuf};
+
+use loglens_core::partial::MetricPartial;
+
+use crate::EngineError;
+
+/// The directory under `state/` holding one partial per run.
+pub const PARTIALS_DIR: &str = "partials";
+const EXT: &str = "json";
+
+/// Saves run `run_id`'s partial under `state_dir` (a run's staging `state/`).
+pub fn save(state_dir: &Path, run_id: &str, partial: &MetricPartial) -> Result<(), EngineError> {
+    let dir = state_dir.join(PARTIALS_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+    let path = dir.join(format!("{run_id}.{EXT}"));
+    let json =
+        serde_json::to_vec(partial).map_err(|e| EngineError::Config(format!("{}: {e}", path.display())))?;
+    Ok(loglens_store::write_atomic(&path, &json)?)
+}
+
+/// The saved partials under `state_dir`, as (run id, path), in run id order.
+pub fn list(state_dir: &Path) -> Result<Vec<(String, PathBuf)>, EngineError> {
+    let dir = state_dir.join(PARTIALS_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EngineError::io(&dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| EngineError::io(&dir, e))?.path();
+        let run = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(&format!(".{EXT}")))
+            .filter(|n| !n.starts_with('.'));
+        if let Some(run) = run {
+            out.push((run.to_owned(), path.clone()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads one saved partial; an unknown version is an error naming the file.
+pub fn load(path: &Path) -> Result<MetricPartial, EngineError> {
+    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        EngineError::Config(format!(
+            "{}: {e}; run `loglens detect --rebuild` to rebuild detection from the records",
+            path.display()
+        ))
+    })
+}
