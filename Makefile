@@ -9,7 +9,7 @@ LOGLENS := target/release/loglens
 DEMO    ?= demo
 DEMO_LINES ?= 1000000
 
-.PHONY: demo dashboard test build venv lint rust-test py-test bench peers clean
+.PHONY: demo dashboard test build venv engine-py lint rust-test py-test bench peers clean
 
 build:
 	$(CARGO) build --release --locked -p loglens-cli
@@ -34,16 +34,20 @@ $(VENV)/.installed: python/requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# The Python package (python/loglens) with its Rust engine, installed editable into the venv.
+engine-py: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --locked --quiet
+
 lint: venv
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(VENV)/bin/ruff check python tests/python bench dashboard
-	$(VENV)/bin/ruff format --check python tests/python bench dashboard
+	$(VENV)/bin/ruff check python tests/python bench dashboard run_dask_dashboard.py
+	$(VENV)/bin/ruff format --check python tests/python bench dashboard run_dask_dashboard.py
 
 rust-test:
 	$(CARGO) test --workspace --locked
 
-py-test: venv build
+py-test: venv build engine-py
 	LOGLENS_BIN=$(abspath $(LOGLENS)) $(VENV)/bin/pytest -q tests/python
 
 test: lint rust-test py-test

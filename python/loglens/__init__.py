@@ -1,4 +1,5 @@
-"""loglens, the Python side: readers and the dashboard over a loglens data directory.
+"""loglens, the Python side: the engine's bindings (`loglens._engine`, a PyO3 module over Arrow),
+`python -m loglens process --engine local|dask|ray` (loglens.distributed) and the dashboard.
 
-The engine is the Rust `loglens` binary; this package only reads the Parquet datasets it writes.
+The engine is Rust; `make engine-py` (maturin) builds and installs this package into the venv.
 """

@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod detect;
+pub mod distributed;
 pub mod input;
 mod mine;
 mod parsed;

@@ -147,13 +147,14 @@ pub(crate) fn run_templates(rows: &[TemplateRow], known: &[TemplateRow]) -> (u64
 }
 
 /// Where a record came from, to pick the same example line whatever the thread count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Origin {
     pub(crate) ts: Timestamp,
     pub(crate) input: usize,
     pub(crate) line: u64,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Seen {
     count: u64,
     first: Origin,
@@ -164,7 +165,7 @@ struct Seen {
 }
 
 /// Per-template counts one worker saw while writing.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TemplateTally {
     seen: HashMap<u64, Seen>,
 }

@@ -24,7 +24,7 @@ use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
     merge_templates, write_atomic, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate,
-    Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriterLimits,
+    Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriteLock, WriterLimits,
 };
 use memchr::memchr_iter;
 use serde::Serialize;
@@ -176,7 +176,7 @@ impl ProcessSummary {
         self.unparsed.values().sum()
     }
 
-    fn merge(&mut self, worker: WorkerStats) {
+    pub(crate) fn merge(&mut self, worker: WorkerStats) {
         for (k, v) in worker.parsed {
             *self.parsed.entry(k).or_default() += v;
         }
@@ -191,26 +191,26 @@ impl ProcessSummary {
 }
 
 /// The parser and labels that apply to one file, shared by its chunks.
-struct FileJob {
-    source: String,
-    parser: Option<Arc<dyn LineParser>>,
-    host: Option<String>,
-    service: Option<String>,
-    ctx: ParseContext,
+pub(crate) struct FileJob {
+    pub(crate) source: String,
+    pub(crate) parser: Option<Arc<dyn LineParser>>,
+    pub(crate) host: Option<String>,
+    pub(crate) service: Option<String>,
+    pub(crate) ctx: ParseContext,
     /// The input's place in the run, to order records the same way on any thread count.
-    input: usize,
+    pub(crate) input: usize,
 }
 
 /// Whole lines of one file, starting at line `first_line` (1-based); `seq` is the chunk's place
 /// in the whole run's input.
-struct Chunk {
-    job: Arc<FileJob>,
-    seq: u64,
-    first_line: u64,
-    data: Vec<u8>,
+pub(crate) struct Chunk {
+    pub(crate) job: Arc<FileJob>,
+    pub(crate) seq: u64,
+    pub(crate) first_line: u64,
+    pub(crate) data: Vec<u8>,
     /// Set for a chunk holding one line longer than the cap: its full length in bytes (`data`
     /// keeps the first `max_line_bytes` of it).
-    overlong: Option<u64>,
+    pub(crate) overlong: Option<u64>,
 }
 
 /// Runs the pipeline to completion and commits what it wrote in one step: records, unparsed
@@ -220,67 +220,163 @@ struct Chunk {
 /// in the summary's `failed` and skipped; any other error stops the run and commits nothing.
 pub fn process(options: ProcessOptions, run_id: String) -> Result<ProcessSummary, EngineError> {
     let started = Instant::now();
-    let data_dir = DataDir::create(&options.data_dir)?;
-    let lock = data_dir.lock()?;
-    let run = RunCommit::begin(&data_dir, &lock, &run_id)?;
-    let staged = run.staged()?;
-    let state_dir = data_dir.dataset(Dataset::State);
-    let mut checkpoints = if options.reprocess {
-        Checkpoints::default()
-    } else {
-        Checkpoints::load(&state_dir)?
-    };
-    let mut summary = ProcessSummary {
-        run_id: run_id.clone(),
-        data_dir: options.data_dir.clone(),
-        failed: options.failed.clone(),
-        warnings: recovery_notes(lock.recovery()),
-        ..Default::default()
-    };
+    let RunStart {
+        staging,
+        checkpoints,
+        mut summary,
+        miner,
+    } = RunStart::begin(&options, &run_id)?;
+    let state_dir = staging.data_dir.dataset(Dataset::State);
     let spool = Spool::stdin_if_read(&options, &state_dir, &run_id)?;
     let mut plans = plan_inputs(&options, &checkpoints, spool.as_ref(), &mut summary)?;
-    let miner = if options.mine_templates {
-        Some(load_miner(&state_dir, MinerConfig::default())?)
-    } else {
-        None
-    };
-    let (result, tally, mined, partial) =
-        write_inputs(&options, &mut plans, miner, &staged, &run_id, &mut summary);
+    let (result, tally, mined, partial) = write_inputs(
+        &options,
+        &mut plans,
+        miner,
+        &staging.staged,
+        &run_id,
+        &mut summary,
+    );
     if let Err(e) = result {
-        return Err(record_failure(&data_dir, summary, started, e));
+        return Err(record_failure(&staging.data_dir, summary, started, e));
     }
-    let staged_state = staged.dataset(Dataset::State);
-    let committed = (|| {
-        if let Some(mined) = &mined {
-            let rows = tally.into_rows(mined);
-            let live = data_dir.dataset(Dataset::Templates);
-            let known = loglens_store::read_templates(&live)?;
-            (summary.templates, summary.templates_new) = run_templates(&rows, &known);
-            merge_templates(&live, &staged.dataset(Dataset::Templates), rows)?;
-            save_miner(&staged_state, mined)?;
-        }
-        if !partial.is_empty() {
-            crate::partials::save(&staged_state, &run_id, &partial)?;
-        }
-        let read_ok = record_checkpoints(&plans, &mut checkpoints, &mut summary)?;
-        checkpoints.save(&staged_state)?;
-        summary.status = match (summary.failed.is_empty(), read_ok + summary.files_unchanged > 0) {
-            (true, _) => RunStatus::Complete,
-            (false, true) => RunStatus::Partial,
-            (false, false) => RunStatus::Failed,
-        };
-        summary.elapsed_secs = started.elapsed().as_secs_f64();
-        write_run_summary(&staged, &summary)?;
-        Ok::<_, EngineError>(())
-    })();
-    if let Err(e) = committed {
-        return Err(record_failure(&data_dir, summary, started, e));
-    }
-    // Dropped once committed: a spool is read by both passes, and the commit needs neither.
+    // Dropped before the commit: a spool is read by both passes, and the commit needs neither.
     drop(spool);
-    run.commit()?;
-    drop(lock);
-    Ok(summary)
+    let output = RunOutput {
+        tally,
+        mined,
+        metrics: partial,
+    };
+    staging.commit(plans, checkpoints, output, summary, started)
+}
+
+/// What a run starts from: write access, its checkpoints, a summary and the template stage.
+pub(crate) struct RunStart {
+    pub(crate) staging: Staging,
+    pub(crate) checkpoints: Checkpoints,
+    pub(crate) summary: ProcessSummary,
+    pub(crate) miner: Option<TemplateStage>,
+}
+
+impl RunStart {
+    pub(crate) fn begin(options: &ProcessOptions, run_id: &str) -> Result<RunStart, EngineError> {
+        let staging = Staging::begin(&options.data_dir, run_id)?;
+        let state_dir = staging.data_dir.dataset(Dataset::State);
+        let checkpoints = if options.reprocess {
+            Checkpoints::default()
+        } else {
+            Checkpoints::load(&state_dir)?
+        };
+        let summary = ProcessSummary {
+            run_id: run_id.to_owned(),
+            data_dir: options.data_dir.clone(),
+            failed: options.failed.clone(),
+            warnings: recovery_notes(staging.lock.recovery()),
+            ..Default::default()
+        };
+        let miner = if options.mine_templates {
+            Some(load_miner(&state_dir, MinerConfig::default())?)
+        } else {
+            None
+        };
+        Ok(RunStart {
+            staging,
+            checkpoints,
+            summary,
+            miner,
+        })
+    }
+}
+
+/// What a run's stages produced besides its part files, for the commit.
+pub(crate) struct RunOutput {
+    /// Records per template id.
+    pub(crate) tally: TemplateTally,
+    /// The template stage after the run (`None` without mining).
+    pub(crate) mined: Option<TemplateStage>,
+    /// The metric partial of every record written.
+    pub(crate) metrics: MetricPartial,
+}
+
+/// A run's write access and staging area, from its start to its commit.
+pub(crate) struct Staging {
+    pub(crate) data_dir: DataDir,
+    pub(crate) lock: WriteLock,
+    pub(crate) run: RunCommit,
+    pub(crate) staged: DataDir,
+    pub(crate) run_id: String,
+}
+
+impl Staging {
+    /// Takes the data directory's write lock and starts staging run `run_id`.
+    pub(crate) fn begin(data_dir: &Path, run_id: &str) -> Result<Staging, EngineError> {
+        let data_dir = DataDir::create(data_dir)?;
+        let lock = data_dir.lock()?;
+        let run = RunCommit::begin(&data_dir, &lock, run_id)?;
+        let staged = run.staged()?;
+        Ok(Staging {
+            data_dir,
+            lock,
+            run,
+            staged,
+            run_id: run_id.to_owned(),
+        })
+    }
+
+    /// Stages templates, miner state, checkpoints and the run summary next to the records the
+    /// run staged, then commits all of it in one step; on an error nothing is committed and
+    /// the failure is recorded.
+    pub(crate) fn commit(
+        self,
+        plans: Vec<InputPlan>,
+        mut checkpoints: Checkpoints,
+        output: RunOutput,
+        mut summary: ProcessSummary,
+        started: Instant,
+    ) -> Result<ProcessSummary, EngineError> {
+        let RunOutput {
+            tally,
+            mined,
+            metrics: partial,
+        } = output;
+        let Staging {
+            data_dir,
+            lock,
+            run,
+            staged,
+            run_id,
+        } = self;
+        let staged_state = staged.dataset(Dataset::State);
+        let committed = (|| {
+            if let Some(mined) = &mined {
+                let rows = tally.into_rows(mined);
+                let live = data_dir.dataset(Dataset::Templates);
+                let known = loglens_store::read_templates(&live)?;
+                (summary.templates, summary.templates_new) = run_templates(&rows, &known);
+                merge_templates(&live, &staged.dataset(Dataset::Templates), rows)?;
+                save_miner(&staged_state, mined)?;
+            }
+            if !partial.is_empty() {
+                crate::partials::save(&staged_state, &run_id, &partial)?;
+            }
+            let read_ok = record_checkpoints(&plans, &mut checkpoints, &mut summary)?;
+            checkpoints.save(&staged_state)?;
+            summary.status = match (summary.failed.is_empty(), read_ok + summary.files_unchanged > 0) {
+                (true, _) => RunStatus::Complete,
+                (false, true) => RunStatus::Partial,
+                (false, false) => RunStatus::Failed,
+            };
+            summary.elapsed_secs = started.elapsed().as_secs_f64();
+            write_run_summary(&staged, &summary)?;
+            Ok::<_, EngineError>(())
+        })();
+        if let Err(e) = committed {
+            return Err(record_failure(&data_dir, summary, started, e));
+        }
+        run.commit()?;
+        drop(lock);
+        Ok(summary)
+    }
 }
 
 /// Moves each input's checkpoint to where reading stopped (an input that failed midway: to the
@@ -346,7 +442,7 @@ fn recovery_notes(recovery: &Recovery) -> Vec<String> {
 
 /// Records a run that stopped on an error (nothing of it is committed) in `state/runs/`, and
 /// returns the error.
-fn record_failure(
+pub(crate) fn record_failure(
     data_dir: &DataDir,
     mut summary: ProcessSummary,
     started: Instant,
@@ -477,12 +573,12 @@ fn write_inputs(
 }
 
 /// A chunk parsed once, on its way to the template stage and the writer.
-struct ParsedChunk {
-    job: Arc<FileJob>,
-    seq: u64,
-    records: ParsedRecords,
+pub(crate) struct ParsedChunk {
+    pub(crate) job: Arc<FileJob>,
+    pub(crate) seq: u64,
+    pub(crate) records: ParsedRecords,
     /// The template of each record, in order, once the stage ran.
-    templates: Vec<Assigned>,
+    pub(crate) templates: Vec<Assigned>,
 }
 
 /// The template stage: takes parsed chunks in any order, mines their messages in input order,
@@ -685,7 +781,7 @@ pub(crate) fn is_gzip(path: &Path) -> Result<bool, EngineError> {
 
 /// Opens a file positioned at content offset `offset` (decompressed bytes for gzip).
 /// Bytes read from disk are added to `disk`, for progress.
-fn open_at(
+pub(crate) fn open_at(
     path: &Path,
     compressed: bool,
     offset: u64,
@@ -717,29 +813,29 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// One input as this run reads it: where to start, and (once read) where it ended.
-struct InputPlan {
+pub(crate) struct InputPlan {
     /// The file to open (for standard input, its spool file).
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The `source` column: the path, or `<stdin>`.
-    source: String,
+    pub(crate) source: String,
     /// The input as configured: parser and labels.
-    input: InputFile,
-    index: usize,
-    compressed: bool,
+    pub(crate) input: InputFile,
+    pub(crate) index: usize,
+    pub(crate) compressed: bool,
     /// When the content was last written, for year-less timestamps.
-    reference: Timestamp,
-    offset: u64,
-    lines_before: u64,
+    pub(crate) reference: Timestamp,
+    pub(crate) offset: u64,
+    pub(crate) lines_before: u64,
     /// How the checkpoints planned it (files have one, standard input has none, so its
     /// progress is not checkpointed).
-    file: Option<FilePlan>,
+    pub(crate) file: Option<FilePlan>,
     /// Whether the input is complete, so an unterminated last line is a line: compressed,
     /// rotated away, standard input, or `--final`.
-    complete: bool,
+    pub(crate) complete: bool,
     /// The parser and labels, fixed at the first chunk (detection runs once per input).
-    job: Option<Arc<FileJob>>,
+    pub(crate) job: Option<Arc<FileJob>>,
     /// Where reading stopped, set by the writing pass.
-    end: Option<ReadEnd>,
+    pub(crate) end: Option<ReadEnd>,
 }
 
 impl InputPlan {
@@ -757,20 +853,20 @@ impl InputPlan {
 
 /// Where reading an input stopped.
 #[derive(Debug, Clone)]
-struct ReadEnd {
+pub(crate) struct ReadEnd {
     /// Content bytes consumed, counting the checkpoint offset.
-    consumed: u64,
+    pub(crate) consumed: u64,
     /// The last line number read.
-    last_line: u64,
+    pub(crate) last_line: u64,
     /// Why reading stopped before the end, if it did (the input could not be opened or read).
-    failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 /// A fingerprint of this length covers a file's first KiB: two files sharing it are copies.
 const FULL_FINGERPRINT: u64 = 1024;
 
 /// Decides, for every input, whether and from where to read it.
-fn plan_inputs(
+pub(crate) fn plan_inputs(
     options: &ProcessOptions,
     checkpoints: &Checkpoints,
     spool: Option<&Spool>,
@@ -868,7 +964,7 @@ fn plan_inputs(
 
 /// Standard input saved to a file under `state/`, so both passes can read it; removed when
 /// dropped.
-struct Spool {
+pub(crate) struct Spool {
     path: PathBuf,
     /// When it was read, standing in for a file's modification time.
     written: Timestamp,
@@ -1079,7 +1175,7 @@ fn skip_overlong(
 }
 
 /// The reason an input failed, without its path (which the failure names separately).
-fn input_reason(error: EngineError) -> String {
+pub(crate) fn input_reason(error: EngineError) -> String {
     match error {
         EngineError::Io { source, .. } => source.to_string(),
         other => other.to_string(),
@@ -1087,7 +1183,7 @@ fn input_reason(error: EngineError) -> String {
 }
 
 /// The parser and labels of an input, detecting the format from its first chunk if needed.
-fn file_job(
+pub(crate) fn file_job(
     plan: &InputPlan,
     first_chunk: &[u8],
     ctx: ParseContext,
@@ -1117,10 +1213,10 @@ fn file_job(
     }
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Lines in a chunk: newlines, plus one for a last line without a newline.
-fn count_lines(data: &[u8]) -> u64 {
+pub(crate) fn count_lines(data: &[u8]) -> u64 {
     let newlines = memchr_iter(b'\n', data).count() as u64;
     newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'))
 }
@@ -1142,14 +1238,14 @@ fn summary_reason(error: &ParseError) -> String {
 }
 
 /// The output files of one worker, and the metric partial of the records it wrote.
-struct Writers {
-    records: PartitionedWriter,
-    unparsed: UnparsedWriter,
-    partial: MetricPartial,
+pub(crate) struct Writers {
+    pub(crate) records: PartitionedWriter,
+    pub(crate) unparsed: UnparsedWriter,
+    pub(crate) partial: MetricPartial,
 }
 
 impl Writers {
-    fn new(data_dir: &DataDir, run_id: &str, worker: usize, bucket_secs: i64) -> Self {
+    pub(crate) fn new(data_dir: &DataDir, run_id: &str, worker: usize, bucket_secs: i64) -> Self {
         Writers {
             partial: MetricPartial::new(bucket_secs),
             records: PartitionedWriter::new(
@@ -1165,19 +1261,19 @@ impl Writers {
     }
 }
 
-#[derive(Default)]
-struct WorkerStats {
-    parsed: BTreeMap<String, u64>,
-    unparsed: BTreeMap<String, u64>,
+#[derive(Default, Serialize, serde::Deserialize)]
+pub(crate) struct WorkerStats {
+    pub(crate) parsed: BTreeMap<String, u64>,
+    pub(crate) unparsed: BTreeMap<String, u64>,
     invalid_utf8: u64,
-    records_written: u64,
-    record_files: u64,
-    unparsed_written: u64,
+    pub(crate) records_written: u64,
+    pub(crate) record_files: u64,
+    pub(crate) unparsed_written: u64,
 }
 
 /// Parses a chunk once: records are kept for the template stage and the writer, lines that
 /// do not parse are written to `unparsed/` at once.
-fn parse_chunk(
+pub(crate) fn parse_chunk(
     chunk: Chunk,
     unparsed: &mut UnparsedWriter,
     stats: &mut WorkerStats,
@@ -1259,7 +1355,7 @@ fn overlong_line(
 /// Writes the records of a parsed chunk with their templates (if mined), tallying each id and
 /// adding each record to the worker's metric partial (under the template id as written;
 /// detect resolves ids to their current template).
-fn write_records(
+pub(crate) fn write_records(
     parsed: &ParsedChunk,
     writer: &mut PartitionedWriter,
     partial: &mut MetricPartial,

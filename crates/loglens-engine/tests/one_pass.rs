@@ -167,3 +167,85 @@ fn a_write_failure_ends_the_run_with_the_error() {
     // Nothing was checkpointed or mined, so the next run reads every line again.
     assert!(!data.join("state").join("miner.json").exists());
 }
+
+/// The distributed path in one process: chunks scanned in any order, mined in order, written
+/// in reverse order, gives `process`'s records, templates, checkpoints and counts.
+#[test]
+fn the_distributed_stages_give_what_process_gives() {
+    use loglens_engine::distributed::{scan_chunk, write_chunk, DistributedRun, WorkerContext};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let local = run(&log, &dir.path().join("local"), 2, 1 << 20, true);
+    let data = dir.path().join("dist");
+    let parsers = Parsers::from_config(&Config::default()).unwrap();
+    let input = InputFile {
+        path: log.clone(),
+        parser: None,
+        host: None,
+        service: Some("app".into()),
+    };
+    let mut options = ProcessOptions::new(vec![input], parsers.clone(), data.clone());
+    options.chunk_bytes = 4000;
+    let mut driver = DistributedRun::begin(&options, "dist").unwrap();
+    let specs = driver.chunks().to_vec();
+    assert!(specs.len() > 10, "{} chunks", specs.len());
+    let context = WorkerContext {
+        parsers,
+        zone: options.zone,
+        max_line_bytes: options.max_line_bytes,
+        bucket_secs: options.bucket_secs,
+    };
+    let mut scans: Vec<_> = specs
+        .iter()
+        .rev()
+        .map(|spec| {
+            let mut messages = Vec::new();
+            let scan = scan_chunk(spec, &context, &mut |m| messages.push(m.to_owned())).unwrap();
+            (spec.seq, scan, messages)
+        })
+        .collect();
+    scans.sort_by_key(|s| s.0);
+    let ids: Vec<_> = scans
+        .iter()
+        .map(|(seq, scan, messages)| {
+            driver
+                .assign(*seq, scan, messages.iter().map(String::as_str))
+                .unwrap()
+        })
+        .collect();
+    let staged = driver.staged_dir().to_owned();
+    let partials: Vec<_> = specs
+        .iter()
+        .zip(&ids)
+        .rev()
+        .map(|(spec, t)| write_chunk(spec, &context, t, &staged, "dist").unwrap())
+        .collect();
+    let summary = driver.finish(partials).unwrap();
+    assert_eq!(
+        (
+            summary.lines,
+            summary.bytes,
+            summary.parsed_total(),
+            summary.unparsed_total()
+        ),
+        (
+            local.lines,
+            local.bytes,
+            local.parsed_total(),
+            local.unparsed_total()
+        )
+    );
+    assert_eq!(summary.invalid_utf8, local.invalid_utf8);
+    assert_eq!(
+        (summary.templates, summary.templates_new),
+        (local.templates, local.templates_new)
+    );
+    assert_eq!(records(&data), records(&dir.path().join("local")));
+    assert_eq!(templates(&data), templates(&dir.path().join("local")));
+    let checkpoints = |d: &Path| std::fs::read_to_string(d.join("state").join("checkpoints.json")).unwrap();
+    assert_eq!(checkpoints(&data), checkpoints(&dir.path().join("local")));
+    // Nothing new: the next distributed run has no chunk to do.
+    let again = DistributedRun::begin(&options, "again").unwrap();
+    assert!(again.chunks().is_empty());
+}

@@ -1,0 +1,569 @@
+//! Distributed processing: the pipeline of `loglens process` cut at its seams, so the workers
+//! of a cluster (Dask, Ray) run its parse and write stages while one driver keeps its serial
+//! stage (template ids in input order) and commits the run exactly as `process` does.
+//!
+//! A chunk is a byte range of whole lines of one input (a gzip file is one chunk). Workers scan
+//! a chunk (its line count and messages), the driver gives the messages their template ids in
+//! input order, and workers write the chunk's Parquet parts into the run's staging area with
+//! those ids and return a mergeable [`ChunkPartial`]. Why scan and then parse again to write?
+//! Ids depend on every message before them (a Drain template generalizes as messages arrive),
+//! so no worker can write before the driver has mined its chunk; parsing twice costs less than
+//! shipping parsed records to the driver and back.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use loglens_core::format::ParseContext;
+use loglens_core::partial::MetricPartial;
+use loglens_core::template::{TemplatePattern, TemplateStage};
+use loglens_core::zone::LocalZone;
+use loglens_core::Timestamp;
+use loglens_store::DataDir;
+use serde::{Deserialize, Serialize};
+
+use crate::input::{Parsers, STDIN};
+use crate::mine::{Assigned, TemplateTally};
+use crate::parsed::{ParsedRecords, ParsedText};
+use crate::pipeline::{
+    count_lines, file_job, input_reason, open_at, parse_chunk, plan_inputs, write_records, Chunk, FileJob,
+    InputPlan, ProcessOptions, ProcessSummary, ReadEnd, RunOutput, RunStart, WorkerStats, Writers, UTF8_BOM,
+};
+use crate::EngineError;
+
+/// One piece of work: a byte range of whole lines of one input, with what parses it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkSpec {
+    /// The chunk's place in the run's input; the driver mines chunks in this order.
+    pub seq: u64,
+    /// The input's place in the run.
+    pub input: usize,
+    /// The file.
+    pub path: PathBuf,
+    /// The `source` column.
+    pub source: String,
+    /// The parser's name; `None` when no format was recognized (lines go to `unparsed/`).
+    pub format: Option<String>,
+    /// Host label for records that name none.
+    pub host: Option<String>,
+    /// Service label for records that name none.
+    pub service: Option<String>,
+    /// Whether the file is gzip (then offsets count decompressed bytes).
+    pub compressed: bool,
+    /// The first byte of the chunk.
+    pub start: u64,
+    /// The byte after the chunk; `None` to the end of the input (a gzip file).
+    pub end: Option<u64>,
+    /// The file's modification time, for year-less timestamps.
+    pub reference: Timestamp,
+}
+
+/// What a worker needs besides the chunk: the run's parsers and zone (every worker builds
+/// them from the same configuration as the driver).
+pub struct WorkerContext {
+    /// The run's parsers.
+    pub parsers: Parsers,
+    /// The zone of timestamps that carry none.
+    pub zone: LocalZone,
+    /// Longest line kept whole.
+    pub max_line_bytes: usize,
+    /// Width of the metric partials' buckets (detect's `bucket_secs`).
+    pub bucket_secs: i64,
+}
+
+/// What scanning a chunk found.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ChunkScan {
+    /// Lines in the chunk.
+    pub lines: u64,
+    /// Bytes of content (after decompression, without a byte order mark).
+    pub bytes: u64,
+    /// The content offset after the chunk, for the input's checkpoint.
+    pub end: u64,
+}
+
+/// The template id of every record of a chunk, in order, and the line its first line has.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChunkTemplates {
+    /// The input's line number of the chunk's first line.
+    pub first_line: u64,
+    /// `(id, template)` of the ids the chunk's records got.
+    pub table: Vec<(u64, String)>,
+    /// Per record, its place in `table`; empty when templates are not mined.
+    pub index: Vec<u32>,
+}
+
+/// What writing one chunk produced: counts, template tallies and the metric partial of its
+/// records, which the driver merges.
+#[derive(Serialize, Deserialize)]
+pub struct ChunkPartial {
+    seq: u64,
+    stats: WorkerStats,
+    tally: TemplateTally,
+    metrics: MetricPartial,
+}
+
+impl ChunkPartial {
+    /// The chunk it belongs to.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// Reads a chunk's content: whole lines, without a leading byte order mark.
+fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<(Vec<u8>, u64), EngineError> {
+    let io = |e| EngineError::io(&spec.path, e);
+    let mut reader = open_at(
+        &spec.path,
+        spec.compressed,
+        spec.start,
+        &Arc::new(AtomicU64::new(0)),
+    )?;
+    let mut data = Vec::new();
+    match spec.end {
+        Some(end) => reader.take(end.saturating_sub(spec.start)).read_to_end(&mut data),
+        None => reader.read_to_end(&mut data),
+    }
+    .map_err(io)?;
+    let end = spec.start + data.len() as u64;
+    if spec.start == 0 && data.starts_with(UTF8_BOM) {
+        data.drain(..UTF8_BOM.len());
+    }
+    let longest = data.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    if longest > max_line_bytes {
+        return Err(EngineError::Config(format!(
+            "{}: a line of {longest} bytes is longer than the cap of {max_line_bytes}; the distributed engines do not cut long lines yet (use --engine local)",
+            spec.path.display()
+        )));
+    }
+    Ok((data, end))
+}
+
+/// Scans a chunk: counts its lines and hands every record's message, in order, to
+/// `message` (what the driver mines).
+pub fn scan_chunk(
+    spec: &ChunkSpec,
+    context: &WorkerContext,
+    message: &mut dyn FnMut(&str),
+) -> Result<ChunkScan, EngineError> {
+    let (data, end) = read_chunk(spec, context.max_line_bytes)?;
+    let scan = ChunkScan {
+        lines: count_lines(&data),
+        bytes: data.len() as u64,
+        end,
+    };
+    let job = file_job_of(spec, context)?;
+    let (text, _) = ParsedText::of(data);
+    let records = ParsedRecords::parse(text, 1, job.parser.as_deref(), &job.ctx, |_, _, _| {
+        Ok::<(), EngineError>(())
+    })?;
+    for record in &records.records {
+        message(records.message(record));
+    }
+    Ok(scan)
+}
+
+/// Writes a chunk's records (with the ids the driver gave them) and unparsed lines into the
+/// run's staging area `staged`, in part files named after the chunk, and returns its partial.
+/// Writing the same chunk again (a retried task) replaces its files.
+pub fn write_chunk(
+    spec: &ChunkSpec,
+    context: &WorkerContext,
+    templates: &ChunkTemplates,
+    staged: &Path,
+    run_id: &str,
+) -> Result<ChunkPartial, EngineError> {
+    let (data, _) = read_chunk(spec, context.max_line_bytes)?;
+    let chunk = Chunk {
+        job: Arc::new(file_job_of(spec, context)?),
+        seq: spec.seq,
+        first_line: templates.first_line,
+        data,
+        overlong: None,
+    };
+    let staged = DataDir::create(staged)?;
+    let mut writers = Writers::new(&staged, run_id, spec.seq as usize, context.bucket_secs);
+    let mut stats = WorkerStats::default();
+    let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
+    if !templates.index.is_empty() || !templates.table.is_empty() {
+        if templates.index.len() != parsed.records.records.len() {
+            return Err(EngineError::Config(format!(
+                "{}: chunk {} has {} records but {} template ids (was the file changed during the run?)",
+                spec.path.display(),
+                spec.seq,
+                parsed.records.records.len(),
+                templates.index.len()
+            )));
+        }
+        let assigned: Vec<Assigned> = templates
+            .table
+            .iter()
+            .map(|(id, template)| Assigned {
+                id: *id,
+                pattern: Arc::new(TemplatePattern::new(template)),
+            })
+            .collect();
+        parsed.templates = templates
+            .index
+            .iter()
+            .map(|&i| assigned.get(i as usize).cloned())
+            .collect::<Option<_>>()
+            .ok_or_else(|| EngineError::Config(format!("chunk {}: template index out of range", spec.seq)))?;
+    }
+    let mut tally = TemplateTally::default();
+    write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
+    let (rows, files) = writers.records.finish()?;
+    stats.records_written = rows;
+    stats.record_files = files;
+    stats.unparsed_written = writers.unparsed.finish()?;
+    Ok(ChunkPartial {
+        seq: spec.seq,
+        stats,
+        tally,
+        metrics: writers.partial,
+    })
+}
+
+fn file_job_of(spec: &ChunkSpec, context: &WorkerContext) -> Result<FileJob, EngineError> {
+    let parser = match &spec.format {
+        None => None,
+        Some(name) => Some(
+            context
+                .parsers
+                .by_name(name)
+                .ok_or_else(|| EngineError::Config(format!("unknown format {name:?}")))?,
+        ),
+    };
+    Ok(FileJob {
+        source: spec.source.clone(),
+        parser,
+        host: spec.host.clone(),
+        service: spec.service.clone(),
+        ctx: ParseContext {
+            reference: spec.reference,
+            zone: context.zone,
+        },
+        input: spec.input,
+    })
+}
+
+/// The driver of a distributed run: holds the data directory's write lock from `begin` to
+/// `finish`, plans the chunks, mines templates in input order, and commits.
+pub struct DistributedRun {
+    start: RunStart,
+    plans: Vec<InputPlan>,
+    chunks: Vec<ChunkSpec>,
+    /// Per chunk, its plan.
+    plan_of: Vec<usize>,
+    /// Per plan, the number of its next line.
+    next_line: Vec<u64>,
+    /// The next chunk to mine.
+    next: u64,
+    /// Width of the metric partials' buckets.
+    bucket_secs: i64,
+    started: Instant,
+}
+
+impl DistributedRun {
+    /// Takes the write lock, plans the inputs as `process` does (checkpoints, rotated copies,
+    /// format detection) and cuts them into chunks of about `options.chunk_bytes`.
+    pub fn begin(options: &ProcessOptions, run_id: &str) -> Result<DistributedRun, EngineError> {
+        let started = Instant::now();
+        if options.inputs.iter().any(|i| i.path.as_os_str() == STDIN) {
+            return Err(EngineError::Config(
+                "standard input cannot be processed by a distributed engine (use --engine local)".into(),
+            ));
+        }
+        let mut start = RunStart::begin(options, run_id)?;
+        let mut plans = plan_inputs(options, &start.checkpoints, None, &mut start.summary)?;
+        let mut run = DistributedRun {
+            start,
+            plans: Vec::new(),
+            chunks: Vec::new(),
+            plan_of: Vec::new(),
+            next_line: Vec::new(),
+            next: 0,
+            bucket_secs: options.bucket_secs,
+            started,
+        };
+        for (p, plan) in plans.iter_mut().enumerate() {
+            run.next_line.push(plan.lines_before + 1);
+            match run.plan_chunks(plan, options) {
+                Ok(specs) => {
+                    run.plan_of.extend(specs.iter().map(|_| p));
+                    run.chunks.extend(specs);
+                }
+                Err(e) => {
+                    plan.end = Some(ReadEnd {
+                        consumed: plan.offset,
+                        last_line: plan.lines_before,
+                        failure: Some(input_reason(e)),
+                    });
+                }
+            }
+        }
+        run.plans = plans;
+        Ok(run)
+    }
+
+    /// The chunks of one input; none when it has no whole line to read.
+    fn plan_chunks(
+        &mut self,
+        plan: &mut InputPlan,
+        options: &ProcessOptions,
+    ) -> Result<Vec<ChunkSpec>, EngineError> {
+        let summary = &mut self.start.summary;
+        let mut head = Vec::new();
+        open_at(
+            &plan.path,
+            plan.compressed,
+            plan.offset,
+            &Arc::new(AtomicU64::new(0)),
+        )?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(|e| EngineError::io(&plan.path, e))?;
+        summary.files += 1;
+        let ranges = if plan.compressed {
+            vec![(plan.offset, None)]
+        } else {
+            let (end, held_back) = readable_end(plan)?;
+            summary.lines_held_back += u64::from(held_back);
+            line_ranges(&plan.path, plan.offset, end, options.chunk_bytes as u64)?
+                .into_iter()
+                .map(|(s, e)| (s, Some(e)))
+                .collect()
+        };
+        if ranges.is_empty() || head.is_empty() {
+            plan.end = Some(ReadEnd {
+                consumed: plan.offset,
+                last_line: plan.lines_before,
+                failure: None,
+            });
+            return Ok(Vec::new());
+        }
+        if plan.offset == 0 && head.starts_with(UTF8_BOM) {
+            head.drain(..UTF8_BOM.len());
+        }
+        let ctx = ParseContext {
+            reference: plan.reference,
+            zone: options.zone,
+        };
+        let job = file_job(plan, &head, ctx, options, summary);
+        let first = self.chunks.len() as u64;
+        Ok(ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, end))| ChunkSpec {
+                seq: first + i as u64,
+                input: plan.index,
+                path: plan.path.clone(),
+                source: job.source.clone(),
+                format: job.parser.as_ref().map(|p| p.name().to_owned()),
+                host: job.host.clone(),
+                service: job.service.clone(),
+                compressed: plan.compressed,
+                start,
+                end,
+                reference: plan.reference,
+            })
+            .collect())
+    }
+
+    /// The chunks to scan and write, in input order.
+    pub fn chunks(&self) -> &[ChunkSpec] {
+        &self.chunks
+    }
+
+    /// The run's staging area, where workers write their parts.
+    pub fn staged_dir(&self) -> &Path {
+        self.start.staging.staged.root()
+    }
+
+    /// Takes chunk `seq`'s scan and gives its messages their template ids. Chunks must come in
+    /// order (`seq` 0, 1, 2…), as in `process`, so the ids are those `process` gives.
+    pub fn assign<'m>(
+        &mut self,
+        seq: u64,
+        scan: &ChunkScan,
+        messages: impl IntoIterator<Item = &'m str>,
+    ) -> Result<ChunkTemplates, EngineError> {
+        if seq != self.next {
+            return Err(EngineError::Config(format!(
+                "chunk {seq} was mined out of order (expected chunk {})",
+                self.next
+            )));
+        }
+        let p = self.plan_of[seq as usize];
+        let first_line = self.next_line[p];
+        self.next_line[p] += scan.lines;
+        let summary = &mut self.start.summary;
+        summary.lines += scan.lines;
+        summary.bytes += scan.bytes;
+        let plan = &mut self.plans[p];
+        plan.end = Some(ReadEnd {
+            consumed: scan.end,
+            last_line: self.next_line[p] - 1,
+            failure: None,
+        });
+        self.next += 1;
+        let mut templates = ChunkTemplates {
+            first_line,
+            ..Default::default()
+        };
+        if let Some(stage) = &mut self.start.miner {
+            templates.index = table_of(stage, messages, &mut templates.table);
+        }
+        Ok(templates)
+    }
+
+    /// Merges the partials of every chunk and commits the run as `process` does.
+    pub fn finish(self, partials: Vec<ChunkPartial>) -> Result<ProcessSummary, EngineError> {
+        let seqs: BTreeSet<u64> = partials.iter().map(|p| p.seq).collect();
+        if self.next != self.chunks.len() as u64
+            || seqs.len() != partials.len()
+            || seqs.len() != self.chunks.len()
+        {
+            return Err(EngineError::Config(format!(
+                "the run has {} chunks but {} were mined and {} distinct partials given",
+                self.chunks.len(),
+                self.next,
+                seqs.len()
+            )));
+        }
+        let RunStart {
+            staging,
+            checkpoints,
+            mut summary,
+            miner,
+        } = self.start;
+        let mut tally = TemplateTally::default();
+        let mut metrics: Option<MetricPartial> = None;
+        for partial in partials {
+            summary.merge(partial.stats);
+            tally.merge(partial.tally);
+            match &mut metrics {
+                None => metrics = Some(partial.metrics),
+                Some(all) => all
+                    .merge(partial.metrics)
+                    .map_err(|e| EngineError::Config(format!("chunk {}: {e}", partial.seq)))?,
+            }
+        }
+        let metrics = metrics.unwrap_or_else(|| MetricPartial::new(self.bucket_secs));
+        let output = RunOutput {
+            tally,
+            mined: miner,
+            metrics,
+        };
+        staging.commit(self.plans, checkpoints, output, summary, self.started)
+    }
+}
+
+/// Mines `messages` in order; returns each one's place in `table`, which gets the ids handed
+/// out with their templates.
+fn table_of<'m>(
+    stage: &mut TemplateStage,
+    messages: impl IntoIterator<Item = &'m str>,
+    table: &mut Vec<(u64, String)>,
+) -> Vec<u32> {
+    let mut places: HashMap<usize, u32> = HashMap::new();
+    messages
+        .into_iter()
+        .map(|message| {
+            let assigned = stage.assign(message);
+            *places.entry(assigned.issued).or_insert_with(|| {
+                let issued = &stage.issued()[assigned.issued];
+                table.push((issued.id, issued.template.clone()));
+                (table.len() - 1) as u32
+            })
+        })
+        .collect()
+}
+
+/// Where reading a plain file stops: its size, or for an input that may still grow, the end of
+/// its last whole line (and whether an unterminated line is held back).
+fn readable_end(plan: &InputPlan) -> Result<(u64, bool), EngineError> {
+    let io = |e| EngineError::io(&plan.path, e);
+    let size = std::fs::metadata(&plan.path).map_err(io)?.len();
+    if plan.complete || size <= plan.offset {
+        return Ok((size.max(plan.offset), false));
+    }
+    let mut file = std::fs::File::open(&plan.path).map_err(io)?;
+    let mut end = size;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > plan.offset {
+        let from = end.saturating_sub(buf.len() as u64).max(plan.offset);
+        let block = &mut buf[..(end - from) as usize];
+        file.seek(SeekFrom::Start(from)).map_err(io)?;
+        file.read_exact(block).map_err(io)?;
+        if let Some(last) = memchr::memrchr(b'\n', block) {
+            let whole = from + last as u64 + 1;
+            return Ok((whole, whole < size));
+        }
+        end = from;
+    }
+    Ok((plan.offset, true))
+}
+
+/// Cuts `[start, end)` of a file into ranges of about `target` bytes that end after a newline
+/// (or at `end`).
+fn line_ranges(path: &Path, start: u64, end: u64, target: u64) -> Result<Vec<(u64, u64)>, EngineError> {
+    let io = |e| EngineError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut ranges = Vec::new();
+    let mut from = start;
+    let mut buf = vec![0u8; 64 * 1024];
+    while from < end {
+        let mut cut = from.saturating_add(target.max(1)).min(end);
+        // Move the cut to just after the next newline at or after it.
+        'search: while cut < end {
+            file.seek(SeekFrom::Start(cut - 1)).map_err(io)?;
+            let want = buf.len().min((end - (cut - 1)) as usize);
+            let n = file.read(&mut buf[..want]).map_err(io)?;
+            if n == 0 {
+                cut = end;
+                break;
+            }
+            if let Some(nl) = memchr::memchr(b'\n', &buf[..n]) {
+                cut = cut - 1 + nl as u64 + 1;
+                break 'search;
+            }
+            cut = (cut - 1 + n as u64 + 1).min(end);
+        }
+        ranges.push((from, cut));
+        from = cut;
+    }
+    Ok(ranges)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn ranges_cover_the_file_and_end_after_newlines(
+            lines in proptest::collection::vec("[a-z]{0,40}", 0..60),
+            target in 1u64..200,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a.log");
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(&path, &text).unwrap();
+            let ranges = line_ranges(&path, 0, text.len() as u64, target).unwrap();
+            let mut at = 0;
+            for (s, e) in &ranges {
+                prop_assert_eq!(*s, at);
+                prop_assert!(e > s);
+                prop_assert_eq!(text.as_bytes()[*e as usize - 1], b'\n');
+                at = *e;
+            }
+            prop_assert_eq!(at, text.len() as u64);
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! `loglens._engine`: the loglens engine for Python. Parses lines to pyarrow record batches
+//! (Arrow C data interface, no copy), mines templates, and runs `process` and `detect` as the
+//! CLI does; engine errors become `loglens.LoglensError` with the CLI's messages.
+
+use std::path::PathBuf;
+
+use arrow_pyarrow::ToPyArrow;
+use loglens_core::format::ParseContext;
+use loglens_core::template::{MinerConfig, TemplateMiner, TemplateStageState};
+use loglens_core::zone::LocalZone;
+use loglens_engine::config::{parse_zone, Config};
+use loglens_engine::distributed::{
+    scan_chunk as scan_chunk_of, write_chunk as write_chunk_of, ChunkPartial, ChunkScan, ChunkSpec,
+    ChunkTemplates, DistributedRun, WorkerContext,
+};
+use loglens_engine::input::{expand, resolve, Parsers};
+use loglens_engine::{EngineError, ProcessOptions};
+use loglens_store::{Labels, RecordColumns};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(
+    _engine,
+    LoglensError,
+    PyException,
+    "An error of the loglens engine."
+);
+
+fn engine_err(context: &str, e: EngineError) -> PyErr {
+    LoglensError::new_err(format!("{context}: {e}"))
+}
+
+fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
+    match config {
+        Some(path) => Config::load(&path).map_err(|e| LoglensError::new_err(e.to_string())),
+        None => Ok(Config::default()),
+    }
+}
+
+/// A run id that sorts by start time and differs between concurrent runs (as the CLI's).
+fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ts = loglens_core::Timestamp::from_secs(now.as_secs() as i64).to_civil(0);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:x}",
+        ts.year,
+        ts.month,
+        ts.day,
+        ts.hour,
+        ts.minute,
+        ts.second,
+        std::process::id()
+    )
+}
+
+/// The data directory as the CLI picks it: given, else the config's, else ./loglens-data.
+fn data_dir_of(config: &Config, given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| config.process.data_dir.as_ref().map(|d| config.base_dir.join(d)))
+        .unwrap_or_else(|| PathBuf::from("loglens-data"))
+}
+
+/// What `process` and a distributed run are given, as the CLI takes it.
+struct RunArgs {
+    paths: Vec<PathBuf>,
+    config: Config,
+    data_dir: Option<PathBuf>,
+    threads: Option<usize>,
+    timezone: Option<String>,
+    format: Option<String>,
+    final_inputs: bool,
+    no_templates: bool,
+    reprocess: bool,
+}
+
+impl RunArgs {
+    /// The engine's options, built as `loglens process` builds them.
+    fn options(self) -> PyResult<ProcessOptions> {
+        let RunArgs { paths, config, .. } = &self;
+        let paths: Vec<PathBuf> = if paths.is_empty() {
+            if config.inputs.is_empty() {
+                return Err(LoglensError::new_err(
+                    "nothing to process: name files or directories, or a --config with [[input]] entries",
+                ));
+            }
+            config
+                .inputs
+                .iter()
+                .map(|i| config.base_dir.join(&i.path))
+                .collect()
+        } else {
+            paths.clone()
+        };
+        let parsers = Parsers::from_config(config).map_err(|e| engine_err("config", e))?;
+        let (files, failed) = expand(&paths);
+        if let (true, Some(first)) = (files.is_empty(), failed.first()) {
+            return Err(LoglensError::new_err(format!(
+                "{}: {}",
+                first.path.display(),
+                first.reason
+            )));
+        }
+        let inputs =
+            resolve(files, config, &parsers, self.format.as_deref()).map_err(|e| engine_err("inputs", e))?;
+        let mut options = ProcessOptions::new(inputs, parsers, data_dir_of(config, self.data_dir.clone()));
+        options.threads = self.threads.or(config.process.threads).unwrap_or(options.threads);
+        options.zone = zone_of(config, self.timezone.as_deref())?;
+        options.final_inputs = self.final_inputs;
+        options.reprocess = self.reprocess;
+        options.mine_templates = !self.no_templates;
+        options.failed = failed;
+        options.bucket_secs = config
+            .detect
+            .bucket_secs()
+            .map_err(|e| LoglensError::new_err(format!("[detect] {e}")))?;
+        Ok(options)
+    }
+}
+
+fn zone_of(config: &Config, timezone: Option<&str>) -> PyResult<LocalZone> {
+    match timezone {
+        Some(tz) => parse_zone(tz).map_err(|m| LoglensError::new_err(format!("--timezone: {m}"))),
+        None => Ok(config.zone()),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|e| LoglensError::new_err(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> PyResult<T> {
+    serde_json::from_str(text).map_err(|e| LoglensError::new_err(format!("{what}: {e}")))
+}
+
+/// Runs `loglens process` in this process; returns the run summary as JSON text.
+#[pyfunction]
+#[pyo3(signature = (paths, config=None, data_dir=None, threads=None, timezone=None, format=None, final_inputs=false, no_templates=false, reprocess=false))]
+#[allow(clippy::too_many_arguments)]
+fn process(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    threads: Option<usize>,
+    timezone: Option<String>,
+    format: Option<String>,
+    final_inputs: bool,
+    no_templates: bool,
+    reprocess: bool,
+) -> PyResult<String> {
+    let options = RunArgs {
+        paths,
+        config: load_config(config)?,
+        data_dir,
+        threads,
+        timezone,
+        format,
+        final_inputs,
+        no_templates,
+        reprocess,
+    }
+    .options()?;
+    let summary = py
+        .detach(|| loglens_engine::process(options, run_id()))
+        .map_err(|e| engine_err("processing stopped", e))?;
+    to_json(&summary)
+}
+
+/// What every worker of a distributed run needs to build its parsers (JSON text, shipped
+/// with each task): the configuration file, the zone and the limits of the run.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WorkerSpec {
+    config: Option<PathBuf>,
+    timezone: Option<String>,
+    max_line_bytes: usize,
+    bucket_secs: i64,
+}
+
+impl WorkerSpec {
+    fn context(&self) -> PyResult<WorkerContext> {
+        let config = load_config(self.config.clone())?;
+        Ok(WorkerContext {
+            parsers: Parsers::from_config(&config).map_err(|e| engine_err("config", e))?,
+            zone: zone_of(&config, self.timezone.as_deref())?,
+            max_line_bytes: self.max_line_bytes,
+            bucket_secs: self.bucket_secs,
+        })
+    }
+}
+
+/// A scanned chunk as it travels from a worker to the driver.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Scanned {
+    scan: ChunkScan,
+    messages: Vec<String>,
+}
+
+/// The driver of a distributed run: plans chunks, gives their messages template ids in input
+/// order and commits, exactly as `process` does; workers run `scan_chunk` and `write_chunk`.
+#[pyclass]
+struct Run {
+    run: Option<DistributedRun>,
+    run_id: String,
+    worker: String,
+}
+
+#[pymethods]
+impl Run {
+    #[new]
+    #[pyo3(signature = (paths, config=None, data_dir=None, timezone=None, format=None, final_inputs=false, no_templates=false, reprocess=false, chunk_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        config: Option<PathBuf>,
+        data_dir: Option<PathBuf>,
+        timezone: Option<String>,
+        format: Option<String>,
+        final_inputs: bool,
+        no_templates: bool,
+        reprocess: bool,
+        chunk_bytes: Option<usize>,
+    ) -> PyResult<Self> {
+        let config_path = config.map(|c| std::path::absolute(&c).unwrap_or(c));
+        let mut options = RunArgs {
+            paths,
+            config: load_config(config_path.clone())?,
+            data_dir,
+            threads: None,
+            timezone: timezone.clone(),
+            format,
+            final_inputs,
+            no_templates,
+            reprocess,
+        }
+        .options()?;
+        if let Some(bytes) = chunk_bytes {
+            options.chunk_bytes = bytes.max(1);
+        }
+        let worker = to_json(&WorkerSpec {
+            config: config_path,
+            timezone,
+            max_line_bytes: options.max_line_bytes,
+            bucket_secs: options.bucket_secs,
+        })?;
+        let run_id = run_id();
+        let run = py
+            .detach(|| DistributedRun::begin(&options, &run_id))
+            .map_err(|e| engine_err("processing stopped", e))?;
+        Ok(Run {
+            run: Some(run),
+            run_id,
+            worker,
+        })
+    }
+
+    /// The run's id (its part files and summary are named after it).
+    #[getter]
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// What workers need besides a chunk (JSON text).
+    #[getter]
+    fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// The run's staging directory, where workers write their parts.
+    #[getter]
+    fn staged_dir(&self) -> PyResult<PathBuf> {
+        Ok(self.active()?.staged_dir().to_owned())
+    }
+
+    /// The chunks to scan and write, in input order (JSON text each).
+    fn chunks(&self) -> PyResult<Vec<String>> {
+        self.active()?.chunks().iter().map(to_json).collect()
+    }
+
+    /// Gives chunk `seq`'s scanned messages (what `scan_chunk` returned) their template ids;
+    /// chunks must come in order. Returns what `write_chunk` takes (JSON text).
+    fn assign(&mut self, py: Python<'_>, seq: u64, scanned: &str) -> PyResult<String> {
+        let run = self.run.as_mut().ok_or_else(finished)?;
+        py.detach(|| {
+            let scanned: Scanned = from_json("scanned chunk", scanned)?;
+            let templates = run
+                .assign(seq, &scanned.scan, scanned.messages.iter().map(String::as_str))
+                .map_err(|e| engine_err("mining templates", e))?;
+            to_json(&templates)
+        })
+    }
+
+    /// Merges the partials `write_chunk` returned (one per chunk) and commits the run;
+    /// returns its summary as JSON text.
+    fn finish(&mut self, py: Python<'_>, partials: Vec<String>) -> PyResult<String> {
+        let run = self.run.take().ok_or_else(finished)?;
+        py.detach(|| {
+            let partials: Vec<ChunkPartial> = partials
+                .iter()
+                .map(|p| from_json("chunk partial", p))
+                .collect::<PyResult<_>>()?;
+            let summary = run
+                .finish(partials)
+                .map_err(|e| engine_err("processing stopped", e))?;
+            to_json(&summary)
+        })
+    }
+
+    /// Gives up the run: nothing is committed and the data directory's lock is released.
+    fn abort(&mut self) {
+        self.run = None;
+    }
+}
+
+impl Run {
+    fn active(&self) -> PyResult<&DistributedRun> {
+        self.run.as_ref().ok_or_else(finished)
+    }
+}
+
+fn finished() -> PyErr {
+    LoglensError::new_err("the run is finished or aborted")
+}
+
+/// A worker's first step: reads the chunk and returns its line counts and messages in order
+/// (JSON text), for the driver's `Run.assign`.
+#[pyfunction]
+fn scan_chunk(py: Python<'_>, worker: &str, chunk: &str) -> PyResult<String> {
+    py.detach(|| {
+        let context = from_json::<WorkerSpec>("worker", worker)?.context()?;
+        let spec: ChunkSpec = from_json("chunk", chunk)?;
+        let mut messages = Vec::new();
+        let scan = scan_chunk_of(&spec, &context, &mut |m| messages.push(m.to_owned()))
+            .map_err(|e| engine_err("processing stopped", e))?;
+        to_json(&Scanned { scan, messages })
+    })
+}
+
+/// A worker's second step: writes the chunk's records with the ids the driver gave them
+/// into the run's staging directory and returns its partial (JSON text). Running it again
+/// for the same chunk (a retried task) replaces its files.
+#[pyfunction]
+fn write_chunk(
+    py: Python<'_>,
+    worker: &str,
+    chunk: &str,
+    templates: &str,
+    staged_dir: PathBuf,
+    run_id: &str,
+) -> PyResult<String> {
+    py.detach(|| {
+        let context = from_json::<WorkerSpec>("worker", worker)?.context()?;
+        let spec: ChunkSpec = from_json("chunk", chunk)?;
+        let templates: ChunkTemplates = from_json("chunk templates", templates)?;
+        let partial = write_chunk_of(&spec, &context, &templates, &staged_dir, run_id)
+            .map_err(|e| engine_err("processing stopped", e))?;
+        to_json(&partial)
+    })
+}
+
+/// Runs `loglens detect` over a data directory; returns the summary as JSON text.
+#[pyfunction]
+#[pyo3(signature = (data_dir, config=None))]
+fn detect(py: Python<'_>, data_dir: PathBuf, config: Option<PathBuf>) -> PyResult<String> {
+    let config = load_config(config)?;
+    let found = py
+        .detach(|| loglens_engine::detect::detect(&data_dir, &config.detect, &run_id(), None))
+        .map_err(|e| engine_err("detecting anomalies", e))?;
+    serde_json::to_string(&found).map_err(|e| LoglensError::new_err(e.to_string()))
+}
+
+/// Parses `lines` with the format `format` into a pyarrow RecordBatch of the records schema
+/// (lines that do not parse are skipped; `line` is the 1-based place in `lines`).
+#[pyfunction]
+#[pyo3(signature = (format, lines, source="<python>"))]
+fn parse_lines(py: Python<'_>, format: &str, lines: Vec<String>, source: &str) -> PyResult<Py<PyAny>> {
+    let parsers = Parsers::from_config(&Config::default()).map_err(|e| engine_err("formats", e))?;
+    let parser = parsers
+        .by_name(format)
+        .ok_or_else(|| LoglensError::new_err(format!("unknown format {format:?}")))?;
+    let ctx = ParseContext::default();
+    let labels = Labels {
+        source,
+        format: parser.name(),
+        host: None,
+        service: None,
+    };
+    let mut columns = RecordColumns::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if let Ok(record) = parser.parse(line, &ctx) {
+            columns.push(&record, i as u64 + 1, &labels, None);
+        }
+    }
+    let batch = columns
+        .finish()
+        .map_err(|e| LoglensError::new_err(e.to_string()))?;
+    Ok(batch.to_pyarrow(py)?.unbind())
+}
+
+/// The template stage of the engine: gives messages template ids in the order it sees them,
+/// as `loglens process` does; its state is JSON so a driver can keep or ship it.
+#[pyclass]
+struct TemplateStage {
+    stage: loglens_core::template::TemplateStage,
+}
+
+#[pymethods]
+impl TemplateStage {
+    #[new]
+    #[pyo3(signature = (state_json=None))]
+    fn new(state_json: Option<&str>) -> PyResult<Self> {
+        let stage = match state_json {
+            None => loglens_core::template::TemplateStage::new(TemplateMiner::new(MinerConfig::default())),
+            Some(text) => {
+                let state: TemplateStageState = serde_json::from_str(text)
+                    .map_err(|e| LoglensError::new_err(format!("template state: {e}")))?;
+                loglens_core::template::TemplateStage::from_state(MinerConfig::default(), state)
+                    .map_err(|e| LoglensError::new_err(format!("template state: {e}")))?
+            }
+        };
+        Ok(TemplateStage { stage })
+    }
+
+    /// The template id of each message, in order.
+    fn assign(&mut self, messages: Vec<String>) -> Vec<u64> {
+        messages.iter().map(|m| self.stage.assign(m).id.0).collect()
+    }
+
+    /// `(id, template, canonical_id, canonical_template)` of every id handed out.
+    fn aliases(&self) -> Vec<(u64, String, u64, String)> {
+        self.stage
+            .aliases()
+            .into_iter()
+            .map(|a| (a.id.0, a.template, a.canonical.0, a.canonical_template))
+            .collect()
+    }
+
+    /// The stage's state as JSON text.
+    fn state_json(&self) -> PyResult<String> {
+        serde_json::to_string(&self.stage.state()).map_err(|e| LoglensError::new_err(e.to_string()))
+    }
+}
+
+#[pymodule]
+fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("LoglensError", m.py().get_type::<LoglensError>())?;
+    m.add_function(wrap_pyfunction!(process, m)?)?;
+    m.add_function(wrap_pyfunction!(detect, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_lines, m)?)?;
+    m.add_class::<TemplateStage>()?;
+    m.add_class::<Run>()?;
+    m.add_function(wrap_pyfunction!(scan_chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(write_chunk, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+"""`python -m loglens process --engine local|dask|ray ...`: `loglens process` from Python, on
+this machine's engine or on a Dask or Ray cluster (see loglens.distributed).
+
+Exit status as `loglens process`: 0 complete, 3 partial (some inputs unreadable), 1 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from loglens import _engine
+from loglens.distributed import (
+    DEFAULT_CHUNK_BYTES,
+    ENGINES,
+    Cluster,
+    ClusterError,
+    Job,
+    process,
+)
+
+EXIT_PARTIAL = 3
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m loglens", description=__doc__.splitlines()[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("process", help="parse log files into the data directory")
+    p.add_argument(
+        "paths", nargs="*", type=Path, help="files and directories (default: the config's inputs)"
+    )
+    p.add_argument("-c", "--config", type=Path, help="configuration file (inputs, labels, formats)")
+    p.add_argument(
+        "--data-dir", type=Path, help="data directory [default: the config's, else ./loglens-data]"
+    )
+    p.add_argument("--format", help="parse every file with this format instead of detecting it")
+    p.add_argument("--timezone", help="zone of timestamps that carry none [default: UTC]")
+    p.add_argument(
+        "--reprocess", action="store_true", help="ignore the checkpoints of earlier runs"
+    )
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="the inputs are complete (read a last unterminated line)",
+    )
+    p.add_argument("--no-templates", action="store_true", help="skip template mining")
+    p.add_argument("--detect", action="store_true", help="run `loglens detect` after processing")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--engine", choices=ENGINES, default="local", help="where the work runs [default: local]"
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="workers of a local Dask or Ray cluster [default: 2]"
+    )
+    p.add_argument(
+        "--threads", type=int, help="threads of the local engine [default: the number of cores]"
+    )
+    p.add_argument("--scheduler", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--ray-address", help="an existing Ray cluster, e.g. ray://host:10001 or auto")
+    p.add_argument(
+        "--dask-dashboard",
+        action="store_true",
+        help="keep the Dask dashboard at :8787 while the job runs",
+    )
+    p.add_argument(
+        "--chunk-mb",
+        type=float,
+        default=DEFAULT_CHUNK_BYTES / (1 << 20),
+        help="size of the chunks workers take, in MiB [default: 8]",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    job = Job(
+        paths=args.paths,
+        config=args.config,
+        data_dir=args.data_dir,
+        timezone=args.timezone,
+        format=args.format,
+        final_inputs=args.final,
+        no_templates=args.no_templates,
+        reprocess=args.reprocess,
+        threads=args.threads,
+        chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),
+    )
+    cluster = Cluster(
+        engine=args.engine,
+        workers=max(1, args.workers),
+        scheduler=args.scheduler,
+        ray_address=args.ray_address,
+        dask_dashboard=args.dask_dashboard,
+        on_dashboard=lambda url: print(f"Dask dashboard: {url}", file=sys.stderr, flush=True),
+    )
+    try:
+        summary = process(job, cluster)
+        found = None
+        if args.detect:
+            found = json.loads(_engine.detect(summary["data_dir"], config=args.config))
+    except (_engine.LoglensError, ClusterError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(
+            json.dumps({"process": summary, "detect": found} if args.detect else summary, indent=2)
+        )
+    else:
+        print_summary(summary, args.engine, found)
+    return EXIT_PARTIAL if summary.get("status") == "partial" or summary.get("failed") else 0
+
+
+def print_summary(summary: dict[str, Any], engine: str, found: dict[str, Any] | None) -> None:
+    lines = summary.get("lines", 0)
+    secs = summary.get("elapsed_secs") or 0.0
+    rate = f"{lines / secs:,.0f} lines/s" if secs > 0 else "-"
+    parsed = sum(summary.get("parsed", {}).values())
+    unparsed = sum(summary.get("unparsed", {}).values())
+    print(f"engine {engine}: {lines:,} lines in {secs:.2f} s ({rate})")
+    print(f"{parsed:>13,}  parsed")
+    print(f"{unparsed:>13,}  unparsed (kept in unparsed/)")
+    files = summary.get("record_files", 0)
+    print(f"{summary.get('records_written', 0):>13,}  records written in {files} files")
+    print(f"{summary.get('templates', 0):>13,}  templates ({summary.get('templates_new', 0)} new)")
+    for failed in summary.get("failed", []):
+        print(f"failed: {failed.get('path')}: {failed.get('reason')}", file=sys.stderr)
+    if found is not None:
+        print(f"{len(found.get('incidents', [])):>13,}  incidents (loglens detect)")
+    print(f"output: {summary.get('data_dir')}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

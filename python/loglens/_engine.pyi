@@ -1,0 +1,67 @@
+"""Type stubs of `loglens._engine`, the Rust engine (crates/loglens-py)."""
+
+from pathlib import Path
+
+import pyarrow as pa
+
+class LoglensError(Exception):
+    """An error of the loglens engine, with the CLI's message."""
+
+def process(
+    paths: list[str | Path],
+    config: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    threads: int | None = None,
+    timezone: str | None = None,
+    format: str | None = None,
+    final_inputs: bool = False,
+    no_templates: bool = False,
+    reprocess: bool = False,
+) -> str:
+    """Runs `loglens process` in this process; the run summary as JSON text."""
+
+def detect(data_dir: str | Path, config: str | Path | None = None) -> str:
+    """Runs `loglens detect`; its summary as JSON text."""
+
+def parse_lines(format: str, lines: list[str], source: str = "<python>") -> pa.RecordBatch:
+    """Parses lines with a built-in format into a RecordBatch of the records schema."""
+
+def scan_chunk(worker: str, chunk: str) -> str:
+    """A worker's first step: the chunk's line counts and messages (JSON text)."""
+
+def write_chunk(
+    worker: str, chunk: str, templates: str, staged_dir: str | Path, run_id: str
+) -> str:
+    """A worker's second step: writes the chunk's parts; its partial (JSON text)."""
+
+class TemplateStage:
+    def __init__(self, state_json: str | None = None) -> None: ...
+    def assign(self, messages: list[str]) -> list[int]: ...
+    def aliases(self) -> list[tuple[int, str, int, str]]: ...
+    def state_json(self) -> str: ...
+
+class Run:
+    """The driver of a distributed run (holds the data directory's write lock until done)."""
+
+    def __init__(
+        self,
+        paths: list[str | Path],
+        config: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        timezone: str | None = None,
+        format: str | None = None,
+        final_inputs: bool = False,
+        no_templates: bool = False,
+        reprocess: bool = False,
+        chunk_bytes: int | None = None,
+    ) -> None: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def worker(self) -> str: ...
+    @property
+    def staged_dir(self) -> Path: ...
+    def chunks(self) -> list[str]: ...
+    def assign(self, seq: int, scanned: str) -> str: ...
+    def finish(self, partials: list[str]) -> str: ...
+    def abort(self) -> None: ...

@@ -1,0 +1,238 @@
+"""`loglens process` on a Dask or Ray cluster: the engine's stages, cut at their seams.
+
+The driver (this process) plans chunks of whole lines and commits the run; workers scan each
+chunk (its messages), the driver gives the messages template ids in input order (ids depend on
+every message before them), and workers write the chunk's Parquet parts with those ids and
+return mergeable partials. The result is what `loglens process` writes, byte for byte in the
+datasets' rows (tests/python/test_distributed.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from loglens import _engine
+
+ENGINES = ("local", "dask", "ray")
+DEFAULT_CHUNK_BYTES = 8 << 20
+# How long connecting to a cluster may take before it is a clear error.
+CONNECT_TIMEOUT_SECS = 20
+
+
+class ClusterError(RuntimeError):
+    """A cluster could not be started or reached."""
+
+
+class Pending(Protocol):
+    def result(self) -> Any: ...
+
+
+class Executor(Protocol):
+    """Runs a task somewhere and hands back something whose `result()` waits for it."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Pending: ...
+
+
+@dataclass
+class Job:
+    """What `python -m loglens process` was asked to do."""
+
+    paths: list[Path]
+    config: Path | None = None
+    data_dir: Path | None = None
+    timezone: str | None = None
+    format: str | None = None
+    final_inputs: bool = False
+    no_templates: bool = False
+    reprocess: bool = False
+    threads: int | None = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+
+
+@dataclass
+class Cluster:
+    """Where the work runs: how many local workers, or the address of an existing cluster."""
+
+    engine: str = "local"
+    workers: int = 2
+    scheduler: str | None = None
+    ray_address: str | None = None
+    dask_dashboard: bool = False
+    on_dashboard: Callable[[str], None] = field(default=lambda url: None)
+
+
+def process(job: Job, cluster: Cluster) -> dict[str, Any]:
+    """Runs the job on the cluster's engine; the run summary (as `loglens process --json`)."""
+    if cluster.engine == "local":
+        summary = _engine.process(
+            [str(p) for p in job.paths],
+            config=job.config,
+            data_dir=job.data_dir,
+            threads=job.threads,
+            timezone=job.timezone,
+            format=job.format,
+            final_inputs=job.final_inputs,
+            no_templates=job.no_templates,
+            reprocess=job.reprocess,
+        )
+        return json.loads(summary)
+    with executor(cluster) as ex:
+        return run_distributed(job, ex)
+
+
+def run_distributed(job: Job, ex: Executor, window: int = 8) -> dict[str, Any]:
+    """Drives one run over `ex`: at most `window` scanned chunks wait for the driver, so
+    memory stays bounded whatever the input's size."""
+    run = _engine.Run(
+        [str(p) for p in job.paths],
+        config=job.config,
+        data_dir=job.data_dir,
+        timezone=job.timezone,
+        format=job.format,
+        final_inputs=job.final_inputs,
+        no_templates=job.no_templates,
+        reprocess=job.reprocess,
+        chunk_bytes=job.chunk_bytes,
+    )
+    try:
+        chunks = run.chunks()
+        worker, staged, run_id = run.worker, str(run.staged_dir), run.run_id
+        scans: dict[int, Pending] = {}
+        writes: list[Pending] = []
+        for seq, chunk in enumerate(chunks):
+            for ahead in range(seq, min(seq + window, len(chunks))):
+                if ahead not in scans:
+                    scans[ahead] = ex.submit(scan_chunk, worker, chunks[ahead])
+            templates = run.assign(seq, scans.pop(seq).result())
+            writes.append(ex.submit(write_chunk, worker, chunk, templates, staged, run_id))
+        partials = [w.result() for w in writes]
+        return json.loads(run.finish(partials))
+    finally:
+        run.abort()  # after finish() this does nothing; after an error it releases the lock
+
+
+def scan_chunk(worker: str, chunk: str) -> str:
+    """A worker's first step (plain Python functions, as Ray and pickling want them)."""
+    return _engine.scan_chunk(worker, chunk)
+
+
+def write_chunk(worker: str, chunk: str, templates: str, staged: str, run_id: str) -> str:
+    """A worker's second step: the chunk's parts written, its partial returned."""
+    return _engine.write_chunk(worker, chunk, templates, staged, run_id)
+
+
+@contextmanager
+def executor(cluster: Cluster) -> Iterator[Executor]:
+    """The cluster's executor, started (or connected to) for the job and stopped after it."""
+    if cluster.engine == "dask":
+        with _dask(cluster) as ex:
+            yield ex
+    elif cluster.engine == "ray":
+        with _ray(cluster) as ex:
+            yield ex
+    else:
+        raise ValueError(f"unknown engine {cluster.engine!r} (one of {', '.join(ENGINES)})")
+
+
+class _DaskExecutor:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
+        # pure=False: two chunks with equal arguments are still two tasks; retries cover a
+        # worker that dies mid-task (write_chunk replaces the chunk's files).
+        return self.client.submit(fn, *args, pure=False, retries=3)
+
+
+@contextmanager
+def _dask(cluster: Cluster) -> Iterator[Executor]:
+    try:
+        from dask.distributed import Client, LocalCluster  # noqa: PLC0415 (optional)
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ClusterError(
+            "--engine dask needs dask[distributed]: pip install 'loglens[dask]'"
+        ) from e
+    if cluster.scheduler:
+        try:
+            client = Client(cluster.scheduler, timeout=f"{CONNECT_TIMEOUT_SECS}s")
+        except (OSError, TimeoutError) as e:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {cluster.scheduler} "
+                f"within {CONNECT_TIMEOUT_SECS} s: {e}"
+            ) from e
+        try:
+            yield _DaskExecutor(client)
+        finally:
+            client.close()
+        return
+    local = LocalCluster(
+        n_workers=cluster.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":8787" if cluster.dask_dashboard else None,
+    )
+    client = Client(local)
+    try:
+        if cluster.dask_dashboard and client.dashboard_link:
+            cluster.on_dashboard(client.dashboard_link)
+        yield _DaskExecutor(client)
+    finally:
+        client.close()
+        local.close()
+
+
+class _RayPending:
+    def __init__(self, ref: Any) -> None:
+        self.ref = ref
+
+    def result(self) -> Any:
+        import ray  # noqa: PLC0415 (optional: only --engine ray needs it)
+
+        return ray.get(self.ref)
+
+
+class _RayExecutor:
+    def __init__(self) -> None:
+        import ray  # noqa: PLC0415 (optional: only --engine ray needs it)
+
+        # Ray tasks retry on a worker's death (max_retries); one CPU each, as Dask's workers.
+        self.remote = {
+            fn: ray.remote(num_cpus=1, max_retries=3)(fn) for fn in (scan_chunk, write_chunk)
+        }
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
+        return _RayPending(self.remote[fn].remote(*args))
+
+
+@contextmanager
+def _ray(cluster: Cluster) -> Iterator[Executor]:
+    try:
+        import ray  # noqa: PLC0415 (optional: only --engine ray needs it)
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ClusterError("--engine ray needs ray: pip install 'loglens[ray]'") from e
+    started = time.monotonic()
+    try:
+        if cluster.ray_address:
+            ray.init(address=cluster.ray_address, log_to_driver=False)
+        else:
+            ray.init(
+                num_cpus=cluster.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = cluster.ray_address or "a local Ray instance"
+        raise ClusterError(
+            f"cannot start or reach {where} (after {time.monotonic() - started:.0f} s): {e}"
+        ) from e
+    try:
+        yield _RayExecutor()
+    finally:
+        ray.shutdown()
