@@ -1,0 +1,87 @@
+"""Throughput of `python -m loglens process` on the local engine, Dask and Ray (issue #15).
+
+    bench/scale [--lines 10000000] [--workers 1,2] [--engines local,dask,ray] [--keep DIR]
+
+Generates one input with `loglens generate` (a week of mixed formats), then processes it into a
+fresh data directory once per engine and worker count, and prints lines/s and MB/s, wall time
+(cluster start and stop included) and each engine's throughput against the local engine with as
+many threads. Every run must write the same number of records; the script stops otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def loglens_bin() -> str:
+    built = REPO / "target" / "release" / "loglens"
+    return str(built) if built.exists() else "loglens"
+
+
+def run_engine(gen: Path, data: Path, engine: str, workers: int) -> tuple[float, dict]:
+    shutil.rmtree(data, ignore_errors=True)
+    args = [sys.executable, "-m", "loglens", "process", "--config", str(gen / "loglens.toml")]
+    args += ["--data-dir", str(data), "--engine", engine, "--json"]
+    args += ["--threads", str(workers)] if engine == "local" else ["--workers", str(workers)]
+    started = time.monotonic()
+    out = subprocess.run(args, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    if out.returncode != 0:
+        sys.exit(f"{engine} with {workers} workers failed ({out.returncode}): {out.stderr}")
+    return wall, json.loads(out.stdout)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lines", type=int, default=10_000_000)
+    p.add_argument("--workers", default="1,2")
+    p.add_argument("--engines", default="local,dask,ray")
+    p.add_argument("--keep", type=Path, help="generate into (and reuse) this directory")
+    args = p.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="loglens-scale-"))
+    gen = root / "gen"
+    if not (gen / "loglens.toml").exists():
+        generate = [loglens_bin(), "generate", "--out", str(gen), "--lines", str(args.lines)]
+        subprocess.run(
+            [*generate, "--duration", "7d", "--seed", "42"],
+            check=True,
+            capture_output=True,
+        )
+    print(f"input: {gen} ({args.lines:,} lines requested)")
+    print(
+        f"{'engine':<7}{'workers':>8}{'lines':>13}{'MB':>9}{'wall s':>9}"
+        f"{'lines/s':>12}{'MB/s':>8}{'vs local':>10}"
+    )
+    local: dict[int, float] = {}
+    records: set[int] = set()
+    for engine in args.engines.split(","):
+        for workers in (int(w) for w in args.workers.split(",")):
+            wall, summary = run_engine(gen, root / "data", engine, workers)
+            records.add(summary["records_written"])
+            if len(records) > 1:
+                sys.exit(f"{engine}: {summary['records_written']} records, others {records}")
+            rate = summary["lines"] / wall
+            if engine == "local":
+                local[workers] = rate
+            versus = f"{rate / local[workers]:.0%}" if workers in local else "-"
+            mb = summary["bytes"] / 1e6
+            print(
+                f"{engine:<7}{workers:>8}{summary['lines']:>13,}{mb:>9.0f}{wall:>9.1f}"
+                f"{rate:>12,.0f}{mb / wall:>8.1f}{versus:>10}",
+                flush=True,
+            )
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
