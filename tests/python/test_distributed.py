@@ -3,6 +3,8 @@
 same templates and ids, and after `--detect` the same metrics and incidents."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -153,3 +155,51 @@ def test_engine_errors_name_the_file(tmp_path):
     )
     assert out.returncode == 1
     assert "missing.log" in out.stderr
+
+
+def test_a_worker_killed_mid_job_is_retried_and_nothing_is_lost_or_doubled(
+    demo, reference, tmp_path
+):
+    """A Dask worker dies while the job runs: its tasks run again elsewhere (the nanny starts
+    a new worker), and the output is still exactly the CLI's."""
+    from dask.distributed import Client, LocalCluster  # noqa: PLC0415 (only this test)
+
+    data = tmp_path / "data"
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        pids = client.run(os.getpid)  # worker address -> its process
+        config = ["--config", str(demo["root"] / "loglens.toml"), "--data-dir", str(data)]
+        remote = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+        job = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loglens",
+                "process",
+                *config,
+                *remote,
+                "--chunk-mb",
+                "0.02",
+                "--detect",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Wait until the job's tasks run, then kill one worker's process outright.
+        deadline = time.monotonic() + 120
+        while not client.processing() or not any(client.processing().values()):
+            assert time.monotonic() < deadline and job.poll() is None, "the job never started"
+            time.sleep(0.05)
+        busy = next(w for w, tasks in client.processing().items() if tasks)
+        os.kill(pids[busy], signal.SIGKILL)
+        killed_while_running = job.poll() is None
+        _, stderr = job.communicate(timeout=600)
+    assert job.returncode == 0, stderr
+    assert killed_while_running, "the job ended before the worker was killed: make it longer"
+    got = contents(data)
+    for dataset, expected in reference.items():
+        assert got[dataset] == expected, dataset
