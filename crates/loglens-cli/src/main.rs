@@ -36,6 +36,8 @@ enum Command {
     Config(cmd::alert::ConfigArgs),
     /// Run continuously: tail files, receive syslog and HTTP, flush, detect and alert.
     Serve(cmd::serve::ServeArgs),
+    /// List the log formats, or test them on the first lines of a file.
+    Formats(cmd::formats::FormatsArgs),
 }
 
 /// Why tune glibc's malloc? Its mmap threshold grows each time a large buffer is freed, after
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
             Err(err) => Err(err),
         },
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Formats(args) => cmd::formats::run(args, &mut out),
         Command::Config(args) => match cmd::alert::config(args, &mut out) {
             Ok(code) => return code,
             Err(err) => Err(err),

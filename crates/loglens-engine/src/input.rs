@@ -37,6 +37,11 @@ impl Parsers {
         Ok(Parsers { all })
     }
 
+    /// Every parser, in the order detection tries them (user formats, built-ins, `generic`).
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn LineParser>> {
+        self.all.iter()
+    }
+
     /// The parser of that name.
     pub fn by_name(&self, name: &str) -> Option<Arc<dyn LineParser>> {
         if let Some(p) = self.all.iter().find(|p| p.name() == name) {

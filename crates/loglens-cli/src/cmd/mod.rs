@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod dashboard;
 pub mod detect;
+pub mod formats;
 pub mod generate;
 pub mod process;
 pub mod serve;
