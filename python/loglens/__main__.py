@@ -1,5 +1,6 @@
 """`python -m loglens process --engine local|dask|ray ...`: `loglens process` from Python, on
-this machine's engine or on a Dask or Ray cluster (see loglens.distributed).
+this machine's engine or on a Dask or Ray cluster (see loglens.distributed);
+`python -m loglens dashboard`: the Streamlit dashboard of the installed package.
 
 Exit status as `loglens process`: 0 complete, 3 partial (some inputs unreadable), 1 error.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,11 +73,29 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_CHUNK_BYTES / (1 << 20),
         help="size of the chunks workers take, in MiB [default: 8]",
     )
+    d = commands.add_parser("dashboard", help="serve the Streamlit dashboard over a data directory")
+    d.add_argument("--data-dir", type=Path, default=Path("loglens-data"), help="the data directory")
+    d.add_argument("--port", type=int, default=8501, help="port to serve on [default: 8501]")
     return top
+
+
+def dashboard(data_dir: Path, port: int) -> int:
+    """Runs the package's dashboard with Streamlit until it stops (what `loglens dashboard`
+    falls back to outside a checkout)."""
+    app = Path(__file__).resolve().parent / "dashboard" / "streamlit_app.py"
+    print(f"dashboard: http://localhost:{port} (data: {data_dir}; Ctrl-C stops it)", flush=True)
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true"]
+    command += ["--browser.gatherUsageStats", "false", "--server.port", str(port)]
+    try:
+        return subprocess.call([*command, "--", "--data-dir", str(data_dir)])
+    except KeyboardInterrupt:
+        return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "dashboard":
+        return dashboard(args.data_dir, args.port)
     job = Job(
         paths=args.paths,
         config=args.config,

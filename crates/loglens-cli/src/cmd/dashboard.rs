@@ -1,5 +1,6 @@
 //! `loglens dashboard`: starts the Streamlit dashboard (`dashboard/app.py`) over a data
-//! directory, with the project's Python environment.
+//! directory, with the project's Python environment; outside a checkout, the one of the
+//! installed Python package (`python -m loglens dashboard`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,32 +31,39 @@ pub struct DashboardArgs {
 pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
     let data_dir = args.data.resolve()?;
     let root = checkout_root();
-    let app = match args.app {
-        Some(app) => app,
-        None => root
-            .iter()
+    let app = args.app.or_else(|| {
+        root.iter()
             .map(|r| r.join("dashboard/app.py"))
             .chain([PathBuf::from("dashboard/app.py")])
             .find(|p| p.is_file())
-            .context("dashboard/app.py not found: run from the loglens checkout or pass --app")?,
-    };
+    });
     let python = args
         .python
         .or_else(|| std::env::var_os("LOGLENS_PYTHON").map(PathBuf::from))
         .or_else(|| root.map(|r| r.join(".venv/bin/python")).filter(|p| p.is_file()))
         .unwrap_or_else(|| PathBuf::from("python3"));
-    println!(
-        "dashboard: http://localhost:{} (data: {}; Ctrl-C stops it)",
-        args.port,
-        data_dir.display()
-    );
-    let status = Command::new(&python)
-        .args(["-m", "streamlit", "run"])
-        .arg(&app)
-        .args(["--server.headless", "true", "--browser.gatherUsageStats", "false"])
-        .arg("--server.port")
-        .arg(args.port.to_string())
-        .arg("--")
+    let mut command = Command::new(&python);
+    match &app {
+        Some(app) => {
+            println!(
+                "dashboard: http://localhost:{} (data: {}; Ctrl-C stops it)",
+                args.port,
+                data_dir.display()
+            );
+            command
+                .args(["-m", "streamlit", "run"])
+                .arg(app)
+                .args(["--server.headless", "true", "--browser.gatherUsageStats", "false"])
+                .arg("--server.port")
+                .arg(args.port.to_string())
+                .arg("--")
+        }
+        // Not in a checkout: the pip-installed package carries the app (`pip install loglens`).
+        None => command
+            .args(["-m", "loglens", "dashboard", "--port"])
+            .arg(args.port.to_string()),
+    };
+    let status = command
         .arg("--data-dir")
         .arg(&data_dir)
         .status()
@@ -67,7 +75,12 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
         })?;
     if !status.success() {
         bail!(
-            "streamlit exited with {status}; is it installed for {}? (make venv)",
+            "{} exited with {status}; are streamlit and loglens installed for {}? (make venv \
+             in a checkout, else pip install 'loglens[dashboard]'; or pass --app dashboard/app.py)",
+            match app {
+                Some(_) => "streamlit",
+                None => "python -m loglens dashboard",
+            },
             python.display()
         );
     }
