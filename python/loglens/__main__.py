@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,10 +86,10 @@ def dashboard(data_dir: Path, port: int) -> int:
     print(f"dashboard: http://localhost:{port} (data: {data_dir}; Ctrl-C stops it)", flush=True)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true"]
     command += ["--browser.gatherUsageStats", "false", "--server.port", str(port)]
-    try:
-        return subprocess.call([*command, "--", "--data-dir", str(data_dir)])
-    except KeyboardInterrupt:
-        return 0
+    # Replaced by Streamlit rather than waiting for it, so a signal to this process (Ctrl-C,
+    # SIGTERM from a supervisor) reaches the server itself and leaves no orphan behind.
+    os.execv(sys.executable, [*command, "--", "--data-dir", str(data_dir)])
+    return 1  # not reached: execv returns only by raising
 
 
 def main(argv: list[str] | None = None) -> int:
