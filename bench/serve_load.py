@@ -67,7 +67,7 @@ def post_all(port: int, batches: list[bytes], retries: list[int]) -> None:
 
 def records(data: Path) -> int:
     files = f"{data}/records/**/*.parquet"
-    return duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchone()[0]
+    return duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()[0][0]
 
 
 def main() -> None:
@@ -79,11 +79,24 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="loglens-serve-load-"))
     generate = [LOGLENS, "generate", "--out", str(root / "gen"), "--lines", str(args.lines)]
     subprocess.run(
-        [*generate, "--formats", "combined", "--duration", "1d", "--seed", "3"],
+        [
+            *generate,
+            "--formats",
+            "combined",
+            "--duration",
+            "1d",
+            "--seed",
+            "3",
+            "--corrupt-rate",
+            "0",
+        ],
         check=True,
         capture_output=True,
     )
-    log = next((root / "gen" / "logs").rglob("*.log"))
+    log = root / "access.log"  # every host's file, one after another
+    with log.open("wb") as out:
+        for part in sorted((root / "gen" / "logs").rglob("*.log")):
+            out.write(part.read_bytes())
     lines = log.read_bytes().splitlines(keepends=True)
     size = sum(len(line) for line in lines)
     batches = [b"".join(lines[i : i + args.batch]) for i in range(0, len(lines), args.batch)]
