@@ -12,7 +12,10 @@
 //! Why interned labels? A record's labels become small integer ids, so adding one allocates
 //! nothing once its labels are known; strings are materialized only when rows or points leave.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// FxHash: the keys are small integers and interned ids, not attacker-chosen text worth SipHash.
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -209,9 +212,9 @@ impl MetricPartial {
         MetricPartial {
             bucket_secs: bucket_secs.max(1),
             labels: LabelInterner::default(),
-            counts: HashMap::new(),
-            templates: HashMap::new(),
-            latency: HashMap::new(),
+            counts: HashMap::default(),
+            templates: HashMap::default(),
+            latency: HashMap::default(),
             oldest: None,
             latest: None,
         }
@@ -482,7 +485,7 @@ impl MetricPartial {
     /// in bucket order: total, per service, per (service, host) and per (service, level) from
     /// the counts (latency for the first three: it is not split by level), and per template.
     pub fn series(&self) -> Vec<(SeriesKey, Vec<(i64, SeriesCell)>)> {
-        let mut cells: HashMap<(SeriesIds, i64), SeriesCell> = HashMap::new();
+        let mut cells: HashMap<(SeriesIds, i64), SeriesCell> = HashMap::default();
         let families = |service: Option<LabelId>, host: Option<LabelId>, level: Option<Level>| {
             let per_service = SeriesIds {
                 service,
@@ -516,7 +519,7 @@ impl MetricPartial {
             };
             cells.entry((ids, k.bucket)).or_default().volume += c.records;
         }
-        let mut by_series: HashMap<SeriesIds, Vec<(i64, SeriesCell)>> = HashMap::new();
+        let mut by_series: HashMap<SeriesIds, Vec<(i64, SeriesCell)>> = HashMap::default();
         for ((ids, bucket), cell) in cells {
             by_series.entry(ids).or_default().push((bucket, cell));
         }
@@ -607,7 +610,7 @@ fn split_off<K: Eq + std::hash::Hash, V>(
     take: impl Fn(&K) -> bool,
 ) -> HashMap<K, V> {
     if !map.keys().any(&take) {
-        return HashMap::new();
+        return HashMap::default();
     }
     let (taken, kept) = std::mem::take(map).into_iter().partition(|(k, _)| take(k));
     *map = kept;
