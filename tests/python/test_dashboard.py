@@ -619,6 +619,36 @@ def test_pipeline_page_shows_serve_stats_when_published(monkeypatch, dashboard_d
     assert metrics(at)["lag_s"] == "2"
 
 
+def test_pipeline_page_shows_what_a_running_serve_publishes(monkeypatch, dashboard_data, tmp_path):
+    """The shape `loglens serve` writes (crates/loglens-cli/tests/serve.rs checks the writer)."""
+    data = tmp_path / "data"
+    shutil.copytree(dashboard_data, data)
+    now = datetime.now(UTC)
+    status = {
+        "status": "ok",
+        "pid": 4242,
+        "lines_in_total": 125000,
+        "lines_out_total": 124000,
+        "queue_depth_lines": 1000,
+        "rejected_total": 3,
+        "sources": [{"name": "http", "kind": "http", "lines_in": 125000, "lines_out": 124000}],
+    }
+    path = data / "state" / "serve.json"
+    path.write_text(json.dumps(status | {"updated": now.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    at = open_app(monkeypatch, data, page="pipeline")
+    shown = metrics(at)
+    assert (shown["lines_in_total"], shown["lines_out_total"]) == ("125,000", "124,000")
+    assert "pid" not in shown
+    assert any("is running (pid 4242)" in s.value for s in at.success)
+    sources = next(d.value for d in at.dataframe if "kind" in d.value.columns)
+    assert sources["lines_out"].tolist() == [124000]
+    # Left behind by a serve killed with -9: the page says the counters are stale.
+    old = now - timedelta(minutes=10)
+    path.write_text(json.dumps(status | {"updated": old.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    at = open_app(monkeypatch, data, page="pipeline")
+    assert any("stopped without cleaning up or is stuck" in w.value for w in at.warning)
+
+
 # ------------------------------------------------------------------------------- bad data
 
 

@@ -252,7 +252,24 @@ fn http_and_syslog_land_in_parquet_with_metrics_and_health() {
         .collect();
     assert_eq!(kinds, ["http", "syslog_udp", "syslog_tcp"]);
     assert_eq!(health["sources"][0]["lines_out"], 101);
+    // The dashboard's live counters: state/serve.json, rewritten every second, gone at exit.
+    let status_path = data.join("state/serve.json");
+    let status = || -> serde_json::Value {
+        std::fs::read(&status_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    wait_for(|| status()["lines_out_total"] == expected as u64);
+    let published = status();
+    assert_eq!(published["rejected_total"], 4, "{published}");
+    assert_eq!(published["pid"], serve.child.id(), "{published}");
+    assert!(
+        published["updated"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{published}"
+    );
     assert!(serve.stop().success());
+    assert!(!status_path.exists(), "serve.json is removed when serve stops");
 }
 
 #[test]

@@ -15,8 +15,24 @@ import streamlit as st
 
 from loglens.dashboard import charts, data, filters, sql, ui
 
-# Where a running `loglens serve` may publish its counters (JSON object of numbers and strings).
+# Where a running `loglens serve` publishes its counters (rewritten every second, removed when
+# it stops; JSON object of numbers and strings, with `updated` and per-source `sources`).
 SERVE_STATS = ("state/serve.json", "state/serve/stats.json")
+# Counters shown first, in this order, when serve publishes them.
+SERVE_HEADLINE = (
+    "lines_in_total",
+    "lines_out_total",
+    "queue_depth_lines",
+    "rejected_total",
+    "dropped_total",
+    "parse_errors_total",
+    "incidents_open",
+    "alerts_sent_total",
+    "flush_failures_total",
+    "detect_runs_total",
+)
+# A status file older than this was left by a serve that died (kill -9) or hangs.
+STALE_AFTER_SECS = 30
 
 
 def _serve(data_dir: Path) -> None:
@@ -34,15 +50,35 @@ def _serve(data_dir: Path) -> None:
     except (OSError, ValueError) as err:
         st.error(f"Cannot read serve statistics at `{path}`: {err}")
         return
-    numbers = (
-        {k: v for k, v in stats.items() if isinstance(v, int | float)}
-        if isinstance(stats, dict)
-        else {}
-    )
-    cols = st.columns(max(min(len(numbers), 5), 1))
-    for i, (key, value) in enumerate(list(numbers.items())[:10]):
-        cols[i % len(cols)].metric(key, f"{value:,.6g}")
+    if not isinstance(stats, dict):
+        st.error(f"Cannot read serve statistics at `{path}`: not a JSON object")
+        return
+    _serve_freshness(stats)
+    numbers = {k: v for k, v in stats.items() if isinstance(v, int | float) and k != "pid"}
+    shown = [k for k in SERVE_HEADLINE if k in numbers] or list(numbers)
+    cols = st.columns(max(min(len(shown), 5), 1))
+    for i, key in enumerate(shown[:10]):
+        cols[i % len(cols)].metric(key, f"{numbers[key]:,.6g}")
+    sources = stats.get("sources")
+    if isinstance(sources, list) and sources:
+        st.dataframe(pd.DataFrame(sources), hide_index=True, key="serve_sources")
     st.json(stats, expanded=False)
+
+
+def _serve_freshness(stats: dict) -> None:
+    """Says whether the counters are live: serve rewrites them every second."""
+    updated = pd.to_datetime(stats.get("updated"), utc=True, errors="coerce")
+    if pd.isna(updated):
+        return
+    age = (pd.Timestamp.now(tz="UTC") - updated).total_seconds()
+    pid = stats.get("pid", "?")
+    if age > STALE_AFTER_SECS:
+        st.warning(
+            f"`loglens serve` (pid {pid}) last published {age:,.0f} s ago "
+            f"({updated:%Y-%m-%d %H:%M:%S} UTC): it stopped without cleaning up or is stuck."
+        )
+    else:
+        st.success(f"`loglens serve` is running (pid {pid}); counters updated {age:,.0f} s ago.")
 
 
 def _runs(ctx: filters.Context) -> None:

@@ -264,6 +264,29 @@ impl Metrics {
         out
     }
 
+    /// What serve publishes in `state/serve.json` for the dashboard's Pipeline page: `/health`
+    /// plus the totals over sources and the counters of `/metrics`.
+    pub fn status(&self) -> serde_json::Value {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sum = |get: CounterOf| self.sources.iter().map(|s| get(s)).sum::<u64>();
+        let mut status = self.health();
+        let totals = serde_json::json!({
+            "lines_in_total": sum(|s| s.lines_in.load(Ordering::Relaxed)),
+            "lines_out_total": sum(|s| s.lines_out.load(Ordering::Relaxed)),
+            "rejected_total": sum(|s| s.rejected.load(Ordering::Relaxed)),
+            "dropped_total": sum(|s| s.dropped.load(Ordering::Relaxed)),
+            "parse_errors_total": load(&self.parse_errors),
+            "flush_failures_total": load(&self.flush_failures),
+            "incidents_open": load(&self.incidents_open),
+            "alerts_sent_total": load(&self.alerts_sent),
+            "detect_runs_total": load(&self.detect_runs),
+        });
+        if let (Some(status), serde_json::Value::Object(totals)) = (status.as_object_mut(), totals) {
+            status.extend(totals);
+        }
+        status
+    }
+
     /// The `/health` JSON.
     pub fn health(&self) -> serde_json::Value {
         let sources: Vec<serde_json::Value> = self

@@ -313,6 +313,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     flusher.serve(&args)
 }
 
+/// How often `state/serve.json` is rewritten.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
 /// The micro-batch loop: roll, process, delete committed segments, detect, alert.
 struct Flusher {
     data_dir: PathBuf,
@@ -338,7 +341,12 @@ impl Flusher {
         let mut last_flush = Instant::now() - interval;
         let mut last_detect = Instant::now();
         let mut spooled_at_flush = 0;
+        let mut last_status = Instant::now() - STATUS_EVERY;
         while !STOP.load(Ordering::SeqCst) {
+            if last_status.elapsed() >= STATUS_EVERY {
+                last_status = Instant::now();
+                self.publish_status();
+            }
             let spooled = self.metrics.pending_bytes.load(Ordering::Relaxed);
             if last_flush.elapsed() >= interval || spooled.saturating_sub(spooled_at_flush) >= flush_bytes {
                 last_flush = Instant::now();
@@ -353,11 +361,35 @@ impl Flusher {
         }
         eprintln!("loglens serve: stopping; flushing the spool");
         self.flush();
+        // Gone with the service, so the dashboard says it is not running.
+        let _ = std::fs::remove_file(self.status_path());
         let left = self.metrics.pending_lines.load(Ordering::Relaxed);
         if left > 0 {
             eprintln!("loglens serve: {left} lines stay spooled (durable) for the next start");
         }
         Ok(())
+    }
+
+    /// Where the dashboard reads serve's counters (`state/serve.json`).
+    fn status_path(&self) -> PathBuf {
+        self.data_dir.join("state").join("serve.json")
+    }
+
+    /// Writes the live counters with the time and pid, atomically; a failure is only logged
+    /// (the dashboard then shows the last counters, marked stale by their time).
+    fn publish_status(&self) {
+        let mut status = self.metrics.status();
+        if let Some(fields) = status.as_object_mut() {
+            fields.insert(
+                "updated".into(),
+                loglens_alert::run::wall_clock().to_rfc3339().into(),
+            );
+            fields.insert("pid".into(), std::process::id().into());
+        }
+        let path = self.status_path();
+        if let Err(e) = loglens_store::write_atomic(&path, status.to_string().as_bytes()) {
+            eprintln!("loglens serve: {}: {e}", path.display());
+        }
     }
 
     /// One micro-batch; a failure keeps its segments for the next flush.
