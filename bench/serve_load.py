@@ -65,6 +65,59 @@ def post_all(port: int, batches: list[bytes], retries: list[int]) -> None:
             time.sleep(float(response.getheader("Retry-After") or 1))
 
 
+def probe_latency(port: int, data: Path, probes: int) -> list[float]:
+    """Sends `probes` single lines, 5 a second, and times each until DuckDB reads it from
+    the Parquet records (line to queryable: spool, flush interval, commit)."""
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    files = f"{data}/records/**/*.parquet"
+
+    def send() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for n in range(probes):
+            name = f"probe-{n}"
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            body = f'{{"ts":"{stamp}","level":"info","msg":"{name}"}}\n'.encode()
+            sent[name] = time.monotonic()
+            conn.request("POST", "/ingest", body, {"Content-Type": "application/x-ndjson"})
+            conn.getresponse().read()
+            time.sleep(0.2)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    deadline = time.monotonic() + probes * 0.2 + 60
+    query = f"SELECT message FROM read_parquet('{files}') WHERE message LIKE 'probe-%'"
+    while len(seen) < probes and time.monotonic() < deadline:
+        try:
+            found = duckdb.sql(query).fetchall()
+        except duckdb.Error:
+            found = []  # a part renamed while listed: read again
+        now = time.monotonic()
+        for (name,) in found:
+            seen.setdefault(name, now)
+        time.sleep(0.1)
+    sender.join()
+    if len(seen) < probes:
+        sys.exit(f"only {len(seen)} of {probes} probe lines became queryable within the deadline")
+    return sorted(seen[name] - sent[name] for name in seen)
+
+
+def peak_rss(pid: int) -> float:
+    """The process's peak resident set (VmHWM), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def safe_records(data: Path) -> int:
+    """Records committed so far (0 while no part exists or one is being renamed)."""
+    try:
+        return records(data)
+    except duckdb.Error:
+        return 0
+
+
 def records(data: Path) -> int:
     files = f"{data}/records/**/*.parquet"
     return duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()[0][0]
@@ -75,6 +128,7 @@ def main() -> None:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=5000)
     p.add_argument("--clients", type=int, default=2)
+    p.add_argument("--probes", type=int, default=100, help="lines timed to queryable, 5 a second")
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="loglens-serve-load-"))
     generate = [LOGLENS, "generate", "--out", str(root / "gen"), "--lines", str(args.lines)]
@@ -118,9 +172,15 @@ def main() -> None:
     for c in clients:
         c.join()
     acked = time.monotonic() - started
+    while safe_records(data) < len(lines):  # committed by serve's own flushes (every 5 s)
+        if time.monotonic() - started > 600:
+            sys.exit("serve did not commit every line within 600 s")
+        time.sleep(0.2)
+    committed = time.monotonic() - started
+    latencies = probe_latency(port, data, args.probes)
+    peak_rss_mb = peak_rss(server.pid)
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=300)
-    committed = time.monotonic() - started
     stored = records(data)
     started = time.monotonic()
     batch_data = root / "process-data"
@@ -130,8 +190,11 @@ def main() -> None:
         capture_output=True,
     )
     batch_secs = time.monotonic() - started
+    stored -= len(latencies)  # the probe lines
     if stored != len(lines) or records(batch_data) != len(lines):
         sys.exit(f"sent {len(lines)} lines, serve stored {stored}, process {records(batch_data)}")
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(
         f"{len(lines):,} combined lines, {size / 1e6:.0f} MB, {args.clients} clients x "
         f"{args.batch}-line POSTs ({retries[0]} answered 429 and were resent)"
@@ -143,6 +206,10 @@ def main() -> None:
     print(
         f"process (same lines, one file) {batch_secs:6.2f} s: {len(lines) / batch_secs:>10,.0f} "
         f"lines/s {size / 1e6 / batch_secs:6.1f} MB/s"
+    )
+    print(
+        f"line to queryable ({len(latencies)} probe lines, 5/s, default 5 s flush): "
+        f"p50 {p50:.2f} s, p99 {p99:.2f} s; serve peak RSS {peak_rss_mb:.0f} MB"
     )
 
 
