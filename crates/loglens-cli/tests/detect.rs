@@ -299,3 +299,86 @@ fn a_week_in_one_run_in_daily_runs_and_in_hourly_runs_detects_the_same() {
         );
     }
 }
+
+/// JSON lines of service `api`, one every `step` seconds over [`from`, `to`) seconds after
+/// 2026-11-01T12:00:00Z.
+fn api_lines(path: &Path, from: u32, to: u32, step: u32) {
+    let mut out = std::fs::File::create(path).expect("create");
+    for t in (from..to).step_by(step as usize) {
+        let (h, m, s) = (12 + t / 3600, (t / 60) % 60, t % 60);
+        writeln!(
+            out,
+            r#"{{"ts":"2026-11-01T{h:02}:{m:02}:{s:02}Z","level":"info","msg":"request served","service":"api"}}"#
+        )
+        .expect("write");
+    }
+}
+
+/// The summed rollup records of bucket `ts_micros`.
+fn rollup_records(data: &Path, ts_micros: i64) -> u64 {
+    let counts = read_dataset(&data.join("rollups").join("counts"));
+    let ts = micros(&counts, "ts");
+    let records = u64s(&counts, "records");
+    ts.iter()
+        .zip(records)
+        .filter(|(t, _)| **t == ts_micros)
+        .map(|(_, n)| n.unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn late_records_are_counted_and_rolled_up_but_never_rejudged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let run = |file: &str| {
+        loglens()
+            .args(["process", "--final", "--data-dir"])
+            .arg(&data)
+            .arg(tmp.path().join(file))
+            .assert()
+            .success();
+        json_of(loglens().args(["detect", "--json", "--data-dir"]).arg(&data))
+    };
+    // An hour at one line every 5 s: buckets up to 12:57 are judged (latest 12:59:55 - 2 min).
+    api_lines(&tmp.path().join("hour.log"), 0, 3600, 5);
+    let first = run("hour.log");
+    assert_eq!(first["late_records"], 0, "{first}");
+    let bucket = 1_793_535_000_i64 * 1_000_000; // 12:10:00Z, judged
+    let volume = |data: &Path| {
+        detected(data)
+            .0
+            .into_iter()
+            .find(|p| p.starts_with(&format!("volume total {bucket} ")))
+            .expect("the 12:10 volume point")
+    };
+    let judged = volume(&data);
+    assert_eq!(judged, format!("volume total {bucket} 12"));
+    assert_eq!(rollup_records(&data, bucket), 12);
+
+    // 30 lines for 12:10 arrive late, with 6 new ones at 13:00.
+    let mut late = std::fs::read_to_string({
+        api_lines(&tmp.path().join("late.log"), 600, 630, 1);
+        tmp.path().join("late.log")
+    })
+    .expect("read");
+    api_lines(&tmp.path().join("new.log"), 3600, 3606, 1);
+    late.push_str(&std::fs::read_to_string(tmp.path().join("new.log")).expect("read"));
+    std::fs::write(tmp.path().join("more.log"), late).expect("write");
+    let second = run("more.log");
+    assert_eq!(
+        (
+            &second["records"],
+            &second["late_records"],
+            &second["late_records_total"]
+        ),
+        (
+            &serde_json::json!(36),
+            &serde_json::json!(30),
+            &serde_json::json!(30)
+        ),
+        "{second}"
+    );
+    // The judged bucket keeps its verdict and metric; the rollups (sums) count the late lines.
+    assert_eq!(volume(&data), judged);
+    assert_eq!(rollup_records(&data, bucket), 42);
+}
