@@ -10,6 +10,7 @@ datasets' rows (tests/python/test_distributed.py).
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -187,6 +188,21 @@ def _dask(cluster: Cluster) -> Iterator[Executor]:
         local.close()
 
 
+def _reachable(address: str) -> None:
+    """Fails within CONNECT_TIMEOUT_SECS when a Ray address (`host:port` or `ray://host:port`)
+    takes no connection: `ray.init` itself retries an unreachable cluster for minutes."""
+    if address == "auto":
+        return  # resolved by Ray from the environment
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECS):
+            return
+    except (OSError, ValueError) as e:
+        raise ClusterError(
+            f"cannot reach the Ray cluster at {address} within {CONNECT_TIMEOUT_SECS} s: {e}"
+        ) from e
+
+
 class _RayPending:
     def __init__(self, ref: Any) -> None:
         self.ref = ref
@@ -217,6 +233,8 @@ def _ray(cluster: Cluster) -> Iterator[Executor]:
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ClusterError("--engine ray needs ray: pip install 'loglens[ray]'") from e
     started = time.monotonic()
+    if cluster.ray_address:
+        _reachable(cluster.ray_address)
     try:
         if cluster.ray_address:
             ray.init(address=cluster.ray_address, log_to_driver=False)

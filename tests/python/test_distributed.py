@@ -143,6 +143,26 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_30_s(demo, tmp_path):
     assert not (tmp_path / "data" / "records").exists()
 
 
+def test_an_unreachable_ray_cluster_is_a_clear_error_within_30_s(demo, tmp_path):
+    started = time.monotonic()
+    out = python_loglens(
+        "process",
+        "--config",
+        str(demo["root"] / "loglens.toml"),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--engine",
+        "ray",
+        "--ray-address",
+        "127.0.0.1:9",
+        check=False,
+    )
+    assert out.returncode == 1
+    assert "cannot reach the Ray cluster at 127.0.0.1:9" in out.stderr
+    assert time.monotonic() - started < 45
+    assert not (tmp_path / "data" / "records").exists()
+
+
 def test_engine_errors_name_the_file(tmp_path):
     out = python_loglens(
         "process",
