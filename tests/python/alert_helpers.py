@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import free_port
 from dashboard_fixtures import INCIDENTS_SCHEMA, METRICS_SCHEMA, TEMPLATES_SCHEMA
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -82,12 +82,6 @@ def write_templates(data_dir: Path, rows: list[dict]) -> None:
     out = data_dir / "templates"
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=TEMPLATES_SCHEMA), out / "templates.parquet")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- SMTP -----------------------------------------------------------------------------------

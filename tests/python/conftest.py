@@ -3,7 +3,11 @@
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,39 @@ def run(*args: str) -> subprocess.CompletedProcess:
     if result.returncode != 0:
         pytest.fail(f"loglens {' '.join(args)} exited {result.returncode}: {result.stderr}")
     return result
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free for TCP (or `socket.SOCK_DGRAM`) at the time of the call."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(process: subprocess.Popen, url: str, seconds: float = 60) -> None:
+    """Polls `url` until it answers, failing the test if `process` exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, f"exited {process.returncode} before {url} answered"
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} did not answer within {seconds} s"
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen, seconds: float = 30) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within `seconds`; its exit status (negative
+    for a signal). A server a test started never outlives the test, even when it fails."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return process.returncode
 
 
 @pytest.fixture(scope="session")

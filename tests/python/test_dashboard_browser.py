@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import REPO, free_port, stop, wait_until_up
 from PIL import Image, ImageStat
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 STARTUP_SECS = 90  # upper bounds for a loaded CI machine, not speed assertions
@@ -50,30 +47,10 @@ def _browser_missing() -> str | None:
 pytestmark = pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_SECS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"streamlit did not answer on {url} within {STARTUP_SECS} s")
-
-
 @pytest.fixture(scope="module")
 def server(dashboard_data, tmp_path_factory):
     """`streamlit run dashboard/app.py -- --data-dir DIR`, as `loglens dashboard` starts it."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
@@ -84,11 +61,10 @@ def server(dashboard_data, tmp_path_factory):
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         try:
-            _wait_healthy(f"http://127.0.0.1:{port}", proc)
+            wait_until_up(proc, f"http://127.0.0.1:{port}/_stcore/health", STARTUP_SECS)
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc)
 
 
 @pytest.fixture(scope="module")

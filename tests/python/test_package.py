@@ -1,14 +1,13 @@
 """The installed Python package: its engine bindings over Arrow, and its own dashboard
 (`python -m loglens dashboard`, what `loglens dashboard` runs outside a checkout)."""
 
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pyarrow as pa
 import pytest
+from conftest import free_port, stop, wait_until_up
 from loglens import _engine
 
 
@@ -40,12 +39,6 @@ def test_template_stage_gives_ids_in_input_order():
     assert again.assign(["user 3 logged in"]) == [ids[0]]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_python_m_loglens_dashboard_serves_the_packaged_app(demo):
     port = free_port()
     command = [sys.executable, "-m", "loglens", "dashboard", "--data-dir", str(demo["data"])]
@@ -57,20 +50,8 @@ def test_python_m_loglens_dashboard_serves_the_packaged_app(demo):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                url = f"http://127.0.0.1:{port}/_stcore/health"
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the dashboard did not come up in 60 s"
-            time.sleep(0.5)
+        wait_until_up(server, f"http://127.0.0.1:{port}/_stcore/health")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert b"<title>Streamlit</title>" in r.read()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)

@@ -3,20 +3,12 @@ and HTTPHandler land as records with the logger's level (issue #14)."""
 
 import logging
 import logging.handlers
-import signal
 import socket
 import subprocess
 import time
-import urllib.request
 
 import duckdb
-from conftest import loglens_bin
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port, loglens_bin, stop, wait_until_up
 
 
 def test_python_logging_handlers_land_with_their_levels(tmp_path):
@@ -31,15 +23,7 @@ def test_python_logging_handlers_land_with_their_levels(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert serve.poll() is None, serve.stderr.read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.2)
+        wait_until_up(serve, f"http://127.0.0.1:{http}/health", seconds=30)
         log = logging.getLogger("loglens.test.payments")
         log.propagate = False
         log.setLevel(logging.DEBUG)
@@ -58,8 +42,8 @@ def test_python_logging_handlers_land_with_their_levels(tmp_path):
             h.close()
         time.sleep(0.5)  # UDP has no acknowledgement: let the datagrams arrive
     finally:
-        serve.send_signal(signal.SIGTERM)  # flushes and commits, exits 0
-        assert serve.wait(timeout=30) == 0, serve.stderr.read()
+        status = stop(serve)  # SIGTERM flushes and commits, exits 0
+    assert status == 0, serve.stderr.read()
     files = f"{data}/records/**/*.parquet"
     got = duckdb.sql(
         f"SELECT source, level, message FROM read_parquet('{files}') ORDER BY ALL"
