@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::partial::MetricPartial;
 use crate::record::Level;
@@ -155,8 +156,9 @@ pub struct MetricPoint {
     pub ts: Timestamp,
     /// Which metric.
     pub metric: Metric,
-    /// The series labels.
-    pub key: SeriesKey,
+    /// The series labels, shared by every point of the series (a clone is a reference count,
+    /// not two strings: a week of metrics is millions of points).
+    pub key: Arc<SeriesKey>,
     /// The value.
     pub value: f64,
 }
@@ -271,9 +273,15 @@ impl MetricSeries {
                 .map(|(m, key, cells)| points_of(m, cells, self.bucket_secs, before(key)))
                 .sum(),
         );
+        let shared: HashMap<&SeriesKey, Arc<SeriesKey>> =
+            (self.series.keys()).map(|k| (k, Arc::new(k.clone()))).collect();
         for (metric, key, cells) in self.series_points() {
-            emit(&mut out, metric, key, cells, self.bucket_secs, before(key));
+            let Some(shared) = shared.get(key) else {
+                continue;
+            };
+            emit(&mut out, metric, shared, cells, self.bucket_secs, before(key));
         }
+        drop(shared);
         for (key, cells) in self.series {
             if let (None, Some(&last)) = (key.template, cells.keys().next_back()) {
                 emitted.insert(key, last);
@@ -315,7 +323,7 @@ fn points_of(metric: Metric, cells: &BTreeMap<i64, SeriesCell>, step: i64, befor
 fn emit(
     out: &mut Vec<MetricPoint>,
     metric: Metric,
-    key: &SeriesKey,
+    key: &Arc<SeriesKey>,
     cells: &BTreeMap<i64, SeriesCell>,
     step: i64,
     before: Option<i64>,
@@ -323,7 +331,7 @@ fn emit(
     let point = |bucket: i64, value: f64| MetricPoint {
         ts: Timestamp::from_secs(bucket),
         metric,
-        key: key.clone(),
+        key: Arc::clone(key),
         value,
     };
     let dense = metric.is_count() && metric != Metric::TemplateCount;

@@ -13,11 +13,14 @@
 //! nothing once its labels are known; strings are materialized only when rows or points leave.
 
 use std::collections::BTreeMap;
+use std::iter::Peekable;
+use std::sync::Arc;
 
 // FxHash: the keys are small integers and interned ids, not attacker-chosen text worth SipHash.
 use rustc_hash::FxHashMap as HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::metrics::{Observation, SeriesCell, SeriesKey};
 use crate::record::Level;
@@ -51,8 +54,8 @@ type LabelId = u32;
 /// Label values, each stored once, known by a small id.
 #[derive(Debug, Clone, Default)]
 struct LabelInterner {
-    names: Vec<String>,
-    ids: HashMap<String, LabelId>,
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, LabelId>,
 }
 
 impl LabelInterner {
@@ -61,8 +64,9 @@ impl LabelInterner {
             return id;
         }
         let id = LabelId::try_from(self.names.len()).unwrap_or(LabelId::MAX);
-        self.names.push(name.to_owned());
-        self.ids.insert(name.to_owned(), id);
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(Arc::clone(&name));
+        self.ids.insert(name, id);
         id
     }
 
@@ -78,7 +82,7 @@ impl LabelInterner {
     }
 
     fn name(&self, id: Option<LabelId>) -> Option<&str> {
-        id.and_then(|id| self.names.get(id as usize)).map(String::as_str)
+        id.and_then(|id| self.names.get(id as usize)).map(|n| &**n)
     }
 }
 
@@ -183,14 +187,14 @@ struct SeriesIds {
 /// a.merge(b)?;
 /// // The first minute is complete once the watermark passes its end.
 /// let done = a.take_completed(Timestamp::from_secs(60));
-/// assert_eq!(done.rollups()[0].counts.len(), 1);
+/// assert_eq!(done.rollups().next().map(|day| day.counts.len()), Some(1));
 /// let mut series = MetricSeries::new(60);
 /// series.absorb(&done);
 /// assert_eq!(series.span(), Some((0, 0)));
 /// # Ok::<(), loglens_core::partial::PartialError>(())
 /// ```
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(into = "Snapshot", try_from = "Snapshot")]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "Snapshot")]
 pub struct MetricPartial {
     bucket_secs: i64,
     labels: LabelInterner,
@@ -233,6 +237,12 @@ impl MetricPartial {
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// Cells held, of every kind: what merging this partial into another costs, and what a
+    /// driver sizes its stretches by.
+    pub fn cells(&self) -> usize {
+        self.counts.len() + self.templates.len() + self.latency.len()
     }
 
     /// The latest record time added, if any.
@@ -343,6 +353,11 @@ impl MetricPartial {
         if self.bucket_secs != other.bucket_secs {
             return Err(PartialError::BucketWidth(self.bucket_secs, other.bucket_secs));
         }
+        let mut other = other;
+        // Merging is commutative: fold the smaller into the larger, which is then not copied.
+        if self.cells() < other.cells() {
+            std::mem::swap(self, &mut other);
+        }
         self.oldest = match (self.oldest, other.oldest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -420,65 +435,27 @@ impl MetricPartial {
         Some((buckets.clone().min()?, buckets.max()?))
     }
 
-    /// The rollup rows, one [`DayRollups`] per day (UTC), oldest first; rows sorted by bucket
-    /// then label values, so equal partials give equal rows.
-    pub fn rollups(&self) -> Vec<DayRollups> {
+    /// The rollup rows by day (UTC), oldest first, in chunks of at most [`ROLLUP_CHUNK`] rows of
+    /// each kind (a dense day comes in several chunks); rows sorted by bucket then label
+    /// values, so equal partials give equal rows. Chunks are built as the iterator is driven,
+    /// so a partial's rows are never all in memory at once.
+    pub fn rollups(&self) -> RollupDays<'_> {
         // Sorting by label ranks sorts by label values without comparing strings.
         let rank = self.labels.ranks();
         let rank = |id: Option<LabelId>| id.and_then(|i| rank.get(i as usize).copied());
         let labels = |l: Labels| (rank(l.service), rank(l.host), l.level, rank(l.source));
-        let mut days: BTreeMap<i64, DayRollups> = BTreeMap::new();
-        let secs = self.bucket_secs;
         let mut counts: Vec<_> = self.counts.iter().collect();
         counts.sort_unstable_by_key(|(k, _)| (k.bucket, labels(k.labels), k.status_class));
-        for (k, c) in counts {
-            let row = CountRow {
-                ts: Timestamp::from_secs(k.bucket),
-                service: self.label(k.labels.service),
-                host: self.label(k.labels.host),
-                level: k.labels.level,
-                source: self.label(k.labels.source),
-                status_class: k.status_class,
-                records: c.records,
-                errors: c.errors,
-            };
-            day_rows(&mut days, k.bucket, secs).counts.push(row);
-        }
         let mut templates: Vec<_> = self.templates.iter().collect();
         templates.sort_unstable_by_key(|(k, _)| (k.bucket, k.template, labels(k.labels)));
-        for (k, c) in templates {
-            let row = TemplateRow {
-                ts: Timestamp::from_secs(k.bucket),
-                template_id: k.template,
-                service: self.label(k.labels.service),
-                host: self.label(k.labels.host),
-                level: k.labels.level,
-                source: self.label(k.labels.source),
-                records: c.records,
-                errors: c.errors,
-                first_ts: c.first,
-                last_ts: c.last,
-            };
-            day_rows(&mut days, k.bucket, secs).templates.push(row);
-        }
         let mut latency: Vec<_> = self.latency.iter().collect();
         latency.sort_unstable_by_key(|(k, _)| (k.bucket, rank(k.service), rank(k.host)));
-        for (k, c) in latency {
-            let (service, host) = (self.label(k.service), self.label(k.host));
-            let mut exact: Vec<(f64, u64)> = c.exact.iter().map(|(&b, &n)| (f64::from_bits(b), n)).collect();
-            exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            let rows = &mut day_rows(&mut days, k.bucket, secs).latency;
-            for (latency_ms, records) in exact {
-                rows.push(LatencyRow {
-                    ts: Timestamp::from_secs(k.bucket),
-                    service: service.clone(),
-                    host: host.clone(),
-                    latency_ms,
-                    records,
-                });
-            }
+        RollupDays {
+            partial: self,
+            counts: counts.into_iter().peekable(),
+            templates: templates.into_iter().peekable(),
+            latency: latency.into_iter().peekable(),
         }
-        days.into_values().collect()
     }
 
     /// The cells of every metric series, summed from this partial's cells, each series' cells
@@ -541,6 +518,11 @@ impl MetricPartial {
         self.labels.name(id).map(str::to_owned)
     }
 
+    /// A label value shared with the interner (rollup rows are millions; their labels a few).
+    fn shared_label(&self, id: Option<LabelId>) -> Option<Arc<str>> {
+        id.and_then(|id| self.labels.names.get(id as usize)).cloned()
+    }
+
     /// The cells keyed by label values rather than ids, for comparing partials.
     fn normalized(&self) -> Normalized<'_> {
         let name = |id| self.labels.name(id);
@@ -584,14 +566,86 @@ impl PartialEq for MetricPartial {
     }
 }
 
-/// The rows of the day holding `bucket`, created empty when missing.
-fn day_rows(days: &mut BTreeMap<i64, DayRollups>, bucket: i64, bucket_secs: i64) -> &mut DayRollups {
-    let day = bucket.div_euclid(SECS_PER_DAY);
-    days.entry(day).or_insert_with(|| DayRollups {
-        day,
-        bucket_secs,
-        ..DayRollups::default()
-    })
+/// Rows of each kind per chunk of [`MetricPartial::rollups`].
+pub const ROLLUP_CHUNK: usize = 64 * 1024;
+
+/// The rollup rows of a [`MetricPartial`], a chunk of a day at a time (see
+/// [`MetricPartial::rollups`]).
+pub struct RollupDays<'a> {
+    partial: &'a MetricPartial,
+    counts: Peekable<std::vec::IntoIter<(&'a CountKey, &'a CountCell)>>,
+    templates: Peekable<std::vec::IntoIter<(&'a TemplateKey, &'a TemplateCell)>>,
+    latency: Peekable<std::vec::IntoIter<(&'a LatencyKey, &'a LatencyCell)>>,
+}
+
+impl Iterator for RollupDays<'_> {
+    type Item = DayRollups;
+
+    fn next(&mut self) -> Option<DayRollups> {
+        let day_of = |bucket: i64| bucket.div_euclid(SECS_PER_DAY);
+        let day = [
+            self.counts.peek().map(|(k, _)| day_of(k.bucket)),
+            self.templates.peek().map(|(k, _)| day_of(k.bucket)),
+            self.latency.peek().map(|(k, _)| day_of(k.bucket)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        let p = self.partial;
+        let mut out = DayRollups {
+            day,
+            bucket_secs: p.bucket_secs,
+            ..DayRollups::default()
+        };
+        let room = |rows: usize| rows < ROLLUP_CHUNK;
+        while let Some((k, c)) =
+            (self.counts).next_if(|(k, _)| room(out.counts.len()) && day_of(k.bucket) == day)
+        {
+            out.counts.push(CountRow {
+                ts: Timestamp::from_secs(k.bucket),
+                service: p.shared_label(k.labels.service),
+                host: p.shared_label(k.labels.host),
+                level: k.labels.level,
+                source: p.shared_label(k.labels.source),
+                status_class: k.status_class,
+                records: c.records,
+                errors: c.errors,
+            });
+        }
+        while let Some((k, c)) =
+            (self.templates).next_if(|(k, _)| room(out.templates.len()) && day_of(k.bucket) == day)
+        {
+            out.templates.push(TemplateRow {
+                ts: Timestamp::from_secs(k.bucket),
+                template_id: k.template,
+                service: p.shared_label(k.labels.service),
+                host: p.shared_label(k.labels.host),
+                level: k.labels.level,
+                source: p.shared_label(k.labels.source),
+                records: c.records,
+                errors: c.errors,
+                first_ts: c.first,
+                last_ts: c.last,
+            });
+        }
+        while let Some((k, c)) =
+            (self.latency).next_if(|(k, _)| room(out.latency.len()) && day_of(k.bucket) == day)
+        {
+            let (service, host) = (p.shared_label(k.service), p.shared_label(k.host));
+            let mut exact: Vec<(f64, u64)> = c.exact.iter().map(|(&b, &n)| (f64::from_bits(b), n)).collect();
+            exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            for (latency_ms, records) in exact {
+                out.latency.push(LatencyRow {
+                    ts: Timestamp::from_secs(k.bucket),
+                    service: service.clone(),
+                    host: host.clone(),
+                    latency_ms,
+                    records,
+                });
+            }
+        }
+        Some(out)
+    }
 }
 
 impl TemplateCell {
@@ -604,23 +658,28 @@ impl TemplateCell {
 }
 
 /// Removes and returns the entries of `map` for which `take` holds; leaves `map` untouched (no
-/// rehash) when there are none, the common case between watermarks.
+/// rehash) when there are none, the common case between watermarks. Whichever side is smaller
+/// is moved out, so memory never holds the map twice (a driver taking a whole day out of a
+/// partial of one day takes nearly every entry).
 fn split_off<K: Eq + std::hash::Hash, V>(
     map: &mut HashMap<K, V>,
     take: impl Fn(&K) -> bool,
 ) -> HashMap<K, V> {
-    if !map.keys().any(&take) {
+    let taking = map.keys().filter(|k| take(k)).count();
+    if taking == 0 {
         return HashMap::default();
     }
-    let (taken, kept) = std::mem::take(map).into_iter().partition(|(k, _)| take(k));
-    *map = kept;
-    taken
+    if taking * 2 <= map.len() {
+        return map.extract_if(|k, _| take(k)).collect();
+    }
+    let kept: HashMap<K, V> = map.extract_if(|k, _| !take(k)).collect();
+    std::mem::replace(map, kept)
 }
 
 // The serialized form: label names once, then cells as flat rows keyed by label ids, sorted
 // so equal partials serialize alike.
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Snapshot {
     version: u32,
     bucket_secs: i64,
@@ -708,54 +767,67 @@ impl LabelEntry {
     }
 }
 
-impl From<MetricPartial> for Snapshot {
-    fn from(p: MetricPartial) -> Self {
-        let mut counts: Vec<(CountKey, CountCell)> = p.counts.into_iter().collect();
-        counts.sort_by_key(|&(k, _)| k);
-        let mut templates: Vec<(TemplateKey, TemplateCell)> = p.templates.into_iter().collect();
-        templates.sort_by_key(|&(k, _)| k);
-        let mut latency: Vec<(LatencyKey, LatencyCell)> = p.latency.into_iter().collect();
-        latency.sort_by_key(|&(k, _)| k);
-        Snapshot {
-            version: PARTIAL_VERSION,
-            bucket_secs: p.bucket_secs,
-            latest_us: p.latest.map(|t| t.0),
-            labels: p.labels.names,
-            counts: (counts.into_iter())
-                .map(|(k, c)| CountEntry {
-                    bucket: k.bucket,
-                    labels: k.labels.into(),
-                    status_class: k.status_class,
-                    records: c.records,
-                    errors: c.errors,
-                    bytes: c.bytes,
-                })
-                .collect(),
-            templates: (templates.into_iter())
-                .map(|(k, c)| TemplateEntry {
-                    bucket: k.bucket,
-                    template: k.template,
-                    labels: k.labels.into(),
-                    records: c.records,
-                    errors: c.errors,
-                    first_us: c.first.0,
-                    last_us: c.last.0,
-                })
-                .collect(),
-            latency: (latency.into_iter())
-                .map(|(k, c)| {
-                    let mut exact: Vec<(u64, u64)> = c.exact.into_iter().collect();
-                    exact.sort_unstable();
-                    LatencyEntry {
-                        bucket: k.bucket,
-                        service: k.service,
-                        host: k.host,
-                        sketch: c.sketch,
-                        exact,
-                    }
-                })
-                .collect(),
-        }
+/// Serialized as a [`Snapshot`], written straight from the maps: saving a partial of millions
+/// of cells costs a sorted list of references, not a copy of the partial.
+impl Serialize for MetricPartial {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut counts: Vec<_> = self.counts.iter().collect();
+        counts.sort_unstable_by_key(|&(k, _)| *k);
+        let mut templates: Vec<_> = self.templates.iter().collect();
+        templates.sort_unstable_by_key(|&(k, _)| *k);
+        let mut latency: Vec<_> = self.latency.iter().collect();
+        latency.sort_unstable_by_key(|&(k, _)| *k);
+        let mut snapshot = serializer.serialize_struct("Snapshot", 7)?;
+        snapshot.serialize_field("version", &PARTIAL_VERSION)?;
+        snapshot.serialize_field("bucket_secs", &self.bucket_secs)?;
+        snapshot.serialize_field("latest_us", &self.latest.map(|t| t.0))?;
+        snapshot.serialize_field("labels", &SeqOf(|| self.labels.names.iter().map(|n| &**n)))?;
+        let count_entry = |&(k, c): &(&CountKey, &CountCell)| CountEntry {
+            bucket: k.bucket,
+            labels: k.labels.into(),
+            status_class: k.status_class,
+            records: c.records,
+            errors: c.errors,
+            bytes: c.bytes,
+        };
+        snapshot.serialize_field("counts", &SeqOf(|| counts.iter().map(count_entry)))?;
+        let template_entry = |&(k, c): &(&TemplateKey, &TemplateCell)| TemplateEntry {
+            bucket: k.bucket,
+            template: k.template,
+            labels: k.labels.into(),
+            records: c.records,
+            errors: c.errors,
+            first_us: c.first.0,
+            last_us: c.last.0,
+        };
+        snapshot.serialize_field("templates", &SeqOf(|| templates.iter().map(template_entry)))?;
+        let latency_entry = |&(k, c): &(&LatencyKey, &LatencyCell)| {
+            let mut exact: Vec<(u64, u64)> = c.exact.iter().map(|(&b, &n)| (b, n)).collect();
+            exact.sort_unstable();
+            LatencyEntry {
+                bucket: k.bucket,
+                service: k.service,
+                host: k.host,
+                sketch: c.sketch.clone(),
+                exact,
+            }
+        };
+        snapshot.serialize_field("latency", &SeqOf(|| latency.iter().map(latency_entry)))?;
+        snapshot.end()
+    }
+}
+
+/// A sequence serialized from the iterator its function makes.
+struct SeqOf<F>(F);
+
+impl<F, I> Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: IntoIterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
     }
 }
 
@@ -857,10 +929,11 @@ mod tests {
     fn rollups_before(p: &mut MetricPartial, day: i64) -> Vec<DayRollups> {
         p.take_completed(Timestamp::from_secs(day.saturating_mul(SECS_PER_DAY)))
             .rollups()
+            .collect()
     }
 
     fn all_rollups(p: &mut MetricPartial) -> Vec<DayRollups> {
-        p.take_completed(Timestamp(i64::MAX)).rollups()
+        p.take_completed(Timestamp(i64::MAX)).rollups().collect()
     }
 
     #[test]
@@ -1108,7 +1181,10 @@ mod tests {
             let merged = merge_tree(parts.iter().map(|p| partial_of(p)).collect(), &shape);
             prop_assert_eq!(&merged, &whole);
             // Debug text, because a NaN latency row is not equal to itself.
-            prop_assert_eq!(format!("{:?}", merged.rollups()), format!("{:?}", whole.rollups()));
+            prop_assert_eq!(
+                format!("{:?}", merged.rollups().collect::<Vec<_>>()),
+                format!("{:?}", whole.rollups().collect::<Vec<_>>())
+            );
             prop_assert_eq!(points(&merged), points(&whole));
         }
 

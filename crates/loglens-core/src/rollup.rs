@@ -2,7 +2,9 @@
 //! record and error counts by every label a reader filters on, the same per template, and
 //! latency histograms of exact values. Summing rollup rows gives what counting the records
 //! gives, from thousands of rows instead of millions. The rows come from
-//! [`MetricPartial::rollups`](crate::partial::MetricPartial::rollups), one day at a time.
+//! [`MetricPartial::rollups`](crate::partial::MetricPartial::rollups), a chunk of a day at a time.
+
+use std::sync::Arc;
 
 use crate::record::Level;
 use crate::time::Timestamp;
@@ -13,13 +15,13 @@ pub struct CountRow {
     /// Bucket start.
     pub ts: Timestamp,
     /// Service label.
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
     /// Host label.
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     /// Level.
     pub level: Option<Level>,
     /// Source (the file or listener the records came from).
-    pub source: Option<String>,
+    pub source: Option<Arc<str>>,
     /// HTTP status class: 2 for 2xx, and so on; none without a status.
     pub status_class: Option<u16>,
     /// Records.
@@ -36,13 +38,13 @@ pub struct TemplateRow {
     /// Template id.
     pub template_id: u64,
     /// Service label.
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
     /// Host label.
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     /// Level.
     pub level: Option<Level>,
     /// Source.
-    pub source: Option<String>,
+    pub source: Option<Arc<str>>,
     /// Records.
     pub records: u64,
     /// Records with status ≥ 500 or level ERROR or worse.
@@ -59,9 +61,9 @@ pub struct LatencyRow {
     /// Bucket start.
     pub ts: Timestamp,
     /// Service label.
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
     /// Host label.
-    pub host: Option<String>,
+    pub host: Option<Arc<str>>,
     /// The latency, ms, exactly as recorded.
     pub latency_ms: f64,
     /// Records with this latency.

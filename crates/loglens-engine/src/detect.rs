@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arrow_array::{
@@ -22,12 +24,13 @@ use loglens_core::detect::policy::{Policy, TemplateSighting};
 use loglens_core::detect::{Anomaly, DetectConfig, DetectorKind, Incident};
 use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, SeriesKey};
 use loglens_core::partial::MetricPartial;
+use loglens_core::rollup::DayRollups;
 use loglens_core::template::TemplateId;
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
     canonical_templates, column, parquet_files, read_columns, read_templates, template_aliases,
-    write_anomalies, write_atomic, write_incidents, write_metrics, write_rollup_day, AnomalyRow, DataDir,
-    Dataset, IncidentRow, RunCommit, StoreError, TemplateRow,
+    write_anomalies, write_atomic, write_incidents, write_metrics, AnomalyRow, DataDir, Dataset, IncidentRow,
+    MetricsWriter, RollupWriter, RunCommit, StoreError, TemplateRow,
 };
 use serde::{Deserialize, Serialize};
 
@@ -344,16 +347,15 @@ fn run(
         write_incidents(&out.dir(Dataset::Incidents)?, run_id, &closed)?;
     }
     // The pending buckets' metrics, so metrics/ counts every record; replaced once judged.
-    out.metrics_part(OPEN_PART, &provisional.points)?;
+    summary.metric_points = out.finish()? + out.open_metrics(&provisional.points)?;
     write_anomalies(&out.dir(Dataset::Anomalies)?, OPEN_PART, &open_rows)?;
     write_incidents(&out.dir(Dataset::Incidents)?, OPEN_PART, &open)?;
     let json = serde_json::to_vec(&state).map_err(|e| EngineError::Config(format!("detect state: {e}")))?;
     write_atomic(&staged.dataset(Dataset::State).join(DETECT_STATE_FILE), &json)?;
     commit.commit()?;
-    remove_stale_open_metrics(&data, &provisional.points)?;
+    remove_stale_open_metrics(&data, &days_of(&provisional.points))?;
     drop(lock);
 
-    summary.metric_points = out.points;
     summary.series_watched = state.policy.series_watched();
     summary.anomalies = (closed_rows.len() + open_rows.len()) as u64;
     summary.late_records_total = state.late_records;
@@ -372,17 +374,20 @@ fn run(
     Ok(summary)
 }
 
+/// The days (since the epoch) `points` fall on.
+fn days_of(points: &[MetricPoint]) -> BTreeSet<i64> {
+    (points.iter())
+        .map(|p| p.ts.secs().div_euclid(SECS_PER_DAY))
+        .collect()
+}
+
 /// Removes the pending-bucket metric parts of earlier runs on days this run's open part does
 /// not cover (the commit replaced the others). Done after the commit: a crash in between leaves
 /// a stale provisional part that the next run removes, never a missing judged one.
-fn remove_stale_open_metrics(data: &DataDir, open: &[MetricPoint]) -> Result<(), EngineError> {
-    let days: BTreeSet<i64> = open
+fn remove_stale_open_metrics(data: &DataDir, open_days: &BTreeSet<i64>) -> Result<(), EngineError> {
+    let keep: BTreeSet<String> = open_days
         .iter()
-        .map(|p| p.ts.secs().div_euclid(SECS_PER_DAY))
-        .collect();
-    let keep: BTreeSet<String> = days
-        .into_iter()
-        .map(|day| {
+        .map(|&day| {
             let (y, m, d) = loglens_core::time::civil_from_days(day);
             format!("date={y:04}-{m:02}-{d:02}")
         })
@@ -496,25 +501,46 @@ fn partial_from_records(
     Ok(partial)
 }
 
-/// Where a run's new parts go (its staging area), and what it wrote.
+/// Where a run's new parts go (its staging area), and what it wrote. Metric and rollup rows
+/// are written on a thread of their own (a few stretches queued at most), so encoding one
+/// stretch's Parquet overlaps judging the next; each day's rows of the run go to one file.
 struct Output {
     root: DataDir,
-    run_id: String,
     bucket_secs: i64,
-    rollup_files: u32,
-    metric_files: u32,
-    points: u64,
+    jobs: Option<SyncSender<WriteJob>>,
+    writer: Option<JoinHandle<Result<u64, EngineError>>>,
 }
+
+/// Rows for the writer thread.
+enum WriteJob {
+    Metrics(Vec<MetricPoint>),
+    Rollups(DayRollups),
+}
+
+/// Stretches queued for the writer before the judge waits for it.
+const QUEUED_JOBS: usize = 2;
 
 impl Output {
     fn new(staged: &DataDir, run_id: &str, bucket_secs: i64) -> Self {
+        let (jobs, queue) = sync_channel::<WriteJob>(QUEUED_JOBS);
+        let width = i32::try_from(bucket_secs).unwrap_or(i32::MAX);
+        let mut metrics = MetricsWriter::new(&staged.dataset(Dataset::Metrics), run_id, width);
+        let mut rollups = RollupWriter::new(&staged.dataset(Dataset::Rollups), run_id);
+        let writer = std::thread::spawn(move || {
+            for job in queue {
+                match job {
+                    WriteJob::Metrics(points) => metrics.write(&points)?,
+                    WriteJob::Rollups(day) => rollups.write(&day)?,
+                }
+            }
+            rollups.finish()?;
+            Ok(metrics.finish()?)
+        });
         Output {
             root: staged.clone(),
-            run_id: run_id.to_owned(),
             bucket_secs,
-            rollup_files: 0,
-            metric_files: 0,
-            points: 0,
+            jobs: Some(jobs),
+            writer: Some(writer),
         }
     }
 
@@ -524,31 +550,52 @@ impl Output {
         Ok(dir)
     }
 
-    /// Writes the rollup rows of `partial`, one file per day it holds.
+    /// Hands `job` to the writer; a writer that stopped has failed, and [`Output::finish`]
+    /// reports why.
+    fn send(&mut self, job: WriteJob) -> Result<(), EngineError> {
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if sent {
+            return Ok(());
+        }
+        self.finish().map(drop)
+    }
+
+    /// Writes the rollup rows of `partial`.
     fn rollups(&mut self, partial: &MetricPartial) -> Result<(), EngineError> {
-        let dir = self.dir(Dataset::Rollups)?;
-        for rows in partial.rollups() {
-            self.rollup_files += 1;
-            let name = format!("part-{}-{:05}.parquet", self.run_id, self.rollup_files);
-            write_rollup_day(&dir, &name, &rows)?;
+        for chunk in partial.rollups() {
+            self.send(WriteJob::Rollups(chunk))?;
         }
         Ok(())
     }
 
-    /// Writes judged points; each call its own parts, as one day's points may reach back into
-    /// the day before (a sparse series' zeros since it last reported).
-    fn metrics(&mut self, points: &[MetricPoint]) -> Result<(), EngineError> {
-        self.metric_files += 1;
-        let part = format!("{}-{:05}", self.run_id, self.metric_files);
-        self.metrics_part(&part, points)
+    /// Writes judged points.
+    fn metrics(&mut self, points: Vec<MetricPoint>) -> Result<(), EngineError> {
+        self.send(WriteJob::Metrics(points))
     }
 
-    /// Writes `metrics/part-<part>.parquet`.
-    fn metrics_part(&mut self, part: &str, points: &[MetricPoint]) -> Result<(), EngineError> {
-        let dir = self.dir(Dataset::Metrics)?;
+    /// Waits for every part to be written; the metric points written, or the writer's error.
+    fn finish(&mut self) -> Result<u64, EngineError> {
+        drop(self.jobs.take());
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(written)) => written,
+            Some(Err(_)) => Err(EngineError::Config(
+                "the Parquet writer thread panicked".to_owned(),
+            )),
+            None => Err(EngineError::Config(
+                "the Parquet writer already stopped".to_owned(),
+            )),
+        }
+    }
+
+    /// Writes `metrics/part-open.parquet` (after [`Output::finish`]); the points written.
+    fn open_metrics(&self, points: &[MetricPoint]) -> Result<u64, EngineError> {
         let width = i32::try_from(self.bucket_secs).unwrap_or(i32::MAX);
-        self.points += write_metrics(&dir, part, width, points)?;
-        Ok(())
+        Ok(write_metrics(
+            &self.dir(Dataset::Metrics)?,
+            OPEN_PART,
+            width,
+            points,
+        )?)
     }
 }
 
@@ -561,8 +608,23 @@ struct Judged {
     points: Vec<MetricPoint>,
 }
 
-/// Judges every pending bucket that ends by the watermark (latest record time − grace), a day
-/// at a time (so a day's points at most are in memory), writing their metrics.
+/// Cells judged per stretch at most: what bounds the memory of a stretch's series and points,
+/// however dense the records (a stretch is also never longer than a day).
+const STRETCH_CELLS: usize = 256 * 1024;
+
+/// Buckets per stretch: as many as hold about [`STRETCH_CELLS`] cells of `pending`.
+fn stretch_buckets(pending: &MetricPartial) -> i64 {
+    let Some((first, last)) = pending.span() else {
+        return 1;
+    };
+    let buckets = usize::try_from((last - first) / pending.bucket_secs() + 1).unwrap_or(1);
+    let per_bucket = (pending.cells() / buckets.max(1)).max(1);
+    i64::try_from(STRETCH_CELLS / per_bucket).unwrap_or(1).max(1)
+}
+
+/// Judges every pending bucket that ends by the watermark (latest record time − grace), a
+/// stretch at a time (a day at most, fewer buckets when they hold many cells), writing their
+/// metrics, so memory holds one stretch's series and points whatever the input's size.
 fn judge_to_watermark(
     state: &mut DetectState,
     grace_secs: i64,
@@ -578,12 +640,12 @@ fn judge_to_watermark(
     let watermark = latest.div_euclid(US_PER_SEC) - grace_secs;
     let end = watermark.div_euclid(w) * w;
     let mut dense: HashMap<SeriesKey, i64> = (state.dense.iter()).map(|(k, &b)| (parse_key(k), b)).collect();
+    let stretch = stretch_buckets(&state.pending) * w;
     while cursor < end {
         let day_end = (cursor.div_euclid(SECS_PER_DAY) + 1) * SECS_PER_DAY;
-        let stop = day_end.min(end);
+        let stop = day_end.min(end).min(cursor + stretch);
         let done = state.pending.take_completed(Timestamp::from_secs(stop));
         let points = points_of(&done, &mut dense);
-        out.metrics(&points)?;
         step(
             &mut state.policy,
             cursor,
@@ -593,6 +655,7 @@ fn judge_to_watermark(
             &sightings(&done, services),
             &mut judged,
         );
+        out.metrics(points)?;
         cursor = stop;
     }
     state.judged_until = Some(cursor);
@@ -649,7 +712,7 @@ fn step(
     judged: &mut Judged,
 ) {
     let mut by_bucket: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
-    for p in points {
+    for p in points.iter().filter(|p| Policy::reads(p)) {
         by_bucket.entry(p.ts.secs()).or_default().push(p);
     }
     let mut bucket = from;

@@ -16,6 +16,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use loglens_core::detect::{Anomaly, Incident};
 use loglens_core::metrics::{MetricPoint, SeriesKey};
 
+use crate::day_parts::DayPartWriter;
 use crate::{PartFile, StoreError};
 
 pub(crate) fn ts_field(name: &str) -> Field {
@@ -188,23 +189,57 @@ pub fn write_metrics(
     bucket_secs: i32,
     points: &[MetricPoint],
 ) -> Result<u64, StoreError> {
-    let mut by_day: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
-    for p in points {
-        by_day.entry(p.ts.secs().div_euclid(86_400)).or_default().push(p);
+    let mut writer = MetricsWriter::new(dir, run_id, bucket_secs);
+    writer.write(points)?;
+    writer.finish()
+}
+
+/// Writes a run's metric points as they are judged, a stretch at a time, into one file per day
+/// (`dir/date=YYYY-MM-DD/part-<run>.parquet`).
+pub struct MetricsWriter {
+    parts: DayPartWriter,
+    bucket_secs: i32,
+}
+
+impl MetricsWriter {
+    /// A writer of `dir/date=…/part-<run_id>.parquet` for buckets `bucket_secs` wide.
+    pub fn new(dir: &Path, run_id: &str, bucket_secs: i32) -> Self {
+        MetricsWriter {
+            parts: DayPartWriter::new(dir, run_id, metrics_schema()),
+            bucket_secs,
+        }
     }
-    let mut rows = 0;
-    for (day, points) in by_day {
-        let (y, m, d) = loglens_core::time::civil_from_days(day);
+
+    /// Appends `points` (of any days) to their days' files.
+    pub fn write(&mut self, points: &[MetricPoint]) -> Result<(), StoreError> {
+        let mut by_day: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
+        for p in points {
+            by_day.entry(p.ts.secs().div_euclid(86_400)).or_default().push(p);
+        }
+        for (day, points) in by_day {
+            let columns = self.columns(&points);
+            self.parts.write(day, columns)?;
+        }
+        Ok(())
+    }
+
+    fn columns(&self, points: &[&MetricPoint]) -> Vec<ArrayRef> {
         let mut ts = TimestampMicrosecondBuilder::with_capacity(points.len()).with_timezone("UTC");
         let mut bucket = Int32Builder::with_capacity(points.len());
         let mut metric = StringBuilder::new();
         let mut labels = LabelColumns::new();
         let mut value = Float64Builder::with_capacity(points.len());
+        // Points come series by series: format a series' key once, not once per point.
+        let mut series: Option<(&Arc<SeriesKey>, String)> = None;
         for p in points {
             ts.append_value(p.ts.0);
-            bucket.append_value(bucket_secs);
+            bucket.append_value(self.bucket_secs);
             metric.append_value(p.metric.as_str());
-            labels.push(&p.key, &p.key.canonical());
+            let name = match &series {
+                Some((key, name)) if Arc::ptr_eq(key, &p.key) => name,
+                _ => &series.insert((&p.key, p.key.canonical())).1,
+            };
+            labels.push(&p.key, name);
             value.append_value(p.value);
         }
         let mut columns: Vec<ArrayRef> = vec![
@@ -214,15 +249,13 @@ pub fn write_metrics(
         ];
         labels.finish(&mut columns);
         columns.push(Arc::new(value.finish()));
-        let part = dir.join(format!("date={y:04}-{m:02}-{d:02}"));
-        rows += write_file(
-            &part,
-            &format!("part-{run_id}.parquet"),
-            metrics_schema(),
-            columns,
-        )?;
+        columns
     }
-    Ok(rows)
+
+    /// Closes every file; returns the points written.
+    pub fn finish(self) -> Result<u64, StoreError> {
+        self.parts.finish()
+    }
 }
 
 /// Writes `anomalies/part-<run>.parquet`.

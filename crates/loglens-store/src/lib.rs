@@ -11,6 +11,7 @@
 mod analysis;
 mod columns;
 mod commit;
+mod day_parts;
 mod partition;
 mod read;
 mod rollup;
@@ -22,15 +23,14 @@ use std::path::{Path, PathBuf};
 
 pub use analysis::{
     anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_incidents, write_metrics,
-    AnomalyRow, IncidentRow,
+    AnomalyRow, IncidentRow, MetricsWriter,
 };
 pub use columns::{Labels, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
+pub use day_parts::DayPartWriter;
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
 pub use read::{column, parquet_files, read_columns};
-pub use rollup::{
-    rollup_counts_schema, rollup_latency_schema, write_rollup_day, ROLLUP_COUNTS, ROLLUP_LATENCY,
-};
+pub use rollup::{rollup_counts_schema, rollup_latency_schema, RollupWriter, ROLLUP_COUNTS, ROLLUP_LATENCY};
 pub use schema::{record_schema, unparsed_schema};
 pub use templates::{
     canonical_templates, merge_templates, read_templates, template_aliases, templates_schema, TemplateRow,

@@ -13,7 +13,8 @@ use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use loglens_core::rollup::DayRollups;
 
-use crate::analysis::{text, ts_field, write_file};
+use crate::analysis::{text, ts_field};
+use crate::day_parts::DayPartWriter;
 use crate::StoreError;
 
 /// The counts, under the `rollups/` dataset directory.
@@ -67,39 +68,46 @@ pub fn rollup_latency_schema() -> SchemaRef {
     ]))
 }
 
-/// Writes one day of rollups under `dir` (the `rollups/` dataset) as `counts/date=D/<name>` and
-/// `templates/date=D/<name>` and `latency/date=D/<name>` (each only when the day has such rows);
-/// returns rows written.
-pub fn write_rollup_day(dir: &Path, name: &str, day: &DayRollups) -> Result<u64, StoreError> {
-    let (y, m, d) = loglens_core::time::civil_from_days(day.day);
-    let part = format!("date={y:04}-{m:02}-{d:02}");
-    let mut rows = 0;
-    if !day.counts.is_empty() {
-        rows += write_file(
-            &dir.join(ROLLUP_COUNTS).join(&part),
-            name,
-            rollup_counts_schema(),
-            count_columns(day),
-        )?;
+/// Writes a run's rollups under `dir` (the `rollups/` dataset) as they come, a chunk of a day
+/// at a time, into `counts/date=D/part-<run>.parquet`, `templates/…` and `latency/…` (each only
+/// for days with such rows).
+pub struct RollupWriter {
+    counts: DayPartWriter,
+    templates: DayPartWriter,
+    latency: DayPartWriter,
+}
+
+impl RollupWriter {
+    /// A writer of the rollups of run `run_id` under `dir`.
+    pub fn new(dir: &Path, run_id: &str) -> Self {
+        RollupWriter {
+            counts: DayPartWriter::new(&dir.join(ROLLUP_COUNTS), run_id, rollup_counts_schema()),
+            templates: DayPartWriter::new(&dir.join(ROLLUP_TEMPLATES), run_id, rollup_templates_schema()),
+            latency: DayPartWriter::new(&dir.join(ROLLUP_LATENCY), run_id, rollup_latency_schema()),
+        }
     }
-    if !day.templates.is_empty() {
-        let columns = template_columns(day);
-        rows += write_file(
-            &dir.join(ROLLUP_TEMPLATES).join(&part),
-            name,
-            rollup_templates_schema(),
-            columns,
-        )?;
+
+    /// Appends the rows of `day` (some or all of that day's rows).
+    pub fn write(&mut self, day: &DayRollups) -> Result<(), StoreError> {
+        if !day.counts.is_empty() {
+            self.counts.write(day.day, count_columns(day))?;
+        }
+        if !day.templates.is_empty() {
+            self.templates.write(day.day, template_columns(day))?;
+        }
+        if !day.latency.is_empty() {
+            self.latency.write(day.day, latency_columns(day))?;
+        }
+        Ok(())
     }
-    if !day.latency.is_empty() {
-        rows += write_file(
-            &dir.join(ROLLUP_LATENCY).join(&part),
-            name,
-            rollup_latency_schema(),
-            latency_columns(day),
-        )?;
+
+    /// Closes every file; returns the rows written.
+    pub fn finish(self) -> Result<u64, StoreError> {
+        let counts = self.counts.finish();
+        let templates = self.templates.finish();
+        let latency = self.latency.finish();
+        Ok(counts? + templates? + latency?)
     }
-    Ok(rows)
 }
 
 /// The constant `bucket_secs` column of `n` rows.

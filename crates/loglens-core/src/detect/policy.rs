@@ -22,8 +22,9 @@
 //! Closed incidents then pass through the [`Correlator`](super::correlate::Correlator): related
 //! incidents close in time merge into one, emitted once no open or future incident can join.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::incident::incident_of;
@@ -371,7 +372,7 @@ pub struct Policy {
     correlator: Correlator,
     /// Canonical keys already formatted (a cache, rebuilt after a restore).
     #[serde(skip)]
-    canonical: HashMap<SeriesKey, String>,
+    canonical: FxHashMap<SeriesKey, String>,
 }
 
 impl Policy {
@@ -386,7 +387,7 @@ impl Policy {
             templates: None,
             open: Vec::new(),
             correlator: Correlator::default(),
-            canonical: HashMap::new(),
+            canonical: FxHashMap::default(),
         })
     }
 
@@ -419,7 +420,9 @@ impl Policy {
         if self.next.is_some_and(|n| bucket < n) {
             return out;
         }
-        let cells = cells_of(bucket, points, &mut self.canonical);
+        // The cache lends the cells their names while `judge_bucket` borrows the policy.
+        let mut canonical = std::mem::take(&mut self.canonical);
+        let cells = cells_of(bucket, points, &mut canonical);
         if let Some(next) = self.next {
             let mut empty = next;
             while empty < bucket {
@@ -428,8 +431,20 @@ impl Policy {
             }
         }
         self.judge_bucket(bucket, &cells, templates, &mut out);
+        drop(cells);
+        self.canonical = canonical;
         self.next = Some(bucket + self.bucket_secs);
         out
+    }
+
+    /// Whether [`Policy::step`] reads `point`: a driver holding millions of points may hand it
+    /// only these.
+    pub fn reads(point: &MetricPoint) -> bool {
+        watched_labels(&point.key)
+            && matches!(
+                point.metric,
+                Metric::Volume | Metric::Errors | Metric::ErrorRate | Metric::LatencyGmean
+            )
     }
 
     /// The first anomalous bucket of the incidents still able to grow, if any: anomalies
@@ -457,16 +472,16 @@ impl Policy {
     fn judge_bucket(
         &mut self,
         bucket: i64,
-        cells: &BTreeMap<String, (Cell, bool)>,
+        cells: &BTreeMap<&str, (Cell, bool)>,
         templates: &[TemplateSighting],
         out: &mut Verdicts,
     ) {
         let ts = Timestamp::from_secs(bucket);
         self.close_before(bucket, out);
-        for (key, &(_, host)) in cells {
+        for (&key, &(_, host)) in cells {
             if !self.labels.contains_key(key) {
                 self.labels.insert(
-                    key.clone(),
+                    key.to_owned(),
                     Labels {
                         host,
                         watches: Vec::new(),
@@ -476,7 +491,7 @@ impl Policy {
         }
         let mut found = Vec::new();
         for (key, labels) in &mut self.labels {
-            let cell = cells.get(key).map(|c| c.0).unwrap_or_default();
+            let cell = cells.get(key.as_str()).map(|c| c.0).unwrap_or_default();
             add_watches(labels, &cell, &self.config, self.bucket_secs);
             for watch in &mut labels.watches {
                 found.extend(judge(watch, key, ts, &cell).unwrap_or_default());
@@ -601,15 +616,16 @@ fn watched_labels(key: &SeriesKey) -> bool {
     key.level.is_none() && key.template.is_none()
 }
 
-/// This bucket's watched values, by canonical label set, with whether the set names a host.
-fn cells_of<'a>(
+/// This bucket's watched values, by canonical label set (named from `canonical`, a cache of
+/// formatted keys), with whether the set names a host.
+fn cells_of<'a, 'c>(
     bucket: i64,
     points: impl IntoIterator<Item = &'a MetricPoint>,
-    canonical: &mut HashMap<SeriesKey, String>,
-) -> BTreeMap<String, (Cell, bool)> {
-    let mut by_key: HashMap<&SeriesKey, Cell> = HashMap::new();
+    canonical: &'c mut FxHashMap<SeriesKey, String>,
+) -> BTreeMap<&'c str, (Cell, bool)> {
+    let mut by_key: FxHashMap<&SeriesKey, Cell> = FxHashMap::default();
     for p in points {
-        if p.ts.secs() != bucket || !watched_labels(&p.key) {
+        if p.ts.secs() != bucket || !Policy::reads(p) {
             continue;
         }
         let cell = by_key.entry(&p.key).or_default();
@@ -621,18 +637,17 @@ fn cells_of<'a>(
             _ => {}
         }
     }
+    for &key in by_key.keys() {
+        if !canonical.contains_key(key) {
+            canonical.insert(key.clone(), key.canonical());
+        }
+    }
+    let canonical = &*canonical;
     by_key
         .into_iter()
-        .map(|(key, cell)| {
-            let name = match canonical.get(key) {
-                Some(name) => name.clone(),
-                None => {
-                    let name = key.canonical();
-                    canonical.insert(key.clone(), name.clone());
-                    name
-                }
-            };
-            (name, (cell, key.host.is_some()))
+        .filter_map(|(key, cell)| {
+            let name = canonical.get(key)?;
+            Some((name.as_str(), (cell, key.host.is_some())))
         })
         .collect()
 }
