@@ -380,6 +380,33 @@ def test_slow_receiver_times_out_then_retry_delivers(tmp_path):
     assert "timeout" in history[0]["error"].lower() or "timed out" in history[0]["error"].lower()
 
 
+def test_receivers_are_served_concurrently(tmp_path):
+    """Two receivers whose first request hangs until released: delivered one after the other,
+    the second would never be reached while the first hangs; served concurrently, both are."""
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    scripts = [Script(stall=True), Script(stall=True)]
+    with HttpServer(scripts[0]) as first, HttpServer(scripts[1]) as second:
+        hooks = [
+            webhook(server.url, name=name, extra='timeout = "60s"')
+            for server, name in ((first, "first"), (second, "second"))
+        ]
+        cfg = config(tmp_path, "".join(hooks), rule('first", "second'))
+        args = [loglens_bin(), "alert", "run", "--config", str(cfg), "--now", NOW]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            reached = [s.arrived.wait(30) for s in scripts]
+            assert reached == [True, True], "one receiver waited for the other's stalled request"
+            assert proc.poll() is None, "the run ended while both requests were still held"
+        finally:
+            for s in scripts:
+                s.release.set()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    delivered = [h["receiver"] for h in read_history(data) if h["result"] == "delivered"]
+    assert sorted(delivered) == ["first", "second"], "each receiver delivered once"
+
+
 def test_killed_mid_delivery_resumes_exactly_once_by_key(tmp_path):
     data = tmp_path / "data"
     write_incidents(data, [incident(1)])

@@ -466,8 +466,14 @@ fn row(entry: &Entry, result: &str) -> HistoryRow {
     }
 }
 
+/// Receivers delivered to at once: one stalled receiver (timeouts, backoff sleeps) must not
+/// hold back the others' notifications, nor may a storm open a connection per receiver.
+const CONCURRENT_RECEIVERS: usize = 4;
+
 /// Delivers every entry that is not final and is due (new ones, ones a crash left `pending` or
 /// `sending`, ones earlier runs could not deliver), and expires those past `give_up_after`.
+/// Receivers are served concurrently (at most [`CONCURRENT_RECEIVERS`] at once), each one's
+/// entries in order; the report and history list them receiver by receiver.
 fn deliver_pending(
     config: &AlertConfig,
     outbox: &Outbox,
@@ -476,9 +482,8 @@ fn deliver_pending(
     rows: &mut Vec<HistoryRow>,
 ) -> Result<(), AlertError> {
     let give_up_after = config.settings.give_up_after * 1_000_000;
-    // Why remember receivers that gave up? One that is down would otherwise cost every one of
-    // its entries `max_attempts` attempts and their backoff sleeps, holding the lock all along.
-    let mut down: BTreeSet<String> = BTreeSet::new();
+    // Due entries per receiver, receivers in the order their first entry comes.
+    let mut due: Vec<(&Receiver, Vec<Entry>)> = Vec::new();
     for mut entry in outbox.entries()?.into_iter().filter(|e| !e.status.is_final()) {
         if entry.queued_at == 0 {
             // Queued by a version that did not record it: count from now.
@@ -490,6 +495,7 @@ fn deliver_pending(
                 entry.error = Some(format!("receiver {:?} is no longer configured", entry.receiver));
                 outbox.put(&entry)?;
                 rows.push(row(&entry, "failed"));
+                report.attempted.push(entry);
             }
             Some(_) if now.0 - entry.queued_at >= give_up_after => {
                 entry.status = Status::Expired;
@@ -504,21 +510,80 @@ fn deliver_pending(
                     entry.attempts,
                     config.settings.give_up_after
                 ));
+                report.attempted.push(entry);
             }
-            Some(_) if entry.next_attempt_at > now.0 || down.contains(&entry.receiver) => {
-                report.deferred += 1;
-                continue;
-            }
-            Some(receiver) => {
-                deliver(config, receiver, outbox, &mut entry, now, rows)?;
-                if entry.status == Status::Pending {
-                    down.insert(entry.receiver.clone());
-                }
-            }
+            Some(_) if entry.next_attempt_at > now.0 => report.deferred += 1,
+            Some(receiver) => match due.iter_mut().find(|(r, _)| r.name == receiver.name) {
+                Some((_, entries)) => entries.push(entry),
+                None => due.push((receiver, vec![entry])),
+            },
         }
-        report.attempted.push(entry);
+    }
+    let queue = std::sync::Mutex::new(due.into_iter().enumerate().collect::<Vec<_>>());
+    let next = || {
+        queue
+            .lock()
+            .ok()
+            .and_then(|mut q| (!q.is_empty()).then(|| q.remove(0)))
+    };
+    let workers = CONCURRENT_RECEIVERS.min(queue.lock().map_or(0, |q| q.len()));
+    let mut served: Vec<(usize, Result<Served, AlertError>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    while let Some((i, (receiver, entries))) = next() {
+                        out.push((i, serve_receiver(config, receiver, outbox, entries, now)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    served.sort_by_key(|(i, _)| *i);
+    for (_, result) in served {
+        let served = result?;
+        report.attempted.extend(served.attempted);
+        report.deferred += served.deferred;
+        rows.extend(served.rows);
     }
     Ok(())
+}
+
+/// What delivering one receiver's due entries did.
+#[derive(Default)]
+struct Served {
+    attempted: Vec<Entry>,
+    deferred: usize,
+    rows: Vec<HistoryRow>,
+}
+
+/// Delivers one receiver's due entries in order. Once one is left for a later run, so are the
+/// rest: a receiver that is down would otherwise cost every entry `max_attempts` attempts and
+/// their backoff sleeps, holding the lock all along.
+fn serve_receiver(
+    config: &AlertConfig,
+    receiver: &Receiver,
+    outbox: &Outbox,
+    entries: Vec<Entry>,
+    now: Timestamp,
+) -> Result<Served, AlertError> {
+    let mut served = Served::default();
+    let mut down = false;
+    for mut entry in entries {
+        if down {
+            served.deferred += 1;
+            continue;
+        }
+        deliver(config, receiver, outbox, &mut entry, now, &mut served.rows)?;
+        down = entry.status == Status::Pending;
+        served.attempted.push(entry);
+    }
+    Ok(served)
 }
 
 /// Attempts one entry until delivered, refused for good, or out of this run's attempts (then a
