@@ -119,6 +119,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The data directory every command uses: the one given, else the config's (relative to
+    /// the config file), else `./loglens-data`.
+    pub fn data_dir(&self, given: Option<&Path>) -> PathBuf {
+        given
+            .map(Path::to_path_buf)
+            .or_else(|| self.process.data_dir.as_ref().map(|d| self.base_dir.join(d)))
+            .unwrap_or_else(|| PathBuf::from("loglens-data"))
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -255,6 +264,17 @@ mod tests {
         let path = dir.path().join("loglens.toml");
         std::fs::write(&path, text).expect("write");
         Config::load(&path)
+    }
+
+    #[test]
+    fn data_dir_is_the_given_one_else_the_configs_beside_it_else_the_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("loglens.toml");
+        std::fs::write(&path, "[process]\ndata_dir = \"out\"\n").expect("write");
+        let config = Config::load(&path).expect("config");
+        assert_eq!(config.data_dir(Some(Path::new("/x"))), PathBuf::from("/x"));
+        assert_eq!(config.data_dir(None), dir.path().join("out"));
+        assert_eq!(Config::default().data_dir(None), PathBuf::from("loglens-data"));
     }
 
     #[test]

@@ -20,6 +20,26 @@ pub mod progress;
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
+
+/// A run id (`YYYYMMDDTHHMMSSZ-<pid>`) that sorts by start time and differs between concurrent
+/// runs: what names a run's parts, partial and summary, for the CLI and the Python package.
+pub fn run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let ts = loglens_core::Timestamp::from_secs(secs).to_civil(0);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:x}",
+        ts.year,
+        ts.month,
+        ts.day,
+        ts.hour,
+        ts.minute,
+        ts.second,
+        std::process::id()
+    )
+}
 pub use pipeline::{process, ProcessOptions, ProcessSummary, RunStatus};
 
 /// Errors of the engine; each names the file or setting involved.

@@ -38,31 +38,6 @@ fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
     }
 }
 
-/// A run id that sorts by start time and differs between concurrent runs (as the CLI's).
-fn run_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let ts = loglens_core::Timestamp::from_secs(now.as_secs() as i64).to_civil(0);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:x}",
-        ts.year,
-        ts.month,
-        ts.day,
-        ts.hour,
-        ts.minute,
-        ts.second,
-        std::process::id()
-    )
-}
-
-/// The data directory as the CLI picks it: given, else the config's, else ./loglens-data.
-fn data_dir_of(config: &Config, given: Option<PathBuf>) -> PathBuf {
-    given
-        .or_else(|| config.process.data_dir.as_ref().map(|d| config.base_dir.join(d)))
-        .unwrap_or_else(|| PathBuf::from("loglens-data"))
-}
-
 /// What `process` and a distributed run are given, as the CLI takes it.
 struct RunArgs {
     paths: Vec<PathBuf>,
@@ -105,7 +80,7 @@ impl RunArgs {
         }
         let inputs =
             resolve(files, config, &parsers, self.format.as_deref()).map_err(|e| engine_err("inputs", e))?;
-        let mut options = ProcessOptions::new(inputs, parsers, data_dir_of(config, self.data_dir.clone()));
+        let mut options = ProcessOptions::new(inputs, parsers, config.data_dir(self.data_dir.as_deref()));
         options.threads = self.threads.or(config.process.threads).unwrap_or(options.threads);
         options.zone = zone_of(config, self.timezone.as_deref())?;
         options.final_inputs = self.final_inputs;
@@ -164,7 +139,7 @@ fn process(
     }
     .options()?;
     let summary = py
-        .detach(|| loglens_engine::process(options, run_id()))
+        .detach(|| loglens_engine::process(options, loglens_engine::run_id()))
         .map_err(|e| engine_err("processing stopped", e))?;
     to_json(&summary)
 }
@@ -246,7 +221,7 @@ impl Run {
             max_line_bytes: options.max_line_bytes,
             bucket_secs: options.bucket_secs,
         })?;
-        let run_id = run_id();
+        let run_id = loglens_engine::run_id();
         let run = py
             .detach(|| DistributedRun::begin(&options, &run_id))
             .map_err(|e| engine_err("processing stopped", e))?;
@@ -367,7 +342,7 @@ fn write_chunk(
 fn detect(py: Python<'_>, data_dir: PathBuf, config: Option<PathBuf>) -> PyResult<String> {
     let config = load_config(config)?;
     let found = py
-        .detach(|| loglens_engine::detect::detect(&data_dir, &config.detect, &run_id(), None))
+        .detach(|| loglens_engine::detect::detect(&data_dir, &config.detect, &loglens_engine::run_id(), None))
         .map_err(|e| engine_err("detecting anomalies", e))?;
     serde_json::to_string(&found).map_err(|e| LoglensError::new_err(e.to_string()))
 }

@@ -28,13 +28,13 @@ pub struct DetectArgs {
 /// Runs `loglens detect`.
 pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
     let config = args.data.config()?;
-    let data_dir = crate::cmd::data_dir_of(&config, args.data.data_dir.as_ref());
+    let data_dir = config.data_dir(args.data.data_dir.as_deref());
     let bar = crate::progress::Bar::unless_json(args.json);
     let progress = bar
         .as_deref()
         .map(|bar| bar as &dyn loglens_engine::progress::Progress);
     let run = if args.rebuild { rebuild } else { detect };
-    let summary = run(&data_dir, &config.detect, &crate::cmd::run_id(), progress)
+    let summary = run(&data_dir, &config.detect, &loglens_engine::run_id(), progress)
         .with_context(|| format!("detecting anomalies in {}", data_dir.display()))?;
     if args.json {
         return out.line(&serde_json::to_string_pretty(&summary)?);

@@ -36,32 +36,6 @@ impl DataDirArgs {
 
     /// The data directory these options name.
     pub fn resolve(&self) -> anyhow::Result<PathBuf> {
-        Ok(data_dir_of(&self.config()?, self.data_dir.as_ref()))
+        Ok(self.config()?.data_dir(self.data_dir.as_deref()))
     }
-}
-
-/// The data directory: the one given, else the config's, else `./loglens-data`.
-pub fn data_dir_of(config: &Config, given: Option<&PathBuf>) -> PathBuf {
-    given
-        .cloned()
-        .or_else(|| config.process.data_dir.as_ref().map(|d| config.base_dir.join(d)))
-        .unwrap_or_else(|| PathBuf::from("loglens-data"))
-}
-
-/// A run id that sorts by start time and differs between concurrent runs.
-pub fn run_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let ts = loglens_core::Timestamp::from_secs(now.as_secs() as i64).to_civil(0);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:x}",
-        ts.year,
-        ts.month,
-        ts.day,
-        ts.hour,
-        ts.minute,
-        ts.second,
-        std::process::id()
-    )
 }

@@ -102,7 +102,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         Some(tz) => parse_zone(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
         None => config.zone(),
     };
-    let data_dir = crate::cmd::data_dir_of(&config, args.data_dir.as_ref());
+    let data_dir = config.data_dir(args.data_dir.as_deref());
     let mut options = ProcessOptions::new(inputs, parsers, data_dir);
     options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
     options.zone = zone;
@@ -117,7 +117,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         .detect
         .bucket_secs()
         .map_err(|e| anyhow::anyhow!("[detect] {e}"))?;
-    let summary = loglens_engine::process(options, crate::cmd::run_id()).context("processing stopped")?;
+    let summary = loglens_engine::process(options, loglens_engine::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");
     }
@@ -143,7 +143,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         let found = loglens_engine::detect::detect(
             &summary.data_dir,
             &config.detect,
-            &crate::cmd::run_id(),
+            &loglens_engine::run_id(),
             bar.as_deref().map(|bar| bar as &dyn Progress),
         )
         .context("detecting anomalies")?;

@@ -190,7 +190,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) if !config.alert_rules.is_empty() => Some(loglens_alert::AlertConfig::load(path)?),
         _ => None,
     };
-    let data_dir = crate::cmd::data_dir_of(&config, args.data_dir.as_ref());
+    let data_dir = config.data_dir(args.data_dir.as_deref());
     let parsers = Parsers::from_config(&config)?;
     let sources = sources_of(&args, &config)?;
     std::fs::create_dir_all(&data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
@@ -420,7 +420,7 @@ impl Flusher {
             Err(e) => return self.failed(started, format!("[detect] {e}")),
         };
         self.runs += 1;
-        let run_id = format!("{}-{:06}", crate::cmd::run_id(), self.runs);
+        let run_id = format!("{}-{:06}", loglens_engine::run_id(), self.runs);
         let summary = match loglens_engine::process(options, run_id) {
             Ok(s) => s,
             Err(e) => return self.failed(started, e.to_string()),
@@ -508,7 +508,7 @@ impl Flusher {
 
     fn detect_and_alert(&mut self) {
         self.written_since_detect = false;
-        let run_id = format!("{}-{:06}", crate::cmd::run_id(), self.runs);
+        let run_id = format!("{}-{:06}", loglens_engine::run_id(), self.runs);
         let found = match loglens_engine::detect::detect(&self.data_dir, &self.config.detect, &run_id, None) {
             Ok(found) => found,
             Err(e) => return eprintln!("loglens serve: detect failed: {e}"),
