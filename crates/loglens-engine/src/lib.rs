@@ -16,10 +16,12 @@ mod parsed;
 pub mod partials;
 pub mod pipeline;
 pub mod progress;
+mod request;
 
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
+pub use request::ProcessRequest;
 
 /// A run id (`YYYYMMDDTHHMMSSZ-<pid>`) that sorts by start time and differs between concurrent
 /// runs: what names a run's parts, partial and summary, for the CLI and the Python package.

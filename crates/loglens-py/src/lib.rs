@@ -13,8 +13,8 @@ use loglens_engine::distributed::{
     scan_chunk as scan_chunk_of, write_chunk as write_chunk_of, ChunkPartial, ChunkScan, ChunkSpec,
     ChunkTemplates, DistributedRun, WorkerContext,
 };
-use loglens_engine::input::{expand, resolve, Parsers};
-use loglens_engine::{EngineError, ProcessOptions};
+use loglens_engine::input::Parsers;
+use loglens_engine::{EngineError, ProcessOptions, ProcessRequest};
 use loglens_store::{Labels, RecordColumns};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -38,61 +38,13 @@ fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
     }
 }
 
-/// What `process` and a distributed run are given, as the CLI takes it.
-struct RunArgs {
-    paths: Vec<PathBuf>,
-    config: Config,
-    data_dir: Option<PathBuf>,
-    threads: Option<usize>,
-    timezone: Option<String>,
-    format: Option<String>,
-    final_inputs: bool,
-    no_templates: bool,
-    reprocess: bool,
-}
-
-impl RunArgs {
-    /// The engine's options, built as `loglens process` builds them.
-    fn options(self) -> PyResult<ProcessOptions> {
-        let RunArgs { paths, config, .. } = &self;
-        let paths: Vec<PathBuf> = if paths.is_empty() {
-            if config.inputs.is_empty() {
-                return Err(LoglensError::new_err(
-                    "nothing to process: name files or directories, or a --config with [[input]] entries",
-                ));
-            }
-            config
-                .inputs
-                .iter()
-                .map(|i| config.base_dir.join(&i.path))
-                .collect()
-        } else {
-            paths.clone()
-        };
-        let parsers = Parsers::from_config(config).map_err(|e| engine_err("config", e))?;
-        let (files, failed) = expand(&paths);
-        if let (true, Some(first)) = (files.is_empty(), failed.first()) {
-            return Err(LoglensError::new_err(format!(
-                "{}: {}",
-                first.path.display(),
-                first.reason
-            )));
-        }
-        let inputs =
-            resolve(files, config, &parsers, self.format.as_deref()).map_err(|e| engine_err("inputs", e))?;
-        let mut options = ProcessOptions::new(inputs, parsers, config.data_dir(self.data_dir.as_deref()));
-        options.threads = self.threads.or(config.process.threads).unwrap_or(options.threads);
-        options.zone = zone_of(config, self.timezone.as_deref())?;
-        options.final_inputs = self.final_inputs;
-        options.reprocess = self.reprocess;
-        options.mine_templates = !self.no_templates;
-        options.failed = failed;
-        options.bucket_secs = config
-            .detect
-            .bucket_secs()
-            .map_err(|e| LoglensError::new_err(format!("[detect] {e}")))?;
-        Ok(options)
-    }
+/// The engine's options for a request under the config at `config`, as `loglens process`
+/// builds them (one function for both: [`ProcessRequest::options`]).
+fn options_of(request: &ProcessRequest, config: Option<PathBuf>) -> PyResult<ProcessOptions> {
+    let config = load_config(config)?;
+    request
+        .options(&config)
+        .map_err(|e| LoglensError::new_err(e.to_string()))
 }
 
 fn zone_of(config: &Config, timezone: Option<&str>) -> PyResult<LocalZone> {
@@ -126,18 +78,18 @@ fn process(
     no_templates: bool,
     reprocess: bool,
 ) -> PyResult<String> {
-    let options = RunArgs {
+    let request = ProcessRequest {
         paths,
-        config: load_config(config)?,
         data_dir,
+        format,
         threads,
         timezone,
-        format,
+        reprocess,
         final_inputs,
         no_templates,
-        reprocess,
-    }
-    .options()?;
+        ..ProcessRequest::default()
+    };
+    let options = options_of(&request, config)?;
     let summary = py
         .detach(|| loglens_engine::process(options, loglens_engine::run_id()))
         .map_err(|e| engine_err("processing stopped", e))?;
@@ -200,18 +152,17 @@ impl Run {
         chunk_bytes: Option<usize>,
     ) -> PyResult<Self> {
         let config_path = config.map(|c| std::path::absolute(&c).unwrap_or(c));
-        let mut options = RunArgs {
+        let request = ProcessRequest {
             paths,
-            config: load_config(config_path.clone())?,
             data_dir,
-            threads: None,
-            timezone: timezone.clone(),
             format,
+            timezone: timezone.clone(),
+            reprocess,
             final_inputs,
             no_templates,
-            reprocess,
-        }
-        .options()?;
+            ..ProcessRequest::default()
+        };
+        let mut options = options_of(&request, config_path.clone())?;
         if let Some(bytes) = chunk_bytes {
             options.chunk_bytes = bytes.max(1);
         }

@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use loglens_engine::config::{parse_zone, Config};
-use loglens_engine::input::{expand, resolve, Parsers};
+use loglens_engine::config::Config;
 use loglens_engine::progress::Progress;
-use loglens_engine::{ProcessOptions, ProcessSummary, RunStatus};
+use loglens_engine::{ProcessRequest, ProcessSummary, RunStatus};
 
 use crate::output::{thousands, Output};
 
@@ -78,45 +77,20 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let paths = if args.paths.is_empty() {
-        if config.inputs.is_empty() {
-            bail!("nothing to process: name files or directories, or a --config with [[input]] entries");
-        }
-        config
-            .inputs
-            .iter()
-            .map(|i| config.base_dir.join(&i.path))
-            .collect()
-    } else {
-        args.paths.clone()
+    let request = ProcessRequest {
+        paths: args.paths.clone(),
+        data_dir: args.data_dir.clone(),
+        format: args.format.clone(),
+        threads: args.threads,
+        timezone: args.timezone.clone(),
+        reprocess: args.reprocess,
+        final_inputs: args.final_inputs,
+        max_line_bytes: args.max_line_bytes,
+        no_templates: args.no_templates,
     };
-    let parsers = Parsers::from_config(&config)?;
-    let (files, failed) = expand(&paths);
-    if files.is_empty() {
-        if let Some(first) = failed.first() {
-            bail!("{}: {}", first.path.display(), first.reason);
-        }
-    }
-    let inputs = resolve(files, &config, &parsers, args.format.as_deref())?;
-    let zone = match &args.timezone {
-        Some(tz) => parse_zone(tz).map_err(|m| anyhow::anyhow!("--timezone: {m}"))?,
-        None => config.zone(),
-    };
-    let data_dir = config.data_dir(args.data_dir.as_deref());
-    let mut options = ProcessOptions::new(inputs, parsers, data_dir);
-    options.threads = args.threads.or(config.process.threads).unwrap_or(options.threads);
-    options.zone = zone;
-    options.reprocess = args.reprocess;
-    options.final_inputs = args.final_inputs;
-    options.max_line_bytes = args.max_line_bytes.unwrap_or(options.max_line_bytes).max(1);
+    let mut options = request.options(&config)?;
     let bar = crate::progress::Bar::unless_json(args.json);
     options.progress = bar.clone().map(|bar| bar as Arc<dyn Progress>);
-    options.mine_templates = !args.no_templates;
-    options.failed = failed;
-    options.bucket_secs = config
-        .detect
-        .bucket_secs()
-        .map_err(|e| anyhow::anyhow!("[detect] {e}"))?;
     let summary = loglens_engine::process(options, loglens_engine::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {
         eprintln!("loglens: warning: {warning}");
