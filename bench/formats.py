@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from pathlib import Path
 import duckdb
 
 REPO = Path(__file__).resolve().parents[1]
-LOGLENS = str(REPO / "target" / "release" / "loglens")
+# LOGLENS_BIN runs another build (e.g. target/debug/loglens while developing).
+LOGLENS = os.environ.get("LOGLENS_BIN", str(REPO / "target" / "release" / "loglens"))
 
 # Per system: how to read Loghub's timestamp columns into (strftime layout of what to compare,
 # the expected text), and the level column (None: Loghub has none).

@@ -197,13 +197,15 @@ fn covered_by(format: Format) -> &'static str {
         Format::Redis => "redis_round_trips",
         Format::ApacheError => "apache_error_round_trips",
         Format::Logcat => "logcat_round_trips",
+        Format::W3c => "w3c_round_trips",
+        Format::Zeek => "zeek_round_trips",
     }
 }
 
 #[test]
 fn every_builtin_format_has_a_property_test() {
     let names: Vec<&str> = Format::ALL.iter().map(|f| covered_by(*f)).collect();
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 17);
 }
 
 proptest! {
@@ -212,6 +214,74 @@ proptest! {
     #[test]
     fn combined_round_trips(ts in ts_with_precision(1_000_000), a in access_spec()) {
         round_trip(Format::Combined, &access_record(ts, &a, true), &ParseContext::default())?;
+    }
+
+    #[test]
+    fn w3c_round_trips(
+        ts in ts_with_precision(1_000_000),
+        a in access_spec(),
+        token_fields in proptest::collection::vec(proptest::option::of(token()), 3),
+        query in proptest::option::of("[a-z0-9=&%]{1,20}"),
+        server in proptest::option::of(("[0-9]{1,3}", "[0-9]{1,5}")),
+        substatus in proptest::option::of("[0-9]{1,3}"),
+    ) {
+        // IIS's default fields: no protocol, no bytes; values without spaces.
+        let (method, path) = match &a.request {
+            Request::Line { method, path, .. } => (method.clone(), format!("/{}", path.trim_start_matches('/').replace('?', "_"))),
+            Request::Garbage(_) => ("GET".to_owned(), "/".to_owned()),
+        };
+        let message = match &query {
+            Some(q) => format!("{method} {path}?{q}"),
+            None => format!("{method} {path}"),
+        };
+        let mut record = Record::new(ts, message);
+        record.level = Some(Level::from_http_status(a.status));
+        record.access = Some(Access {
+            client_ip: &a.client_ip,
+            user: token_fields[0].as_deref(),
+            method: Some(&method),
+            path: Some(&path),
+            protocol: None,
+            status: a.status,
+            bytes: None,
+            latency_ms: a.latency_ms.map(f64::from),
+            referer: token_fields[1].as_deref(),
+            user_agent: token_fields[2].as_deref(),
+        });
+        if let Some(q) = &query {
+            record.attrs.push((Cow::Borrowed("query"), owned(q.clone())));
+        }
+        if let Some((ip, port)) = &server {
+            record.attrs.push((Cow::Borrowed("s-ip"), owned(ip.clone())));
+            record.attrs.push((Cow::Borrowed("s-port"), owned(port.clone())));
+        }
+        if let Some(sub) = &substatus {
+            record.attrs.push((Cow::Borrowed("sc-substatus"), owned(sub.clone())));
+        }
+        round_trip(Format::W3c, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn zeek_round_trips(
+        ts in ts_with_precision(1),
+        values in proptest::collection::vec(proptest::option::of("[A-Za-z0-9.:/_-]{1,12}"), 20),
+    ) {
+        // conn.log's columns after `ts`, from the attrs; a missing one is `-`.
+        let names = &loglens_core::format::zeek::CONN_FIELDS[1..];
+        let values: Vec<Option<String>> = values.into_iter().map(|v| v.filter(|v| v != "-" && v != "(empty)")).collect();
+        let message: Vec<&str> = names
+            .iter()
+            .zip(&values)
+            .filter(|(name, _)| **name != "uid")
+            .filter_map(|(_, v)| v.as_deref())
+            .collect();
+        let mut record = Record::new(ts, message.join(" "));
+        for (name, value) in names.iter().zip(&values) {
+            if let Some(v) = value {
+                record.attrs.push((Cow::Borrowed(*name), owned(v.clone())));
+            }
+        }
+        round_trip(Format::Zeek, &record, &ParseContext::default())?;
     }
 
     #[test]

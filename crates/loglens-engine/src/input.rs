@@ -51,19 +51,30 @@ impl Parsers {
         self.all.iter().find(|p| p.name() == builtin.name()).cloned()
     }
 
-    /// The parser that reads most of `sample`, if any reads at least half of it. The
-    /// `generic` fallback is tried only when no specific format does, so it never wins over
-    /// one that parses the same lines.
+    /// The parser that reads most of `sample` (a file's first lines), if any reads at least
+    /// half of it, fitted to the file's header. The `generic` fallback is tried only when no
+    /// specific format does, so it never wins over one that parses the same lines.
     pub fn detect(&self, sample: &[&str], ctx: &ParseContext) -> Option<Arc<dyn LineParser>> {
+        let fitted: Vec<Arc<dyn LineParser>> = self.all.iter().map(|p| fit(p.clone(), sample)).collect();
         // `from_config` puts the generic parser last.
-        let (_, specific) = self.all.split_last()?;
-        [specific, &self.all[specific.len()..]]
+        let (_, specific) = fitted.split_last()?;
+        let found = [specific, &fitted[specific.len()..]]
             .into_iter()
             .find_map(|parsers| {
                 let candidates: Vec<&dyn LineParser> = parsers.iter().map(|p| p.as_ref()).collect();
                 loglens_core::format::detect(sample, &candidates, ctx).map(|i| parsers[i].clone())
-            })
+            });
+        found
     }
+}
+
+/// `parser` fitted to the file whose first lines are `head`, for formats whose header names
+/// their columns (W3C, Zeek); any other parser as it is.
+pub fn fit(parser: Arc<dyn LineParser>, head: &[&str]) -> Arc<dyn LineParser> {
+    if !parser.has_header() {
+        return parser;
+    }
+    parser.for_file(head).map_or(parser, Arc::from)
 }
 
 /// One file to read, with what applies to it.

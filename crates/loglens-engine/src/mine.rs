@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use loglens_core::format::multiline::head;
 use loglens_core::template::{
     MinerConfig, MinerState, TemplateMiner, TemplatePattern, TemplateStage, TemplateStageState,
 };
@@ -178,7 +179,7 @@ impl TemplateTally {
             last: origin.ts,
             level: record.level,
             service: service.map(str::to_owned),
-            example: record.message.to_string(),
+            example: head(&record.message).to_owned(),
         });
         seen.count += 1;
         seen.last = seen.last.max(origin.ts);

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use loglens_core::format::multiline::{continues_record, MAX_RECORD_BYTES, MAX_RECORD_LINES};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
 use loglens_core::{Access, Level, Record, Timestamp};
 use memchr::memchr_iter;
@@ -47,14 +48,17 @@ impl ParsedText {
 
     /// The text of `span`.
     pub(crate) fn get(&self, span: Span) -> &str {
-        let base = self.lines.len();
-        if span.start < base || span.start == span.end {
-            self.lines.get(span.start..span.end).unwrap_or_default()
-        } else {
-            self.built
-                .get(span.start - base..span.end - base)
-                .unwrap_or_default()
-        }
+        span_text(&self.lines, &self.built, span)
+    }
+}
+
+/// The text of `span` over `lines` and, past their end, `built`.
+fn span_text<'t>(lines: &'t str, built: &'t str, span: Span) -> &'t str {
+    let base = lines.len();
+    if span.start < base || span.start == span.end {
+        lines.get(span.start..span.end).unwrap_or_default()
+    } else {
+        built.get(span.start - base..span.end - base).unwrap_or_default()
     }
 }
 
@@ -88,6 +92,32 @@ impl Spanner<'_> {
     fn opt(&mut self, text: Option<&str>) -> Option<Span> {
         text.map(|t| self.span(t))
     }
+
+    /// `message` with `line` (a later line of `lines`) appended after a newline: the same span
+    /// grown when the message ends right before that line, else a copy in `built`.
+    fn append_line(&mut self, message: Span, line: &str) -> Span {
+        let line_start = (line.as_ptr() as usize).wrapping_sub(self.lines.as_ptr() as usize);
+        if message.end <= self.lines.len() && self.lines.get(message.end..line_start) == Some("\n") {
+            return Span {
+                start: message.start,
+                end: line_start + line.len(),
+            };
+        }
+        let built_end = self.lines.len() + self.built.len();
+        let start = if message.end == built_end && message.start >= self.lines.len() {
+            message.start
+        } else {
+            let copied = span_text(self.lines, self.built, message).to_owned();
+            self.built.push_str(&copied);
+            built_end
+        };
+        self.built.push('\n');
+        self.built.push_str(line);
+        Span {
+            start,
+            end: self.lines.len() + self.built.len(),
+        }
+    }
 }
 
 /// The typed fields of an access log line, as spans.
@@ -108,8 +138,10 @@ struct AccessSpans {
 /// One parsed line as spans of its chunk's text.
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedRecord {
-    /// The line number within the input.
+    /// The line number within the input of its first line.
     pub(crate) line: u64,
+    /// Its physical lines: 1, or more when continuation lines (a stack trace) joined it.
+    pub(crate) lines: u32,
     ts: Timestamp,
     level: Option<Level>,
     host: Option<Span>,
@@ -126,11 +158,14 @@ pub(crate) struct ParsedRecords {
     pub(crate) text: ParsedText,
     pub(crate) records: Vec<ParsedRecord>,
     attrs: Vec<(Span, Span)>,
+    /// Lines joined to the record before them (see [`continues_record`]).
+    pub(crate) continuation_lines: u64,
 }
 
 impl ParsedRecords {
     /// Parses every line of `text` with `parser`; lines it refuses (every line without a
-    /// parser: `None`) go to `refused(line, text, error)`, which may fail (and stops the parse).
+    /// parser: `None`) go to `refused(line, text, error)`, which may fail (and stops the parse),
+    /// except continuation lines right after a record, which join it up to its cap.
     pub(crate) fn parse<E>(
         text: ParsedText,
         first_line: u64,
@@ -141,22 +176,48 @@ impl ParsedRecords {
         let ParsedText { lines, mut built } = text;
         let mut records = Vec::new();
         let mut attrs = Vec::new();
+        let mut continuation_lines = 0;
         let mut spanner = Spanner {
             lines: &lines,
             built: &mut built,
         };
+        // Whether the last record is right before this line, so a continuation may join it.
+        let mut open = false;
         for (line_no, line) in lines_of(&lines, first_line) {
-            match parser.map(|p| p.parse(line, ctx)) {
-                Some(Ok(record)) => records.push(span_record(&record, line_no, &mut spanner, &mut attrs)),
-                Some(Err(e)) => refused(line_no, line, Some(e))?,
-                None => refused(line_no, line, None)?,
+            let error = match parser.map(|p| p.parse(line, ctx)) {
+                Some(Ok(record)) => {
+                    records.push(span_record(&record, line_no, &mut spanner, &mut attrs));
+                    open = true;
+                    continue;
+                }
+                Some(Err(e)) => Some(e),
+                None => None,
+            };
+            let last = records.last_mut().filter(|_| open && continues_record(line));
+            match last {
+                Some(last) if has_room(last, line) => {
+                    last.message = spanner.append_line(last.message, line);
+                    last.lines += 1;
+                    continuation_lines += 1;
+                }
+                Some(_) => refused(line_no, line, Some(ParseError::RecordFull))?,
+                None => {
+                    open = false;
+                    refused(line_no, line, error)?;
+                }
             }
         }
         Ok(ParsedRecords {
             text: ParsedText { lines, built },
             records,
             attrs,
+            continuation_lines,
         })
+    }
+
+    /// Physical lines of the records: lines that parsed, continuation lines included.
+    pub(crate) fn lines_parsed(&self) -> u64 {
+        self.records.len() as u64 + self.continuation_lines
     }
 
     /// The message of a record.
@@ -197,6 +258,28 @@ impl ParsedRecords {
     }
 }
 
+/// Where to end a chunk of `data` whose last newline is at `last_newline` so that no record is
+/// cut: before the last whole line that starts a record (not a continuation line), when one
+/// other than the first does; else right after the last newline (a record longer than the
+/// chunk, whose later lines go beyond the multi-line cap anyway).
+pub(crate) fn record_boundary(data: &[u8], last_newline: usize) -> usize {
+    let after_last = last_newline + 1;
+    let mut end = last_newline;
+    while end > 0 && after_last - end <= MAX_RECORD_BYTES {
+        let start = memchr::memrchr(b'\n', &data[..end]).map_or(0, |nl| nl + 1);
+        if start == 0 {
+            break;
+        }
+        let line = &data[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !continues_record(&String::from_utf8_lossy(line)) {
+            return start;
+        }
+        end = start - 1;
+    }
+    after_last
+}
+
 fn lines_of(text: &str, first_line: u64) -> impl Iterator<Item = (u64, &str)> {
     let ends = memchr_iter(b'\n', text.as_bytes())
         .chain((!text.ends_with('\n') && !text.is_empty()).then_some(text.len()));
@@ -209,6 +292,12 @@ fn lines_of(text: &str, first_line: u64) -> impl Iterator<Item = (u64, &str)> {
         }
         (line_no, line)
     })
+}
+
+/// Whether `line` fits in `record` under the multi-line caps.
+fn has_room(record: &ParsedRecord, line: &str) -> bool {
+    record.lines < MAX_RECORD_LINES
+        && record.message.end - record.message.start + 1 + line.len() <= MAX_RECORD_BYTES
 }
 
 fn span_record(
@@ -224,6 +313,7 @@ fn span_record(
     }
     ParsedRecord {
         line,
+        lines: 1,
         ts: record.ts,
         level: record.level,
         host: spanner.opt(record.host.as_deref()),
@@ -277,7 +367,8 @@ mod tests {
     use super::*;
 
     /// `HEAD rest`: host HEAD upper-cased (an owned field, as a parser that unescapes builds
-    /// it), message `rest`, attribute `k=HEAD`.
+    /// it), message `rest`, attribute `k=HEAD`; HEAD may not start with white space or a
+    /// capital letter.
     struct Words;
 
     impl LineParser for Words {
@@ -287,11 +378,74 @@ mod tests {
 
         fn parse<'a>(&self, line: &'a str, _: &ParseContext) -> Result<Record<'a>, ParseError> {
             let (head, rest) = line.split_once(' ').ok_or(ParseError::Layout("words"))?;
+            if head.starts_with(|c: char| c.is_whitespace() || c.is_uppercase()) {
+                return Err(ParseError::Layout("words"));
+            }
             let mut record = Record::new(Timestamp::from_secs(1), rest);
             record.host = Some(Cow::Owned(head.to_uppercase()));
             record.attrs.push((Cow::Borrowed("k"), Cow::Borrowed(head)));
             Ok(record)
         }
+    }
+
+    #[test]
+    fn chunks_end_before_the_last_record_start() {
+        let data = b"head 1\nhead 2\n\tat a.B(B.java:1)\n\tat a.C(C.java:2)\npartial";
+        let last = memchr::memrchr(b'\n', data).unwrap();
+        assert_eq!(
+            &data[record_boundary(data, last)..],
+            b"head 2\n\tat a.B(B.java:1)\n\tat a.C(C.java:2)\npartial"
+        );
+        let only_one_record = b"head 1\n\tat a.B(B.java:1)\n";
+        assert_eq!(
+            record_boundary(only_one_record, only_one_record.len() - 1),
+            only_one_record.len()
+        );
+    }
+
+    #[test]
+    fn continuation_lines_join_the_record_before_them() {
+        let data = b"web failed\n\tat a.B(B.java:1)\r\nCaused by: x.YException: no\n\t... 2 more\nbroken\n\tat orphan.After(Broken.java:2)\nweb ok".to_vec();
+        let (text, _) = ParsedText::of(data);
+        let mut refused = Vec::new();
+        let parsed = ParsedRecords::parse(text, 1, Some(&Words), &ParseContext::default(), |line, _, _| {
+            refused.push(line);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        let messages: Vec<&str> = parsed.records.iter().map(|r| parsed.message(r)).collect();
+        assert_eq!(
+            messages,
+            [
+                "failed\n\tat a.B(B.java:1)\nCaused by: x.YException: no\n\t... 2 more",
+                "ok"
+            ]
+        );
+        let lines: Vec<(u64, u32)> = parsed.records.iter().map(|r| (r.line, r.lines)).collect();
+        assert_eq!(lines, [(1, 4), (7, 1)]);
+        // A continuation after an unparsed line has no record to join.
+        assert_eq!(refused, [5, 6]);
+        assert_eq!(parsed.continuation_lines, 3);
+        assert_eq!(parsed.lines_parsed() + refused.len() as u64, 7);
+    }
+
+    #[test]
+    fn records_stop_growing_at_the_cap() {
+        let mut data = String::from("web failed\n");
+        for i in 0..MAX_RECORD_LINES + 5 {
+            data.push_str(&format!("\tat{i}\n"));
+        }
+        let (text, _) = ParsedText::of(data.into_bytes());
+        let mut refused = Vec::new();
+        let parsed = ParsedRecords::parse(text, 1, Some(&Words), &ParseContext::default(), |line, _, e| {
+            refused.push((line, e));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(parsed.records[0].lines, MAX_RECORD_LINES);
+        assert_eq!(refused.len(), 6);
+        assert!(refused.iter().all(|(_, e)| *e == Some(ParseError::RecordFull)));
+        assert_eq!(refused[0].0, u64::from(MAX_RECORD_LINES) + 1);
     }
 
     #[test]

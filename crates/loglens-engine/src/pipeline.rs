@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender, TryRecvError};
+use loglens_core::format::multiline::head;
 use loglens_core::format::{LineParser, ParseContext, ParseError};
 use loglens_core::metrics::Observation;
 use loglens_core::partial::MetricPartial;
@@ -23,18 +24,18 @@ use loglens_core::template::{MinerConfig, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
-    merge_templates, write_atomic, DataDir, Dataset, Labels, PartNamer, PartitionedWriter, RecordTemplate,
-    Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriteLock, WriterLimits,
+    merge_templates, write_atomic, DataDir, Dataset, Labels, LineRange, PartNamer, PartitionedWriter,
+    RecordTemplate, Recovery, RunCommit, UnparsedLine, UnparsedWriter, WriteLock, WriterLimits,
 };
 use memchr::memchr_iter;
 use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
-use crate::input::{modified, FailedInput, InputFile, Parsers, STDIN};
+use crate::input::{fit, modified, FailedInput, InputFile, Parsers, STDIN};
 use crate::mine::{
     load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
-use crate::parsed::{ParsedRecords, ParsedText};
+use crate::parsed::{record_boundary, ParsedRecords, ParsedText};
 use crate::progress::{Counted, Progress, Stage};
 use crate::EngineError;
 
@@ -141,8 +142,11 @@ pub struct ProcessSummary {
     pub bytes: u64,
     /// Lines read.
     pub lines: u64,
-    /// Lines parsed, by format name.
+    /// Lines parsed, by format name (continuation lines joined to a record included).
     pub parsed: BTreeMap<String, u64>,
+    /// Lines joined to the record before them (stack traces, indented lines), so records
+    /// number `parsed_total() - continuation_lines`.
+    pub continuation_lines: u64,
     /// Lines not parsed, by reason.
     pub unparsed: BTreeMap<String, u64>,
     /// Lines whose invalid UTF-8 was replaced with U+FFFD before parsing.
@@ -184,6 +188,7 @@ impl ProcessSummary {
             *self.unparsed.entry(k).or_default() += v;
         }
         self.invalid_utf8 += worker.invalid_utf8;
+        self.continuation_lines += worker.continuation_lines;
         self.records_written += worker.records_written;
         self.record_files += worker.record_files;
         self.unparsed_written += worker.unparsed_written;
@@ -596,7 +601,7 @@ fn template_stage(
             chunk.templates = records
                 .records
                 .iter()
-                .map(|r| templater.assign(records.message(r)))
+                .map(|r| templater.assign(head(records.message(r))))
                 .collect();
             // Only fails when every worker stopped, after an error they report.
             let _ = writes.send(chunk);
@@ -1067,7 +1072,7 @@ fn read_chunks(
         // Hand over whole lines only; the tail waits for the next read.
         if !eof {
             match memchr::memrchr(b'\n', &data) {
-                Some(last) => carry = data.split_off(last + 1),
+                Some(last) => carry = data.split_off(record_boundary(&data, last)),
                 None if data.len() < options.max_line_bytes => {
                     // A single line longer than a chunk: keep reading into it.
                     carry = data;
@@ -1191,11 +1196,18 @@ pub(crate) fn file_job(
     summary: &mut ProcessSummary,
 ) -> FileJob {
     let source = plan.source.clone();
-    let parser = plan
-        .input
-        .parser
-        .clone()
-        .or_else(|| detect(first_chunk, &options.parsers, &ctx));
+    // A run resumed from a checkpoint starts mid-file: detection and a header (W3C, Zeek)
+    // are read from the file's start.
+    let from_start = (plan.offset > 0)
+        .then(|| read_head(&plan.path, plan.compressed).ok())
+        .flatten();
+    let head = from_start.as_deref().unwrap_or(first_chunk);
+    let head = String::from_utf8_lossy(&head[..head.len().min(HEAD_BYTES)]);
+    let sample: Vec<&str> = head.lines().take(SAMPLE_LINES).collect();
+    let parser = match &plan.input.parser {
+        Some(given) => Some(fit(given.clone(), &sample)),
+        None => options.parsers.detect(&sample, &ctx),
+    };
     let format = parser.as_ref().map_or("unrecognized", |p| p.name()).to_owned();
     if parser.is_none() {
         summary.warnings.push(format!(
@@ -1221,12 +1233,26 @@ pub(crate) fn count_lines(data: &[u8]) -> u64 {
     newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'))
 }
 
-fn detect(data: &[u8], parsers: &Parsers, ctx: &ParseContext) -> Option<Arc<dyn LineParser>> {
-    const SAMPLE_LINES: usize = 100;
-    let text = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]);
-    let sample: Vec<&str> = text.lines().take(SAMPLE_LINES).collect();
-    parsers.detect(&sample, ctx)
+/// How much of a file's start format detection (and header fitting) reads.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// The first [`HEAD_BYTES`] of a file (decompressed), where its header is.
+pub(crate) fn read_head(path: &Path, compressed: bool) -> Result<Vec<u8>, EngineError> {
+    let mut head = Vec::new();
+    open_at(path, compressed, 0, &Arc::new(AtomicU64::new(0)))?
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| EngineError::io(path, e))?;
+    Ok(head)
 }
+
+/// `parser` fitted to the header among the first lines of `head` (see [`fit`]).
+pub(crate) fn fit_to_head(parser: Arc<dyn LineParser>, head: &[u8]) -> Arc<dyn LineParser> {
+    let text = String::from_utf8_lossy(head);
+    let sample: Vec<&str> = text.lines().take(SAMPLE_LINES).collect();
+    fit(parser, &sample)
+}
+const SAMPLE_LINES: usize = 100;
 
 /// The reason a summary counts an error under: its text, except that JSON errors (whose text
 /// names a column) are counted together.
@@ -1266,6 +1292,7 @@ pub(crate) struct WorkerStats {
     pub(crate) parsed: BTreeMap<String, u64>,
     pub(crate) unparsed: BTreeMap<String, u64>,
     invalid_utf8: u64,
+    continuation_lines: u64,
     pub(crate) records_written: u64,
     pub(crate) record_files: u64,
     pub(crate) unparsed_written: u64,
@@ -1310,8 +1337,9 @@ pub(crate) fn parse_chunk(
     };
     let records = ParsedRecords::parse(text, first_line, job.parser.as_deref(), &job.ctx, refused)?;
     if !records.records.is_empty() {
-        *stats.parsed.entry(format.to_owned()).or_default() += records.records.len() as u64;
+        *stats.parsed.entry(format.to_owned()).or_default() += records.lines_parsed();
     }
+    stats.continuation_lines += records.continuation_lines;
     Ok(ParsedChunk {
         job: job.clone(),
         seq,
@@ -1371,7 +1399,7 @@ pub(crate) fn write_records(
     for (i, parsed_record) in parsed.records.records.iter().enumerate() {
         let record = parsed.records.record(parsed_record);
         let assigned = parsed.templates.get(i);
-        let params = assigned.and_then(|a| a.pattern.parameters(&record.message));
+        let params = assigned.and_then(|a| a.pattern.parameters(head(&record.message)));
         if let Some(a) = assigned {
             let service = record.service.as_deref().or(labels.service);
             let origin = Origin {
@@ -1397,7 +1425,11 @@ pub(crate) fn write_records(
             id: a.id,
             params: params.as_deref(),
         });
-        writer.push(&record, parsed_record.line, &labels, template)?;
+        let lines = LineRange {
+            first: parsed_record.line,
+            count: parsed_record.lines,
+        };
+        writer.push(&record, lines, &labels, template)?;
     }
     Ok(())
 }

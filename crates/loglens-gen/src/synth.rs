@@ -225,7 +225,8 @@ impl Synth {
     pub fn line(&mut self, format: Format, out: &mut String) {
         let ts = self.tick();
         match format {
-            Format::Combined | Format::Common => self.access_line(format, ts, out),
+            Format::Combined | Format::Common | Format::W3c => self.access_line(format, ts, out),
+            Format::Zeek => self.conn_line(ts, out),
             Format::Syslog3164 | Format::Syslog5424 => self.syslog_line(format, ts, out),
             Format::Json
             | Format::Logfmt
@@ -275,6 +276,41 @@ impl Synth {
         let mut record = Record::new(ts, Cow::Borrowed(message.as_str()));
         record.access = Some(access);
         format.render(&record, out);
+    }
+
+    /// A Zeek `conn.log` line: one connection from a client to a server.
+    fn conn_line(&mut self, ts: Timestamp, out: &mut String) {
+        let (proto, service, port) = *self.pick(&[
+            ("tcp", "ssl", "443"),
+            ("tcp", "http", "80"),
+            ("udp", "dns", "53"),
+            ("tcp", "ssh", "22"),
+        ]);
+        let state = *self.pick(&["SF", "SF", "SF", "S0", "REJ", "RSTO"]);
+        let (orig_bytes, resp_bytes) = (self.below(4_000), self.below(400_000));
+        let values = [
+            ("uid", format!("C{:017x}", self.next() >> 4)),
+            ("id.orig_h", self.client_ip()),
+            ("id.orig_p", (1024 + self.below(60_000)).to_string()),
+            (
+                "id.resp_h",
+                format!("10.0.{}.{}", self.below(4), 1 + self.below(250)),
+            ),
+            ("id.resp_p", port.to_owned()),
+            ("proto", proto.to_owned()),
+            ("service", service.to_owned()),
+            ("duration", format!("{:.6}", self.below(5_000_000) as f64 / 1e6)),
+            ("orig_bytes", orig_bytes.to_string()),
+            ("resp_bytes", resp_bytes.to_string()),
+            ("conn_state", state.to_owned()),
+            ("history", "ShADadFf".to_owned()),
+        ];
+        let mut record = Record::new(ts, "");
+        record.attrs = values
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(v.as_str())))
+            .collect();
+        Format::Zeek.render(&record, out);
     }
 
     fn syslog_line(&mut self, format: Format, ts: Timestamp, out: &mut String) {

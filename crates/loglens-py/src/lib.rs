@@ -15,7 +15,7 @@ use loglens_engine::distributed::{
 };
 use loglens_engine::input::Parsers;
 use loglens_engine::{EngineError, ProcessOptions, ProcessRequest};
-use loglens_store::{Labels, RecordColumns};
+use loglens_store::{Labels, LineRange, RecordColumns};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -317,7 +317,7 @@ fn parse_lines(py: Python<'_>, format: &str, lines: Vec<String>, source: &str) -
     let mut columns = RecordColumns::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         if let Ok(record) = parser.parse(line, &ctx) {
-            columns.push(&record, i as u64 + 1, &labels, None);
+            columns.push(&record, LineRange::single(i as u64 + 1), &labels, None);
         }
     }
     let batch = columns

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::{
     Float64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
-    UInt16Builder, UInt64Builder,
+    UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -38,6 +38,26 @@ pub struct RecordTemplate<'a> {
     pub params: Option<&'a [&'a str]>,
 }
 
+/// The physical lines a record was read from: its first line's number in the input, and how
+/// many lines it spans (more than one when a stack trace's lines joined it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRange {
+    /// 1-based number of its first line.
+    pub first: u64,
+    /// Lines it spans, at least 1.
+    pub count: u32,
+}
+
+impl LineRange {
+    /// A record read from one line.
+    pub fn single(line: u64) -> Self {
+        LineRange {
+            first: line,
+            count: 1,
+        }
+    }
+}
+
 /// Accumulates records column by column until [`RecordColumns::finish`] makes a batch.
 pub struct RecordColumns {
     schema: SchemaRef,
@@ -46,6 +66,7 @@ pub struct RecordColumns {
     service: StringBuilder,
     source: StringBuilder,
     line: UInt64Builder,
+    lines: UInt32Builder,
     format: StringBuilder,
     level: StringBuilder,
     message: StringBuilder,
@@ -90,6 +111,7 @@ impl RecordColumns {
             service: text(16),
             source: text(64),
             line: UInt64Builder::with_capacity(rows),
+            lines: UInt32Builder::with_capacity(rows),
             format: text(10),
             level: text(8),
             message: text(96),
@@ -118,11 +140,11 @@ impl RecordColumns {
         self.rows == 0
     }
 
-    /// Appends one record read from line `line` of `labels.source`, with its template if mined.
+    /// Appends one record read from `lines` of `labels.source`, with its template if mined.
     pub fn push(
         &mut self,
         record: &Record<'_>,
-        line: u64,
+        lines: LineRange,
         labels: &Labels<'_>,
         template: Option<RecordTemplate<'_>>,
     ) {
@@ -131,7 +153,8 @@ impl RecordColumns {
         self.service
             .append_option(record.service.as_deref().or(labels.service));
         self.source.append_value(labels.source);
-        self.line.append_value(line);
+        self.line.append_value(lines.first);
+        self.lines.append_value(lines.count);
         self.format.append_value(labels.format);
         self.level.append_option(record.level.map(|l| l.as_str()));
         self.message.append_value(&record.message);
@@ -188,6 +211,7 @@ impl RecordColumns {
             Arc::new(self.service.finish()),
             Arc::new(self.source.finish()),
             Arc::new(self.line.finish()),
+            Arc::new(self.lines.finish()),
             Arc::new(self.format.finish()),
             Arc::new(self.level.finish()),
             Arc::new(self.message.finish()),

@@ -25,7 +25,7 @@ pub use analysis::{
     anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_incidents, write_metrics,
     AnomalyRow, IncidentRow, MetricsWriter,
 };
-pub use columns::{Labels, RecordColumns, RecordTemplate};
+pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
 pub use day_parts::DayPartWriter;
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use loglens_core::time::civil_from_days;
 use loglens_core::{Record, Timestamp};
 
-use crate::columns::{Labels, RecordColumns, RecordTemplate};
+use crate::columns::{Labels, LineRange, RecordColumns, RecordTemplate};
 use crate::schema::record_schema;
 use crate::{PartFile, PartNamer, StoreError};
 
@@ -107,13 +107,13 @@ impl PartitionedWriter {
     pub fn push(
         &mut self,
         record: &Record<'_>,
-        line: u64,
+        lines: LineRange,
         labels: &Labels<'_>,
         template: Option<RecordTemplate<'_>>,
     ) -> Result<(), StoreError> {
         let key = PartitionKey::of(record.ts);
         let index = self.partition_index(key)?;
-        self.open[index].columns.push(record, line, labels, template);
+        self.open[index].columns.push(record, lines, labels, template);
         self.pending_rows += 1;
         if self.open[index].columns.len() >= BATCH_ROWS {
             self.encode(index)?;
@@ -247,7 +247,7 @@ mod tests {
                     writer
                         .push(
                             &record(hour, n),
-                            (file * 1000 + hour * 100 + n) as u64,
+                            LineRange::single((file * 1000 + hour * 100 + n) as u64),
                             &labels,
                             None,
                         )

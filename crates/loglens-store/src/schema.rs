@@ -71,7 +71,7 @@ pub(crate) fn params_type() -> DataType {
     DataType::List(Arc::new(text("item", true)))
 }
 
-/// Schema of `records/`: one row per parsed line.
+/// Schema of `records/`: one row per record (a parsed line and the continuation lines joined to it).
 pub fn record_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new(
@@ -83,6 +83,7 @@ pub fn record_schema() -> SchemaRef {
         text("service", true),
         text("source", false),
         Field::new("line", DataType::UInt64, false),
+        Field::new("lines", DataType::UInt32, false),
         text("format", false),
         text("level", true),
         text("message", false),

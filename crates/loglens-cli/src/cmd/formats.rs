@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use loglens_core::format::multiline::continues_record;
 use loglens_core::format::{Format, ParseContext};
 use loglens_engine::config::parse_zone;
 use loglens_engine::input::{modified, Parsers};
@@ -149,10 +150,24 @@ fn test(
     }
     out.line("")?;
     out.line("per line (the detected format, else the first that reads it):")?;
+    // Whether the line before is a record of the detected format (or joined one), as the
+    // pipeline sees it: a continuation line right after joins it.
+    let mut open = false;
     for (i, line) in lines.iter().enumerate() {
+        let read_by_detected = detected.as_ref().is_some_and(|p| p.parse(line, ctx).is_ok());
+        if !read_by_detected && open && continues_record(line) {
+            out.line(&format!(
+                "{:>5}  {:<24}  {}",
+                i + 1,
+                "joins the record above",
+                clip(line, 80)
+            ))?;
+            continue;
+        }
+        open = read_by_detected;
         let reader = detected
             .as_ref()
-            .filter(|p| p.parse(line, ctx).is_ok())
+            .filter(|_| read_by_detected)
             .or_else(|| parsers.iter().find(|p| p.parse(line, ctx).is_ok()));
         let verdict = match (reader, &detected) {
             (Some(p), _) => p.name().to_owned(),

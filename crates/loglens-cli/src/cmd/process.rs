@@ -180,6 +180,12 @@ fn print_summary(s: &ProcessSummary, out: &mut Output) -> anyhow::Result<()> {
     for (format, n) in &s.parsed {
         out.line(&row(*n, &format!("  {format}")))?;
     }
+    if s.continuation_lines > 0 {
+        out.line(&row(
+            s.continuation_lines,
+            "  of which continuation lines (stack traces…) joined to the record before them",
+        ))?;
+    }
     out.line(&row(
         s.unparsed_total(),
         "unparsed (kept with file, line and reason in unparsed/)",

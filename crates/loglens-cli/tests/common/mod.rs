@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// The `loglens` binary under test.
@@ -93,19 +93,37 @@ pub fn u64s(batches: &[RecordBatch], column: &str) -> Vec<Option<u64>> {
     out
 }
 
-/// How many times each (source, line) is stored, over `records/` and `unparsed/` of a data
-/// directory: every line read must be there exactly once.
+/// The values of a u32 column across batches (None for nulls).
+pub fn u32s(batches: &[RecordBatch], column: &str) -> Vec<Option<u32>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let col = batch.column_by_name(column).expect("column exists");
+        let col = col.as_any().downcast_ref::<UInt32Array>().expect("u32 column");
+        out.extend((0..col.len()).map(|i| col.is_valid(i).then(|| col.value(i))));
+    }
+    out
+}
+
+/// How many times each (source, line) is stored, over `records/` (a record covers `line` and
+/// the continuation lines after it) and `unparsed/` of a data directory: every line read must
+/// be there exactly once.
 pub fn stored_lines(data: &Path) -> std::collections::BTreeMap<(String, u64), usize> {
     let mut stored = std::collections::BTreeMap::new();
     for dataset in ["records", "unparsed"] {
         let batches = read_dataset(&data.join(dataset));
-        for (source, line) in strings(&batches, "source")
+        let spans = match dataset {
+            "records" => u32s(&batches, "lines"),
+            _ => vec![Some(1); batches.iter().map(|b| b.num_rows()).sum()],
+        };
+        for ((source, line), span) in strings(&batches, "source")
             .into_iter()
             .zip(u64s(&batches, "line"))
+            .zip(spans)
         {
-            *stored
-                .entry((source.expect("source"), line.expect("line")))
-                .or_insert(0) += 1;
+            let (source, line) = (source.expect("source"), line.expect("line"));
+            for covered in line..line + u64::from(span.expect("lines")) {
+                *stored.entry((source.clone(), covered)).or_insert(0) += 1;
+            }
         }
     }
     stored

@@ -21,6 +21,7 @@ pub mod journald;
 pub mod jsonl;
 pub mod logcat;
 pub mod logfmt;
+pub mod multiline;
 pub mod mysql;
 pub mod postgres;
 pub mod pylog;
@@ -28,6 +29,8 @@ pub mod redis;
 pub mod regex;
 pub mod syslog3164;
 pub mod syslog5424;
+pub mod w3c;
+pub mod zeek;
 
 /// What a parser needs to know besides the line: data, never a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +69,18 @@ pub enum ParseError {
     /// The line is empty or only white space.
     #[error("empty line")]
     Empty,
+    /// A continuation line (a stack trace's) after a record that already holds
+    /// [`multiline::MAX_RECORD_LINES`] lines or [`multiline::MAX_RECORD_BYTES`] bytes.
+    #[error(
+        "continues a multi-line record already at its cap ({} lines, {} bytes)",
+        multiline::MAX_RECORD_LINES,
+        multiline::MAX_RECORD_BYTES
+    )]
+    RecordFull,
+    /// A header directive (`#Fields:`, `#separator`…) of a format whose header names its
+    /// columns: it describes the file, it is not an event.
+    #[error("header line (a #directive), not an event")]
+    Header,
 }
 
 impl ParseError {
@@ -78,6 +93,8 @@ impl ParseError {
             ParseError::Time(_) => "bad timestamp",
             ParseError::Json(_) => "invalid JSON",
             ParseError::Empty => "empty line",
+            ParseError::RecordFull => "multi-line record cap",
+            ParseError::Header => "header line",
         }
     }
 }
@@ -89,6 +106,24 @@ pub trait LineParser: Send + Sync {
     fn name(&self) -> &str;
     /// Parses a line (without its line terminator).
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError>;
+
+    /// Whether a file's header names this format's columns (W3C `#Fields:`, Zeek `#fields`),
+    /// so the parser should be fitted to each file with [`LineParser::for_file`].
+    fn has_header(&self) -> bool {
+        false
+    }
+
+    /// This format's parser fitted to the file whose first lines are `head`, when they hold
+    /// its header; `None` otherwise (and for formats without one).
+    fn for_file(&self, _head: &[&str]) -> Option<Box<dyn LineParser>> {
+        None
+    }
+}
+
+/// The value of a header directive `name` (e.g. `#Fields:`) on `line`, trimmed.
+pub(crate) fn header_value<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let value = line.strip_prefix(name)?;
+    value.starts_with([' ', '\t']).then(|| value.trim())
 }
 
 /// The built-in formats.
@@ -124,15 +159,21 @@ pub enum Format {
     ApacheError,
     /// Android logcat, `threadtime` layout.
     Logcat,
+    /// W3C extended log file format (IIS), columns named by `#Fields:`.
+    W3c,
+    /// Zeek (Bro) TSV logs, columns named by `#fields`.
+    Zeek,
 }
 
 impl Format {
     /// Every built-in format, in the order auto-detection prefers on a tie.
     /// Formats whose lines another format also reads come first: Docker's and the journal's
     /// JSON objects before `json`.
-    pub const ALL: [Format; 15] = [
+    pub const ALL: [Format; 17] = [
         Format::Combined,
         Format::Common,
+        Format::W3c,
+        Format::Zeek,
         Format::Syslog5424,
         Format::PythonLogging,
         Format::Docker,
@@ -171,6 +212,8 @@ impl Format {
             Format::Redis => "redis",
             Format::ApacheError => "apache_error",
             Format::Logcat => "logcat",
+            Format::W3c => "w3c",
+            Format::Zeek => "zeek",
         }
     }
 
@@ -192,6 +235,8 @@ impl Format {
             Format::Redis => "Redis server log",
             Format::ApacheError => "Apache httpd error log (2.2 and 2.4)",
             Format::Logcat => "Android logcat, -v threadtime",
+            Format::W3c => "W3C extended log (IIS, CDNs), columns from the #Fields: header",
+            Format::Zeek => "Zeek (Bro) TSV logs (conn, http, dns…), columns from the #fields header",
         }
     }
 
@@ -213,6 +258,8 @@ impl Format {
             Format::Redis => "1:M 11 Oct 2026 22:14:15.003 * Ready to accept connections tcp",
             Format::ApacheError => "[Sun Oct 11 22:14:15.003417 2026] [core:error] [pid 35708:tid 4328636416] [client 203.0.113.7:52144] AH00124: Request exceeded the limit of 10 internal redirects",
             Format::Logcat => "10-11 22:14:15.003  1702  2395 W ActivityManager: Slow operation: 61ms so far",
+            Format::W3c => "2026-10-11 22:14:15 10.0.0.5 GET /default.htm - 80 - 203.0.113.7 Mozilla/5.0+(Windows+NT+10.0) - 200 0 0 15",
+            Format::Zeek => "1791756855.003417\tCHhAvVGS1DHFjwGM9\t192.168.1.10\t52345\t93.184.216.34\t443\ttcp\tssl\t0.512345\t1024\t4096\tSF\tT\tF\t0\tShADadFf\t12\t1652\t14\t4832\t-",
         }
     }
 
@@ -234,6 +281,8 @@ impl Format {
             Format::Redis => Box::new(redis::RedisParser),
             Format::ApacheError => Box::new(apache_error::ApacheErrorParser),
             Format::Logcat => Box::new(logcat::LogcatParser),
+            Format::W3c => Box::new(w3c::W3cParser::default()),
+            Format::Zeek => Box::new(zeek::ZeekParser::default()),
         }
     }
 
@@ -256,6 +305,8 @@ impl Format {
             Format::Redis => redis::render(record, out),
             Format::ApacheError => apache_error::render(record, out),
             Format::Logcat => logcat::render(record, out),
+            Format::W3c => w3c::render(record, out),
+            Format::Zeek => zeek::render(record, out),
         }
     }
 }
@@ -291,15 +342,22 @@ impl FromStr for Format {
             "redis" => Format::Redis,
             "apache_error" => Format::ApacheError,
             "logcat" | "android" => Format::Logcat,
+            "w3c" | "iis" => Format::W3c,
+            "zeek" | "bro" => Format::Zeek,
             _ => return Err(UnknownFormat(s.to_owned())),
         })
     }
 }
 
-/// Picks the parser that reads most of `sample` (at least half of its non-empty lines);
+/// Picks the parser that reads most of `sample` (at least half of its non-empty lines that
+/// can start a record: a stack trace's lines and `#` header or comment lines are not scored);
 /// candidates earlier in the slice win ties. Returns the candidate's index.
 pub fn detect(sample: &[&str], candidates: &[&dyn LineParser], ctx: &ParseContext) -> Option<usize> {
-    let lines: Vec<&str> = sample.iter().copied().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = sample
+        .iter()
+        .copied()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !multiline::continues_record(l))
+        .collect();
     if lines.is_empty() {
         return None;
     }

@@ -1,0 +1,145 @@
+//! End-to-end: stack traces (Java through the generic timestamp-first parser, Python through
+//! pylog) become one record each, across chunk boundaries; damaged lines stay unparsed rows.
+// A failed setup step (temp dir, file write) should fail the test on the spot.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{json_of, loglens, read_dataset, stored_lines, strings, u32s, u64s};
+
+/// A Java service's log4j output (`%d{ISO8601} %-5p [%t] %c - %m%n`): per order an INFO
+/// line, and for every third order an ERROR with a seven-line trace.
+fn java_log(orders: usize) -> String {
+    let mut out = String::new();
+    for i in 0..orders {
+        let (m, s) = ((i / 60) % 60, i % 60);
+        out.push_str(&format!(
+            "2026-03-04 05:{m:02}:{s:02},123 INFO  [main] com.example.OrderService - order {i} accepted\n"
+        ));
+        if i % 3 == 0 {
+            out.push_str(&format!(
+                "2026-03-04 05:{m:02}:{s:02},456 ERROR [pool-1-thread-{i}] com.example.OrderService - payment failed for order {i}\n\
+                 java.lang.IllegalStateException: card declined\n\
+                 \tat com.example.Payments.charge(Payments.java:42)\n\
+                 \tat com.example.OrderService.place(OrderService.java:17)\n\
+                 Caused by: java.net.SocketTimeoutException: Read timed out\n\
+                 \tat java.base/java.net.SocketInputStream.read(SocketInputStream.java:168)\n\
+                 \t... 2 more\n"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn stack_traces_are_one_record_each_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    // About 3 MiB: several 1 MiB chunks, so traces straddle chunk boundaries.
+    let orders = 12_000;
+    std::fs::write(&log, java_log(orders)).unwrap();
+    let data = dir.path().join("data");
+    let summary = json_of(
+        loglens()
+            .args(["process", "--json", "--threads", "2", "--data-dir"])
+            .arg(&data)
+            .arg(&log),
+    );
+    let errors = orders.div_ceil(3);
+    let lines = orders + errors * 7;
+    assert_eq!(summary["lines"], lines as u64);
+    assert_eq!(summary["parsed"]["generic"], lines as u64, "{summary}");
+    assert_eq!(summary["continuation_lines"], (errors * 6) as u64);
+    assert_eq!(summary["records_written"], (orders + errors) as u64);
+    assert_eq!(summary["unparsed"], serde_json::json!({}));
+
+    let records = read_dataset(&data.join("records"));
+    let spans = u32s(&records, "lines");
+    let levels = strings(&records, "level");
+    let messages = strings(&records, "message");
+    for ((span, level), message) in spans.iter().zip(&levels).zip(&messages) {
+        let (span, message) = (span.unwrap(), message.as_deref().unwrap());
+        match level.as_deref() {
+            Some("error") => {
+                assert_eq!(span, 7, "{message}");
+                assert!(message.ends_with("\n\t... 2 more"), "{message:?}");
+                assert_eq!(
+                    message.lines().nth(1),
+                    Some("java.lang.IllegalStateException: card declined")
+                );
+            }
+            _ => assert_eq!(span, 1, "{message}"),
+        }
+    }
+    // Every line of the file is stored exactly once.
+    let stored = stored_lines(&data);
+    assert_eq!(stored.len(), lines);
+    assert!(stored.values().all(|&n| n == 1));
+
+    // Templates are mined from a record's first line: one per log statement, traces aside.
+    let out = loglens()
+        .args(["templates", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listed: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut patterns: Vec<&str> = listed.iter().map(|t| t["template"].as_str().unwrap()).collect();
+    patterns.sort();
+    assert_eq!(
+        patterns,
+        [
+            "com.example.OrderService - order <*> accepted",
+            "com.example.OrderService - payment failed for order <*>"
+        ]
+    );
+}
+
+#[test]
+fn python_tracebacks_join_and_damaged_lines_stay_unparsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("worker.log");
+    // Python logging's default handler format, `logger.exception(...)` output included.
+    let text = "2026-03-04 05:06:07,100 - worker - INFO - job 1 started\n\
+                2026-03-04 05:06:07,200 - worker - ERROR - job 1 failed\n\
+                Traceback (most recent call last):\n\
+                \x20 File \"/srv/worker.py\", line 12, in run\n\
+                \x20   result = compute(job)\n\
+                \x20 File \"/srv/worker.py\", line 30, in compute\n\
+                \x20   raise ValueError(\"bad input\")\n\
+                ValueError: bad input\n\
+                \0\0\0\0\0\0\0\0 - worker - INFO - job 2 sta\n\
+                \x20 indented after a damaged line: nothing to join\n\
+                2026-03-04 05:06:08,300 - worker - INFO - job 2 started\n";
+    std::fs::write(&log, text).unwrap();
+    let data = dir.path().join("data");
+    let summary = json_of(
+        loglens()
+            .args(["process", "--json", "--data-dir"])
+            .arg(&data)
+            .arg(&log),
+    );
+    assert_eq!(
+        summary["file_formats"][log.display().to_string()],
+        "pylog",
+        "{summary}"
+    );
+    assert_eq!(summary["continuation_lines"], 6);
+    assert_eq!(summary["records_written"], 3);
+
+    let records = read_dataset(&data.join("records"));
+    assert_eq!(u64s(&records, "line"), [Some(1), Some(2), Some(11)]);
+    assert_eq!(u32s(&records, "lines"), [Some(1), Some(7), Some(1)]);
+    let messages = strings(&records, "message");
+    assert_eq!(
+        messages[1].as_deref(),
+        Some(
+            "job 1 failed\nTraceback (most recent call last):\n  File \"/srv/worker.py\", line 12, in run\n    result = compute(job)\n  File \"/srv/worker.py\", line 30, in compute\n    raise ValueError(\"bad input\")\nValueError: bad input"
+        )
+    );
+    let unparsed = read_dataset(&data.join("unparsed"));
+    assert_eq!(u64s(&unparsed, "line"), [Some(9), Some(10)]);
+}
