@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 
-use common::loglens;
+use common::{json_of, loglens, read_dataset, strings};
 
 #[test]
 fn list_names_user_builtin_and_generic_formats_with_examples() {
@@ -91,4 +91,147 @@ fn test_of_a_missing_file_names_it_and_fails() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/app.log"), "{err}");
+}
+
+/// A format file in `formats_dir`: listed, detected, its records carry its fields; a sample
+/// that does not parse stops the run with the file, format and sample named.
+#[test]
+fn format_files_in_a_directory_are_used_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("formats.d")).unwrap();
+    let spec = r#"
+[[format]]
+name = "payments"
+description = "the payments daemon: `ts|L|component|message`"
+regex = '^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)\|(?P<level>[DIWE])\|(?P<service>\w+)\|(?P<message>.*)$'
+levels = { D = "debug", I = "info", W = "warn", E = "error" }
+samples = [
+  { line = "2026-03-04T05:06:07Z|E|ledger|balance mismatch on account 7", level = "error", service = "ledger" },
+  "2026-03-04T05:06:08Z|I|api|charge accepted",
+]
+"#;
+    std::fs::write(dir.path().join("formats.d/payments.toml"), spec).unwrap();
+    let config = dir.path().join("loglens.toml");
+    std::fs::write(&config, "formats_dir = \"formats.d\"\n").unwrap();
+
+    let out = loglens()
+        .args(["formats", "list", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.starts_with("payments") && first.contains("the payments daemon"),
+        "{text}"
+    );
+    for builtin in [
+        "log4j",
+        "glog",
+        "haproxy",
+        "windows_cbs",
+        "zap",
+        "spring",
+        "kafka",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(builtin)),
+            "{builtin} missing: {text}"
+        );
+    }
+
+    let log = dir.path().join("payments.log");
+    std::fs::write(
+        &log,
+        "2026-03-04T05:06:07Z|W|ledger|slow commit\n2026-03-04T05:06:08Z|E|api|card declined\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let summary = json_of(
+        loglens()
+            .args(["process", "--json", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg(&log),
+    );
+    assert_eq!(summary["parsed"]["payments"], 2, "{summary}");
+    let records = read_dataset(&data.join("records"));
+    assert_eq!(
+        strings(&records, "level"),
+        [Some("warn".to_owned()), Some("error".to_owned())]
+    );
+
+    std::fs::write(
+        dir.path().join("formats.d/payments.toml"),
+        spec.replace("|E|ledger|balance", "|X|ledger|balance"),
+    )
+    .unwrap();
+    let out = loglens()
+        .args(["process", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("payments.toml: format[0] (payments).samples[0]: does not parse"),
+        "{err}"
+    );
+}
+
+/// A Collector file-exporter file: one OTLP/JSON batch per line, every log record a record;
+/// lines are counted once however many records they hold.
+#[test]
+fn otel_batches_give_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("otel-logs.json");
+    let batch = |n: u64, records: u64| {
+        let logs: Vec<String> = (0..records)
+            .map(|i| {
+                format!(
+                    r#"{{"timeUnixNano":"{}","severityText":"{}","body":{{"stringValue":"request {n}.{i} served"}}}}"#,
+                    1_772_600_767_000_000_000u64 + (n * 10 + i) * 1_000_000_000,
+                    if i == 0 { "ERROR" } else { "INFO" }
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"checkout"}}}}]}},"scopeLogs":[{{"scope":{{"name":"app"}},"logRecords":[{}]}}]}}]}}"#,
+            logs.join(",")
+        )
+    };
+    let text = format!("{}\n{}\n{}\nnot json\n", batch(0, 3), batch(1, 1), batch(2, 2));
+    std::fs::write(&log, text).unwrap();
+    let data = dir.path().join("data");
+    let summary = json_of(
+        loglens()
+            .args(["process", "--json", "--data-dir"])
+            .arg(&data)
+            .arg(&log),
+    );
+    assert_eq!(
+        summary["file_formats"][log.display().to_string()],
+        "otel",
+        "{summary}"
+    );
+    assert_eq!(summary["lines"], 4);
+    assert_eq!(summary["parsed"]["otel"], 3);
+    assert_eq!(summary["records_written"], 6);
+    let records = read_dataset(&data.join("records"));
+    assert_eq!(
+        strings(&records, "level")
+            .iter()
+            .filter(|l| l.as_deref() == Some("error"))
+            .count(),
+        3
+    );
+    assert!(strings(&records, "service")
+        .iter()
+        .all(|s| s.as_deref() == Some("checkout")));
+    assert_eq!(common::u64s(&records, "line"), [1, 1, 1, 2, 3, 3].map(Some));
 }

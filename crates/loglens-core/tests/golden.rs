@@ -63,9 +63,14 @@ fn actual(format: Format) -> String {
     let entries: Vec<Value> = input
         .lines()
         .enumerate()
-        .map(|(i, line)| match parser.parse(line, &ctx) {
-            Ok(record) => json!({ "line": i + 1, "input": line, "record": record_json(&record) }),
-            Err(e) => json!({ "line": i + 1, "input": line, "error": e.to_string(), "kind": e.kind() }),
+        .map(|(i, line)| {
+            // A batch line (OTLP/JSON) holds several records: they are listed as "records".
+            let mut records = Vec::new();
+            match parser.parse_each(line, &ctx, &mut |r| records.push(record_json(&r))) {
+                Ok(()) if records.len() == 1 => json!({ "line": i + 1, "input": line, "record": records[0] }),
+                Ok(()) => json!({ "line": i + 1, "input": line, "records": records }),
+                Err(e) => json!({ "line": i + 1, "input": line, "error": e.to_string(), "kind": e.kind() }),
+            }
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&entries).expect("serializable");
@@ -203,6 +208,11 @@ fn w3c() {
 #[test]
 fn zeek() {
     check(Format::Zeek);
+}
+
+#[test]
+fn otel() {
+    check(Format::Otel);
 }
 
 #[test]

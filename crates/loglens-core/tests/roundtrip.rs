@@ -199,13 +199,14 @@ fn covered_by(format: Format) -> &'static str {
         Format::Logcat => "logcat_round_trips",
         Format::W3c => "w3c_round_trips",
         Format::Zeek => "zeek_round_trips",
+        Format::Otel => "otel_round_trips",
     }
 }
 
 #[test]
 fn every_builtin_format_has_a_property_test() {
     let names: Vec<&str> = Format::ALL.iter().map(|f| covered_by(*f)).collect();
-    assert_eq!(names.len(), 17);
+    assert_eq!(names.len(), 18);
 }
 
 proptest! {
@@ -259,6 +260,23 @@ proptest! {
             record.attrs.push((Cow::Borrowed("sc-substatus"), owned(sub.clone())));
         }
         round_trip(Format::W3c, &record, &ParseContext::default())?;
+    }
+
+    #[test]
+    fn otel_round_trips(
+        ts in ts_with_precision(1),
+        level in proptest::option::of(any_level()),
+        message in any_text(),
+        service in proptest::option::of(token()),
+        host in proptest::option::of(token()),
+        attrs in proptest::collection::vec((attr_key(), any_text()), 0..4),
+    ) {
+        let mut record = Record::new(ts, message);
+        record.level = level;
+        record.service = service.map(owned);
+        record.host = host.map(owned);
+        record.attrs = attrs.into_iter().map(|(k, v)| (owned(k), owned(v))).collect();
+        round_trip(Format::Otel, &record, &ParseContext::default())?;
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The TOML configuration (`loglens.toml`): inputs with their format and labels, user formats
-//! (a regex with named groups), and processing options. Unknown keys are errors, so a typo
+//! (format specs, see [`crate::formats`]), and processing options. Unknown keys are errors, so a typo
 //! never silently changes behaviour.
 
 use std::path::{Path, PathBuf};
 
 use loglens_core::zone::{LocalZone, NamedZone};
 use serde::Deserialize;
+
+pub use crate::formats::FormatSpec;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -14,9 +16,12 @@ pub struct Config {
     /// Processing options.
     #[serde(default)]
     pub process: ProcessSection,
-    /// User-defined formats, tried before the built-in ones when detecting.
+    /// User-defined formats (`[[format]]` here, then those of `formats_dir`), tried before
+    /// the built-in ones when detecting.
     #[serde(default, rename = "format")]
-    pub formats: Vec<UserFormat>,
+    pub formats: Vec<FormatSpec>,
+    /// A directory of format files (`*.toml` with `[[format]]` tables), relative to this file.
+    pub formats_dir: Option<PathBuf>,
     /// Inputs: files or directories with their format and labels.
     #[serde(default, rename = "input")]
     pub inputs: Vec<InputSection>,
@@ -57,20 +62,6 @@ pub struct ProcessSection {
     /// Zone of timestamps that carry none: an IANA name such as `Europe/Paris` (daylight
     /// saving followed), or a fixed `+HH:MM` / `-HH:MM` / `Z` (default: UTC).
     pub timezone: Option<String>,
-}
-
-/// `[[format]]`: a user format.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserFormat {
-    /// The name inputs refer to and the `format` column stores.
-    pub name: String,
-    /// A regex with named groups: `ts` (required), `level`, `host`, `service`, `message`,
-    /// the access-log fields (`client_ip`, `method`, `path`, `status`, `bytes`, `latency_ms`,
-    /// `referer`, `user_agent`); every other named group goes to `attrs`.
-    pub regex: String,
-    /// A strftime layout for the `ts` group (default: ISO 8601, CLF, syslog, epoch detected).
-    pub timestamp: Option<String>,
 }
 
 /// `[[input]]`: one file or directory.
@@ -140,6 +131,15 @@ impl Config {
         })?;
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         config.check(path)?;
+        if let Some(dir) = &config.formats_dir {
+            let from_dir =
+                crate::formats::read_dir(&config.base_dir.join(dir)).map_err(|e| ConfigError::Invalid {
+                    path: path.to_owned(),
+                    field: "formats_dir".into(),
+                    message: e.to_string(),
+                })?;
+            config.formats.extend(from_dir);
+        }
         Ok(config)
     }
 
@@ -155,16 +155,14 @@ impl Config {
         // Compiling here, not at first use, makes `config validate` catch a regex that does not
         // compile or lacks the `ts` group before any run depends on it.
         for (i, user) in self.formats.iter().enumerate() {
-            loglens_core::format::regex::RegexFormat::new(
-                user.name.clone(),
-                &user.regex,
-                user.timestamp.clone(),
-            )
-            .map_err(|e| invalid(format!("format[{i}].regex ({})", user.name), e.to_string()))?;
+            user.build()
+                .map_err(|e| invalid(format!("format[{i}].{} ({})", e.field, user.name), e.message))?;
         }
         for (i, input) in self.inputs.iter().enumerate() {
             if let Some(name) = &input.format {
-                if self.user_format(name).is_none() && name.parse::<loglens_core::format::Format>().is_err() {
+                let builtin = name.parse::<loglens_core::format::Format>().is_ok()
+                    || crate::formats::builtin_names().contains(name);
+                if self.user_format(name).is_none() && !builtin {
                     return Err(invalid(
                         format!("input[{i}].format"),
                         format!("unknown format {name:?}: not built in and no [[format]] has that name"),
@@ -179,7 +177,7 @@ impl Config {
     }
 
     /// The user format of that name.
-    pub fn user_format(&self, name: &str) -> Option<&UserFormat> {
+    pub fn user_format(&self, name: &str) -> Option<&FormatSpec> {
         self.formats.iter().find(|f| f.name == name)
     }
 

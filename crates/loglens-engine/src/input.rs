@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::EngineError;
 
-/// The parsers known to a run: user formats from the config, then the built-in ones.
+/// The parsers known to a run: user formats from the config, then the built-in ones (Rust,
+/// then those declared as data), then `generic`.
 #[derive(Clone)]
 pub struct Parsers {
     all: Vec<Arc<dyn LineParser>>,
@@ -23,15 +24,18 @@ impl Parsers {
     pub fn from_config(config: &Config) -> Result<Parsers, EngineError> {
         let mut all: Vec<Arc<dyn LineParser>> = Vec::new();
         for (i, user) in config.formats.iter().enumerate() {
-            let parser = loglens_core::format::regex::RegexFormat::new(
-                user.name.clone(),
-                &user.regex,
-                user.timestamp.clone(),
-            )
-            .map_err(|e| EngineError::Config(format!("format[{i}] ({}): {e}", user.name)))?;
+            let parser = user
+                .build()
+                .map_err(|e| EngineError::Config(format!("format[{i}] ({}).{e}", user.name)))?;
             all.push(Arc::new(parser));
         }
         all.extend(Format::ALL.iter().map(|f| Arc::from(f.parser())));
+        let data_formats = crate::formats::builtin().map_err(|e| EngineError::Config(e.to_string()))?;
+        all.extend(
+            data_formats
+                .into_iter()
+                .map(|p| Arc::new(p) as Arc<dyn LineParser>),
+        );
         // Last, and detected only when nothing specific reads the sample.
         all.push(Arc::new(GenericParser));
         Ok(Parsers { all })
@@ -211,11 +215,12 @@ mod detect_tests {
 
     #[test]
     fn generic_reads_what_no_specific_format_does() {
-        let spark = [
-            "26/03/04 05:06:07 INFO storage.BlockManager: Found block rdd_2_3 locally",
-            "26/03/04 05:06:08 WARN storage.BlockManager: Block rdd_2_4 missing",
+        // HDFS 0.x: `yyMMdd HHmmss thread LEVEL logger: message`, which no format file declares.
+        let hdfs = [
+            "260304 050607 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating",
+            "260304 050608 35 WARN dfs.FSNamesystem: BLOCK* NameSystem.addStoredBlock: redundant",
         ];
-        assert_eq!(detected(&spark).as_deref(), Some("generic"));
+        assert_eq!(detected(&hdfs).as_deref(), Some("generic"));
         assert_eq!(detected(&["no timestamp here", "nor here"]), None);
     }
 

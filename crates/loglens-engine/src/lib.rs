@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod detect;
 pub mod distributed;
+pub mod formats;
 pub mod input;
 mod mine;
 mod parsed;

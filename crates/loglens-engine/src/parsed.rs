@@ -160,6 +160,8 @@ pub(crate) struct ParsedRecords {
     attrs: Vec<(Span, Span)>,
     /// Lines joined to the record before them (see [`continues_record`]).
     pub(crate) continuation_lines: u64,
+    /// Lines that gave records (a batch line may give several).
+    lines_with_records: u64,
 }
 
 impl ParsedRecords {
@@ -177,6 +179,7 @@ impl ParsedRecords {
         let mut records = Vec::new();
         let mut attrs = Vec::new();
         let mut continuation_lines = 0;
+        let mut lines_with_records = 0;
         let mut spanner = Spanner {
             lines: &lines,
             built: &mut built,
@@ -184,13 +187,24 @@ impl ParsedRecords {
         // Whether the last record is right before this line, so a continuation may join it.
         let mut open = false;
         for (line_no, line) in lines_of(&lines, first_line) {
-            let error = match parser.map(|p| p.parse(line, ctx)) {
-                Some(Ok(record)) => {
+            let before = records.len();
+            let parsed = parser.map(|p| {
+                p.parse_each(line, ctx, &mut |record| {
                     records.push(span_record(&record, line_no, &mut spanner, &mut attrs));
+                })
+            });
+            let error = match parsed {
+                Some(Ok(())) if records.len() > before => {
+                    lines_with_records += 1;
                     open = true;
                     continue;
                 }
-                Some(Err(e)) => Some(e),
+                Some(Ok(())) => None,
+                Some(Err(e)) => {
+                    // A batch line that failed part-way keeps no record.
+                    records.truncate(before);
+                    Some(e)
+                }
                 None => None,
             };
             let last = records.last_mut().filter(|_| open && continues_record(line));
@@ -212,12 +226,13 @@ impl ParsedRecords {
             records,
             attrs,
             continuation_lines,
+            lines_with_records,
         })
     }
 
     /// Physical lines of the records: lines that parsed, continuation lines included.
     pub(crate) fn lines_parsed(&self) -> u64 {
-        self.records.len() as u64 + self.continuation_lines
+        self.lines_with_records + self.continuation_lines
     }
 
     /// The message of a record.

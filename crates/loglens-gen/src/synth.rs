@@ -237,7 +237,8 @@ impl Synth {
             | Format::Mysql
             | Format::Redis
             | Format::ApacheError
-            | Format::Logcat => self.app_line(format, ts, out),
+            | Format::Logcat
+            | Format::Otel => self.app_line(format, ts, out),
             Format::PythonLogging => self.python_line(ts, out),
         }
     }

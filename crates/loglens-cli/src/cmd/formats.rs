@@ -88,7 +88,12 @@ fn list(parsers: &Parsers, out: &mut Output) -> anyhow::Result<()> {
                 "fallback: a line that starts with a timestamp, then an optional level and the message",
                 None,
             ),
-            _ => ("user format from the config ([[format]] regex)", None),
+            _ => (
+                parser
+                    .description()
+                    .unwrap_or("user format from the config ([[format]] regex)"),
+                parser.example(),
+            ),
         };
         out.line(&format!("{name:<16}  {what}"))?;
         if let Some(example) = example {

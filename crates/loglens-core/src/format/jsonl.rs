@@ -17,7 +17,7 @@ use crate::time::{write_rfc3339, Fraction, Timestamp};
 ///
 /// - time: the first present of `ts`, `timestamp`, `time`, `@timestamp`, `datetime`; an RFC
 ///   3339 string or a number of epoch seconds (milliseconds above 1e11, microseconds above
-///   1e14); required.
+///   1e14, nanoseconds above 1e17); required.
 /// - level: `level`, `severity`, `lvl`, `log.level`, when a known level name (otherwise the
 ///   key stays an attr).
 /// - message: `msg`, `message`, `log`; service: `service`, `app`, `logger`, `service.name`;
@@ -101,17 +101,21 @@ fn parse_time_value(raw: &RawValue, ctx: &ParseContext) -> Result<Timestamp, Par
 }
 
 /// An epoch number as seconds, or milliseconds when above 1e11, or microseconds above 1e14
-/// (in magnitude). Integers are exact; fractions are rounded to the microsecond.
+/// (in magnitude), or nanoseconds above 1e17. Integers are exact (nanoseconds truncated to the
+/// microsecond); fractions are rounded to the microsecond.
 pub(crate) fn parse_epoch(text: &str) -> Option<Timestamp> {
     const MILLIS_ABOVE: f64 = 1e11;
     const MICROS_ABOVE: f64 = 1e14;
+    const NANOS_ABOVE: f64 = 1e17;
     let (negative, digits) = match text.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, text),
     };
-    if !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = digits.parse().ok()?;
-        let micros = if n as f64 > MICROS_ABOVE {
+        let micros = if n as f64 > NANOS_ABOVE {
+            n / 1000
+        } else if n as f64 > MICROS_ABOVE {
             n
         } else if n as f64 > MILLIS_ABOVE {
             n * 1000
@@ -124,7 +128,9 @@ pub(crate) fn parse_epoch(text: &str) -> Option<Timestamp> {
         return None;
     }
     let v: f64 = text.parse().ok()?;
-    let scale = if v.abs() > MICROS_ABOVE {
+    let scale = if v.abs() > NANOS_ABOVE {
+        1e-3
+    } else if v.abs() > MICROS_ABOVE {
         1.0
     } else if v.abs() > MILLIS_ABOVE {
         1e3
@@ -322,6 +328,8 @@ mod tests {
             (r#"{"ts":1793534400.123456}"#, "2026-11-01T12:00:00.123456Z"),
             (r#"{"ts":1793534400123}"#, "2026-11-01T12:00:00.123Z"),
             (r#"{"ts":1793534400123456}"#, "2026-11-01T12:00:00.123456Z"),
+            (r#"{"ts":1793534400123456789}"#, "2026-11-01T12:00:00.123456Z"),
+            (r#"{"time":"1793534400123456789"}"#, "2026-11-01T12:00:00.123456Z"),
             (r#"{"ts":1.793534400123e12}"#, "2026-11-01T12:00:00.123Z"),
             (r#"{"ts":"1793534400"}"#, "2026-11-01T12:00:00Z"),
             (r#"{"ts":-1}"#, "1969-12-31T23:59:59Z"),

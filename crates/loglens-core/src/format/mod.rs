@@ -23,6 +23,7 @@ pub mod logcat;
 pub mod logfmt;
 pub mod multiline;
 pub mod mysql;
+pub mod otel;
 pub mod postgres;
 pub mod pylog;
 pub mod redis;
@@ -107,6 +108,29 @@ pub trait LineParser: Send + Sync {
     /// Parses a line (without its line terminator).
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError>;
 
+    /// Parses a line into every record it holds, handing each to `each`: one for most
+    /// formats, several for a batch line (OTLP/JSON `resourceLogs`).
+    fn parse_each<'a>(
+        &self,
+        line: &'a str,
+        ctx: &ParseContext,
+        each: &mut dyn FnMut(Record<'a>),
+    ) -> Result<(), ParseError> {
+        each(self.parse(line, ctx)?);
+        Ok(())
+    }
+
+    /// One line on what the format reads, for `loglens formats list` (built-in Rust formats
+    /// answer through [`Format::description`]).
+    fn description(&self) -> Option<&str> {
+        None
+    }
+
+    /// A line of the format, for `loglens formats list`.
+    fn example(&self) -> Option<&str> {
+        None
+    }
+
     /// Whether a file's header names this format's columns (W3C `#Fields:`, Zeek `#fields`),
     /// so the parser should be fitted to each file with [`LineParser::for_file`].
     fn has_header(&self) -> bool {
@@ -163,13 +187,15 @@ pub enum Format {
     W3c,
     /// Zeek (Bro) TSV logs, columns named by `#fields`.
     Zeek,
+    /// OpenTelemetry logs as JSON (OTLP/JSON batches, log records, the data model).
+    Otel,
 }
 
 impl Format {
     /// Every built-in format, in the order auto-detection prefers on a tie.
     /// Formats whose lines another format also reads come first: Docker's and the journal's
     /// JSON objects before `json`.
-    pub const ALL: [Format; 17] = [
+    pub const ALL: [Format; 18] = [
         Format::Combined,
         Format::Common,
         Format::W3c,
@@ -178,6 +204,7 @@ impl Format {
         Format::PythonLogging,
         Format::Docker,
         Format::Journald,
+        Format::Otel,
         Format::Cri,
         Format::Postgres,
         Format::Mysql,
@@ -214,6 +241,7 @@ impl Format {
             Format::Logcat => "logcat",
             Format::W3c => "w3c",
             Format::Zeek => "zeek",
+            Format::Otel => "otel",
         }
     }
 
@@ -237,6 +265,7 @@ impl Format {
             Format::Logcat => "Android logcat, -v threadtime",
             Format::W3c => "W3C extended log (IIS, CDNs), columns from the #Fields: header",
             Format::Zeek => "Zeek (Bro) TSV logs (conn, http, dns…), columns from the #fields header",
+            Format::Otel => "OpenTelemetry JSON logs: OTLP/JSON batches (Collector file exporter), log records, data model",
         }
     }
 
@@ -259,6 +288,7 @@ impl Format {
             Format::ApacheError => "[Sun Oct 11 22:14:15.003417 2026] [core:error] [pid 35708:tid 4328636416] [client 203.0.113.7:52144] AH00124: Request exceeded the limit of 10 internal redirects",
             Format::Logcat => "10-11 22:14:15.003  1702  2395 W ActivityManager: Slow operation: 61ms so far",
             Format::W3c => "2026-10-11 22:14:15 10.0.0.5 GET /default.htm - 80 - 203.0.113.7 Mozilla/5.0+(Windows+NT+10.0) - 200 0 0 15",
+            Format::Otel => r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},"scopeLogs":[{"logRecords":[{"timeUnixNano":"1791756855003417000","severityText":"ERROR","body":{"stringValue":"payment failed"}}]}]}]}"#,
             Format::Zeek => "1791756855.003417\tCHhAvVGS1DHFjwGM9\t192.168.1.10\t52345\t93.184.216.34\t443\ttcp\tssl\t0.512345\t1024\t4096\tSF\tT\tF\t0\tShADadFf\t12\t1652\t14\t4832\t-",
         }
     }
@@ -283,6 +313,7 @@ impl Format {
             Format::Logcat => Box::new(logcat::LogcatParser),
             Format::W3c => Box::new(w3c::W3cParser::default()),
             Format::Zeek => Box::new(zeek::ZeekParser::default()),
+            Format::Otel => Box::new(otel::OtelParser),
         }
     }
 
@@ -307,6 +338,7 @@ impl Format {
             Format::Logcat => logcat::render(record, out),
             Format::W3c => w3c::render(record, out),
             Format::Zeek => zeek::render(record, out),
+            Format::Otel => otel::render(record, out),
         }
     }
 }
@@ -344,6 +376,7 @@ impl FromStr for Format {
             "logcat" | "android" => Format::Logcat,
             "w3c" | "iis" => Format::W3c,
             "zeek" | "bro" => Format::Zeek,
+            "otel" | "opentelemetry" | "otlp" => Format::Otel,
             _ => return Err(UnknownFormat(s.to_owned())),
         })
     }

@@ -1,6 +1,7 @@
-//! User formats: a regular expression with named groups, declared in the config for logs no
-//! built-in format reads. Named groups map onto the record (`ts`, `level`, `host`, `service`,
-//! `message`, typed access fields); every other named group becomes an attr.
+//! Formats as data: a regular expression with named groups, declared in a TOML format file
+//! (the built-in log4j, glog, HAProxy… files, or a user's `[[format]]`). Named groups map onto
+//! the record (`ts`, `level`, `host`, `service`, `message`, typed access fields); every other
+//! named group becomes an attr.
 
 use std::borrow::Cow;
 
@@ -55,6 +56,10 @@ pub struct RegexFormat {
     regex: Regex,
     layout: Option<Layout>,
     groups: Groups,
+    /// Level words of this format (`I`, `W` for glog), tried before the usual names.
+    levels: Vec<(String, Level)>,
+    description: Option<String>,
+    example: Option<String>,
 }
 
 /// A parsed strftime layout.
@@ -151,7 +156,31 @@ impl RegexFormat {
             regex,
             layout,
             groups,
+            levels: Vec::new(),
+            description: None,
+            example: None,
         })
+    }
+
+    /// The format with its own level words (`("W", Level::Warn)`), matched exactly before the
+    /// usual names.
+    pub fn with_levels(mut self, levels: Vec<(String, Level)>) -> Self {
+        self.levels = levels;
+        self
+    }
+
+    /// The format with what `loglens formats list` says about it.
+    pub fn with_about(mut self, description: Option<String>, example: Option<String>) -> Self {
+        self.description = description;
+        self.example = example;
+        self
+    }
+
+    fn level(&self, text: &str) -> Option<Level> {
+        match self.levels.iter().find(|(word, _)| word == text) {
+            Some((_, level)) => Some(*level),
+            None => text.parse().ok(),
+        }
     }
 
     /// The pattern as written.
@@ -180,7 +209,7 @@ impl Layout {
             let dt = parsed.to_datetime().map_err(|_| MISMATCH)?;
             return Ok(Timestamp(dt.timestamp_micros()));
         }
-        let year_missing = parsed.year().is_none();
+        let year_missing = parsed.year().is_none() && parsed.year_mod_100().is_none();
         if year_missing {
             // A stand-in year to read the rest; the zone picks the real one below.
             let leap_year = 2024;
@@ -242,6 +271,14 @@ impl LineParser for RegexFormat {
         &self.name
     }
 
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    fn example(&self) -> Option<&str> {
+        self.example.as_deref()
+    }
+
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
         if line.trim().is_empty() {
             return Err(ParseError::Empty);
@@ -249,16 +286,16 @@ impl LineParser for RegexFormat {
         let caps = self
             .regex
             .captures(line)
-            .ok_or(ParseError::Layout("user regex"))?;
+            .ok_or(ParseError::Layout("a line the format's regex matches"))?;
         let g = &self.groups;
         let get = |i: Option<usize>| i.and_then(|i| caps.get(i)).map(|m| m.as_str());
         let ts = self.parse_ts(get(Some(g.ts)).ok_or(ParseError::Missing("timestamp"))?, ctx)?;
         let mut attrs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
         let mut level = None;
         if let Some(text) = get(g.level) {
-            match text.parse::<Level>() {
-                Ok(l) => level = Some(l),
-                Err(_) => attrs.push((Cow::Borrowed("level"), Cow::Borrowed(text))),
+            match self.level(text) {
+                Some(l) => level = Some(l),
+                None => attrs.push((Cow::Borrowed("level"), Cow::Borrowed(text))),
             }
         }
         let access = match get(g.status) {
@@ -516,7 +553,10 @@ mod tests {
     fn non_matching_and_empty_lines() {
         let f = format(r"^(?P<ts>\S+) (?P<message>.*)$", None);
         assert_eq!(f.parse("", &ctx()), Err(ParseError::Empty));
-        assert_eq!(f.parse("single", &ctx()), Err(ParseError::Layout("user regex")));
+        assert_eq!(
+            f.parse("single", &ctx()),
+            Err(ParseError::Layout("a line the format's regex matches"))
+        );
         let optional = format(r"^(?:(?P<ts>\d+) )?(?P<message>.*)$", None);
         assert_eq!(
             optional.parse("no time here", &ctx()),
