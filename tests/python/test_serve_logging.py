@@ -1,5 +1,6 @@
 """Python's own logging, unmodified, pointed at `loglens serve`: SysLogHandler over UDP and TCP
-and HTTPHandler land as records with the logger's level (issue #14)."""
+and HTTPHandler land as records with the logger's level (issue #14), and with the same message:
+HTTPHandler posts `msg` and `args` apart, and serve applies them as `getMessage()` does."""
 
 import logging
 import logging.handlers
@@ -34,9 +35,9 @@ def test_python_logging_handlers_land_with_their_levels(tmp_path):
         ]
         for h in handlers:
             log.addHandler(h)
-        log.error("card declined for order 42")
-        log.warning("slow query 1200 ms")
-        log.info("checkout done")
+        log.error("card declined for order %d", 42)
+        log.warning("slow query %s ms (%.1f%% of budget)", 1200, 120.0)
+        log.info("checkout %(state)s", {"state": "done"})
         for h in handlers:
             log.removeHandler(h)
             h.close()
@@ -54,7 +55,7 @@ def test_python_logging_handlers_land_with_their_levels(tmp_path):
         for level, message in (
             ("error", "card declined for order 42"),
             ("info", "checkout done"),
-            ("warn", "slow query 1200 ms"),
+            ("warn", "slow query 1200 ms (120.0% of budget)"),
         )
     ]
     assert got == expected

@@ -357,7 +357,12 @@ fn python_record(body: &[u8]) -> Option<String> {
             record.insert(to.into(), serde_json::json!(v));
         }
     }
-    record.insert("msg".into(), serde_json::json!(msg.replace('\n', " ")));
+    // HTTPHandler sends the format string and its args apart; apply them as getMessage() does.
+    let message = fields
+        .get("args")
+        .and_then(|args| super::pyformat::format(msg, args))
+        .unwrap_or_else(|| msg.clone());
+    record.insert("msg".into(), serde_json::json!(message.replace('\n', " ")));
     let mut line = serde_json::Value::Object(record).to_string();
     line.push('\n');
     Some(line)

@@ -4,6 +4,7 @@
 
 mod http;
 mod metrics;
+mod pyformat;
 mod spool;
 mod syslog;
 
