@@ -188,7 +188,8 @@ struct FormatFile {
 }
 
 /// The built-in format files, embedded in the binary.
-const BUILTIN_FILES: [(&str, &str); 7] = [
+const BUILTIN_FILES: [(&str, &str); 8] = [
+    ("web.toml", include_str!("../formats/web.toml")),
     // Spring Boot's lines also match `log4j`'s regex: first wins a tie.
     ("logback.toml", include_str!("../formats/logback.toml")),
     ("log4j.toml", include_str!("../formats/log4j.toml")),
