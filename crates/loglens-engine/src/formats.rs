@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use loglens_core::format::jsonl::MappedJsonParser;
 use loglens_core::format::regex::RegexFormat;
-use loglens_core::format::{LineParser, ParseContext};
+use loglens_core::format::{FieldKeys, LineParser, ParseContext};
 use loglens_core::{Level, Record, Timestamp};
 use serde::Deserialize;
 
@@ -24,8 +25,11 @@ pub struct FormatSpec {
     pub description: Option<String>,
     /// A regex with named groups: `ts` (required), `level`, `host`, `service`, `message`,
     /// the access-log fields (`client_ip`, `method`, `path`, `status`, `bytes`, `latency_ms`,
-    /// `referer`, `user_agent`); every other named group goes to `attrs`.
-    pub regex: String,
+    /// `referer`, `user_agent`); every other named group goes to `attrs`. Either this or `json`.
+    pub regex: Option<String>,
+    /// For JSON lines: the keys of the record's fields (`{ ts = "@t", message = ["@m", "@mt"] }`);
+    /// every other key goes to `attrs`. Either this or `regex`.
+    pub json: Option<JsonKeys>,
     /// A strftime layout for the `ts` group (default: ISO 8601, CLF, syslog, epoch detected).
     pub timestamp: Option<String>,
     /// The format's own level words and the level each means (`W = "warn"`); the usual names
@@ -36,6 +40,53 @@ pub struct FormatSpec {
     /// must give.
     #[serde(default)]
     pub samples: Vec<Sample>,
+}
+
+/// The keys of a JSON format's fields, each a key or a list in order of preference.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonKeys {
+    /// The time (RFC 3339 or epoch s/ms/µs/ns).
+    #[serde(default)]
+    pub ts: OneOrMore,
+    /// The level (a name, or a word of the format's `levels`, numbers included).
+    #[serde(default)]
+    pub level: OneOrMore,
+    /// The message.
+    #[serde(default)]
+    pub message: OneOrMore,
+    /// The service.
+    #[serde(default)]
+    pub service: OneOrMore,
+    /// The host.
+    #[serde(default)]
+    pub host: OneOrMore,
+    /// Keys every line must have: what tells this format's lines from any JSON log's.
+    #[serde(default)]
+    pub required: Vec<String>,
+}
+
+/// A key or a list of keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMore {
+    /// No key.
+    #[default]
+    None,
+    /// One key.
+    One(String),
+    /// Keys in order of preference.
+    More(Vec<String>),
+}
+
+impl OneOrMore {
+    fn keys(&self) -> Vec<String> {
+        match self {
+            OneOrMore::None => Vec::new(),
+            OneOrMore::One(key) => vec![key.clone()],
+            OneOrMore::More(keys) => keys.clone(),
+        }
+    }
 }
 
 /// A sample line of a format, optionally with what parsing it must give.
@@ -94,7 +145,7 @@ pub struct SpecError {
 
 impl FormatSpec {
     /// Builds the parser, checking the level words and every sample.
-    pub fn build(&self) -> Result<RegexFormat, SpecError> {
+    pub fn build(&self) -> Result<Box<dyn LineParser>, SpecError> {
         let error = |field: String, message: String| SpecError { field, message };
         let mut levels = Vec::with_capacity(self.levels.len());
         for (word, name) in &self.levels {
@@ -103,13 +154,35 @@ impl FormatSpec {
                 .map_err(|e| error(format!("levels.{word}"), e.to_string()))?;
             levels.push((word.clone(), level));
         }
-        let parser = RegexFormat::new(self.name.clone(), &self.regex, self.timestamp.clone())
-            .map_err(|e| error("regex".into(), e.to_string()))?
-            .with_levels(levels)
-            .with_about(
-                self.description.clone(),
-                self.samples.first().map(|s| s.line().to_owned()),
-            );
+        let example = self.samples.first().map(|s| s.line().to_owned());
+        let parser: Box<dyn LineParser> = match (&self.regex, &self.json) {
+            (Some(regex), None) => Box::new(
+                RegexFormat::new(self.name.clone(), regex, self.timestamp.clone())
+                    .map_err(|e| error("regex".into(), e.to_string()))?
+                    .with_levels(levels)
+                    .with_about(self.description.clone(), example),
+            ),
+            (None, Some(json)) => {
+                let keys = FieldKeys {
+                    time: json.ts.keys(),
+                    level: json.level.keys(),
+                    message: json.message.keys(),
+                    service: json.service.keys(),
+                    host: json.host.keys(),
+                };
+                Box::new(
+                    MappedJsonParser::new(self.name.clone(), keys, levels)
+                        .with_required(&json.required)
+                        .with_about(self.description.clone(), example),
+                )
+            }
+            _ => {
+                return Err(error(
+                    "regex".into(),
+                    "a format has a `regex` or a `json` key mapping, one of the two".into(),
+                ))
+            }
+        };
         let ctx = sample_context();
         for (i, sample) in self.samples.iter().enumerate() {
             let field = || format!("samples[{i}]");
@@ -188,8 +261,9 @@ struct FormatFile {
 }
 
 /// The built-in format files, embedded in the binary.
-const BUILTIN_FILES: [(&str, &str); 8] = [
+const BUILTIN_FILES: [(&str, &str); 9] = [
     ("web.toml", include_str!("../formats/web.toml")),
+    ("json.toml", include_str!("../formats/json.toml")),
     // Spring Boot's lines also match `log4j`'s regex: first wins a tie.
     ("logback.toml", include_str!("../formats/logback.toml")),
     ("log4j.toml", include_str!("../formats/log4j.toml")),
@@ -233,8 +307,11 @@ pub enum FormatFileError {
     },
 }
 
+/// A format spec and the parser built from it.
+type BuiltFormat = (FormatSpec, Box<dyn LineParser>);
+
 /// The specs of one format file's text, each built and checked.
-fn read_file(path: &Path, text: &str) -> Result<Vec<(FormatSpec, RegexFormat)>, FormatFileError> {
+fn read_file(path: &Path, text: &str) -> Result<Vec<BuiltFormat>, FormatFileError> {
     let file: FormatFile = toml::from_str(text).map_err(|e| FormatFileError::Syntax {
         path: path.to_owned(),
         message: e.to_string().trim_end().replace('\n', " "),
@@ -255,7 +332,7 @@ fn read_file(path: &Path, text: &str) -> Result<Vec<(FormatSpec, RegexFormat)>, 
 }
 
 /// The built-in formats declared as data, in the order detection tries them.
-pub fn builtin() -> Result<Vec<RegexFormat>, FormatFileError> {
+pub fn builtin() -> Result<Vec<Box<dyn LineParser>>, FormatFileError> {
     let mut all = Vec::new();
     for (name, text) in BUILTIN_FILES {
         all.extend(read_file(Path::new(name), text)?.into_iter().map(|(_, p)| p));
@@ -317,6 +394,28 @@ mod tests {
         assert!(builtin_names().contains(&"glog".to_owned()));
     }
 
+    /// A JSON format names its keys; lines without its required keys are not its own.
+    #[test]
+    fn json_formats_read_their_keys_and_level_words() {
+        let spec = r#"
+            [[format]]
+            name = "gcp"
+            json = { ts = "when", level = "sev", message = ["text", "msg"], required = ["sev"] }
+            levels = { 3 = "error" }
+            samples = [
+              { line = '{"when":"2026-03-04T05:06:07Z","sev":3,"text":"boom","ts":"1999-01-01T00:00:00Z"}', ts = "2026-03-04T05:06:07Z", level = "error", message = "boom", attrs = { ts = "1999-01-01T00:00:00Z" } },
+              { line = '{"when":1772600768,"sev":"WARNING","msg":"slow"}', level = "warn", message = "slow" },
+            ]
+        "#;
+        let formats = read_file(Path::new("gcp.toml"), spec).unwrap();
+        let parser = &formats[0].1;
+        let err = parser.parse(
+            r#"{"when":"2026-03-04T05:06:07Z","text":"no sev"}"#,
+            &sample_context(),
+        );
+        assert_eq!(err.err().map(|e| e.kind()), Some("layout mismatch"));
+    }
+
     #[test]
     fn a_sample_that_disagrees_names_the_field() {
         let spec = r#"
@@ -329,19 +428,27 @@ mod tests {
               { line = "2026-03-04T05:06:07Z W disk full", level = "error" },
             ]
         "#;
-        let err = read_file(Path::new("mine.toml"), spec).unwrap_err().to_string();
+        let err = read_file(Path::new("mine.toml"), spec).err().unwrap().to_string();
         assert_eq!(
             err,
             "mine.toml: format[0] (mine).samples[1]: level is Some(\"warn\"), the sample says \"error\": 2026-03-04T05:06:07Z W disk full"
         );
         let bad_level = spec.replace("W = \"warn\"", "W = \"loud\"");
         let err = read_file(Path::new("mine.toml"), &bad_level)
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string();
         assert!(err.contains("levels.W"), "{err}");
+        let both = spec.replace("levels =", "json = { ts = \"t\" }\n            levels =");
+        let err = read_file(Path::new("mine.toml"), &both)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("a `regex` or a `json` key mapping"), "{err}");
         let unparsed = spec.replace("W fine", "fine");
         let err = read_file(Path::new("mine.toml"), &unparsed)
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string();
         assert!(err.contains("samples[0]: does not parse"), "{err}");
     }

@@ -13,29 +13,31 @@ use crate::config::Config;
 use crate::EngineError;
 
 /// The parsers known to a run: user formats from the config, then the built-in ones (Rust,
-/// then those declared as data), then `generic`.
+/// those declared as data, then the catch-all `json` and `logfmt`), then `generic`.
 #[derive(Clone)]
 pub struct Parsers {
     all: Vec<Arc<dyn LineParser>>,
 }
 
 impl Parsers {
-    /// The built-in formats plus the user formats of `config`.
+    /// The user formats of `config`, then the built-in ones (Rust, those declared as data,
+    /// the catch-all `json` and `logfmt`), then `generic`.
     pub fn from_config(config: &Config) -> Result<Parsers, EngineError> {
         let mut all: Vec<Arc<dyn LineParser>> = Vec::new();
         for (i, user) in config.formats.iter().enumerate() {
             let parser = user
                 .build()
                 .map_err(|e| EngineError::Config(format!("format[{i}] ({}).{e}", user.name)))?;
-            all.push(Arc::new(parser));
+            all.push(Arc::from(parser));
         }
-        all.extend(Format::ALL.iter().map(|f| Arc::from(f.parser())));
+        // The formats declared as data go before the catch-all `json` and `logfmt`, so a
+        // format file that names a JSON log's keys wins over reading it by the usual keys.
         let data_formats = crate::formats::builtin().map_err(|e| EngineError::Config(e.to_string()))?;
-        all.extend(
-            data_formats
-                .into_iter()
-                .map(|p| Arc::new(p) as Arc<dyn LineParser>),
-        );
+        let catch_all = [Format::Json, Format::Logfmt];
+        let specific = Format::ALL.iter().filter(|f| !catch_all.contains(f));
+        all.extend(specific.map(|f| Arc::from(f.parser())));
+        all.extend(data_formats.into_iter().map(Arc::from));
+        all.extend(catch_all.iter().map(|f| Arc::from(f.parser())));
         // Last, and detected only when nothing specific reads the sample.
         all.push(Arc::new(GenericParser));
         Ok(Parsers { all })

@@ -35,3 +35,36 @@ pub(crate) fn role(key: &str) -> Option<(Role, u8)> {
         _ => return None,
     })
 }
+
+/// The keys a format file names for the record's fields, each role's in order of preference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldKeys {
+    /// Keys of the time.
+    pub time: Vec<String>,
+    /// Keys of the level.
+    pub level: Vec<String>,
+    /// Keys of the message.
+    pub message: Vec<String>,
+    /// Keys of the service.
+    pub service: Vec<String>,
+    /// Keys of the host.
+    pub host: Vec<String>,
+}
+
+impl FieldKeys {
+    /// The role of `key` among the named ones and its rank (its place in the role's list).
+    pub(crate) fn role(&self, key: &str) -> Option<(Role, u8)> {
+        [
+            (Role::Time, &self.time),
+            (Role::Level, &self.level),
+            (Role::Message, &self.message),
+            (Role::Service, &self.service),
+            (Role::Host, &self.host),
+        ]
+        .into_iter()
+        .find_map(|(role, keys)| {
+            let rank = keys.iter().position(|k| k == key)?;
+            Some((role, u8::try_from(rank).unwrap_or(u8::MAX)))
+        })
+    }
+}

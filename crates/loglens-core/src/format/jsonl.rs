@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::fields::{role, Role};
+use super::fields::{role, FieldKeys, Role};
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
 use crate::time::{write_rfc3339, Fraction, Timestamp};
@@ -32,61 +32,159 @@ impl LineParser for JsonParser {
     }
 
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            return Err(ParseError::Empty);
-        }
-        if !trimmed.starts_with('{') {
-            return Err(ParseError::Layout("json object"));
-        }
-        let Entries(entries) =
-            serde_json::from_str::<Entries<'a>>(trimmed).map_err(|e| ParseError::Json(e.to_string()))?;
-
-        // Pick, per role, the best-ranked key whose value fits; the level must be a known name.
-        let mut chosen: [Option<(u8, usize)>; 5] = [None; 5];
-        for (i, (key, value)) in entries.iter().enumerate() {
-            let Some((role, rank)) = role(key) else {
-                continue;
-            };
-            let slot = &mut chosen[role as usize];
-            if slot.is_some_and(|(best, _)| best <= rank) {
-                continue;
-            }
-            let first = value.get().as_bytes().first().copied();
-            let fits = match role {
-                Role::Time => matches!(first, Some(b'"' | b'-' | b'0'..=b'9')),
-                Role::Level => json_str(value).is_some_and(|s| s.parse::<Level>().is_ok()),
-                _ => first == Some(b'"'),
-            };
-            if fits {
-                *slot = Some((rank, i));
-            }
-        }
-        let pick = |role: Role| chosen[role as usize].and_then(|(_, i)| json_str(entries[i].1));
-        let (_, ts_at) = chosen[Role::Time as usize].ok_or(ParseError::Missing("timestamp"))?;
-        let ts = parse_time_value(entries[ts_at].1, ctx)?;
-        let level = pick(Role::Level).and_then(|s| s.parse().ok());
-        let message = pick(Role::Message).unwrap_or(Cow::Borrowed(""));
-        let service = pick(Role::Service);
-        let host = pick(Role::Host);
-        let mut attrs = Vec::with_capacity(entries.len());
-        for (i, (key, value)) in entries.into_iter().enumerate() {
-            if chosen.iter().any(|c| c.is_some_and(|(_, j)| j == i)) {
-                continue;
-            }
-            let value = json_str(value).unwrap_or_else(|| compact(value.get()));
-            attrs.push((key, value));
-        }
-        Ok(Record {
-            ts,
-            host,
-            service,
-            level,
-            message,
-            access: None,
-            attrs,
-        })
+        parse_object(line, ctx, &role, &|text| text.parse().ok())
     }
+}
+
+/// JSON lines whose keys a format file names (`json = { ts = "@t", level = "@l" }`): the named
+/// keys fill the record's fields first, the well-known keys of [`JsonParser`] after them, and
+/// level values (strings or numbers, like pino's `30`) go through the format's level words.
+#[derive(Debug, Clone)]
+pub struct MappedJsonParser {
+    name: String,
+    keys: FieldKeys,
+    levels: Vec<(String, Level)>,
+    /// Keys every line must have, quoted (`"pid"`): what tells this format's lines apart
+    /// from any JSON line with a time and a message.
+    required: Vec<String>,
+    description: Option<String>,
+    example: Option<String>,
+}
+
+impl MappedJsonParser {
+    /// A parser named `name` reading `keys` first, with the format's own level words.
+    pub fn new(name: String, keys: FieldKeys, levels: Vec<(String, Level)>) -> Self {
+        MappedJsonParser {
+            name,
+            keys,
+            levels,
+            required: Vec::new(),
+            description: None,
+            example: None,
+        }
+    }
+
+    /// The parser with what `loglens formats list` says about it.
+    pub fn with_about(mut self, description: Option<String>, example: Option<String>) -> Self {
+        self.description = description;
+        self.example = example;
+        self
+    }
+
+    /// The parser refusing lines without each of `keys`.
+    pub fn with_required(mut self, keys: &[String]) -> Self {
+        self.required = keys.iter().map(|k| format!("\"{k}\"")).collect();
+        self
+    }
+}
+
+impl LineParser for MappedJsonParser {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
+        let role_of = |key: &str| {
+            // A named key outranks every well-known one of its role.
+            self.keys
+                .role(key)
+                .or_else(|| role(key).map(|(r, rank)| (r, rank + 100)))
+        };
+        let level_of = |text: &str| match self.levels.iter().find(|(word, _)| word == text) {
+            Some((_, level)) => Some(*level),
+            None => text.parse().ok(),
+        };
+        // A key written as `"key"` anywhere: cheap, and a JSON value that merely contains
+        // the text is rare enough for telling formats apart.
+        if !self.required.iter().all(|quoted| line.contains(quoted.as_str())) {
+            return Err(ParseError::Layout("a JSON line with the format's required keys"));
+        }
+        parse_object(line, ctx, &role_of, &level_of)
+    }
+
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    fn example(&self) -> Option<&str> {
+        self.example.as_deref()
+    }
+}
+
+/// Parses a JSON object line: per role, the best-ranked key (by `role_of`) whose value fits
+/// fills the record's field; every other key becomes an attr.
+fn parse_object<'a>(
+    line: &'a str,
+    ctx: &ParseContext,
+    role_of: &dyn Fn(&str) -> Option<(Role, u8)>,
+    level_of: &dyn Fn(&str) -> Option<Level>,
+) -> Result<Record<'a>, ParseError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if !trimmed.starts_with('{') {
+        return Err(ParseError::Layout("json object"));
+    }
+    let Entries(entries) =
+        serde_json::from_str::<Entries<'a>>(trimmed).map_err(|e| ParseError::Json(e.to_string()))?;
+
+    // Pick, per role, the best-ranked key whose value fits; the level must be a known name.
+    let mut chosen: [Option<(u8, usize)>; 5] = [None; 5];
+    for (i, (key, value)) in entries.iter().enumerate() {
+        let Some((role, rank)) = role_of(key) else {
+            continue;
+        };
+        let slot = &mut chosen[role as usize];
+        if slot.is_some_and(|(best, _)| best <= rank) {
+            continue;
+        }
+        let first = value.get().as_bytes().first().copied();
+        let fits = match role {
+            Role::Time => matches!(first, Some(b'"' | b'-' | b'0'..=b'9')),
+            Role::Level => level_text(value).is_some_and(|s| level_of(&s).is_some()),
+            _ => first == Some(b'"'),
+        };
+        if fits {
+            *slot = Some((rank, i));
+        }
+    }
+    let pick = |role: Role| chosen[role as usize].and_then(|(_, i)| json_str(entries[i].1));
+    let (_, ts_at) = chosen[Role::Time as usize].ok_or(ParseError::Missing("timestamp"))?;
+    let ts = parse_time_value(entries[ts_at].1, ctx)?;
+    let level = chosen[Role::Level as usize]
+        .and_then(|(_, i)| level_text(entries[i].1))
+        .and_then(|s| level_of(&s));
+    let message = pick(Role::Message).unwrap_or(Cow::Borrowed(""));
+    let service = pick(Role::Service);
+    let host = pick(Role::Host);
+    let mut attrs = Vec::with_capacity(entries.len());
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if chosen.iter().any(|c| c.is_some_and(|(_, j)| j == i)) {
+            continue;
+        }
+        let value = json_str(value).unwrap_or_else(|| compact(value.get()));
+        attrs.push((key, value));
+    }
+    Ok(Record {
+        ts,
+        host,
+        service,
+        level,
+        message,
+        access: None,
+        attrs,
+    })
+}
+
+/// A level value as text: a string's contents, or a number as written (pino's `30`).
+fn level_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    json_str(raw).or_else(|| {
+        let text = raw.get();
+        text.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then_some(Cow::Borrowed(text))
+    })
 }
 
 /// The time from a JSON string (RFC 3339, or epoch digits) or number (epoch).

@@ -16,6 +16,7 @@ pub mod combined;
 pub mod cri;
 pub mod docker;
 mod fields;
+pub use fields::FieldKeys;
 pub mod generic;
 pub mod journald;
 pub mod jsonl;
