@@ -7,6 +7,15 @@ import pyarrow as pa
 class LoglensError(Exception):
     """An error of the loglens engine, with the CLI's message."""
 
+class ConfigError(LoglensError):
+    """A setting (config key, argument) that cannot be used."""
+
+class InputError(LoglensError):
+    """An input that cannot be read."""
+
+class DataError(LoglensError):
+    """The data directory or its state cannot be used (corrupt state, a failed write)."""
+
 def process(
     paths: list[str | Path],
     config: str | Path | None = None,

@@ -127,9 +127,8 @@ impl Checkpoints {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Checkpoints::default()),
             Err(e) => return Err(EngineError::io(&path, e)),
         };
-        let corrupt = |e: serde_json::Error| {
-            EngineError::Config(format!("{}: corrupt checkpoint file: {e}", path.display()))
-        };
+        let corrupt =
+            |e: serde_json::Error| EngineError::state(&path, format!("corrupt checkpoint file: {e}"));
         #[derive(Deserialize)]
         struct Versioned {
             version: u32,
@@ -137,10 +136,10 @@ impl Checkpoints {
         match serde_json::from_slice::<Versioned>(&bytes).map_err(corrupt)?.version {
             1 => Ok(Self::from_v1(serde_json::from_slice(&bytes).map_err(corrupt)?)),
             VERSION => serde_json::from_slice(&bytes).map_err(corrupt),
-            other => Err(EngineError::Config(format!(
-                "{}: checkpoint file version {other} was written by a newer loglens (this one reads 1 and {VERSION})",
-                path.display()
-            ))),
+            other => Err(EngineError::state(
+                &path,
+                format!("checkpoint file version {other} was written by a newer loglens (this one reads 1 and {VERSION})"),
+            )),
         }
     }
 
@@ -183,7 +182,7 @@ impl Checkpoints {
     /// Writes the checkpoints atomically into `state_dir` (the live one, or a run's staging).
     pub fn save(&mut self, state_dir: &Path) -> Result<(), EngineError> {
         self.version = VERSION;
-        let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::Config(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::encode("checkpoints", e))?;
         Ok(loglens_store::write_atomic(&Self::path(state_dir), &json)?)
     }
 

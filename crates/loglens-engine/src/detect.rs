@@ -141,7 +141,7 @@ impl DetectState {
             version: DETECT_STATE_VERSION,
             bucket_secs,
             config: settings(config),
-            policy: Policy::new(config).map_err(|e| EngineError::Config(format!("[detect] {e}")))?,
+            policy: Policy::new(config).map_err(|e| EngineError::setting("[detect]", e))?,
             pending: MetricPartial::new(bucket_secs),
             consumed: BTreeSet::new(),
             latest_us: None,
@@ -162,10 +162,10 @@ fn settings(config: &DetectConfig) -> DetectConfig {
 }
 
 fn rebuild_hint(path: &Path, what: &str) -> EngineError {
-    EngineError::Config(format!(
-        "{}: {what}; run `loglens detect --rebuild` to rebuild detection from the records",
-        path.display()
-    ))
+    EngineError::state(
+        path,
+        format!("{what}; run `loglens detect --rebuild` to rebuild detection from the records"),
+    )
 }
 
 /// Reads the detect state, if there is one; refuses another version, bucket width or settings.
@@ -240,7 +240,7 @@ fn run(
     rebuild: bool,
 ) -> Result<DetectSummary, EngineError> {
     let started = Instant::now();
-    let config_error = |e| EngineError::Config(format!("[detect] {e}"));
+    let config_error = |e| EngineError::setting("[detect]", e);
     config.validate().map_err(config_error)?;
     let bucket_secs = config.bucket_secs().map_err(config_error)?;
     let grace_secs = config.grace_secs().map_err(config_error)?;
@@ -319,10 +319,7 @@ fn run(
         state.late_records += summary.late_records;
     }
     state.latest_us = state.latest_us.max(fresh.latest().map(|t| t.0));
-    state
-        .pending
-        .merge(fresh)
-        .map_err(|e| EngineError::Config(e.to_string()))?;
+    state.pending.merge(fresh)?;
     let services: HashMap<u64, Option<String>> =
         templates.iter().map(|t| (t.id, t.service.clone())).collect();
     let judged = judge_to_watermark(&mut state, grace_secs, &services, &mut out)?;
@@ -350,7 +347,7 @@ fn run(
     summary.metric_points = out.finish()? + out.open_metrics(&provisional.points)?;
     write_anomalies(&out.dir(Dataset::Anomalies)?, OPEN_PART, &open_rows)?;
     write_incidents(&out.dir(Dataset::Incidents)?, OPEN_PART, &open)?;
-    let json = serde_json::to_vec(&state).map_err(|e| EngineError::Config(format!("detect state: {e}")))?;
+    let json = serde_json::to_vec(&state).map_err(|e| EngineError::encode("detect state", e))?;
     write_atomic(&staged.dataset(Dataset::State).join(DETECT_STATE_FILE), &json)?;
     commit.commit()?;
     remove_stale_open_metrics(&data, &days_of(&provisional.points))?;
@@ -578,12 +575,8 @@ impl Output {
         drop(self.jobs.take());
         match self.writer.take().map(JoinHandle::join) {
             Some(Ok(written)) => written,
-            Some(Err(_)) => Err(EngineError::Config(
-                "the Parquet writer thread panicked".to_owned(),
-            )),
-            None => Err(EngineError::Config(
-                "the Parquet writer already stopped".to_owned(),
-            )),
+            // Only a panic stops the writer before `finish` joins it.
+            Some(Err(_)) | None => Err(EngineError::Panic),
         }
     }
 

@@ -136,10 +136,13 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<(Vec<u8>, u64),
     }
     let longest = data.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
     if longest > max_line_bytes {
-        return Err(EngineError::Config(format!(
-            "{}: a line of {longest} bytes is longer than the cap of {max_line_bytes}; the distributed engines do not cut long lines yet (use --engine local)",
-            spec.path.display()
-        )));
+        return Err(EngineError::Chunk {
+            path: spec.path.clone(),
+            seq: spec.seq,
+            message: format!(
+                "a line of {longest} bytes is longer than the cap of {max_line_bytes}; the distributed engines do not cut long lines yet (use --engine local)"
+            ),
+        });
     }
     Ok((data, end))
 }
@@ -192,13 +195,15 @@ pub fn write_chunk(
     let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
     if !templates.index.is_empty() || !templates.table.is_empty() {
         if templates.index.len() != parsed.records.records.len() {
-            return Err(EngineError::Config(format!(
-                "{}: chunk {} has {} records but {} template ids (was the file changed during the run?)",
-                spec.path.display(),
-                spec.seq,
-                parsed.records.records.len(),
-                templates.index.len()
-            )));
+            return Err(EngineError::Chunk {
+                path: spec.path.clone(),
+                seq: spec.seq,
+                message: format!(
+                    "{} records but {} template ids (was the file changed during the run?)",
+                    parsed.records.records.len(),
+                    templates.index.len()
+                ),
+            });
         }
         let assigned: Vec<Assigned> = templates
             .table
@@ -213,7 +218,11 @@ pub fn write_chunk(
             .iter()
             .map(|&i| assigned.get(i as usize).cloned())
             .collect::<Option<_>>()
-            .ok_or_else(|| EngineError::Config(format!("chunk {}: template index out of range", spec.seq)))?;
+            .ok_or_else(|| EngineError::Chunk {
+                path: spec.path.clone(),
+                seq: spec.seq,
+                message: "template index out of range".to_owned(),
+            })?;
     }
     let mut tally = TemplateTally::default();
     write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
@@ -236,7 +245,7 @@ fn file_job_of(spec: &ChunkSpec, context: &WorkerContext) -> Result<FileJob, Eng
             context
                 .parsers
                 .by_name(name)
-                .ok_or_else(|| EngineError::Config(format!("unknown format {name:?}")))?,
+                .ok_or_else(|| EngineError::setting("format", format!("unknown format {name:?}")))?,
         ),
     };
     // A format whose header names its columns reads it from the file's start, as the
@@ -281,8 +290,9 @@ impl DistributedRun {
     pub fn begin(options: &ProcessOptions, run_id: &str) -> Result<DistributedRun, EngineError> {
         let started = Instant::now();
         if options.inputs.iter().any(|i| i.path.as_os_str() == STDIN) {
-            return Err(EngineError::Config(
-                "standard input cannot be processed by a distributed engine (use --engine local)".into(),
+            return Err(EngineError::setting(
+                "--engine",
+                "standard input cannot be processed by a distributed engine (use --engine local)",
             ));
         }
         let mut start = RunStart::begin(options, run_id)?;
@@ -400,7 +410,7 @@ impl DistributedRun {
         messages: impl IntoIterator<Item = &'m str>,
     ) -> Result<ChunkTemplates, EngineError> {
         if seq != self.next {
-            return Err(EngineError::Config(format!(
+            return Err(EngineError::Driver(format!(
                 "chunk {seq} was mined out of order (expected chunk {})",
                 self.next
             )));
@@ -435,7 +445,7 @@ impl DistributedRun {
             || seqs.len() != partials.len()
             || seqs.len() != self.chunks.len()
         {
-            return Err(EngineError::Config(format!(
+            return Err(EngineError::Driver(format!(
                 "the run has {} chunks but {} were mined and {} distinct partials given",
                 self.chunks.len(),
                 self.next,
@@ -455,9 +465,7 @@ impl DistributedRun {
             tally.merge(partial.tally);
             match &mut metrics {
                 None => metrics = Some(partial.metrics),
-                Some(all) => all
-                    .merge(partial.metrics)
-                    .map_err(|e| EngineError::Config(format!("chunk {}: {e}", partial.seq)))?,
+                Some(all) => all.merge(partial.metrics)?,
             }
         }
         let metrics = metrics.unwrap_or_else(|| MetricPartial::new(self.bucket_secs));

@@ -25,14 +25,14 @@ impl Parsers {
     pub fn from_config(config: &Config) -> Result<Parsers, EngineError> {
         let mut all: Vec<Arc<dyn LineParser>> = Vec::new();
         for (i, user) in config.formats.iter().enumerate() {
-            let parser = user
-                .build()
-                .map_err(|e| EngineError::Config(format!("format[{i}] ({}).{e}", user.name)))?;
+            let parser = user.build().map_err(|e| {
+                EngineError::setting(format!("format[{i}] ({}).{}", user.name, e.field), e.message)
+            })?;
             all.push(Arc::from(parser));
         }
         // The formats declared as data go before the catch-all `json` and `logfmt`, so a
         // format file that names a JSON log's keys wins over reading it by the usual keys.
-        let data_formats = crate::formats::builtin().map_err(|e| EngineError::Config(e.to_string()))?;
+        let data_formats = crate::formats::builtin()?;
         let catch_all = [Format::Json, Format::Logfmt];
         let specific = Format::ALL.iter().filter(|f| !catch_all.contains(f));
         all.extend(specific.map(|f| Arc::from(f.parser())));
@@ -169,10 +169,13 @@ pub fn resolve(
 ) -> Result<Vec<InputFile>, EngineError> {
     let forced = match forced {
         Some(name) => Some(parsers.by_name(name).ok_or_else(|| {
-            EngineError::Config(format!(
-                "--format {name:?}: unknown format (built-in: {}; or a [[format]] name from the config)",
-                Format::names()
-            ))
+            EngineError::setting(
+                "--format",
+                format!(
+                    "unknown format {name:?} (built-in: {}; or a [[format]] name from the config)",
+                    Format::names()
+                ),
+            )
         })?),
         None => None,
     };

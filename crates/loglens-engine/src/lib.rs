@@ -56,9 +56,62 @@ pub enum EngineError {
         /// Why.
         source: std::io::Error,
     },
-    /// The configuration or a command-line setting is not usable.
-    #[error("{0}")]
-    Config(String),
+    /// A setting (a config key or a command-line flag) cannot be used.
+    #[error("{setting}: {message}")]
+    Setting {
+        /// The setting, e.g. `--timezone`, `[detect]`, `format[2] (billing).regex`.
+        setting: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A built-in format file is broken (a bug caught by the tests).
+    #[error(transparent)]
+    FormatFile(#[from] crate::formats::FormatFileError),
+    /// No input was named.
+    #[error("nothing to process: name files or directories, or a --config with [[input]] entries")]
+    NothingToProcess,
+    /// None of the inputs could be read; the first one and why.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// A state file the engine keeps (checkpoints, miner state, partials, detect state) cannot
+    /// be used; `message` says why and how to recover.
+    #[error("{path}: {message}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// Why, and what to do.
+        message: String,
+    },
+    /// A chunk of a distributed run does not fit the run (a file changed during it, or the
+    /// driver called the steps out of order).
+    #[error("{path}: chunk {seq}: {message}")]
+    Chunk {
+        /// The chunk's file.
+        path: PathBuf,
+        /// The chunk's place in the run.
+        seq: u64,
+        /// What does not fit.
+        message: String,
+    },
+    /// A distributed driver called the run's steps in an order the run cannot follow.
+    #[error("distributed run: {0}")]
+    Driver(String),
+    /// Metric partials of different bucket widths were merged.
+    #[error(transparent)]
+    Partial(#[from] loglens_core::partial::PartialError),
+    /// State could not be encoded (a bug).
+    #[error("encoding {what}: {message}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
     /// Writing the data directory failed.
     #[error(transparent)]
     Store(#[from] loglens_store::StoreError),
@@ -72,6 +125,27 @@ impl EngineError {
         EngineError::Io {
             path: path.to_owned(),
             source,
+        }
+    }
+
+    pub(crate) fn setting(setting: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        EngineError::Setting {
+            setting: setting.into(),
+            message: message.to_string(),
+        }
+    }
+
+    pub(crate) fn state(path: &Path, message: impl std::fmt::Display) -> Self {
+        EngineError::State {
+            path: path.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    pub(crate) fn encode(what: &'static str, error: impl std::fmt::Display) -> Self {
+        EngineError::Encode {
+            what,
+            message: error.to_string(),
         }
     }
 }

@@ -106,10 +106,10 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
         Err(e) => return Err(crate::EngineError::io(&path, e)),
     };
     let bad = |why: String| {
-        crate::EngineError::Config(format!(
-            "{}: {why} (remove it to start template mining afresh)",
-            path.display()
-        ))
+        crate::EngineError::state(
+            &path,
+            format!("{why} (remove it to start template mining afresh)"),
+        )
     };
     let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
     if value.get("miner").is_some() {
@@ -123,7 +123,8 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
 
 /// Saves the template stage for the next run (atomically).
 pub(crate) fn save_miner(state_dir: &Path, stage: &TemplateStage) -> Result<(), crate::EngineError> {
-    let json = serde_json::to_vec(&stage.state()).map_err(|e| crate::EngineError::Config(e.to_string()))?;
+    let json =
+        serde_json::to_vec(&stage.state()).map_err(|e| crate::EngineError::encode("miner state", e))?;
     Ok(loglens_store::write_atomic(
         &state_dir.join(MINER_STATE_FILE),
         &json,

@@ -21,8 +21,7 @@ pub fn save(state_dir: &Path, run_id: &str, partial: &MetricPartial) -> Result<(
     let dir = state_dir.join(PARTIALS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
     let path = dir.join(format!("{run_id}.{EXT}"));
-    let bytes =
-        postcard::to_stdvec(partial).map_err(|e| EngineError::Config(format!("{}: {e}", path.display())))?;
+    let bytes = postcard::to_stdvec(partial).map_err(|e| EngineError::encode("metric partial", e))?;
     Ok(loglens_store::write_atomic(&path, &bytes)?)
 }
 
@@ -57,10 +56,10 @@ pub fn list(state_dir: &Path) -> Result<Vec<(String, PathBuf)>, EngineError> {
 pub fn load(path: &Path) -> Result<MetricPartial, EngineError> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
     let unreadable = |e: String| {
-        EngineError::Config(format!(
-            "{}: {e}; run `loglens detect --rebuild` to rebuild detection from the records",
-            path.display()
-        ))
+        EngineError::state(
+            path,
+            format!("{e}; run `loglens detect --rebuild` to rebuild detection from the records"),
+        )
     };
     if path.extension().is_some_and(|e| e == JSON_EXT) {
         return serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()));

@@ -558,7 +558,7 @@ fn write_inputs(
                 tally.merge(worker_tally);
                 // Same width on every worker, so this cannot fail.
                 if let Err(e) = partial.merge(worker_partial) {
-                    first_error.get_or_insert(EngineError::Config(e.to_string()));
+                    first_error.get_or_insert(e.into());
                 }
             }
             Err(e) => {
@@ -768,7 +768,7 @@ fn take_slot(slots: &Receiver<()>, stop: &AtomicBool) -> bool {
 fn write_run_summary(data_dir: &DataDir, summary: &ProcessSummary) -> Result<(), EngineError> {
     let dir = data_dir.dataset(Dataset::State).join("runs");
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| EngineError::Config(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(summary).map_err(|e| EngineError::encode("run summary", e))?;
     Ok(write_atomic(
         &dir.join(format!("{}.json", summary.run_id)),
         &json,

@@ -38,10 +38,7 @@ impl ProcessRequest {
     pub fn options(&self, config: &Config) -> Result<ProcessOptions, EngineError> {
         let paths = if self.paths.is_empty() {
             if config.inputs.is_empty() {
-                return Err(EngineError::Config(
-                    "nothing to process: name files or directories, or a --config with [[input]] entries"
-                        .to_owned(),
-                ));
+                return Err(EngineError::NothingToProcess);
             }
             (config.inputs.iter())
                 .map(|i| config.base_dir.join(&i.path))
@@ -52,15 +49,14 @@ impl ProcessRequest {
         let parsers = Parsers::from_config(config)?;
         let (files, failed) = expand(&paths);
         if let (true, Some(first)) = (files.is_empty(), failed.first()) {
-            return Err(EngineError::Config(format!(
-                "{}: {}",
-                first.path.display(),
-                first.reason
-            )));
+            return Err(EngineError::Input {
+                path: first.path.clone(),
+                reason: first.reason.clone(),
+            });
         }
         let inputs = resolve(files, config, &parsers, self.format.as_deref())?;
         let zone = match &self.timezone {
-            Some(tz) => parse_zone(tz).map_err(|m| EngineError::Config(format!("--timezone: {m}")))?,
+            Some(tz) => parse_zone(tz).map_err(|m| EngineError::setting("--timezone", m))?,
             None => config.zone(),
         };
         let mut options = ProcessOptions::new(inputs, parsers, config.data_dir(self.data_dir.as_deref()));
@@ -72,7 +68,7 @@ impl ProcessRequest {
         options.mine_templates = !self.no_templates;
         options.failed = failed;
         options.bucket_secs =
-            (config.detect.bucket_secs()).map_err(|e| EngineError::Config(format!("[detect] {e}")))?;
+            (config.detect.bucket_secs()).map_err(|e| EngineError::setting("[detect]", e))?;
         Ok(options)
     }
 }

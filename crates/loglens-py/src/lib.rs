@@ -26,14 +26,41 @@ create_exception!(
     PyException,
     "An error of the loglens engine."
 );
+create_exception!(
+    _engine,
+    ConfigError,
+    LoglensError,
+    "A setting (config key, argument) that cannot be used."
+);
+create_exception!(_engine, InputError, LoglensError, "An input that cannot be read.");
+create_exception!(
+    _engine,
+    DataError,
+    LoglensError,
+    "The data directory or its state cannot be used (corrupt state, a failed write)."
+);
 
+/// The Python exception of an engine error, its message prefixed with what was being done.
 fn engine_err(context: &str, e: EngineError) -> PyErr {
-    LoglensError::new_err(format!("{context}: {e}"))
+    let message = format!("{context}: {e}");
+    typed_err(&e, message)
+}
+
+/// The Python exception of an engine error: its class says what kind of error it is (the
+/// engine's errors are typed), `message` is what it says.
+fn typed_err(e: &EngineError, message: String) -> PyErr {
+    match e {
+        EngineError::Setting { .. } | EngineError::FormatFile(_) | EngineError::NothingToProcess => {
+            ConfigError::new_err(message)
+        }
+        EngineError::Io { .. } | EngineError::Input { .. } => InputError::new_err(message),
+        _ => DataError::new_err(message),
+    }
 }
 
 fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
     match config {
-        Some(path) => Config::load(&path).map_err(|e| LoglensError::new_err(e.to_string())),
+        Some(path) => Config::load(&path).map_err(|e| ConfigError::new_err(e.to_string())),
         None => Ok(Config::default()),
     }
 }
@@ -42,14 +69,15 @@ fn load_config(config: Option<PathBuf>) -> PyResult<Config> {
 /// builds them (one function for both: [`ProcessRequest::options`]).
 fn options_of(request: &ProcessRequest, config: Option<PathBuf>) -> PyResult<ProcessOptions> {
     let config = load_config(config)?;
-    request
-        .options(&config)
-        .map_err(|e| LoglensError::new_err(e.to_string()))
+    request.options(&config).map_err(|e| {
+        let message = e.to_string();
+        typed_err(&e, message)
+    })
 }
 
 fn zone_of(config: &Config, timezone: Option<&str>) -> PyResult<LocalZone> {
     match timezone {
-        Some(tz) => parse_zone(tz).map_err(|m| LoglensError::new_err(format!("--timezone: {m}"))),
+        Some(tz) => parse_zone(tz).map_err(|m| ConfigError::new_err(format!("--timezone: {m}"))),
         None => Ok(config.zone()),
     }
 }
@@ -306,7 +334,7 @@ fn parse_lines(py: Python<'_>, format: &str, lines: Vec<String>, source: &str) -
     let parsers = Parsers::from_config(&Config::default()).map_err(|e| engine_err("formats", e))?;
     let parser = parsers
         .by_name(format)
-        .ok_or_else(|| LoglensError::new_err(format!("unknown format {format:?}")))?;
+        .ok_or_else(|| ConfigError::new_err(format!("unknown format {format:?}")))?;
     let ctx = ParseContext::default();
     let labels = Labels {
         source,
@@ -373,6 +401,9 @@ impl TemplateStage {
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LoglensError", m.py().get_type::<LoglensError>())?;
+    m.add("ConfigError", m.py().get_type::<ConfigError>())?;
+    m.add("InputError", m.py().get_type::<InputError>())?;
+    m.add("DataError", m.py().get_type::<DataError>())?;
     m.add_function(wrap_pyfunction!(process, m)?)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lines, m)?)?;
