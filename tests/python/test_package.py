@@ -35,14 +35,14 @@ def test_engine_errors_are_typed(tmp_path):
     """The class says what went wrong, so callers can catch one kind and not the others."""
     with pytest.raises(_engine.ConfigError, match="--timezone"):
         _engine.process([str(tmp_path)], data_dir=str(tmp_path / "d"), timezone="Mars/Olympus")
-    with pytest.raises(_engine.InputError, match="missing.log"):
+    with pytest.raises(_engine.InputError, match=r"missing\.log"):
         _engine.process([str(tmp_path / "missing.log")], data_dir=str(tmp_path / "d"))
     state = tmp_path / "d2" / "state"
     state.mkdir(parents=True)
     (state / "checkpoints.json").write_text("{not json")
     log = tmp_path / "a.log"
     log.write_text("2026-03-04T05:06:07Z level=info msg=ok\n")
-    with pytest.raises(_engine.DataError, match="checkpoints.json"):
+    with pytest.raises(_engine.DataError, match=r"checkpoints\.json"):
         _engine.process([str(log)], data_dir=str(tmp_path / "d2"))
     assert issubclass(_engine.DataError, _engine.LoglensError)
 
