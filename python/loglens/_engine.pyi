@@ -16,6 +16,9 @@ class InputError(LoglensError):
 class DataError(LoglensError):
     """The data directory or its state cannot be used (corrupt state, a failed write)."""
 
+def error_sql() -> str:
+    """The SQL predicate of an error record over the records dataset (status, level)."""
+
 def process(
     paths: list[str | Path],
     config: str | Path | None = None,

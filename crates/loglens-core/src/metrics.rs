@@ -142,11 +142,25 @@ pub struct Observation<'a> {
     pub template: Option<u64>,
 }
 
+/// Responses with this status or above are errors.
+pub const ERROR_STATUS: u16 = 500;
+
 impl Observation<'_> {
-    /// Status ≥ 500 or level ERROR or worse.
+    /// Status ≥ [`ERROR_STATUS`] or level ERROR or worse: the one definition of an error record.
     pub fn is_error(&self) -> bool {
-        self.status.is_some_and(|s| s >= 500) || self.level.is_some_and(Level::is_error)
+        self.status.is_some_and(|s| s >= ERROR_STATUS) || self.level.is_some_and(Level::is_error)
     }
+}
+
+/// [`Observation::is_error`] as an SQL predicate over the `records` dataset's `status` and
+/// `level` columns, so the dashboard's queries count errors exactly as detection does.
+pub fn error_sql() -> String {
+    let levels: Vec<String> = Level::ALL
+        .iter()
+        .filter(|l| l.is_error())
+        .map(|l| format!("'{}'", l.as_str()))
+        .collect();
+    format!("(status >= {ERROR_STATUS} OR level IN ({}))", levels.join(", "))
 }
 
 /// One value of one series in one bucket.
@@ -354,6 +368,14 @@ fn emit(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn the_error_predicate_is_the_error_rule() {
+        assert_eq!(
+            super::error_sql(),
+            "(status >= 500 OR level IN ('error', 'critical', 'alert', 'emergency'))"
+        );
+    }
+
     use super::*;
 
     /// One partial over the records, emitted as points.

@@ -326,6 +326,13 @@ fn detect(py: Python<'_>, data_dir: PathBuf, config: Option<PathBuf>) -> PyResul
     serde_json::to_string(&found).map_err(|e| LoglensError::new_err(e.to_string()))
 }
 
+/// The SQL predicate of an error record over the records dataset (`status`, `level`): the
+/// engine's one definition, for the dashboard's queries.
+#[pyfunction]
+fn error_sql() -> String {
+    loglens_core::metrics::error_sql()
+}
+
 /// Parses `lines` with the format `format` into a pyarrow RecordBatch of the records schema
 /// (lines that do not parse are skipped; `line` is the 1-based place in `lines`).
 #[pyfunction]
@@ -407,6 +414,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(process, m)?)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(error_sql, m)?)?;
     m.add_class::<TemplateStage>()?;
     m.add_class::<Run>()?;
     m.add_function(wrap_pyfunction!(scan_chunk, m)?)?;

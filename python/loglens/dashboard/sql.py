@@ -18,6 +18,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from loglens import _engine
+
 # Dataset name -> directory inside the data directory (docs/datasets.md).
 DATASETS = {
     "records": "records",
@@ -32,9 +34,9 @@ DATASETS = {
     "alerts": "alerts/history",
 }
 
-# The same definition of an error as `loglens detect` uses for its `errors` metric. Levels are
-# stored lowercase (docs/datasets.md): no lower() on every record.
-ERROR_SQL = "(status >= 500 OR level IN ('error', 'critical', 'alert', 'emergency'))"
+# The engine's one definition of an error (what `loglens detect` counts in its `errors` metric),
+# as SQL. Levels are stored lowercase (docs/datasets.md): no lower() on every record.
+ERROR_SQL = _engine.error_sql()
 
 # Bucket widths offered to time series, smallest first; the first giving <= MAX_BUCKETS wins.
 BUCKET_SECS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
