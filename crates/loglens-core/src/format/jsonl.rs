@@ -113,11 +113,13 @@ impl LineParser for MappedJsonParser {
 
 /// Parses a JSON object line: per role, the best-ranked key (by `role_of`) whose value fits
 /// fills the record's field; every other key becomes an attr.
+///
+/// Generic over the lookups, not `dyn`, so the built-in `json` format keeps its inlined key match.
 fn parse_object<'a>(
     line: &'a str,
     ctx: &ParseContext,
-    role_of: &dyn Fn(&str) -> Option<(Role, u8)>,
-    level_of: &dyn Fn(&str) -> Option<Level>,
+    role_of: &impl Fn(&str) -> Option<(Role, u8)>,
+    level_of: &impl Fn(&str) -> Option<Level>,
 ) -> Result<Record<'a>, ParseError> {
     let trimmed = line.trim();
     if trimmed.is_empty() {
