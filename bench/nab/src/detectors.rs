@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use loglens_core::detect::policy::{ValueEnsemble, MERGE_GAP_BUCKETS, MIN_INCIDENT_BUCKETS};
+use loglens_core::detect::policy::ValueEnsemble;
 use loglens_core::detect::{
     Contextual, ContextualConfig, DetectConfig, Detector, RobustConfig, RobustZScore, Seasonal,
     SeasonalConfig, ValueRange, ZScore, ZScoreConfig,
@@ -323,13 +323,15 @@ fn product_vote() -> ValueEnsemble {
 }
 
 /// The alerts `loglens detect` raises on the series, as NAB scores: the vote's anomalous rows
-/// merge into incidents as the policy merges them (at most [`MERGE_GAP_BUCKETS`] rows apart),
-/// an incident is reported once it has [`MIN_INCIDENT_BUCKETS`] anomalous rows, and the row
+/// merge into incidents as the policy merges them (at most the default `[detect.floors]`
+/// `merge_gap_buckets` rows apart), an incident is reported once it has `min_incident_buckets`
+/// anomalous rows, and the row
 /// that makes it reportable scores the strongest verdict's anomaly score so far; every other
 /// row scores 0 (an incident is one alert).
 pub fn product_alerts(series: &Series) -> Vec<f64> {
     let mut vote = product_vote();
-    let reach = MERGE_GAP_BUCKETS as usize + 1;
+    let floors = DetectConfig::default().floors;
+    let reach = floors.merge_gap_buckets as usize + 1;
     let mut last: Option<usize> = None;
     let mut run = (0u32, 0.0f64, false);
     series
@@ -347,7 +349,7 @@ pub fn product_alerts(series: &Series) -> Vec<f64> {
             last = Some(i);
             run.0 += 1;
             run.1 = run.1.max(verdict.anomaly);
-            if run.0 >= MIN_INCIDENT_BUCKETS && !run.2 {
+            if run.0 >= floors.min_incident_buckets && !run.2 {
                 run.2 = true;
                 run.1
             } else {

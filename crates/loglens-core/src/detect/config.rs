@@ -58,6 +58,8 @@ pub struct DetectConfig {
     pub new_template: NewTemplateConfig,
     /// Silence settings.
     pub silence: SilenceConfig,
+    /// What makes an unusual value worth reporting (materiality floors, incident length).
+    pub floors: Floors,
     /// Overrides per metric name (`volume`, `error_rate`, ...). A detector section given here
     /// replaces the global section for that metric *whole*: its missing keys take the built-in
     /// defaults, not the global section's values.
@@ -75,8 +77,83 @@ impl Default for DetectConfig {
             poisson: PoissonConfig::default(),
             new_template: NewTemplateConfig::default(),
             silence: SilenceConfig::default(),
+            floors: Floors::default(),
             metric: BTreeMap::new(),
         }
+    }
+}
+
+/// `[detect.floors]`: what makes a statistically unusual value worth a person's attention.
+/// The defaults are what the detection benchmarks were measured with (README, Detection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Floors {
+    /// Buckets between anomalies of one series that still make one incident.
+    pub merge_gap_buckets: u32,
+    /// Anomalous buckets an incident of a value or count detector needs.
+    pub min_incident_buckets: u32,
+    /// Fewest records a latency incident's span must hold.
+    pub min_latency_records: f64,
+    /// Fewest records in a bucket for its error rate or latency to be judged.
+    pub min_bucket_volume: f64,
+    /// Fewest records per bucket on average for a series' volume to be judged.
+    pub min_mean_volume: f64,
+    /// Smallest rise of an error rate (absolute, 0.05 = 5 points) that matters.
+    pub min_error_rate_rise: f64,
+    /// Fewest errors in a bucket (or a Poisson window) that matter.
+    pub min_errors: f64,
+    /// Latency must rise by this factor over the expected value to matter.
+    pub min_latency_factor: f64,
+    /// Volume must fall below this share of the expected value to matter.
+    pub max_volume_drop_share: f64,
+    /// Volume must rise above this multiple of the expected value to matter.
+    pub min_volume_spike_factor: f64,
+}
+
+impl Default for Floors {
+    fn default() -> Self {
+        Floors {
+            merge_gap_buckets: 5,
+            min_incident_buckets: 2,
+            min_latency_records: 100.0,
+            min_bucket_volume: 10.0,
+            min_mean_volume: 1.0,
+            min_error_rate_rise: 0.05,
+            min_errors: 3.0,
+            min_latency_factor: 3.0,
+            max_volume_drop_share: 0.5,
+            min_volume_spike_factor: 2.0,
+        }
+    }
+}
+
+impl Floors {
+    fn check(&self) -> Result<(), DetectError> {
+        let f = self;
+        for (key, value) in [
+            ("min_latency_records", f.min_latency_records),
+            ("min_bucket_volume", f.min_bucket_volume),
+            ("min_mean_volume", f.min_mean_volume),
+            ("min_error_rate_rise", f.min_error_rate_rise),
+            ("min_errors", f.min_errors),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(range(&format!("floors.{key}"), "must be a number >= 0"));
+            }
+        }
+        if !(f.min_latency_factor.is_finite() && f.min_latency_factor >= 1.0) {
+            return Err(range("floors.min_latency_factor", "must be >= 1"));
+        }
+        if !(f.max_volume_drop_share > 0.0 && f.max_volume_drop_share < 1.0) {
+            return Err(range("floors.max_volume_drop_share", "must be between 0 and 1"));
+        }
+        if !(f.min_volume_spike_factor.is_finite() && f.min_volume_spike_factor > 1.0) {
+            return Err(range("floors.min_volume_spike_factor", "must be > 1"));
+        }
+        if f.min_incident_buckets == 0 {
+            return Err(range("floors.min_incident_buckets", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
@@ -146,6 +223,7 @@ impl DetectConfig {
             return Err(range("new_template.min_count", "must be at least 1"));
         }
         self.check_sections("")?;
+        self.floors.check()?;
         for name in self.metric.keys() {
             self.for_metric(name).check_sections(&format!("metric.{name}."))?;
         }

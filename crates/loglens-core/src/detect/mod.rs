@@ -54,7 +54,7 @@ mod zscore;
 use std::fmt;
 
 pub use config::{
-    DetectConfig, DetectError, MetricOverride, NewTemplateConfig, PoissonConfig, RobustConfig,
+    DetectConfig, DetectError, Floors, MetricOverride, NewTemplateConfig, PoissonConfig, RobustConfig,
     SeasonalConfig, SilenceConfig, Transform, ZScoreConfig,
 };
 pub use contextual::{Contextual, ContextualConfig, ValueRange};

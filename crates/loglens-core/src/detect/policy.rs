@@ -17,7 +17,7 @@
 //!   its series first reports); the new-template warm-up counts from the first bucket the
 //!   policy was fed, which for a long-running driver is when its state began.
 //!
-//! An incident closes when it can no longer grow: [`MERGE_GAP_BUCKETS`] buckets after its
+//! An incident closes when it can no longer grow: `Floors::merge_gap_buckets` buckets after its
 //! last anomalous bucket passed without another, or at [`Policy::finish`] (end of the data).
 //! Closed incidents then pass through the [`Correlator`](super::correlate::Correlator): related
 //! incidents close in time merge into one, emitted once no open or future incident can join.
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::incident::incident_of;
 use super::{
-    Anomaly, Correlator, DetectConfig, DetectError, Detector, DetectorKind, Incident, NewTemplate,
+    Anomaly, Correlator, DetectConfig, DetectError, Detector, DetectorKind, Floors, Incident, NewTemplate,
     PoissonScan, RobustZScore, Seasonal, Silence, Verdict, ZScore,
 };
 use crate::metrics::{Metric, MetricPoint, SeriesKey};
@@ -45,62 +45,41 @@ use crate::time::Timestamp;
 /// latencies moves by the factor a whole service slows by.
 pub const WATCHED: [Metric; 3] = [Metric::Volume, Metric::ErrorRate, Metric::LatencyGmean];
 
-/// Buckets between anomalies of one series that still make one incident: a change that
-/// flickers for a few minutes is one incident, not several.
-pub const MERGE_GAP_BUCKETS: u32 = 5;
+// Why the `[detect.floors]` defaults (`Floors`) are what they are:
+// - merge_gap_buckets 5: a change that flickers for a few minutes is one incident, not several.
+// - min_incident_buckets 2: a single odd minute is chance more often than not (one slow request
+//   is a minute's latency, one burst of retries a minute's volume), while the failures worth
+//   waking someone for last.
+// - min_latency_records 100: a latency shift is evidence in proportion to the requests that
+//   show it. A few minutes of a dozen requests each follow the request mix (page views without
+//   the usual static files are 3-10x slower than the hour), while a hundred requests all slower
+//   by 3x are no chance, however quiet the service.
+// - min_bucket_volume 10: with fewer records, one failed request is a 50% error rate and a
+//   single slow one the p95.
+// - min_mean_volume 1: sparser series are mostly empty buckets, where any record at all looks
+//   like a spike.
 
-/// Anomalous buckets an incident of a value or count detector needs: a single odd minute is
-/// chance more often than not (one slow request is a minute's latency, one burst of retries a
-/// minute's volume), while the failures worth waking someone for last.
-pub const MIN_INCIDENT_BUCKETS: u32 = 2;
-
-/// Fewest records a latency incident's span must hold: a latency shift is evidence in
-/// proportion to the requests that show it. A few minutes of a dozen requests each follow the
-/// request mix (page views without the usual static files are 3–10× slower than the hour),
-/// while a hundred requests all slower by 3× are no chance, however quiet the service.
-pub const MIN_LATENCY_RECORDS: f64 = 100.0;
-
-/// Fewest records in a bucket for the value detectors to judge its error rate or latency:
-/// with fewer, one failed request is a 50% error rate and a single slow one the p95. (Over a
-/// whole incident, latency needs [`MIN_LATENCY_RECORDS`].)
-pub const MIN_BUCKET_VOLUME: f64 = 10.0;
-
-/// Fewest records per bucket on average (over the buckets seen so far) for a series' volume
-/// to be judged: sparser series are mostly empty buckets, where any record at all looks like
-/// a spike.
-pub const MIN_MEAN_VOLUME: f64 = 1.0;
-
-/// Half-life of the mean volume behind [`MIN_MEAN_VOLUME`], in seconds: a day, so a quiet night
-/// does not close the gate on a series that is busy by day.
+/// Half-life of the mean volume behind `Floors::min_mean_volume`, in seconds: a day, so a
+/// quiet night does not close the gate on a series that is busy by day.
 pub const MEAN_VOLUME_HALFLIFE_SECS: i64 = 86_400;
 
 /// History a volume series needs before its mean can open the gate, in seconds: an hour, so
 /// the record that started a sparse series is not taken for its usual rate.
 pub const MEAN_VOLUME_HISTORY_SECS: i64 = 3_600;
 
-/// Smallest rise of an error rate (absolute) that matters.
-pub const MIN_ERROR_RATE_RISE: f64 = 0.05;
-/// Fewest errors in a bucket (or a Poisson window) that matter.
-pub const MIN_ERRORS: f64 = 3.0;
-/// Latency must rise by this factor over the expected value to matter.
-pub const MIN_LATENCY_FACTOR: f64 = 3.0;
-/// Volume must fall below this share of the expected value to matter.
-pub const MAX_VOLUME_DROP_SHARE: f64 = 0.5;
-/// Volume must rise above this multiple of the expected value to matter.
-pub const MIN_VOLUME_SPIKE_FACTOR: f64 = 2.0;
-
 /// Whether a statistically unusual value is also large enough for a person to care: on quiet,
 /// steady series a Z-score flags differences nobody would act on (one extra error, 3 ms).
-pub fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64) -> bool {
+pub fn material(metric: Metric, observed: f64, expected: f64, bucket_volume: f64, floors: &Floors) -> bool {
     match metric {
         Metric::ErrorRate => {
-            observed - expected >= MIN_ERROR_RATE_RISE && observed * bucket_volume >= MIN_ERRORS
+            observed - expected >= floors.min_error_rate_rise && observed * bucket_volume >= floors.min_errors
         }
         Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 | Metric::LatencyGmean => {
-            observed >= expected * MIN_LATENCY_FACTOR
+            observed >= expected * floors.min_latency_factor
         }
         Metric::Volume => {
-            observed <= expected * MAX_VOLUME_DROP_SHARE || observed >= expected * MIN_VOLUME_SPIKE_FACTOR
+            observed <= expected * floors.max_volume_drop_share
+                || observed >= expected * floors.min_volume_spike_factor
         }
         _ => true,
     }
@@ -238,8 +217,8 @@ impl MeanVolume {
     }
 
     /// Whether the buckets seen so far are enough, and busy enough, to judge the next one.
-    fn open(&self) -> bool {
-        self.buckets >= self.min_buckets && self.weight > 0.0 && self.sum / self.weight >= MIN_MEAN_VOLUME
+    fn open(&self, min_mean_volume: f64) -> bool {
+        self.buckets >= self.min_buckets && self.weight > 0.0 && self.sum / self.weight >= min_mean_volume
     }
 
     fn add(&mut self, volume: f64) {
@@ -255,7 +234,7 @@ struct Watch {
     #[serde(with = "watched_metric")]
     metric: Metric,
     judge: Judge,
-    /// Volume only: the gate of [`MIN_MEAN_VOLUME`].
+    /// Volume only: the gate of `Floors::min_mean_volume`.
     gate: Option<MeanVolume>,
     /// Host volumes without the Poisson scan: a host falling silent.
     silence: Option<Silence>,
@@ -334,7 +313,7 @@ pub struct Verdicts {
 }
 
 /// An incident still able to grow: its anomalies so far and the records of its series in its
-/// span (latency incidents need [`MIN_LATENCY_RECORDS`]).
+/// span (latency incidents need `Floors::min_latency_records`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OpenIncident {
     anomalies: Vec<Anomaly>,
@@ -494,7 +473,7 @@ impl Policy {
             let cell = cells.get(key.as_str()).map(|c| c.0).unwrap_or_default();
             add_watches(labels, &cell, &self.config, self.bucket_secs);
             for watch in &mut labels.watches {
-                found.extend(judge(watch, key, ts, &cell).unwrap_or_default());
+                found.extend(judge(watch, key, ts, &cell, &self.config.floors).unwrap_or_default());
             }
         }
         found.extend(self.new_templates(ts, templates));
@@ -545,7 +524,7 @@ impl Policy {
     }
 
     fn reach_secs(&self) -> i64 {
-        self.bucket_secs * (i64::from(MERGE_GAP_BUCKETS) + 1)
+        self.bucket_secs * (i64::from(self.config.floors.merge_gap_buckets) + 1)
     }
 
     /// Closes the incidents no anomaly at `bucket` or later can join.
@@ -589,20 +568,20 @@ impl Policy {
     fn close(&self, open: OpenIncident) -> Option<Incident> {
         let run: Vec<&Anomaly> = open.anomalies.iter().collect();
         let incident = incident_of(&run, self.bucket_secs.max(1) * 1_000_000)?;
-        lasting(&incident, open.records).then_some(incident)
+        lasting(&incident, open.records, &self.config.floors).then_some(incident)
     }
 }
 
 /// Whether an incident lasted long enough to report, given the records of its series in its
 /// span. A new template is one event by nature.
-fn lasting(incident: &Incident, records: f64) -> bool {
+fn lasting(incident: &Incident, records: f64, floors: &Floors) -> bool {
     if incident.detector == DetectorKind::NewTemplate {
         return true;
     }
-    if incident.buckets < MIN_INCIDENT_BUCKETS {
+    if incident.buckets < floors.min_incident_buckets {
         return false;
     }
-    !incident.metric.starts_with("latency") || records >= MIN_LATENCY_RECORDS
+    !incident.metric.starts_with("latency") || records >= floors.min_latency_records
 }
 
 fn sort_incidents(incidents: &mut [Incident]) {
@@ -677,10 +656,16 @@ fn add_watches(labels: &mut Labels, cell: &Cell, config: &DetectConfig, bucket_s
 
 /// One bucket of one watched series. Volumes are dense: a bucket without records is 0 from
 /// the series' first bucket on (a series that stopped is a drop to zero). Latencies, and error
-/// rates the value detectors judge, are judged only in buckets with [`MIN_BUCKET_VOLUME`]
+/// rates the value detectors judge, are judged only in buckets with `Floors::min_bucket_volume`
 /// records; the Poisson scan weighs each bucket by its records, so any bucket with records
 /// counts.
-fn judge(watch: &mut Watch, series: &str, ts: Timestamp, cell: &Cell) -> Option<Vec<Anomaly>> {
+fn judge(
+    watch: &mut Watch,
+    series: &str,
+    ts: Timestamp,
+    cell: &Cell,
+    floors: &Floors,
+) -> Option<Vec<Anomaly>> {
     let metric = watch.metric;
     let volume = cell.volume.unwrap_or(0.0);
     let anomaly = |detector, observed, verdict| Anomaly {
@@ -698,12 +683,12 @@ fn judge(watch: &mut Watch, series: &str, ts: Timestamp, cell: &Cell) -> Option<
     };
     let open = match (&mut watch.gate, &watch.judge) {
         (Some(gate), _) => {
-            let open = gate.open();
+            let open = gate.open(floors.min_mean_volume);
             gate.add(volume);
             open
         }
         (None, Judge::Poisson(_)) => volume >= f64::MIN_POSITIVE,
-        (None, Judge::Vote(_)) => volume >= MIN_BUCKET_VOLUME,
+        (None, Judge::Vote(_)) => volume >= floors.min_bucket_volume,
     };
     if metric != Metric::Volume && !open {
         return None;
@@ -718,7 +703,8 @@ fn judge(watch: &mut Watch, series: &str, ts: Timestamp, cell: &Cell) -> Option<
                 scan.observe_count(ts, value, 1.0)
             };
             let material = metric != Metric::ErrorRate
-                || (s.count >= MIN_ERRORS && s.observed() - s.verdict.expected >= MIN_ERROR_RATE_RISE);
+                || (s.count >= floors.min_errors
+                    && s.observed() - s.verdict.expected >= floors.min_error_rate_rise);
             if open && s.verdict.severity.is_some() && material {
                 out.push(anomaly(DetectorKind::Poisson, s.observed(), s.verdict));
             }
@@ -726,7 +712,7 @@ fn judge(watch: &mut Watch, series: &str, ts: Timestamp, cell: &Cell) -> Option<
         Judge::Vote(vote) => {
             let found = vote
                 .observe(ts, value)
-                .filter(|(_, v)| material(metric, value, v.expected, volume));
+                .filter(|(_, v)| material(metric, value, v.expected, volume, floors));
             if let (true, Some((kind, verdict))) = (open, found) {
                 out.push(anomaly(kind, value, verdict));
             }
@@ -943,12 +929,34 @@ mod tests {
     }
 
     fn settled(d: &Detection) -> Vec<&Incident> {
-        let reach = 60 * (i64::from(MERGE_GAP_BUCKETS) + 1);
+        let reach = 60 * (i64::from(Floors::default().merge_gap_buckets) + 1);
         let cut = START + CUT * 60;
         d.incidents
             .iter()
             .filter(|i| i.end.secs() + reach <= cut)
             .collect()
+    }
+
+    /// `[detect.floors]` is what the policy applies: no value or count incident lasts 10,000
+    /// buckets, and a floor of zero buckets is refused.
+    #[test]
+    fn floors_come_from_the_config() {
+        let records = records();
+        let (points, sightings) = inputs(&records, MINUTES);
+        let lasting = |d: &Detection| {
+            d.incidents
+                .iter()
+                .filter(|i| i.detector != DetectorKind::NewTemplate)
+                .count()
+        };
+        let default = replay(&DetectConfig::default(), &points, &sightings).unwrap();
+        assert!(lasting(&default) > 0);
+        let mut strict = DetectConfig::default();
+        strict.floors.min_incident_buckets = 10_000;
+        assert_eq!(lasting(&replay(&strict, &points, &sightings).unwrap()), 0);
+        strict.floors.min_incident_buckets = 0;
+        let err = strict.validate().unwrap_err().to_string();
+        assert!(err.contains("floors.min_incident_buckets"), "{err}");
     }
 
     /// The verdicts on the first half of a data set do not depend on the second half: every
@@ -1079,9 +1087,15 @@ mod tests {
 
     #[test]
     fn materiality_floors() {
-        assert!(material(Metric::ErrorRate, 0.3, 0.01, 20.0));
-        assert!(!material(Metric::ErrorRate, 0.3, 0.01, 5.0)); // 1.5 errors
-        assert!(!material(Metric::LatencyGmean, 120.0, 50.0, 100.0));
-        assert!(material(Metric::Volume, 4.0, 10.0, 4.0));
+        assert!(material(Metric::ErrorRate, 0.3, 0.01, 20.0, &Floors::default()));
+        assert!(!material(Metric::ErrorRate, 0.3, 0.01, 5.0, &Floors::default())); // 1.5 errors
+        assert!(!material(
+            Metric::LatencyGmean,
+            120.0,
+            50.0,
+            100.0,
+            &Floors::default()
+        ));
+        assert!(material(Metric::Volume, 4.0, 10.0, 4.0, &Floors::default()));
     }
 }
