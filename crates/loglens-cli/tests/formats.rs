@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{json_of, loglens, read_dataset, strings};
+use common::{detected_format, json_of, loglens, process_json, read_dataset, strings};
 
 #[test]
 fn list_names_user_builtin_and_generic_formats_with_examples() {
@@ -208,17 +208,8 @@ fn otel_batches_give_every_record() {
     let text = format!("{}\n{}\n{}\nnot json\n", batch(0, 3), batch(1, 1), batch(2, 2));
     std::fs::write(&log, text).unwrap();
     let data = dir.path().join("data");
-    let summary = json_of(
-        loglens()
-            .args(["process", "--json", "--data-dir"])
-            .arg(&data)
-            .arg(&log),
-    );
-    assert_eq!(
-        summary["file_formats"][log.display().to_string()],
-        "otel",
-        "{summary}"
-    );
+    let summary = process_json(&data, &log);
+    assert_eq!(detected_format(&summary, &log), "otel", "{summary}");
     assert_eq!(summary["lines"], 4);
     assert_eq!(summary["parsed"]["otel"], 3);
     assert_eq!(summary["records_written"], 6);

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{json_of, loglens, read_dataset, strings, u64s};
+use common::{detected_format, json_of, loglens, process_json, read_dataset, strings, u64s};
 
 /// Not IIS's default field set: a detector that assumed it would read nothing.
 const W3C_HEADER: &str = "#Software: Microsoft Internet Information Services 10.0\n\
@@ -93,17 +93,8 @@ fn zeek_http_log_becomes_access_records() {
     text.push_str("#close\t2026-10-11-23-00-00\n");
     std::fs::write(&log, text).unwrap();
     let data = dir.path().join("data");
-    let summary = json_of(
-        loglens()
-            .args(["process", "--json", "--data-dir"])
-            .arg(&data)
-            .arg(&log),
-    );
-    assert_eq!(
-        summary["file_formats"][log.display().to_string()],
-        "zeek",
-        "{summary}"
-    );
+    let summary = process_json(&data, &log);
+    assert_eq!(detected_format(&summary, &log), "zeek", "{summary}");
     assert_eq!(summary["parsed"]["zeek"], 6);
     assert_eq!(summary["unparsed"]["header line (a #directive), not an event"], 9);
     let records = read_dataset(&data.join("records"));

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{json_of, loglens, read_dataset, stored_lines, strings, u32s, u64s};
+use common::{
+    detected_format, json_of, loglens, process_json, read_dataset, stored_lines, strings, u32s, u64s,
+};
 
 /// A Java service's log4j output (`%d{ISO8601} %-5p [%t] %c - %m%n`): per order an INFO
 /// line, and for every third order an ERROR with a seven-line trace.
@@ -109,17 +111,8 @@ fn python_tracebacks_join_and_damaged_lines_stay_unparsed() {
                 2026-03-04 05:06:08,300 - worker - INFO - job 2 started\n";
     std::fs::write(&log, text).unwrap();
     let data = dir.path().join("data");
-    let summary = json_of(
-        loglens()
-            .args(["process", "--json", "--data-dir"])
-            .arg(&data)
-            .arg(&log),
-    );
-    assert_eq!(
-        summary["file_formats"][log.display().to_string()],
-        "pylog",
-        "{summary}"
-    );
+    let summary = process_json(&data, &log);
+    assert_eq!(detected_format(&summary, &log), "pylog", "{summary}");
     assert_eq!(summary["continuation_lines"], 6);
     assert_eq!(summary["records_written"], 3);
 

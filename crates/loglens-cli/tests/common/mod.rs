@@ -24,6 +24,24 @@ pub fn json_of(command: &mut assert_cmd::Command) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
+/// Runs `loglens process --json --data-dir data log` and returns its summary.
+pub fn process_json(data: &Path, log: &Path) -> serde_json::Value {
+    json_of(
+        loglens()
+            .args(["process", "--json", "--data-dir"])
+            .arg(data)
+            .arg(log),
+    )
+}
+
+/// The format `process` detected for `log`, from its summary.
+pub fn detected_format(summary: &serde_json::Value, log: &Path) -> String {
+    summary["file_formats"][log.display().to_string()]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Every `*.parquet` file below `dir`, sorted; fails on a leftover temporary file.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -138,7 +138,17 @@ fn otlp_record<'a>(
         attrs.push(("scope".to_owned(), scope.to_owned()));
     }
     attrs.extend(key_values(object.get("attributes")));
-    for (key, name) in [("traceId", "trace_id"), ("spanId", "span_id")] {
+    record.attrs = with_trace(attrs, object, ["traceId", "spanId"]);
+    Ok(record)
+}
+
+/// `attrs` and the trace and span ids under `keys` (when not empty), as the record's attrs.
+fn with_trace<'a>(
+    mut attrs: Vec<(String, String)>,
+    object: &Map<String, Value>,
+    keys: [&str; 2],
+) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    for (key, name) in keys.into_iter().zip(["trace_id", "span_id"]) {
         if let Some(id) = object
             .get(key)
             .and_then(Value::as_str)
@@ -147,11 +157,10 @@ fn otlp_record<'a>(
             attrs.push((name.to_owned(), id.to_owned()));
         }
     }
-    record.attrs = attrs
+    attrs
         .into_iter()
         .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
-        .collect();
-    Ok(record)
+        .collect()
 }
 
 /// The log data model's flat form.
@@ -179,19 +188,7 @@ fn data_model_record<'a>(object: &Map<String, Value>) -> Result<Record<'a>, Pars
     record.host = resource.host.map(Cow::Owned);
     let mut attrs = resource.attrs;
     attrs.extend(flat("Attributes"));
-    for (key, name) in [("TraceId", "trace_id"), ("SpanId", "span_id")] {
-        if let Some(id) = object
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|id| !id.is_empty())
-        {
-            attrs.push((name.to_owned(), id.to_owned()));
-        }
-    }
-    record.attrs = attrs
-        .into_iter()
-        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
-        .collect();
+    record.attrs = with_trace(attrs, object, ["TraceId", "SpanId"]);
     Ok(record)
 }
 
