@@ -137,20 +137,32 @@ fn test(
             |p| p.name()
         )
     ))?;
+    // Scored as detection scores them: a stack trace's lines and `#` headers are not records.
+    let scored: Vec<(usize, &str)> = lines
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, l)| loglens_core::format::scored(l))
+        .collect();
+    let unscored = lines.len() - scored.len();
     out.line("")?;
+    if unscored > 0 {
+        out.line(&format!(
+            "{unscored} lines not scored (empty, # headers, or continuing the record before them)"
+        ))?;
+    }
     out.line(&format!("{:<16}  {:>6}  first failure", "format", "parsed"))?;
     for parser in parsers.iter() {
-        let results: Vec<_> = lines.iter().map(|l| parser.parse(l, ctx)).collect();
-        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let results: Vec<_> = scored.iter().map(|(i, l)| (i, parser.parse(l, ctx))).collect();
+        let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
         let failure = results
             .iter()
-            .enumerate()
-            .find_map(|(i, r)| r.as_ref().err().map(|e| format!("line {}: {e}", i + 1)))
+            .find_map(|(i, r)| r.as_ref().err().map(|e| format!("line {}: {e}", *i + 1)))
             .unwrap_or_default();
         out.line(&format!(
             "{:<16}  {:>6}  {failure}",
             parser.name(),
-            format!("{ok}/{}", lines.len())
+            format!("{ok}/{}", scored.len())
         ))?;
     }
     out.line("")?;

@@ -383,15 +383,17 @@ impl FromStr for Format {
     }
 }
 
+/// Whether detection scores `line`: not empty, not a `#` header or comment, not a line that
+/// continues the record before it (a stack trace's).
+pub fn scored(line: &str) -> bool {
+    !line.trim().is_empty() && !line.starts_with('#') && !multiline::continues_record(line)
+}
+
 /// Picks the parser that reads most of `sample` (at least half of its non-empty lines that
 /// can start a record: a stack trace's lines and `#` header or comment lines are not scored);
 /// candidates earlier in the slice win ties. Returns the candidate's index.
 pub fn detect(sample: &[&str], candidates: &[&dyn LineParser], ctx: &ParseContext) -> Option<usize> {
-    let lines: Vec<&str> = sample
-        .iter()
-        .copied()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !multiline::continues_record(l))
-        .collect();
+    let lines: Vec<&str> = sample.iter().copied().filter(|l| scored(l)).collect();
     if lines.is_empty() {
         return None;
     }
