@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use loglens_core::format::jsonl::MappedJsonParser;
+use loglens_core::format::mapped::{MappedParser, Syntax};
 use loglens_core::format::regex::RegexFormat;
-use loglens_core::format::{FieldKeys, LineParser, ParseContext};
+use loglens_core::format::{FieldKeys, KeyMapping, LineParser, ParseContext};
 use loglens_core::{Level, Record, Timestamp};
 use serde::Deserialize;
 
@@ -28,8 +28,10 @@ pub struct FormatSpec {
     /// `referer`, `user_agent`); every other named group goes to `attrs`. Either this or `json`.
     pub regex: Option<String>,
     /// For JSON lines: the keys of the record's fields (`{ ts = "@t", message = ["@m", "@mt"] }`);
-    /// every other key goes to `attrs`. Either this or `regex`.
+    /// every other key goes to `attrs`. One of `regex`, `json`, `logfmt`.
     pub json: Option<JsonKeys>,
+    /// For logfmt lines: the keys of the record's fields, as for `json`.
+    pub logfmt: Option<JsonKeys>,
     /// A strftime layout for the `ts` group (default: ISO 8601, CLF, syslog, epoch detected).
     pub timestamp: Option<String>,
     /// The format's own level words and the level each means (`W = "warn"`); the usual names
@@ -42,7 +44,8 @@ pub struct FormatSpec {
     pub samples: Vec<Sample>,
 }
 
-/// The keys of a JSON format's fields, each a key or a list in order of preference.
+/// The keys of a key/value (JSON or logfmt) format's fields, each a key or a list in order of
+/// preference.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonKeys {
@@ -155,31 +158,39 @@ impl FormatSpec {
             levels.push((word.clone(), level));
         }
         let example = self.samples.first().map(|s| s.line().to_owned());
-        let parser: Box<dyn LineParser> = match (&self.regex, &self.json) {
-            (Some(regex), None) => Box::new(
+        let parser: Box<dyn LineParser> = match (&self.regex, &self.json, &self.logfmt) {
+            (Some(regex), None, None) => Box::new(
                 RegexFormat::new(self.name.clone(), regex, self.timestamp.clone())
                     .map_err(|e| error("regex".into(), e.to_string()))?
                     .with_levels(levels)
                     .with_about(self.description.clone(), example),
             ),
-            (None, Some(json)) => {
-                let keys = FieldKeys {
-                    time: json.ts.keys(),
-                    level: json.level.keys(),
-                    message: json.message.keys(),
-                    service: json.service.keys(),
-                    host: json.host.keys(),
+            (None, Some(keys), None) | (None, None, Some(keys)) => {
+                let syntax = if self.json.is_some() {
+                    Syntax::Json
+                } else {
+                    Syntax::Logfmt
+                };
+                let mapping = KeyMapping {
+                    keys: FieldKeys {
+                        time: keys.ts.keys(),
+                        level: keys.level.keys(),
+                        message: keys.message.keys(),
+                        service: keys.service.keys(),
+                        host: keys.host.keys(),
+                    },
+                    levels,
+                    required: keys.required.clone(),
                 };
                 Box::new(
-                    MappedJsonParser::new(self.name.clone(), keys, levels)
-                        .with_required(&json.required)
+                    MappedParser::new(self.name.clone(), syntax, mapping)
                         .with_about(self.description.clone(), example),
                 )
             }
             _ => {
                 return Err(error(
                     "regex".into(),
-                    "a format has a `regex` or a `json` key mapping, one of the two".into(),
+                    "a format has one of `regex`, `json` or `logfmt`".into(),
                 ))
             }
         };
@@ -444,7 +455,7 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("a `regex` or a `json` key mapping"), "{err}");
+        assert!(err.contains("one of `regex`, `json` or `logfmt`"), "{err}");
         let unparsed = spec.replace("W fine", "fine");
         let err = read_file(Path::new("mine.toml"), &unparsed)
             .err()

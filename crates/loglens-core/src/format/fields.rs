@@ -68,3 +68,32 @@ impl FieldKeys {
         })
     }
 }
+
+/// A format file's names for the fields of key/value lines (JSON or logfmt): the keys of each
+/// field, the format's own level words, and the keys every line must have.
+#[derive(Debug, Clone, Default)]
+pub struct KeyMapping {
+    /// The keys of the record's fields.
+    pub keys: FieldKeys,
+    /// Level words (`30`, `Information`) and the level each means, tried before the usual names.
+    pub levels: Vec<(String, crate::record::Level)>,
+    /// Keys every line must have: what tells this format's lines from any other's.
+    pub required: Vec<String>,
+}
+
+impl KeyMapping {
+    /// The role of `key`: a named key outranks every well-known one of its role.
+    pub(crate) fn role_of(&self, key: &str) -> Option<(Role, u8)> {
+        self.keys
+            .role(key)
+            .or_else(|| role(key).map(|(r, rank)| (r, rank.saturating_add(100))))
+    }
+
+    /// The level a value names: a word of the format's, else a usual name.
+    pub(crate) fn level_of(&self, text: &str) -> Option<crate::record::Level> {
+        match self.levels.iter().find(|(word, _)| word == text) {
+            Some((_, level)) => Some(*level),
+            None => text.parse().ok(),
+        }
+    }
+}

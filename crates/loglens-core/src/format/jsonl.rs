@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::fields::{role, FieldKeys, Role};
+use super::fields::{role, Role};
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
 use crate::time::{write_rfc3339, Fraction, Timestamp};
@@ -36,86 +36,11 @@ impl LineParser for JsonParser {
     }
 }
 
-/// JSON lines whose keys a format file names (`json = { ts = "@t", level = "@l" }`): the named
-/// keys fill the record's fields first, the well-known keys of [`JsonParser`] after them, and
-/// level values (strings or numbers, like pino's `30`) go through the format's level words.
-#[derive(Debug, Clone)]
-pub struct MappedJsonParser {
-    name: String,
-    keys: FieldKeys,
-    levels: Vec<(String, Level)>,
-    /// Keys every line must have, quoted (`"pid"`): what tells this format's lines apart
-    /// from any JSON line with a time and a message.
-    required: Vec<String>,
-    description: Option<String>,
-    example: Option<String>,
-}
-
-impl MappedJsonParser {
-    /// A parser named `name` reading `keys` first, with the format's own level words.
-    pub fn new(name: String, keys: FieldKeys, levels: Vec<(String, Level)>) -> Self {
-        MappedJsonParser {
-            name,
-            keys,
-            levels,
-            required: Vec::new(),
-            description: None,
-            example: None,
-        }
-    }
-
-    /// The parser with what `loglens formats list` says about it.
-    pub fn with_about(mut self, description: Option<String>, example: Option<String>) -> Self {
-        self.description = description;
-        self.example = example;
-        self
-    }
-
-    /// The parser refusing lines without each of `keys`.
-    pub fn with_required(mut self, keys: &[String]) -> Self {
-        self.required = keys.iter().map(|k| format!("\"{k}\"")).collect();
-        self
-    }
-}
-
-impl LineParser for MappedJsonParser {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
-        let role_of = |key: &str| {
-            // A named key outranks every well-known one of its role.
-            self.keys
-                .role(key)
-                .or_else(|| role(key).map(|(r, rank)| (r, rank + 100)))
-        };
-        let level_of = |text: &str| match self.levels.iter().find(|(word, _)| word == text) {
-            Some((_, level)) => Some(*level),
-            None => text.parse().ok(),
-        };
-        // A key written as `"key"` anywhere: cheap, and a JSON value that merely contains
-        // the text is rare enough for telling formats apart.
-        if !self.required.iter().all(|quoted| line.contains(quoted.as_str())) {
-            return Err(ParseError::Layout("a JSON line with the format's required keys"));
-        }
-        parse_object(line, ctx, &role_of, &level_of)
-    }
-
-    fn description(&self) -> Option<&str> {
-        self.description.as_deref()
-    }
-
-    fn example(&self) -> Option<&str> {
-        self.example.as_deref()
-    }
-}
-
 /// Parses a JSON object line: per role, the best-ranked key (by `role_of`) whose value fits
 /// fills the record's field; every other key becomes an attr.
 ///
 /// Generic over the lookups, not `dyn`, so the built-in `json` format keeps its inlined key match.
-fn parse_object<'a>(
+pub(crate) fn parse_object<'a>(
     line: &'a str,
     ctx: &ParseContext,
     role_of: &impl Fn(&str) -> Option<(Role, u8)>,

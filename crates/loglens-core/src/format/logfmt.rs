@@ -30,6 +30,20 @@ impl LineParser for LogfmtParser {
     }
 
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
+        parse_pairs(line, ctx, &role, &|text| text.parse().ok())
+    }
+}
+
+/// Parses a logfmt line: per role, the best-ranked key (by `role_of`) whose value fits fills
+/// the record's field; every other pair becomes an attr. Generic over the lookups, not `dyn`,
+/// so the built-in `logfmt` format keeps its inlined key match.
+pub(crate) fn parse_pairs<'a>(
+    line: &'a str,
+    ctx: &ParseContext,
+    role_of: &impl Fn(&str) -> Option<(Role, u8)>,
+    level_of: &impl Fn(&str) -> Option<Level>,
+) -> Result<Record<'a>, ParseError> {
+    {
         if line.trim().is_empty() {
             return Err(ParseError::Empty);
         }
@@ -77,9 +91,9 @@ impl LineParser for LogfmtParser {
             } else {
                 Cow::Borrowed("")
             };
-            if let Some((role, rank)) = role(key) {
+            if let Some((role, rank)) = role_of(key) {
                 let fits = match role {
-                    Role::Level => value.parse::<Level>().is_ok(),
+                    Role::Level => level_of(&value).is_some(),
                     _ => true,
                 };
                 let slot = &mut chosen[role as usize];
@@ -94,7 +108,7 @@ impl LineParser for LogfmtParser {
         let ts_text = &pairs[ts_at].1;
         let ts = Timestamp::parse_rfc3339(ts_text, ctx.zone)
             .or_else(|e| parse_epoch(ts_text).ok_or(ParseError::Time(e)))?;
-        let level = chosen[Role::Level as usize].and_then(|(_, i)| pairs[i].1.parse::<Level>().ok());
+        let level = chosen[Role::Level as usize].and_then(|(_, i)| level_of(&pairs[i].1));
         // Take the chosen pairs out, last first so the other indices stay valid.
         let mut taken: [Option<Cow<'a, str>>; 5] = Default::default();
         let mut order: Vec<(usize, usize)> = chosen
