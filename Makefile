@@ -16,11 +16,11 @@ build:
 
 demo: build venv
 	rm -rf $(DEMO)
-	$(LOGLENS) generate --out $(DEMO) --lines $(DEMO_LINES) --duration 7d --seed 42
+	$(LOGLENS) generate --out $(DEMO) --lines $(DEMO_LINES) --duration 7d --seed 42 --template-truth
 	$(LOGLENS) process --config $(DEMO)/loglens.toml --data-dir $(DEMO)/loglens-data --detect
 	@echo
 	@echo "Data directory: $(DEMO)/loglens-data (Parquet; open with DuckDB, pandas or polars)"
-	@echo "Incident ground truth: $(DEMO)/ground_truth.json (score: bench/detect-score --gen $(DEMO) --data $(DEMO)/loglens-data)"
+	@echo "Incident and template ground truth: $(DEMO)/ground_truth.json, $(DEMO)/truth/ (score: bench/detect-score --gen $(DEMO) --data $(DEMO)/loglens-data)"
 	@echo "Templates: $(LOGLENS) templates --data-dir $(DEMO)/loglens-data"
 	@echo "Dashboard: make dashboard   (serves http://localhost:8501 over $(DEMO)/loglens-data)"
 

@@ -44,6 +44,8 @@ Scoring rules:
   row pools every kind (micro average). False incidents per simulated day = unmatched / days,
   days from `manifest.json` (the generated span), else the records' span, else the ground
   truth's span (or --days).
+- Templates: when GEN was generated with `--template-truth`, the report adds the grouping
+  accuracy of the mined templates against the generator's (bench/template_score.py).
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import template_score
 
 KINDS = ("error_burst", "latency_spike", "traffic_drop", "new_error", "host_silent")
 OTHER = "other"
@@ -454,7 +459,18 @@ def main(argv: list[str] | None = None) -> int:
     truth = load_truth(truth_path)
     days = args.days or simulated_days(args.gen, data_dir, truth)
     report = score(truth, load_incidents(data_dir), args.grace, args.min_severity, days)
-    print(json.dumps(report, indent=2) if args.json else render(report))
+    templates = (
+        template_score.score_dirs(args.gen, data_dir)
+        if template_score.has_truth(args.gen)
+        else None
+    )
+    if args.json:
+        report["templates"] = templates.as_dict() if templates else None
+        print(json.dumps(report, indent=2))
+    else:
+        print(render(report))
+        if templates:
+            print(template_score.render(templates))
     return 0
 
 

@@ -255,3 +255,17 @@ def test_cli_prints_json_and_explains_a_missing_dataset(generated, capsys):
     assert report["overall"]["f1"] == pytest.approx(12 / 17)
     assert ds.main(["--gen", str(generated), "--data", str(generated / "nowhere")]) == 2
     assert "run `loglens detect --data-dir" in capsys.readouterr().err
+
+
+def test_grouping_accuracy_counts_lines_of_exactly_matching_groups():
+    ts = ds.template_score
+    # Template a is mined as 1 and 2 (split), b and c share mined 3 (merged), d is exact.
+    pairs = [("a", 1), ("a", 1), ("a", 2), ("b", 3), ("c", 3), ("c", 3), ("d", 4), ("d", 4)]
+    result = ts.grouping(pairs, {"a": "A {x}", "d": "D"}, {3: "B or C <*>"})
+    assert (result.lines, result.correct) == (8, 2)
+    assert result.accuracy == pytest.approx(0.25)
+    assert (result.true_templates, result.mined_templates) == (4, 4)
+    assert result.split == [("A {x}", 3, 2)]
+    assert result.merged == [("B or C <*>", 3, 2)]
+    assert ts.grouping([], {}, {}).accuracy is None
+    assert "NOT met (0.2500)" in ts.render(result)

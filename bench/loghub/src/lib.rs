@@ -42,6 +42,9 @@ pub struct Settings {
     /// The miner's `digit_tokens_vary` (default true, as in loglens).
     #[serde(default = "default_true")]
     pub digit_tokens_vary: bool,
+    /// The miner's `min_word_values` (default: loglens's).
+    #[serde(default = "default_min_word_values")]
+    pub min_word_values: usize,
     /// The datasets, in the order they are reported.
     #[serde(rename = "dataset")]
     pub datasets: Vec<DatasetSettings>,
@@ -49,6 +52,10 @@ pub struct Settings {
 
 fn default_max_children() -> usize {
     100
+}
+
+fn default_min_word_values() -> usize {
+    MinerConfig::default().min_word_values
 }
 
 fn default_true() -> bool {
@@ -62,6 +69,8 @@ pub struct Common {
     pub max_children: usize,
     /// See [`MinerConfig::digit_tokens_vary`].
     pub digit_tokens_vary: bool,
+    /// See [`MinerConfig::min_word_values`].
+    pub min_word_values: usize,
 }
 
 impl Settings {
@@ -70,6 +79,7 @@ impl Settings {
         Common {
             max_children: self.max_children,
             digit_tokens_vary: self.digit_tokens_vary,
+            min_word_values: self.min_word_values,
         }
     }
 }
@@ -128,6 +138,7 @@ impl DatasetSettings {
             similarity_threshold: self.st,
             max_children: common.max_children,
             digit_tokens_vary: common.digit_tokens_vary,
+            min_word_values: if drain { 0 } else { common.min_word_values },
             masks,
             ..base
         })

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use loglens_loghub::{evaluate, load_published, mean, throughput, Dataset, Settings};
+use loglens_core::template::MinerConfig;
+use loglens_loghub::{evaluate, evaluate_all, load_published, mean, throughput, Dataset, Settings};
 
 const USAGE: &str =
     "usage: loghub [--data DIR] [--settings FILE] [--min-ga X] [--no-throughput] [--explain DATASET]
@@ -17,7 +18,11 @@ const USAGE: &str =
   --min-ga X        exit 1 when the mean GA is below X
   --no-throughput   skip the throughput measurement
   --explain NAME    list the ground-truth groups the miner got wrong in dataset NAME
-  --drain           with --explain: explain the faithful Drain port instead";
+  --drain           with --explain: explain the faithful Drain port instead
+  --product-default the product's miner settings for every dataset (digit_tokens_vary and
+                    min_word_values as loglens ships them), not the file's shared ones
+  --lodo            leave-one-dataset-out GA of min_word_values: for each dataset, the value
+                    best on the other datasets, scored on it (ties: the worst for it)";
 
 struct Args {
     data: PathBuf,
@@ -26,6 +31,8 @@ struct Args {
     throughput: bool,
     explain: Option<String>,
     drain: bool,
+    product_default: bool,
+    lodo: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +43,8 @@ fn parse_args() -> Result<Args, String> {
         throughput: true,
         explain: None,
         drain: false,
+        product_default: false,
+        lodo: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -50,6 +59,8 @@ fn parse_args() -> Result<Args, String> {
             "--no-throughput" => args.throughput = false,
             "--explain" => args.explain = Some(value("--explain")?),
             "--drain" => args.drain = true,
+            "--product-default" => args.product_default = true,
+            "--lodo" => args.lodo = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -81,6 +92,66 @@ fn main() -> ExitCode {
     }
 }
 
+/// `min_word_values` values tried by `--lodo`.
+const LODO_CANDIDATES: [usize; 6] = [0, 3, 4, 5, 6, 8];
+
+/// Leave-one-dataset-out GA of `min_word_values`: what a user whose logs are none of these
+/// datasets can expect from a value chosen on the others.
+fn lodo(
+    out: &mut impl Write,
+    data: &Path,
+    settings: &Settings,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut ga: Vec<Vec<f64>> = Vec::new();
+    let mut names = Vec::new();
+    for k in LODO_CANDIDATES {
+        let mut s = settings.clone();
+        s.min_word_values = k;
+        let reports = evaluate_all(data, &s, false)?;
+        names = reports.iter().map(|r| r.name.clone()).collect();
+        ga.push(reports.iter().map(|r| r.ga).collect());
+    }
+    let current = LODO_CANDIDATES
+        .iter()
+        .position(|&k| k == settings.min_word_values);
+    writeln!(
+        out,
+        "min_word_values tried: {LODO_CANDIDATES:?}; digit_tokens_vary = {}",
+        settings.digit_tokens_vary
+    )?;
+    writeln!(
+        out,
+        "{:<10} {:>6} {:>9} {:>9}",
+        "dataset", "chosen", "held-out", "at given"
+    )?;
+    let mut held_out = Vec::new();
+    for (d, name) in names.iter().enumerate() {
+        let others = |c: usize| mean(ga[c].iter().enumerate().filter(|(i, _)| *i != d).map(|(_, v)| *v));
+        let best = (0..LODO_CANDIDATES.len()).map(others).fold(f64::MIN, f64::max);
+        let tied = (0..LODO_CANDIDATES.len()).filter(|&c| others(c) >= best - 1e-12);
+        let chosen = tied.min_by(|&a, &b| ga[a][d].total_cmp(&ga[b][d])).unwrap_or(0);
+        held_out.push(ga[chosen][d]);
+        let given = current.map_or_else(|| "-".to_owned(), |c| format!("{:.4}", ga[c][d]));
+        writeln!(
+            out,
+            "{name:<10} {:>6} {:>9.4} {given:>9}",
+            LODO_CANDIDATES[chosen], ga[chosen][d]
+        )?;
+    }
+    let given = current.map_or_else(
+        || "-".to_owned(),
+        |c| format!("{:.4}", mean(ga[c].iter().copied())),
+    );
+    writeln!(
+        out,
+        "{:<10} {:>6} {:>9.4} {given:>9}",
+        format!("mean ({})", names.len()),
+        "",
+        mean(held_out)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"))
 }
@@ -91,8 +162,16 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         writeln!(out, "skipped: {} not found", args.data.display())?;
         return Ok(ExitCode::SUCCESS);
     }
-    let settings = Settings::load(&args.settings)?;
+    let mut settings = Settings::load(&args.settings)?;
+    if args.product_default {
+        let product = MinerConfig::default();
+        settings.digit_tokens_vary = product.digit_tokens_vary;
+        settings.min_word_values = product.min_word_values;
+    }
     let published = load_published(&args.data)?;
+    if args.lodo {
+        return lodo(&mut out, &args.data, &settings);
+    }
 
     if let Some(name) = &args.explain {
         let ds = settings

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use super::rng::{cumulative, Rng};
+use super::templates::truth_label;
 use super::text::LineBuf;
 use super::vocab::{compile, Seg, VarCtx, API_AGENTS, BROWSER_AGENTS, SCANNER_AGENTS};
 use loglens_core::format::Format;
@@ -332,6 +333,14 @@ const SITE: &str = "https://shop.example.com";
 struct Endpoint {
     def: EndpointDef,
     path: Vec<Seg>,
+    /// Ground-truth label of its request line ([`request_template`]).
+    truth: u32,
+}
+
+/// The template of a request line, the message an access record is mined from: the method is
+/// constant (it says what the request does), the path and the protocol are its values.
+fn request_template(method: &str) -> String {
+    format!("{method} {{path}} {{protocol}}")
 }
 
 /// A service's compiled endpoints.
@@ -349,6 +358,7 @@ fn compile_all(defs: &[EndpointDef]) -> Vec<Endpoint> {
         .map(|d| Endpoint {
             def: *d,
             path: compile(d.path),
+            truth: truth_label(&request_template(d.method)),
         })
         .collect()
 }
@@ -382,7 +392,13 @@ impl AccessSet {
         self.novel.len()
     }
 
-    /// Renders one access line into `out`.
+    /// Every endpoint's ground-truth label and request-line template, normal and incident-only.
+    pub fn truth(&self) -> Vec<(u32, String)> {
+        let all = self.endpoints.iter().chain(&self.novel);
+        all.map(|e| (e.truth, request_template(e.def.method))).collect()
+    }
+
+    /// Renders one access line into `out`; returns its ground-truth label.
     pub fn render(
         &self,
         rng: &mut Rng,
@@ -391,7 +407,7 @@ impl AccessSet {
         buf: &mut LineBuf,
         ts: Timestamp,
         out: &mut String,
-    ) {
+    ) -> u32 {
         let ep = match fx.novel {
             Some(i) => &self.novel[i % self.novel.len()],
             None => &self.endpoints[rng.weighted(&self.cum)],
@@ -500,6 +516,7 @@ impl AccessSet {
             attrs: Vec::new(),
         };
         Format::Combined.render(&record, out);
+        ep.truth
     }
 
     /// Writes an internal page URL into the value buffer; returns its range (and 0: "not a

@@ -68,6 +68,9 @@ pub struct GenOptions {
     pub incidents: bool,
     /// Fraction of lines deliberately damaged so they do not parse (0 disables).
     pub corrupt_rate: f64,
+    /// Whether to label every line with the template that wrote it
+    /// ([`Generator::truth_chunks`]), for scoring template mining.
+    pub template_truth: bool,
 }
 
 /// 2026-11-01T00:00:00Z: the default start, fixed so runs are reproducible.
@@ -83,6 +86,7 @@ impl Default for GenOptions {
             formats: Vec::new(),
             incidents: true,
             corrupt_rate: 0.0005,
+            template_truth: false,
         }
     }
 }
@@ -374,6 +378,9 @@ pub struct Generator {
     now: i64,
     end: i64,
     chunks: Vec<String>,
+    /// Per stream, the ground-truth labels of `chunks`' lines (8 hex digits and `\n` each),
+    /// when [`GenOptions::template_truth`] is on.
+    truth_chunks: Vec<String>,
     slots: Vec<u64>,
     effects: Vec<Effect>,
     scratch: String,
@@ -528,6 +535,7 @@ impl Generator {
 
         let chunks = vec![String::new(); streams.len()];
         Ok(Generator {
+            truth_chunks: chunks.clone(),
             options,
             pools: Pools::new(seed),
             sets,
@@ -613,6 +621,7 @@ impl Generator {
                     now: self.now,
                     end: self.end,
                     chunks: vec![String::new(); indices.len()],
+                    truth_chunks: vec![String::new(); indices.len()],
                     slots: Vec::new(),
                     effects: Vec::new(),
                     scratch: String::new(),
@@ -629,7 +638,7 @@ impl Generator {
         if self.now >= self.end {
             return None;
         }
-        for chunk in &mut self.chunks {
+        for chunk in self.chunks.iter_mut().chain(&mut self.truth_chunks) {
             chunk.clear();
         }
         let stop = (self.now + CHUNK_SECS).min(self.end);
@@ -637,8 +646,10 @@ impl Generator {
         while self.now < stop && bytes < CHUNK_BYTES {
             // One window per wall-clock minute (the traffic shape is constant within it).
             let (from, to) = (self.now, ((self.now.div_euclid(60) + 1) * 60).min(self.end));
-            for (stream, out) in self.streams.iter_mut().zip(self.chunks.iter_mut()) {
+            let outs = self.chunks.iter_mut().zip(self.truth_chunks.iter_mut());
+            for (stream, (out, truth)) in self.streams.iter_mut().zip(outs) {
                 let before = out.len();
+                let truth = self.options.template_truth.then_some(truth);
                 window(
                     stream,
                     from,
@@ -648,13 +659,47 @@ impl Generator {
                     self.options.corrupt_rate,
                     (&mut self.slots, &mut self.effects),
                     &mut self.scratch,
-                    out,
+                    (out, truth),
                 );
                 bytes += out.len() - before;
             }
             self.now = to;
         }
         Some(&self.chunks)
+    }
+
+    /// Each stream's lines of the last [`Generator::next_chunk`] (what it returned).
+    pub fn chunks(&self) -> &[String] {
+        &self.chunks
+    }
+
+    /// The ground-truth labels of the lines [`Generator::next_chunk`] returned last, per stream:
+    /// one line per log line, the [`templates::truth_label`] (8 hex digits) of the template
+    /// that wrote it. Empty unless [`GenOptions::template_truth`] is on.
+    pub fn truth_chunks(&self) -> &[String] {
+        &self.truth_chunks
+    }
+
+    /// Every template the fleet can write, by ground-truth label (sorted, each once): what the
+    /// labels of [`Generator::truth_chunks`] stand for.
+    pub fn truth_templates(&self) -> Vec<(u32, String)> {
+        let s = &self.sets;
+        let mut all: Vec<(u32, String)> = [
+            &s.gateway,
+            &s.payments,
+            &s.checkout,
+            &s.worker,
+            &s.postgres,
+            &s.system,
+        ]
+        .into_iter()
+        .flat_map(TemplateSet::truth)
+        .chain(s.web.truth())
+        .chain(s.api.truth())
+        .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 }
 
@@ -692,7 +737,7 @@ fn window(
     corrupt_rate: f64,
     (slots, effects): (&mut Vec<u64>, &mut Vec<Effect>),
     scratch: &mut String,
-    out: &mut String,
+    (out, mut truth): (&mut String, Option<&mut String>),
 ) {
     let minute_rate = s.rate * s.shape.at(from.div_euclid(60) * 60 + 30) / s.shape_mean;
     slots.clear();
@@ -738,7 +783,7 @@ fn window(
             latency: effect.latency,
         };
         let start = out.len();
-        match s.kind {
+        let label = match s.kind {
             Kind::Web | Kind::Api => {
                 let set = if s.kind == Kind::Web { &sets.web } else { &sets.api };
                 let fx = AccessFx {
@@ -746,7 +791,7 @@ fn window(
                     latency: effect.latency,
                     novel: if incident_only { effect.novel } else { None },
                 };
-                set.render(&mut s.rng, &ctx, fx, &mut s.buf, ts, out);
+                set.render(&mut s.rng, &ctx, fx, &mut s.buf, ts, out)
             }
             kind => {
                 let set = sets.templates(kind);
@@ -757,7 +802,12 @@ fn window(
                 templates::render(
                     tpl, &mut s.rng, &ctx, &mut s.buf, s.format, ts, s.host, s.service, out,
                 );
+                tpl.truth
             }
+        };
+        if let Some(truth) = truth.as_deref_mut() {
+            use std::fmt::Write as _;
+            let _ = writeln!(truth, "{label:08x}");
         }
         if corrupt_rate > 0.0 && s.corrupt_rng.chance(corrupt_rate) {
             corrupt::corrupt(&out[start..], &mut s.corrupt_rng, s.parser.as_ref(), scratch);
@@ -951,6 +1001,38 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn every_line_is_labelled_with_the_template_that_wrote_it() {
+        let mut g = Generator::new(GenOptions {
+            template_truth: true,
+            corrupt_rate: 0.0,
+            ..small()
+        })
+        .expect("valid");
+        let known: std::collections::HashMap<u32, String> = g.truth_templates().into_iter().collect();
+        let mut labelled = vec![0u64; g.streams().len()];
+        let mut seen = std::collections::HashSet::new();
+        while g.next_chunk().is_some() {
+            for ((chunk, labels), n) in g.chunks().iter().zip(g.truth_chunks()).zip(&mut labelled) {
+                assert_eq!(chunk.lines().count(), labels.lines().count());
+                for (line, label) in chunk.lines().zip(labels.lines()) {
+                    let label = u32::from_str_radix(label, 16).expect("8 hex digits");
+                    let text = known.get(&label).expect("a listed template");
+                    // Every literal word of the template is in the line.
+                    let literal = text.split(['{', '}']).step_by(2).flat_map(str::split_whitespace);
+                    for word in literal.filter(|w| w.len() > 3) {
+                        assert!(line.contains(word), "{line:?} from {text:?}");
+                    }
+                    seen.insert(label);
+                    *n += 1;
+                }
+            }
+        }
+        let lines: Vec<u64> = g.stats().iter().map(|s| s.lines).collect();
+        assert_eq!(labelled, lines);
+        assert!(seen.len() > 60, "{} templates used", seen.len());
     }
 
     #[test]

@@ -661,6 +661,13 @@ pub const SYSTEM: &[TplDef] = &[
     s(0.2, Info, "sudo", "pam_unix(sudo:session): session closed for user root", &[("facility", "authpriv")]),
 ];
 
+/// The ground-truth label of a template text: its FNV-1a hash, cut to 32 bits (the truth files
+/// write one label per line, so it is kept short; a collision among the few hundred texts would
+/// show in `truth/templates.tsv`, which lists every label once).
+pub fn truth_label(text: &str) -> u32 {
+    loglens_core::template::TemplateId::of(text).0 as u32
+}
+
 /// A compiled attribute value.
 #[derive(Debug, Clone, Copy)]
 enum AttrVal {
@@ -673,6 +680,9 @@ enum AttrVal {
 pub struct Tpl {
     /// Severity.
     pub level: Level,
+    /// The template's ground-truth label ([`truth_label`] of its text).
+    pub truth: u32,
+    text: &'static str,
     tag: &'static str,
     msg: Vec<Seg>,
     attrs: Vec<(&'static str, AttrVal)>,
@@ -693,6 +703,8 @@ impl Tpl {
             .collect();
         Tpl {
             level: def.level,
+            truth: truth_label(def.text),
+            text: def.text,
             tag: def.tag,
             msg: compile(def.text),
             attrs,
@@ -731,6 +743,12 @@ impl TemplateSet {
     /// How many incident-only templates there are.
     pub fn novel_len(&self) -> usize {
         self.novel.len()
+    }
+
+    /// Every template's ground-truth label and text, normal and incident-only.
+    pub fn truth(&self) -> Vec<(u32, String)> {
+        let all = self.normal.iter().chain(&self.novel);
+        all.map(|t| (t.truth, t.text.to_owned())).collect()
     }
 
     /// Draws a normal template; with probability `error_share` an error-level one.

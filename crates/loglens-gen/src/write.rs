@@ -106,6 +106,11 @@ pub const GROUND_TRUTH: &str = "ground_truth.json";
 pub const MANIFEST: &str = "manifest.json";
 /// The configuration file name inside the output directory.
 pub const CONFIG: &str = "loglens.toml";
+/// With [`GenOptions::template_truth`]: the directory of the template ground truth, which
+/// holds `<log path>.templates` per log file (one label per line) and [`TRUTH_TEMPLATES`].
+pub const TRUTH_DIR: &str = "truth";
+/// Inside [`TRUTH_DIR`]: every label with its template text, tab-separated.
+pub const TRUTH_TEMPLATES: &str = "templates.tsv";
 
 /// Generates logs into `out_dir` (created if missing; files of an earlier run with the same
 /// names are replaced), on as many threads as there are cores.
@@ -114,7 +119,19 @@ pub fn generate(out_dir: &Path, options: GenOptions) -> Result<GenerateSummary, 
     generate_with_threads(out_dir, options, threads)
 }
 
+/// A file being written, and its path for errors.
 type Writer = (BufWriter<File>, PathBuf);
+
+fn create(path: PathBuf) -> Result<Writer, WriteError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| WriteError::io(dir, e))?;
+    }
+    let file = File::create(&path).map_err(|e| WriteError::io(&path, e))?;
+    Ok((BufWriter::with_capacity(1 << 16, file), path))
+}
+
+/// A stream's log file and, with template truth on, its labels file.
+type StreamWriters = (Writer, Option<Writer>);
 
 /// [`generate`] on `threads` threads, each writing a disjoint set of files. The output does
 /// not depend on the thread count: every stream draws from its own random generator.
@@ -127,16 +144,22 @@ pub fn generate_with_threads(
     let streams = generator.streams().to_vec();
     let incidents = generator.incidents().to_vec();
     let (start, end) = (generator.start(), generator.end());
-    let mut writers: Vec<Option<Writer>> = Vec::with_capacity(streams.len());
-    for stream in &streams {
-        let path = out_dir.join(&stream.path);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(|e| WriteError::io(dir, e))?;
-        }
-        let file = File::create(&path).map_err(|e| WriteError::io(&path, e))?;
-        writers.push(Some((BufWriter::with_capacity(1 << 16, file), path)));
+    let truth_templates = options.template_truth.then(|| generator.truth_templates());
+    let stale_truth = out_dir.join(TRUTH_DIR);
+    if !options.template_truth && stale_truth.join(TRUTH_TEMPLATES).is_file() {
+        // An earlier run's labels would not match the new files.
+        fs::remove_dir_all(&stale_truth).map_err(|e| WriteError::io(&stale_truth, e))?;
     }
-    let parts: Vec<(Vec<usize>, Generator, Vec<Writer>)> = generator
+    let mut writers: Vec<Option<StreamWriters>> = Vec::with_capacity(streams.len());
+    for stream in &streams {
+        let log = create(out_dir.join(&stream.path))?;
+        let truth = match options.template_truth {
+            true => Some(create(truth_path(out_dir, &stream.path))?),
+            false => None,
+        };
+        writers.push(Some((log, truth)));
+    }
+    let parts: Vec<(Vec<usize>, Generator, Vec<StreamWriters>)> = generator
         .split(threads.max(1))
         .into_iter()
         .map(|(indices, part)| {
@@ -175,7 +198,19 @@ pub fn generate_with_threads(
     )?;
     write_atomic(&out_dir.join(MANIFEST), &manifest_json(&summary, &options))?;
     write_atomic(&out_dir.join(CONFIG), &config_toml(&summary))?;
+    if let Some(templates) = truth_templates {
+        let tsv: String = templates
+            .iter()
+            .map(|(label, text)| format!("{label:08x}\t{text}\n"))
+            .collect();
+        write_atomic(&out_dir.join(TRUTH_DIR).join(TRUTH_TEMPLATES), &tsv)?;
+    }
     Ok(summary)
+}
+
+/// Where the labels of the log file at `log_path` (relative to `out_dir`) go.
+fn truth_path(out_dir: &Path, log_path: &str) -> PathBuf {
+    out_dir.join(TRUTH_DIR).join(format!("{log_path}.templates"))
 }
 
 /// Runs one part of the generator to the end, writing its files; returns their summaries
@@ -183,19 +218,36 @@ pub fn generate_with_threads(
 fn write_part(
     indices: Vec<usize>,
     mut part: Generator,
-    mut writers: Vec<Writer>,
+    writers: Vec<StreamWriters>,
     start: Timestamp,
 ) -> Result<Vec<(usize, FileSummary)>, WriteError> {
+    let (mut writers, mut truth_writers): (Vec<Writer>, Vec<Option<Writer>>) = writers.into_iter().unzip();
     let mut bytes = vec![0u64; writers.len()];
-    while let Some(chunks) = part.next_chunk() {
-        for (((writer, path), n), chunk) in writers.iter_mut().zip(&mut bytes).zip(chunks) {
+    while part.next_chunk().is_some() {
+        let chunks = part.chunks().iter().zip(part.truth_chunks());
+        for ((((writer, path), n), truth), (chunk, labels)) in writers
+            .iter_mut()
+            .zip(&mut bytes)
+            .zip(&mut truth_writers)
+            .zip(chunks)
+        {
             if !chunk.is_empty() {
                 writer
                     .write_all(chunk.as_bytes())
                     .map_err(|e| WriteError::io(path, e))?;
                 *n += chunk.len() as u64;
             }
+            if let Some((writer, path)) = truth {
+                writer
+                    .write_all(labels.as_bytes())
+                    .map_err(|e| WriteError::io(path, e))?;
+            }
         }
+    }
+    for (writer, path) in truth_writers.into_iter().flatten() {
+        writer
+            .into_inner()
+            .map_err(|e| WriteError::io(&path, e.into_error()))?;
     }
     let stats = part.stats();
     let mut out = Vec::with_capacity(writers.len());

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context};
 use loglens_core::format::Format;
 use loglens_core::time::parse_duration_secs;
 use loglens_core::Timestamp;
-use loglens_gen::write::{CONFIG, GROUND_TRUTH, MANIFEST};
+use loglens_gen::write::{CONFIG, GROUND_TRUTH, MANIFEST, TRUTH_DIR};
 use loglens_gen::{generate_with_threads, GenOptions, GenerateSummary};
 
 use crate::output::{thousands, Output};
@@ -42,6 +42,11 @@ pub struct GenerateArgs {
     /// Fraction of lines deliberately damaged so they do not parse (0 disables).
     #[arg(long, default_value_t = 0.0005)]
     pub corrupt_rate: f64,
+    /// Also write the template ground truth: truth/<log path>.templates labels every line with
+    /// the template that wrote it, truth/templates.tsv lists the templates (for
+    /// `bench/detect-score`'s grouping accuracy).
+    #[arg(long)]
+    pub template_truth: bool,
     /// Threads writing files in parallel; the output is the same for any count
     /// [default: the number of cores].
     #[arg(long)]
@@ -67,6 +72,7 @@ impl GenerateArgs {
             formats,
             incidents: !self.no_incidents,
             corrupt_rate: self.corrupt_rate,
+            template_truth: self.template_truth,
         })
     }
 }
@@ -128,6 +134,10 @@ fn print_summary(summary: &GenerateSummary, elapsed: f64, out: &mut Output) -> a
     out.line(&format!("Ground truth: {}", dir.join(GROUND_TRUTH).display()))?;
     out.line(&format!("Manifest:     {}", dir.join(MANIFEST).display()))?;
     out.line(&format!("Config:       {}", dir.join(CONFIG).display()))?;
+    let truth = dir.join(TRUTH_DIR);
+    if truth.is_dir() {
+        out.line(&format!("Templates:    {} (a label per line)", truth.display()))?;
+    }
     Ok(())
 }
 
