@@ -215,7 +215,7 @@ impl TemplateTally {
     /// Rows for the templates dataset: one per id the stage ever handed out (counting what
     /// this run wrote with it; 0 for ids of earlier runs, which the dataset counted then) with
     /// its current template, and one per current template no id was handed out for.
-    pub(crate) fn into_rows(mut self, stage: &TemplateStage) -> Vec<TemplateRow> {
+    pub(crate) fn into_rows(mut self, stage: &mut TemplateStage) -> Vec<TemplateRow> {
         let mut rows: BTreeMap<u64, TemplateRow> = BTreeMap::new();
         for alias in stage.aliases() {
             let (id, canonical) = (alias.id.0, alias.canonical.0);
@@ -289,8 +289,8 @@ mod tests {
                 Some(usize::from(line > 0))
             );
         }
-        let stage = templater.into_stage();
-        let rows = tally.into_rows(&stage);
+        let mut stage = templater.into_stage();
+        let rows = tally.into_rows(&mut stage);
         let general = loglens_core::template::TemplateId::of("Job <*> finished").0;
         assert_eq!(rows.len(), 2, "the first message's id and the generalized one");
         assert!(rows.iter().all(|r| r.canonical_id == general));
@@ -312,7 +312,7 @@ mod tests {
             serde_json::to_vec(&miner.state()).unwrap(),
         )
         .unwrap();
-        let stage = load_miner(dir.path(), MinerConfig::default()).unwrap();
+        let mut stage = load_miner(dir.path(), MinerConfig::default()).unwrap();
         let aliases = stage.aliases();
         for id in written {
             assert!(aliases.iter().any(|a| a.id.0 == id && a.canonical.0 == id));

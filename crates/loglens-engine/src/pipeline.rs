@@ -341,7 +341,7 @@ impl Staging {
     ) -> Result<ProcessSummary, EngineError> {
         let RunOutput {
             tally,
-            mined,
+            mut mined,
             metrics: partial,
         } = output;
         let Staging {
@@ -353,7 +353,7 @@ impl Staging {
         } = self;
         let staged_state = staged.dataset(Dataset::State);
         let committed = (|| {
-            if let Some(mined) = &mined {
+            if let Some(mined) = &mut mined {
                 let rows = tally.into_rows(mined);
                 let live = data_dir.dataset(Dataset::Templates);
                 let known = loglens_store::read_templates(&live)?;

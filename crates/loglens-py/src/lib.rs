@@ -391,7 +391,7 @@ impl TemplateStage {
     }
 
     /// `(id, template, canonical_id, canonical_template)` of every id handed out.
-    fn aliases(&self) -> Vec<(u64, String, u64, String)> {
+    fn aliases(&mut self) -> Vec<(u64, String, u64, String)> {
         self.stage
             .aliases()
             .into_iter()

@@ -191,6 +191,9 @@ pub fn merge_templates(
                 count: 0,
                 ..total.clone()
             }),
+            // An id nothing was written with this run still resolves while it is an alias:
+            // readers may have keyed data by it when it was a current template.
+            (0, _) if row.canonical_id != row.id => Some(row),
             (0, _) => None,
             _ => Some(row),
         })

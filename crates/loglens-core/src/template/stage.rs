@@ -44,6 +44,11 @@ pub struct TemplateStageState {
     pub miner: MinerState,
     /// Every id handed out.
     pub issued: Vec<IssuedId>,
+    /// Every other id [`TemplateStage::aliases`] listed as a current template (a template of
+    /// merged clusters, which no message was written with), with one of its clusters: readers
+    /// that keyed data by it (detect's template series) resolve it through the aliases later.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listed: Vec<IssuedId>,
 }
 
 /// What the stage gave one message.
@@ -78,6 +83,8 @@ pub struct TemplateStage {
     issued: Vec<IssuedId>,
     /// Id → place in `issued`.
     index: HashMap<u64, usize>,
+    /// Current-template ids listed that are not in `issued` (see [`TemplateStageState::listed`]).
+    listed: Vec<IssuedId>,
     /// Per cluster, the id it handed out last and its place in `issued`: a message whose
     /// cluster did not change needs no lookup.
     current: Vec<Option<(TemplateId, usize)>>,
@@ -92,6 +99,7 @@ impl TemplateStage {
             miner,
             issued: Vec::new(),
             index: HashMap::new(),
+            listed: Vec::new(),
             current: Vec::new(),
         };
         let set = stage.miner.snapshot();
@@ -117,8 +125,18 @@ impl TemplateStage {
             miner,
             issued: Vec::with_capacity(state.issued.len()),
             index: HashMap::with_capacity(state.issued.len()),
+            listed: Vec::with_capacity(state.listed.len()),
             current: Vec::new(),
         };
+        for listed in state.listed {
+            if listed.cluster as usize >= stage.miner.cluster_count() {
+                return Err(StateError::Issued {
+                    id: listed.id,
+                    cluster: listed.cluster,
+                });
+            }
+            stage.listed.push(listed);
+        }
         for issued in state.issued {
             if issued.cluster as usize >= stage.miner.cluster_count() {
                 return Err(StateError::Issued {
@@ -138,6 +156,7 @@ impl TemplateStage {
             version: STAGE_STATE_VERSION,
             miner: self.miner.state(),
             issued: self.issued.clone(),
+            listed: self.listed.clone(),
         }
     }
 
@@ -189,12 +208,31 @@ impl TemplateStage {
         &self.issued
     }
 
-    /// Every id handed out with the template it belongs to now (as [`TemplateMiner::snapshot`]
-    /// lists them, so clusters it merges share one canonical id).
-    pub fn aliases(&self) -> Vec<TemplateAlias> {
+    /// Every id handed out, and every id listed as a current template before, with the
+    /// template it belongs to now (as [`TemplateMiner::snapshot`] lists them, so clusters it
+    /// merges share one canonical id). Remembers the current templates it lists, so that an id
+    /// a reader saw as current keeps resolving after its clusters merge further.
+    pub fn aliases(&mut self) -> Vec<TemplateAlias> {
         let set = self.miner.snapshot();
+        let mut known: std::collections::HashSet<u64> = self.listed.iter().map(|l| l.id).collect();
+        for cluster in 0..self.miner.cluster_count() {
+            let cluster = ClusterId(cluster as u32);
+            if let Some(t) = set.template_of(cluster) {
+                if !self.index.contains_key(&t.id.0) && known.insert(t.id.0) {
+                    self.listed.push(IssuedId {
+                        id: t.id.0,
+                        cluster: cluster.0,
+                        template: t.text.clone(),
+                    });
+                }
+            }
+        }
+        // A listed id may have been handed out since: it is listed once, as handed out.
+        let index = &self.index;
+        let listed = self.listed.iter().filter(|l| !index.contains_key(&l.id));
         self.issued
             .iter()
+            .chain(listed)
             .map(|issued| {
                 let cluster = ClusterId(issued.cluster);
                 let (canonical, canonical_template) = match set.template_of(cluster) {
@@ -295,6 +333,30 @@ mod tests {
         );
         assert_eq!(ids, all.iter().map(|a| a.id).collect::<Vec<_>>());
         assert_eq!(second.aliases(), whole.aliases());
+    }
+
+    #[test]
+    fn a_template_listed_as_current_keeps_resolving_after_further_merges() {
+        let mut stage = TemplateStage::new(TemplateMiner::new(MinerConfig::default()));
+        for reason in ["(card_declined)", "(do_not_honor)", "(expired_card)"] {
+            stage.assign(&format!("Payment declined for order 17 {reason}"));
+        }
+        let first = TemplateId::of("Payment declined for order <*> (<*>)");
+        assert!(stage.aliases().iter().any(|a| a.canonical == first));
+        stage.assign("Payment declined for order 18 insufficient_funds");
+        let now = TemplateId::of("Payment declined for order <*> <*>");
+        let aliases = stage.aliases();
+        let old = aliases
+            .iter()
+            .find(|a| a.id == first)
+            .expect("the merged id is still listed");
+        assert_eq!(old.canonical, now);
+        assert!(aliases.iter().all(|a| a.canonical == now), "{aliases:?}");
+        // The saved state remembers it.
+        let state = stage.state();
+        assert!(state.listed.iter().any(|l| l.id == first.0));
+        let mut again = TemplateStage::from_state(MinerConfig::default(), state).unwrap();
+        assert_eq!(again.aliases(), aliases);
     }
 
     #[test]
