@@ -1,7 +1,8 @@
 //! End-to-end tests of `loglens serve` (issue #14) on loopback, through the real binary: HTTP
 //! and syslog ingestion land in Parquet, /metrics and /health count what happened, kill -9
-//! loses no acknowledged line, a flood is answered 429 without losing accepted lines, and
-//! tailed files survive rotation by rename and by copytruncate.
+//! loses no acknowledged line, a flood is answered 429 without losing accepted lines,
+//! tailed files survive rotation by rename and by copytruncate, and alert runs retry
+//! undelivered notifications without waiting for new data.
 #![cfg(unix)]
 // A failed setup step (bind, spawn, temp dir) should fail the test on the spot.
 #![allow(clippy::unwrap_used)]
@@ -438,4 +439,136 @@ fn a_port_in_use_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-dir"));
+}
+
+/// (status answered, idempotency key) of each request a receiver got.
+type Requests = std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>;
+
+/// A webhook receiver on loopback that answers 503 until `down` has passed since the first
+/// request, then 200; returns its address and the requests it got.
+fn flaky_receiver(down: Duration) -> (String, Requests) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let mut first: Option<Instant> = None;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Read the head, then the body its Content-Length announces.
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&request);
+            let key = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Idempotency-Key:")
+                        .or_else(|| l.strip_prefix("idempotency-key:"))
+                })
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default();
+            let started = *first.get_or_insert_with(Instant::now);
+            let status = if started.elapsed() < down { 503 } else { 200 };
+            log.lock().unwrap().push((status, key));
+            let reason = if status == 200 {
+                "OK"
+            } else {
+                "Service Unavailable"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn serve_retries_undelivered_notifications_without_new_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two days ending about now, so recent incidents are within the late lookback (24 h).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let start = loglens_core::Timestamp::from_secs((now - 2 * 86_400) / 60 * 60).to_rfc3339();
+    let (gen, data) = (tmp.path().join("gen"), tmp.path().join("data"));
+    let loglens = || Command::new(assert_cmd::cargo::cargo_bin("loglens"));
+    let ok = |c: &mut Command| assert!(c.stdout(Stdio::null()).status().unwrap().success());
+    ok(loglens()
+        .args([
+            "generate",
+            "--lines",
+            "100000",
+            "--duration",
+            "2d",
+            "--seed",
+            "11",
+            "--start",
+            &start,
+            "--out",
+        ])
+        .arg(&gen));
+    ok(loglens()
+        .args(["process", "--detect", "--config"])
+        .arg(gen.join("loglens.toml"))
+        .arg("--data-dir")
+        .arg(&data));
+    let (addr, seen) = flaky_receiver(Duration::from_secs(3));
+    let config = tmp.path().join("alerts.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alerting]\nresolve_after = \"5m\"\nbackoff_base = \"200ms\"\n\n\
+             [[receiver]]\nname = \"oncall\"\nkind = \"webhook\"\nurl = \"http://{addr}/hook\"\nmax_attempts = 1\n\n\
+             [[rule]]\nname = \"incidents\"\nkind = \"incident\"\nmin_severity = \"warning\"\n\
+             receivers = [\"oncall\"]\ngroup_by = [\"root\"]\ngroup_wait = \"0s\"\n"
+        ),
+    )
+    .unwrap();
+    // No line is sent to serve: its alert runs alone must notify, then retry.
+    let serve = Serve::start(
+        &data,
+        &[
+            "--config".into(),
+            config.display().to_string(),
+            "--detect-interval".into(),
+            "1".into(),
+        ],
+    );
+    wait_for(|| {
+        let seen = seen.lock().unwrap();
+        let failed: Vec<&String> = seen.iter().filter(|(s, _)| *s == 503).map(|(_, k)| k).collect();
+        seen.iter().any(|(s, k)| *s == 200 && failed.contains(&k))
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(_, k)| !k.is_empty()), "{seen:?}");
+    // Each notification is delivered once: no key is acknowledged twice.
+    let delivered: Vec<&String> = seen.iter().filter(|(s, _)| *s == 200).map(|(_, k)| k).collect();
+    let unique: std::collections::BTreeSet<&&String> = delivered.iter().collect();
+    assert_eq!(unique.len(), delivered.len(), "{seen:?}");
+    wait_for(|| serve.metric("loglens_alerts_sent_total") >= 1);
+    assert!(serve.stop().success());
 }

@@ -54,7 +54,8 @@ pub struct ServeArgs {
     /// Spool bound in MB: above it HTTP answers 429, TCP stops reading, UDP drops (counted).
     #[arg(long, default_value_t = 512)]
     pub max_spool_mb: u64,
-    /// Seconds between detect and alert runs.
+    /// Seconds between detect and alert runs (alert runs also without new records, and every
+    /// 5 s while notifications wait for a receiver).
     #[arg(long, default_value_t = 60.0)]
     pub detect_interval: f64,
 }
@@ -309,6 +310,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
         runs: 0,
         written_since_detect: false,
+        undelivered: 0,
         tails_seen: Vec::new(),
     };
     flusher.serve(&args)
@@ -316,6 +318,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// How often `state/serve.json` is rewritten.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Alert runs while notifications wait for a receiver: each run sends those whose backoff is
+/// over, so a receiver that comes back gets them within seconds, not a detect interval later.
+const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 /// The micro-batch loop: roll, process, delete committed segments, detect, alert.
 struct Flusher {
@@ -330,6 +335,8 @@ struct Flusher {
     metrics: Arc<Metrics>,
     runs: u64,
     written_since_detect: bool,
+    /// Notifications the last alert run left waiting (pending or retrying).
+    undelivered: usize,
     /// Size and modification time of the tailed files at the last run.
     tails_seen: Vec<(PathBuf, Option<(u64, std::time::SystemTime)>)>,
 }
@@ -341,6 +348,7 @@ impl Flusher {
         let flush_bytes = args.flush_mb.max(1) << 20;
         let mut last_flush = Instant::now() - interval;
         let mut last_detect = Instant::now();
+        let mut last_alert = Instant::now();
         let mut spooled_at_flush = 0;
         let mut last_status = Instant::now() - STATUS_EVERY;
         while !STOP.load(Ordering::SeqCst) {
@@ -355,8 +363,14 @@ impl Flusher {
                 spooled_at_flush = self.metrics.pending_bytes.load(Ordering::Relaxed);
             }
             if self.written_since_detect && last_detect.elapsed() >= detect_every {
-                last_detect = Instant::now();
-                self.detect_and_alert();
+                (last_detect, last_alert) = (Instant::now(), Instant::now());
+                self.detect();
+                self.alert();
+            } else if last_alert.elapsed() >= self.alert_every(detect_every) {
+                // Without new records too: groups resolve and failed deliveries are retried
+                // on the wall clock, not only when data arrives.
+                last_alert = Instant::now();
+                self.alert();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -507,7 +521,16 @@ impl Flusher {
         Ok((inputs, transient, tailed))
     }
 
-    fn detect_and_alert(&mut self) {
+    /// How long after an alert run the next one is due: the detect interval, or
+    /// [`RETRY_EVERY`] while notifications wait for a receiver to come back.
+    fn alert_every(&self, detect_every: Duration) -> Duration {
+        match self.undelivered {
+            0 => detect_every,
+            _ => detect_every.min(RETRY_EVERY),
+        }
+    }
+
+    fn detect(&mut self) {
         self.written_since_detect = false;
         let run_id = format!("{}-{:06}", loglens_engine::run_id(), self.runs);
         let found = match loglens_engine::detect::detect(&self.data_dir, &self.config.detect, &run_id, None) {
@@ -523,10 +546,14 @@ impl Flusher {
             .filter(|end| end.secs() >= now.secs() - 300)
             .count();
         self.metrics.incidents_open.store(open as u64, Ordering::Relaxed);
+    }
+
+    /// One alert run at the wall clock: new notifications, and retries of those due.
+    fn alert(&mut self) {
         let Some(alerting) = &self.alerting else { return };
         let options = loglens_alert::RunOptions {
             data_dir: self.data_dir.clone(),
-            now,
+            now: loglens_alert::run::wall_clock(),
             dry_run: false,
         };
         match loglens_alert::run(alerting, &options) {
@@ -534,6 +561,7 @@ impl Flusher {
                 self.metrics
                     .alerts_sent
                     .fetch_add(report.delivered() as u64, Ordering::Relaxed);
+                self.undelivered = report.deferred + report.retrying();
             }
             Err(e) => eprintln!("loglens serve: alert run failed: {e}"),
         }
