@@ -779,7 +779,8 @@ fn merge_word_values(clusters: &[Cluster], min_values: usize) -> Vec<Cluster> {
                 }
             }
             let mut merges: Vec<(Vec<usize>, Box<str>)> = Vec::new();
-            for members in groups.into_values() {
+            // Most templates share their other tokens with none: nothing to merge there.
+            for members in groups.into_values().filter(|m| m.len() >= 2) {
                 let mut values: Vec<&str> = members.iter().map(|&i| &*tokens[i][position]).collect();
                 values.sort_unstable();
                 values.dedup();
