@@ -5,6 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The pipeline allocates and frees many short-lived buffers per chunk (Arrow builders, Parquet
+// pages, metric partials); glibc's malloc spent ~12% of `process` in _int_malloc/_int_free and
+// returned large blocks to the kernel with munmap only to fault them in again (a fifth of
+// `detect`). jemalloc keeps them in per-thread arenas: demo `process --detect` 4.1 s -> 3.1 s,
+// peak RSS 391 -> 378 MB (mimalloc was as fast but peaked at 550 MB).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod cmd;
 mod output;
 mod progress;
