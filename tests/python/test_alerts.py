@@ -788,3 +788,96 @@ max_attempts = 1
         env["SSL_CERT_FILE"] = str(ca.ca_pem)
         alert("test", "--config", str(untrusted), "--receiver", "hook", env=env)
         assert len(https.requests) == 2
+
+
+RATE_RULE = """
+[[rule]]
+name = "api-errors"
+match = ["severity=~warning|critical"]
+receivers = ["hook"]
+group_by = ["service"]
+group_wait = "0s"
+"""
+
+
+def test_rate_limit_holds_notifications_across_runs_until_the_window_has_room(tmp_path):
+    # rate_limit = 3/1h: runs 5, 15 and 25 minutes in decide 2, 3 and 2 new groups.
+    data = tmp_path / "data"
+    starts = [0, 0, 10, 10, 10, 20, 20]
+    write_incidents(
+        data,
+        [incident(n, service=f"svc{n}", start_min=s, minutes=120) for n, s in enumerate(starts)],
+    )
+    with HttpServer() as http:
+        hook = webhook(http.url, extra='rate_limit = "3/1h"')
+        cfg = str(config(tmp_path, hook, RATE_RULE))
+
+        def run(minutes: int) -> subprocess.CompletedProcess:
+            return alert("run", "--config", cfg, "--now", iso(T0 + timedelta(minutes=minutes)))
+
+        run(5)
+        assert len(http.requests) == 2, "two groups, within the limit"
+        second = run(15)
+        assert len(http.requests) == 3, "one left in the window: the three groups as one summary"
+        assert http.requests[2]["json"]["rule"] == "storm"
+        assert second.stdout.count("folded into a storm summary") == 3
+        third = run(25)
+        assert len(http.requests) == 3, "the window is full: nothing goes"
+        assert "held by the receiver's rate_limit until 2026-11-20T13:05:00Z" in third.stdout
+        assert "1 waiting for their retry time or rate limit" in third.stdout
+        run(64)
+        assert len(http.requests) == 3, "the first notifications are still in the window"
+        run(65)
+        assert len(http.requests) == 4, "held back, not lost"
+        last = http.requests[3]["json"]
+    assert last["rule"] == "storm"
+    assert sorted(a["labels"]["service"] for a in last["alerts"]) == ["svc5", "svc6"]
+    results = [h["result"] for h in read_history(data)]
+    assert (results.count("delivered"), results.count("summarized")) == (4, 5)
+
+
+def test_webhook_url_from_the_environment(tmp_path):
+    data = tmp_path / "data"
+    write_incidents(data, [incident(1)])
+    receivers = """
+[[receiver]]
+name = "hook"
+kind = "webhook"
+url_env = "LOGLENS_TEST_HOOK_URL"
+"""
+    cfg = config(tmp_path, receivers, rule())
+    os.environ.pop("LOGLENS_TEST_HOOK_URL", None)
+    unset = validate(cfg)
+    assert unset.returncode == 2
+    assert "receiver[0].url_env: environment variable LOGLENS_TEST_HOOK_URL is not set" in (
+        unset.stderr
+    )
+    with HttpServer() as http:
+        url = f"{http.url}?token=s3cret-hook-token"
+        env = {"LOGLENS_TEST_HOOK_URL": url}
+        result = alert("run", "--config", str(cfg), "--now", NOW, env=env)
+        assert len(http.requests) == 1, result.stdout
+        assert http.requests[0]["json"]["group_key"] == "service=api"
+    stored = "".join(p.read_text() for p in (data / "alerts").rglob("*.json"))
+    assert "s3cret-hook-token" not in result.stdout + result.stderr + stored
+    env = {"LOGLENS_TEST_HOOK_URL": "http://"}
+    bad = alert("run", "--config", str(cfg), "--now", LATER, env=env, check=False)
+    assert bad.returncode == 1, "not delivered: kept for a later run"
+    assert 'environment variable LOGLENS_TEST_HOOK_URL: "http://" is not a usable URL' in bad.stdout
+
+
+def test_concurrent_silence_commands_lose_no_change(tmp_path):
+    cfg = config(tmp_path, webhook("http://127.0.0.1:1/x"), rule())
+    add = [loglens_bin(), "alert", "silence", "add", "--config", str(cfg), "--duration", "1h"]
+    procs = [
+        subprocess.Popen(
+            [*add, "--match", f"service=s{i}", "--id", f"s{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 8
+    listed = alert("silence", "list", "--config", str(cfg)).stdout
+    ids = sorted(line.split("\t")[0] for line in listed.splitlines())
+    assert ids == [f"s{i}" for i in range(8)], "every concurrent add is kept"

@@ -98,7 +98,9 @@ struct ReceiverSection {
     timeout: Option<String>,
     max_attempts: Option<u32>,
     max_per_run: Option<u32>,
+    rate_limit: Option<String>,
     url: Option<String>,
+    url_env: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
@@ -184,13 +186,61 @@ pub enum Target {
     Http {
         /// Which payload.
         kind: HttpKind,
-        /// Endpoint URL.
-        url: String,
+        /// Endpoint URL, literal or from the environment.
+        url: Endpoint,
         /// Extra headers with literal values.
         headers: BTreeMap<String, String>,
         /// Extra headers whose value comes from an environment variable (header → variable).
         headers_env: BTreeMap<String, String>,
     },
+}
+
+/// Where an HTTP receiver's URL comes from. Why from the environment? A Slack or Teams webhook
+/// URL is itself the credential; `url_env` keeps it out of the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Written in the config file (`url`).
+    Literal(String),
+    /// Read from this environment variable when delivering (`url_env`).
+    Env(String),
+}
+
+/// At most `count` new notifications to a receiver in any `window_secs` (`rate_limit = "30/1h"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Notifications (storm summaries included).
+    pub count: u32,
+    /// The sliding window, in seconds.
+    pub window_secs: i64,
+}
+
+impl RateLimit {
+    /// The default: 100 per hour, far above a healthy system's pages and below what makes a
+    /// chat channel unreadable.
+    pub const DEFAULT: RateLimit = RateLimit {
+        count: 100,
+        window_secs: 3600,
+    };
+
+    /// Parses `N/duration` (`30/1h`, `5/10m`).
+    fn parse(text: &str) -> Result<RateLimit, String> {
+        let bad = |why: String| format!("{text:?} is not a rate limit like \"30/1h\" or \"none\": {why}");
+        let (count, window) = text
+            .split_once('/')
+            .ok_or_else(|| bad("no '/' between count and window".into()))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{:?} is not a whole number", count.trim())))?;
+        if count == 0 {
+            return Err(bad("the count must be at least 1".into()));
+        }
+        let window_secs = secs_field(window.trim()).map_err(bad)?;
+        if window_secs <= 0 {
+            return Err(bad("the window must be longer than 0".into()));
+        }
+        Ok(RateLimit { count, window_secs })
+    }
 }
 
 /// A secret value from the config file: `Debug` does not show it.
@@ -228,6 +278,9 @@ pub struct Receiver {
     /// New notifications one run sends it at most (default 20): beyond, the rest are folded into
     /// one storm summary ("N more").
     pub max_per_run: u32,
+    /// New notifications it gets at most in a sliding window, across runs (`None`: unlimited).
+    /// Beyond, they are folded into a storm summary sent when the window has room again.
+    pub rate_limit: Option<RateLimit>,
     /// PEM file of the CA certificates to trust for this receiver's TLS, instead of the built-in
     /// roots (a private CA); without it `SSL_CERT_FILE` is used when set.
     pub ca_file: Option<PathBuf>,
@@ -358,16 +411,28 @@ impl AlertConfig {
                     .iter()
                     .map(|v| ("password_env".to_owned(), v))
                     .collect(),
-                Target::Http { headers_env, .. } => headers_env
-                    .iter()
-                    .map(|(h, v)| (format!("headers_env.{h}"), v))
-                    .collect(),
+                Target::Http { headers_env, url, .. } => {
+                    let url_var = match url {
+                        Endpoint::Env(var) => Some(("url_env".to_owned(), var)),
+                        Endpoint::Literal(_) => None,
+                    };
+                    url_var
+                        .into_iter()
+                        .chain(headers_env.iter().map(|(h, v)| (format!("headers_env.{h}"), v)))
+                        .collect()
+                }
             };
             for (field, var) in vars {
-                if std::env::var_os(var).is_none() {
-                    out.push(format!(
+                match std::env::var(var) {
+                    Err(_) => out.push(format!(
                         "receiver[{i}].{field}: environment variable {var} is not set"
-                    ));
+                    )),
+                    Ok(value) if field == "url_env" => {
+                        if let Err(m) = check_url(&value) {
+                            out.push(format!("receiver[{i}].url_env: environment variable {var}: {m}"));
+                        }
+                    }
+                    Ok(_) => {}
                 }
             }
         }
@@ -672,6 +737,11 @@ impl Checker<'_> {
                 "must be at least 2 (one notification and a summary)".into(),
             ));
         }
+        let rate_limit = match r.rate_limit.as_deref().map(str::trim) {
+            None => Some(RateLimit::DEFAULT),
+            Some("none") => None,
+            Some(text) => Some(RateLimit::parse(text).map_err(|m| bad("rate_limit", m))?),
+        };
         let target = match r.kind.as_str() {
             "email" => self.email(i, r)?,
             "webhook" | "slack" | "alertmanager" => self.http(i, r)?,
@@ -693,13 +763,14 @@ impl Checker<'_> {
             timeout_ms,
             max_attempts,
             max_per_run,
+            rate_limit,
             ca_file: r.ca_file.clone(),
         })
     }
 
     fn email(&self, i: usize, r: &ReceiverSection) -> Res<Target> {
         let bad = |key: &str, m: String| self.invalid("receiver", i, key, m);
-        if r.url.is_some() {
+        if r.url.is_some() || r.url_env.is_some() {
             return Err(bad("url", "an email receiver has smtp_host, not url".into()));
         }
         let host = r
@@ -762,11 +833,23 @@ impl Checker<'_> {
 
     fn http(&self, i: usize, r: &ReceiverSection) -> Res<Target> {
         let bad = |key: &str, m: String| self.invalid("receiver", i, key, m);
-        let url = r
-            .url
-            .clone()
-            .ok_or_else(|| bad("url", format!("a {} receiver needs url", r.kind)))?;
-        check_url(&url).map_err(|m| bad("url", m))?;
+        let url = match (&r.url, &r.url_env) {
+            (Some(url), None) => {
+                check_url(url).map_err(|m| bad("url", m))?;
+                Endpoint::Literal(url.clone())
+            }
+            (None, Some(var)) => {
+                check_env_name(var).map_err(|m| bad("url_env", m))?;
+                Endpoint::Env(var.clone())
+            }
+            (Some(_), Some(_)) => return Err(bad("url", "set url or url_env, not both".into())),
+            (None, None) => {
+                return Err(bad(
+                    "url",
+                    format!("a {} receiver needs url (or url_env)", r.kind),
+                ))
+            }
+        };
         if r.password.is_some() || r.username.is_some() {
             return Err(bad(
                 "password",
@@ -845,9 +928,21 @@ fn is_loopback(host: &str) -> bool {
         || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// An environment variable name as shells accept it (`[A-Za-z_][A-Za-z0-9_]*`).
+fn check_env_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not an environment variable name"))
+    }
+}
+
 /// An `http://` or `https://` URL with a host, a valid port and no spaces; messages show the URL
 /// with its secrets masked.
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let shown = crate::redact::url(url);
     let bad = |why: &str| Err(format!("{shown:?} is not a usable URL: {why}"));
     let Some(rest) = url
@@ -1073,6 +1168,63 @@ ends = "2026-12-01T00:00:00Z"
         assert_eq!(
             parse(&text).unwrap().unset_variables(),
             ["receiver[1].headers_env.Authorization: environment variable LOGLENS_TEST_SURELY_UNSET is not set"]
+        );
+    }
+
+    #[test]
+    fn rate_limit_defaults_parses_and_names_bad_values() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.receivers[1].rate_limit, Some(RateLimit::DEFAULT));
+        let with = |v: &str| {
+            GOOD.replace(
+                "kind = \"webhook\"",
+                &format!("kind = \"webhook\"\nrate_limit = \"{v}\""),
+            )
+        };
+        let c = parse(&with("30/10m")).unwrap();
+        assert_eq!(
+            c.receivers[1].rate_limit,
+            Some(RateLimit {
+                count: 30,
+                window_secs: 600
+            })
+        );
+        assert_eq!(parse(&with("none")).unwrap().receivers[1].rate_limit, None);
+        for bad in ["30", "0/1h", "x/1h", "5/0s", "5/1 hour"] {
+            let e = parse(&with(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("receiver[1].rate_limit:") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn url_from_the_environment() {
+        let text = GOOD.replace(
+            "url = \"http://127.0.0.1:9/x\"",
+            "url_env = \"LOGLENS_TEST_SURELY_UNSET_URL\"",
+        );
+        let c = parse(&text).unwrap();
+        let Target::Http { url, .. } = &c.receivers[1].target else {
+            panic!("an http receiver");
+        };
+        assert_eq!(url, &Endpoint::Env("LOGLENS_TEST_SURELY_UNSET_URL".into()));
+        assert_eq!(
+            c.unset_variables(),
+            ["receiver[1].url_env: environment variable LOGLENS_TEST_SURELY_UNSET_URL is not set"]
+        );
+        let both = GOOD.replace(
+            "url = \"http://127.0.0.1:9/x\"",
+            "url = \"http://h/\"\nurl_env = \"X\"",
+        );
+        let e = parse(&both).unwrap_err().to_string();
+        assert!(e.contains("receiver[1].url: set url or url_env, not both"), "{e}");
+        let bad = GOOD.replace("url = \"http://127.0.0.1:9/x\"", "url_env = \"$HOOK\"");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("receiver[1].url_env: \"$HOOK\" is not an environment variable name"),
+            "{e}"
         );
     }
 

@@ -15,7 +15,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
-use crate::config::{HttpKind, Receiver, SmtpTls, Target};
+use crate::config::{Endpoint, HttpKind, Receiver, SmtpTls, Target};
 use crate::notification::Notification;
 use crate::redact;
 
@@ -60,12 +60,8 @@ pub trait Notifier {
 /// The notifier of a configured receiver.
 pub fn notifier(receiver: &Receiver) -> Result<Box<dyn Notifier>, DeliveryError> {
     let timeout = Duration::from_millis(receiver.timeout_ms);
-    // Why only with TLS? A broken SSL_CERT_FILE must not stop a plain-HTTP or loopback receiver.
-    let uses_tls = match &receiver.target {
-        Target::Http { url, .. } => url.starts_with("https://"),
-        Target::Email { tls, .. } => *tls != SmtpTls::None,
-    };
-    let roots = if uses_tls { trusted_roots(receiver)? } else { None };
+    // Why trust roots only with TLS? A broken SSL_CERT_FILE must not stop a plain-HTTP or
+    // loopback receiver.
     match &receiver.target {
         Target::Http {
             kind,
@@ -73,6 +69,12 @@ pub fn notifier(receiver: &Receiver) -> Result<Box<dyn Notifier>, DeliveryError>
             headers,
             headers_env,
         } => {
+            let url = endpoint_url(url)?;
+            let roots = if url.starts_with("https://") {
+                trusted_roots(receiver)?
+            } else {
+                None
+            };
             let mut all = headers.clone();
             for (header, var) in headers_env {
                 all.insert(header.clone(), secret(var)?);
@@ -82,22 +84,44 @@ pub fn notifier(receiver: &Receiver) -> Result<Box<dyn Notifier>, DeliveryError>
                 .filter(|(h, _)| headers_env.contains_key(*h) || redact::is_secret_header(h))
                 .map(|(_, v)| v.clone())
                 .collect();
-            secrets.extend(redact::url_secrets(url));
+            secrets.extend(redact::url_secrets(&url));
             Ok(Box::new(HttpNotifier {
                 receiver: receiver.name.clone(),
                 kind: *kind,
-                url: url.clone(),
+                url,
                 headers: all,
                 secrets,
                 timeout,
                 roots,
             }))
         }
-        Target::Email { .. } => Ok(Box::new(EmailNotifier {
-            receiver: receiver.clone(),
-            timeout,
-            roots,
-        })),
+        Target::Email { tls, .. } => {
+            let roots = if *tls == SmtpTls::None {
+                None
+            } else {
+                trusted_roots(receiver)?
+            };
+            Ok(Box::new(EmailNotifier {
+                receiver: receiver.clone(),
+                timeout,
+                roots,
+            }))
+        }
+    }
+}
+
+/// The URL an HTTP receiver posts to; one from the environment is checked as `url` is at load
+/// (the message masks its secrets: such a URL is usually a credential).
+fn endpoint_url(endpoint: &Endpoint) -> Result<String, DeliveryError> {
+    match endpoint {
+        Endpoint::Literal(url) => Ok(url.clone()),
+        Endpoint::Env(var) => {
+            let url = secret(var)?;
+            crate::config::check_url(&url).map_err(|m| {
+                DeliveryError::new(Failure::Setup, format!("environment variable {var}: {m}"))
+            })?;
+            Ok(url)
+        }
     }
 }
 

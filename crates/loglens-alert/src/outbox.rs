@@ -163,37 +163,7 @@ impl Outbox {
     /// Takes the exclusive lock (`alerts/outbox/.lock`), waiting up to `wait`.
     /// Why a lock? Two runs at once would each deliver the same pending entries.
     pub fn lock(&self, wait: std::time::Duration) -> Result<Result<OutboxLock, LockBusy>, OutboxError> {
-        let path = self.dir.join(".lock");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| err(&path, e))?;
-        let started = std::time::Instant::now();
-        loop {
-            if try_lock(&file).map_err(|e| err(&path, e))? {
-                file.set_len(0).map_err(|e| err(&path, e))?;
-                write!(file, "{}", std::process::id()).map_err(|e| err(&path, e))?;
-                return Ok(Ok(OutboxLock { _file: file }));
-            }
-            if started.elapsed() >= wait {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                let holder = if holder.trim().is_empty() {
-                    "?".to_owned()
-                } else {
-                    holder.trim().to_owned()
-                };
-                let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                return Ok(Err(LockBusy {
-                    path,
-                    holder,
-                    waited_ms,
-                }));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        lock_file(&self.dir.join(".lock"), wait)
     }
 
     /// Whether an entry for this key and receiver exists (in any status).
@@ -256,6 +226,44 @@ impl Outbox {
     pub fn save_states(&self, states: &States) -> Result<(), OutboxError> {
         let bytes = serde_json::to_vec_pretty(states).map_err(|e| err(&self.dir, e))?;
         write_atomic(&self.dir.join("state.json"), &bytes)
+    }
+}
+
+/// Takes an exclusive `flock` on `path` (created if missing, holding the holder's pid), waiting
+/// up to `wait`.
+pub(crate) fn lock_file(
+    path: &Path,
+    wait: std::time::Duration,
+) -> Result<Result<OutboxLock, LockBusy>, OutboxError> {
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| err(path, e))?;
+    let started = std::time::Instant::now();
+    loop {
+        if try_lock(&file).map_err(|e| err(path, e))? {
+            file.set_len(0).map_err(|e| err(path, e))?;
+            write!(file, "{}", std::process::id()).map_err(|e| err(path, e))?;
+            return Ok(Ok(OutboxLock { _file: file }));
+        }
+        if started.elapsed() >= wait {
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            let holder = if holder.trim().is_empty() {
+                "?".to_owned()
+            } else {
+                holder.trim().to_owned()
+            };
+            let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            return Ok(Err(LockBusy {
+                path: path.to_owned(),
+                holder,
+                waited_ms,
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -172,7 +172,8 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
         decided.extend(ctx.evaluate(&alerts, rule_states));
     }
     let fresh = |e: &Entry| !outbox.contains(&e.notification.key, &e.receiver);
-    for entry in fold_storms(config, now, decided, fresh) {
+    let sent = Sent::from_outbox(&outbox.entries()?);
+    for entry in fold_storms(config, now, decided, fresh, &sent) {
         if !options.dry_run && fresh(&entry) {
             match entry.status {
                 Status::Silenced => rows.push(row(&entry, "silenced")),
@@ -195,30 +196,39 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
 }
 
 /// Folds a storm: when a run decides more new notifications for one receiver than its
-/// `max_per_run`, the first `max_per_run - 1` go as they are and the rest go as one summary
-/// ("N more"), so a storm pages once rather than N times. The folded entries are kept, final
-/// (`summarized`), so that nothing is lost from the record or decided again.
+/// `max_per_run` (or than its `rate_limit` still allows), the first `limit - 1` go as they are
+/// and the rest go as one summary ("N more"), so a storm pages once rather than N times. When the
+/// rate limit allows none, the summary (or the single notification) waits in the outbox until
+/// the window has room. The folded entries are kept, final (`summarized`), so that nothing is
+/// lost from the record or decided again.
 fn fold_storms(
     config: &AlertConfig,
     now: Timestamp,
     decided: Vec<Entry>,
     fresh: impl Fn(&Entry) -> bool,
+    sent: &Sent,
 ) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut folded: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    let mut sent: BTreeMap<String, u32> = BTreeMap::new();
+    let mut taken: BTreeMap<String, u32> = BTreeMap::new();
+    let allowances: BTreeMap<&str, Allowance> = config
+        .receivers
+        .iter()
+        .map(|r| (r.name.as_str(), sent.allowance(r, now)))
+        .collect();
+    let allowance = |receiver: &str| {
+        allowances.get(receiver).copied().unwrap_or(Allowance {
+            limit: u32::MAX,
+            not_before: None,
+        })
+    };
     for entry in decided {
-        let limit = config
-            .receivers
-            .iter()
-            .find(|r| r.name == entry.receiver)
-            .map_or(u32::MAX, |r| r.max_per_run);
         if entry.status != Status::Pending || !fresh(&entry) {
             out.push(entry);
             continue;
         }
-        let count = sent.entry(entry.receiver.clone()).or_default();
-        if *count + 1 < limit {
+        let count = taken.entry(entry.receiver.clone()).or_default();
+        if *count + 1 < allowance(&entry.receiver).limit {
             *count += 1;
             out.push(entry);
         } else {
@@ -226,17 +236,80 @@ fn fold_storms(
         }
     }
     for (receiver, mut entries) in folded {
-        if entries.len() == 1 {
-            out.append(&mut entries);
-            continue;
+        let not_before = allowance(&receiver).not_before;
+        let mut head = if entries.len() == 1 {
+            entries.remove(0)
+        } else {
+            storm_summary(now, &receiver, &entries)
+        };
+        if let Some(at) = not_before {
+            // Queued at its slot: the rate limit counts it there, give_up_after from there.
+            head.queued_at = at;
+            head.next_attempt_at = at;
         }
-        out.push(storm_summary(now, &receiver, &entries));
+        out.push(head);
         out.extend(entries.into_iter().map(|mut e| {
             e.status = Status::Summarized;
             e
         }));
     }
     out
+}
+
+/// How many new notifications a receiver may get in this run (the last of them a storm summary
+/// when more wait), and, when its rate limit allows none now, from when one may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Allowance {
+    limit: u32,
+    not_before: Option<i64>,
+}
+
+/// When (queued_at, µs) each receiver's notifications went out or will, sorted: what its rate
+/// limit counts. Folded and silenced entries are never sent, so they do not count.
+#[derive(Debug, Default)]
+struct Sent(BTreeMap<String, Vec<i64>>);
+
+impl Sent {
+    fn from_outbox(entries: &[Entry]) -> Sent {
+        let mut by_receiver: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for e in entries {
+            if !matches!(e.status, Status::Summarized | Status::Silenced) {
+                by_receiver
+                    .entry(e.receiver.clone())
+                    .or_default()
+                    .push(e.queued_at);
+            }
+        }
+        by_receiver.values_mut().for_each(|slots| slots.sort_unstable());
+        Sent(by_receiver)
+    }
+
+    fn allowance(&self, receiver: &Receiver, now: Timestamp) -> Allowance {
+        let max_per_run = Allowance {
+            limit: receiver.max_per_run,
+            not_before: None,
+        };
+        let Some(rate) = receiver.rate_limit else {
+            return max_per_run;
+        };
+        let window = rate.window_secs.saturating_mul(1_000_000);
+        let slots = self.0.get(&receiver.name).map_or(&[][..], Vec::as_slice);
+        // Slots in the window ending now, and those already deferred past now.
+        let counted = &slots[slots.partition_point(|&t| t <= now.0 - window)..];
+        let used = u32::try_from(counted.len()).unwrap_or(u32::MAX);
+        if used < rate.count {
+            return Allowance {
+                limit: max_per_run.limit.min(rate.count - used),
+                not_before: None,
+            };
+        }
+        // One more fits once all but count - 1 of the counted slots have left the window.
+        let oldest_kept = counted.len() - rate.count as usize;
+        Allowance {
+            limit: 0,
+            not_before: Some(counted[oldest_kept].saturating_add(window)),
+        }
+    }
 }
 
 fn storm_summary(now: Timestamp, receiver: &str, entries: &[Entry]) -> Entry {
@@ -706,4 +779,60 @@ pub fn outbox_entries(data_dir: &Path) -> Result<Vec<Entry>, AlertError> {
 /// Group states, by rule then group.
 pub fn group_states(data_dir: &Path) -> Result<States, AlertError> {
     Ok(Outbox::open(data_dir)?.load_states()?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{Endpoint, HttpKind, RateLimit, Target};
+
+    fn receiver(rate_limit: Option<RateLimit>) -> Receiver {
+        Receiver {
+            name: "hook".into(),
+            target: Target::Http {
+                kind: HttpKind::Webhook,
+                url: Endpoint::Literal("http://127.0.0.1:9/".into()),
+                headers: BTreeMap::new(),
+                headers_env: BTreeMap::new(),
+            },
+            timeout_ms: 1000,
+            max_attempts: 1,
+            max_per_run: 20,
+            rate_limit,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn allowance_counts_the_sliding_window_and_deferred_slots() {
+        const MIN: i64 = 60_000_000;
+        let rate = Some(RateLimit {
+            count: 3,
+            window_secs: 3600,
+        });
+        let sent = |slots: &[i64]| Sent([("hook".to_owned(), slots.to_vec())].into_iter().collect());
+        let at = |minutes: i64| Timestamp(minutes * MIN);
+        let allow = |limit, not_before| Allowance { limit, not_before };
+        let r = receiver(rate);
+        assert_eq!(sent(&[]).allowance(&r, at(0)), allow(3, None));
+        assert_eq!(sent(&[5 * MIN]).allowance(&r, at(10)), allow(2, None));
+        // Full: one more fits when the oldest of the three leaves the window.
+        assert_eq!(
+            sent(&[5 * MIN, 5 * MIN, 15 * MIN]).allowance(&r, at(25)),
+            allow(0, Some(65 * MIN))
+        );
+        assert_eq!(
+            sent(&[5 * MIN, 5 * MIN, 15 * MIN]).allowance(&r, at(65)),
+            allow(2, None)
+        );
+        // A deferred notification (slot in the future) counts too: at 65 the window (5, 65]
+        // holds 15 and 65, room for one more.
+        let full = [5 * MIN, 5 * MIN, 15 * MIN, 65 * MIN];
+        assert_eq!(sent(&full).allowance(&r, at(30)), allow(0, Some(65 * MIN)));
+        let fuller = [5 * MIN, 5 * MIN, 15 * MIN, 65 * MIN, 65 * MIN];
+        assert_eq!(sent(&fuller).allowance(&r, at(30)), allow(0, Some(75 * MIN)));
+        // max_per_run still caps a run; no rate limit leaves only it.
+        assert_eq!(sent(&[]).allowance(&receiver(None), at(0)), allow(20, None));
+    }
 }

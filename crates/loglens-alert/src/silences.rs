@@ -1,6 +1,7 @@
 //! Silences added with `loglens alert silence add`, kept in `alerts/outbox/silences.json` (private
 //! to `loglens alert`); config silences live in `loglens.toml`. Expiring sets the end to now, so
-//! the record stays for the audit trail.
+//! the record stays for the audit trail. Changes hold `alerts/outbox/.silences.lock`, so two
+//! commands at once do not lose one's change; runs only read the file (replaced atomically).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,7 @@ use loglens_core::alert::{Matcher, MatcherError, Silence};
 use loglens_core::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::outbox::write_atomic;
+use crate::outbox::{lock_file, write_atomic, LockBusy, OutboxLock};
 
 /// A stored silence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,28 @@ pub enum SilenceStoreError {
     /// No silence has this id.
     #[error("no silence with id {0:?}")]
     NotFound(String),
+    /// Another silence command held the lock for the whole wait.
+    #[error("{}: another `loglens alert silence` command (pid {}) is changing the silences; waited {} ms, try again", .0.path.display(), .0.holder, .0.waited_ms)]
+    Busy(#[from] LockBusy),
+}
+
+/// How long a silence command waits for another to finish: they take milliseconds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a separate lock and not the outbox's? A run holds that one while it delivers (minutes
+/// with a stalled receiver), and silencing is what an operator does during exactly that storm.
+fn lock(data_dir: &Path) -> Result<OutboxLock, SilenceStoreError> {
+    let path = path(data_dir);
+    let dir = path.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir).map_err(|e| SilenceStoreError::File {
+        path: dir.to_owned(),
+        message: e.to_string(),
+    })?;
+    let lock = lock_file(&dir.join(".silences.lock"), LOCK_WAIT).map_err(|e| SilenceStoreError::File {
+        path: e.path,
+        message: e.message,
+    })?;
+    Ok(lock?)
 }
 
 fn path(data_dir: &Path) -> PathBuf {
@@ -108,6 +131,7 @@ fn to_silence(r: &SilenceRecord) -> Result<Silence, SilenceStoreError> {
 /// Adds a silence after checking its matchers; returns its id.
 pub fn add(data_dir: &Path, record: SilenceRecord) -> Result<String, SilenceStoreError> {
     to_silence(&record)?;
+    let _lock = lock(data_dir)?;
     let mut all = records(data_dir)?;
     let id = record.id.clone();
     all.retain(|r| r.id != id);
@@ -118,6 +142,7 @@ pub fn add(data_dir: &Path, record: SilenceRecord) -> Result<String, SilenceStor
 
 /// Ends a silence at `now`.
 pub fn expire(data_dir: &Path, id: &str, now: Timestamp) -> Result<(), SilenceStoreError> {
+    let _lock = lock(data_dir)?;
     let mut all = records(data_dir)?;
     let record = all
         .iter_mut()

@@ -161,10 +161,14 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     };
     for e in &report.decided {
         let verb = match e.status {
-            Status::Silenced => "silenced",
-            Status::Summarized => "folded into a storm summary",
-            _ if args.dry_run => "would send",
-            _ => "queued",
+            Status::Silenced => "silenced".to_owned(),
+            Status::Summarized => "folded into a storm summary".to_owned(),
+            _ if e.next_attempt_at > options.now.0 => format!(
+                "held by the receiver's rate_limit until {}:",
+                Timestamp(e.next_attempt_at).to_rfc3339()
+            ),
+            _ if args.dry_run => "would send".to_owned(),
+            _ => "queued".to_owned(),
         };
         out.line(&format!(
             "{verb} {} -> {} ({}): {}",
@@ -193,7 +197,7 @@ fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     );
     let extras = [
         (report.retrying(), "left for a later run"),
-        (report.deferred, "waiting for their retry time"),
+        (report.deferred, "waiting for their retry time or rate limit"),
         (report.expired(), "expired"),
         (report.late(), "late"),
         (
