@@ -1100,8 +1100,15 @@ ends = "2026-12-01T00:00:00Z"
             .next()
             .unwrap();
         let c = parse(block).unwrap();
-        assert_eq!((c.rules.len(), c.receivers.len(), c.silences.len()), (4, 2, 1));
+        assert_eq!((c.rules.len(), c.receivers.len(), c.silences.len()), (4, 3, 1));
         assert_eq!(c.receivers[1].kind(), "webhook");
+        assert_eq!(
+            c.receivers[2].rate_limit,
+            Some(RateLimit {
+                count: 30,
+                window_secs: 3600
+            })
+        );
     }
 
     #[test]

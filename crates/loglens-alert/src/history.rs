@@ -1,15 +1,14 @@
 //! The `alerts/history/` dataset: one row per delivery outcome (delivered, retrying, failed,
-//! silenced, dry_run), schema per docs/datasets.md, one Parquet file per run written atomically.
+//! silenced, dry_run), schema per docs/datasets.md, one Parquet file per run written atomically by the store.
 
-use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow_array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use loglens_core::Timestamp;
-use parquet::arrow::ArrowWriter;
+use loglens_store::{write_file, StoreError};
 
 /// One history row.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,40 +66,18 @@ pub fn schema() -> Schema {
     ])
 }
 
-/// A history file could not be written.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct HistoryError {
-    /// The file.
-    pub path: PathBuf,
-    /// What failed.
-    pub message: String,
-}
-
 /// Writes the rows as `<data_dir>/alerts/history/part-<run>.parquet` (nothing when empty).
-pub fn write(data_dir: &Path, run_id: &str, rows: &[HistoryRow]) -> Result<Option<PathBuf>, HistoryError> {
+pub fn write(data_dir: &Path, run_id: &str, rows: &[HistoryRow]) -> Result<Option<PathBuf>, StoreError> {
     if rows.is_empty() {
         return Ok(None);
     }
     let dir = data_dir.join("alerts").join("history");
-    let path = dir.join(format!("part-{run_id}.parquet"));
-    let tmp = dir.join(format!(".part-{run_id}.parquet.tmp"));
-    let err = |p: &Path, e: &dyn std::fmt::Display| HistoryError {
-        path: p.to_owned(),
-        message: e.to_string(),
-    };
-    fs::create_dir_all(&dir).map_err(|e| err(&dir, &e))?;
-    let batch = batch(rows).map_err(|e| err(&path, &e))?;
-    let file = File::create(&tmp).map_err(|e| err(&tmp, &e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| err(&tmp, &e))?;
-    writer.write(&batch).map_err(|e| err(&tmp, &e))?;
-    let file = writer.into_inner().map_err(|e| err(&tmp, &e))?;
-    file.sync_all().map_err(|e| err(&tmp, &e))?;
-    fs::rename(&tmp, &path).map_err(|e| err(&path, &e))?;
-    Ok(Some(path))
+    let name = format!("part-{run_id}.parquet");
+    write_file(&dir, &name, Arc::new(schema()), columns(rows))?;
+    Ok(Some(dir.join(name)))
 }
 
-fn batch(rows: &[HistoryRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+fn columns(rows: &[HistoryRow]) -> Vec<ArrayRef> {
     let text =
         |f: fn(&HistoryRow) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as ArrayRef;
     let mut ids = ListBuilder::new(StringBuilder::new());
@@ -110,7 +87,7 @@ fn batch(rows: &[HistoryRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
         }
         ids.append(true);
     }
-    let columns: Vec<ArrayRef> = vec![
+    vec![
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.ts.0)).with_timezone("UTC"),
         ),
@@ -125,6 +102,5 @@ fn batch(rows: &[HistoryRow]) -> Result<RecordBatch, arrow_schema::ArrowError> {
         Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.attempts))),
         text(|r| &r.result),
         Arc::new(StringArray::from_iter(rows.iter().map(|r| r.error.as_deref()))),
-    ];
-    RecordBatch::try_new(Arc::new(schema()), columns)
+    ]
 }

@@ -6,7 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod config;
-pub mod datasets;
 pub mod deliver;
 pub mod history;
 pub mod notification;

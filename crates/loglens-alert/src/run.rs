@@ -19,12 +19,13 @@ use loglens_core::alert::{
     backoff_millis, group_key, idempotency_key, threshold_alerts, Condition, Decision, GroupAlert,
     GroupState, Incident, NotifyState, Silence,
 };
+use loglens_core::template::canonical_templates;
 use loglens_core::Timestamp;
+use loglens_store::{read_incidents, read_metric_points, read_templates, Dataset, StoreError};
 
 use crate::config::{AlertConfig, Receiver, Rule};
-use crate::datasets::{read_incidents, read_metric, read_templates, DatasetError};
 use crate::deliver::{notifier, DeliveryError, Failure, Notifier};
-use crate::history::{self, HistoryError, HistoryRow};
+use crate::history::{self, HistoryRow};
 use crate::notification::{AlertView, Notification};
 use crate::outbox::{Entry, LockBusy, Outbox, OutboxError, States, Status};
 use crate::silences::{self, SilenceStoreError};
@@ -32,15 +33,12 @@ use crate::silences::{self, SilenceStoreError};
 /// Anything that stops a run.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
-    /// A dataset could not be read.
+    /// A dataset could not be read, or the history written.
     #[error(transparent)]
-    Dataset(#[from] DatasetError),
+    Store(#[from] StoreError),
     /// The outbox could not be read or written.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
-    /// The history could not be written.
-    #[error(transparent)]
-    History(#[from] HistoryError),
     /// The silences file could not be read.
     #[error(transparent)]
     Silences(#[from] SilenceStoreError),
@@ -145,7 +143,7 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
     };
     let mut states = outbox.load_states()?;
     let now = options.now;
-    let incidents: Vec<Incident> = read_incidents(data_dir)?
+    let incidents: Vec<Incident> = read_incidents(&data_dir.join(Dataset::Incidents.dir_name()))?
         .into_iter()
         .filter(|i| i.start <= now)
         .collect();
@@ -367,12 +365,13 @@ fn rule_alerts(
     let alerts = match &rule.condition {
         Condition::Incident { .. } | Condition::Regex(_) => rule.condition.select(incidents, &rule.matchers),
         Condition::Threshold { metric, .. } => {
-            let points = read_metric(data_dir, metric)?;
+            let points = read_metric_points(&data_dir.join(Dataset::Metrics.dir_name()), metric)?;
             threshold_alerts(&points, &rule.condition, &rule.matchers, rule.severity)
         }
         Condition::NewTemplate(nt) => {
             let since = Timestamp(now.0 - config.settings.new_template_lookback * 1_000_000);
-            nt.alerts(&read_templates(data_dir)?, since, &rule.matchers)
+            let stored = read_templates(&data_dir.join(Dataset::Templates.dir_name()))?;
+            nt.alerts(&canonical_templates(&stored), since, &rule.matchers)
         }
     };
     Ok(alerts.into_iter().filter(|a| a.start <= now).collect())

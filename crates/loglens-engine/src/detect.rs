@@ -26,11 +26,12 @@ use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, Seri
 use loglens_core::partial::MetricPartial;
 use loglens_core::rollup::DayRollups;
 use loglens_core::template::TemplateId;
+use loglens_core::template::{canonical_templates, template_aliases, TemplateStats};
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
-    canonical_templates, column, parquet_files, read_columns, read_templates, template_aliases,
-    write_anomalies, write_atomic, write_incidents, write_metrics, AnomalyRow, DataDir, Dataset, IncidentRow,
-    MetricsWriter, RollupWriter, RunCommit, StoreError, TemplateRow,
+    column, parquet_files, read_columns, read_templates, write_anomalies, write_atomic, write_incidents,
+    write_metrics, AnomalyRow, DataDir, Dataset, IncidentRow, MetricsWriter, RollupWriter, RunCommit,
+    StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -829,11 +830,11 @@ const EVIDENCE_COLUMNS: [&str; 7] = [
 /// for error metrics) and up to five example messages; new-template incidents name theirs.
 fn explain(
     incidents: &[Incident],
-    templates: &[TemplateRow],
+    templates: &[TemplateStats],
     aliases: &HashMap<u64, u64>,
     record_files: &[PathBuf],
 ) -> Result<Vec<IncidentRow>, EngineError> {
-    let by_id: HashMap<u64, &TemplateRow> = templates.iter().map(|t| (t.id, t)).collect();
+    let by_id: HashMap<u64, &TemplateStats> = templates.iter().map(|t| (t.id, t)).collect();
     let keys: Vec<SeriesKey> = incidents.iter().map(|i| parse_key(&i.series)).collect();
     let mut evidence: Vec<Evidence> = incidents.iter().map(|_| Evidence::default()).collect();
     let scanned: Vec<usize> = (0..incidents.len())

@@ -13,11 +13,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use loglens_core::format::multiline::head;
+use loglens_core::template::TemplateStats;
 use loglens_core::template::{
     MinerConfig, MinerState, TemplateMiner, TemplatePattern, TemplateStage, TemplateStageState,
 };
 use loglens_core::{Level, Record, Timestamp};
-use loglens_store::TemplateRow;
 
 /// Puts items that arrive in any order back in input order (by their sequence number).
 pub(crate) struct InOrder<T> {
@@ -133,7 +133,7 @@ pub(crate) fn save_miner(state_dir: &Path, stage: &TemplateStage) -> Result<(), 
 
 /// Templates of this run's records, and of those how many no earlier run had seen under any
 /// of their ids (`known`: the ids in `templates/` before this run).
-pub(crate) fn run_templates(rows: &[TemplateRow], known: &[TemplateRow]) -> (u64, u64) {
+pub(crate) fn run_templates(rows: &[TemplateStats], known: &[TemplateStats]) -> (u64, u64) {
     let known: HashSet<u64> = known.iter().map(|k| k.id).collect();
     let mut seen_before: HashMap<u64, bool> = HashMap::new();
     for row in rows.iter().filter(|r| r.count > 0) {
@@ -215,8 +215,8 @@ impl TemplateTally {
     /// Rows for the templates dataset: one per id the stage ever handed out (counting what
     /// this run wrote with it; 0 for ids of earlier runs, which the dataset counted then) with
     /// its current template, and one per current template no id was handed out for.
-    pub(crate) fn into_rows(mut self, stage: &mut TemplateStage) -> Vec<TemplateRow> {
-        let mut rows: BTreeMap<u64, TemplateRow> = BTreeMap::new();
+    pub(crate) fn into_rows(mut self, stage: &mut TemplateStage) -> Vec<TemplateStats> {
+        let mut rows: BTreeMap<u64, TemplateStats> = BTreeMap::new();
         for alias in stage.aliases() {
             let (id, canonical) = (alias.id.0, alias.canonical.0);
             let seen = self.seen.remove(&id);
@@ -228,7 +228,7 @@ impl TemplateTally {
     }
 }
 
-fn row(id: u64, canonical_id: u64, template: String, seen: Option<Seen>) -> TemplateRow {
+fn row(id: u64, canonical_id: u64, template: String, seen: Option<Seen>) -> TemplateStats {
     let seen = seen.unwrap_or(Seen {
         count: 0,
         first: Origin {
@@ -241,7 +241,7 @@ fn row(id: u64, canonical_id: u64, template: String, seen: Option<Seen>) -> Temp
         service: None,
         example: String::new(),
     });
-    TemplateRow {
+    TemplateStats {
         id,
         canonical_id,
         template,

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow_array::{Array, ListArray, StringArray, UInt64Array};
+use loglens_core::template::TemplateStats;
 use loglens_engine::input::InputFile;
 use loglens_engine::input::Parsers;
 use loglens_engine::{process, Config, ProcessOptions};
-use loglens_store::{column, parquet_files, read_columns, read_templates, TemplateRow};
+use loglens_store::{column, parquet_files, read_columns, read_templates};
 
 /// JSON lines whose messages generalize as the input goes on, with an unparsable line and one
 /// of invalid UTF-8 among them.
@@ -89,7 +90,7 @@ fn records(data: &Path) -> Labelled {
     out
 }
 
-fn templates(data: &Path) -> Vec<TemplateRow> {
+fn templates(data: &Path) -> Vec<TemplateStats> {
     read_templates(&data.join("templates")).unwrap()
 }
 

@@ -170,7 +170,9 @@ pub struct IncidentRow {
     pub examples: Vec<String>,
 }
 
-pub(crate) fn write_file(
+/// Writes `columns` as one Parquet file `dir/name`, atomically (temporary name, fsync, rename);
+/// returns the rows written.
+pub fn write_file(
     dir: &Path,
     name: &str,
     schema: SchemaRef,

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod analysis;
+mod analysis_read;
 mod columns;
 mod commit;
 mod day_parts;
@@ -22,20 +23,18 @@ mod unparsed;
 use std::path::{Path, PathBuf};
 
 pub use analysis::{
-    anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_incidents, write_metrics,
-    AnomalyRow, IncidentRow, MetricsWriter,
+    anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_file, write_incidents,
+    write_metrics, AnomalyRow, IncidentRow, MetricsWriter,
 };
+pub use analysis_read::{read_incidents, read_metric_points};
 pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
 pub use day_parts::DayPartWriter;
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
-pub use read::{column, parquet_files, read_columns};
+pub use read::{column, parquet_files, read_all_columns, read_columns};
 pub use rollup::{rollup_counts_schema, rollup_latency_schema, RollupWriter, ROLLUP_COUNTS, ROLLUP_LATENCY};
 pub use schema::{record_schema, unparsed_schema};
-pub use templates::{
-    canonical_templates, merge_templates, read_templates, template_aliases, templates_schema, TemplateRow,
-    TEMPLATES_FILE,
-};
+pub use templates::{merge_templates, read_templates, templates_schema, TEMPLATES_FILE};
 pub use unparsed::{UnparsedLine, UnparsedWriter};
 
 /// Errors of the data directory.
@@ -72,6 +71,16 @@ pub enum StoreError {
         path: PathBuf,
         /// The column.
         column: String,
+    },
+    /// A dataset file has a column of a type or content its reader cannot use.
+    #[error("{path}: column {column}: {message}")]
+    ColumnType {
+        /// The file being read.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
     },
     /// An Arrow batch could not be assembled (a bug, not an input problem).
     #[error("assembling a record batch: {0}")]

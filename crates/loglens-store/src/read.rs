@@ -81,6 +81,27 @@ pub fn read_columns(
     Ok(())
 }
 
+/// Reads every column of one Parquet file, batch by batch, into `each` (for small datasets whose
+/// readers check the columns themselves).
+pub fn read_all_columns(
+    path: &Path,
+    mut each: impl FnMut(&RecordBatch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let read_error = |source| StoreError::ParquetRead {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(read_error)?;
+    for batch in reader {
+        let batch = batch.map_err(|e| read_error(e.into()))?;
+        each(&batch)?;
+    }
+    Ok(())
+}
+
 /// Column `name` of a batch read from `path`, as the Arrow array type `T`; a missing column or
 /// another type is an error naming the file and column.
 pub fn column<'b, T: Array + 'static>(

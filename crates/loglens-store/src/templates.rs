@@ -6,76 +6,25 @@
 //! Why aliases? Records are written with the id of their template at the moment they were mined
 //! and never rewritten; when a template generalizes later (`Job x1 finished` becomes
 //! `Job <*> finished`), the old id stays in the records and its row here points at the new one.
-//! Readers group by `canonical_id` ([`canonical_templates`], [`template_aliases`]).
+//! Readers group by `canonical_id` (core's `canonical_templates`, `template_aliases`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{StringBuilder, TimestampMicrosecondBuilder, UInt64Builder};
 use arrow_array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+#[cfg(test)]
+use loglens_core::template::template_aliases;
+use loglens_core::template::{canonical_templates, TemplateStats};
 use loglens_core::{Level, Timestamp};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::read::column;
+use crate::read::{column, read_all_columns};
 use crate::{PartFile, StoreError};
 
 /// The file holding the dataset, inside `templates/`.
 pub const TEMPLATES_FILE: &str = "templates.parquet";
-
-/// One template id and what was seen of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateRow {
-    /// Stable id: a hash of the template text.
-    pub id: u64,
-    /// The id of the template this one belongs to now; `id` itself for a current template.
-    pub canonical_id: u64,
-    /// The template, `<*>` in the variable slots.
-    pub template: String,
-    /// Records written with this id over all runs (0 for a current template no record was
-    /// written with yet, whose other columns then hold its aliases' totals).
-    pub count: u64,
-    /// Earliest record time.
-    pub first_seen: Timestamp,
-    /// Latest record time.
-    pub last_seen: Timestamp,
-    /// The worst level seen on it.
-    pub level: Option<Level>,
-    /// The service of the example line.
-    pub service: Option<String>,
-    /// One message of this template (the earliest seen).
-    pub example: String,
-}
-
-impl TemplateRow {
-    /// Folds the records counted in `other` (the same template seen elsewhere) into this row;
-    /// the id, canonical id and text stay. The example follows the earlier first sighting, so
-    /// the result does not depend on the order rows are merged in. Rows that count no record
-    /// add nothing.
-    pub fn absorb(&mut self, other: TemplateRow) {
-        if other.count == 0 {
-            return;
-        }
-        if self.count == 0 {
-            *self = TemplateRow {
-                id: self.id,
-                canonical_id: self.canonical_id,
-                template: std::mem::take(&mut self.template),
-                ..other
-            };
-            return;
-        }
-        self.count += other.count;
-        self.last_seen = self.last_seen.max(other.last_seen);
-        self.level = self.level.max(other.level);
-        if other.first_seen < self.first_seen {
-            self.first_seen = other.first_seen;
-            self.service = other.service;
-            self.example = other.example;
-        }
-    }
-}
 
 /// Schema of `templates/`.
 pub fn templates_schema() -> SchemaRef {
@@ -100,32 +49,17 @@ pub fn templates_schema() -> SchemaRef {
 }
 
 /// Reads every template row of `dir`; an absent file is an empty dataset.
-pub fn read_templates(dir: &Path) -> Result<Vec<TemplateRow>, StoreError> {
+pub fn read_templates(dir: &Path) -> Result<Vec<TemplateStats>, StoreError> {
     let path = dir.join(TEMPLATES_FILE);
-    let file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(StoreError::io(&path, e)),
-    };
-    let read_error = |source| StoreError::ParquetRead {
-        path: path.clone(),
-        source,
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(read_error)?;
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| StoreError::ParquetRead {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        append_rows(&path, &batch, &mut rows)?;
+    if !path.exists() {
+        return Ok(Vec::new());
     }
+    let mut rows = Vec::new();
+    read_all_columns(&path, |batch| append_rows(&path, batch, &mut rows))?;
     Ok(rows)
 }
 
-fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) -> Result<(), StoreError> {
+fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateStats>) -> Result<(), StoreError> {
     let id = column::<UInt64Array>(path, batch, "template_id")?;
     // Written before aliases existed, every id was its own template.
     let canonical = match batch.column_by_name("canonical_id") {
@@ -141,7 +75,7 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
     let example = column::<StringArray>(path, batch, "example")?;
     let text = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
     for i in 0..batch.num_rows() {
-        rows.push(TemplateRow {
+        rows.push(TemplateStats {
             id: id.value(i),
             canonical_id: canonical.map_or(id.value(i), |c| c.value(i)),
             template: template.value(i).to_owned(),
@@ -165,9 +99,9 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<TemplateRow>) ->
 pub fn merge_templates(
     dir: &Path,
     into: &Path,
-    new: Vec<TemplateRow>,
-) -> Result<Vec<TemplateRow>, StoreError> {
-    let mut by_id: BTreeMap<u64, TemplateRow> = BTreeMap::new();
+    new: Vec<TemplateStats>,
+) -> Result<Vec<TemplateStats>, StoreError> {
+    let mut by_id: BTreeMap<u64, TemplateStats> = BTreeMap::new();
     for row in read_templates(dir)?.into_iter().chain(new) {
         match by_id.get_mut(&row.id) {
             Some(existing) => {
@@ -180,14 +114,14 @@ pub fn merge_templates(
             }
         }
     }
-    let totals: BTreeMap<u64, TemplateRow> = canonical_templates(by_id.values())
+    let totals: BTreeMap<u64, TemplateStats> = canonical_templates(by_id.values())
         .into_iter()
         .map(|t| (t.id, t))
         .collect();
-    let mut rows: Vec<TemplateRow> = by_id
+    let mut rows: Vec<TemplateStats> = by_id
         .into_values()
         .filter_map(|row| match (row.count, totals.get(&row.id)) {
-            (0, Some(total)) if row.canonical_id == row.id && total.count > 0 => Some(TemplateRow {
+            (0, Some(total)) if row.canonical_id == row.id && total.count > 0 => Some(TemplateStats {
                 count: 0,
                 ..total.clone()
             }),
@@ -203,36 +137,7 @@ pub fn merge_templates(
     Ok(rows)
 }
 
-/// The current templates of `rows`: one per canonical id, with its text and the totals of
-/// every id that belongs to it (what `loglens templates` lists). Sorted by id.
-pub fn canonical_templates<'r>(rows: impl IntoIterator<Item = &'r TemplateRow>) -> Vec<TemplateRow> {
-    let rows: Vec<&TemplateRow> = rows.into_iter().collect();
-    let mut by_canonical: BTreeMap<u64, TemplateRow> = BTreeMap::new();
-    for row in &rows {
-        if row.id == row.canonical_id {
-            by_canonical.insert(
-                row.id,
-                TemplateRow {
-                    count: 0,
-                    ..(*row).clone()
-                },
-            );
-        }
-    }
-    for row in rows {
-        if let Some(total) = by_canonical.get_mut(&row.canonical_id) {
-            total.absorb(row.clone());
-        }
-    }
-    by_canonical.into_values().collect()
-}
-
-/// Every id of `rows` mapped to its canonical id: how readers group records by template.
-pub fn template_aliases(rows: &[TemplateRow]) -> HashMap<u64, u64> {
-    rows.iter().map(|r| (r.id, r.canonical_id)).collect()
-}
-
-fn write_templates(dir: &Path, rows: &[TemplateRow]) -> Result<PathBuf, StoreError> {
+fn write_templates(dir: &Path, rows: &[TemplateStats]) -> Result<PathBuf, StoreError> {
     let schema = templates_schema();
     let mut id = UInt64Builder::with_capacity(rows.len());
     let mut canonical = UInt64Builder::with_capacity(rows.len());
@@ -278,8 +183,8 @@ fn write_templates(dir: &Path, rows: &[TemplateRow]) -> Result<PathBuf, StoreErr
 mod tests {
     use super::*;
 
-    fn row(id: u64, count: u64, first: i64, example: &str) -> TemplateRow {
-        TemplateRow {
+    fn row(id: u64, count: u64, first: i64, example: &str) -> TemplateStats {
+        TemplateStats {
             id,
             canonical_id: id,
             template: format!("t{id} <*>"),

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use loglens_core::template::{canonical_templates, TemplateStats};
 use loglens_core::Timestamp;
-use loglens_store::{canonical_templates, read_templates, DataDir, Dataset, TemplateRow};
+use loglens_store::{read_templates, DataDir, Dataset};
 use serde_json::json;
 
 use crate::cmd::DataDirArgs;
@@ -53,7 +54,7 @@ pub fn run(args: TemplatesArgs, out: &mut Output) -> anyhow::Result<()> {
         return Ok(());
     }
     let total: u64 = all.iter().map(|t| t.count).sum();
-    let mut shown: Vec<&TemplateRow> = all
+    let mut shown: Vec<&TemplateStats> = all
         .iter()
         .filter(|t| args.new_since.is_none_or(|since| t.first_seen > since))
         .collect();
@@ -93,7 +94,7 @@ fn share(count: u64, total: u64) -> f64 {
     100.0 * count as f64 / total.max(1) as f64
 }
 
-fn row_json(t: &TemplateRow, total: u64) -> serde_json::Value {
+fn row_json(t: &TemplateStats, total: u64) -> serde_json::Value {
     json!({
         "template_id": t.id,
         "template": t.template,

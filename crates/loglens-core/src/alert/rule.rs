@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 
 use super::matcher::Matcher;
+use crate::template::TemplateStats;
 use crate::{Level, Timestamp};
 
 /// Severity of an incident: the detectors' own, so rules and incidents share one scale.
@@ -289,33 +290,13 @@ pub struct NewTemplate {
     pub min_level: Level,
 }
 
-/// One row of the `templates/` dataset, as the new-template condition needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateInfo {
-    /// Template id.
-    pub template_id: u64,
-    /// Template text.
-    pub template: String,
-    /// Records of it.
-    pub count: u64,
-    /// Earliest record.
-    pub first_seen: Timestamp,
-    /// Latest record.
-    pub last_seen: Timestamp,
-    /// Worst level seen.
-    pub level: Option<Level>,
-    /// Service of the example.
-    pub service: Option<String>,
-    /// An example message.
-    pub example: String,
-}
-
 impl NewTemplate {
-    /// Templates first seen at or after `since` with a level at or above `min_level`, as incidents
+    /// Current templates (see [`canonical_templates`](crate::template::canonical_templates))
+    /// first seen at or after `since` with a level at or above `min_level`, as incidents
     /// (detector `new_template`, metric `template_count`), filtered by the matchers.
     pub fn alerts(
         &self,
-        templates: &[TemplateInfo],
+        templates: &[TemplateStats],
         since: Timestamp,
         matchers: &[Matcher],
     ) -> Vec<Incident> {
@@ -330,13 +311,13 @@ impl NewTemplate {
 
 /// The series key is written as `detect` writes it (template id in 16 hex digits), so rules and
 /// silences match new-template alerts from either source alike.
-fn template_incident(t: &TemplateInfo) -> Incident {
+fn template_incident(t: &TemplateStats) -> Incident {
     let series = match &t.service {
-        Some(s) => format!("service={s},template={:016x}", t.template_id),
-        None => format!("template={:016x}", t.template_id),
+        Some(s) => format!("service={s},template={:016x}", t.id),
+        None => format!("template={:016x}", t.id),
     };
     Incident {
-        id: super::idempotency_key(&["new_template", &t.template_id.to_string()]),
+        id: super::idempotency_key(&["new_template", &t.id.to_string()]),
         start: t.first_seen,
         end: Timestamp(t.last_seen.0 + 1_000_000),
         peak_ts: t.first_seen,
@@ -346,7 +327,7 @@ fn template_incident(t: &TemplateInfo) -> Incident {
         service: t.service.clone(),
         host: None,
         level: t.level.map(|l| l.as_str().to_owned()),
-        template_id: Some(t.template_id),
+        template_id: Some(t.id),
         observed: t.count as f64,
         expected: 0.0,
         score: t.count as f64,
@@ -460,8 +441,9 @@ mod tests {
 
     #[test]
     fn new_template_condition_needs_level_and_recency() {
-        let t = |id, level, first| TemplateInfo {
-            template_id: id,
+        let t = |id, level, first| TemplateStats {
+            id,
+            canonical_id: id,
             template: format!("t{id}"),
             count: 3,
             first_seen: Timestamp::from_secs(first),

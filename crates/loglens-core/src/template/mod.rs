@@ -79,6 +79,7 @@ mod mask;
 mod params;
 mod stage;
 mod state;
+mod stats;
 mod tree;
 
 use std::collections::HashMap;
@@ -92,6 +93,7 @@ pub use params::reference::parameters as reference_parameters;
 pub use params::{parameters, TemplatePattern};
 pub use stage::{Assigned, IssuedId, TemplateAlias, TemplateStage, TemplateStageState, STAGE_STATE_VERSION};
 pub use state::{ClusterState, MinerState, StateError, STATE_VERSION};
+pub use stats::{canonical_templates, template_aliases, TemplateStats};
 
 use cache::{FreeToken, MatchCache, Skeleton};
 use tree::{PrefixTree, Shape};
