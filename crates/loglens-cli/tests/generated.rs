@@ -102,6 +102,15 @@ fn detection_without_config_finds_every_files_format() {
         let path = dir.path().join(f["path"].as_str().expect("path"));
         let detected = &summary["file_formats"][path.display().to_string()];
         assert_eq!(detected, &f["format"], "{}", path.display());
+        let why = summary["file_detection"][path.display().to_string()]
+            .as_str()
+            .expect("a reason per file");
+        let format = f["format"].as_str().expect("format");
+        assert!(
+            why.starts_with(&format!("{format}: ")) && why.contains(" sample lines parse"),
+            "{}: {why}",
+            path.display()
+        );
     }
     assert_eq!(summary["unparsed_written"], 0);
 }

@@ -398,6 +398,7 @@ mod tests {
                 let lines: Vec<&str> = spec.samples.iter().map(Sample::line).collect();
                 let detected = parsers
                     .detect(&lines, &sample_context())
+                    .parser
                     .map(|p| p.name().to_owned());
                 assert_eq!(detected.as_deref(), Some(spec.name.as_str()), "{file}");
             }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use loglens_core::format::generic::GenericParser;
-use loglens_core::format::{Format, LineParser, ParseContext};
+use loglens_core::format::{detection, Format, LineParser, ParseContext};
 use loglens_core::Timestamp;
 use serde::Serialize;
 
@@ -58,20 +58,47 @@ impl Parsers {
     }
 
     /// The parser that reads most of `sample` (a file's first lines), if any reads at least
-    /// half of it, fitted to the file's header. The `generic` fallback is tried only when no
-    /// specific format does, so it never wins over one that parses the same lines.
-    pub fn detect(&self, sample: &[&str], ctx: &ParseContext) -> Option<Arc<dyn LineParser>> {
+    /// half of it, fitted to the file's header, and why. The `generic` fallback is tried only
+    /// when no specific format does, so it never wins over one that parses the same lines.
+    pub fn detect(&self, sample: &[&str], ctx: &ParseContext) -> Detected {
         let fitted: Vec<Arc<dyn LineParser>> = self.all.iter().map(|p| fit(p.clone(), sample)).collect();
         // `from_config` puts the generic parser last.
-        let (_, specific) = fitted.split_last()?;
-        let found = [specific, &fitted[specific.len()..]]
-            .into_iter()
-            .find_map(|parsers| {
-                let candidates: Vec<&dyn LineParser> = parsers.iter().map(|p| p.as_ref()).collect();
-                loglens_core::format::detect(sample, &candidates, ctx).map(|i| parsers[i].clone())
-            });
-        found
+        let Some((generic, specific)) = fitted.split_last() else {
+            return Detected {
+                parser: None,
+                reason: "no formats configured".to_owned(),
+            };
+        };
+        let candidates: Vec<&dyn LineParser> = specific.iter().map(|p| p.as_ref()).collect();
+        let seen = detection(sample, &candidates, ctx);
+        let reason = seen.explain(|i| specific[i].name());
+        if let Some(i) = seen.winner {
+            return Detected {
+                parser: Some(specific[i].clone()),
+                reason,
+            };
+        }
+        let fallback = detection(sample, &[generic.as_ref()], ctx);
+        match fallback.winner {
+            Some(_) => Detected {
+                parser: Some(generic.clone()),
+                reason: format!(
+                    "generic: {} of {} sample lines start with a timestamp; {reason}",
+                    fallback.parsed[0], fallback.scored
+                ),
+            },
+            None => Detected { parser: None, reason },
+        }
     }
+}
+
+/// The format detection picked for a file (`None`: no format reads it) and why, in words.
+#[derive(Clone)]
+pub struct Detected {
+    /// The parser, fitted to the file's header.
+    pub parser: Option<Arc<dyn LineParser>>,
+    /// What the sample showed: `combined: 64 of 64 sample lines parse (…)`.
+    pub reason: String,
 }
 
 /// `parser` fitted to the file whose first lines are `head`, for formats whose header names
@@ -215,6 +242,7 @@ mod detect_tests {
         let parsers = Parsers::from_config(&Config::default()).unwrap();
         parsers
             .detect(sample, &ParseContext::default())
+            .parser
             .map(|p| p.name().to_owned())
     }
 
@@ -243,5 +271,44 @@ mod detect_tests {
             "Mar  4 05:06:08 box cron[2]: ran",
         ];
         assert_eq!(detected(&syslog).as_deref(), Some("syslog3164"));
+    }
+
+    #[test]
+    fn detection_says_why() {
+        let parsers = Parsers::from_config(&Config::default()).unwrap();
+        let why = |sample: &[&str]| parsers.detect(sample, &ParseContext::default()).reason;
+        let pylog = [
+            "2026-03-04 05:06:07,123 - app - INFO - started",
+            "2026-03-04 05:06:08,123 - app - ERROR - failed",
+            "2026-03-04 05:06:09,123 free text the generic parser alone reads",
+        ];
+        assert_eq!(
+            why(&pylog),
+            "pylog: 2 of 3 sample lines parse (no other format parses any)"
+        );
+        let vhost = ["example.com:80 127.0.0.1 - - [04/Mar/2026:05:06:07 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\""];
+        assert_eq!(
+            why(&vhost),
+            "vhost_combined: 1 of 1 sample lines parse (no other format parses any)"
+        );
+        let json = ["{\"ts\":\"2026-03-04T05:06:07Z\",\"level\":\"info\",\"msg\":\"up\"}"];
+        assert_eq!(
+            why(&json),
+            "json: 1 of 1 sample lines parse (no other format parses any)"
+        );
+        let hdfs = ["260304 050607 148 INFO dfs.DataNode: PacketResponder 1 terminating"];
+        assert!(
+            why(&hdfs).starts_with("generic: 1 of 1 sample lines start with a timestamp; no format parses any of the 1 sample lines"),
+            "{}",
+            why(&hdfs)
+        );
+        assert_eq!(
+            why(&["no timestamp here", "nor here"]),
+            "no format parses any of the 2 sample lines"
+        );
+        assert_eq!(
+            why(&["# only a comment"]),
+            "no sample line can start a record (empty, `#` comments or continuation lines)"
+        );
     }
 }

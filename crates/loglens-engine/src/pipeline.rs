@@ -163,6 +163,9 @@ pub struct ProcessSummary {
     pub templates_new: u64,
     /// The format used for each file.
     pub file_formats: BTreeMap<String, String>,
+    /// Why each file has its format: what detection saw in its first lines
+    /// (`combined: 64 of 64 sample lines parse (next: …)`), or that it was given.
+    pub file_detection: BTreeMap<String, String>,
     /// Things the user should know (files whose format was not recognized…).
     pub warnings: Vec<String>,
     /// Wall time in seconds.
@@ -1204,17 +1207,27 @@ pub(crate) fn file_job(
     let head = from_start.as_deref().unwrap_or(first_chunk);
     let head = String::from_utf8_lossy(&head[..head.len().min(HEAD_BYTES)]);
     let sample: Vec<&str> = head.lines().take(SAMPLE_LINES).collect();
-    let parser = match &plan.input.parser {
-        Some(given) => Some(fit(given.clone(), &sample)),
-        None => options.parsers.detect(&sample, &ctx),
+    let (parser, why) = match &plan.input.parser {
+        Some(given) => (
+            Some(fit(given.clone(), &sample)),
+            format!(
+                "{}: given (--format, or the [[input]] covering the file)",
+                given.name()
+            ),
+        ),
+        None => {
+            let detected = options.parsers.detect(&sample, &ctx);
+            (detected.parser, detected.reason)
+        }
     };
     let format = parser.as_ref().map_or("unrecognized", |p| p.name()).to_owned();
     if parser.is_none() {
         summary.warnings.push(format!(
-            "{source}: no format recognized in the first lines; its lines are kept in unparsed/ (use --format or a [[format]] regex)"
+            "{source}: no format recognized in the first lines ({why}); its lines are kept in unparsed/ (use --format or a [[format]] regex)"
         ));
     }
     summary.file_formats.insert(source.clone(), format);
+    summary.file_detection.insert(source.clone(), why);
     FileJob {
         source,
         parser,

@@ -129,14 +129,16 @@ fn test(
     let lines: Vec<&str> = sample.iter().map(String::as_str).collect();
     let detected = parsers.detect(&lines, ctx);
     out.line(&format!(
-        "{}: {} lines tried; detected format: {}",
+        "{}: {} lines tried; detected format: {} ({})",
         path.display(),
         lines.len(),
-        detected.as_ref().map_or(
+        detected.parser.as_ref().map_or(
             "none (no format reads at least half of them: they would go to unparsed/)",
             |p| p.name()
-        )
+        ),
+        detected.reason
     ))?;
+    let detected = detected.parser;
     // Scored as detection scores them: a stack trace's lines and `#` headers are not records.
     let scored: Vec<(usize, &str)> = lines
         .iter()
