@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use loglens_core::alert::{Condition, GroupPolicy, Matcher, NewTemplate, Severity, Silence, ThresholdOp};
+use loglens_core::metrics::UnknownMetric;
 use loglens_core::time::{parse_duration, parse_duration_secs};
 use loglens_core::{Level, Timestamp};
 use regex::Regex;
@@ -698,8 +699,14 @@ impl Checker<'_> {
                     .as_deref()
                     .map_or(Ok(0), secs_field)
                     .map_err(|m| bad("for", m))?;
+                let metric = r
+                    .metric
+                    .as_deref()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|e: UnknownMetric| bad("metric", e.to_string()))?;
                 Ok(Condition::Threshold {
-                    metric: r.metric.clone().unwrap_or_default(),
+                    metric,
                     op,
                     value: r.value.unwrap_or_default(),
                     for_secs,
@@ -1204,6 +1211,25 @@ ends = "2026-12-01T00:00:00Z"
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn threshold_metric_must_be_one_detect_writes() {
+        let c = parse(GOOD).unwrap();
+        assert!(matches!(
+            c.rules[1].condition,
+            Condition::Threshold {
+                metric: loglens_core::metrics::Metric::ErrorRate,
+                ..
+            }
+        ));
+        let e = parse(&GOOD.replace("metric = \"error_rate\"", "metric = \"error_rte\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rule[1].metric: unknown metric \"error_rte\" (volume, errors, error_rate"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -365,8 +365,14 @@ fn rule_alerts(
     let alerts = match &rule.condition {
         Condition::Incident { .. } | Condition::Regex(_) => rule.condition.select(incidents, &rule.matchers),
         Condition::Threshold { metric, .. } => {
-            let points = read_metric_points(&data_dir.join(Dataset::Metrics.dir_name()), metric)?;
-            threshold_alerts(&points, &rule.condition, &rule.matchers, rule.severity)
+            let read = read_metric_points(&data_dir.join(Dataset::Metrics.dir_name()), *metric)?;
+            threshold_alerts(
+                &read.points,
+                read.bucket_secs,
+                &rule.condition,
+                &rule.matchers,
+                rule.severity,
+            )
         }
         Condition::NewTemplate(nt) => {
             let since = Timestamp(now.0 - config.settings.new_template_lookback * 1_000_000);

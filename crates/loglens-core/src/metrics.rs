@@ -77,6 +77,22 @@ impl Metric {
     }
 }
 
+/// A metric name that is not one of [`Metric::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metric {0:?} (volume, errors, error_rate, bytes, latency_p50, latency_p95, latency_p99, latency_gmean, template_count)")]
+pub struct UnknownMetric(pub String);
+
+impl std::str::FromStr for Metric {
+    type Err = UnknownMetric;
+
+    fn from_str(s: &str) -> Result<Metric, UnknownMetric> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownMetric(s.to_owned()))
+    }
+}
+
 impl fmt::Display for Metric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

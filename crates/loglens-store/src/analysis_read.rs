@@ -1,10 +1,12 @@
 //! Reading the analysis datasets back as core's alert model: `incidents/` as
-//! [`Incident`]s and `metrics/` as [`MetricPoint`]s, per the column contract in
+//! [`Incident`]s and `metrics/` as core's [`MetricPoint`]s, per the column contract in
 //! docs/datasets.md. Lenient in types (files written by pyarrow or DuckDB hold large or
 //! dictionary strings, other timestamp units); a missing or mistyped column is an error naming the
 //! file and column.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -12,7 +14,8 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
-use loglens_core::alert::{Incident, MetricPoint, Severity};
+use loglens_core::alert::{Incident, Severity};
+use loglens_core::metrics::{Metric, MetricPoint, SeriesKey};
 use loglens_core::Timestamp;
 
 use crate::read::{parquet_files, read_all_columns};
@@ -261,39 +264,58 @@ fn related_of(c: &Columns<'_>) -> Result<Vec<Vec<String>>, StoreError> {
         .collect())
 }
 
+/// The points of one metric read back, and the bucket width they were computed with.
+#[derive(Debug, Clone, Default)]
+pub struct MetricPoints {
+    /// Bucket width in seconds (60 when the dataset holds none).
+    pub bucket_secs: i64,
+    /// The points, each series' labels shared by its points.
+    pub points: Vec<MetricPoint>,
+}
+
 /// Reads the points of `metric` of the `metrics/` dataset in `dir` (other metrics skipped).
-pub fn read_metric_points(dir: &Path, metric: &str) -> Result<Vec<MetricPoint>, StoreError> {
-    let mut out = Vec::new();
+pub fn read_metric_points(dir: &Path, metric: Metric) -> Result<MetricPoints, StoreError> {
+    let mut out = MetricPoints {
+        bucket_secs: 60,
+        points: Vec::new(),
+    };
+    // One key per series, shared by its points.
+    let mut keys: HashMap<SeriesKey, Arc<SeriesKey>> = HashMap::new();
     for path in parquet_files(dir)? {
         read_all_columns(&path, |batch| {
             let c = Columns { path: &path, batch };
             let names = c.strings("metric")?;
-            let (ts, widths, series, values) = (
-                c.timestamps("ts")?,
-                c.i32s("bucket_secs")?,
-                c.strings("series")?,
-                c.floats("value")?,
-            );
+            let (ts, widths, values) = (c.timestamps("ts")?, c.i32s("bucket_secs")?, c.floats("value")?);
             let (services, hosts, levels) = (
                 c.opt_strings("service")?,
                 c.opt_strings("host")?,
                 c.opt_strings("level")?,
             );
+            let templates = c.u64s("template_id")?;
             for i in 0..c.batch.num_rows() {
-                if names[i].as_deref() != Some(metric) {
+                if names[i].as_deref() != Some(metric.as_str()) {
                     continue;
                 }
                 let (Some(ts), Some(value)) = (ts[i], values[i]) else {
                     continue;
                 };
-                out.push(MetricPoint {
-                    ts,
-                    bucket_secs: widths[i].unwrap_or(60),
-                    metric: metric.to_owned(),
-                    series: series[i].clone().unwrap_or_default(),
+                if let Some(width) = widths[i] {
+                    out.bucket_secs = i64::from(width);
+                }
+                let key = SeriesKey {
                     service: services[i].clone(),
                     host: hosts[i].clone(),
-                    level: levels[i].clone(),
+                    level: levels[i].as_deref().and_then(|l| l.parse().ok()),
+                    template: templates[i],
+                };
+                let key = keys
+                    .entry(key)
+                    .or_insert_with_key(|k| Arc::new(k.clone()))
+                    .clone();
+                out.points.push(MetricPoint {
+                    ts,
+                    metric,
+                    key,
                     value,
                 });
             }

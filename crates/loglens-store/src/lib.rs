@@ -26,7 +26,7 @@ pub use analysis::{
     anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_file, write_incidents,
     write_metrics, AnomalyRow, IncidentRow, MetricsWriter,
 };
-pub use analysis_read::{read_incidents, read_metric_points};
+pub use analysis_read::{read_incidents, read_metric_points, MetricPoints};
 pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
 pub use day_parts::DayPartWriter;

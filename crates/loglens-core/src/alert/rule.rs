@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 
 use super::matcher::Matcher;
+use crate::metrics::{Metric, MetricPoint, SeriesKey};
 use crate::template::TemplateStats;
 use crate::{Level, Timestamp};
 
@@ -129,8 +130,8 @@ pub enum Condition {
     Regex(Regex),
     /// A metric above/below a value for at least `for_secs`.
     Threshold {
-        /// Metric name, e.g. `error_rate`.
-        metric: String,
+        /// The metric, e.g. `error_rate`.
+        metric: Metric,
         /// The comparison.
         op: ThresholdOp,
         /// The threshold.
@@ -171,31 +172,12 @@ pub enum ThresholdOp {
     Below,
 }
 
-/// One metric point, as in the `metrics/` dataset.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricPoint {
-    /// Bucket start.
-    pub ts: Timestamp,
-    /// Bucket width in seconds.
-    pub bucket_secs: i32,
-    /// Metric name.
-    pub metric: String,
-    /// Canonical series key.
-    pub series: String,
-    /// Labels.
-    pub service: Option<String>,
-    /// Labels.
-    pub host: Option<String>,
-    /// Labels.
-    pub level: Option<String>,
-    /// The value.
-    pub value: f64,
-}
-
-/// Runs of consecutive buckets of one series where the threshold holds for at least `for_secs`,
-/// as incidents (detector `threshold`, severity from the caller). Points may come in any order.
+/// Runs of consecutive buckets (`bucket_secs` wide) of one series where the threshold holds
+/// for at least `for_secs`, as incidents (detector `threshold`, severity from the caller).
+/// Points may come in any order.
 pub fn threshold_alerts(
     points: &[MetricPoint],
+    bucket_secs: i64,
     condition: &Condition,
     matchers: &[Matcher],
     severity: Severity,
@@ -209,10 +191,11 @@ pub fn threshold_alerts(
     else {
         return Vec::new();
     };
-    let mut by_series: BTreeMap<&str, Vec<&MetricPoint>> = BTreeMap::new();
-    for p in points.iter().filter(|p| &p.metric == metric) {
-        by_series.entry(&p.series).or_default().push(p);
+    let mut by_series: BTreeMap<&SeriesKey, Vec<&MetricPoint>> = BTreeMap::new();
+    for p in points.iter().filter(|p| p.metric == *metric) {
+        by_series.entry(&p.key).or_default().push(p);
     }
+    let width = bucket_secs.saturating_mul(1_000_000);
     let mut out = Vec::new();
     for series in by_series.values_mut() {
         series.sort_by_key(|p| p.ts);
@@ -220,8 +203,8 @@ pub fn threshold_alerts(
             ThresholdOp::Above => p.value > *value,
             ThresholdOp::Below => p.value < *value,
         };
-        for run in runs(series, holds) {
-            let incident = run_incident(run, *value, severity);
+        for run in runs(series, width, holds) {
+            let incident = run_incident(&run, width, *value, severity);
             let long_enough = incident.end.0 - incident.start.0 >= for_secs.saturating_mul(1_000_000);
             if long_enough && matchers.iter().all(|m| m.matches(&incident.labels())) {
                 out.push(incident);
@@ -231,14 +214,17 @@ pub fn threshold_alerts(
     out
 }
 
-/// Maximal runs of adjacent buckets (each starting where the previous ended) that satisfy `holds`.
-fn runs<'p>(series: &[&'p MetricPoint], holds: impl Fn(&MetricPoint) -> bool) -> Vec<Vec<&'p MetricPoint>> {
+/// Maximal runs of adjacent buckets (each starting `width` µs after the previous) that satisfy
+/// `holds`.
+fn runs<'p>(
+    series: &[&'p MetricPoint],
+    width: i64,
+    holds: impl Fn(&MetricPoint) -> bool,
+) -> Vec<Vec<&'p MetricPoint>> {
     let mut runs: Vec<Vec<&MetricPoint>> = Vec::new();
     let mut current: Vec<&MetricPoint> = Vec::new();
     for &p in series {
-        let adjacent = current
-            .last()
-            .is_some_and(|l| l.ts.0 + i64::from(l.bucket_secs) * 1_000_000 == p.ts.0);
+        let adjacent = current.last().is_some_and(|l| l.ts.0 + width == p.ts.0);
         if (!holds(p) || !adjacent) && !current.is_empty() {
             runs.push(std::mem::take(&mut current));
         }
@@ -252,7 +238,7 @@ fn runs<'p>(series: &[&'p MetricPoint], holds: impl Fn(&MetricPoint) -> bool) ->
     runs
 }
 
-fn run_incident(run: Vec<&MetricPoint>, threshold: f64, severity: Severity) -> Incident {
+fn run_incident(run: &[&MetricPoint], width: i64, threshold: f64, severity: Severity) -> Incident {
     let first = run[0];
     let last = run[run.len() - 1];
     let peak = run
@@ -260,18 +246,20 @@ fn run_incident(run: Vec<&MetricPoint>, threshold: f64, severity: Severity) -> I
         .copied()
         .fold(first, |a, b| if b.value.abs() > a.value.abs() { b } else { a });
     let start = first.ts;
+    let series = first.key.canonical();
+    let metric = first.metric.as_str();
     Incident {
-        id: super::idempotency_key(&["threshold", &first.metric, &first.series, &start.0.to_string()]),
+        id: super::idempotency_key(&["threshold", metric, &series, &start.0.to_string()]),
         start,
-        end: Timestamp(last.ts.0 + i64::from(last.bucket_secs) * 1_000_000),
+        end: Timestamp(last.ts.0 + width),
         peak_ts: peak.ts,
         detector: "threshold".to_owned(),
-        metric: first.metric.clone(),
-        series: first.series.clone(),
-        service: first.service.clone(),
-        host: first.host.clone(),
-        level: first.level.clone(),
-        template_id: None,
+        metric: metric.to_owned(),
+        series,
+        service: first.key.service.clone(),
+        host: first.key.host.clone(),
+        level: first.key.level.map(|l| l.as_str().to_owned()),
+        template_id: first.key.template,
         observed: peak.value,
         expected: threshold,
         score: peak.value / if threshold == 0.0 { 1.0 } else { threshold },
@@ -368,15 +356,14 @@ mod tests {
         }
     }
 
-    fn point(series: &str, minute: i64, value: f64) -> MetricPoint {
+    fn point(service: &str, minute: i64, value: f64) -> MetricPoint {
         MetricPoint {
             ts: Timestamp::from_secs(minute * 60),
-            bucket_secs: 60,
-            metric: "error_rate".into(),
-            series: series.into(),
-            service: Some(series.trim_start_matches("service=").into()),
-            host: None,
-            level: None,
+            metric: Metric::ErrorRate,
+            key: std::sync::Arc::new(SeriesKey {
+                service: Some(service.into()),
+                ..SeriesKey::default()
+            }),
             value,
         }
     }
@@ -415,22 +402,22 @@ mod tests {
     fn threshold_needs_consecutive_buckets_for_the_duration() {
         // api: above 0.05 at minutes 1,2,3 (3 minutes) then below; db: above at 1,2 and 4 (gap).
         let points = vec![
-            point("service=api", 0, 0.01),
-            point("service=api", 3, 0.07),
-            point("service=api", 1, 0.06),
-            point("service=api", 2, 0.09),
-            point("service=api", 4, 0.01),
-            point("service=db", 1, 0.5),
-            point("service=db", 2, 0.5),
-            point("service=db", 4, 0.5),
+            point("api", 0, 0.01),
+            point("api", 3, 0.07),
+            point("api", 1, 0.06),
+            point("api", 2, 0.09),
+            point("api", 4, 0.01),
+            point("db", 1, 0.5),
+            point("db", 2, 0.5),
+            point("db", 4, 0.5),
         ];
         let cond = Condition::Threshold {
-            metric: "error_rate".into(),
+            metric: Metric::ErrorRate,
             op: ThresholdOp::Above,
             value: 0.05,
             for_secs: 180,
         };
-        let alerts = threshold_alerts(&points, &cond, &[], Severity::Critical);
+        let alerts = threshold_alerts(&points, 60, &cond, &[], Severity::Critical);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].series, "service=api");
         assert_eq!(alerts[0].start, Timestamp::from_secs(60));
