@@ -849,6 +849,10 @@ impl TryFrom<Snapshot> for MetricPartial {
         if known != s.labels.len() {
             return Err(PartialError::Invalid("repeated label"));
         }
+        // Sized once: growing by rehashing took a tenth of `detect` on a week of data.
+        p.counts.reserve(s.counts.len());
+        p.templates.reserve(s.templates.len());
+        p.latency.reserve(s.latency.len());
         for e in s.counts {
             let key = CountKey {
                 bucket: e.bucket,
