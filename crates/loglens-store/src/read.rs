@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::schema::types::SchemaDescriptor;
 
 use crate::StoreError;
 
@@ -46,6 +47,40 @@ pub fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
 pub fn read_columns(
     path: &Path,
     columns: &[&str],
+    each: impl FnMut(&RecordBatch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let projection = |schema: &SchemaDescriptor| {
+        let mut indices = Vec::with_capacity(columns.len());
+        for name in columns {
+            let index = schema
+                .root_schema()
+                .get_fields()
+                .iter()
+                .position(|f| f.name() == *name)
+                .ok_or_else(|| StoreError::Column {
+                    path: path.to_owned(),
+                    column: (*name).to_owned(),
+                })?;
+            indices.push(index);
+        }
+        Ok(ProjectionMask::roots(schema, indices))
+    };
+    read_batches(path, projection, each)
+}
+
+/// Reads every column of one Parquet file, batch by batch, into `each` (for small datasets whose
+/// readers check the columns themselves).
+pub fn read_all_columns(
+    path: &Path,
+    each: impl FnMut(&RecordBatch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    read_batches(path, |_| Ok(ProjectionMask::all()), each)
+}
+
+/// The one Parquet reading loop: the columns `projection` picks, in batches of 64k rows.
+fn read_batches(
+    path: &Path,
+    projection: impl FnOnce(&SchemaDescriptor) -> Result<ProjectionMask, StoreError>,
     mut each: impl FnMut(&RecordBatch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let read_error = |source| StoreError::ParquetRead {
@@ -54,46 +89,11 @@ pub fn read_columns(
     };
     let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(read_error)?;
-    let schema = builder.parquet_schema();
-    let mut indices = Vec::with_capacity(columns.len());
-    for name in columns {
-        let index = schema
-            .root_schema()
-            .get_fields()
-            .iter()
-            .position(|f| f.name() == *name)
-            .ok_or_else(|| StoreError::Column {
-                path: path.to_owned(),
-                column: (*name).to_owned(),
-            })?;
-        indices.push(index);
-    }
-    let mask = ProjectionMask::roots(schema, indices);
+    let mask = projection(builder.parquet_schema())?;
     let reader = builder
         .with_projection(mask)
         .with_batch_size(64 * 1024)
         .build()
-        .map_err(read_error)?;
-    for batch in reader {
-        let batch = batch.map_err(|e| read_error(e.into()))?;
-        each(&batch)?;
-    }
-    Ok(())
-}
-
-/// Reads every column of one Parquet file, batch by batch, into `each` (for small datasets whose
-/// readers check the columns themselves).
-pub fn read_all_columns(
-    path: &Path,
-    mut each: impl FnMut(&RecordBatch) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let read_error = |source| StoreError::ParquetRead {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
         .map_err(read_error)?;
     for batch in reader {
         let batch = batch.map_err(|e| read_error(e.into()))?;
