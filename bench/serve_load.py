@@ -1,19 +1,23 @@
-"""Ingest throughput of `loglens serve` over HTTP, beside `loglens process` on the same lines.
+"""Ingest throughput of `loglens serve` over HTTP and syslog, beside `loglens process` on the
+same lines.
 
-    bench/serve-load [--lines 1000000] [--batch 5000] [--clients 2]
+    bench/serve-load [--lines 1000000] [--batch 5000] [--clients 2] [--syslog-clients 1]
 
-Generates nginx combined lines with `loglens generate`, starts `loglens serve --http` on a free
-loopback port with a fresh data directory, POSTs the lines to /ingest in batches from several
-client threads (each answer means the lines are on disk in the spool), then stops serve with
-SIGTERM (it flushes and commits) and counts the records in Parquet. Prints lines/s and MB/s
-acknowledged, the time until everything was committed, and `loglens process` on the same file
-in the same run. The record counts must match the lines sent; the script stops otherwise.
+Generates nginx combined and RFC 3164 syslog lines with `loglens generate`, starts `loglens
+serve --http --syslog-tcp` on free loopback ports with a fresh data directory, and sends from
+separate client processes: the access lines POSTed to /ingest in batches (each answer means the
+lines are on disk in the spool), the syslog lines over TCP with newline framing. Then it waits
+until serve's own flushes committed every line, times probe lines to queryable, stops serve
+with SIGTERM and counts the records in Parquet. Prints lines/s and MB/s until everything was
+sent and until it was committed, and `loglens process` on the same files in the same run. The
+record counts must match the lines sent; the script stops otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
 import signal
 import socket
 import subprocess
@@ -50,7 +54,7 @@ def wait_healthy(port: int, server: subprocess.Popen) -> None:
     sys.exit("serve did not answer /health within 30 s")
 
 
-def post_all(port: int, batches: list[bytes], retries: list[int]) -> None:
+def post_all(port: int, batches: list[bytes], retries) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for body in batches:
         while True:
@@ -61,8 +65,18 @@ def post_all(port: int, batches: list[bytes], retries: list[int]) -> None:
                 break
             if response.status != 429:
                 sys.exit(f"/ingest answered {response.status}")
-            retries[0] += 1  # backpressure: wait as Retry-After asks, then send again
+            with retries.get_lock():
+                retries.value += 1  # backpressure: wait as Retry-After asks, then send again
             time.sleep(float(response.getheader("Retry-After") or 1))
+
+
+def send_syslog(port: int, chunks: list[bytes]) -> None:
+    """Newline-framed syslog over one TCP connection; serve stops reading when its spool is
+    full, so `sendall` waits rather than anything being dropped."""
+    with socket.create_connection(("127.0.0.1", port), timeout=300) as conn:
+        for chunk in chunks:
+            conn.sendall(chunk)
+        conn.shutdown(socket.SHUT_WR)
 
 
 def probe_latency(port: int, data: Path, probes: int) -> list[float]:
@@ -123,56 +137,73 @@ def records(data: Path) -> int:
     return duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()[0][0]
 
 
+def generate_inputs(root: Path, lines: int) -> tuple[Path, Path]:
+    """`lines` generated combined and syslog lines, as one access log and one syslog file (every
+    host's file, one after another)."""
+    gen = root / "gen"
+    options = ["--formats", "combined,syslog3164", "--duration", "1d", "--seed", "3"]
+    options += ["--corrupt-rate", "0"]
+    subprocess.run(
+        [LOGLENS, "generate", "--out", str(gen), "--lines", str(lines), *options],
+        check=True,
+        capture_output=True,
+    )
+    log, syslog = root / "access.log", root / "syslog.log"
+    for name, out_path in (("access.log", log), ("syslog", syslog)):
+        with out_path.open("wb") as out:
+            for part in sorted((gen / "logs").rglob(name)):
+                out.write(part.read_bytes())
+    return log, syslog
+
+
+def batched(lines: list[bytes], size: int) -> list[bytes]:
+    return [b"".join(lines[i : i + size]) for i in range(0, len(lines), size)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=5000)
-    p.add_argument("--clients", type=int, default=2)
+    p.add_argument("--clients", type=int, default=2, help="HTTP client processes")
+    p.add_argument("--syslog-clients", type=int, default=1, help="syslog TCP client processes")
     p.add_argument("--probes", type=int, default=100, help="lines timed to queryable, 5 a second")
     args = p.parse_args()
     root = Path(tempfile.mkdtemp(prefix="loglens-serve-load-"))
-    generate = [LOGLENS, "generate", "--out", str(root / "gen"), "--lines", str(args.lines)]
-    subprocess.run(
-        [
-            *generate,
-            "--formats",
-            "combined",
-            "--duration",
-            "1d",
-            "--seed",
-            "3",
-            "--corrupt-rate",
-            "0",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    log = root / "access.log"  # every host's file, one after another
-    with log.open("wb") as out:
-        for part in sorted((root / "gen" / "logs").rglob("*.log")):
-            out.write(part.read_bytes())
-    lines = log.read_bytes().splitlines(keepends=True)
-    size = sum(len(line) for line in lines)
-    batches = [b"".join(lines[i : i + args.batch]) for i in range(0, len(lines), args.batch)]
-    port = free_port()
+    log, syslog = generate_inputs(root, args.lines)
+    access_lines = log.read_bytes().splitlines(keepends=True)
+    syslog_lines = syslog.read_bytes().splitlines(keepends=True)
+    total = len(access_lines) + len(syslog_lines)
+    size = log.stat().st_size + syslog.stat().st_size
+    batches, chunks = batched(access_lines, args.batch), batched(syslog_lines, args.batch)
+    port, syslog_port = free_port(), free_port()
     data = root / "serve-data"
+    listen = ["--http", f"127.0.0.1:{port}", "--syslog-tcp", f"127.0.0.1:{syslog_port}"]
     server = subprocess.Popen(
-        [LOGLENS, "serve", "--data-dir", str(data), "--http", f"127.0.0.1:{port}"],
+        [LOGLENS, "serve", "--data-dir", str(data), *listen],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     wait_healthy(port, server)
-    retries = [0]
+    retries = multiprocessing.Value("i", 0)
     started = time.monotonic()
-    shares = [batches[i :: args.clients] for i in range(args.clients)]
-    clients = [threading.Thread(target=post_all, args=(port, s, retries)) for s in shares]
+    clients = [
+        multiprocessing.Process(target=post_all, args=(port, batches[i :: args.clients], retries))
+        for i in range(args.clients)
+    ] + [
+        multiprocessing.Process(
+            target=send_syslog, args=(syslog_port, chunks[i :: args.syslog_clients])
+        )
+        for i in range(args.syslog_clients)
+    ]
     for c in clients:
         c.start()
     for c in clients:
         c.join()
+        if c.exitcode != 0:
+            sys.exit(f"a client process exited {c.exitcode}")
     acked = time.monotonic() - started
-    while safe_records(data) < len(lines):  # committed by serve's own flushes (every 5 s)
+    while safe_records(data) < total:  # committed by serve's own flushes (every 5 s)
         if time.monotonic() - started > 600:
             sys.exit("serve did not commit every line within 600 s")
         time.sleep(0.2)
@@ -185,26 +216,29 @@ def main() -> None:
     started = time.monotonic()
     batch_data = root / "process-data"
     subprocess.run(
-        [LOGLENS, "process", str(log), "--data-dir", str(batch_data)],
+        [LOGLENS, "process", str(log), str(syslog), "--data-dir", str(batch_data)],
         check=True,
         capture_output=True,
     )
     batch_secs = time.monotonic() - started
     stored -= len(latencies)  # the probe lines
-    if stored != len(lines) or records(batch_data) != len(lines):
-        sys.exit(f"sent {len(lines)} lines, serve stored {stored}, process {records(batch_data)}")
+    if stored != total or records(batch_data) != total:
+        sys.exit(f"sent {total} lines, serve stored {stored}, process {records(batch_data)}")
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(
-        f"{len(lines):,} combined lines, {size / 1e6:.0f} MB, {args.clients} clients x "
-        f"{args.batch}-line POSTs ({retries[0]} answered 429 and were resent)"
+        f"{len(access_lines):,} combined lines from {args.clients} HTTP client processes x "
+        f"{args.batch}-line POSTs ({retries.value} answered 429 and were resent), "
+        f"{len(syslog_lines):,} syslog lines from {args.syslog_clients} TCP client process(es); "
+        f"{size / 1e6:.0f} MB"
     )
     print(
-        f"serve   acknowledged in {acked:6.2f} s: {len(lines) / acked:>10,.0f} lines/s "
-        f"{size / 1e6 / acked:6.1f} MB/s; all committed after {committed:.2f} s"
+        f"serve   sent and acknowledged in {acked:6.2f} s: {total / acked:>10,.0f} lines/s "
+        f"{size / 1e6 / acked:6.1f} MB/s; all committed after {committed:.2f} s "
+        f"({total / committed:,.0f} lines/s sustained)"
     )
     print(
-        f"process (same lines, one file) {batch_secs:6.2f} s: {len(lines) / batch_secs:>10,.0f} "
+        f"process (same lines, two files) {batch_secs:6.2f} s: {total / batch_secs:>10,.0f} "
         f"lines/s {size / 1e6 / batch_secs:6.1f} MB/s"
     )
     print(
