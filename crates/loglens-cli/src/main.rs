@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 // pages, metric partials); glibc's malloc spent ~12% of `process` in _int_malloc/_int_free and
 // returned large blocks to the kernel with munmap only to fault them in again (a fifth of
 // `detect`). jemalloc keeps them in per-thread arenas: demo `process --detect` 4.1 s -> 3.1 s,
-// peak RSS 391 -> 378 MB (mimalloc was as fast but peaked at 550 MB).
+// peak RSS 391 -> 378 MB (mimalloc was as fast but peaked at 550 MB). It also replaces the
+// mallopt(M_TRIM_THRESHOLD) tuning glibc needed to return Arrow's freed buffers.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -46,22 +47,11 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// List the log formats, or test them on the first lines of a file.
     Formats(cmd::formats::FormatsArgs),
-}
-
-/// Why tune glibc's malloc? Its mmap threshold grows each time a large buffer is freed, after
-/// which Arrow's column buffers come from the heap and freed ones are kept: peak RSS of
-/// `process` grew with the input (179 MB at 1M lines, 212 MB at 4M). Setting the trim threshold
-/// fixes the mmap threshold, so large buffers go back to the system when freed.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called once before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
-    }
+    /// Rewrite hours of records written as many small parts as one file each.
+    Compact(cmd::compact::CompactArgs),
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     let cli = Cli::parse();
     let mut out = output::Output::stdout();
     let result = match cli.command {
@@ -81,6 +71,7 @@ fn main() -> ExitCode {
         },
         Command::Serve(args) => cmd::serve::run(args),
         Command::Formats(args) => cmd::formats::run(args, &mut out),
+        Command::Compact(args) => cmd::compact::run(args, &mut out),
         Command::Config(args) => match cmd::alert::config(args, &mut out) {
             Ok(code) => return code,
             Err(err) => Err(err),

@@ -245,7 +245,7 @@ impl Drop for RunCommit {
     }
 }
 
-fn staging_root(root: &Path) -> PathBuf {
+pub(crate) fn staging_root(root: &Path) -> PathBuf {
     root.join(Dataset::State.dir_name()).join(STAGING_DIR)
 }
 

@@ -12,6 +12,7 @@ mod analysis;
 mod analysis_read;
 mod columns;
 mod commit;
+mod compact;
 mod day_parts;
 mod partition;
 mod read;
@@ -29,6 +30,7 @@ pub use analysis::{
 pub use analysis_read::{read_incidents, read_metric_points, MetricPoints};
 pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
+pub use compact::{compact_records, CompactOptions, Compacted};
 pub use day_parts::DayPartWriter;
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
 pub use read::{column, parquet_files, read_all_columns, read_columns};

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod alert;
+pub mod compact;
 pub mod dashboard;
 pub mod detect;
 pub mod formats;

@@ -321,6 +321,9 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Alert runs while notifications wait for a receiver: each run sends those whose backoff is
 /// over, so a receiver that comes back gets them within seconds, not a detect interval later.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
+/// How often closed hours are compacted, and from how many parts.
+const COMPACT_EVERY: Duration = Duration::from_secs(3600);
+const COMPACT_MIN_PARTS: u32 = 8;
 
 /// The micro-batch loop: roll, process, delete committed segments, detect, alert.
 struct Flusher {
@@ -351,6 +354,7 @@ impl Flusher {
         let mut last_alert = Instant::now();
         let mut spooled_at_flush = 0;
         let mut last_status = Instant::now() - STATUS_EVERY;
+        let mut last_compact = Instant::now();
         while !STOP.load(Ordering::SeqCst) {
             if last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
@@ -371,6 +375,10 @@ impl Flusher {
                 // on the wall clock, not only when data arrives.
                 last_alert = Instant::now();
                 self.alert();
+            }
+            if last_compact.elapsed() >= COMPACT_EVERY {
+                last_compact = Instant::now();
+                self.compact();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -546,6 +554,22 @@ impl Flusher {
             .filter(|end| end.secs() >= now.secs() - 300)
             .count();
         self.metrics.incidents_open.store(open as u64, Ordering::Relaxed);
+    }
+
+    /// Rewrites the hours that ended over an hour ago and hold many small parts (a flush every
+    /// 5 s writes hundreds an hour) as one file each; a failure is logged and retried next hour.
+    fn compact(&mut self) {
+        let done = loglens_store::DataDir::create(&self.data_dir)
+            .map_err(anyhow::Error::from)
+            .and_then(|data| crate::cmd::compact::compact(&data, COMPACT_MIN_PARTS));
+        match done {
+            Ok(done) if done.partitions > 0 => eprintln!(
+                "loglens serve: compacted {} hours ({} part files)",
+                done.partitions, done.parts_before
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("loglens serve: compaction failed: {e:#}"),
+        }
     }
 
     /// One alert run at the wall clock: new notifications, and retries of those due.
