@@ -572,3 +572,32 @@ fn serve_retries_undelivered_notifications_without_new_data() {
     wait_for(|| serve.metric("loglens_alerts_sent_total") >= 1);
     assert!(serve.stop().success());
 }
+
+#[test]
+fn serve_compacts_closed_hours_of_many_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Nine `process` runs, nine parts in one hour long past.
+    for run in 0..9 {
+        let log = tmp.path().join(format!("app-{run}.log"));
+        let lines: String = (0..20)
+            .map(|i| format!("2026-01-01T05:{i:02}:{run:02}Z level=info msg=\"job {run}-{i} done\"\n"))
+            .collect();
+        std::fs::write(&log, lines).unwrap();
+        let ok = Command::new(assert_cmd::cargo::cargo_bin("loglens"))
+            .args(["process", "--data-dir"])
+            .arg(&data)
+            .arg(&log)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let hour = data.join("records/date=2026-01-01/hour=05");
+    let parts = || common::parquet_files(&hour);
+    assert_eq!(parts().len(), 9);
+    let serve = Serve::start(&data, &["--compact-interval".into(), "1".into()]);
+    wait_for(|| parts().len() == 1);
+    assert!(serve.stop().success());
+    assert_eq!(common::count_rows(&hour), 180, "every record, once");
+}

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// 5 s while notifications wait for a receiver).
     #[arg(long, default_value_t = 60.0)]
     pub detect_interval: f64,
+    /// Seconds between compactions: hours of records that ended over an hour ago and hold 8
+    /// parts or more are rewritten as one file each (see `loglens compact`).
+    #[arg(long, default_value_t = 3600.0)]
+    pub compact_interval: f64,
 }
 
 /// `[[source]]` as written in the config.
@@ -321,8 +325,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Alert runs while notifications wait for a receiver: each run sends those whose backoff is
 /// over, so a receiver that comes back gets them within seconds, not a detect interval later.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
-/// How often closed hours are compacted, and from how many parts.
-const COMPACT_EVERY: Duration = Duration::from_secs(3600);
+/// Hours are compacted from this many parts.
 const COMPACT_MIN_PARTS: u32 = 8;
 
 /// The micro-batch loop: roll, process, delete committed segments, detect, alert.
@@ -348,6 +351,7 @@ impl Flusher {
     fn serve(&mut self, args: &ServeArgs) -> anyhow::Result<()> {
         let interval = Duration::from_secs_f64(args.flush_interval.max(0.05));
         let detect_every = Duration::from_secs_f64(args.detect_interval.max(1.0));
+        let compact_every = Duration::from_secs_f64(args.compact_interval.max(1.0));
         let flush_bytes = args.flush_mb.max(1) << 20;
         let mut last_flush = Instant::now() - interval;
         let mut last_detect = Instant::now();
@@ -376,7 +380,7 @@ impl Flusher {
                 last_alert = Instant::now();
                 self.alert();
             }
-            if last_compact.elapsed() >= COMPACT_EVERY {
+            if last_compact.elapsed() >= compact_every {
                 last_compact = Instant::now();
                 self.compact();
             }
