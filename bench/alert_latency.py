@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
-from serve_load import LOGLENS, free_port, wait_healthy
+from serve_load import LOGLENS, free_port, stop, wait_healthy
 
 SERVICE = "payments"
 
@@ -226,8 +225,7 @@ def main() -> None:
                 print(f"live traffic: {len(live.rows)} records replayed from a day earlier")
                 before, first_line_at, found = drive(port, receiver, live, args)
             finally:
-                server.send_signal(signal.SIGTERM)
-                server.wait(timeout=30)
+                stop(server, timeout=30)
         print(f"notifications before the burst (history, calm traffic): {before}")
         if not found:
             print(serve_log.read_text()[-3000:], file=sys.stderr)

@@ -54,6 +54,17 @@ def wait_healthy(port: int, server: subprocess.Popen) -> None:
     sys.exit("serve did not answer /health within 30 s")
 
 
+def stop(server: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM (serve flushes and commits), then SIGKILL if it has not exited within `timeout`:
+    a failed run must not leave serve behind."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def post_all(port: int, batches: list[bytes], retries) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for body in batches:
@@ -137,6 +148,27 @@ def records(data: Path) -> int:
     return duckdb.sql(f"SELECT count(*) FROM read_parquet('{files}')").fetchall()[0][0]
 
 
+def send_all(ports: tuple[int, int], batches, chunks, args, retries) -> None:
+    """The access batches from `args.clients` HTTP client processes and the syslog chunks from
+    `args.syslog_clients` TCP client processes, all at once; returns when every one is sent."""
+    port, syslog_port = ports
+    clients = [
+        multiprocessing.Process(target=post_all, args=(port, batches[i :: args.clients], retries))
+        for i in range(args.clients)
+    ] + [
+        multiprocessing.Process(
+            target=send_syslog, args=(syslog_port, chunks[i :: args.syslog_clients])
+        )
+        for i in range(args.syslog_clients)
+    ]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join()
+        if c.exitcode != 0:
+            sys.exit(f"a client process exited {c.exitcode}")
+
+
 def generate_inputs(root: Path, lines: int) -> tuple[Path, Path]:
     """`lines` generated combined and syslog lines, as one access log and one syslog file (every
     host's file, one after another)."""
@@ -184,34 +216,21 @@ def main() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_healthy(port, server)
-    retries = multiprocessing.Value("i", 0)
-    started = time.monotonic()
-    clients = [
-        multiprocessing.Process(target=post_all, args=(port, batches[i :: args.clients], retries))
-        for i in range(args.clients)
-    ] + [
-        multiprocessing.Process(
-            target=send_syslog, args=(syslog_port, chunks[i :: args.syslog_clients])
-        )
-        for i in range(args.syslog_clients)
-    ]
-    for c in clients:
-        c.start()
-    for c in clients:
-        c.join()
-        if c.exitcode != 0:
-            sys.exit(f"a client process exited {c.exitcode}")
-    acked = time.monotonic() - started
-    while safe_records(data) < total:  # committed by serve's own flushes (every 5 s)
-        if time.monotonic() - started > 600:
-            sys.exit("serve did not commit every line within 600 s")
-        time.sleep(0.2)
-    committed = time.monotonic() - started
-    latencies = probe_latency(port, data, args.probes)
-    peak_rss_mb = peak_rss(server.pid)
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=300)
+    try:
+        wait_healthy(port, server)
+        retries = multiprocessing.Value("i", 0)
+        started = time.monotonic()
+        send_all((port, syslog_port), batches, chunks, args, retries)
+        acked = time.monotonic() - started
+        while safe_records(data) < total:  # committed by serve's own flushes (every 5 s)
+            if time.monotonic() - started > 600:
+                sys.exit("serve did not commit every line within 600 s")
+            time.sleep(0.2)
+        committed = time.monotonic() - started
+        latencies = probe_latency(port, data, args.probes)
+        peak_rss_mb = peak_rss(server.pid)
+    finally:
+        stop(server, timeout=300)
     stored = records(data)
     started = time.monotonic()
     batch_data = root / "process-data"

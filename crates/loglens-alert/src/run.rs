@@ -170,7 +170,13 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
         decided.extend(ctx.evaluate(&alerts, rule_states));
     }
     let fresh = |e: &Entry| !outbox.contains(&e.notification.key, &e.receiver);
-    let sent = Sent::from_outbox(&outbox.entries()?);
+    // The rate limits count the outbox, which delivery reads again: only when a run has new
+    // notifications to budget.
+    let sent = if decided.iter().any(|e| e.status == Status::Pending && fresh(e)) {
+        Sent::from_outbox(&outbox.entries()?)
+    } else {
+        Sent::default()
+    };
     for entry in fold_storms(config, now, decided, fresh, &sent) {
         if !options.dry_run && fresh(&entry) {
             match entry.status {
