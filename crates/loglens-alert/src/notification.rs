@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use loglens_core::alert::Incident;
+use loglens_core::detect::IncidentRow;
 use loglens_core::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -53,25 +53,26 @@ pub struct AlertView {
 
 impl AlertView {
     /// The view of an incident.
-    pub fn of(i: &Incident) -> AlertView {
+    pub fn of(row: &IncidentRow) -> AlertView {
+        let i = &row.incident;
         AlertView {
-            id: i.id.clone(),
+            id: i.incident_id.clone(),
             start: i.start.to_rfc3339(),
             end: i.end.to_rfc3339(),
-            detector: i.detector.clone(),
+            detector: i.detector.as_str().to_owned(),
             metric: i.metric.clone(),
             series: i.series.clone(),
-            labels: i.labels(),
+            labels: row.labels(),
             observed: finite(i.observed),
-            expected: finite(i.expected),
-            score: finite(i.score),
+            expected: finite(i.peak.expected),
+            score: finite(i.peak.score),
             severity: i.severity.as_str().to_owned(),
-            template: i.template.clone(),
-            examples: i.examples.clone(),
-            summary: i.summary(),
+            template: row.template.clone(),
+            examples: row.examples.clone(),
+            summary: row.summary(),
             late: false,
-            root: i.root.clone(),
-            related: i.related.clone(),
+            root: Some(i.root.clone()).filter(|r| !r.is_empty()),
+            related: i.related(),
         }
     }
 }

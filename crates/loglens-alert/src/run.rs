@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use loglens_core::alert::{
     backoff_millis, group_key, idempotency_key, threshold_alerts, Condition, Decision, GroupAlert,
-    GroupState, Incident, NotifyState, Silence,
+    GroupState, NotifyState, Silence,
 };
+use loglens_core::detect::IncidentRow;
 use loglens_core::template::canonical_templates;
 use loglens_core::Timestamp;
 use loglens_store::{read_incidents, read_metric_points, read_templates, Dataset, StoreError};
@@ -143,9 +144,9 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
     };
     let mut states = outbox.load_states()?;
     let now = options.now;
-    let incidents: Vec<Incident> = read_incidents(&data_dir.join(Dataset::Incidents.dir_name()))?
+    let incidents: Vec<IncidentRow> = read_incidents(&data_dir.join(Dataset::Incidents.dir_name()))?
         .into_iter()
-        .filter(|i| i.start <= now)
+        .filter(|i| i.incident.start <= now)
         .collect();
     let settings = &config.settings;
     let horizon = now.0 - (settings.resolve_after + settings.late_lookback) * 1_000_000;
@@ -153,7 +154,7 @@ pub fn run(config: &AlertConfig, options: &RunOptions) -> Result<RunReport, Aler
     silences.extend(silences::load(data_dir)?);
     let mut report = RunReport {
         incidents: incidents.len(),
-        too_old: incidents.iter().filter(|i| i.end.0 < horizon).count(),
+        too_old: incidents.iter().filter(|i| i.incident.end.0 < horizon).count(),
         ..RunReport::default()
     };
     let mut rows = Vec::new();
@@ -364,10 +365,10 @@ fn storm_summary(now: Timestamp, receiver: &str, entries: &[Entry]) -> Entry {
 fn rule_alerts(
     config: &AlertConfig,
     rule: &Rule,
-    incidents: &[Incident],
+    incidents: &[IncidentRow],
     data_dir: &Path,
     now: Timestamp,
-) -> Result<Vec<Incident>, AlertError> {
+) -> Result<Vec<IncidentRow>, AlertError> {
     let alerts = match &rule.condition {
         Condition::Incident { .. } | Condition::Regex(_) => rule.condition.select(incidents, &rule.matchers),
         Condition::Threshold { metric, .. } => {
@@ -386,7 +387,7 @@ fn rule_alerts(
             nt.alerts(&canonical_templates(&stored), since, &rule.matchers)
         }
     };
-    Ok(alerts.into_iter().filter(|a| a.start <= now).collect())
+    Ok(alerts.into_iter().filter(|a| a.incident.start <= now).collect())
 }
 
 struct RuleContext<'a> {
@@ -398,13 +399,13 @@ struct RuleContext<'a> {
 
 struct Group<'a> {
     labels: BTreeMap<String, String>,
-    alerts: Vec<&'a Incident>,
+    alerts: Vec<&'a IncidentRow>,
 }
 
 impl RuleContext<'_> {
     /// Groups the alerts, steps every group (also those that had alerts before and have none now,
     /// so they resolve) and returns the outbox entries to add.
-    fn evaluate(&self, alerts: &[Incident], states: &mut BTreeMap<String, GroupState>) -> Vec<Entry> {
+    fn evaluate(&self, alerts: &[IncidentRow], states: &mut BTreeMap<String, GroupState>) -> Vec<Entry> {
         let mut groups: BTreeMap<String, Group<'_>> = BTreeMap::new();
         for alert in alerts {
             let labels = alert.labels();
@@ -438,9 +439,9 @@ impl RuleContext<'_> {
             .alerts
             .iter()
             .map(|a| GroupAlert {
-                id: a.id.clone(),
-                start: a.start,
-                end: a.end,
+                id: a.id().to_owned(),
+                start: a.incident.start,
+                end: a.incident.end,
                 silenced: self.silences.iter().any(|s| s.silences(&a.labels(), self.now)),
             })
             .collect();
@@ -460,8 +461,8 @@ impl RuleContext<'_> {
             let start = group
                 .alerts
                 .iter()
-                .filter(|a| outcome.silenced.contains(&a.id))
-                .map(|a| a.start)
+                .filter(|a| outcome.silenced.contains(a.id()))
+                .map(|a| a.incident.start)
                 .min()
                 .unwrap_or(self.now);
             let decision = Decision {
@@ -492,9 +493,9 @@ impl RuleContext<'_> {
         let views = group
             .alerts
             .iter()
-            .filter(|a| d.alert_ids.contains(&a.id))
+            .filter(|a| d.alert_ids.contains(a.id()))
             .map(|a| AlertView {
-                late: d.late.contains(&a.id),
+                late: d.late.contains(a.id()),
                 ..AlertView::of(a)
             })
             .collect();

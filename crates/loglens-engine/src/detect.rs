@@ -21,7 +21,7 @@ use arrow_array::{
     Array, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt16Array, UInt64Array,
 };
 use loglens_core::detect::policy::{Policy, TemplateSighting};
-use loglens_core::detect::{Anomaly, DetectConfig, DetectorKind, Incident};
+use loglens_core::detect::{Anomaly, DetectConfig, DetectorKind, Incident, IncidentRow};
 use loglens_core::metrics::{Metric, MetricPoint, MetricSeries, Observation, SeriesKey};
 use loglens_core::partial::MetricPartial;
 use loglens_core::rollup::DayRollups;
@@ -30,8 +30,7 @@ use loglens_core::template::{canonical_templates, template_aliases, TemplateStat
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
     column, parquet_files, read_columns, read_templates, write_anomalies, write_atomic, write_incidents,
-    write_metrics, AnomalyRow, DataDir, Dataset, IncidentRow, MetricsWriter, RollupWriter, RunCommit,
-    StoreError,
+    write_metrics, AnomalyRow, DataDir, Dataset, MetricsWriter, RollupWriter, RunCommit, StoreError,
 };
 use serde::{Deserialize, Serialize};
 

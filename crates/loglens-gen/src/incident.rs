@@ -81,7 +81,7 @@ impl Effect {
 
 /// One injected incident: the ground truth detection is scored against.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Incident {
+pub struct InjectedIncident {
     /// What happens.
     pub kind: IncidentKind,
     /// First affected instant.
@@ -127,7 +127,7 @@ const MIN_SLOT: i64 = 240;
 
 /// Plans the incidents of `[start, start + duration)`: per kind about one per day of span
 /// (at least one when the span allows), shuffled into equal, non-overlapping slots.
-pub fn schedule(rng: &mut Rng, start: i64, duration: i64, targets: &Targets) -> Vec<Incident> {
+pub fn schedule(rng: &mut Rng, start: i64, duration: i64, targets: &Targets) -> Vec<InjectedIncident> {
     let lead_in = (duration / 8).min(2 * 3600);
     let tail = (duration / 20).min(1800);
     let usable = duration - lead_in - tail;
@@ -196,7 +196,7 @@ fn plan(
     novel_used: &mut [usize],
     start: i64,
     end: i64,
-) -> Option<Incident> {
+) -> Option<InjectedIncident> {
     let mut effect = Effect::NONE;
     let services = &targets.services;
     let (service, host, description) = match kind {
@@ -274,7 +274,7 @@ fn plan(
             )
         }
     };
-    Some(Incident {
+    Some(InjectedIncident {
         kind,
         start: Timestamp::from_secs(start),
         end: Timestamp::from_secs(end),

@@ -40,7 +40,7 @@ pub mod workload;
 pub mod write;
 
 use access::{AccessFx, AccessSet};
-pub use incident::{Effect, Incident, IncidentKind};
+pub use incident::{Effect, IncidentKind, InjectedIncident};
 use incident::{ServiceTarget, Targets};
 use loglens_core::format::{Format, LineParser};
 use loglens_core::time::Timestamp;
@@ -374,7 +374,7 @@ pub struct Generator {
     sets: Sets,
     streams: Vec<Stream>,
     infos: Vec<StreamInfo>,
-    incidents: Vec<Incident>,
+    incidents: Vec<InjectedIncident>,
     now: i64,
     end: i64,
     chunks: Vec<String>,
@@ -562,7 +562,7 @@ impl Generator {
     }
 
     /// The injected incidents, in time order.
-    pub fn incidents(&self) -> &[Incident] {
+    pub fn incidents(&self) -> &[InjectedIncident] {
         &self.incidents
     }
 
@@ -949,7 +949,7 @@ mod tests {
             corrupt_rate: 0.0,
             ..small()
         });
-        let bursts: Vec<&Incident> = g
+        let bursts: Vec<&InjectedIncident> = g
             .incidents()
             .iter()
             .filter(|i| i.kind == IncidentKind::ErrorBurst)

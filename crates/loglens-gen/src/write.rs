@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use loglens_core::Timestamp;
 use serde::Serialize;
 
-use crate::{GenError, GenOptions, Generator, Incident, StreamInfo};
+use crate::{GenError, GenOptions, Generator, InjectedIncident, StreamInfo};
 
 /// Why the generated logs could not be written; each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +67,7 @@ pub struct GenerateSummary {
     /// The files, in the generator's stream order.
     pub files: Vec<FileSummary>,
     /// The injected incidents (also in `ground_truth.json`).
-    pub incidents: Vec<Incident>,
+    pub incidents: Vec<InjectedIncident>,
     /// First instant of the span.
     pub start: Timestamp,
     /// First instant after the span.
@@ -304,7 +304,7 @@ struct TruthEntry<'a> {
     description: &'a str,
 }
 
-fn ground_truth_json(incidents: &[Incident]) -> String {
+fn ground_truth_json(incidents: &[InjectedIncident]) -> String {
     let entries: Vec<TruthEntry<'_>> = incidents
         .iter()
         .map(|i| TruthEntry {

@@ -13,7 +13,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use loglens_core::detect::{Anomaly, Incident};
+use loglens_core::detect::{Anomaly, IncidentRow};
 use loglens_core::metrics::{MetricPoint, SeriesKey};
 
 use crate::day_parts::DayPartWriter;
@@ -66,13 +66,17 @@ pub fn anomalies_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The list columns of `incidents/` describing its members, in order.
-const MEMBER_COLUMNS: [&str; 4] = [
+/// The list columns of `incidents/` describing its members, in order (Utf8 items).
+const MEMBER_COLUMNS: [&str; 5] = [
     "member_ids",
     "member_detectors",
     "member_series",
     "member_severities",
+    "member_metrics",
 ];
+
+/// The members' spans (Timestamp items), after [`MEMBER_COLUMNS`].
+const MEMBER_SPAN_COLUMNS: [&str; 2] = ["member_starts", "member_ends"];
 
 /// Schema of `incidents/`.
 pub fn incidents_schema() -> SchemaRef {
@@ -105,6 +109,10 @@ pub fn incidents_schema() -> SchemaRef {
             DataType::List(Arc::new(text("item", true))),
             false,
         ));
+    }
+    for name in MEMBER_SPAN_COLUMNS {
+        let item = Field::new("item", ts_field("item").data_type().clone(), true);
+        fields.push(Field::new(name, DataType::List(Arc::new(item)), false));
     }
     Arc::new(Schema::new(fields))
 }
@@ -155,19 +163,6 @@ pub struct AnomalyRow {
     pub key: SeriesKey,
     /// The incident it was merged into.
     pub incident_id: String,
-}
-
-/// An incident with its series labels and what explains it.
-#[derive(Debug, Clone)]
-pub struct IncidentRow {
-    /// The incident.
-    pub incident: Incident,
-    /// Its series labels.
-    pub key: SeriesKey,
-    /// The template that explains it, if one does.
-    pub template: Option<String>,
-    /// Example messages.
-    pub examples: Vec<String>,
 }
 
 /// Writes `columns` as one Parquet file `dir/name`, atomically (temporary name, fsync, rename);
@@ -313,8 +308,10 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
     let mut template = StringBuilder::new();
     let mut examples = ListBuilder::new(StringBuilder::new());
     let mut root = StringBuilder::new();
-    let mut members: [ListBuilder<StringBuilder>; 4] =
+    let mut members: [ListBuilder<StringBuilder>; 5] =
         std::array::from_fn(|_| ListBuilder::new(StringBuilder::new()));
+    let mut spans: [ListBuilder<TimestampMicrosecondBuilder>; 2] =
+        std::array::from_fn(|_| ListBuilder::new(stamp()));
     for row in rows {
         let i = &row.incident;
         id.append_value(&i.incident_id);
@@ -345,12 +342,19 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
                 m.detector.as_str(),
                 m.series.as_str(),
                 m.severity.as_str(),
+                m.metric.as_str(),
             ];
             for (list, value) in members.iter_mut().zip(fields) {
                 list.values().append_value(value);
             }
+            for (list, value) in spans.iter_mut().zip([m.start, m.end]) {
+                list.values().append_value(value.0);
+            }
         }
         for list in &mut members {
+            list.append(true);
+        }
+        for list in &mut spans {
             list.append(true);
         }
     }
@@ -370,6 +374,7 @@ pub fn write_incidents(dir: &Path, run_id: &str, rows: &[IncidentRow]) -> Result
     columns.push(Arc::new(examples.finish()));
     columns.push(Arc::new(root.finish()));
     columns.extend(members.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(spans.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
     write_file(
         dir,
         &format!("part-{run_id}.parquet"),

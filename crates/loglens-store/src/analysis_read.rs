@@ -1,5 +1,5 @@
-//! Reading the analysis datasets back as core's alert model: `incidents/` as
-//! [`Incident`]s and `metrics/` as core's [`MetricPoint`]s, per the column contract in
+//! Reading the analysis datasets back as core's model: `incidents/` as [`IncidentRow`]s (what
+//! `detect` wrote, round trip) and `metrics/` as [`MetricPoint`]s, per the column contract in
 //! docs/datasets.md. Lenient in types (files written by pyarrow or DuckDB hold large or
 //! dictionary strings, other timestamp units); a missing or mistyped column is an error naming the
 //! file and column.
@@ -14,8 +14,9 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
-use loglens_core::alert::{Incident, Severity};
+use loglens_core::detect::{DetectorKind, Incident, IncidentMember, IncidentRow, Severity, Verdict};
 use loglens_core::metrics::{Metric, MetricPoint, SeriesKey};
+use loglens_core::Level;
 use loglens_core::Timestamp;
 
 use crate::read::{parquet_files, read_all_columns};
@@ -69,26 +70,7 @@ impl Columns<'_> {
     }
 
     fn timestamps(&self, name: &str) -> Result<Vec<Option<Timestamp>>, StoreError> {
-        let col = self.col(name)?;
-        let factor: (i64, i64) = match col.data_type() {
-            DataType::Timestamp(TimeUnit::Second, _) => (1_000_000, 1),
-            DataType::Timestamp(TimeUnit::Millisecond, _) => (1000, 1),
-            DataType::Timestamp(TimeUnit::Microsecond, _) => (1, 1),
-            DataType::Timestamp(TimeUnit::Nanosecond, _) => (1, 1000),
-            other => return Err(self.err(name, format!("expected Timestamp, found {other}"))),
-        };
-        // All timestamp units share the i64 layout; reinterpret as µs then scale.
-        let data = col.to_data();
-        let arr = arrow_array::PrimitiveArray::<TimestampMicrosecondType>::from(
-            data.into_builder()
-                .data_type(DataType::Timestamp(TimeUnit::Microsecond, None))
-                .build()
-                .map_err(|e| self.err(name, e.to_string()))?,
-        );
-        Ok(arr
-            .iter()
-            .map(|v| v.map(|v| Timestamp(v.saturating_mul(factor.0) / factor.1)))
-            .collect())
+        timestamps_of(self.col(name)?).map_err(|m| self.err(name, m))
     }
 
     fn floats(&self, name: &str) -> Result<Vec<Option<f64>>, StoreError> {
@@ -97,6 +79,21 @@ impl Columns<'_> {
             .as_primitive_opt::<Float64Type>()
             .ok_or_else(|| self.err(name, format!("expected Float64, found {}", col.data_type())))?;
         Ok(arr.iter().collect())
+    }
+
+    fn opt_floats(&self, name: &str) -> Result<Vec<Option<f64>>, StoreError> {
+        match self.opt(name) {
+            Some(_) => self.floats(name),
+            None => Ok(vec![None; self.batch.num_rows()]),
+        }
+    }
+
+    fn opt_u32s(&self, name: &str) -> Result<Vec<Option<u32>>, StoreError> {
+        let wide = self.u64s(name)?;
+        Ok(wide
+            .into_iter()
+            .map(|v| v.and_then(|v| u32::try_from(v).ok()))
+            .collect())
     }
 
     fn u64s(&self, name: &str) -> Result<Vec<Option<u64>>, StoreError> {
@@ -124,26 +121,67 @@ impl Columns<'_> {
     }
 
     fn string_lists(&self, name: &str) -> Result<Vec<Vec<String>>, StoreError> {
+        self.lists(name, |values| {
+            strings_of(values)
+                .map(|v| v.into_iter().flatten().collect())
+                .ok_or_else(|| "list items are not Utf8".to_owned())
+        })
+    }
+
+    fn timestamp_lists(&self, name: &str) -> Result<Vec<Vec<Timestamp>>, StoreError> {
+        self.lists(name, |values| {
+            Ok(timestamps_of(values)?.into_iter().flatten().collect())
+        })
+    }
+
+    /// A list column, each list's items converted by `items`; empty lists where the column is
+    /// missing (files written before it existed).
+    fn lists<T>(
+        &self,
+        name: &str,
+        items: impl Fn(&ArrayRef) -> Result<Vec<T>, String>,
+    ) -> Result<Vec<Vec<T>>, StoreError> {
         let Some(col) = self.opt(name) else {
-            return Ok(vec![Vec::new(); self.batch.num_rows()]);
+            return Ok((0..self.batch.num_rows()).map(|_| Vec::new()).collect());
         };
         let lists: Vec<Option<ArrayRef>> = if let Some(l) = col.as_list_opt::<i32>() {
             l.iter().collect()
         } else if let Some(l) = col.as_list_opt::<i64>() {
             l.iter().collect()
         } else {
-            return Err(self.err(name, format!("expected List<Utf8>, found {}", col.data_type())));
+            return Err(self.err(name, format!("expected a List, found {}", col.data_type())));
         };
         lists
             .into_iter()
             .map(|l| match l {
                 None => Ok(Vec::new()),
-                Some(values) => strings_of(&values)
-                    .map(|v| v.into_iter().flatten().collect())
-                    .ok_or_else(|| self.err(name, "list items are not Utf8".into())),
+                Some(values) => items(&values).map_err(|m| self.err(name, m)),
             })
             .collect()
     }
+}
+
+/// Any timestamp unit, as µs.
+fn timestamps_of(col: &ArrayRef) -> Result<Vec<Option<Timestamp>>, String> {
+    let factor: (i64, i64) = match col.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => (1_000_000, 1),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => (1000, 1),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => (1, 1),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => (1, 1000),
+        other => return Err(format!("expected Timestamp, found {other}")),
+    };
+    // All timestamp units share the i64 layout; reinterpret as µs then scale.
+    let data = col.to_data();
+    let arr = arrow_array::PrimitiveArray::<TimestampMicrosecondType>::from(
+        data.into_builder()
+            .data_type(DataType::Timestamp(TimeUnit::Microsecond, None))
+            .build()
+            .map_err(|e| e.to_string())?,
+    );
+    Ok(arr
+        .iter()
+        .map(|v| v.map(|v| Timestamp(v.saturating_mul(factor.0) / factor.1)))
+        .collect())
 }
 
 fn strings_of(col: &ArrayRef) -> Option<Vec<Option<String>>> {
@@ -173,7 +211,7 @@ fn strings_of(col: &ArrayRef) -> Option<Vec<Option<String>>> {
 }
 
 /// Reads every incident of the `incidents/` dataset in `dir`.
-pub fn read_incidents(dir: &Path) -> Result<Vec<Incident>, StoreError> {
+pub fn read_incidents(dir: &Path) -> Result<Vec<IncidentRow>, StoreError> {
     let mut out = Vec::new();
     for path in parquet_files(dir)? {
         read_all_columns(&path, |batch| {
@@ -184,7 +222,7 @@ pub fn read_incidents(dir: &Path) -> Result<Vec<Incident>, StoreError> {
     Ok(out)
 }
 
-fn incidents_of(c: &Columns<'_>, out: &mut Vec<Incident>) -> Result<(), StoreError> {
+fn incidents_of(c: &Columns<'_>, out: &mut Vec<IncidentRow>) -> Result<(), StoreError> {
     let (ids, starts, ends, peaks) = (
         c.strings("incident_id")?,
         c.timestamps("start")?,
@@ -192,76 +230,131 @@ fn incidents_of(c: &Columns<'_>, out: &mut Vec<Incident>) -> Result<(), StoreErr
         c.timestamps("peak_ts")?,
     );
     let (detectors, metrics, series) = (c.strings("detector")?, c.strings("metric")?, c.strings("series")?);
-    let (services, hosts, levels) = (
-        c.opt_strings("service")?,
-        c.opt_strings("host")?,
-        c.opt_strings("level")?,
-    );
-    let templates_ids = c.u64s("template_id")?;
+    let keys = series_keys(c)?;
     let (observed, expected, scores) = (c.floats("observed")?, c.floats("expected")?, c.floats("score")?);
-    let severities = c.strings("severity")?;
+    let (lower, upper) = (c.opt_floats("lower")?, c.opt_floats("upper")?);
+    let (severities, buckets) = (c.strings("severity")?, c.opt_u32s("buckets")?);
     let templates = c.opt_strings("template")?;
     let examples = c.string_lists("examples")?;
     let roots = c.opt_strings("root")?;
-    let related = related_of(c)?;
-    for i in 0..c.batch.num_rows() {
-        let severity_text = severities[i].clone().unwrap_or_default();
-        let severity: Severity = severity_text
-            .parse()
-            .map_err(|m| c.err("severity", format!("row {i}: {m}")))?;
+    let members = members_of(c)?;
+    for (i, (key, members)) in keys.into_iter().zip(members).enumerate() {
+        let row_err = |column: &str, m: String| c.err(column, format!("row {i}: {m}"));
+        let severity: Severity = parse_cell(&severities[i]).map_err(|m| row_err("severity", m))?;
+        let detector: DetectorKind = parse_cell(&detectors[i]).map_err(|m| row_err("detector", m))?;
         let (Some(id), Some(start), Some(end)) = (ids[i].clone(), starts[i], ends[i]) else {
-            return Err(c.err("incident_id/start/end", format!("row {i}: null")));
+            return Err(row_err("incident_id/start/end", "null".into()));
         };
-        out.push(Incident {
-            id,
+        let series = series[i].clone().unwrap_or_default();
+        let expected = expected[i].unwrap_or(f64::NAN);
+        let incident = Incident {
+            incident_id: id,
             start,
             end,
             peak_ts: peaks[i].unwrap_or(start),
-            detector: detectors[i].clone().unwrap_or_default(),
+            detector,
             metric: metrics[i].clone().unwrap_or_default(),
-            series: series[i].clone().unwrap_or_default(),
-            service: services[i].clone(),
-            host: hosts[i].clone(),
-            level: levels[i].clone(),
-            template_id: templates_ids[i],
             observed: observed[i].unwrap_or(f64::NAN),
-            expected: expected[i].unwrap_or(f64::NAN),
-            score: scores[i].unwrap_or(f64::NAN),
+            peak: Verdict {
+                expected,
+                lower: lower[i].unwrap_or(expected),
+                upper: upper[i].unwrap_or(expected),
+                score: scores[i].unwrap_or(f64::NAN),
+                // Not stored: only detection ranks by it.
+                anomaly: 0.0,
+                severity: Some(severity),
+                ready: true,
+            },
             severity,
+            buckets: buckets[i].unwrap_or(1),
+            root: roots[i].clone().unwrap_or_else(|| series.clone()),
+            members,
+            series,
+        };
+        out.push(IncidentRow {
+            incident,
+            key,
             template: templates[i].clone(),
             examples: examples[i].clone(),
-            root: roots[i].clone(),
-            related: related[i].clone(),
         });
     }
     Ok(())
 }
 
-/// Per row, the members other than the lead (the row's own detector and series), one line
-/// each; empty lists where the files predate correlation.
-fn related_of(c: &Columns<'_>) -> Result<Vec<Vec<String>>, StoreError> {
-    let (detectors, series, severities) = (
+fn parse_cell<T: std::str::FromStr<Err = String>>(cell: &Option<String>) -> Result<T, String> {
+    cell.as_deref().ok_or_else(|| "null".to_owned())?.parse()
+}
+
+/// Per row, the series labels from the label columns.
+fn series_keys(c: &Columns<'_>) -> Result<Vec<SeriesKey>, StoreError> {
+    let (services, hosts, levels) = (
+        c.opt_strings("service")?,
+        c.opt_strings("host")?,
+        c.opt_strings("level")?,
+    );
+    let templates = c.u64s("template_id")?;
+    (0..c.batch.num_rows())
+        .map(|i| {
+            let level = levels[i].as_deref().map(str::parse::<Level>).transpose();
+            Ok(SeriesKey {
+                service: services[i].clone(),
+                host: hosts[i].clone(),
+                level: level.map_err(|m| c.err("level", format!("row {i}: {m}")))?,
+                template: templates[i],
+            })
+        })
+        .collect()
+}
+
+/// Per row, its members from the parallel member lists (empty where the files predate
+/// correlation; spans and metrics of files that predate those columns are the incident's).
+fn members_of(c: &Columns<'_>) -> Result<Vec<Vec<IncidentMember>>, StoreError> {
+    let (ids, detectors, series, severities, metrics) = (
+        c.string_lists("member_ids")?,
         c.string_lists("member_detectors")?,
         c.string_lists("member_series")?,
         c.string_lists("member_severities")?,
+        c.string_lists("member_metrics")?,
     );
-    let (lead_detectors, lead_series) = (c.strings("detector")?, c.strings("series")?);
-    Ok((0..c.batch.num_rows())
-        .map(|i| {
-            let mut lead_seen = false;
-            let members = detectors[i].iter().zip(&series[i]).zip(&severities[i]);
-            members
-                .filter(|((d, s), _)| {
-                    let is_lead = !lead_seen
-                        && lead_detectors[i].as_ref() == Some(*d)
-                        && lead_series[i].as_ref() == Some(*s);
-                    lead_seen |= is_lead;
-                    !is_lead
-                })
-                .map(|((d, s), sev)| format!("{d} on {s} ({sev})"))
-                .collect()
-        })
-        .collect())
+    let (starts, ends) = (
+        c.timestamp_lists("member_starts")?,
+        c.timestamp_lists("member_ends")?,
+    );
+    let (own_starts, own_ends, own_metrics) =
+        (c.timestamps("start")?, c.timestamps("end")?, c.strings("metric")?);
+    let mut out = Vec::with_capacity(c.batch.num_rows());
+    for i in 0..c.batch.num_rows() {
+        let mut members = Vec::with_capacity(ids[i].len());
+        for (j, id) in ids[i].iter().enumerate() {
+            let cell = |list: &Vec<Vec<String>>, column: &str| {
+                list[i]
+                    .get(j)
+                    .cloned()
+                    .ok_or_else(|| c.err(column, format!("row {i}: fewer items than member_ids")))
+            };
+            let detector = cell(&detectors, "member_detectors")?;
+            let severity = cell(&severities, "member_severities")?;
+            members.push(IncidentMember {
+                incident_id: id.clone(),
+                start: starts[i].get(j).copied().or(own_starts[i]).unwrap_or_default(),
+                end: ends[i].get(j).copied().or(own_ends[i]).unwrap_or_default(),
+                detector: detector
+                    .parse()
+                    .map_err(|m| c.err("member_detectors", format!("row {i}: {m}")))?,
+                metric: metrics[i]
+                    .get(j)
+                    .cloned()
+                    .or_else(|| own_metrics[i].clone())
+                    .unwrap_or_default(),
+                series: cell(&series, "member_series")?,
+                severity: severity
+                    .parse()
+                    .map_err(|m| c.err("member_severities", format!("row {i}: {m}")))?,
+            });
+        }
+        out.push(members);
+    }
+    Ok(out)
 }
 
 /// The points of one metric read back, and the bucket width they were computed with.
@@ -323,4 +416,95 @@ pub fn read_metric_points(dir: &Path, metric: Metric) -> Result<MetricPoints, St
         })?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::write_incidents;
+
+    fn member(id: &str, detector: DetectorKind, metric: &str, series: &str, minute: i64) -> IncidentMember {
+        IncidentMember {
+            incident_id: id.into(),
+            start: Timestamp::from_secs(minute * 60),
+            end: Timestamp::from_secs(minute * 60 + 180),
+            detector,
+            metric: metric.into(),
+            series: series.into(),
+            severity: Severity::Warning,
+        }
+    }
+
+    /// What `detect` writes, `alert run` reads: the same incidents, field for field.
+    #[test]
+    fn incidents_read_back_as_written() {
+        let key = SeriesKey {
+            service: Some("api".into()),
+            host: Some("web-01".into()),
+            level: Some(Level::Error),
+            template: Some(0x2a),
+        };
+        let series = key.canonical();
+        let correlated = Incident {
+            incident_id: "00000000000000aa".into(),
+            start: Timestamp::from_secs(600),
+            end: Timestamp::from_secs(900),
+            peak_ts: Timestamp::from_secs(660),
+            detector: DetectorKind::Poisson,
+            metric: "errors".into(),
+            series: series.clone(),
+            observed: 42.0,
+            peak: Verdict {
+                expected: 3.0,
+                lower: 0.0,
+                upper: 9.5,
+                score: 12.25,
+                anomaly: 0.0,
+                severity: Some(Severity::Critical),
+                ready: true,
+            },
+            severity: Severity::Critical,
+            buckets: 5,
+            root: "service=api".into(),
+            members: vec![
+                member("00000000000000aa", DetectorKind::Poisson, "errors", &series, 10),
+                member(
+                    "00000000000000bb",
+                    DetectorKind::ZScore,
+                    "error_rate",
+                    "service=api",
+                    11,
+                ),
+            ],
+        };
+        let lone = Incident {
+            incident_id: "00000000000000cc".into(),
+            detector: DetectorKind::Silence,
+            metric: "volume".into(),
+            series: "total".into(),
+            root: "total".into(),
+            members: Vec::new(),
+            ..correlated.clone()
+        };
+        let rows = vec![
+            IncidentRow {
+                incident: correlated,
+                key,
+                template: Some("upstream timed out after <*> ms".into()),
+                examples: vec!["upstream timed out after 3000 ms".into(), "second".into()],
+            },
+            IncidentRow {
+                incident: lone,
+                key: SeriesKey::default(),
+                template: None,
+                examples: Vec::new(),
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        write_incidents(dir.path(), "run1", &rows).unwrap();
+        let read = read_incidents(dir.path()).unwrap();
+        assert_eq!(read, rows);
+        assert_eq!(read[0].incident.related(), ["zscore on service=api (warning)"]);
+    }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use analysis::{
     anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_file, write_incidents,
-    write_metrics, AnomalyRow, IncidentRow, MetricsWriter,
+    write_metrics, AnomalyRow, MetricsWriter,
 };
 pub use analysis_read::{read_incidents, read_metric_points, MetricPoints};
 pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};

@@ -14,4 +14,4 @@ mod rule;
 pub use group::{group_key, Decision, GroupAlert, GroupPolicy, GroupState, NotifyState, Outcome};
 pub use matcher::{MatchOp, Matcher, MatcherError, Silence};
 pub use retry::{backoff_millis, idempotency_key, Backoff};
-pub use rule::{threshold_alerts, Condition, Incident, NewTemplate, Severity, ThresholdOp};
+pub use rule::{threshold_alerts, Condition, NewTemplate, Severity, ThresholdOp};

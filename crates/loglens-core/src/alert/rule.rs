@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 
 use super::matcher::Matcher;
+use crate::detect::{DetectorKind, Incident, IncidentRow, Verdict};
 use crate::metrics::{Metric, MetricPoint, SeriesKey};
 use crate::template::TemplateStats;
 use crate::{Level, Timestamp};
@@ -14,98 +15,63 @@ use crate::{Level, Timestamp};
 /// Severity of an incident: the detectors' own, so rules and incidents share one scale.
 pub use crate::detect::Severity;
 
-/// One incident, as in the `incidents/` dataset (or made by a threshold or new-template rule).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Incident {
-    /// Stable id.
-    pub id: String,
-    /// First anomalous bucket.
-    pub start: Timestamp,
-    /// End of the last anomalous bucket (exclusive).
-    pub end: Timestamp,
-    /// Bucket with the highest score.
-    pub peak_ts: Timestamp,
-    /// `zscore`, `robust_zscore`, `seasonal`, `new_template`, `silence`, or `threshold` for rules.
-    pub detector: String,
-    /// The metric name.
-    pub metric: String,
-    /// The canonical series key.
-    pub series: String,
-    /// Series labels.
-    pub service: Option<String>,
-    /// Series labels.
-    pub host: Option<String>,
-    /// Series labels.
-    pub level: Option<String>,
-    /// Series labels.
-    pub template_id: Option<u64>,
-    /// Value at the peak bucket.
-    pub observed: f64,
-    /// Expected value at the peak bucket.
-    pub expected: f64,
-    /// Peak score.
-    pub score: f64,
-    /// Severity.
-    pub severity: Severity,
-    /// The template that explains it, if known.
-    pub template: Option<String>,
-    /// Up to 5 raw example messages.
-    pub examples: Vec<String>,
-    /// The series that explains a correlated incident (`None` before correlation, for rules).
-    pub root: Option<String>,
-    /// The other incidents merged into it, one line each (`detector on series (severity)`).
-    pub related: Vec<String>,
-}
-
-impl Incident {
+/// What alerting asks of an incident (the model is detection's: see [`IncidentRow`]).
+impl IncidentRow {
     /// The labels rules and silences match on and grouping keys are built from.
     pub fn labels(&self) -> BTreeMap<String, String> {
+        let i = &self.incident;
         let mut labels = BTreeMap::new();
-        labels.insert("severity".to_owned(), self.severity.as_str().to_owned());
-        labels.insert("detector".to_owned(), self.detector.clone());
-        labels.insert("metric".to_owned(), self.metric.clone());
-        labels.insert("series".to_owned(), self.series.clone());
+        labels.insert("severity".to_owned(), i.severity.as_str().to_owned());
+        labels.insert("detector".to_owned(), i.detector.as_str().to_owned());
+        labels.insert("metric".to_owned(), i.metric.clone());
+        labels.insert("series".to_owned(), i.series.clone());
         let optional = [
-            ("service", &self.service),
-            ("host", &self.host),
-            ("level", &self.level),
+            ("service", self.key.service.as_deref()),
+            ("host", self.key.host.as_deref()),
+            ("level", self.key.level.map(|l| l.as_str())),
         ];
         for (key, value) in optional {
             if let Some(v) = value {
-                labels.insert(key.to_owned(), v.clone());
+                labels.insert(key.to_owned(), v.to_owned());
             }
         }
-        if let Some(root) = &self.root {
-            labels.insert("root".to_owned(), root.clone());
+        if !i.root.is_empty() {
+            labels.insert("root".to_owned(), i.root.clone());
         }
-        if let Some(t) = self.template_id {
+        if let Some(t) = self.key.template {
             // Hex, 16 digits, as in series keys (`template=…`) and the dashboard.
             labels.insert("template_id".to_owned(), format!("{t:016x}"));
         }
         labels
     }
 
+    /// The incident's id.
+    pub fn id(&self) -> &str {
+        &self.incident.incident_id
+    }
+
     /// Whether it is still going at `now`: started, and ended less than `resolve_after_secs` ago.
     /// Why a grace period? Detection runs on closed buckets, so an incident whose last bucket
     /// just closed may well go on in the next one.
     pub fn active_at(&self, now: Timestamp, resolve_after_secs: i64) -> bool {
-        self.start <= now
+        let i = &self.incident;
+        i.start <= now
             && now.0
-                < self
-                    .end
+                < i.end
                     .0
                     .saturating_add(resolve_after_secs.saturating_mul(1_000_000))
     }
 
     /// A one-line description: `critical error_rate service=api: 0.31 (expected 0.02)`.
     pub fn summary(&self) -> String {
+        let i = &self.incident;
         format!(
             "{} {} {}: {} (expected {})",
-            self.severity,
-            self.metric,
-            self.series,
-            short_number(self.observed),
-            short_number(self.expected)
+            i.severity,
+            i.metric,
+            i.series,
+            short_number(i.observed),
+            short_number(i.peak.expected)
         )
     }
 }
@@ -146,12 +112,12 @@ pub enum Condition {
 impl Condition {
     /// Selects the incidents this condition and the matchers accept (threshold and new-template
     /// conditions take their own inputs: see [`threshold_alerts`] and [`NewTemplate::alerts`]).
-    pub fn select(&self, incidents: &[Incident], matchers: &[Matcher]) -> Vec<Incident> {
+    pub fn select(&self, incidents: &[IncidentRow], matchers: &[Matcher]) -> Vec<IncidentRow> {
         incidents
             .iter()
             .filter(|i| matchers.iter().all(|m| m.matches(&i.labels())))
             .filter(|i| match self {
-                Condition::Incident { min_severity } => min_severity.is_none_or(|s| i.severity >= s),
+                Condition::Incident { min_severity } => min_severity.is_none_or(|s| i.incident.severity >= s),
                 Condition::Regex(re) => {
                     i.template.as_deref().is_some_and(|t| re.is_match(t))
                         || i.examples.iter().any(|e| re.is_match(e))
@@ -181,7 +147,7 @@ pub fn threshold_alerts(
     condition: &Condition,
     matchers: &[Matcher],
     severity: Severity,
-) -> Vec<Incident> {
+) -> Vec<IncidentRow> {
     let Condition::Threshold {
         metric,
         op,
@@ -205,7 +171,8 @@ pub fn threshold_alerts(
         };
         for run in runs(series, width, holds) {
             let incident = run_incident(&run, width, *value, severity);
-            let long_enough = incident.end.0 - incident.start.0 >= for_secs.saturating_mul(1_000_000);
+            let span = incident.incident.end.0 - incident.incident.start.0;
+            let long_enough = span >= for_secs.saturating_mul(1_000_000);
             if long_enough && matchers.iter().all(|m| m.matches(&incident.labels())) {
                 out.push(incident);
             }
@@ -238,7 +205,7 @@ fn runs<'p>(
     runs
 }
 
-fn run_incident(run: &[&MetricPoint], width: i64, threshold: f64, severity: Severity) -> Incident {
+fn run_incident(run: &[&MetricPoint], width: i64, threshold: f64, severity: Severity) -> IncidentRow {
     let first = run[0];
     let last = run[run.len() - 1];
     let peak = run
@@ -248,26 +215,41 @@ fn run_incident(run: &[&MetricPoint], width: i64, threshold: f64, severity: Seve
     let start = first.ts;
     let series = first.key.canonical();
     let metric = first.metric.as_str();
-    Incident {
-        id: super::idempotency_key(&["threshold", metric, &series, &start.0.to_string()]),
+    let score = peak.value / if threshold == 0.0 { 1.0 } else { threshold };
+    let incident = Incident {
+        incident_id: super::idempotency_key(&["threshold", metric, &series, &start.0.to_string()]),
         start,
         end: Timestamp(last.ts.0 + width),
         peak_ts: peak.ts,
-        detector: "threshold".to_owned(),
+        detector: DetectorKind::Threshold,
         metric: metric.to_owned(),
-        series,
-        service: first.key.service.clone(),
-        host: first.key.host.clone(),
-        level: first.key.level.map(|l| l.as_str().to_owned()),
-        template_id: first.key.template,
         observed: peak.value,
-        expected: threshold,
-        score: peak.value / if threshold == 0.0 { 1.0 } else { threshold },
+        peak: rule_verdict(threshold, score, severity),
         severity,
+        buckets: u32::try_from(run.len()).unwrap_or(u32::MAX),
+        root: series.clone(),
+        members: Vec::new(),
+        series,
+    };
+    IncidentRow {
+        incident,
+        key: (*first.key).clone(),
         template: None,
         examples: Vec::new(),
-        root: None,
-        related: Vec::new(),
+    }
+}
+
+/// The verdict of a rule: `expected` is what the rule compares with, and the rule holding is
+/// its judgement (there is no band).
+fn rule_verdict(expected: f64, score: f64, severity: Severity) -> Verdict {
+    Verdict {
+        expected,
+        lower: expected,
+        upper: expected,
+        score,
+        anomaly: 1.0,
+        severity: Some(severity),
+        ready: true,
     }
 }
 
@@ -287,7 +269,7 @@ impl NewTemplate {
         templates: &[TemplateStats],
         since: Timestamp,
         matchers: &[Matcher],
-    ) -> Vec<Incident> {
+    ) -> Vec<IncidentRow> {
         templates
             .iter()
             .filter(|t| t.first_seen >= since && t.level.is_some_and(|l| l >= self.min_level))
@@ -299,31 +281,38 @@ impl NewTemplate {
 
 /// The series key is written as `detect` writes it (template id in 16 hex digits), so rules and
 /// silences match new-template alerts from either source alike.
-fn template_incident(t: &TemplateStats) -> Incident {
-    let series = match &t.service {
-        Some(s) => format!("service={s},template={:016x}", t.id),
-        None => format!("template={:016x}", t.id),
+fn template_incident(t: &TemplateStats) -> IncidentRow {
+    let key = SeriesKey {
+        service: t.service.clone(),
+        template: Some(t.id),
+        ..SeriesKey::default()
     };
-    Incident {
-        id: super::idempotency_key(&["new_template", &t.id.to_string()]),
+    let series = key.canonical();
+    let count = t.count as f64;
+    let severity = Severity::Warning;
+    let incident = Incident {
+        incident_id: super::idempotency_key(&["new_template", &t.id.to_string()]),
         start: t.first_seen,
         end: Timestamp(t.last_seen.0 + 1_000_000),
         peak_ts: t.first_seen,
-        detector: "new_template".to_owned(),
-        metric: "template_count".to_owned(),
+        detector: DetectorKind::NewTemplate,
+        metric: Metric::TemplateCount.as_str().to_owned(),
+        observed: count,
+        peak: rule_verdict(0.0, count, severity),
+        severity,
+        buckets: 1,
+        root: series.clone(),
+        members: Vec::new(),
         series,
-        service: t.service.clone(),
-        host: None,
-        level: t.level.map(|l| l.as_str().to_owned()),
-        template_id: Some(t.id),
-        observed: t.count as f64,
-        expected: 0.0,
-        score: t.count as f64,
-        severity: Severity::Warning,
+    };
+    IncidentRow {
+        incident,
+        key: SeriesKey {
+            level: t.level,
+            ..key
+        },
         template: Some(t.template.clone()),
         examples: vec![t.example.clone()],
-        root: None,
-        related: Vec::new(),
     }
 }
 
@@ -332,27 +321,32 @@ fn template_incident(t: &TemplateStats) -> Incident {
 mod tests {
     use super::*;
 
-    pub(crate) fn incident(id: &str, service: &str, severity: Severity, start: i64, end: i64) -> Incident {
-        Incident {
-            id: id.into(),
+    pub(crate) fn incident(id: &str, service: &str, severity: Severity, start: i64, end: i64) -> IncidentRow {
+        let key = SeriesKey {
+            service: Some(service.into()),
+            ..SeriesKey::default()
+        };
+        let series = key.canonical();
+        let incident = Incident {
+            incident_id: id.into(),
             start: Timestamp::from_secs(start),
             end: Timestamp::from_secs(end),
             peak_ts: Timestamp::from_secs(start),
-            detector: "zscore".into(),
+            detector: DetectorKind::ZScore,
             metric: "error_rate".into(),
-            series: format!("service={service}"),
-            service: Some(service.into()),
-            host: None,
-            level: None,
-            template_id: None,
             observed: 0.3,
-            expected: 0.01,
-            score: 9.0,
+            peak: Verdict::from_deviation(0.3, 0.01, 0.03, 4.0, 8.0),
             severity,
+            buckets: 1,
+            root: series.clone(),
+            members: Vec::new(),
+            series,
+        };
+        IncidentRow {
+            incident,
+            key,
             template: Some("upstream timed out after <*> ms".into()),
             examples: vec!["upstream timed out after 3000 ms".into()],
-            root: None,
-            related: Vec::new(),
         }
     }
 
@@ -379,13 +373,13 @@ mod tests {
             min_severity: Some(Severity::Warning),
         };
         let picked = cond.select(&all, &[Matcher::parse("service=api").unwrap()]);
-        assert_eq!(picked.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(picked.iter().map(IncidentRow::id).collect::<Vec<_>>(), ["a"]);
     }
 
     #[test]
     fn template_id_label_is_hex_as_in_series_keys() {
         let mut i = incident("a", "api", Severity::Info, 0, 60);
-        i.template_id = Some(0x2a);
+        i.key.template = Some(0x2a);
         assert_eq!(i.labels()["template_id"], "000000000000002a");
     }
 
@@ -419,11 +413,15 @@ mod tests {
         };
         let alerts = threshold_alerts(&points, 60, &cond, &[], Severity::Critical);
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].series, "service=api");
-        assert_eq!(alerts[0].start, Timestamp::from_secs(60));
-        assert_eq!(alerts[0].end, Timestamp::from_secs(240));
-        assert_eq!(alerts[0].observed, 0.09);
-        assert_eq!(alerts[0].expected, 0.05);
+        let alert = &alerts[0].incident;
+        assert_eq!(
+            (alert.series.as_str(), alert.detector),
+            ("service=api", DetectorKind::Threshold)
+        );
+        assert_eq!(alert.start, Timestamp::from_secs(60));
+        assert_eq!((alert.end, alert.buckets), (Timestamp::from_secs(240), 3));
+        assert_eq!(alert.observed, 0.09);
+        assert_eq!(alert.peak.expected, 0.05);
     }
 
     #[test]
@@ -449,8 +447,13 @@ mod tests {
         };
         let alerts = rule.alerts(&templates, Timestamp::from_secs(100), &[]);
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].template_id, Some(1));
-        assert_eq!(alerts[0].labels()["service"], "api");
+        assert_eq!(alerts[0].key.template, Some(1));
+        assert_eq!(alerts[0].incident.series, "service=api,template=0000000000000001");
+        let labels = alerts[0].labels();
+        assert_eq!(
+            (labels["service"].as_str(), labels["level"].as_str()),
+            ("api", "error")
+        );
     }
 
     #[test]

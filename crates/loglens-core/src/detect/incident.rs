@@ -1,9 +1,11 @@
 //! Merging anomalous buckets into incidents: consecutive anomalous buckets of one (detector,
-//! metric, series) become one incident with start, exclusive end, peak and a stable id.
+//! metric, series) become one incident with start, exclusive end, peak and a stable id; and the
+//! incident as reported ([`IncidentRow`]: a row of `incidents/`, what alert rules match).
 
 use std::collections::BTreeMap;
 
 use super::{DetectorKind, IncidentMember, Severity, Verdict};
+use crate::metrics::SeriesKey;
 use crate::template::TemplateId;
 use crate::time::Timestamp;
 
@@ -58,6 +60,39 @@ pub struct Incident {
     /// empty before correlation).
     #[serde(default)]
     pub members: Vec<IncidentMember>,
+}
+
+impl Incident {
+    /// The members other than the incident itself (the first member with its detector and
+    /// series), one line each: `zscore on service=api,host=web-01 (warning)`.
+    pub fn related(&self) -> Vec<String> {
+        let mut lead_seen = false;
+        self.members
+            .iter()
+            .filter(|m| {
+                let is_lead = !lead_seen && m.detector == self.detector && m.series == self.series;
+                lead_seen |= is_lead;
+                !is_lead
+            })
+            .map(|m| format!("{} on {} ({})", m.detector, m.series, m.severity))
+            .collect()
+    }
+}
+
+/// An incident as reported: a row of the `incidents/` dataset (written by `loglens detect`,
+/// read back by alerting and the dashboard) or an incident an alert rule made (threshold, new
+/// template). One model for both, so rules, silences and receivers see them alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    /// The incident.
+    pub incident: Incident,
+    /// Its series labels (a new-template rule's carry the template's level too, which its
+    /// series leaves out as detection's does).
+    pub key: SeriesKey,
+    /// The template that explains it, if one does.
+    pub template: Option<String>,
+    /// Up to 5 raw example messages.
+    pub examples: Vec<String>,
 }
 
 /// The stable id of an incident: 16 hex digits of the FNV-1a hash of detector, metric, series

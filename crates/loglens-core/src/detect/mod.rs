@@ -59,7 +59,7 @@ pub use config::{
 };
 pub use contextual::{Contextual, ContextualConfig, ValueRange};
 pub use correlate::{Correlator, IncidentMember};
-pub use incident::{incident_id, merge_incidents, Anomaly, Incident};
+pub use incident::{incident_id, merge_incidents, Anomaly, Incident, IncidentRow};
 pub use poisson::{poisson_tail_log10, PoissonScan, ScanVerdict};
 pub use robust::RobustZScore;
 pub use seasonal::Seasonal;
@@ -127,10 +127,12 @@ pub enum DetectorKind {
     Ensemble,
     /// Counts over the last few buckets against a baseline rate, by the Poisson tail.
     Poisson,
+    /// A threshold alert rule held (made by `loglens alert run`, never in `incidents/`).
+    Threshold,
 }
 
 impl DetectorKind {
-    /// Every detector, in column-name order of docs/datasets.md.
+    /// Every detector `loglens detect` runs, in column-name order of docs/datasets.md.
     pub const ALL: [DetectorKind; 7] = [
         DetectorKind::ZScore,
         DetectorKind::RobustZScore,
@@ -151,7 +153,21 @@ impl DetectorKind {
             DetectorKind::Silence => "silence",
             DetectorKind::Ensemble => "ensemble",
             DetectorKind::Poisson => "poisson",
+            DetectorKind::Threshold => "threshold",
         }
+    }
+}
+
+impl std::str::FromStr for DetectorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DetectorKind::ALL
+            .into_iter()
+            .chain([DetectorKind::Threshold])
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown detector {s:?} (zscore, robust_zscore, seasonal, new_template, …)")
+            })
     }
 }
 
