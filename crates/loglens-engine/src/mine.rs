@@ -17,7 +17,7 @@ use loglens_core::template::TemplateStats;
 use loglens_core::template::{
     MinerConfig, MinerState, TemplateMiner, TemplatePattern, TemplateStage, TemplateStageState,
 };
-use loglens_core::{Level, Record, Timestamp};
+use loglens_core::{Record, Timestamp};
 
 /// Puts items that arrive in any order back in input order (by their sequence number).
 pub(crate) struct InOrder<T> {
@@ -156,14 +156,25 @@ pub(crate) struct Origin {
     pub(crate) line: u64,
 }
 
+/// What one tally saw of a template id: its stats (id and text are filled in by
+/// [`TemplateTally::into_rows`]) and where its example came from. Why the origin? Rows merge by
+/// first time seen, and records of one time stamp need a tie-break that does not depend on
+/// which worker saw them, so the example is the same on 1 or N threads.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Seen {
-    count: u64,
+    stats: TemplateStats,
     first: Origin,
-    last: Timestamp,
-    level: Option<Level>,
-    service: Option<String>,
-    example: String,
+}
+
+impl Seen {
+    /// Folds `other` in; the example is the one of the earlier origin.
+    fn merge(&mut self, mut other: Seen) {
+        if other.first < self.first {
+            std::mem::swap(self, &mut other);
+        }
+        // Now self.first <= other.first, so absorb keeps self's example.
+        self.stats.absorb(other.stats);
+    }
 }
 
 /// Per-template counts one worker saw while writing.
@@ -174,21 +185,30 @@ pub(crate) struct TemplateTally {
 
 impl TemplateTally {
     pub(crate) fn add(&mut self, id: u64, record: &Record<'_>, service: Option<&str>, origin: Origin) {
+        let example = || head(&record.message).to_owned();
         let seen = self.seen.entry(id).or_insert_with(|| Seen {
-            count: 0,
+            stats: TemplateStats {
+                id,
+                canonical_id: id,
+                template: String::new(),
+                count: 0,
+                first_seen: origin.ts,
+                last_seen: origin.ts,
+                level: record.level,
+                service: service.map(str::to_owned),
+                example: example(),
+            },
             first: origin,
-            last: origin.ts,
-            level: record.level,
-            service: service.map(str::to_owned),
-            example: head(&record.message).to_owned(),
         });
-        seen.count += 1;
-        seen.last = seen.last.max(origin.ts);
-        seen.level = seen.level.max(record.level);
+        let stats = &mut seen.stats;
+        stats.count += 1;
+        stats.last_seen = stats.last_seen.max(origin.ts);
+        stats.level = stats.level.max(record.level);
         if origin < seen.first {
             seen.first = origin;
-            seen.service = service.map(str::to_owned);
-            seen.example = record.message.to_string();
+            stats.first_seen = origin.ts;
+            stats.service = service.map(str::to_owned);
+            stats.example = example();
         }
     }
 
@@ -198,16 +218,7 @@ impl TemplateTally {
                 None => {
                     self.seen.insert(id, theirs);
                 }
-                Some(ours) => {
-                    ours.count += theirs.count;
-                    ours.last = ours.last.max(theirs.last);
-                    ours.level = ours.level.max(theirs.level);
-                    if theirs.first < ours.first {
-                        ours.first = theirs.first;
-                        ours.service = theirs.service;
-                        ours.example = theirs.example;
-                    }
-                }
+                Some(ours) => ours.merge(theirs),
             }
         }
     }
@@ -219,7 +230,7 @@ impl TemplateTally {
         let mut rows: BTreeMap<u64, TemplateStats> = BTreeMap::new();
         for alias in stage.aliases() {
             let (id, canonical) = (alias.id.0, alias.canonical.0);
-            let seen = self.seen.remove(&id);
+            let seen = self.seen.remove(&id).map(|s| s.stats);
             rows.insert(id, row(id, canonical, alias.template, seen));
             rows.entry(canonical)
                 .or_insert_with(|| row(canonical, canonical, alias.canonical_template, None));
@@ -228,29 +239,24 @@ impl TemplateTally {
     }
 }
 
-fn row(id: u64, canonical_id: u64, template: String, seen: Option<Seen>) -> TemplateStats {
-    let seen = seen.unwrap_or(Seen {
+/// The row of `id`: what this run saw of it, or nothing (count 0).
+fn row(id: u64, canonical_id: u64, template: String, seen: Option<TemplateStats>) -> TemplateStats {
+    let nothing = || TemplateStats {
+        id,
+        canonical_id,
+        template: String::new(),
         count: 0,
-        first: Origin {
-            ts: Timestamp::default(),
-            input: 0,
-            line: 0,
-        },
-        last: Timestamp::default(),
+        first_seen: Timestamp::default(),
+        last_seen: Timestamp::default(),
         level: None,
         service: None,
         example: String::new(),
-    });
+    };
     TemplateStats {
         id,
         canonical_id,
         template,
-        count: seen.count,
-        first_seen: seen.first.ts,
-        last_seen: seen.last,
-        level: seen.level,
-        service: seen.service,
-        example: seen.example,
+        ..seen.unwrap_or_else(nothing)
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::{Level, Timestamp};
 
 /// One template id and what was seen of it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TemplateStats {
     /// Stable id: a hash of the template text.
     pub id: u64,
