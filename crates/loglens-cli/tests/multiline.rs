@@ -129,3 +129,89 @@ fn python_tracebacks_join_and_damaged_lines_stay_unparsed() {
     let unparsed = read_dataset(&data.join("unparsed"));
     assert_eq!(u64s(&unparsed, "line"), [Some(9), Some(10)]);
 }
+
+/// A logback service (`%d [%thread] %-5level %logger{36} - %msg%n`) whose messages span lines
+/// unindented: a slow query's SQL and a pretty-printed JSON payload.
+fn logback_log(events: usize) -> String {
+    let mut out = String::new();
+    for i in 0..events {
+        let (m, s) = ((i / 60) % 60, i % 60);
+        let ts = format!("2026-03-04 05:{m:02}:{s:02}.{:03}", i % 1000);
+        out.push_str(&format!(
+            "{ts} [main] INFO  com.example.shop.Api - request {i} served\n"
+        ));
+        match i % 4 {
+            0 | 2 => out.push_str(&format!(
+                "{ts} [db-{i}] WARN  com.example.shop.Repo - slow query took {i} ms:\n\
+                 SELECT o.id,\n\
+                 o.total,\n\
+                 o.created_at\n\
+                 FROM orders o\n\
+                 JOIN customers c ON c.id = o.customer_id\n\
+                 WHERE o.customer_id = {i}\n\
+                 AND o.status = 'paid'\n\
+                 ORDER BY o.created_at DESC\n"
+            )),
+            1 => out.push_str(&format!(
+                "{ts} [http-{i}] ERROR com.example.shop.Hook - webhook refused, payload:\n\
+                 {{\n  \"order\": {i},\n  \"status\": \"paid\"\n}}\n"
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn untimed_lines_continue_records_of_timestamped_formats_across_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("shop.log");
+    // About 3 MiB, three in four lines continuing a record: the 1 MiB chunk boundaries fall
+    // inside records, and must move to a record's start.
+    let events = 12_000;
+    let mut text = logback_log(events);
+    // A crash's NUL run never joins a record: it stays an unparsed row.
+    text.push_str(
+        "\0\0\0\0\0\0\0\0\n2026-03-04 06:00:00.000 [main] INFO  com.example.shop.Api - restarted\n",
+    );
+    std::fs::write(&log, &text).unwrap();
+    let data = dir.path().join("data");
+    let summary = json_of(
+        loglens()
+            .args(["process", "--json", "--threads", "2", "--data-dir"])
+            .arg(&data)
+            .arg(&log),
+    );
+    assert_eq!(detected_format(&summary, &log), "logback", "{summary}");
+    let (queries, hooks) = (events / 2, events / 4);
+    let records = events + queries + hooks + 1;
+    let continuation = queries * 8 + hooks * 4;
+    assert_eq!(summary["lines"], (records + continuation + 1) as u64);
+    assert_eq!(summary["continuation_lines"], continuation as u64, "{summary}");
+    assert_eq!(summary["records_written"], records as u64);
+    assert_eq!(summary["unparsed_written"], 1);
+
+    let stored = read_dataset(&data.join("records"));
+    let messages = strings(&stored, "message");
+    let spans = u32s(&stored, "lines");
+    let slow = messages.iter().zip(&spans).find(|(m, _)| {
+        m.as_deref()
+            .is_some_and(|m| m.starts_with("slow query took 4 ms"))
+    });
+    assert_eq!(
+        slow,
+        Some((
+            &Some("slow query took 4 ms:\nSELECT o.id,\no.total,\no.created_at\nFROM orders o\nJOIN customers c ON c.id = o.customer_id\nWHERE o.customer_id = 4\nAND o.status = 'paid'\nORDER BY o.created_at DESC".to_owned()),
+            &Some(9)
+        ))
+    );
+    let hook = messages.iter().zip(&spans).find(|(m, _)| {
+        m.as_deref()
+            .is_some_and(|m| m.starts_with("webhook refused") && m.contains("\"order\": 5,"))
+    });
+    assert_eq!(hook.map(|(_, s)| *s), Some(Some(5)));
+    // Every line of the file is stored exactly once, in a record or as unparsed.
+    let lines = stored_lines(&data);
+    assert_eq!(lines.len(), records + continuation + 1);
+    assert!(lines.values().all(|&n| n == 1));
+}

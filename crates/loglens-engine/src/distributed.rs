@@ -17,8 +17,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use loglens_core::format::multiline::{continues_record, head, MAX_RECORD_BYTES};
-use loglens_core::format::ParseContext;
+use loglens_core::format::multiline::{head, MAX_RECORD_BYTES};
+use loglens_core::format::{starts_record, ParseContext};
 use loglens_core::partial::MetricPartial;
 use loglens_core::template::{TemplatePattern, TemplateStage};
 use loglens_core::zone::LocalZone;
@@ -345,12 +345,21 @@ impl DistributedRun {
         .read_to_end(&mut head)
         .map_err(|e| EngineError::io(&plan.path, e))?;
         summary.files += 1;
+        if plan.offset == 0 && head.starts_with(UTF8_BOM) {
+            head.drain(..UTF8_BOM.len());
+        }
+        let ctx = ParseContext {
+            reference: plan.reference,
+            zone: options.zone,
+        };
+        let job = file_job(plan, &head, ctx, options, summary);
         let ranges = if plan.compressed {
             vec![(plan.offset, None)]
         } else {
             let (end, held_back) = readable_end(plan)?;
             summary.lines_held_back += u64::from(held_back);
-            line_ranges(&plan.path, plan.offset, end, options.chunk_bytes as u64)?
+            let starts = |line: &str| starts_record(job.parser.as_deref(), line, &job.ctx);
+            line_ranges(&plan.path, (plan.offset, end), options.chunk_bytes as u64, starts)?
                 .into_iter()
                 .map(|(s, e)| (s, Some(e)))
                 .collect()
@@ -363,14 +372,6 @@ impl DistributedRun {
             });
             return Ok(Vec::new());
         }
-        if plan.offset == 0 && head.starts_with(UTF8_BOM) {
-            head.drain(..UTF8_BOM.len());
-        }
-        let ctx = ParseContext {
-            reference: plan.reference,
-            zone: options.zone,
-        };
-        let job = file_job(plan, &head, ctx, options, summary);
         let first = self.chunks.len() as u64;
         Ok(ranges
             .into_iter()
@@ -527,7 +528,12 @@ fn readable_end(plan: &InputPlan) -> Result<(u64, bool), EngineError> {
 /// Cuts `[start, end)` of a file into ranges of about `target` bytes that end after a newline
 /// (or at `end`) and before a line that starts a record, so no multi-line record is split
 /// (unless its continuation lines run past the multi-line cap).
-fn line_ranges(path: &Path, start: u64, end: u64, target: u64) -> Result<Vec<(u64, u64)>, EngineError> {
+fn line_ranges(
+    path: &Path,
+    (start, end): (u64, u64),
+    target: u64,
+    starts: impl Fn(&str) -> bool,
+) -> Result<Vec<(u64, u64)>, EngineError> {
     let io = |e| EngineError::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut ranges = Vec::new();
@@ -542,7 +548,7 @@ fn line_ranges(path: &Path, start: u64, end: u64, target: u64) -> Result<Vec<(u6
         )
         .map_err(io)?;
         let limit = cut.saturating_add(MAX_RECORD_BYTES as u64);
-        while cut < end && cut < limit && continues_at(&mut file, cut, end, &mut buf).map_err(io)? {
+        while cut < end && cut < limit && !starts_at(&mut file, cut, end, &mut buf, &starts).map_err(io)? {
             cut = line_start_from(&mut file, cut + 1, end, &mut buf).map_err(io)?;
         }
         ranges.push((from, cut));
@@ -569,15 +575,21 @@ fn line_start_from(file: &mut std::fs::File, mut at: u64, end: u64, buf: &mut [u
     Ok(end)
 }
 
-/// Whether the line starting at `at` continues the record before it (a stack trace's line).
-fn continues_at(file: &mut std::fs::File, at: u64, end: u64, buf: &mut [u8]) -> std::io::Result<bool> {
+/// Whether the line starting at `at` `starts` a record.
+fn starts_at(
+    file: &mut std::fs::File,
+    at: u64,
+    end: u64,
+    buf: &mut [u8],
+    starts: &impl Fn(&str) -> bool,
+) -> std::io::Result<bool> {
     file.seek(SeekFrom::Start(at))?;
     let want = buf.len().min((end - at) as usize);
     let n = file.read(&mut buf[..want])?;
     let line = &buf[..n];
     let line = memchr::memchr(b'\n', line).map_or(line, |nl| &line[..nl]);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Ok(continues_record(&String::from_utf8_lossy(line)))
+    Ok(starts(&String::from_utf8_lossy(line)))
 }
 
 #[cfg(test)]
@@ -596,7 +608,7 @@ mod tests {
             let path = dir.path().join("a.log");
             let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
             std::fs::write(&path, &text).unwrap();
-            let ranges = line_ranges(&path, 0, text.len() as u64, target).unwrap();
+            let ranges = line_ranges(&path, (0, text.len() as u64), target, |l| starts_record(None, l, &ParseContext::default())).unwrap();
             let mut at = 0;
             for (s, e) in &ranges {
                 prop_assert_eq!(*s, at);

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use loglens_core::format::mapped::{MappedParser, Syntax};
+use loglens_core::format::multiline::Continuation;
 use loglens_core::format::regex::RegexFormat;
 use loglens_core::format::{FieldKeys, KeyMapping, LineParser, ParseContext};
 use loglens_core::{Level, Record, Timestamp};
@@ -42,6 +43,11 @@ pub struct FormatSpec {
     /// must give.
     #[serde(default)]
     pub samples: Vec<Sample>,
+    /// Which lines the format refuses continue the record before them: `"stack_trace"` (the
+    /// default: indented lines, tracebacks) or `"any"` (every line it does not read, for
+    /// formats whose records all start with a timestamp; regex formats only).
+    #[serde(default)]
+    pub continuation: Continuation,
 }
 
 /// The keys of a key/value (JSON or logfmt) format's fields, each a key or a list in order of
@@ -163,8 +169,15 @@ impl FormatSpec {
                 RegexFormat::new(self.name.clone(), regex, self.timestamp.clone())
                     .map_err(|e| error("regex".into(), e.to_string()))?
                     .with_levels(levels)
-                    .with_about(self.description.clone(), example),
+                    .with_about(self.description.clone(), example)
+                    .with_continuation(self.continuation),
             ),
+            (None, _, _) if self.continuation == Continuation::Any => {
+                return Err(error(
+                    "continuation".into(),
+                    "\"any\" needs a `regex` format (a JSON or logfmt line is whole)".into(),
+                ))
+            }
             (None, Some(keys), None) | (None, None, Some(keys)) => {
                 let syntax = if self.json.is_some() {
                     Syntax::Json

@@ -258,6 +258,39 @@ mod detect_tests {
     }
 
     #[test]
+    fn formats_that_continue_untimed_lines_win_files_of_long_records_only() {
+        // logback with a slow query's SQL after each record: 2 records, 6 lines joining them.
+        let logback = [
+            "2026-03-04 05:06:07.123 [db-1] WARN  com.example.Repo - slow query:",
+            "SELECT o.id,",
+            "FROM orders o",
+            "WHERE o.customer_id = 42",
+            "2026-03-04 05:06:08.123 [db-2] WARN  com.example.Repo - slow query:",
+            "SELECT c.id",
+            "FROM customers c",
+            "WHERE c.id = 7",
+        ];
+        assert_eq!(detected(&logback).as_deref(), Some("logback"));
+        let parsers = Parsers::from_config(&Config::default()).unwrap();
+        let why = parsers.detect(&logback, &ParseContext::default()).reason;
+        assert!(
+            why.starts_with("logback: 2 of 8 sample lines parse, 6 more continue their records"),
+            "{why}"
+        );
+        // One logback line heading a file of something else is not a logback file.
+        let mut other = vec![logback[0]];
+        other.extend([
+            "plain text one",
+            "plain text two",
+            "plain text three",
+            "plain text four",
+            "five",
+            "six",
+        ]);
+        assert_eq!(detected(&other), None);
+    }
+
+    #[test]
     fn generic_never_wins_over_a_specific_format() {
         // Python logging lines also start with a timestamp the generic parser reads.
         let pylog = [

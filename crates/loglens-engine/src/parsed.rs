@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use loglens_core::format::multiline::{continues_record, MAX_RECORD_BYTES, MAX_RECORD_LINES};
+use loglens_core::format::multiline::{Continuation, MAX_RECORD_BYTES, MAX_RECORD_LINES};
 use loglens_core::format::{LineParser, ParseContext, ParseError};
 use loglens_core::{Access, Level, Record, Timestamp};
 use memchr::memchr_iter;
@@ -158,7 +158,7 @@ pub(crate) struct ParsedRecords {
     pub(crate) text: ParsedText,
     pub(crate) records: Vec<ParsedRecord>,
     attrs: Vec<(Span, Span)>,
-    /// Lines joined to the record before them (see [`continues_record`]).
+    /// Lines joined to the record before them (see [`Continuation`]).
     pub(crate) continuation_lines: u64,
     /// Lines that gave records (a batch line may give several).
     lines_with_records: u64,
@@ -186,6 +186,7 @@ impl ParsedRecords {
         };
         // Whether the last record is right before this line, so a continuation may join it.
         let mut open = false;
+        let continuation = parser.map_or(Continuation::default(), |p| p.continuation());
         for (line_no, line) in lines_of(&lines, first_line) {
             let before = records.len();
             let parsed = parser.map(|p| {
@@ -207,7 +208,7 @@ impl ParsedRecords {
                 }
                 None => None,
             };
-            let last = records.last_mut().filter(|_| open && continues_record(line));
+            let last = records.last_mut().filter(|_| open && continuation.joins(line));
             match last {
                 Some(last) if has_room(last, line) => {
                     last.message = spanner.append_line(last.message, line);
@@ -274,10 +275,11 @@ impl ParsedRecords {
 }
 
 /// Where to end a chunk of `data` whose last newline is at `last_newline` so that no record is
-/// cut: before the last whole line that starts a record (not a continuation line), when one
-/// other than the first does; else right after the last newline (a record longer than the
-/// chunk, whose later lines go beyond the multi-line cap anyway).
-pub(crate) fn record_boundary(data: &[u8], last_newline: usize) -> usize {
+/// cut: before the last whole line that `starts` a record (see
+/// [`loglens_core::format::starts_record`]), when one other than the first does; else right
+/// after the last newline (a record longer than the chunk, whose later lines go beyond the
+/// multi-line cap anyway).
+pub(crate) fn record_boundary(data: &[u8], last_newline: usize, starts: impl Fn(&str) -> bool) -> usize {
     let after_last = last_newline + 1;
     let mut end = last_newline;
     while end > 0 && after_last - end <= MAX_RECORD_BYTES {
@@ -287,7 +289,7 @@ pub(crate) fn record_boundary(data: &[u8], last_newline: usize) -> usize {
         }
         let line = &data[start..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if !continues_record(&String::from_utf8_lossy(line)) {
+        if starts(&String::from_utf8_lossy(line)) {
             return start;
         }
         end = start - 1;
@@ -403,19 +405,49 @@ mod tests {
         }
     }
 
+    fn stack_trace_starts(line: &str) -> bool {
+        use loglens_core::format::starts_record;
+        starts_record(None, line, &ParseContext::default())
+    }
+
     #[test]
     fn chunks_end_before_the_last_record_start() {
         let data = b"head 1\nhead 2\n\tat a.B(B.java:1)\n\tat a.C(C.java:2)\npartial";
         let last = memchr::memrchr(b'\n', data).unwrap();
         assert_eq!(
-            &data[record_boundary(data, last)..],
+            &data[record_boundary(data, last, stack_trace_starts)..],
             b"head 2\n\tat a.B(B.java:1)\n\tat a.C(C.java:2)\npartial"
         );
         let only_one_record = b"head 1\n\tat a.B(B.java:1)\n";
         assert_eq!(
-            record_boundary(only_one_record, only_one_record.len() - 1),
+            record_boundary(only_one_record, only_one_record.len() - 1, stack_trace_starts),
             only_one_record.len()
         );
+    }
+
+    #[test]
+    fn chunks_of_a_format_joining_untimed_lines_end_before_a_line_it_reads() {
+        use loglens_core::format::starts_record;
+        let parsers = crate::input::Parsers::from_config(&crate::Config::default()).unwrap();
+        let logback = parsers.by_name("logback").unwrap();
+        let ctx = ParseContext::default();
+        let starts = |line: &str| starts_record(Some(logback.as_ref()), line, &ctx);
+        let data = b"2026-03-04 05:06:07.123 [db-1] WARN  c.e.Repo - slow query:\nSELECT 1\n\
+                     2026-03-04 05:06:08.123 [db-2] WARN  c.e.Repo - slow query:\nSELECT o.id\nFROM orders o\npart";
+        let last = memchr::memrchr(b'\n', data).unwrap();
+        let cut = record_boundary(data, last, starts);
+        assert!(
+            data[cut..].starts_with(b"2026-03-04 05:06:08.123 [db-2]"),
+            "{:?}",
+            std::str::from_utf8(&data[cut..])
+        );
+        // Under the stack-trace rule, `FROM orders o` would start a record.
+        assert!(data[record_boundary(data, last, stack_trace_starts)..].starts_with(b"FROM orders o"));
+        // A NUL run never continues a record, so a chunk may end before it.
+        let damaged =
+            b"2026-03-04 05:06:07.123 [db-1] WARN  c.e.Repo - slow query:\nSELECT 1\n\0\0\0\nSELECT 2\n";
+        let cut = record_boundary(damaged, damaged.len() - 1, starts);
+        assert_eq!(&damaged[cut..], b"\0\0\0\nSELECT 2\n");
     }
 
     #[test]

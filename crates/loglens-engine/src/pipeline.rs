@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, select_biased, unbounded, Receiver, Sender, TryRecvError};
 use loglens_core::format::multiline::head;
-use loglens_core::format::{LineParser, ParseContext, ParseError};
+use loglens_core::format::{starts_record, LineParser, ParseContext, ParseError};
 use loglens_core::metrics::Observation;
 use loglens_core::partial::MetricPartial;
 use loglens_core::template::{MinerConfig, TemplateStage};
@@ -1075,7 +1075,12 @@ fn read_chunks(
         // Hand over whole lines only; the tail waits for the next read.
         if !eof {
             match memchr::memrchr(b'\n', &data) {
-                Some(last) => carry = data.split_off(record_boundary(&data, last)),
+                Some(last) => {
+                    // The file's format decides where a record starts (its first chunk picks it).
+                    let job = job_of(plan, &data, ctx, options, summary);
+                    let starts = |line: &str| starts_record(job.parser.as_deref(), line, &job.ctx);
+                    carry = data.split_off(record_boundary(&data, last, starts));
+                }
                 None if data.len() < options.max_line_bytes => {
                     // A single line longer than a chunk: keep reading into it.
                     carry = data;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use loglens_core::format::multiline::continues_record;
+use loglens_core::format::multiline::Continuation;
 use loglens_core::format::{Format, ParseContext};
 use loglens_engine::config::parse_zone;
 use loglens_engine::input::{modified, Parsers};
@@ -172,9 +172,12 @@ fn test(
     // Whether the line before is a record of the detected format (or joined one), as the
     // pipeline sees it: a continuation line right after joins it.
     let mut open = false;
+    let continuation = detected
+        .as_ref()
+        .map_or(Continuation::default(), |p| p.continuation());
     for (i, line) in lines.iter().enumerate() {
         let read_by_detected = detected.as_ref().is_some_and(|p| p.parse(line, ctx).is_ok());
-        if !read_by_detected && open && continues_record(line) {
+        if !read_by_detected && open && continuation.joins(line) {
             out.line(&format!(
                 "{:>5}  {:<24}  {}",
                 i + 1,

@@ -144,6 +144,23 @@ pub trait LineParser: Send + Sync {
     fn for_file(&self, _head: &[&str]) -> Option<Box<dyn LineParser>> {
         None
     }
+
+    /// Which refused lines continue the record before them (see [`multiline`]).
+    fn continuation(&self) -> multiline::Continuation {
+        multiline::Continuation::StackTrace
+    }
+}
+
+/// Whether `line` starts a record of `parser`'s file (a chunk of input may be cut before it):
+/// a line the format reads, or one that cannot continue a record. Without a parser, any line
+/// but a stack trace's.
+pub fn starts_record(parser: Option<&dyn LineParser>, line: &str, ctx: &ParseContext) -> bool {
+    match parser {
+        Some(p) if p.continuation() == multiline::Continuation::Any => {
+            !multiline::Continuation::Any.joins(line) || p.parse_each(line, ctx, &mut |_| {}).is_ok()
+        }
+        _ => !multiline::continues_record(line),
+    }
 }
 
 /// The value of a header directive `name` (e.g. `#Fields:`) on `line`, trimmed.
@@ -404,7 +421,11 @@ pub struct Detection {
     pub scored: usize,
     /// Lines each candidate parsed, in candidate order.
     pub parsed: Vec<usize>,
-    /// The candidate picked: the first with the most lines, if that is at least half.
+    /// Lines each candidate would join to the record before them (formats whose
+    /// [`LineParser::continuation`] is `Any`; 0 for the others), in candidate order.
+    pub joined: Vec<usize>,
+    /// The candidate picked: the first with the most lines, if those are at least half of the
+    /// scored lines it does not join (and, when it joins some, at least a fifth of all).
     pub winner: Option<usize>,
 }
 
@@ -432,12 +453,18 @@ impl Detection {
             _ if self.scored == 0 => {
                 "no sample line can start a record (empty, `#` comments or continuation lines)".to_owned()
             }
-            Some(w) => format!(
-                "{}: {} of {} sample lines parse ({next})",
-                name(w),
-                self.parsed[w],
-                self.scored
-            ),
+            Some(w) => {
+                let joined = match self.joined.get(w) {
+                    Some(&n) if n > 0 => format!(", {n} more continue their records"),
+                    _ => String::new(),
+                };
+                format!(
+                    "{}: {} of {} sample lines parse{joined} ({next})",
+                    name(w),
+                    self.parsed[w],
+                    self.scored
+                )
+            }
             None => match self.runner_up() {
                 Some((i, n)) => format!(
                     "no format parses half of the {} sample lines (best: {} with {n})",
@@ -452,22 +479,42 @@ impl Detection {
 
 /// [`detect`] with the counts behind its choice.
 pub fn detection(sample: &[&str], candidates: &[&dyn LineParser], ctx: &ParseContext) -> Detection {
-    let lines: Vec<&str> = sample.iter().copied().filter(|l| scored(l)).collect();
-    let parsed: Vec<usize> = candidates
-        .iter()
-        .map(|parser| lines.iter().filter(|l| parser.parse(l, ctx).is_ok()).count())
-        .collect();
+    let scored_lines = sample.iter().filter(|l| scored(l)).count();
+    let (parsed, joined): (Vec<usize>, Vec<usize>) =
+        candidates.iter().map(|p| tally(*p, sample, ctx)).unzip();
     let mut winner: Option<usize> = None;
-    for (i, &ok) in parsed.iter().enumerate() {
-        if ok * 2 >= lines.len() && ok > 0 && winner.is_none_or(|w| ok > parsed[w]) {
+    for (i, (&ok, &joins)) in parsed.iter().zip(&joined).enumerate() {
+        // Why a fifth? A format that joins every line it refuses would otherwise win a file
+        // of another format on its first line alone.
+        let enough = ok * 2 >= scored_lines - joins && ok * 5 >= scored_lines;
+        if enough && ok > 0 && winner.is_none_or(|w| ok > parsed[w]) {
             winner = Some(i);
         }
     }
     Detection {
-        scored: lines.len(),
+        scored: scored_lines,
         parsed,
+        joined,
         winner,
     }
+}
+
+/// Of the scored lines of `sample`, how many `parser` reads and how many it would join to the
+/// record before them, as the pipeline would.
+fn tally(parser: &dyn LineParser, sample: &[&str], ctx: &ParseContext) -> (usize, usize) {
+    let joins_any = parser.continuation() == multiline::Continuation::Any;
+    let (mut parsed, mut joined, mut open) = (0, 0, false);
+    for line in sample.iter().filter(|l| scored(l)) {
+        if parser.parse(line, ctx).is_ok() {
+            parsed += 1;
+            open = true;
+        } else if joins_any && open && multiline::Continuation::Any.joins(line) {
+            joined += 1;
+        } else {
+            open = false;
+        }
+    }
+    (parsed, joined)
 }
 
 #[cfg(test)]
@@ -489,6 +536,7 @@ mod tests {
         let seen = Detection {
             scored: 10,
             parsed: vec![9, 9, 0],
+            joined: vec![0; 3],
             winner: Some(0),
         };
         assert_eq!(seen.runner_up(), Some((1, 9)));
@@ -499,6 +547,7 @@ mod tests {
         let none = Detection {
             scored: 10,
             parsed: vec![4, 0, 2],
+            joined: vec![0; 3],
             winner: None,
         };
         assert_eq!(

@@ -7,6 +7,30 @@
 //! documented multi-line recipes match; a line of that shape joins only when the file's format
 //! refuses it, so a format that reads indented lines keeps them as records.
 
+/// Which lines a format lets continue the record before it (only ever lines it refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Continuation {
+    /// Lines of a stack trace's shape ([`continues_record`]): the default, safe for any format.
+    #[default]
+    StackTrace,
+    /// Any line the format does not read, as Filebeat's `multiline.negate: true` recipe does
+    /// with a pattern for the start of a record: for formats whose every record starts with a
+    /// timestamp and whose messages span lines unindented (a SQL statement, a JSON payload, a
+    /// Java exception's message). Lines holding a NUL byte (what a crash leaves) never join.
+    Any,
+}
+
+impl Continuation {
+    /// Whether `line`, which the format refused, joins the record before it.
+    pub fn joins(self, line: &str) -> bool {
+        match self {
+            Continuation::StackTrace => continues_record(line),
+            Continuation::Any => !line.contains('\0'),
+        }
+    }
+}
+
 /// Most physical lines in one record; later continuation lines are kept as unparsed rows.
 pub const MAX_RECORD_LINES: u32 = 1000;
 

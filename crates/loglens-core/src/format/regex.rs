@@ -9,6 +9,7 @@ use chrono::format::{Item, Parsed, StrftimeItems};
 use regex::Regex;
 
 use super::jsonl::parse_epoch;
+use super::multiline::Continuation;
 use super::syslog3164::parse_bsd_time;
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Access, Level, Record};
@@ -60,6 +61,7 @@ pub struct RegexFormat {
     levels: Vec<(String, Level)>,
     description: Option<String>,
     example: Option<String>,
+    continuation: Continuation,
 }
 
 /// A parsed strftime layout.
@@ -159,7 +161,14 @@ impl RegexFormat {
             levels: Vec::new(),
             description: None,
             example: None,
+            continuation: Continuation::default(),
         })
+    }
+
+    /// The format with its rule for lines that continue a record.
+    pub fn with_continuation(mut self, continuation: Continuation) -> Self {
+        self.continuation = continuation;
+        self
     }
 
     /// The format with its own level words (`("W", Level::Warn)`), matched exactly before the
@@ -277,6 +286,10 @@ impl LineParser for RegexFormat {
 
     fn example(&self) -> Option<&str> {
         self.example.as_deref()
+    }
+
+    fn continuation(&self) -> Continuation {
+        self.continuation
     }
 
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
