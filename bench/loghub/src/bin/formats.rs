@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use loglens_core::format::generic::GenericParser;
-use loglens_core::format::{detect, Format, LineParser, ParseContext};
+use loglens_core::format::{LineParser, ParseContext};
 use loglens_core::time::{month_from_abbr, Civil};
 use loglens_core::{Level, Timestamp};
+use loglens_engine::input::Parsers;
+use loglens_engine::Config;
 
 /// The systems and the CSV columns holding their time and level (`None`: Loghub has no level).
 const SYSTEMS: [(&str, Truth, Option<&str>); 12] = [
@@ -144,14 +146,11 @@ fn truth_level(text: &str) -> Option<Level> {
     })
 }
 
-/// The engine's detection: the built-in formats, then the generic fallback.
-fn detect_parser(sample: &[&str], ctx: &ParseContext) -> Option<Box<dyn LineParser>> {
-    let builtin: Vec<Box<dyn LineParser>> = Format::ALL.iter().map(|f| f.parser()).collect();
-    let candidates: Vec<&dyn LineParser> = builtin.iter().map(|p| p.as_ref()).collect();
-    if let Some(i) = detect(sample, &candidates, ctx) {
-        return builtin.into_iter().nth(i);
-    }
-    detect(sample, &[&GenericParser], ctx).map(|_| Box::new(GenericParser) as Box<dyn LineParser>)
+/// The engine's detection (`Parsers::detect`, what `loglens process` runs with no config):
+/// the built-in formats, Rust and TOML, then the generic fallback.
+fn detect_parser(sample: &[&str], ctx: &ParseContext) -> Result<Option<Arc<dyn LineParser>>, String> {
+    let parsers = Parsers::from_config(&Config::default()).map_err(|e| e.to_string())?;
+    Ok(parsers.detect(sample, ctx).parser)
 }
 
 fn percent(n: usize, of: usize) -> f64 {
@@ -189,7 +188,7 @@ fn run_system(dir: &Path, name: &str, truth: Truth, level_col: Option<&str>) -> 
         reference: Timestamp::from_secs(1_800_000_000),
         ..ParseContext::default()
     };
-    let Some(parser) = detect_parser(&lines[..lines.len().min(100)], &ctx) else {
+    let Some(parser) = detect_parser(&lines[..lines.len().min(100)], &ctx)? else {
         return Ok(format!(
             "{name:<10} {:<10} {:>7.1} {:>7.1} {:>7}",
             "(none)",
