@@ -47,7 +47,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// List the log formats, or test them on the first lines of a file.
     Formats(cmd::formats::FormatsArgs),
-    /// Rewrite hours of records written as many small parts as one file each.
+    /// Rewrite hours of records and days of metrics and rollups written as many small parts as
+    /// one file each.
     Compact(cmd::compact::CompactArgs),
 }
 

@@ -31,6 +31,7 @@ use loglens_core::{Level, Timestamp};
 use loglens_store::{
     column, parquet_files, read_columns, read_templates, write_anomalies, write_atomic, write_incidents,
     write_metrics, AnomalyRow, DataDir, Dataset, MetricsWriter, RollupWriter, RunCommit, StoreError,
+    OPEN_PART,
 };
 use serde::{Deserialize, Serialize};
 
@@ -44,8 +45,6 @@ const EXAMPLES: usize = 5;
 pub const DETECT_STATE_VERSION: u32 = 1;
 /// The detect state's file name under `state/`.
 pub const DETECT_STATE_FILE: &str = "detect.json";
-/// The run id of the parts replaced by every run (incidents still open and their anomalies).
-const OPEN_PART: &str = "open";
 const US_PER_SEC: i64 = 1_000_000;
 const SECS_PER_DAY: i64 = 86_400;
 

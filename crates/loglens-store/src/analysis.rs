@@ -1,7 +1,6 @@
 //! The datasets `loglens detect` writes: `metrics/` (partitioned by date), `anomalies/` and
-//! `incidents/`. Each run recomputes them over all records and replaces each dataset whole:
-//! files go to a hidden sibling directory that is swapped in by rename, so a reader sees the
-//! old dataset or the new one, never a mix.
+//! `incidents/`. Each run adds a part (staged and committed with the run, so a reader sees all
+//! of a run or none of it) and replaces the `part-open.parquet` files of what is still open.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +17,11 @@ use loglens_core::metrics::{MetricPoint, SeriesKey};
 
 use crate::day_parts::DayPartWriter;
 use crate::{PartFile, StoreError};
+
+/// The run id that names the parts `loglens detect` replaces every run (`part-open.parquet`):
+/// the still-open incidents, their anomalies, and the metrics of the buckets not judged yet.
+/// Shared with compaction, which must leave such parts as they are.
+pub const OPEN_PART: &str = "open";
 
 pub(crate) fn ts_field(name: &str) -> Field {
     Field::new(

@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 
 pub use analysis::{
     anomalies_schema, incidents_schema, metrics_schema, write_anomalies, write_file, write_incidents,
-    write_metrics, AnomalyRow, MetricsWriter,
+    write_metrics, AnomalyRow, MetricsWriter, OPEN_PART,
 };
 pub use analysis_read::{read_incidents, read_metric_points, MetricPoints};
 pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, Recovery, RunCommit, WriteLock};
-pub use compact::{compact_records, CompactOptions, Compacted};
+pub use compact::{compact_datasets, CompactOptions, Compacted, DatasetCompacted};
 pub use day_parts::DayPartWriter;
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
 pub use read::{column, parquet_files, read_all_columns, read_columns};

@@ -58,8 +58,9 @@ pub struct ServeArgs {
     /// 5 s while notifications wait for a receiver).
     #[arg(long, default_value_t = 60.0)]
     pub detect_interval: f64,
-    /// Seconds between compactions: hours of records that ended over an hour ago and hold 8
-    /// parts or more are rewritten as one file each (see `loglens compact`).
+    /// Seconds between compactions: hours of records and days of metrics and rollups that
+    /// ended over an hour ago and hold 8 parts or more are rewritten as one file each (see
+    /// `loglens compact`).
     #[arg(long, default_value_t = 3600.0)]
     pub compact_interval: f64,
 }
@@ -325,7 +326,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Alert runs while notifications wait for a receiver: each run sends those whose backoff is
 /// over, so a receiver that comes back gets them within seconds, not a detect interval later.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
-/// Hours are compacted from this many parts.
+/// Hours (records) and days (metrics, rollups) are compacted from this many parts.
 const COMPACT_MIN_PARTS: u32 = 8;
 
 /// The micro-batch loop: roll, process, delete committed segments, detect, alert.
@@ -560,17 +561,26 @@ impl Flusher {
         self.metrics.incidents_open.store(open as u64, Ordering::Relaxed);
     }
 
-    /// Rewrites the hours that ended over an hour ago and hold many small parts (a flush every
-    /// 5 s writes hundreds an hour) as one file each; a failure is logged and retried next hour.
+    /// Rewrites the hours and days that ended over an hour ago and hold many small parts (a
+    /// flush every 5 s writes hundreds an hour, a detect every minute 1,440 a day per dataset)
+    /// as one file each; a failure is logged and retried next hour.
     fn compact(&mut self) {
         let done = loglens_store::DataDir::create(&self.data_dir)
             .map_err(anyhow::Error::from)
             .and_then(|data| crate::cmd::compact::compact(&data, COMPACT_MIN_PARTS));
         match done {
-            Ok(done) if done.partitions > 0 => eprintln!(
-                "loglens serve: compacted {} hours ({} part files)",
-                done.partitions, done.parts_before
-            ),
+            Ok(done) if done.partitions > 0 => {
+                let each: Vec<String> = (done.datasets.iter())
+                    .filter(|d| d.partitions > 0)
+                    .map(|d| format!("{}: {}", d.dataset, crate::cmd::compact::partitions(d)))
+                    .collect();
+                eprintln!(
+                    "loglens serve: compacted {} partitions ({} part files; {})",
+                    done.partitions,
+                    done.parts_before,
+                    each.join(", ")
+                );
+            }
             Ok(_) => {}
             Err(e) => eprintln!("loglens serve: compaction failed: {e:#}"),
         }
