@@ -215,3 +215,42 @@ fn untimed_lines_continue_records_of_timestamped_formats_across_chunks() {
     assert_eq!(lines.len(), records + continuation + 1);
     assert!(lines.values().all(|&n| n == 1));
 }
+
+#[test]
+fn python_messages_with_newlines_and_chained_tracebacks_are_one_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
+    let text = "2026-03-04 05:06:07,100 - api - INFO - query took 2.1 s:\n\
+                SELECT id\n\
+                FROM orders\n\
+                2026-03-04 05:06:07,200 - api - ERROR - sync failed\n\
+                Traceback (most recent call last):\n\
+                \x20 File \"/srv/api.py\", line 3, in sync\n\
+                KeyError: 'id'\n\
+                \n\
+                During handling of the above exception, another exception occurred:\n\
+                \n\
+                Traceback (most recent call last):\n\
+                \x20 File \"/srv/api.py\", line 5, in sync\n\
+                RuntimeError: sync aborted\n\
+                2026-03-04 05:06:0\n\
+                2026-03-04 05:06:08,300 - api - INFO - done\n";
+    std::fs::write(&log, text).unwrap();
+    let data = dir.path().join("data");
+    let summary = process_json(&data, &log);
+    assert_eq!(detected_format(&summary, &log), "pylog", "{summary}");
+    assert_eq!(summary["records_written"], 3);
+    assert_eq!(summary["continuation_lines"], 11);
+    let records = read_dataset(&data.join("records"));
+    assert_eq!(u64s(&records, "line"), [Some(1), Some(4), Some(15)]);
+    assert_eq!(u32s(&records, "lines"), [Some(3), Some(10), Some(1)]);
+    let messages = strings(&records, "message");
+    assert_eq!(
+        messages[0].as_deref(),
+        Some("query took 2.1 s:\nSELECT id\nFROM orders")
+    );
+    assert!(messages[1].as_deref().unwrap().ends_with("\n\nTraceback (most recent call last):\n  File \"/srv/api.py\", line 5, in sync\nRuntimeError: sync aborted"));
+    // A write cut short inside its timestamp is a damaged record, not a line of the one above.
+    let unparsed = read_dataset(&data.join("unparsed"));
+    assert_eq!(u64s(&unparsed, "line"), [Some(14)]);
+}

@@ -1,7 +1,7 @@
 //! Deliberately damaged lines, so the unparsed path gets exercised: truncated writes, garbled
 //! bytes and the NUL runs a crash leaves in a file. Each damaged line is checked against the
-//! stream's own parser and damaged harder until it no longer parses, so the manifest's
-//! `corrupt_lines` equals what a correct parser rejects.
+//! stream's own parser and damaged harder until it neither parses nor continues the record
+//! before it, so the manifest's `corrupt_lines` equals what a correct parser rejects.
 
 use super::rng::Rng;
 use loglens_core::format::{LineParser, ParseContext};
@@ -47,7 +47,8 @@ pub fn corrupt(line: &str, rng: &mut Rng, parser: &dyn LineParser, out: &mut Str
                 out.push_str(&line[from..]);
             }
         }
-        if parser.parse(out, &ctx).is_err() {
+        // Neither read by the format nor joined to the record above by it: an unparsed row.
+        if parser.parse(out, &ctx).is_err() && !parser.continuation().joins(out) {
             return;
         }
     }

@@ -17,7 +17,8 @@ pub enum Continuation {
     /// Any line the format does not read, as Filebeat's `multiline.negate: true` recipe does
     /// with a pattern for the start of a record: for formats whose every record starts with a
     /// timestamp and whose messages span lines unindented (a SQL statement, a JSON payload, a
-    /// Java exception's message). Lines holding a NUL byte (what a crash leaves) never join.
+    /// Java exception's message); except a damaged line ([`looks_damaged`]), which stays an
+    /// unparsed row rather than silently change the record before it.
     Any,
 }
 
@@ -26,9 +27,20 @@ impl Continuation {
     pub fn joins(self, line: &str) -> bool {
         match self {
             Continuation::StackTrace => continues_record(line),
-            Continuation::Any => !line.contains('\0'),
+            Continuation::Any => !looks_damaged(line),
         }
     }
+}
+
+/// Whether a line the format refused looks like a damaged record rather than the next line of
+/// a message: it starts with a digit (a timestamp cut short or garbled: a write torn by a
+/// crash) or holds a control character other than tab, or U+FFFD (NUL runs, escape bytes,
+/// invalid UTF-8).
+pub fn looks_damaged(line: &str) -> bool {
+    line.starts_with(|c: char| c.is_ascii_digit())
+        || line
+            .chars()
+            .any(|c| (c.is_control() && c != '\t') || c == '\u{fffd}')
 }
 
 /// Most physical lines in one record; later continuation lines are kept as unparsed rows.

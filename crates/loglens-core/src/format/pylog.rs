@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use super::multiline::Continuation;
 use super::syslog3164::push_one_line;
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Level, Record};
@@ -21,6 +22,11 @@ const SEP: &str = " - ";
 impl LineParser for PythonLoggingParser {
     fn name(&self) -> &str {
         "pylog"
+    }
+
+    /// A message logged with newlines (`log.info("query:\n%s", sql)`) continues unindented.
+    fn continuation(&self) -> Continuation {
+        Continuation::Any
     }
 
     fn parse<'a>(&self, line: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
