@@ -254,3 +254,95 @@ fn python_messages_with_newlines_and_chained_tracebacks_are_one_record() {
     let unparsed = read_dataset(&data.join("unparsed"));
     assert_eq!(u64s(&unparsed, "line"), [Some(14)]);
 }
+
+/// The attrs of every record, as (key, value) lists.
+fn attrs(batches: &[arrow_array::RecordBatch]) -> Vec<Vec<(String, String)>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    let mut out = Vec::new();
+    for batch in batches {
+        let map = batch.column_by_name("attrs").unwrap().as_map();
+        for i in 0..map.len() {
+            let entry = map.value(i);
+            let keys = entry.column(0).as_string::<i32>();
+            let values = entry.column(1).as_string::<i32>();
+            out.push(
+                (0..entry.len())
+                    .map(|j| (keys.value(j).to_owned(), values.value(j).to_owned()))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn mysql_slow_log_entries_are_one_record_each_with_their_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mysql-slow.log");
+    // MySQL 8.0's slow log as the manual shows it: the server's banner, then entries.
+    let mut text = String::from(
+        "/usr/sbin/mysqld, Version: 8.0.36 (MySQL Community Server - GPL). started with:\n\
+         Tcp port: 3306  Unix socket: /var/run/mysqld/mysqld.sock\n\
+         Time                 Id Command    Argument\n",
+    );
+    for i in 0..40u32 {
+        text.push_str(&format!(
+            "# Time: 2026-10-11T22:{:02}:15.003417Z\n\
+             # User@Host: shop[shop] @ web-1 [10.0.0.5]  Id:    {i}\n\
+             # Query_time: {}.000247  Lock_time: 0.000102 Rows_sent: 1  Rows_examined: {}\n\
+             use shop;\n\
+             SET timestamp=1791756855;\n\
+             SELECT o.id, o.total\n\
+             FROM orders o WHERE o.customer_id = {i};\n",
+            i % 60,
+            2 + i % 3,
+            50_000 + i
+        ));
+    }
+    std::fs::write(&log, &text).unwrap();
+    let data = dir.path().join("data");
+    let summary = process_json(&data, &log);
+    assert_eq!(detected_format(&summary, &log), "mysql_slow", "{summary}");
+    let why = summary["file_detection"][log.to_str().unwrap()].as_str().unwrap();
+    assert!(
+        why.starts_with("mysql_slow: 14 of 72 sample lines parse, 55 more continue their records"),
+        "{why}"
+    );
+    assert_eq!(summary["records_written"], 40);
+    assert_eq!(summary["continuation_lines"], 40 * 6);
+    assert_eq!(summary["unparsed_written"], 3, "the banner");
+
+    let records = read_dataset(&data.join("records"));
+    assert_eq!(u64s(&records, "line")[..2], [Some(4), Some(11)]);
+    assert!(u32s(&records, "lines").iter().all(|&n| n == Some(7)));
+    let messages = strings(&records, "message");
+    assert_eq!(
+        messages[7].as_deref(),
+        Some("SELECT o.id, o.total\nFROM orders o WHERE o.customer_id = 7;")
+    );
+    let seventh: std::collections::BTreeMap<String, String> = attrs(&records)[7].iter().cloned().collect();
+    let expected = [
+        ("user", "shop"),
+        ("client_host", "web-1"),
+        ("client_ip", "10.0.0.5"),
+        ("thread_id", "7"),
+        ("query_time", "3.000247"),
+        ("lock_time", "0.000102"),
+        ("rows_sent", "1"),
+        ("rows_examined", "50007"),
+        ("db", "shop"),
+    ];
+    for (key, value) in expected {
+        assert_eq!(seventh.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    // One template for the statement: mined from the message's first line.
+    let out = loglens()
+        .args(["templates", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("SELECT o.id, o.total"), "{listed}");
+}

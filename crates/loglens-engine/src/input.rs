@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use loglens_core::format::generic::GenericParser;
+use loglens_core::format::mysql_slow::MysqlSlowParser;
 use loglens_core::format::{detection, Format, LineParser, ParseContext};
 use loglens_core::Timestamp;
 use serde::Serialize;
@@ -36,6 +37,8 @@ impl Parsers {
         let catch_all = [Format::Json, Format::Logfmt];
         let specific = Format::ALL.iter().filter(|f| !catch_all.contains(f));
         all.extend(specific.map(|f| Arc::from(f.parser())));
+        // Read by blocks of lines, so no `Format` (whose parsers render and read single lines).
+        all.push(Arc::new(MysqlSlowParser));
         all.extend(data_formats.into_iter().map(Arc::from));
         all.extend(catch_all.iter().map(|f| Arc::from(f.parser())));
         // Last, and detected only when nothing specific reads the sample.

@@ -187,6 +187,17 @@ impl ParsedRecords {
         // Whether the last record is right before this line, so a continuation may join it.
         let mut open = false;
         let continuation = parser.map_or(Continuation::default(), |p| p.continuation());
+        // The record whose block of lines is still growing, for formats that read blocks.
+        let block_reader = parser.filter(|p| p.reads_blocks());
+        let mut block: Option<usize> = None;
+        let close_block = |block: &mut Option<usize>,
+                           records: &mut [ParsedRecord],
+                           spanner: &mut Spanner<'_>,
+                           attrs: &mut Vec<(Span, Span)>| {
+            if let (Some(reader), Some(i)) = (block_reader, block.take()) {
+                reread_block(reader, ctx, &mut records[i], spanner, attrs);
+            }
+        };
         for (line_no, line) in lines_of(&lines, first_line) {
             let before = records.len();
             let parsed = parser.map(|p| {
@@ -198,6 +209,8 @@ impl ParsedRecords {
                 Some(Ok(())) if records.len() > before => {
                     lines_with_records += 1;
                     open = true;
+                    close_block(&mut block, &mut records, &mut spanner, &mut attrs);
+                    block = Some(records.len() - 1);
                     continue;
                 }
                 Some(Ok(())) => None,
@@ -215,13 +228,18 @@ impl ParsedRecords {
                     last.lines += 1;
                     continuation_lines += 1;
                 }
-                Some(_) => refused(line_no, line, Some(ParseError::RecordFull))?,
+                Some(_) => {
+                    close_block(&mut block, &mut records, &mut spanner, &mut attrs);
+                    refused(line_no, line, Some(ParseError::RecordFull))?;
+                }
                 None => {
                     open = false;
+                    close_block(&mut block, &mut records, &mut spanner, &mut attrs);
                     refused(line_no, line, error)?;
                 }
             }
         }
+        close_block(&mut block, &mut records, &mut spanner, &mut attrs);
         Ok(ParsedRecords {
             text: ParsedText { lines, built },
             records,
@@ -315,6 +333,25 @@ fn lines_of(text: &str, first_line: u64) -> impl Iterator<Item = (u64, &str)> {
 fn has_room(record: &ParsedRecord, line: &str) -> bool {
     record.lines < MAX_RECORD_LINES
         && record.message.end - record.message.start + 1 + line.len() <= MAX_RECORD_BYTES
+}
+
+/// `record` read again from its whole block of lines (its message so far: the first line's
+/// text and the lines joined to it); as it was when the format cannot read the block.
+fn reread_block(
+    reader: &dyn LineParser,
+    ctx: &ParseContext,
+    record: &mut ParsedRecord,
+    spanner: &mut Spanner<'_>,
+    attrs: &mut Vec<(Span, Span)>,
+) {
+    // A copy: the block may lie in `built`, which spanning the new record appends to.
+    let block = span_text(spanner.lines, spanner.built, record.message).to_owned();
+    if let Ok(read) = reader.parse_block(&block, ctx) {
+        *record = ParsedRecord {
+            lines: record.lines,
+            ..span_record(&read, record.line, spanner, attrs)
+        };
+    }
 }
 
 fn span_record(

@@ -25,6 +25,7 @@ pub mod logfmt;
 pub mod mapped;
 pub mod multiline;
 pub mod mysql;
+pub mod mysql_slow;
 pub mod otel;
 pub mod postgres;
 pub mod pylog;
@@ -148,6 +149,18 @@ pub trait LineParser: Send + Sync {
     /// Which refused lines continue the record before them (see [`multiline`]).
     fn continuation(&self) -> multiline::Continuation {
         multiline::Continuation::StackTrace
+    }
+
+    /// Whether a record of this format is read from its whole block of lines (the first one
+    /// [`LineParser::parse`] read, then those it joined) by [`LineParser::parse_block`].
+    fn reads_blocks(&self) -> bool {
+        false
+    }
+
+    /// The record of a block of lines joined by newlines (see [`LineParser::reads_blocks`]);
+    /// by default, the first line's.
+    fn parse_block<'a>(&self, block: &'a str, ctx: &ParseContext) -> Result<Record<'a>, ParseError> {
+        self.parse(block.split('\n').next().unwrap_or_default(), ctx)
     }
 }
 
@@ -424,8 +437,12 @@ pub struct Detection {
     /// Lines each candidate would join to the record before them (formats whose
     /// [`LineParser::continuation`] is `Any`; 0 for the others), in candidate order.
     pub joined: Vec<usize>,
+    /// `#` lines each candidate read (a MySQL slow log's `# Time:`), scored for it alone:
+    /// for the others they are comments or headers.
+    pub headers: Vec<usize>,
     /// The candidate picked: the first with the most lines, if those are at least half of the
-    /// scored lines it does not join (and, when it joins some, at least a fifth of all).
+    /// scored lines it does not join (and, when it joins some, at least two and a tenth of
+    /// all).
     pub winner: Option<usize>,
 }
 
@@ -462,7 +479,7 @@ impl Detection {
                     "{}: {} of {} sample lines parse{joined} ({next})",
                     name(w),
                     self.parsed[w],
-                    self.scored
+                    self.scored + self.headers.get(w).copied().unwrap_or(0)
                 )
             }
             None => match self.runner_up() {
@@ -480,41 +497,65 @@ impl Detection {
 /// [`detect`] with the counts behind its choice.
 pub fn detection(sample: &[&str], candidates: &[&dyn LineParser], ctx: &ParseContext) -> Detection {
     let scored_lines = sample.iter().filter(|l| scored(l)).count();
-    let (parsed, joined): (Vec<usize>, Vec<usize>) =
-        candidates.iter().map(|p| tally(*p, sample, ctx)).unzip();
+    let tallies: Vec<Tally> = candidates.iter().map(|p| tally(*p, sample, ctx)).collect();
     let mut winner: Option<usize> = None;
-    for (i, (&ok, &joins)) in parsed.iter().zip(&joined).enumerate() {
-        // Why a fifth? A format that joins every line it refuses would otherwise win a file
-        // of another format on its first line alone.
-        let enough = ok * 2 >= scored_lines - joins && ok * 5 >= scored_lines;
-        if enough && ok > 0 && winner.is_none_or(|w| ok > parsed[w]) {
+    for (i, t) in tallies.iter().enumerate() {
+        let (ok, scored) = (t.parsed, scored_lines + t.headers);
+        // A format that joins the lines it refuses must also start records on at least two
+        // lines and a tenth of them: else it would win a file of another format on its first
+        // line alone. A tenth still lets entries of 7 lines (a MySQL slow log) or 9 (a slow
+        // query's SQL after a logback line) through.
+        let starts_enough = t.joined == 0 || (ok >= 2 && ok * 10 >= scored);
+        let enough = ok * 2 >= scored - t.joined && starts_enough;
+        if enough && ok > 0 && winner.is_none_or(|w| ok > tallies[w].parsed) {
             winner = Some(i);
         }
     }
     Detection {
         scored: scored_lines,
-        parsed,
-        joined,
+        parsed: tallies.iter().map(|t| t.parsed).collect(),
+        joined: tallies.iter().map(|t| t.joined).collect(),
+        headers: tallies.iter().map(|t| t.headers).collect(),
         winner,
     }
 }
 
-/// Of the scored lines of `sample`, how many `parser` reads and how many it would join to the
-/// record before them, as the pipeline would.
-fn tally(parser: &dyn LineParser, sample: &[&str], ctx: &ParseContext) -> (usize, usize) {
+/// What one candidate made of a sample.
+struct Tally {
+    /// Lines it read (`headers` included).
+    parsed: usize,
+    /// Scored lines it would join to the record before them, as the pipeline would.
+    joined: usize,
+    /// `#` lines it read.
+    headers: usize,
+}
+
+fn tally(parser: &dyn LineParser, sample: &[&str], ctx: &ParseContext) -> Tally {
     let joins_any = parser.continuation() == multiline::Continuation::Any;
-    let (mut parsed, mut joined, mut open) = (0, 0, false);
-    for line in sample.iter().filter(|l| scored(l)) {
+    let mut t = Tally {
+        parsed: 0,
+        joined: 0,
+        headers: 0,
+    };
+    let mut open = false;
+    for line in sample {
+        let header = line.starts_with('#');
+        if !scored(line) && !header {
+            continue;
+        }
         if parser.parse(line, ctx).is_ok() {
-            parsed += 1;
+            t.parsed += 1;
+            t.headers += usize::from(header);
             open = true;
+        } else if header {
+            // A comment or header to this format: neither scored nor closing a record.
         } else if joins_any && open && multiline::Continuation::Any.joins(line) {
-            joined += 1;
+            t.joined += 1;
         } else {
             open = false;
         }
     }
-    (parsed, joined)
+    t
 }
 
 #[cfg(test)]
@@ -537,6 +578,7 @@ mod tests {
             scored: 10,
             parsed: vec![9, 9, 0],
             joined: vec![0; 3],
+            headers: vec![0; 3],
             winner: Some(0),
         };
         assert_eq!(seen.runner_up(), Some((1, 9)));
@@ -548,6 +590,7 @@ mod tests {
             scored: 10,
             parsed: vec![4, 0, 2],
             joined: vec![0; 3],
+            headers: vec![0; 3],
             winner: None,
         };
         assert_eq!(
