@@ -43,6 +43,40 @@ fn list_names_user_builtin_and_generic_formats_with_examples() {
 }
 
 #[test]
+fn test_counts_the_lines_a_block_format_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("slow.log");
+    let entry = |minute: u32| {
+        format!(
+            "# Time: 2026-10-11T22:{minute:02}:15.003417Z\n\
+             # User@Host: shop[shop] @ web-1 [10.0.0.5]  Id:    42\n\
+             # Query_time: 2.000247  Lock_time: 0.000102 Rows_sent: 1  Rows_examined: 50000\n\
+             SET timestamp=1791756855;\n\
+             SELECT 1;\n"
+        )
+    };
+    std::fs::write(&log, entry(14) + &entry(15)).unwrap();
+    let out = loglens().args(["formats", "test"]).arg(&log).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("detected format: mysql_slow"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("mysql_slow "))
+        .unwrap_or_else(|| panic!("{text}"));
+    // Two `# Time:` lines read; `SET` and `SELECT` joined; `# User@Host:` are header lines.
+    assert_eq!(
+        row.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["mysql_slow", "2/6", "4"],
+        "{text}"
+    );
+    let joined = text
+        .lines()
+        .filter(|l| l.contains("joins the record above"))
+        .count();
+    assert_eq!(joined, 8, "{text}");
+}
+
+#[test]
 fn test_picks_the_format_and_explains_each_line() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log.gz");
@@ -72,8 +106,16 @@ fn test_picks_the_format_and_explains_each_line() {
             .unwrap_or_else(|| panic!("no row for {name}: {text}"))
             .to_owned()
     };
-    assert!(row("combined").contains("2/3  line 3: missing [time]"), "{text}");
-    assert!(row("common").contains("0/3  line 1: not common"), "{text}");
+    let columns = |name: &str| {
+        row(name)
+            .split_whitespace()
+            .take(3)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(columns("combined"), ["combined", "2/3", "0"], "{text}");
+    assert!(row("combined").ends_with("line 3: missing [time]"), "{text}");
+    assert!(row("common").contains("0  line 1: not common"), "{text}");
     let per_line: Vec<&str> = text.lines().rev().take(3).collect();
     assert!(
         per_line[0].contains("unparsed (combined: missing [time])"),

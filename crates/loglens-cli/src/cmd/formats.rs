@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use loglens_core::format::multiline::Continuation;
+use loglens_core::format::{sample_verdicts, LineVerdict};
 use loglens_core::format::{Format, ParseContext};
 use loglens_engine::config::parse_zone;
 use loglens_engine::input::{modified, Parsers};
@@ -139,32 +140,32 @@ fn test(
         detected.reason
     ))?;
     let detected = detected.parser;
-    // Scored as detection scores them: a stack trace's lines and `#` headers are not records.
-    let scored: Vec<(usize, &str)> = lines
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, l)| loglens_core::format::scored(l))
-        .collect();
-    let unscored = lines.len() - scored.len();
     out.line("")?;
-    if unscored > 0 {
-        out.line(&format!(
-            "{unscored} lines not scored (empty, # headers, or continuing the record before them)"
-        ))?;
-    }
-    out.line(&format!("{:<16}  {:>6}  first failure", "format", "parsed"))?;
+    out.line(&format!(
+        "{:<16}  {:>6}  {:>6}  first failure",
+        "format", "parsed", "joined"
+    ))?;
+    // Counted as detection counts them: stack traces' lines and `#` headers are not records,
+    // and a format that joins the lines it refuses is not failed by those it joins.
     for parser in parsers.iter() {
-        let results: Vec<_> = scored.iter().map(|(i, l)| (i, parser.parse(l, ctx))).collect();
-        let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
-        let failure = results
+        let verdicts = sample_verdicts(parser.as_ref(), &lines, ctx);
+        let count = |want: fn(&LineVerdict) -> bool| verdicts.iter().filter(|v| want(v)).count();
+        let read = count(|v| *v == LineVerdict::Read);
+        let joined = count(|v| *v == LineVerdict::Joined);
+        let scored = read + joined + count(|v| matches!(v, LineVerdict::Refused(_)));
+        let failure = verdicts
             .iter()
-            .find_map(|(i, r)| r.as_ref().err().map(|e| format!("line {}: {e}", *i + 1)))
+            .enumerate()
+            .find_map(|(i, v)| match v {
+                LineVerdict::Refused(e) => Some(format!("line {}: {e}", i + 1)),
+                _ => None,
+            })
             .unwrap_or_default();
         out.line(&format!(
-            "{:<16}  {:>6}  {failure}",
+            "{:<16}  {:>6}  {:>6}  {failure}",
             parser.name(),
-            format!("{ok}/{}", scored.len())
+            format!("{read}/{scored}"),
+            joined
         ))?;
     }
     out.line("")?;

@@ -531,31 +531,66 @@ struct Tally {
 }
 
 fn tally(parser: &dyn LineParser, sample: &[&str], ctx: &ParseContext) -> Tally {
-    let joins_any = parser.continuation() == multiline::Continuation::Any;
     let mut t = Tally {
         parsed: 0,
         joined: 0,
         headers: 0,
     };
-    let mut open = false;
-    for line in sample {
-        let header = line.starts_with('#');
-        if !scored(line) && !header {
-            continue;
-        }
-        if parser.parse(line, ctx).is_ok() {
-            t.parsed += 1;
-            t.headers += usize::from(header);
-            open = true;
-        } else if header {
-            // A comment or header to this format: neither scored nor closing a record.
-        } else if joins_any && open && multiline::Continuation::Any.joins(line) {
-            t.joined += 1;
-        } else {
-            open = false;
+    for (line, verdict) in sample.iter().zip(sample_verdicts(parser, sample, ctx)) {
+        match verdict {
+            LineVerdict::Read => {
+                t.parsed += 1;
+                t.headers += usize::from(line.starts_with('#'));
+            }
+            LineVerdict::Joined => t.joined += 1,
+            LineVerdict::Unscored | LineVerdict::Refused(_) => {}
         }
     }
     t
+}
+
+/// What detection makes of one sample line for one format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineVerdict {
+    /// The format reads it (a `#` line it reads included).
+    Read,
+    /// It continues the record above, a line the format read (formats that join any line).
+    Joined,
+    /// Not scored (see [`scored`]): empty, a `#` comment or header, a stack trace's line.
+    Unscored,
+    /// The format refuses it.
+    Refused(ParseError),
+}
+
+/// The verdict of `parser` on every line of `sample`, in order: what detection counts and
+/// `loglens formats test` shows.
+pub fn sample_verdicts(parser: &dyn LineParser, sample: &[&str], ctx: &ParseContext) -> Vec<LineVerdict> {
+    let joins_any = parser.continuation() == multiline::Continuation::Any;
+    let mut open = false;
+    sample
+        .iter()
+        .map(|line| {
+            let header = line.starts_with('#');
+            if !scored(line) && !header {
+                return LineVerdict::Unscored;
+            }
+            match parser.parse(line, ctx) {
+                Ok(_) => {
+                    open = true;
+                    LineVerdict::Read
+                }
+                // A comment or header to this format: neither scored nor closing a record.
+                Err(_) if header => LineVerdict::Unscored,
+                Err(_) if joins_any && open && multiline::Continuation::Any.joins(line) => {
+                    LineVerdict::Joined
+                }
+                Err(e) => {
+                    open = false;
+                    LineVerdict::Refused(e)
+                }
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
