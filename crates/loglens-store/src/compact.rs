@@ -29,8 +29,11 @@ use crate::{DataDir, Dataset, PartFile, StoreError, WriteLock, OPEN_PART};
 pub struct CompactOptions {
     /// Partitions with at least this many part files (at least 2).
     pub min_parts: usize,
-    /// Only partitions (hours of records, days of metrics and rollups) that ended at or before
-    /// this time (seconds since the epoch): the hour or day being written stays as it is.
+    /// Only hours of records that ended at or before this time (seconds since the epoch), and
+    /// days of metrics and rollups that began by then. Why the current day too? A detect run
+    /// adds a small part to it every minute under serve (1,440 by midnight), and rewriting a
+    /// day of metrics every hour is cheap; an hour of records is large and written to until it
+    /// ends, so it waits.
     pub ended_by_secs: i64,
 }
 
@@ -118,8 +121,8 @@ pub fn compact_datasets(
             partition: partitioning.unit(),
             ..DatasetCompacted::default()
         };
-        for (dir, end) in partition_dirs(&data.root().join(&dataset), partitioning)? {
-            if end.is_none_or(|end| end > options.ended_by_secs) {
+        for (dir, from) in partition_dirs(&data.root().join(&dataset), partitioning)? {
+            if from.is_none_or(|from| from > options.ended_by_secs) {
                 continue;
             }
             let contents = contents(&dir)?;
@@ -245,8 +248,9 @@ fn compact_partition(
     Ok(rows)
 }
 
-/// The partition directories of a dataset, sorted, each with the time it ends (seconds since
-/// the epoch; `None` for a name that is not a date or hour, which is never compacted).
+/// The partition directories of a dataset, sorted, each with the time from which it may be
+/// compacted (seconds since the epoch: an hour's end, a day's start; `None` for a name that is
+/// not a date or hour, which is never compacted).
 fn partition_dirs(
     dataset: &Path,
     partitioning: Partitioning,
@@ -255,7 +259,8 @@ fn partition_dirs(
     for date in subdirs(dataset, "date=")? {
         let day = day_start_secs(&date);
         match partitioning {
-            Partitioning::Daily => out.push((date, day.map(|d| d + 86_400))),
+            // Compactable from its start (see `CompactOptions::ended_by_secs`).
+            Partitioning::Daily => out.push((date, day)),
             Partitioning::Hourly => {
                 for hour in subdirs(&date, "hour=")? {
                     let end = day.zip(hour_of(&hour)).map(|(d, h)| d + (h + 1) * 3600);
@@ -575,7 +580,8 @@ mod tests {
         let lock = data.lock().unwrap();
         let options = CompactOptions {
             min_parts: 2,
-            ended_by_secs: secs("2026-01-02T12:00:00Z"),
+            // 2026-01-02 began after it: left alone.
+            ended_by_secs: secs("2026-01-01T23:00:00Z"),
         };
         let done = compact_datasets(&data, &lock, "r1", options).unwrap();
         let m = dataset(&done, "metrics");
@@ -611,7 +617,7 @@ mod tests {
         assert_eq!(
             parquet_files(&today).unwrap(),
             today_files,
-            "not ended: left alone"
+            "began after ended_by_secs: left alone"
         );
         assert!(!staging_root(data.root()).join("compact-r1").exists());
 
@@ -635,6 +641,18 @@ mod tests {
             parquet_files(&day).unwrap(),
             [day.join("part-r3-compacted.parquet")]
         );
+        // The day being written is compacted once it began before `ended_by_secs`: its parts
+        // become one file, and later detect runs add theirs beside it.
+        let noon = CompactOptions {
+            ended_by_secs: secs("2026-01-02T12:00:00Z"),
+            ..options
+        };
+        let today_rows = metric_rows(&today_files);
+        let done = compact_datasets(&data, &lock, "r4", noon).unwrap();
+        assert_eq!(dataset(&done, "metrics").parts_before, 2);
+        let merged_today = today.join("part-r4-compacted.parquet");
+        assert_eq!(parquet_files(&today).unwrap(), std::slice::from_ref(&merged_today));
+        assert_eq!(metric_rows(&[merged_today]), today_rows);
     }
 
     fn rollup_day(day: &str, hour: i64, records: u64) -> DayRollups {
@@ -704,8 +722,8 @@ mod tests {
         let lock = data.lock().unwrap();
         let options = CompactOptions {
             min_parts: 3,
-            // At 00:30 the day before ended half an hour ago: not long enough.
-            ended_by_secs: secs("2026-01-03T00:30:00Z") - 3600,
+            // An hour before 2026-01-02 began: that day stays as it is.
+            ended_by_secs: secs("2026-01-02T00:00:00Z") - 3600,
         };
         let done = compact_datasets(&data, &lock, "r1", options).unwrap();
         let (c, t) = (
@@ -727,7 +745,7 @@ mod tests {
             assert_eq!(
                 parquet_files(&rollups.join(dir)).unwrap().len(),
                 3,
-                "{dir}: not ended"
+                "{dir}: began after ended_by_secs"
             );
         }
     }

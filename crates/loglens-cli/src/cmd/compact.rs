@@ -23,9 +23,9 @@ pub struct CompactArgs {
     pub json: bool,
 }
 
-/// Compacts every hour and day that ended at least an hour before the wall clock: the current
-/// one may still be written (late records land in the hour before, and detect writes a day's
-/// last buckets a grace period after midnight).
+/// Compacts every hour of records that ended at least an hour before the wall clock (the
+/// current one is still written, and late records land in the hour before), and every day of
+/// metrics and rollups that began by then (see `CompactOptions::ended_by_secs`).
 pub fn compact(data: &DataDir, min_parts: u32) -> anyhow::Result<Compacted> {
     let lock = data
         .lock()

@@ -58,9 +58,9 @@ pub struct ServeArgs {
     /// 5 s while notifications wait for a receiver).
     #[arg(long, default_value_t = 60.0)]
     pub detect_interval: f64,
-    /// Seconds between compactions: hours of records and days of metrics and rollups that
-    /// ended over an hour ago and hold 8 parts or more are rewritten as one file each (see
-    /// `loglens compact`).
+    /// Seconds between compactions: hours of records that ended over an hour ago and days of
+    /// metrics and rollups that began over an hour ago, holding 8 parts or more, are rewritten
+    /// as one file each (see `loglens compact`).
     #[arg(long, default_value_t = 3600.0)]
     pub compact_interval: f64,
 }
@@ -561,7 +561,7 @@ impl Flusher {
         self.metrics.incidents_open.store(open as u64, Ordering::Relaxed);
     }
 
-    /// Rewrites the hours and days that ended over an hour ago and hold many small parts (a
+    /// Rewrites the hours and days `loglens compact` would and that hold many small parts (a
     /// flush every 5 s writes hundreds an hour, a detect every minute 1,440 a day per dataset)
     /// as one file each; a failure is logged and retried next hour.
     fn compact(&mut self) {
