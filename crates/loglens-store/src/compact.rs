@@ -651,7 +651,10 @@ mod tests {
         let done = compact_datasets(&data, &lock, "r4", noon).unwrap();
         assert_eq!(dataset(&done, "metrics").parts_before, 2);
         let merged_today = today.join("part-r4-compacted.parquet");
-        assert_eq!(parquet_files(&today).unwrap(), std::slice::from_ref(&merged_today));
+        assert_eq!(
+            parquet_files(&today).unwrap(),
+            std::slice::from_ref(&merged_today)
+        );
         assert_eq!(metric_rows(&[merged_today]), today_rows);
     }
 
