@@ -2,9 +2,9 @@
 
 The driver (this process) plans chunks of whole lines and commits the run; workers scan each
 chunk (its messages), the driver gives the messages template ids in input order (ids depend on
-every message before them), and workers write the chunk's Parquet parts with those ids and
-return mergeable partials. The result is what `loglens process` writes, byte for byte in the
-datasets' rows (tests/python/test_distributed.py).
+every message before them), and workers write groups of chunks of about the same hours as
+Parquet parts with those ids and return mergeable partials. The result is what `loglens
+process` writes, byte for byte in the datasets' rows (tests/python/test_distributed.py).
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ def process(job: Job, cluster: Cluster) -> dict[str, Any]:
 
 
 def run_distributed(job: Job, ex: Executor, window: int = 8) -> dict[str, Any]:
-    """Drives one run over `ex`: at most `window` scanned chunks wait for the driver, so
-    memory stays bounded whatever the input's size."""
+    """Drives one run over `ex`: at most `window` scanned chunks wait for the driver, and the
+    engine holds back mined chunks only up to a bounded window, so memory stays bounded
+    whatever the input's size."""
     run = _engine.Run(
         [str(p) for p in job.paths],
         config=job.config,
@@ -106,26 +107,31 @@ def run_distributed(job: Job, ex: Executor, window: int = 8) -> dict[str, Any]:
         worker, staged, run_id = run.worker, str(run.staged_dir), run.run_id
         scans: dict[int, Pending] = {}
         writes: list[Pending] = []
-        for seq, chunk in enumerate(chunks):
+
+        def write(groups: list[bytes]) -> None:
+            writes.extend(ex.submit(write_group, worker, g, staged, run_id) for g in groups)
+
+        for seq in range(len(chunks)):
             for ahead in range(seq, min(seq + window, len(chunks))):
                 if ahead not in scans:
                     scans[ahead] = ex.submit(scan_chunk, worker, chunks[ahead])
-            templates = run.assign(seq, scans.pop(seq).result())
-            writes.append(ex.submit(write_chunk, worker, chunk, templates, staged, run_id))
+            scan, messages = scans.pop(seq).result()
+            write(run.assign(seq, scan, messages))
+        write(run.remaining_groups())
         partials = [w.result() for w in writes]
         return json.loads(run.finish(partials))
     finally:
         run.abort()  # after finish() this does nothing; after an error it releases the lock
 
 
-def scan_chunk(worker: str, chunk: str) -> str:
+def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
     """A worker's first step (plain Python functions, as Ray and pickling want them)."""
     return _engine.scan_chunk(worker, chunk)
 
 
-def write_chunk(worker: str, chunk: str, templates: str, staged: str, run_id: str) -> str:
-    """A worker's second step: the chunk's parts written, its partial returned."""
-    return _engine.write_chunk(worker, chunk, templates, staged, run_id)
+def write_group(worker: str, group: bytes, staged: str, run_id: str) -> bytes:
+    """A worker's second step: a group of chunks' parts written, its partial returned."""
+    return _engine.write_group(worker, group, staged, run_id)
 
 
 @contextmanager
@@ -147,7 +153,7 @@ class _DaskExecutor:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
         # pure=False: two chunks with equal arguments are still two tasks; retries cover a
-        # worker that dies mid-task (write_chunk replaces the chunk's files).
+        # worker that dies mid-task (write_group replaces the group's files).
         return self.client.submit(fn, *args, pure=False, retries=3)
 
 
@@ -219,7 +225,7 @@ class _RayExecutor:
 
         # Ray tasks retry on a worker's death (max_retries); one CPU each, as Dask's workers.
         self.remote = {
-            fn: ray.remote(num_cpus=1, max_retries=3)(fn) for fn in (scan_chunk, write_chunk)
+            fn: ray.remote(num_cpus=1, max_retries=3)(fn) for fn in (scan_chunk, write_group)
         }
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:

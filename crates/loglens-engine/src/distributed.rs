@@ -3,12 +3,17 @@
 //! stage (template ids in input order) and commits the run exactly as `process` does.
 //!
 //! A chunk is a byte range of whole lines of one input (a gzip file is one chunk). Workers scan
-//! a chunk (its line count and messages), the driver gives the messages their template ids in
-//! input order, and workers write the chunk's Parquet parts into the run's staging area with
-//! those ids and return a mergeable [`ChunkPartial`]. Why scan and then parse again to write?
-//! Ids depend on every message before them (a Drain template generalizes as messages arrive),
-//! so no worker can write before the driver has mined its chunk; parsing twice costs less than
-//! shipping parsed records to the driver and back.
+//! a chunk (its line count, hours and messages), the driver gives the messages their template
+//! ids in input order, and workers write groups of mined chunks into the run's staging area
+//! with those ids and return a mergeable [`ChunkPartial`]. Why scan and then parse again to
+//! write? Ids depend on every message before them (a Drain template generalizes as messages
+//! arrive), so no worker can write before the driver has mined its chunk; parsing twice costs
+//! less than shipping parsed records to the driver and back. Why write groups, not chunks?
+//! Records are partitioned by hour, and a chunk of one host's file spans many hours: written
+//! alone, every chunk left a small file in each of its hours (4,070 files for 2M lines where
+//! `process` writes 168), and creating, syncing and renaming them cost more than parsing. A
+//! group holds chunks of about the same hours (of different files), so its files are few and
+//! full.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
@@ -81,6 +86,10 @@ pub struct WorkerContext {
 pub struct ChunkScan {
     /// Lines in the chunk.
     pub lines: u64,
+    /// Records in the chunk (one message each).
+    pub records: u64,
+    /// The first and last hour (since 1970) of its records' timestamps; `None` without records.
+    pub hours: Option<(i64, i64)>,
     /// Bytes of content (after decompression, without a byte order mark).
     pub bytes: u64,
     /// The content offset after the chunk, for the input's checkpoint.
@@ -98,21 +107,43 @@ pub struct ChunkTemplates {
     pub index: Vec<u32>,
 }
 
-/// What writing one chunk produced: counts, template tallies and the metric partial of its
-/// records, which the driver merges.
+/// Mined chunks that one task writes together: chunks of about the same hours, so their
+/// records share part files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WriteGroup {
+    /// Names the group's part files: the smallest `seq` of its chunks (unique in the run).
+    pub id: u64,
+    /// The chunks with the template ids of their records.
+    pub chunks: Vec<(ChunkSpec, ChunkTemplates)>,
+}
+
+/// What writing a group of chunks produced: counts, template tallies and the metric partial of
+/// their records, which the driver merges.
 #[derive(Serialize, Deserialize)]
 pub struct ChunkPartial {
-    seq: u64,
+    seqs: Vec<u64>,
     stats: WorkerStats,
     tally: TemplateTally,
     metrics: MetricPartial,
 }
 
 impl ChunkPartial {
-    /// The chunk it belongs to.
-    pub fn seq(&self) -> u64 {
-        self.seq
+    /// The chunks it belongs to.
+    pub fn seqs(&self) -> &[u64] {
+        &self.seqs
     }
+}
+
+/// Encodes a [`WriteGroup`] or [`ChunkPartial`] for its trip between driver and worker in
+/// postcard, a compact binary serde format: as JSON, a week's metric partials took the driver
+/// longer to read than the workers took to write the records.
+pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, EngineError> {
+    postcard::to_stdvec(value).map_err(|e| EngineError::encode(what, e))
+}
+
+/// Decodes what [`encode`] encoded.
+pub fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, EngineError> {
+    postcard::from_bytes(bytes).map_err(|e| EngineError::Driver(format!("{what}: {e}")))
 }
 
 /// Reads a chunk's content: whole lines, without a leading byte order mark.
@@ -124,7 +155,8 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<(Vec<u8>, u64),
         spec.start,
         &Arc::new(AtomicU64::new(0)),
     )?;
-    let mut data = Vec::new();
+    // Sized at once: growing by doubling copies the chunk and faults in fresh pages.
+    let mut data = Vec::with_capacity(spec.end.map_or(0, |end| end.saturating_sub(spec.start)) as usize);
     match spec.end {
         Some(end) => reader.take(end.saturating_sub(spec.start)).read_to_end(&mut data),
         None => reader.read_to_end(&mut data),
@@ -134,7 +166,7 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<(Vec<u8>, u64),
     if spec.start == 0 && data.starts_with(UTF8_BOM) {
         data.drain(..UTF8_BOM.len());
     }
-    let longest = data.split(|&b| b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    let longest = longest_line(&data);
     if longest > max_line_bytes {
         return Err(EngineError::Chunk {
             path: spec.path.clone(),
@@ -147,6 +179,17 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<(Vec<u8>, u64),
     Ok((data, end))
 }
 
+/// The length of the longest line of `data`.
+fn longest_line(data: &[u8]) -> usize {
+    let mut longest = 0;
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', data) {
+        longest = longest.max(nl - start);
+        start = nl + 1;
+    }
+    longest.max(data.len() - start)
+}
+
 /// Scans a chunk: counts its lines and hands every record's message, in order, to
 /// `message` (what the driver mines).
 pub fn scan_chunk(
@@ -155,87 +198,99 @@ pub fn scan_chunk(
     message: &mut dyn FnMut(&str),
 ) -> Result<ChunkScan, EngineError> {
     let (data, end) = read_chunk(spec, context.max_line_bytes)?;
-    let scan = ChunkScan {
-        lines: count_lines(&data),
-        bytes: data.len() as u64,
-        end,
-    };
+    let lines = count_lines(&data);
+    let bytes = data.len() as u64;
     let job = file_job_of(spec, context)?;
     let (text, _) = ParsedText::of(data);
     let records = ParsedRecords::parse(text, 1, job.parser.as_deref(), &job.ctx, |_, _, _| {
         Ok::<(), EngineError>(())
     })?;
+    let mut hours: Option<(i64, i64)> = None;
     for record in &records.records {
         message(head(records.message(record)));
+        let hour = record.ts().secs().div_euclid(3600);
+        hours = Some(hours.map_or((hour, hour), |(lo, hi)| (lo.min(hour), hi.max(hour))));
     }
-    Ok(scan)
+    Ok(ChunkScan {
+        lines,
+        records: records.records.len() as u64,
+        hours,
+        bytes,
+        end,
+    })
 }
 
-/// Writes a chunk's records (with the ids the driver gave them) and unparsed lines into the
-/// run's staging area `staged`, in part files named after the chunk, and returns its partial.
-/// Writing the same chunk again (a retried task) replaces its files.
-pub fn write_chunk(
-    spec: &ChunkSpec,
+/// Writes a group's records (with the ids the driver gave them) and unparsed lines into the
+/// run's staging area `staged`, in part files named after the group, and returns its partial.
+/// Writing the same group again (a retried task) replaces its files.
+pub fn write_group(
+    group: &WriteGroup,
     context: &WorkerContext,
-    templates: &ChunkTemplates,
     staged: &Path,
     run_id: &str,
 ) -> Result<ChunkPartial, EngineError> {
-    let (data, _) = read_chunk(spec, context.max_line_bytes)?;
-    let chunk = Chunk {
-        job: Arc::new(file_job_of(spec, context)?),
-        seq: spec.seq,
-        first_line: templates.first_line,
-        data,
-        overlong: None,
-    };
     let staged = DataDir::create(staged)?;
-    let mut writers = Writers::new(&staged, run_id, spec.seq as usize, context.bucket_secs);
+    let mut writers = Writers::new(&staged, run_id, group.id as usize, context.bucket_secs);
     let mut stats = WorkerStats::default();
-    let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
-    if !templates.index.is_empty() || !templates.table.is_empty() {
-        if templates.index.len() != parsed.records.records.len() {
-            return Err(EngineError::Chunk {
-                path: spec.path.clone(),
-                seq: spec.seq,
-                message: format!(
-                    "{} records but {} template ids (was the file changed during the run?)",
-                    parsed.records.records.len(),
-                    templates.index.len()
-                ),
-            });
-        }
-        let assigned: Vec<Assigned> = templates
-            .table
-            .iter()
-            .map(|(id, template)| Assigned {
-                id: *id,
-                pattern: Arc::new(TemplatePattern::new(template)),
-            })
-            .collect();
-        parsed.templates = templates
-            .index
-            .iter()
-            .map(|&i| assigned.get(i as usize).cloned())
-            .collect::<Option<_>>()
-            .ok_or_else(|| EngineError::Chunk {
-                path: spec.path.clone(),
-                seq: spec.seq,
-                message: "template index out of range".to_owned(),
-            })?;
-    }
     let mut tally = TemplateTally::default();
-    write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
+    for (spec, templates) in &group.chunks {
+        let (data, _) = read_chunk(spec, context.max_line_bytes)?;
+        let chunk = Chunk {
+            job: Arc::new(file_job_of(spec, context)?),
+            seq: spec.seq,
+            first_line: templates.first_line,
+            data,
+            overlong: None,
+        };
+        let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
+        if !templates.index.is_empty() || !templates.table.is_empty() {
+            parsed.templates = assigned_templates(spec, templates, parsed.records.records.len())?;
+        }
+        write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
+    }
     let (rows, files) = writers.records.finish()?;
     stats.records_written = rows;
     stats.record_files = files;
     stats.unparsed_written = writers.unparsed.finish()?;
     Ok(ChunkPartial {
-        seq: spec.seq,
+        seqs: group.chunks.iter().map(|(spec, _)| spec.seq).collect(),
         stats,
         tally,
         metrics: writers.partial,
     })
+}
+
+/// The template of each of a chunk's `records`, from the driver's table and index.
+fn assigned_templates(
+    spec: &ChunkSpec,
+    templates: &ChunkTemplates,
+    records: usize,
+) -> Result<Vec<Assigned>, EngineError> {
+    let chunk_error = |message: String| EngineError::Chunk {
+        path: spec.path.clone(),
+        seq: spec.seq,
+        message,
+    };
+    if templates.index.len() != records {
+        return Err(chunk_error(format!(
+            "{records} records but {} template ids (was the file changed during the run?)",
+            templates.index.len()
+        )));
+    }
+    let assigned: Vec<Assigned> = templates
+        .table
+        .iter()
+        .map(|(id, template)| Assigned {
+            id: *id,
+            pattern: Arc::new(TemplatePattern::new(template)),
+        })
+        .collect();
+    templates
+        .index
+        .iter()
+        .map(|&i| assigned.get(i as usize).cloned())
+        .collect::<Option<_>>()
+        .ok_or_else(|| chunk_error("template index out of range".to_owned()))
 }
 
 fn file_job_of(spec: &ChunkSpec, context: &WorkerContext) -> Result<FileJob, EngineError> {
@@ -281,8 +336,28 @@ pub struct DistributedRun {
     next: u64,
     /// Width of the metric partials' buckets.
     bucket_secs: i64,
+    /// Mined chunks not yet handed out in a [`WriteGroup`].
+    pending: Vec<Mined>,
+    /// Content bytes of `pending`.
+    pending_bytes: u64,
+    /// Bytes of a write group, and of mined chunks held back to form groups.
+    group_bytes: u64,
+    window_bytes: u64,
     started: Instant,
 }
+
+/// A mined chunk waiting for its write group.
+struct Mined {
+    seq: u64,
+    bytes: u64,
+    hours: Option<(i64, i64)>,
+    templates: ChunkTemplates,
+}
+
+/// Chunks a write group holds, and groups formed at once: chunks of the same hours in
+/// different files (hosts) meet in one group when a window holds them all.
+const GROUP_CHUNKS: u64 = 8;
+const WINDOW_GROUPS: u64 = 8;
 
 impl DistributedRun {
     /// Takes the write lock, plans the inputs as `process` does (checkpoints, rotated copies,
@@ -305,6 +380,10 @@ impl DistributedRun {
             next_line: Vec::new(),
             next: 0,
             bucket_secs: options.bucket_secs,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            group_bytes: options.chunk_bytes as u64 * GROUP_CHUNKS,
+            window_bytes: options.chunk_bytes as u64 * GROUP_CHUNKS * WINDOW_GROUPS,
             started,
         };
         for (p, plan) in plans.iter_mut().enumerate() {
@@ -403,13 +482,15 @@ impl DistributedRun {
     }
 
     /// Takes chunk `seq`'s scan and gives its messages their template ids. Chunks must come in
-    /// order (`seq` 0, 1, 2…), as in `process`, so the ids are those `process` gives.
+    /// order (`seq` 0, 1, 2…), as in `process`, so the ids are those `process` gives. Returns
+    /// the write groups ready: none until the mined chunks held back fill a window, so that
+    /// chunks of the same hours can share a group.
     pub fn assign<'m>(
         &mut self,
         seq: u64,
         scan: &ChunkScan,
         messages: impl IntoIterator<Item = &'m str>,
-    ) -> Result<ChunkTemplates, EngineError> {
+    ) -> Result<Vec<WriteGroup>, EngineError> {
         if seq != self.next {
             return Err(EngineError::Driver(format!(
                 "chunk {seq} was mined out of order (expected chunk {})",
@@ -435,19 +516,67 @@ impl DistributedRun {
         };
         if let Some(stage) = &mut self.start.miner {
             templates.index = table_of(stage, messages, &mut templates.table);
+            if templates.index.len() as u64 != scan.records {
+                return Err(EngineError::Driver(format!(
+                    "chunk {seq} has {} records but {} messages were given",
+                    scan.records,
+                    templates.index.len()
+                )));
+            }
         }
-        Ok(templates)
+        self.pending.push(Mined {
+            seq,
+            bytes: scan.bytes,
+            hours: scan.hours,
+            templates,
+        });
+        self.pending_bytes += scan.bytes;
+        if self.pending_bytes >= self.window_bytes {
+            return Ok(self.remaining_groups());
+        }
+        Ok(Vec::new())
     }
 
-    /// Merges the partials of every chunk and commits the run as `process` does.
+    /// Every mined chunk not yet handed out, in write groups: call it after the last chunk
+    /// was mined.
+    pub fn remaining_groups(&mut self) -> Vec<WriteGroup> {
+        let mut pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        // By first hour: the chunks of one time range of several hosts' files come together.
+        pending.sort_by_key(|m| (m.hours.map_or(i64::MAX, |h| h.0), m.seq));
+        let mut groups: Vec<WriteGroup> = Vec::new();
+        let mut bytes = 0;
+        for mined in pending {
+            if groups.is_empty() || bytes >= self.group_bytes {
+                groups.push(WriteGroup {
+                    id: mined.seq,
+                    chunks: Vec::new(),
+                });
+                bytes = 0;
+            }
+            bytes += mined.bytes.max(1);
+            let Some(group) = groups.last_mut() else {
+                continue;
+            };
+            group.id = group.id.min(mined.seq);
+            group
+                .chunks
+                .push((self.chunks[mined.seq as usize].clone(), mined.templates));
+        }
+        groups
+    }
+
+    /// Merges the partials of every write group and commits the run as `process` does.
     pub fn finish(self, partials: Vec<ChunkPartial>) -> Result<ProcessSummary, EngineError> {
-        let seqs: BTreeSet<u64> = partials.iter().map(|p| p.seq).collect();
+        let written: usize = partials.iter().map(|p| p.seqs.len()).sum();
+        let seqs: BTreeSet<u64> = partials.iter().flat_map(|p| p.seqs.iter().copied()).collect();
         if self.next != self.chunks.len() as u64
-            || seqs.len() != partials.len()
+            || !self.pending.is_empty()
+            || seqs.len() != written
             || seqs.len() != self.chunks.len()
         {
             return Err(EngineError::Driver(format!(
-                "the run has {} chunks but {} were mined and {} distinct partials given",
+                "the run has {} chunks but {} were mined and {} distinct chunks written",
                 self.chunks.len(),
                 self.next,
                 seqs.len()

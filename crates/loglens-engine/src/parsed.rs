@@ -152,6 +152,13 @@ pub(crate) struct ParsedRecord {
     attrs: Range<usize>,
 }
 
+impl ParsedRecord {
+    /// Its timestamp.
+    pub(crate) fn ts(&self) -> Timestamp {
+        self.ts
+    }
+}
+
 /// The records of a chunk, as spans of its text.
 #[derive(Debug, Default)]
 pub(crate) struct ParsedRecords {

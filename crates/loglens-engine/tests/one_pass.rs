@@ -170,10 +170,12 @@ fn a_write_failure_ends_the_run_with_the_error() {
 }
 
 /// The distributed path in one process: chunks scanned in any order, mined in order, written
-/// in reverse order, gives `process`'s records, templates, checkpoints and counts.
+/// in groups in reverse order, gives `process`'s records, templates, checkpoints and counts.
 #[test]
 fn the_distributed_stages_give_what_process_gives() {
-    use loglens_engine::distributed::{scan_chunk, write_chunk, DistributedRun, WorkerContext};
+    use loglens_engine::distributed::{
+        decode, encode, scan_chunk, write_group, DistributedRun, WorkerContext,
+    };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     write_log(&log);
@@ -207,20 +209,26 @@ fn the_distributed_stages_give_what_process_gives() {
         })
         .collect();
     scans.sort_by_key(|s| s.0);
-    let ids: Vec<_> = scans
-        .iter()
-        .map(|(seq, scan, messages)| {
+    let mut groups = Vec::new();
+    for (seq, scan, messages) in &scans {
+        groups.extend(
             driver
                 .assign(*seq, scan, messages.iter().map(String::as_str))
-                .unwrap()
-        })
-        .collect();
+                .unwrap(),
+        );
+    }
+    groups.extend(driver.remaining_groups());
+    assert!(groups.len() > 1, "{} write groups", groups.len());
     let staged = driver.staged_dir().to_owned();
-    let partials: Vec<_> = specs
+    // Groups and partials travel encoded, as between a cluster's driver and workers.
+    let partials: Vec<_> = groups
         .iter()
-        .zip(&ids)
         .rev()
-        .map(|(spec, t)| write_chunk(spec, &context, t, &staged, "dist").unwrap())
+        .map(|group| {
+            let group = decode("group", &encode("group", group).unwrap()).unwrap();
+            let partial = write_group(&group, &context, &staged, "dist").unwrap();
+            decode("partial", &encode("partial", &partial).unwrap()).unwrap()
+        })
         .collect();
     let summary = driver.finish(partials).unwrap();
     assert_eq!(

@@ -3,6 +3,7 @@
 //! CLI does; engine errors become `loglens.LoglensError` with the CLI's messages.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use arrow_pyarrow::ToPyArrow;
 use loglens_core::format::ParseContext;
@@ -10,8 +11,8 @@ use loglens_core::template::{MinerConfig, TemplateMiner, TemplateStageState};
 use loglens_core::zone::LocalZone;
 use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::distributed::{
-    scan_chunk as scan_chunk_of, write_chunk as write_chunk_of, ChunkPartial, ChunkScan, ChunkSpec,
-    ChunkTemplates, DistributedRun, WorkerContext,
+    decode, encode, scan_chunk as scan_chunk_of, write_group as write_group_of, ChunkPartial, ChunkScan,
+    ChunkSpec, DistributedRun, WorkerContext, WriteGroup,
 };
 use loglens_engine::input::Parsers;
 use loglens_engine::{EngineError, ProcessOptions, ProcessRequest};
@@ -19,6 +20,10 @@ use loglens_store::{Labels, LineRange, RecordColumns};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 create_exception!(
     _engine,
@@ -135,6 +140,21 @@ struct WorkerSpec {
 }
 
 impl WorkerSpec {
+    /// The context of the worker spec `json`, built once per process: every task of a run
+    /// ships the same spec, and building parsers compiles every format's regex.
+    fn context_of(json: &str) -> PyResult<Arc<WorkerContext>> {
+        static BUILT: Mutex<Option<(String, Arc<WorkerContext>)>> = Mutex::new(None);
+        let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((spec, context)) = built.as_ref() {
+            if spec == json {
+                return Ok(Arc::clone(context));
+            }
+        }
+        let context = Arc::new(from_json::<WorkerSpec>("worker", json)?.context()?);
+        *built = Some((json.to_owned(), Arc::clone(&context)));
+        Ok(context)
+    }
+
     fn context(&self) -> PyResult<WorkerContext> {
         let config = load_config(self.config.clone())?;
         Ok(WorkerContext {
@@ -144,13 +164,6 @@ impl WorkerSpec {
             bucket_secs: self.bucket_secs,
         })
     }
-}
-
-/// A scanned chunk as it travels from a worker to the driver.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Scanned {
-    scan: ChunkScan,
-    messages: Vec<String>,
 }
 
 /// The driver of a distributed run: plans chunks, gives their messages template ids in input
@@ -234,27 +247,46 @@ impl Run {
         self.active()?.chunks().iter().map(to_json).collect()
     }
 
-    /// Gives chunk `seq`'s scanned messages (what `scan_chunk` returned) their template ids;
-    /// chunks must come in order. Returns what `write_chunk` takes (JSON text).
-    fn assign(&mut self, py: Python<'_>, seq: u64, scanned: &str) -> PyResult<String> {
+    /// Gives chunk `seq`'s scanned messages (what `scan_chunk` returned: its scan and its
+    /// messages) their template ids; chunks must come in order. Returns the write groups now
+    /// ready (encoded, what `write_group` takes), often none.
+    fn assign<'py>(
+        &mut self,
+        py: Python<'py>,
+        seq: u64,
+        scan: &str,
+        messages: &[u8],
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let run = self.run.as_mut().ok_or_else(finished)?;
-        py.detach(|| {
-            let scanned: Scanned = from_json("scanned chunk", scanned)?;
-            let templates = run
-                .assign(seq, &scanned.scan, scanned.messages.iter().map(String::as_str))
+        let groups = py.detach(|| {
+            let scan: ChunkScan = from_json("chunk scan", scan)?;
+            let messages = std::str::from_utf8(messages)
+                .map_err(|e| LoglensError::new_err(format!("chunk {seq}: messages are not UTF-8: {e}")))?;
+            let groups = run
+                .assign(seq, &scan, messages.split_terminator('\n'))
                 .map_err(|e| engine_err("mining templates", e))?;
-            to_json(&templates)
-        })
+            encode_groups(&groups)
+        })?;
+        Ok(groups.iter().map(|g| PyBytes::new(py, g)).collect())
     }
 
-    /// Merges the partials `write_chunk` returned (one per chunk) and commits the run;
+    /// The write groups of every chunk mined and not yet handed out: call it after the last
+    /// `assign`.
+    fn remaining_groups<'py>(&mut self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let run = self.run.as_mut().ok_or_else(finished)?;
+        let groups = encode_groups(&run.remaining_groups())?;
+        Ok(groups.iter().map(|g| PyBytes::new(py, g)).collect())
+    }
+
+    /// Merges the partials `write_group` returned (one per group) and commits the run;
     /// returns its summary as JSON text.
-    fn finish(&mut self, py: Python<'_>, partials: Vec<String>) -> PyResult<String> {
+    fn finish(&mut self, py: Python<'_>, partials: Vec<Bound<'_, PyBytes>>) -> PyResult<String> {
         let run = self.run.take().ok_or_else(finished)?;
+        let partials: Vec<Vec<u8>> = partials.iter().map(|p| p.as_bytes().to_vec()).collect();
         py.detach(|| {
             let partials: Vec<ChunkPartial> = partials
                 .iter()
-                .map(|p| from_json("chunk partial", p))
+                .map(|p| decode("chunk partial", p).map_err(|e| engine_err("processing stopped", e)))
                 .collect::<PyResult<_>>()?;
             let summary = run
                 .finish(partials)
@@ -275,44 +307,56 @@ impl Run {
     }
 }
 
+fn encode_groups(groups: &[WriteGroup]) -> PyResult<Vec<Vec<u8>>> {
+    groups
+        .iter()
+        .map(|g| encode("write group", g).map_err(|e| engine_err("mining templates", e)))
+        .collect()
+}
+
 fn finished() -> PyErr {
     LoglensError::new_err("the run is finished or aborted")
 }
 
-/// A worker's first step: reads the chunk and returns its line counts and messages in order
-/// (JSON text), for the driver's `Run.assign`.
+/// A worker's first step: reads the chunk and returns its scan (JSON text: line counts and
+/// hours) and its messages in order, each ended by a newline (a message is a record's first
+/// line), for the driver's `Run.assign`.
 #[pyfunction]
-fn scan_chunk(py: Python<'_>, worker: &str, chunk: &str) -> PyResult<String> {
-    py.detach(|| {
-        let context = from_json::<WorkerSpec>("worker", worker)?.context()?;
+fn scan_chunk<'py>(py: Python<'py>, worker: &str, chunk: &str) -> PyResult<(String, Bound<'py, PyBytes>)> {
+    let (scan, messages) = py.detach(|| {
+        let context = WorkerSpec::context_of(worker)?;
         let spec: ChunkSpec = from_json("chunk", chunk)?;
         let mut messages = Vec::new();
-        let scan = scan_chunk_of(&spec, &context, &mut |m| messages.push(m.to_owned()))
-            .map_err(|e| engine_err("processing stopped", e))?;
-        to_json(&Scanned { scan, messages })
-    })
+        let scan = scan_chunk_of(&spec, &context, &mut |m| {
+            messages.extend_from_slice(m.as_bytes());
+            messages.push(b'\n');
+        })
+        .map_err(|e| engine_err("processing stopped", e))?;
+        Ok::<_, PyErr>((to_json(&scan)?, messages))
+    })?;
+    Ok((scan, PyBytes::new(py, &messages)))
 }
 
-/// A worker's second step: writes the chunk's records with the ids the driver gave them
-/// into the run's staging directory and returns its partial (JSON text). Running it again
-/// for the same chunk (a retried task) replaces its files.
+/// A worker's second step: writes a group of chunks' records (what `Run.assign` gave) with
+/// the ids the driver gave them into the run's staging directory and returns its partial
+/// (encoded, for `Run.finish`). Running it again for the same group (a retried task) replaces
+/// its files.
 #[pyfunction]
-fn write_chunk(
-    py: Python<'_>,
+fn write_group<'py>(
+    py: Python<'py>,
     worker: &str,
-    chunk: &str,
-    templates: &str,
+    group: &[u8],
     staged_dir: PathBuf,
     run_id: &str,
-) -> PyResult<String> {
-    py.detach(|| {
-        let context = from_json::<WorkerSpec>("worker", worker)?.context()?;
-        let spec: ChunkSpec = from_json("chunk", chunk)?;
-        let templates: ChunkTemplates = from_json("chunk templates", templates)?;
-        let partial = write_chunk_of(&spec, &context, &templates, &staged_dir, run_id)
-            .map_err(|e| engine_err("processing stopped", e))?;
-        to_json(&partial)
-    })
+) -> PyResult<Bound<'py, PyBytes>> {
+    let partial = py.detach(|| {
+        let context = WorkerSpec::context_of(worker)?;
+        let fail = |e| engine_err("processing stopped", e);
+        let group: WriteGroup = decode("write group", group).map_err(fail)?;
+        let partial = write_group_of(&group, &context, &staged_dir, run_id).map_err(fail)?;
+        encode("chunk partial", &partial).map_err(fail)
+    })?;
+    Ok(PyBytes::new(py, &partial))
 }
 
 /// Runs `loglens detect` over a data directory; returns the summary as JSON text.
@@ -418,6 +462,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TemplateStage>()?;
     m.add_class::<Run>()?;
     m.add_function(wrap_pyfunction!(scan_chunk, m)?)?;
-    m.add_function(wrap_pyfunction!(write_chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(write_group, m)?)?;
     Ok(())
 }
