@@ -32,6 +32,7 @@ class ClusterError(RuntimeError):
 
 class Pending(Protocol):
     def result(self) -> Any: ...
+    def done(self) -> bool: ...
 
 
 class Executor(Protocol):
@@ -111,15 +112,22 @@ def run_distributed(job: Job, ex: Executor, window: int = 8) -> dict[str, Any]:
         def write(groups: list[bytes]) -> None:
             writes.extend(ex.submit(write_group, worker, g, staged, run_id) for g in groups)
 
+        def absorb(wait: bool) -> None:
+            # Partials are merged as groups finish, so little is left to merge at the end.
+            for w in [w for w in writes if wait or w.done()]:
+                run.absorb(w.result())
+                writes.remove(w)
+
         for seq in range(len(chunks)):
             for ahead in range(seq, min(seq + window, len(chunks))):
                 if ahead not in scans:
                     scans[ahead] = ex.submit(scan_chunk, worker, chunks[ahead])
             scan, messages = scans.pop(seq).result()
             write(run.assign(seq, scan, messages))
+            absorb(wait=False)
         write(run.remaining_groups())
-        partials = [w.result() for w in writes]
-        return json.loads(run.finish(partials))
+        absorb(wait=True)
+        return json.loads(run.finish())
     finally:
         run.abort()  # after finish() this does nothing; after an error it releases the lock
 
@@ -217,6 +225,12 @@ class _RayPending:
         import ray  # noqa: PLC0415 (optional: only --engine ray needs it)
 
         return ray.get(self.ref)
+
+    def done(self) -> bool:
+        import ray  # noqa: PLC0415 (optional: only --engine ray needs it)
+
+        ready, _ = ray.wait([self.ref], timeout=0)
+        return bool(ready)
 
 
 class _RayExecutor:

@@ -334,8 +334,6 @@ pub struct DistributedRun {
     next_line: Vec<u64>,
     /// The next chunk to mine.
     next: u64,
-    /// Width of the metric partials' buckets.
-    bucket_secs: i64,
     /// Mined chunks not yet handed out in a [`WriteGroup`].
     pending: Vec<Mined>,
     /// Content bytes of `pending`.
@@ -343,6 +341,11 @@ pub struct DistributedRun {
     /// Bytes of a write group, and of mined chunks held back to form groups.
     group_bytes: u64,
     window_bytes: u64,
+    /// Chunks whose partials were absorbed.
+    written: BTreeSet<u64>,
+    /// The absorbed partials, merged.
+    tally: TemplateTally,
+    metrics: MetricPartial,
     started: Instant,
 }
 
@@ -379,11 +382,13 @@ impl DistributedRun {
             plan_of: Vec::new(),
             next_line: Vec::new(),
             next: 0,
-            bucket_secs: options.bucket_secs,
             pending: Vec::new(),
             pending_bytes: 0,
             group_bytes: options.chunk_bytes as u64 * GROUP_CHUNKS,
             window_bytes: options.chunk_bytes as u64 * GROUP_CHUNKS * WINDOW_GROUPS,
+            written: BTreeSet::new(),
+            tally: TemplateTally::default(),
+            metrics: MetricPartial::new(options.bucket_secs),
             started,
         };
         for (p, plan) in plans.iter_mut().enumerate() {
@@ -566,43 +571,44 @@ impl DistributedRun {
         groups
     }
 
-    /// Merges the partials of every write group and commits the run as `process` does.
-    pub fn finish(self, partials: Vec<ChunkPartial>) -> Result<ProcessSummary, EngineError> {
-        let written: usize = partials.iter().map(|p| p.seqs.len()).sum();
-        let seqs: BTreeSet<u64> = partials.iter().flat_map(|p| p.seqs.iter().copied()).collect();
+    /// Merges a write group's partial into the run's, as soon as the group is written (so
+    /// the driver merges while workers still write, not all at the end). A chunk written twice
+    /// is an error.
+    pub fn absorb(&mut self, partial: ChunkPartial) -> Result<(), EngineError> {
+        for &seq in &partial.seqs {
+            if !self.written.insert(seq) {
+                return Err(EngineError::Driver(format!("chunk {seq} was written twice")));
+            }
+        }
+        self.start.summary.merge(partial.stats);
+        self.tally.merge(partial.tally);
+        self.metrics.merge(partial.metrics)?;
+        Ok(())
+    }
+
+    /// Commits the run as `process` does, once every chunk was mined and its partial absorbed.
+    pub fn finish(self) -> Result<ProcessSummary, EngineError> {
         if self.next != self.chunks.len() as u64
             || !self.pending.is_empty()
-            || seqs.len() != written
-            || seqs.len() != self.chunks.len()
+            || self.written.len() != self.chunks.len()
         {
             return Err(EngineError::Driver(format!(
-                "the run has {} chunks but {} were mined and {} distinct chunks written",
+                "the run has {} chunks but {} were mined and {} written",
                 self.chunks.len(),
                 self.next,
-                seqs.len()
+                self.written.len()
             )));
         }
         let RunStart {
             staging,
             checkpoints,
-            mut summary,
+            summary,
             miner,
         } = self.start;
-        let mut tally = TemplateTally::default();
-        let mut metrics: Option<MetricPartial> = None;
-        for partial in partials {
-            summary.merge(partial.stats);
-            tally.merge(partial.tally);
-            match &mut metrics {
-                None => metrics = Some(partial.metrics),
-                Some(all) => all.merge(partial.metrics)?,
-            }
-        }
-        let metrics = metrics.unwrap_or_else(|| MetricPartial::new(self.bucket_secs));
         let output = RunOutput {
-            tally,
+            tally: self.tally,
             mined: miner,
-            metrics,
+            metrics: self.metrics,
         };
         staging.commit(self.plans, checkpoints, output, summary, self.started)
     }

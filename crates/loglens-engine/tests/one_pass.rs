@@ -221,16 +221,16 @@ fn the_distributed_stages_give_what_process_gives() {
     assert!(groups.len() > 1, "{} write groups", groups.len());
     let staged = driver.staged_dir().to_owned();
     // Groups and partials travel encoded, as between a cluster's driver and workers.
-    let partials: Vec<_> = groups
-        .iter()
-        .rev()
-        .map(|group| {
-            let group = decode("group", &encode("group", group).unwrap()).unwrap();
-            let partial = write_group(&group, &context, &staged, "dist").unwrap();
-            decode("partial", &encode("partial", &partial).unwrap()).unwrap()
-        })
-        .collect();
-    let summary = driver.finish(partials).unwrap();
+    for group in groups.iter().rev() {
+        let group = decode("group", &encode("group", group).unwrap()).unwrap();
+        let partial = write_group(&group, &context, &staged, "dist").unwrap();
+        let again = decode("partial", &encode("partial", &partial).unwrap()).unwrap();
+        driver.absorb(again).unwrap();
+        // A group's partial absorbed twice (a task that ran twice) is refused.
+        let twice = decode("partial", &encode("partial", &partial).unwrap()).unwrap();
+        assert!(driver.absorb(twice).is_err());
+    }
+    let summary = driver.finish().unwrap();
     assert_eq!(
         (
             summary.lines,

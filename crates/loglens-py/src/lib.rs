@@ -11,8 +11,8 @@ use loglens_core::template::{MinerConfig, TemplateMiner, TemplateStageState};
 use loglens_core::zone::LocalZone;
 use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::distributed::{
-    decode, encode, scan_chunk as scan_chunk_of, write_group as write_group_of, ChunkPartial, ChunkScan,
-    ChunkSpec, DistributedRun, WorkerContext, WriteGroup,
+    decode, encode, scan_chunk as scan_chunk_of, write_group as write_group_of, ChunkScan, ChunkSpec,
+    DistributedRun, WorkerContext, WriteGroup,
 };
 use loglens_engine::input::Parsers;
 use loglens_engine::{EngineError, ProcessOptions, ProcessRequest};
@@ -278,19 +278,22 @@ impl Run {
         Ok(groups.iter().map(|g| PyBytes::new(py, g)).collect())
     }
 
-    /// Merges the partials `write_group` returned (one per group) and commits the run;
-    /// returns its summary as JSON text.
-    fn finish(&mut self, py: Python<'_>, partials: Vec<Bound<'_, PyBytes>>) -> PyResult<String> {
-        let run = self.run.take().ok_or_else(finished)?;
-        let partials: Vec<Vec<u8>> = partials.iter().map(|p| p.as_bytes().to_vec()).collect();
+    /// Merges the partial a `write_group` returned into the run's, as soon as it is there.
+    fn absorb(&mut self, py: Python<'_>, partial: &[u8]) -> PyResult<()> {
+        let run = self.run.as_mut().ok_or_else(finished)?;
         py.detach(|| {
-            let partials: Vec<ChunkPartial> = partials
-                .iter()
-                .map(|p| decode("chunk partial", p).map_err(|e| engine_err("processing stopped", e)))
-                .collect::<PyResult<_>>()?;
-            let summary = run
-                .finish(partials)
-                .map_err(|e| engine_err("processing stopped", e))?;
+            let fail = |e| engine_err("processing stopped", e);
+            run.absorb(decode("chunk partial", partial).map_err(fail)?)
+                .map_err(fail)
+        })
+    }
+
+    /// Commits the run once every group's partial was absorbed; returns its summary as JSON
+    /// text.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<String> {
+        let run = self.run.take().ok_or_else(finished)?;
+        py.detach(|| {
+            let summary = run.finish().map_err(|e| engine_err("processing stopped", e))?;
             to_json(&summary)
         })
     }
@@ -339,7 +342,7 @@ fn scan_chunk<'py>(py: Python<'py>, worker: &str, chunk: &str) -> PyResult<(Stri
 
 /// A worker's second step: writes a group of chunks' records (what `Run.assign` gave) with
 /// the ids the driver gave them into the run's staging directory and returns its partial
-/// (encoded, for `Run.finish`). Running it again for the same group (a retried task) replaces
+/// (encoded, for `Run.absorb`). Running it again for the same group (a retried task) replaces
 /// its files.
 #[pyfunction]
 fn write_group<'py>(
