@@ -98,6 +98,10 @@ pub struct Floors {
     pub min_bucket_volume: f64,
     /// Fewest records per bucket on average for a series' volume to be judged.
     pub min_mean_volume: f64,
+    /// Fewest records per bucket on average for a fall of a series' volume (Poisson scan) to
+    /// be judged: a host logging a line a minute that stops for an hour is an outage, while a
+    /// rise on so sparse a series is any record at all.
+    pub min_mean_volume_for_falls: f64,
     /// Smallest rise of an error rate (absolute, 0.05 = 5 points) that matters.
     pub min_error_rate_rise: f64,
     /// Fewest errors in a bucket (or a Poisson window) that matter.
@@ -118,6 +122,7 @@ impl Default for Floors {
             min_latency_records: 100.0,
             min_bucket_volume: 10.0,
             min_mean_volume: 1.0,
+            min_mean_volume_for_falls: 0.25,
             min_error_rate_rise: 0.05,
             min_errors: 3.0,
             min_latency_factor: 3.0,
@@ -134,6 +139,7 @@ impl Floors {
             ("min_latency_records", f.min_latency_records),
             ("min_bucket_volume", f.min_bucket_volume),
             ("min_mean_volume", f.min_mean_volume),
+            ("min_mean_volume_for_falls", f.min_mean_volume_for_falls),
             ("min_error_rate_rise", f.min_error_rate_rise),
             ("min_errors", f.min_errors),
         ] {
@@ -257,11 +263,23 @@ impl DetectConfig {
                 "must list 1 to 1440 buckets, at least one",
             ));
         }
+        if p.fall_windows.iter().any(|&w| w == 0 || w > MAX_POISSON_WINDOW) {
+            return Err(range(
+                &format!("{prefix}poisson.fall_windows"),
+                "must list 1 to 1440 buckets",
+            ));
+        }
         if p.halflife == 0 {
             return Err(range(&format!("{prefix}poisson.halflife"), "must be at least 1"));
         }
         if p.min_ratio.is_nan() || p.min_ratio < 1.0 || p.min_ratio.is_infinite() {
             return Err(range(&format!("{prefix}poisson.min_ratio"), "must be at least 1"));
+        }
+        if p.fall_min_ratio.is_nan() || p.fall_min_ratio < 1.0 || p.fall_min_ratio.is_infinite() {
+            return Err(range(
+                &format!("{prefix}poisson.fall_min_ratio"),
+                "must be at least 1",
+            ));
         }
         if self.silence.min_missing == 0 {
             return Err(range(
@@ -483,6 +501,13 @@ pub struct PoissonConfig {
     /// Window lengths in buckets tested at each bucket (default `[1, 2, 4, 8, 16]`): short
     /// ones catch sharp changes on busy series, long ones weak changes on quiet series.
     pub windows: Vec<usize>,
+    /// Longer windows tested for falls only (default `[32, 64]`): a quiet host that stops
+    /// logging at night (a line or two a minute) proves nothing in 16 minutes, and rises over
+    /// an hour are slow drifts, not incidents.
+    pub fall_windows: Vec<usize>,
+    /// Smallest fall, as expected over observed, that `fall_windows` may fire on (default 4),
+    /// over the window and over its last quarter.
+    pub fall_min_ratio: f64,
     /// Buckets after which a past bucket weighs half in the baseline (default 60).
     pub halflife: u32,
     /// Buckets of history needed before it may fire (default 30).
@@ -506,6 +531,8 @@ impl Default for PoissonConfig {
         PoissonConfig {
             enabled: true,
             windows: vec![1, 2, 4, 8, 16],
+            fall_windows: vec![32, 64],
+            fall_min_ratio: 4.0,
             halflife: 60,
             min_history: 30,
             threshold: 7.0,

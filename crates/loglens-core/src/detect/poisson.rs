@@ -70,7 +70,14 @@ pub struct PoissonScan {
 impl PoissonScan {
     /// A detector with no history.
     pub fn new(config: &PoissonConfig) -> PoissonScan {
-        let longest = config.windows.iter().copied().max().unwrap_or(1).max(1);
+        let longest = config
+            .windows
+            .iter()
+            .chain(&config.fall_windows)
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1);
         PoissonScan {
             config: config.clone(),
             decay: 0.5_f64.powf(1.0 / f64::from(config.halflife.max(1))),
@@ -141,7 +148,9 @@ impl PoissonScan {
             count > rate * exposure && poisson_tail_log10(count, rate * exposure) >= CURRENT_EVIDENCE;
         let current_down = count < rate * exposure;
         let mut best: Option<(f64, f64, f64, usize)> = None;
-        for &w in &self.config.windows {
+        let both_ways = self.config.windows.iter().map(|&w| (w, true));
+        let falls_only = self.config.fall_windows.iter().map(|&w| (w, false));
+        for (w, may_rise) in both_ways.chain(falls_only) {
             let w = w.max(1);
             if w > self.recent.len() {
                 continue;
@@ -156,8 +165,14 @@ impl PoissonScan {
             if e <= 0.0 || mu.is_nan() || mu <= 0.0 {
                 continue;
             }
-            let up = k > mu && current_up && k >= mu * self.config.min_ratio;
-            let down = k < mu && current_down && k * self.config.min_ratio <= mu;
+            let up = may_rise && k > mu && current_up && k >= mu * self.config.min_ratio;
+            let down = k < mu
+                && current_down
+                && if may_rise {
+                    k * self.config.min_ratio <= mu
+                } else {
+                    self.fall_holds(rate, w, k, mu)
+                };
             if !(up || down) {
                 continue;
             }
@@ -170,6 +185,23 @@ impl PoissonScan {
             Some((score, k, e, w)) => self.verdict(score, rate, k, e, w),
             None => self.verdict(0.0, rate, count, exposure, 1),
         }
+    }
+
+    /// Whether a fall over a long (falls-only) window of `w` buckets holding `k` events where
+    /// `mu` were expected is an outage: down to `fall_min_ratio` of the expected, and still
+    /// so over its last quarter. The baseline lags a daily curve's evening decline by about
+    /// half (not a quarter), and an hour-long window reaching back into a silence that has
+    /// ended would otherwise keep firing on every empty bucket of a sparse series.
+    fn fall_holds(&self, rate: f64, w: usize, k: f64, mu: f64) -> bool {
+        let ratio = self.config.fall_min_ratio;
+        let quarter = (w / 4).max(1);
+        let (k_recent, e_recent) = self
+            .recent
+            .iter()
+            .rev()
+            .take(quarter)
+            .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x));
+        k * ratio <= mu && k_recent * ratio <= rate * e_recent
     }
 
     fn verdict(&self, score: f64, rate: f64, k: f64, e: f64, w: usize) -> ScanVerdict {
@@ -306,6 +338,56 @@ mod tests {
             })
             .unwrap();
         assert!(first - 120 <= 16, "fired after {} buckets", first - 120);
+    }
+
+    /// About a line a minute, as a quiet host logs at night (mean 1).
+    fn sparse(i: i64) -> f64 {
+        [1.0, 2.0, 0.0, 1.0, 1.0, 0.0, 2.0, 1.0][(i % 8) as usize]
+    }
+
+    #[test]
+    fn a_sparse_series_silent_for_an_hour_fires_and_stops_once_lines_come_back() {
+        let mut d = PoissonScan::new(&PoissonConfig::default());
+        for i in 0..240 {
+            assert!(
+                d.observe_count(at(i), sparse(i), 1.0).verdict.severity.is_none(),
+                "bucket {i}"
+            );
+        }
+        // 16 silent minutes prove nothing at a line a minute (e^-16 is short of 10^-7), a
+        // longer window does.
+        let fired: Vec<(i64, usize)> = (240..300)
+            .filter_map(|i| {
+                let v = d.observe_count(at(i), 0.0, 1.0);
+                v.verdict.severity.map(|_| (i, v.window))
+            })
+            .collect();
+        assert!(
+            fired.first().is_some_and(|&(i, w)| i > 256 && w >= 32),
+            "{fired:?}"
+        );
+        // Lines come back: the hour-long window still holds the silence, its last quarter
+        // no longer does, so an empty bucket of the sparse series is not an outage.
+        for i in 300..360 {
+            let v = d.observe_count(at(i), sparse(i), 1.0);
+            assert!(i < 320 || v.verdict.severity.is_none(), "bucket {i}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn half_the_traffic_for_an_hour_is_not_an_outage() {
+        let mut d = PoissonScan::new(&PoissonConfig::default());
+        for i in 0..240 {
+            d.observe_count(at(i), steady(4.0, i), 1.0);
+        }
+        // An evening decline the baseline lags: half the expected for an hour.
+        for i in 240..300 {
+            let v = d.observe_count(at(i), steady(2.0, i), 1.0);
+            assert!(
+                v.verdict.severity.is_none() || v.window <= 16,
+                "bucket {i}: {v:?}"
+            );
+        }
     }
 
     #[test]

@@ -681,14 +681,15 @@ fn judge(
         Metric::Volume => volume,
         _ => cell.value(metric)?,
     };
-    let open = match (&mut watch.gate, &watch.judge) {
+    let (open, open_for_falls) = match (&mut watch.gate, &watch.judge) {
         (Some(gate), _) => {
             let open = gate.open(floors.min_mean_volume);
+            let open_for_falls = gate.open(floors.min_mean_volume_for_falls);
             gate.add(volume);
-            open
+            (open, open_for_falls)
         }
-        (None, Judge::Poisson(_)) => volume >= f64::MIN_POSITIVE,
-        (None, Judge::Vote(_)) => volume >= floors.min_bucket_volume,
+        (None, Judge::Poisson(_)) => (volume >= f64::MIN_POSITIVE, false),
+        (None, Judge::Vote(_)) => (volume >= floors.min_bucket_volume, false),
     };
     if metric != Metric::Volume && !open {
         return None;
@@ -705,7 +706,8 @@ fn judge(
             let material = metric != Metric::ErrorRate
                 || (s.count >= floors.min_errors
                     && s.observed() - s.verdict.expected >= floors.min_error_rate_rise);
-            if open && s.verdict.severity.is_some() && material {
+            let fall = s.observed() < s.verdict.expected;
+            if (open || (fall && open_for_falls)) && s.verdict.severity.is_some() && material {
                 out.push(anomaly(DetectorKind::Poisson, s.observed(), s.verdict));
             }
         }
