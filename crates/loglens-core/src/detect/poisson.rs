@@ -155,12 +155,7 @@ impl PoissonScan {
             if w > self.recent.len() {
                 continue;
             }
-            let (k, e) = self
-                .recent
-                .iter()
-                .rev()
-                .take(w)
-                .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x));
+            let (k, e) = self.last(w);
             let mu = rate * e;
             if e <= 0.0 || mu.is_nan() || mu <= 0.0 {
                 continue;
@@ -194,14 +189,17 @@ impl PoissonScan {
     /// ended would otherwise keep firing on every empty bucket of a sparse series.
     fn fall_holds(&self, rate: f64, w: usize, k: f64, mu: f64) -> bool {
         let ratio = self.config.fall_min_ratio;
-        let quarter = (w / 4).max(1);
-        let (k_recent, e_recent) = self
-            .recent
+        let (k_recent, e_recent) = self.last((w / 4).max(1));
+        k * ratio <= mu && k_recent * ratio <= rate * e_recent
+    }
+
+    /// Events and exposure of the last `w` buckets.
+    fn last(&self, w: usize) -> (f64, f64) {
+        self.recent
             .iter()
             .rev()
-            .take(quarter)
-            .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x));
-        k * ratio <= mu && k_recent * ratio <= rate * e_recent
+            .take(w)
+            .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x))
     }
 
     fn verdict(&self, score: f64, rate: f64, k: f64, e: f64, w: usize) -> ScanVerdict {
