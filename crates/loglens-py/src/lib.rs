@@ -167,7 +167,7 @@ impl WorkerSpec {
 }
 
 /// The driver of a distributed run: plans chunks, gives their messages template ids in input
-/// order and commits, exactly as `process` does; workers run `scan_chunk` and `write_chunk`.
+/// order and commits, exactly as `process` does; workers run `scan_chunk` and `write_group`.
 #[pyclass]
 struct Run {
     run: Option<DistributedRun>,
