@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{json_of, loglens, parquet_files, process_json, stored_lines};
+use common::{copy_dir, json_of, loglens, parquet_files, process_json, stored_lines};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 
@@ -113,19 +113,6 @@ fn process_and_detect(data: &Path, log: &Path) -> Value {
         summary.remove("elapsed_secs");
     }
     summary
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
 }
 
 /// Every row of every Parquet file below `dir`, as text, sorted: the dataset as a multiset.

@@ -6,25 +6,12 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use common::{json_of, loglens, read_dataset, strings, u64s};
+use common::{copy_dir, json_of, loglens, read_dataset, strings, u64s};
 use serde_json::Value;
 
 /// Buckets after an incident's last one during which it may still grow (merge gap + 1), in
 /// seconds at the default 1-minute buckets.
 const REACH_SECS: i64 = 6 * 60;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
-}
 
 /// `loglens detect --json` on `data`: its incidents.
 fn incidents(data: &Path) -> Vec<Value> {

@@ -146,3 +146,17 @@ pub fn stored_lines(data: &Path) -> std::collections::BTreeMap<(String, u64), us
     }
     stored
 }
+
+/// Copies the directory tree `from` to `to` (a data directory, to run a command on a copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
