@@ -32,7 +32,7 @@ const SECS_PER_DAY: i64 = 86_400;
 const US_PER_SEC: i64 = 1_000_000;
 
 /// The version of the serialized form; a partial of another version is refused, not guessed at.
-pub const PARTIAL_VERSION: u32 = 2;
+pub const PARTIAL_VERSION: u32 = 3;
 
 /// Why partials could not be merged or restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,14 +133,6 @@ struct LatencyKey {
     host: Option<LabelId>,
 }
 
-/// The latencies of one (bucket, service, host): the sketch the metrics read, and the exact
-/// values (by bit pattern, so any f64 keys a map) the latency rollups hold.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct LatencyCell {
-    sketch: LatencySketch,
-    exact: HashMap<u64, u64>,
-}
-
 /// One template's records in one bucket, with the worst level among them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemplateBucket {
@@ -200,7 +192,10 @@ pub struct MetricPartial {
     labels: LabelInterner,
     counts: HashMap<CountKey, CountCell>,
     templates: HashMap<TemplateKey, TemplateCell>,
-    latency: HashMap<LatencyKey, LatencyCell>,
+    /// The latencies of each (bucket, service, host) as a sketch, which the metrics and the
+    /// latency rollups read: exact values per cell grew with the records (125 MB for 10M lines)
+    /// where a sketch holds a few dozen bins.
+    latency: HashMap<LatencyKey, LatencySketch>,
     /// The oldest bucket held (every record has a count cell), so a watermark that completes
     /// nothing costs nothing.
     oldest: Option<i64>,
@@ -341,9 +336,7 @@ impl MetricPartial {
                 service: labels.service,
                 host: labels.host,
             };
-            let cell = self.latency.entry(key).or_default();
-            cell.sketch.add(ms);
-            *cell.exact.entry(ms.to_bits()).or_default() += 1;
+            self.latency.entry(key).or_default().add(ms);
         }
     }
 
@@ -397,11 +390,7 @@ impl MetricPartial {
                 host: id(k.host),
                 ..k
             };
-            let cell = self.latency.entry(key).or_default();
-            cell.sketch.merge(&c.sketch);
-            for (bits, n) in c.exact {
-                *cell.exact.entry(bits).or_default() += n;
-            }
+            self.latency.entry(key).or_default().merge(&c);
         }
         Ok(())
     }
@@ -486,7 +475,7 @@ impl MetricPartial {
         }
         for (k, c) in &self.latency {
             for ids in families(k.service, k.host, None).into_iter().flatten() {
-                cells.entry((ids, k.bucket)).or_default().latency.merge(&c.sketch);
+                cells.entry((ids, k.bucket)).or_default().latency.merge(c);
             }
         }
         for (k, c) in &self.templates {
@@ -537,17 +526,11 @@ impl MetricPartial {
                 .map(|(k, &c)| ((k.bucket, k.template, labels(k.labels)), c))
                 .collect(),
             latency: (self.latency.iter())
-                .map(|(k, c)| {
-                    let exact: BTreeMap<u64, u64> = c.exact.iter().map(|(&b, &n)| (b, n)).collect();
-                    ((k.bucket, name(k.service), name(k.host)), (&c.sketch, exact))
-                })
+                .map(|(k, c)| ((k.bucket, name(k.service), name(k.host)), c))
                 .collect(),
         }
     }
 }
-
-/// A latency cell's sketch and exact values (by bit pattern), in order.
-type NamedLatency<'a> = (&'a LatencySketch, BTreeMap<u64, u64>);
 
 type NamedLabels<'a> = (Option<&'a str>, Option<&'a str>, Option<Level>, Option<&'a str>);
 
@@ -557,7 +540,7 @@ struct Normalized<'a> {
     latest: Option<Timestamp>,
     counts: BTreeMap<(i64, NamedLabels<'a>, Option<u16>), CountCell>,
     templates: BTreeMap<(i64, u64, NamedLabels<'a>), TemplateCell>,
-    latency: BTreeMap<(i64, Option<&'a str>, Option<&'a str>), NamedLatency<'a>>,
+    latency: BTreeMap<(i64, Option<&'a str>, Option<&'a str>), &'a LatencySketch>,
 }
 
 impl PartialEq for MetricPartial {
@@ -575,7 +558,7 @@ pub struct RollupDays<'a> {
     partial: &'a MetricPartial,
     counts: Peekable<std::vec::IntoIter<(&'a CountKey, &'a CountCell)>>,
     templates: Peekable<std::vec::IntoIter<(&'a TemplateKey, &'a TemplateCell)>>,
-    latency: Peekable<std::vec::IntoIter<(&'a LatencyKey, &'a LatencyCell)>>,
+    latency: Peekable<std::vec::IntoIter<(&'a LatencyKey, &'a LatencySketch)>>,
 }
 
 impl Iterator for RollupDays<'_> {
@@ -632,9 +615,7 @@ impl Iterator for RollupDays<'_> {
             (self.latency).next_if(|(k, _)| room(out.latency.len()) && day_of(k.bucket) == day)
         {
             let (service, host) = (p.shared_label(k.service), p.shared_label(k.host));
-            let mut exact: Vec<(f64, u64)> = c.exact.iter().map(|(&b, &n)| (f64::from_bits(b), n)).collect();
-            exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-            for (latency_ms, records) in exact {
+            for (latency_ms, records) in c.bins() {
                 out.latency.push(LatencyRow {
                     ts: Timestamp::from_secs(k.bucket),
                     service: service.clone(),
@@ -726,8 +707,6 @@ struct LatencyEntry {
     service: Option<LabelId>,
     host: Option<LabelId>,
     sketch: LatencySketch,
-    /// (latency bit pattern, records), sorted; bits because JSON has no NaN.
-    exact: Vec<(u64, u64)>,
 }
 
 impl From<Labels> for LabelEntry {
@@ -801,16 +780,11 @@ impl Serialize for MetricPartial {
             last_us: c.last.0,
         };
         snapshot.serialize_field("templates", &SeqOf(|| templates.iter().map(template_entry)))?;
-        let latency_entry = |&(k, c): &(&LatencyKey, &LatencyCell)| {
-            let mut exact: Vec<(u64, u64)> = c.exact.iter().map(|(&b, &n)| (b, n)).collect();
-            exact.sort_unstable();
-            LatencyEntry {
-                bucket: k.bucket,
-                service: k.service,
-                host: k.host,
-                sketch: c.sketch.clone(),
-                exact,
-            }
+        let latency_entry = |&(k, c): &(&LatencyKey, &LatencySketch)| LatencyEntry {
+            bucket: k.bucket,
+            service: k.service,
+            host: k.host,
+            sketch: c.clone(),
         };
         snapshot.serialize_field("latency", &SeqOf(|| latency.iter().map(latency_entry)))?;
         snapshot.end()
@@ -893,11 +867,7 @@ impl TryFrom<Snapshot> for MetricPartial {
                 service: labels.service,
                 host: labels.host,
             };
-            let cell = LatencyCell {
-                sketch: e.sketch,
-                exact: e.exact.into_iter().collect(),
-            };
-            p.latency.insert(key, cell);
+            p.latency.insert(key, e.sketch);
         }
         p.oldest = p.counts.keys().map(|k| k.bucket).min();
         p.latest = s.latest_us.map(Timestamp);
@@ -910,6 +880,7 @@ impl TryFrom<Snapshot> for MetricPartial {
 mod tests {
     use super::*;
     use crate::metrics::{MetricPoint, MetricSeries};
+    use crate::sketch::RELATIVE_ACCURACY;
     use proptest::prelude::*;
 
     fn obs(
@@ -972,10 +943,15 @@ mod tests {
             ]
         );
         assert_eq!(d.counts[3].source.as_deref(), Some("b.log"));
-        let hist: Vec<_> = (d.latency.iter())
-            .map(|l| (l.ts.secs(), l.latency_ms, l.records))
-            .collect();
-        assert_eq!(hist, vec![(0, 12.0, 2), (60, 7.5, 1)]);
+        // Latencies come back as their sketch bin's centre, within the stated accuracy.
+        let hist: Vec<_> = (d.latency.iter()).map(|l| (l.ts.secs(), l.records)).collect();
+        assert_eq!(hist, vec![(0, 2), (60, 1)]);
+        for (row, exact) in d.latency.iter().zip([12.0, 7.5]) {
+            assert!(
+                (row.latency_ms / exact - 1.0).abs() <= RELATIVE_ACCURACY,
+                "{row:?}"
+            );
+        }
         let templates: Vec<_> = (d.templates.iter())
             .map(|t| {
                 (
@@ -1059,9 +1035,12 @@ mod tests {
         let back: MetricPartial = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
         assert_eq!(serde_json::to_string(&back).unwrap(), json, "stable form");
-        let future = json.replace("\"version\":2", "\"version\":3");
-        let err = serde_json::from_str::<MetricPartial>(&future).unwrap_err();
-        assert!(err.to_string().contains("version 3"), "{err}");
+        let current = format!("\"version\":{PARTIAL_VERSION}");
+        for other in [PARTIAL_VERSION - 1, PARTIAL_VERSION + 1] {
+            let json = json.replace(&current, &format!("\"version\":{other}"));
+            let err = serde_json::from_str::<MetricPartial>(&json).unwrap_err();
+            assert!(err.to_string().contains(&format!("version {other}")), "{err}");
+        }
         let dangling = json.replace("\"labels\":[\"api\"", "\"labels\":[\"x\"]");
         assert!(serde_json::from_str::<MetricPartial>(&dangling).is_err());
     }

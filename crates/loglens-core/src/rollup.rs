@@ -1,7 +1,7 @@
-//! Exact per-bucket rollups of records, for readers that sum rather than detect (the dashboard):
-//! record and error counts by every label a reader filters on, the same per template, and
-//! latency histograms of exact values. Summing rollup rows gives what counting the records
-//! gives, from thousands of rows instead of millions. The rows come from
+//! Per-bucket rollups of records, for readers that sum rather than detect (the dashboard):
+//! exact record and error counts by every label a reader filters on, the same per template,
+//! and latency histograms in the latency sketch's bins (quantiles within 1%). Summing rollup
+//! rows gives what counting the records gives, from thousands of rows instead of millions. The rows come from
 //! [`MetricPartial::rollups`](crate::partial::MetricPartial::rollups), a chunk of a day at a time.
 
 use std::sync::Arc;
@@ -55,7 +55,8 @@ pub struct TemplateRow {
     pub last_ts: Timestamp,
 }
 
-/// Records of one bucket, service and host that took exactly `latency_ms`.
+/// Records of one bucket, service and host whose latency falls in one bin of the latency sketch
+/// ([`crate::sketch`]): `latency_ms` is the bin's centre, within 1% of each of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatencyRow {
     /// Bucket start.
@@ -64,7 +65,7 @@ pub struct LatencyRow {
     pub service: Option<Arc<str>>,
     /// Host label.
     pub host: Option<Arc<str>>,
-    /// The latency, ms, exactly as recorded.
+    /// The bin's centre, ms (within [`crate::sketch::RELATIVE_ACCURACY`] of every latency in it).
     pub latency_ms: f64,
     /// Records with this latency.
     pub records: u64,

@@ -78,6 +78,12 @@ impl LatencySketch {
         self.bins = merged;
     }
 
+    /// Each bin's centre (ms) and its latencies, in increasing order: what `rollups/latency`
+    /// stores, every value within [`RELATIVE_ACCURACY`] of the latencies it stands for.
+    pub fn bins(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        self.bins.iter().map(|&(bin, n)| (bin_value(bin), n))
+    }
+
     /// Latencies added.
     pub fn count(&self) -> u64 {
         self.bins.iter().map(|&(_, n)| n).sum()

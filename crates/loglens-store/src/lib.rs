@@ -143,7 +143,7 @@ pub enum Dataset {
     Anomalies,
     /// Anomalous buckets merged into incidents.
     Incidents,
-    /// Exact counts and latency histograms per bucket, for the dashboard.
+    /// Exact counts and sketched latency histograms per bucket, for the dashboard.
     Rollups,
 }
 

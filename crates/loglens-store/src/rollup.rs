@@ -1,7 +1,8 @@
 //! The `rollups/` datasets `loglens detect` writes beside `metrics/`: exact counts by every
 //! label the dashboard filters on (`rollups/counts/`), the same per template
-//! (`rollups/templates/`) and exact latency histograms (`rollups/latency/`), partitioned by date. Readers sum rows; a day may have several
-//! files, so sums stay right however the records were laid out.
+//! (`rollups/templates/`) and latency histograms in the sketch's 2% bins (`rollups/latency/`,
+//! quantiles within 1%), partitioned by date. Readers sum rows; a day may have several files, so
+//! sums stay right however the records were laid out.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -288,10 +288,11 @@ def filter_options(
 # ---------------------------------------------------------------- overview
 #
 # The Overview sums counts. `loglens detect` writes them per bucket, by every label the filters
-# use (rollups/counts: service, host, level, source, status class) and as exact latency
-# histograms (rollups/latency: service, host); whenever those describe exactly the records there
-# are and the range is made of whole rollup buckets, the Overview reads them, else records/.
-# One query text serves both sources (`Counts`), so both give equal numbers (tested).
+# use (rollups/counts: service, host, level, source, status class) and as latency histograms in
+# the sketch's bins (rollups/latency: service, host); whenever those describe exactly the records
+# there are and the range is made of whole rollup buckets, the Overview reads them, else
+# records/. One query text serves both sources (`Counts`), so both give equal numbers (tested),
+# latency quantiles within the sketch's 1%.
 
 
 @dataclass(frozen=True)
@@ -357,12 +358,13 @@ def _quantile(q: float) -> str:
 def latency_profile(
     con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, rollup_secs: int = 0
 ) -> pd.DataFrame:
-    """Exact latency quantiles (ms, records with a latency): per `period` (`current`, `previous`;
+    """Latency quantiles (ms, records with a latency): per `period` (`current`, `previous`;
     `bucket` null) for the KPIs, and p50/p95/p99 per bucket of the range for the chart.
 
     Records are counted per (period, bucket, latency) and the quantiles read off the cumulative
-    counts, which gives quantile_cont's results (tested). The latency rollups hold exactly those
-    counts per rollup bucket, service and host; level and source filters need records.
+    counts, which gives quantile_cont's results (tested). The latency rollups hold those counts
+    per rollup bucket, service and host in the latency sketch's bins, so quantiles read from them
+    are within 1% of the exact ones; level and source filters need records.
     """
     both = dataclasses.replace(f, start=f.previous().start)
     where, params = record_where(both)
