@@ -42,7 +42,8 @@ def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
     """A worker's first step: the chunk's scan (JSON text) and its messages, newline-ended."""
 
 def write_group(worker: str, group: bytes, staged_dir: str | Path, run_id: str) -> bytes:
-    """A worker's second step: writes a group of chunks' parts; its partial (encoded)."""
+    """A worker's second step: writes a group of chunks' parts and metric partial; its counts
+    and template tallies (encoded, for `Run.absorb`)."""
 
 class TemplateStage:
     def __init__(self, state_json: str | None = None) -> None: ...

@@ -3,8 +3,9 @@
 The driver (this process) plans chunks of whole lines and commits the run; workers scan each
 chunk (its messages), the driver gives the messages template ids in input order (ids depend on
 every message before them), and workers write groups of chunks of about the same hours as
-Parquet parts with those ids and return mergeable partials. The result is what `loglens
-process` writes, byte for byte in the datasets' rows (tests/python/test_distributed.py).
+Parquet parts with those ids, save each group's metric partial beside them (detect merges
+them) and return their counts. The result is what `loglens process` writes, byte for byte in
+the datasets' rows (tests/python/test_distributed.py).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def run_distributed(job: Job, ex: Executor, window: int = 8) -> dict[str, Any]:
             writes.extend(ex.submit(write_group, worker, g, staged, run_id) for g in groups)
 
         def absorb(wait: bool) -> None:
-            # Partials are merged as groups finish, so little is left to merge at the end.
+            # Counts are merged as groups finish, so little is left to merge at the end.
             for w in [w for w in writes if wait or w.done()]:
                 run.absorb(w.result())
                 writes.remove(w)
@@ -138,7 +139,8 @@ def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
 
 
 def write_group(worker: str, group: bytes, staged: str, run_id: str) -> bytes:
-    """A worker's second step: a group of chunks' parts written, its partial returned."""
+    """A worker's second step: a group of chunks' parts and metric partial written, its
+    counts and template tallies returned."""
     return _engine.write_group(worker, group, staged, run_id)
 
 

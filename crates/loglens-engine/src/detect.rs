@@ -1,5 +1,5 @@
 //! `loglens detect`: detection from saved state. Each `process` run leaves a metric partial
-//! (`state/partials/<run-id>.json`); detect merges the partials it has not consumed into the
+//! (`state/partials/<run-id>.bin`, or one per write group of a Dask/Ray run); detect merges the partials it has not consumed into the
 //! buckets not yet judged, judges every bucket up to the watermark (latest record time minus
 //! `[detect] grace`) with core's policy ([`loglens_core::detect::policy::Policy`], resumed from
 //! `state/detect.json`), and appends a part per run to `metrics/`, `anomalies/`, `incidents/`
@@ -53,7 +53,8 @@ const SECS_PER_DAY: i64 = 86_400;
 pub struct DetectSummary {
     /// Records consumed by this run (from new run partials, or from the records on a rebuild).
     pub records: u64,
-    /// Run partials consumed by this run.
+    /// Saved partials consumed by this run (one per `process` run, one per write group of a
+    /// Dask/Ray run).
     pub runs_consumed: u64,
     /// Why detection was rebuilt from the records, if it was.
     pub rebuilt: Option<String>,
@@ -120,7 +121,7 @@ struct DetectState {
     policy: Policy,
     /// Buckets not judged yet.
     pending: MetricPartial,
-    /// Run partials already merged.
+    /// Saved partials already merged, by name (a run id, or a run's part).
     consumed: BTreeSet<String>,
     /// Latest record time seen, µs.
     latest_us: Option<i64>,
@@ -410,11 +411,11 @@ fn remove_stale_open_metrics(data: &DataDir, open_days: &BTreeSet<i64>) -> Resul
 
 /// Whether some committed run wrote records but left no partial (written by a version before
 /// partials), so detection must be built from the records.
-fn has_runs_without_partials(data: &DataDir, partials: &[(String, PathBuf)]) -> Result<bool, EngineError> {
+fn has_runs_without_partials(data: &DataDir, saved: &[(String, PathBuf)]) -> Result<bool, EngineError> {
     if parquet_files(&data.dataset(Dataset::Records))?.is_empty() {
         return Ok(false);
     }
-    let with_partial: BTreeSet<&str> = partials.iter().map(|(run, _)| run.as_str()).collect();
+    let with_partial: BTreeSet<&str> = saved.iter().map(|(name, _)| partials::run_of(name)).collect();
     let runs_dir = data.dataset(Dataset::State).join("runs");
     let entries = match std::fs::read_dir(&runs_dir) {
         Ok(entries) => entries,

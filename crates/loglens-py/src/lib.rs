@@ -278,7 +278,8 @@ impl Run {
         Ok(groups.iter().map(|g| PyBytes::new(py, g)).collect())
     }
 
-    /// Merges the partial a `write_group` returned into the run's, as soon as it is there.
+    /// Merges the counts and template tallies a `write_group` returned into the run's, as soon
+    /// as they are there.
     fn absorb(&mut self, py: Python<'_>, partial: &[u8]) -> PyResult<()> {
         let run = self.run.as_mut().ok_or_else(finished)?;
         py.detach(|| {
@@ -341,9 +342,9 @@ fn scan_chunk<'py>(py: Python<'py>, worker: &str, chunk: &str) -> PyResult<(Stri
 }
 
 /// A worker's second step: writes a group of chunks' records (what `Run.assign` gave) with
-/// the ids the driver gave them into the run's staging directory and returns its partial
-/// (encoded, for `Run.absorb`). Running it again for the same group (a retried task) replaces
-/// its files.
+/// the ids the driver gave them and its metric partial into the run's staging directory and
+/// returns its counts and template tallies (encoded, for `Run.absorb`). Running it again for
+/// the same group (a retried task) replaces its files.
 #[pyfunction]
 fn write_group<'py>(
     py: Python<'py>,
