@@ -4,22 +4,31 @@
 
 Generates one input with `loglens generate` (a week of mixed formats), then processes it into a
 fresh data directory once per engine and worker count, and prints lines/s and MB/s, wall time
-(cluster start and stop included) and each engine's throughput against the local engine with as
-many threads. Every run must write the same number of records; the script stops otherwise.
+(cluster "own": the command starts and stops its own cluster, as `--engine dask|ray` does by
+default) and each engine's throughput against the local engine with as many threads. For Dask
+and Ray it then runs the job again on a cluster started beforehand (`--scheduler`,
+`--ray-address`: a cluster users already have), whose start and stop are not part of the job
+(cluster "running"). Every run must write the same number of records; the script stops
+otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The Ray cluster started here is local and short-lived: no token to hand to the job.
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
 
 
 def loglens_bin() -> str:
@@ -27,17 +36,41 @@ def loglens_bin() -> str:
     return str(built) if built.exists() else "loglens"
 
 
-def run_engine(gen: Path, data: Path, engine: str, workers: int) -> tuple[float, dict]:
+def run_engine(
+    gen: Path, data: Path, engine: str, workers: int, address: list[str] | None = None
+) -> tuple[float, dict]:
     shutil.rmtree(data, ignore_errors=True)
     args = [sys.executable, "-m", "loglens", "process", "--config", str(gen / "loglens.toml")]
     args += ["--data-dir", str(data), "--engine", engine, "--json"]
     args += ["--threads", str(workers)] if engine == "local" else ["--workers", str(workers)]
+    args += address or []
     started = time.monotonic()
-    out = subprocess.run(args, capture_output=True, text=True, check=False)
+    out = subprocess.run(args, capture_output=True, text=True, check=False, env=ENV)
     wall = time.monotonic() - started
     if out.returncode != 0:
         sys.exit(f"{engine} with {workers} workers failed ({out.returncode}): {out.stderr}")
     return wall, json.loads(out.stdout)
+
+
+@contextmanager
+def running_cluster(engine: str, workers: int) -> Iterator[list[str]]:
+    """A cluster of `workers` one-core workers, started before the job: the job's options."""
+    if engine == "dask":
+        from dask.distributed import LocalCluster  # noqa: PLC0415 (optional)
+
+        with LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            yield ["--scheduler", cluster.scheduler_address]
+        return
+    ray = str(Path(sys.executable).with_name("ray"))
+    port = "6399"
+    start = [ray, "start", "--head", f"--port={port}", f"--num-cpus={workers}"]
+    subprocess.run([*start, "--include-dashboard=false"], check=True, capture_output=True, env=ENV)
+    try:
+        yield ["--ray-address", f"127.0.0.1:{port}"]
+    finally:
+        subprocess.run([ray, "stop", "--force"], check=False, capture_output=True, env=ENV)
 
 
 def main() -> None:
@@ -58,27 +91,38 @@ def main() -> None:
         )
     print(f"input: {gen} ({args.lines:,} lines requested)")
     print(
-        f"{'engine':<7}{'workers':>8}{'lines':>13}{'MB':>9}{'wall s':>9}"
+        f"{'engine':<7}{'cluster':<9}{'workers':>8}{'lines':>13}{'MB':>9}{'wall s':>9}"
         f"{'lines/s':>12}{'MB/s':>8}{'vs local':>10}"
     )
     local: dict[int, float] = {}
     records: set[int] = set()
-    for engine in args.engines.split(","):
-        for workers in (int(w) for w in args.workers.split(",")):
-            wall, summary = run_engine(gen, root / "data", engine, workers)
-            records.add(summary["records_written"])
-            if len(records) > 1:
-                sys.exit(f"{engine}: {summary['records_written']} records, others {records}")
-            rate = summary["lines"] / wall
-            if engine == "local":
-                local[workers] = rate
-            versus = f"{rate / local[workers]:.0%}" if workers in local else "-"
-            mb = summary["bytes"] / 1e6
-            print(
-                f"{engine:<7}{workers:>8}{summary['lines']:>13,}{mb:>9.0f}{wall:>9.1f}"
-                f"{rate:>12,.0f}{mb / wall:>8.1f}{versus:>10}",
-                flush=True,
-            )
+
+    def report(name: str, cluster: str, workers: int, wall: float, summary: dict) -> None:
+        records.add(summary["records_written"])
+        if len(records) > 1:
+            sys.exit(f"{name}: {summary['records_written']} records, others {records}")
+        rate = summary["lines"] / wall
+        if name == "local":
+            local[workers] = rate
+        versus = f"{rate / local[workers]:.0%}" if workers in local else "-"
+        mb = summary["bytes"] / 1e6
+        print(
+            f"{name:<7}{cluster:<9}{workers:>8}{summary['lines']:>13,}{mb:>9.0f}{wall:>9.1f}"
+            f"{rate:>12,.0f}{mb / wall:>8.1f}{versus:>10}",
+            flush=True,
+        )
+
+    engines = args.engines.split(",")
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    for engine in engines:
+        for workers in worker_counts:
+            cluster = "-" if engine == "local" else "own"
+            report(engine, cluster, workers, *run_engine(gen, root / "data", engine, workers))
+    for engine in (e for e in engines if e != "local"):
+        for workers in worker_counts:
+            with running_cluster(engine, workers) as address:
+                wall, summary = run_engine(gen, root / "data", engine, workers, address)
+            report(engine, "running", workers, wall, summary)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -28,7 +28,7 @@ use loglens_core::partial::MetricPartial;
 use loglens_core::template::{TemplatePattern, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
-use loglens_store::{DataDir, Dataset};
+use loglens_store::DataDir;
 use serde::{Deserialize, Serialize};
 
 use crate::input::{Parsers, STDIN};
@@ -37,9 +37,9 @@ use crate::parsed::{ParsedRecords, ParsedText};
 use crate::pipeline::{
     count_lines, file_job, fit_to_head, input_reason, open_at, parse_chunk, plan_inputs, read_head,
     write_records, Chunk, FileJob, InputPlan, ProcessOptions, ProcessSummary, ReadEnd, RunOutput, RunStart,
-    WorkerStats, Writers, UTF8_BOM,
+    WorkerStats, Writers, PARTIAL_CELLS, UTF8_BOM,
 };
-use crate::{partials, EngineError};
+use crate::EngineError;
 
 /// One piece of work: a byte range of whole lines of one input, with what parses it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,9 +119,9 @@ pub struct WriteGroup {
 
 /// What writing a group of chunks produced: counts and template tallies, which the driver
 /// merges. The group's metric partial is not among them: the worker saves it beside its part
-/// files (`state/partials/<run-id>.<group>.bin`) and `detect` merges it with the others, so the
-/// driver neither merges nor saves a week's partial at the end of the run (2.7 s of a 10M-line
-/// run's serial tail).
+/// files (`state/partials/<run-id>.w<group>-<n>.bin`) and `detect` merges it with the others,
+/// so the driver neither merges nor saves a week's partial at the end of the run (2.7 s of a
+/// 10M-line run's serial tail).
 #[derive(Serialize, Deserialize)]
 pub struct ChunkPartial {
     seqs: Vec<u64>,
@@ -232,7 +232,8 @@ pub fn write_group(
     run_id: &str,
 ) -> Result<ChunkPartial, EngineError> {
     let staged = DataDir::create(staged)?;
-    let mut writers = Writers::new(&staged, run_id, group.id as usize, context.bucket_secs);
+    let (worker, cells) = (group.id as usize, PARTIAL_CELLS);
+    let mut writers = Writers::new(&staged, run_id, worker, context.bucket_secs, cells);
     let mut stats = WorkerStats::default();
     let mut tally = TemplateTally::default();
     for (spec, templates) in &group.chunks {
@@ -249,15 +250,13 @@ pub fn write_group(
             parsed.templates = assigned_templates(spec, templates, parsed.records.records.len())?;
         }
         write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
+        writers.save_partial_if_full()?;
     }
+    writers.save_partial()?;
     let (rows, files) = writers.records.finish()?;
     stats.records_written = rows;
     stats.record_files = files;
     stats.unparsed_written = writers.unparsed.finish()?;
-    if !writers.partial.is_empty() {
-        let part = format!("g{:06}", group.id);
-        partials::save_part(&staged.dataset(Dataset::State), run_id, &part, &writers.partial)?;
-    }
     Ok(ChunkPartial {
         seqs: group.chunks.iter().map(|(spec, _)| spec.seq).collect(),
         stats,

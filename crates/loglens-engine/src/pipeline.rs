@@ -77,6 +77,9 @@ pub struct ProcessOptions {
     pub transient: BTreeMap<PathBuf, String>,
     /// Width of the metric buckets of the run's partial (`[detect] bucket`), seconds.
     pub bucket_secs: i64,
+    /// Cells a worker's metric partial holds before it is saved as a part of the run's
+    /// (default [`PARTIAL_CELLS`]).
+    pub partial_cells: usize,
 }
 
 impl ProcessOptions {
@@ -98,6 +101,7 @@ impl ProcessOptions {
             failed: Vec::new(),
             transient: BTreeMap::new(),
             bucket_secs: 60,
+            partial_cells: PARTIAL_CELLS,
         }
     }
 }
@@ -506,7 +510,7 @@ fn write_inputs(
                     slots: slot_tx.clone(),
                     stop: &stop,
                 };
-                let writers = Writers::new(data_dir, run_id, w, options.bucket_secs);
+                let writers = Writers::new(data_dir, run_id, w, options.bucket_secs, options.partial_cells);
                 scope.spawn(move || worker.run(writers))
             })
             .collect();
@@ -733,7 +737,8 @@ impl Worker<'_> {
         tally: &mut TemplateTally,
     ) {
         if result.is_ok() {
-            *result = write_records(parsed, &mut writers.records, &mut writers.partial, tally);
+            *result = write_records(parsed, &mut writers.records, &mut writers.partial, tally)
+                .and_then(|()| writers.save_partial_if_full());
         }
         let _ = self.slots.send(());
     }
@@ -1286,12 +1291,37 @@ pub(crate) struct Writers {
     pub(crate) records: PartitionedWriter,
     pub(crate) unparsed: UnparsedWriter,
     pub(crate) partial: MetricPartial,
+    /// The staged `state/`, where full partials are saved as parts.
+    state_dir: PathBuf,
+    run_id: String,
+    worker: usize,
+    parts_saved: usize,
+    partial_cells: usize,
 }
 
+/// Cells a writer's metric partial holds at most (about 100 bytes each with their table) before
+/// it is saved as a part of the run's partial and started afresh: a day of 10M lines held a
+/// million cells in each worker (126 MB of the run's peak for two). Parts overlap (the same
+/// bucket and labels in several); `detect` merges them.
+pub const PARTIAL_CELLS: usize = 128 * 1024;
+
 impl Writers {
-    pub(crate) fn new(data_dir: &DataDir, run_id: &str, worker: usize, bucket_secs: i64) -> Self {
+    /// A worker's writers; its metric partial is saved as a part once it holds
+    /// `partial_cells` cells.
+    pub(crate) fn new(
+        data_dir: &DataDir,
+        run_id: &str,
+        worker: usize,
+        bucket_secs: i64,
+        partial_cells: usize,
+    ) -> Self {
         Writers {
             partial: MetricPartial::new(bucket_secs),
+            partial_cells,
+            state_dir: data_dir.dataset(Dataset::State),
+            run_id: run_id.to_owned(),
+            worker,
+            parts_saved: 0,
             records: PartitionedWriter::new(
                 data_dir.dataset(Dataset::Records),
                 PartNamer::new(run_id, worker),
@@ -1302,6 +1332,28 @@ impl Writers {
                 PartNamer::new(run_id, worker),
             ),
         }
+    }
+
+    /// Saves the metric partial as a part of the run's once it is full, so a writer's memory
+    /// does not grow with the span and the labels of its input.
+    pub(crate) fn save_partial_if_full(&mut self) -> Result<(), EngineError> {
+        if self.partial.cells() < self.partial_cells {
+            return Ok(());
+        }
+        self.save_partial()
+    }
+
+    /// Saves what the metric partial holds as the next part of the run's partial, named after
+    /// this writer (`<run>.w<worker>-<n>`: the same again for a retried Dask/Ray group).
+    pub(crate) fn save_partial(&mut self) -> Result<(), EngineError> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let part = format!("w{:06}-{:04}", self.worker, self.parts_saved);
+        crate::partials::save_part(&self.state_dir, &self.run_id, &part, &self.partial)?;
+        self.parts_saved += 1;
+        self.partial = MetricPartial::new(self.partial.bucket_secs());
+        Ok(())
     }
 }
 

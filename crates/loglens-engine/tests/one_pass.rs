@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow_array::{Array, ListArray, StringArray, UInt64Array};
+use loglens_core::partial::MetricPartial;
 use loglens_core::template::TemplateStats;
 use loglens_engine::input::InputFile;
 use loglens_engine::input::Parsers;
-use loglens_engine::{process, Config, ProcessOptions};
+use loglens_engine::{partials, process, Config, ProcessOptions};
 use loglens_store::{column, parquet_files, read_columns, read_templates};
 
 /// JSON lines whose messages generalize as the input goes on, with an unparsable line and one
@@ -51,6 +52,17 @@ fn run(
     chunk_bytes: usize,
     mine: bool,
 ) -> loglens_engine::ProcessSummary {
+    run_with(log, data, threads, chunk_bytes, mine, |_| ())
+}
+
+fn run_with(
+    log: &Path,
+    data: &Path,
+    threads: usize,
+    chunk_bytes: usize,
+    mine: bool,
+    adjust: impl FnOnce(&mut ProcessOptions),
+) -> loglens_engine::ProcessSummary {
     let parsers = Parsers::from_config(&Config::default()).unwrap();
     let input = InputFile {
         path: log.to_owned(),
@@ -62,7 +74,18 @@ fn run(
     options.threads = threads;
     options.chunk_bytes = chunk_bytes;
     options.mine_templates = mine;
+    adjust(&mut options);
     process(options, format!("t{threads}")).unwrap()
+}
+
+/// Every saved metric partial of a data directory, merged, and how many there were.
+fn merged_partials(data: &Path) -> (MetricPartial, usize) {
+    let saved = partials::list(&data.join("state")).unwrap();
+    let mut merged = MetricPartial::new(60);
+    for (_, path) in &saved {
+        merged.merge(partials::load(path).unwrap()).unwrap();
+    }
+    (merged, saved.len())
 }
 
 /// Each record's (template id, parameters), by line.
@@ -92,6 +115,21 @@ fn records(data: &Path) -> Labelled {
 
 fn templates(data: &Path) -> Vec<TemplateStats> {
     read_templates(&data.join("templates")).unwrap()
+}
+
+#[test]
+fn full_worker_partials_are_saved_as_parts_that_merge_into_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let (whole_dir, parts_dir) = (dir.path().join("whole"), dir.path().join("parts"));
+    run(&log, &whole_dir, 1, 1 << 20, true);
+    run_with(&log, &parts_dir, 2, 4096, true, |o| o.partial_cells = 8);
+    let (whole, files) = merged_partials(&whole_dir);
+    assert_eq!((whole.records(), files), (1501, 1));
+    let (merged, files) = merged_partials(&parts_dir);
+    assert!(files > 8, "{files} partial files");
+    assert_eq!(merged, whole);
 }
 
 #[test]

@@ -37,11 +37,21 @@ const LOCK_FILE: &str = "lock";
 /// Writes `bytes` to `path` so that a reader or a crash sees the old content or the new, never
 /// a mix: a temporary file in the same directory, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] for content written as it is produced (through a buffer), so a large file
+/// is never held in memory whole.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let (dir, name) = split(path)?;
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = File::create(&tmp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
+    let written = File::create(&tmp).and_then(|file| {
+        let mut buffered = std::io::BufWriter::with_capacity(64 << 10, file);
+        write(&mut buffered)?;
+        buffered.into_inner().map_err(|e| e.into_error())?.sync_all()
     });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
