@@ -106,7 +106,8 @@ def test_each_engine_writes_what_the_cli_writes(engine, demo, reference, tmp_pat
     # Detect built on the run's partials (one per write group on a cluster), not from records.
     assert summary["detect"]["rebuilt"] is None
     parts = sorted((data / "state" / "partials").glob("*.bin"))
-    assert summary["detect"]["runs_consumed"] == len(parts) >= (engine != "local") + 1
+    assert summary["detect"]["partials_consumed"] == len(parts) >= (engine != "local") + 1
+    assert summary["detect"]["runs_consumed"] == 1
     assert all(p.name.startswith(summary["process"]["run_id"]) for p in parts)
     got = contents(data)
     assert len(got["records"]) == demo["summary"]["records_written"] > 10_000

@@ -53,9 +53,11 @@ const SECS_PER_DAY: i64 = 86_400;
 pub struct DetectSummary {
     /// Records consumed by this run (from new run partials, or from the records on a rebuild).
     pub records: u64,
-    /// Saved partials consumed by this run (one per `process` run, one per write group of a
-    /// Dask/Ray run).
+    /// `process` runs whose partials this run consumed.
     pub runs_consumed: u64,
+    /// Saved partials consumed by this run: a run's, or its parts (a worker's partial that
+    /// filled up, each write group's on Dask/Ray).
+    pub partials_consumed: u64,
     /// Why detection was rebuilt from the records, if it was.
     pub rebuilt: Option<String>,
     /// Records of this run for buckets already judged: counted in the rollups, not judged.
@@ -278,17 +280,20 @@ fn run(
         fresh = partial_from_records(&data, bucket_secs, progress)?;
         state.consumed.extend(runs.iter().map(|(run, _)| run.clone()));
     } else {
-        for (run, path) in &runs {
-            if state.consumed.contains(run) {
+        let mut runs_consumed = BTreeSet::new();
+        for (name, path) in &runs {
+            if state.consumed.contains(name) {
                 continue;
             }
             let partial = partials::load(path)?;
             fresh
                 .merge(partial)
                 .map_err(|e| rebuild_hint(path, &e.to_string()))?;
-            state.consumed.insert(run.clone());
-            summary.runs_consumed += 1;
+            state.consumed.insert(name.clone());
+            summary.partials_consumed += 1;
+            runs_consumed.insert(partials::run_of(name));
         }
+        summary.runs_consumed = runs_consumed.len() as u64;
     }
     if fresh.is_empty() && !fresh_state {
         summary.series_watched = state.policy.series_watched();

@@ -130,6 +130,12 @@ fn full_worker_partials_are_saved_as_parts_that_merge_into_the_whole() {
     let (merged, files) = merged_partials(&parts_dir);
     assert!(files > 8, "{files} partial files");
     assert_eq!(merged, whole);
+    let detected = loglens_engine::detect::detect(&parts_dir, &Config::default().detect, "d1", None).unwrap();
+    assert_eq!(
+        (detected.partials_consumed, detected.runs_consumed),
+        (files as u64, 1)
+    );
+    assert_eq!((detected.records, detected.rebuilt), (1501, None));
 }
 
 #[test]
