@@ -1,7 +1,7 @@
 //! Run partials: what each `process` run contributes to the metric series, saved as
 //! `state/partials/<run-id>.bin` (a versioned [`MetricPartial`] in postcard, a compact binary
-//! serde format), or in parts `<run-id>.<part>.bin` when a cluster's workers each save their
-//! own, and committed with the run's records, so `detect` consumes partials it has not seen
+//! serde format), or in parts `<run-id>.<part>.bin` (a worker's partial once it fills up, and
+//! each Dask/Ray write group's), and committed with the run's records, so `detect` consumes partials it has not seen
 //! instead of re-reading records. Why not JSON? A week of 1M records made a 120 MB file
 //! whose writing and reading cost more than a second each; older `.json` partials still load.
 
