@@ -25,6 +25,19 @@ use pyo3::types::PyBytes;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read at its first allocation (`_RJEM_MALLOC_CONF` still overrides them).
+/// Why `oversize_threshold:0`? By default an allocation of 8 MiB or more (a chunk's bytes, its
+/// text) gets an arena that returns its pages at once when it is freed, so each task of a
+/// Dask or Ray worker faulted in its chunk's pages afresh: 10M lines on 2 Dask workers took
+/// 16.4-17.2 s with 7.2 s of system time before, 13.9-14.6 s with 3.8-4.0 s after.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: Option<&'static std::ffi::c_char> = {
+    const CONF: &[u8] = b"oversize_threshold:0\0";
+    // SAFETY: CONF is a NUL-terminated static string; jemalloc reads it as a C string.
+    Some(unsafe { &*CONF.as_ptr().cast::<std::ffi::c_char>() })
+};
+
 create_exception!(
     _engine,
     LoglensError,
