@@ -1,7 +1,8 @@
-//! `loglens detect`: detection from saved state. Each `process` run leaves a metric partial
-//! (`state/partials/<run-id>.bin`, or one per write group of a Dask/Ray run); detect merges the partials it has not consumed into the
-//! buckets not yet judged, judges every bucket up to the watermark (latest record time minus
-//! `[detect] grace`) with core's policy ([`loglens_core::detect::policy::Policy`], resumed from
+//! `loglens detect`: detection from saved state. Each `process` run leaves a metric partial,
+//! a file per day of its buckets (`state/partials/<run-id>[.<part>].<YYYY-MM-DD>.bin`); detect
+//! merges the partials it has not consumed into the buckets not yet judged a day at a time
+//! (so its memory holds a day of cells, whatever the span), judges every bucket up to the
+//! watermark (latest record time minus `[detect] grace`) with core's policy ([`loglens_core::detect::policy::Policy`], resumed from
 //! `state/detect.json`), and appends a part per run to `metrics/`, `anomalies/`, `incidents/`
 //! and `rollups/`. Incidents still able to grow are in `incidents/part-open.parquet` (their
 //! anomalies in `anomalies/part-open.parquet`, the pending buckets' metrics in
@@ -275,59 +276,68 @@ fn run(
             DetectState::new(config, bucket_secs)?
         }
     };
-    let mut fresh = MetricPartial::new(bucket_secs);
+    let mut from_records = None;
     if summary.rebuilt.is_some() {
-        fresh = partial_from_records(&data, bucket_secs, progress)?;
+        from_records = Some(partial_from_records(&data, bucket_secs, progress)?);
         state.consumed.extend(runs.iter().map(|(run, _)| run.clone()));
-    } else {
-        let mut runs_consumed = BTreeSet::new();
-        for (name, path) in &runs {
-            if state.consumed.contains(name) {
-                continue;
-            }
-            let partial = partials::load(path)?;
-            fresh
-                .merge(partial)
-                .map_err(|e| rebuild_hint(path, &e.to_string()))?;
-            state.consumed.insert(name.clone());
-            summary.partials_consumed += 1;
-            runs_consumed.insert(partials::run_of(name));
-        }
-        summary.runs_consumed = runs_consumed.len() as u64;
     }
-    if fresh.is_empty() && !fresh_state {
+    let days = by_day(
+        runs.into_iter()
+            .filter(|(name, _)| !state.consumed.contains(name)),
+    );
+    if from_records.is_none() && days.is_empty() && !fresh_state {
         summary.series_watched = state.policy.series_watched();
         summary.late_records_total = state.late_records;
         summary.judged_until = state.judged_until.map(|s| Timestamp::from_secs(s).to_rfc3339());
         summary.elapsed_secs = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    summary.records = fresh.records();
     // Records keep the template id they were written with; count them under the template it
     // belongs to now.
     let stored_templates = read_templates(&data.dataset(Dataset::Templates))?;
     let aliases = template_aliases(&stored_templates);
     let templates = canonical_templates(&stored_templates);
     let canonical = |id| canonical(&aliases, id);
-    fresh.remap_templates(canonical);
     state.pending.remap_templates(canonical);
 
     let commit = RunCommit::begin(&data, &lock, run_id)?;
     let staged = commit.staged()?;
     let mut out = Output::new(&staged, run_id, bucket_secs);
-    // Rollups are sums, so the new records' rows go out now, judged or not: the rollups always
-    // count every record consumed, late ones included.
-    out.rollups(&fresh)?;
-    if let Some(until) = state.judged_until {
-        let late = fresh.take_completed(Timestamp::from_secs(until));
-        summary.late_records = late.records();
-        state.late_records += summary.late_records;
-    }
-    state.latest_us = state.latest_us.max(fresh.latest().map(|t| t.0));
-    state.pending.merge(fresh)?;
     let services: HashMap<u64, Option<String>> =
         templates.iter().map(|t| (t.id, t.service.clone())).collect();
-    let judged = judge_to_watermark(&mut state, grace_secs, &services, &mut out)?;
+    // A day of partials at a time (those saved whole first): each is merged, then judged up
+    // to where the next may still add, the start of its day. Memory holds a day of cells
+    // (and the buckets within the grace), whatever the span of the input.
+    let mut judged = Judged::default();
+    let mut runs_consumed = BTreeSet::new();
+    for next in 0..=days.len() {
+        let mut fresh = match next.checked_sub(1) {
+            None => match from_records.take() {
+                Some(fresh) => fresh,
+                None => continue,
+            },
+            Some(day) => merge_partials(&days[day].1, &mut state, &mut summary, &mut runs_consumed)?,
+        };
+        summary.records += fresh.records();
+        fresh.remap_templates(canonical);
+        // Rollups are sums, so the new records' rows go out now, judged or not: the rollups
+        // always count every record consumed, late ones included.
+        out.rollups(&fresh)?;
+        if let Some(until) = state.judged_until {
+            let late = fresh.take_completed(Timestamp::from_secs(until));
+            summary.late_records += late.records();
+            state.late_records += late.records();
+        }
+        state.latest_us = state.latest_us.max(fresh.latest().map(|t| t.0));
+        state.pending.merge(fresh)?;
+        let limit = days
+            .get(next)
+            .map(|(day, _)| day.map_or(i64::MIN, |d| d * SECS_PER_DAY));
+        let step = judge_to_watermark(&mut state, grace_secs, &services, &mut out, limit)?;
+        judged.anomalies.extend(step.anomalies);
+        judged.incidents.extend(step.incidents);
+    }
+    summary.runs_consumed = runs_consumed.len() as u64;
     let provisional = judge_provisionally(&state, &services)?;
 
     // Anomalies leave with their incident; those an open incident may still take stay.
@@ -374,6 +384,40 @@ fn run(
     summary.incidents = incidents;
     summary.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A saved partial: its name (as [`partials::list`] gives it) and its file.
+type SavedPartial = (String, PathBuf);
+
+/// Saved partials by the day of their buckets, oldest first; those saved whole (`None`) first.
+fn by_day(saved: impl Iterator<Item = SavedPartial>) -> Vec<(Option<i64>, Vec<SavedPartial>)> {
+    let mut days: BTreeMap<Option<i64>, Vec<SavedPartial>> = BTreeMap::new();
+    for (name, path) in saved {
+        days.entry(partials::day_of(&name))
+            .or_default()
+            .push((name, path));
+    }
+    days.into_iter().collect()
+}
+
+/// Merges the saved partials `files` into one, marking each consumed.
+fn merge_partials(
+    files: &[SavedPartial],
+    state: &mut DetectState,
+    summary: &mut DetectSummary,
+    runs_consumed: &mut BTreeSet<String>,
+) -> Result<MetricPartial, EngineError> {
+    let mut merged = MetricPartial::new(state.bucket_secs);
+    for (name, path) in files {
+        let partial = partials::load(path)?;
+        merged
+            .merge(partial)
+            .map_err(|e| rebuild_hint(path, &e.to_string()))?;
+        state.consumed.insert(name.clone());
+        summary.partials_consumed += 1;
+        runs_consumed.insert(partials::run_of(name).to_owned());
+    }
+    Ok(merged)
 }
 
 /// The days (since the epoch) `points` fall on.
@@ -620,14 +664,16 @@ fn stretch_buckets(pending: &MetricPartial) -> i64 {
     i64::try_from(STRETCH_CELLS / per_bucket).unwrap_or(1).max(1)
 }
 
-/// Judges every pending bucket that ends by the watermark (latest record time − grace), a
-/// stretch at a time (a day at most, fewer buckets when they hold many cells), writing their
-/// metrics, so memory holds one stretch's series and points whatever the input's size.
+/// Judges every pending bucket that ends by the watermark (latest record time − grace, and
+/// no later than `limit`, where partials not merged yet may still add), a stretch at a time
+/// (a day at most, fewer buckets when they hold many cells), writing their metrics, so memory
+/// holds one stretch's series and points whatever the input's size.
 fn judge_to_watermark(
     state: &mut DetectState,
     grace_secs: i64,
     services: &HashMap<u64, Option<String>>,
     out: &mut Output,
+    limit: Option<i64>,
 ) -> Result<Judged, EngineError> {
     let mut judged = Judged::default();
     let w = state.bucket_secs;
@@ -636,6 +682,7 @@ fn judge_to_watermark(
         return Ok(judged);
     };
     let watermark = latest.div_euclid(US_PER_SEC) - grace_secs;
+    let watermark = limit.map_or(watermark, |limit| watermark.min(limit));
     let end = watermark.div_euclid(w) * w;
     let mut dense: HashMap<SeriesKey, i64> = (state.dense.iter()).map(|(k, &b)| (parse_key(k), b)).collect();
     let stretch = stretch_buckets(&state.pending) * w;

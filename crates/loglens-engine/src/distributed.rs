@@ -119,7 +119,7 @@ pub struct WriteGroup {
 
 /// What writing a group of chunks produced: counts and template tallies, which the driver
 /// merges. The group's metric partial is not among them: the worker saves it beside its part
-/// files (`state/partials/<run-id>.w<group>-<n>.bin`) and `detect` merges it with the others,
+/// files (`state/partials/<run-id>.w<group>-<n>.<day>.bin`) and `detect` merges it with the others,
 /// so the driver neither merges nor saves a week's partial at the end of the run (2.7 s of a
 /// 10M-line run's serial tail).
 #[derive(Serialize, Deserialize)]

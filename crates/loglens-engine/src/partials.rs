@@ -1,13 +1,18 @@
 //! Run partials: what each `process` run contributes to the metric series, saved as
-//! `state/partials/<run-id>.bin` (a versioned [`MetricPartial`] in postcard, a compact binary
-//! serde format), or in parts `<run-id>.<part>.bin` (a worker's partial once it fills up, and
-//! each Dask/Ray write group's), and committed with the run's records, so `detect` consumes partials it has not seen
-//! instead of re-reading records. Why not JSON? A week of 1M records made a 120 MB file
-//! whose writing and reading cost more than a second each; older `.json` partials still load.
+//! `state/partials/<run-id>.<day>.bin` (a versioned [`MetricPartial`] in postcard, a compact
+//! binary serde format), or in parts `<run-id>.<part>.<day>.bin` (a worker's partial once it
+//! fills up, and each Dask/Ray write group's), and committed with the run's records, so
+//! `detect` consumes partials it has not seen instead of re-reading records. Why a file per
+//! day (UTC, `YYYY-MM-DD`) of the buckets? `detect` merges and judges a day at a time, so its
+//! memory holds a day of cells whatever the span of the input. Why not JSON? A week of 1M
+//! records made a 120 MB file whose writing and reading cost more than a second each; older
+//! `.json` partials, and those saved whole before the split, still load.
 
 use std::path::{Path, PathBuf};
 
 use loglens_core::partial::MetricPartial;
+use loglens_core::time::{civil_from_days, days_from_civil};
+use loglens_core::Timestamp;
 
 use crate::EngineError;
 
@@ -17,8 +22,10 @@ const EXT: &str = "bin";
 /// What partials were saved as before (still read).
 const JSON_EXT: &str = "json";
 
+const SECS_PER_DAY: i64 = 86_400;
+
 /// Saves run `run_id`'s partial under `state_dir` (a run's staging `state/`).
-pub fn save(state_dir: &Path, run_id: &str, partial: &MetricPartial) -> Result<(), EngineError> {
+pub fn save(state_dir: &Path, run_id: &str, partial: MetricPartial) -> Result<(), EngineError> {
     save_named(state_dir, run_id, partial)
 }
 
@@ -28,7 +35,7 @@ pub fn save_part(
     state_dir: &Path,
     run_id: &str,
     part: &str,
-    partial: &MetricPartial,
+    partial: MetricPartial,
 ) -> Result<(), EngineError> {
     save_named(state_dir, &format!("{run_id}.{part}"), partial)
 }
@@ -38,16 +45,40 @@ pub fn run_of(name: &str) -> &str {
     name.split_once('.').map_or(name, |(run, _)| run)
 }
 
-fn save_named(state_dir: &Path, name: &str, partial: &MetricPartial) -> Result<(), EngineError> {
+/// The day (since 1970-01-01, UTC) a saved partial's buckets fall on, from its name; `None`
+/// for a partial saved whole (before partials were split by day).
+pub fn day_of(name: &str) -> Option<i64> {
+    let (_, day) = name.rsplit_once('.')?;
+    let mut parts = day.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if (y.len(), m.len(), d.len()) != (4, 2, 2) {
+        return None;
+    }
+    Some(days_from_civil(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?))
+}
+
+/// Saves `partial` as `<name>.<day>.bin`, a file for each day of its buckets.
+fn save_named(state_dir: &Path, name: &str, partial: MetricPartial) -> Result<(), EngineError> {
     let dir = state_dir.join(PARTIALS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let path = dir.join(format!("{name}.{EXT}"));
-    // Streamed to the file: encoded whole first, a week's partial took another 40 MB.
-    Ok(loglens_store::write_atomic_with(&path, |file| {
-        postcard::to_io(partial, file)
-            .map(|_| ())
-            .map_err(std::io::Error::other)
-    })?)
+    let mut rest = partial;
+    while let Some(oldest) = rest.oldest() {
+        let day = oldest.div_euclid(SECS_PER_DAY);
+        // Every bucket that starts on the day: one across midnight (a width that does not
+        // divide the day) goes with the day it starts on, so each day has one file.
+        let w = rest.bucket_secs();
+        let until = ((day + 1) * SECS_PER_DAY + w - 1).div_euclid(w) * w;
+        let piece = rest.take_completed(Timestamp::from_secs(until));
+        let (y, m, d) = civil_from_days(day);
+        let path = dir.join(format!("{name}.{y:04}-{m:02}-{d:02}.{EXT}"));
+        // Streamed to the file: encoded whole first, a week's partial took another 40 MB.
+        loglens_store::write_atomic_with(&path, |file| {
+            postcard::to_io(&piece, file)
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        })?;
+    }
+    Ok(())
 }
 
 /// The saved partials under `state_dir`, as (name, path) in name order: a name is the run id,
@@ -103,9 +134,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut partial = MetricPartial::new(60);
         partial.add(&loglens_core::metrics::Observation::default(), None);
-        save(dir.path(), "20261205T000000Z-aaaa", &partial).unwrap();
+        save(dir.path(), "20261205T000000Z-aaaa", partial.clone()).unwrap();
         for group in ["g000000", "g000008"] {
-            save_part(dir.path(), "20261205T000100Z-bbbb", group, &partial).unwrap();
+            save_part(dir.path(), "20261205T000100Z-bbbb", group, partial.clone()).unwrap();
         }
         let names: Vec<String> = list(dir.path())
             .unwrap()
@@ -115,9 +146,9 @@ mod tests {
         assert_eq!(
             names,
             [
-                "20261205T000000Z-aaaa",
-                "20261205T000100Z-bbbb.g000000",
-                "20261205T000100Z-bbbb.g000008"
+                "20261205T000000Z-aaaa.1970-01-01",
+                "20261205T000100Z-bbbb.g000000.1970-01-01",
+                "20261205T000100Z-bbbb.g000008.1970-01-01"
             ]
         );
         let runs: Vec<&str> = names.iter().map(|n| run_of(n)).collect();
@@ -130,5 +161,45 @@ mod tests {
             ]
         );
         assert_eq!(load(&list(dir.path()).unwrap()[2].1).unwrap(), partial);
+    }
+
+    /// A partial over three days is saved as three files, one per day, that merge into it.
+    #[test]
+    fn a_partial_is_saved_a_file_per_day() {
+        let dir = tempfile::tempdir().unwrap();
+        // 7-minute buckets do not divide the day: one starts at 23:55, ends after midnight and
+        // goes with the day it starts on.
+        let mut partial = MetricPartial::new(420);
+        let day = 20_398 * SECS_PER_DAY; // a multiple of 420 s
+        for secs in [
+            day + 30,
+            day + SECS_PER_DAY - 60,
+            day + SECS_PER_DAY + 600,
+            day + 3 * SECS_PER_DAY + 600,
+        ] {
+            let seen = loglens_core::metrics::Observation {
+                ts: Timestamp::from_secs(secs),
+                service: Some("api"),
+                ..Default::default()
+            };
+            partial.add(&seen, None);
+        }
+        save(dir.path(), "20261205T000000Z-aaaa", partial.clone()).unwrap();
+        let saved = list(dir.path()).unwrap();
+        let days: Vec<Option<i64>> = saved.iter().map(|(name, _)| day_of(name)).collect();
+        assert_eq!(days, [Some(20_398), Some(20_399), Some(20_401)]);
+        assert_eq!(saved[0].0, "20261205T000000Z-aaaa.2025-11-06");
+        let pieces: Vec<MetricPartial> = saved.iter().map(|(_, path)| load(path).unwrap()).collect();
+        assert_eq!(
+            pieces.iter().map(MetricPartial::records).collect::<Vec<_>>(),
+            [2, 1, 1]
+        );
+        let mut merged = MetricPartial::new(420);
+        for piece in pieces {
+            merged.merge(piece).unwrap();
+        }
+        assert_eq!(merged, partial);
+        assert_eq!(day_of("20261205T000000Z-aaaa"), None);
+        assert_eq!(day_of("20261205T000000Z-aaaa.w000001-0002"), None);
     }
 }

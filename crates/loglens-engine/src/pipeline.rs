@@ -368,9 +368,7 @@ impl Staging {
                 merge_templates(&live, &staged.dataset(Dataset::Templates), rows)?;
                 save_miner(&staged_state, mined)?;
             }
-            if !partial.is_empty() {
-                crate::partials::save(&staged_state, &run_id, &partial)?;
-            }
+            crate::partials::save(&staged_state, &run_id, partial)?;
             let read_ok = record_checkpoints(&plans, &mut checkpoints, &mut summary)?;
             checkpoints.save(&staged_state)?;
             summary.status = match (summary.failed.is_empty(), read_ok + summary.files_unchanged > 0) {
@@ -1344,15 +1342,17 @@ impl Writers {
     }
 
     /// Saves what the metric partial holds as the next part of the run's partial, named after
-    /// this writer (`<run>.w<worker>-<n>`: the same again for a retried Dask/Ray group).
+    /// this writer (`<run>.w<worker>-<n>`, a file per day: the same again for a retried
+    /// Dask/Ray group).
     pub(crate) fn save_partial(&mut self) -> Result<(), EngineError> {
         if self.partial.is_empty() {
             return Ok(());
         }
         let part = format!("w{:06}-{:04}", self.worker, self.parts_saved);
-        crate::partials::save_part(&self.state_dir, &self.run_id, &part, &self.partial)?;
+        let empty = MetricPartial::new(self.partial.bucket_secs());
+        let full = std::mem::replace(&mut self.partial, empty);
+        crate::partials::save_part(&self.state_dir, &self.run_id, &part, full)?;
         self.parts_saved += 1;
-        self.partial = MetricPartial::new(self.partial.bucket_secs());
         Ok(())
     }
 }
