@@ -11,6 +11,8 @@
 # Environment:
 #   LINES="1000000 10000000"   sizes to measure (space- or comma-separated)
 #   SEED=1                     generator seed
+#   DURATION=                  time span of the generated logs (generate --duration; default a
+#                              day): DURATION=7d shows that memory does not grow with the span
 #   THREADS=                   loglens --threads (default: every core)
 #   LOGLENS=                   loglens binary (default: ${CARGO_TARGET_DIR:-target}/release/loglens,
 #                              built with `cargo build --release -p loglens-cli` when missing)
@@ -23,6 +25,7 @@ shopt -u checkwinsize 2>/dev/null || true # bash must not overwrite LINES with t
 
 SIZES=${LINES:-1000000 10000000}
 SEED=${SEED:-1}
+DURATION=${DURATION:-}
 THREADS=${THREADS:-}
 KEEP=${KEEP:-0}
 DETECT=${DETECT:-1}
@@ -65,7 +68,9 @@ fi
 # synthesizer (every built-in format, one file each) when `loglens generate` is unavailable.
 generate() {
 	local n=$1 dir=$2
-	if "$LOGLENS" generate --out "$dir" --lines "$n" --seed "$SEED" >"$WORK/generate.log" 2>&1 </dev/null &&
+	local span=()
+	[[ -z $DURATION ]] || span=(--duration "$DURATION")
+	if "$LOGLENS" generate --out "$dir" --lines "$n" --seed "$SEED" "${span[@]}" >"$WORK/generate.log" 2>&1 </dev/null &&
 		[[ -n $(find "$dir/logs" -type f -print -quit 2>/dev/null) ]]; then
 		return 0
 	fi
@@ -126,7 +131,7 @@ done
 echo
 what="loglens process"
 [[ $DETECT == 0 ]] || what="loglens process --detect"
-echo "$what peak memory, $(nproc) cores, threads ${THREADS:-all}, page cache warm, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$what peak memory, logs over ${DURATION:-1d}, $(nproc) cores, threads ${THREADS:-all}, page cache warm, load $(cut -d' ' -f1-3 /proc/loadavg)"
 fmt='%-12s %12s %10s %9s %12s %12s %11s %12s %10s\n'
 # shellcheck disable=SC2059 # the format is a constant
 printf "$fmt" LINES "lines read" "input MB" seconds lines/s "peak RSS MB" "Parquet MB" parsed unparsed
