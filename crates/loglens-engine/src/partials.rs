@@ -24,6 +24,12 @@ const JSON_EXT: &str = "json";
 
 const SECS_PER_DAY: i64 = 86_400;
 
+/// Cells a partial's file holds at least, unless it is the last: the days of a sparse input
+/// (an archive of years with a few records a day) share files rather than leave a small file
+/// per day. A file holds whole days, named after the first: `detect` judges up to the first
+/// day of the next file it merges, so it need not know the last.
+pub const MIN_FILE_CELLS: usize = 4096;
+
 /// Saves run `run_id`'s partial under `state_dir` (a run's staging `state/`).
 pub fn save(state_dir: &Path, run_id: &str, partial: MetricPartial) -> Result<(), EngineError> {
     save_named(state_dir, run_id, partial)
@@ -57,23 +63,31 @@ pub fn day_of(name: &str) -> Option<i64> {
     Some(days_from_civil(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?))
 }
 
-/// Saves `partial` as `<name>.<day>.bin`, a file for each day of its buckets.
+/// Saves `partial` as `<name>.<day>.bin`, a file for each day of its buckets (sparse days
+/// share one: see [`MIN_FILE_CELLS`]), named after the first.
 fn save_named(state_dir: &Path, name: &str, partial: MetricPartial) -> Result<(), EngineError> {
     let dir = state_dir.join(PARTIALS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
     let mut rest = partial;
+    let mut file: Option<(i64, MetricPartial)> = None;
     while let Some(oldest) = rest.oldest() {
         let day = oldest.div_euclid(SECS_PER_DAY);
         // Every bucket that starts on the day: one across midnight (a width that does not
-        // divide the day) goes with the day it starts on, so each day has one file.
+        // divide the day) goes with the day it starts on.
         let w = rest.bucket_secs();
         let until = ((day + 1) * SECS_PER_DAY + w - 1).div_euclid(w) * w;
-        let piece = rest.take_completed(Timestamp::from_secs(until));
-        let (y, m, d) = civil_from_days(day);
+        let taken = rest.take_completed(Timestamp::from_secs(until));
+        let (first, mut piece) = file.take().unwrap_or((day, MetricPartial::new(w)));
+        piece.merge(taken)?;
+        if piece.cells() < MIN_FILE_CELLS && !rest.is_empty() {
+            file = Some((first, piece));
+            continue;
+        }
+        let (y, m, d) = civil_from_days(first);
         let path = dir.join(format!("{name}.{y:04}-{m:02}-{d:02}.{EXT}"));
         // Streamed to the file: encoded whole first, a week's partial took another 40 MB.
-        loglens_store::write_atomic_with(&path, |file| {
-            postcard::to_io(&piece, file)
+        loglens_store::write_atomic_with(&path, |out| {
+            postcard::to_io(&piece, out)
                 .map(|_| ())
                 .map_err(std::io::Error::other)
         })?;
@@ -163,43 +177,69 @@ mod tests {
         assert_eq!(load(&list(dir.path()).unwrap()[2].1).unwrap(), partial);
     }
 
-    /// A partial over three days is saved as three files, one per day, that merge into it.
-    #[test]
-    fn a_partial_is_saved_a_file_per_day() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A partial over three days with `hosts` series (a cell each per bucket), saved.
+    fn three_days(dir: &Path, hosts: usize) -> MetricPartial {
         // 7-minute buckets do not divide the day: one starts at 23:55, ends after midnight and
         // goes with the day it starts on.
         let mut partial = MetricPartial::new(420);
         let day = 20_398 * SECS_PER_DAY; // a multiple of 420 s
+        let hosts: Vec<String> = (0..hosts).map(|h| format!("host-{h}")).collect();
         for secs in [
             day + 30,
             day + SECS_PER_DAY - 60,
             day + SECS_PER_DAY + 600,
             day + 3 * SECS_PER_DAY + 600,
         ] {
-            let seen = loglens_core::metrics::Observation {
-                ts: Timestamp::from_secs(secs),
-                service: Some("api"),
-                ..Default::default()
-            };
-            partial.add(&seen, None);
+            for host in &hosts {
+                let seen = loglens_core::metrics::Observation {
+                    ts: Timestamp::from_secs(secs),
+                    host: Some(host),
+                    ..Default::default()
+                };
+                partial.add(&seen, None);
+            }
         }
-        save(dir.path(), "20261205T000000Z-aaaa", partial.clone()).unwrap();
-        let saved = list(dir.path()).unwrap();
-        let days: Vec<Option<i64>> = saved.iter().map(|(name, _)| day_of(name)).collect();
-        assert_eq!(days, [Some(20_398), Some(20_399), Some(20_401)]);
-        assert_eq!(saved[0].0, "20261205T000000Z-aaaa.2025-11-06");
-        let pieces: Vec<MetricPartial> = saved.iter().map(|(_, path)| load(path).unwrap()).collect();
-        assert_eq!(
-            pieces.iter().map(MetricPartial::records).collect::<Vec<_>>(),
-            [2, 1, 1]
-        );
+        save(dir, "20261205T000000Z-aaaa", partial.clone()).unwrap();
+        partial
+    }
+
+    fn saved_pieces(dir: &Path) -> (Vec<Option<i64>>, Vec<MetricPartial>) {
+        let saved = list(dir).unwrap();
+        let days = saved.iter().map(|(name, _)| day_of(name)).collect();
+        (days, saved.iter().map(|(_, path)| load(path).unwrap()).collect())
+    }
+
+    fn merged(pieces: Vec<MetricPartial>) -> MetricPartial {
         let mut merged = MetricPartial::new(420);
         for piece in pieces {
             merged.merge(piece).unwrap();
         }
-        assert_eq!(merged, partial);
+        merged
+    }
+
+    /// Days of more than [`MIN_FILE_CELLS`] cells are saved a file each, named after the day.
+    #[test]
+    fn a_partial_is_saved_a_file_per_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = three_days(dir.path(), MIN_FILE_CELLS + 1);
+        let (days, pieces) = saved_pieces(dir.path());
+        assert_eq!(days, [Some(20_398), Some(20_399), Some(20_401)]);
+        assert_eq!(list(dir.path()).unwrap()[0].0, "20261205T000000Z-aaaa.2025-11-06");
+        let records: Vec<u64> = pieces.iter().map(MetricPartial::records).collect();
+        let n = MIN_FILE_CELLS as u64 + 1;
+        assert_eq!(records, [2 * n, n, n]);
+        assert_eq!(merged(pieces), partial);
         assert_eq!(day_of("20261205T000000Z-aaaa"), None);
         assert_eq!(day_of("20261205T000000Z-aaaa.w000001-0002"), None);
+    }
+
+    /// Sparse days share a file, named after the first.
+    #[test]
+    fn sparse_days_share_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = three_days(dir.path(), 3);
+        let (days, pieces) = saved_pieces(dir.path());
+        assert_eq!(days, [Some(20_398)]);
+        assert_eq!(merged(pieces), partial);
     }
 }
