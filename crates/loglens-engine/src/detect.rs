@@ -2,11 +2,12 @@
 //! a file per day of its buckets (`state/partials/<run-id>[.<part>].<YYYY-MM-DD>.bin`); detect
 //! merges the partials it has not consumed into the buckets not yet judged a day at a time
 //! (so its memory holds a day of cells, whatever the span), judges every bucket up to the
-//! watermark (latest record time minus `[detect] grace`) with core's policy ([`loglens_core::detect::policy::Policy`], resumed from
-//! `state/detect.json`), and appends a part per run to `metrics/`, `anomalies/`, `incidents/`
-//! and `rollups/`. Incidents still able to grow are in `incidents/part-open.parquet` (their
-//! anomalies in `anomalies/part-open.parquet`, the pending buckets' metrics in
-//! `metrics/part-open.parquet`), replaced by every run.
+//! watermark (latest record time minus `[detect] grace`) with core's policy
+//! ([`loglens_core::detect::policy::Policy`], resumed from `state/detect.json`), and appends a
+//! part per run to `metrics/`, `anomalies/`, `incidents/` and `rollups/`. Incidents still able
+//! to grow are in `incidents/part-open.parquet` (their anomalies in
+//! `anomalies/part-open.parquet`, the pending buckets' metrics in `metrics/part-open.parquet`),
+//! replaced by every run.
 //!
 //! Deterministic: the policy is causal and fed bucket by bucket, so the same records give the
 //! same datasets however they were split into runs. `--rebuild` (and data written before
