@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use loglens_nab::detectors::CombinedParams;
-use loglens_nab::tuning::{combined_grid, cross_validate};
+use loglens_nab::tuning::{combined_grid, cross_validate, cross_validate_by_category};
 use loglens_nab::{evaluate, read_corpus, read_profiles, run, scored, Method, Profile, PUBLISHED_SUBSET};
 
 const USAGE: &str = "usage: loglens-nab [--data DIR] [--labels FILE] [--profiles FILE]
@@ -137,16 +137,28 @@ fn run_bench(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let cells = combined_grid(&corpus);
-    if let Some(cv) = cross_validate(&corpus, &cells) {
+    let pick = |p: CombinedParams| format!("z {} learn {} w {}", p.z_window, p.learning_rows, p.weight);
+    let validations = [
+        (
+            "loglens combined, 2-fold cross-valid.",
+            cross_validate(&corpus, &cells),
+        ),
+        (
+            "loglens combined, by category",
+            cross_validate_by_category(&corpus, &cells),
+        ),
+    ];
+    for (label, cv) in validations {
+        let Some(cv) = cv else { continue };
         let scores: Vec<String> = cv.scores.iter().map(|s| format!("{s:>9.2}")).collect();
-        let pick = |p: CombinedParams| format!("z {} learn {} w {}", p.z_window, p.learning_rows, p.weight);
+        let picks: Vec<String> = (cv.picks.iter())
+            .map(|(fold, p)| format!("{fold}: {}", pick(*p)))
+            .collect();
         writeln!(
             out,
-            "{:<38} {}   picks: {} / {}",
-            "loglens combined, 2-fold cross-valid.",
+            "{label:<38} {}   picks without {}",
             scores.join(" "),
-            pick(cv.picks[0]),
-            pick(cv.picks[1])
+            picks.join("; ")
         )?;
     }
     writeln!(out)?;

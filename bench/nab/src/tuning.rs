@@ -67,47 +67,79 @@ fn z_scores(corpus: &[Series], window: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// A 2-fold cross-validated figure: the held-out scores, and the cell each fold picked.
+/// A cross-validated figure: the held-out scores, and the cell each fold's files were
+/// scored with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrossValidated {
     /// The NAB score of all files under each profile of [`Profile::nab`], each file scored
-    /// with the cell picked on the other fold.
+    /// with the cell picked on the files of the other folds.
     pub scores: Vec<f64>,
-    /// The cells picked on fold 0 (even corpus positions) and fold 1 (odd).
-    pub picks: [CombinedParams; 2],
+    /// Per fold, its name and the cell picked without it.
+    pub picks: Vec<(String, CombinedParams)>,
 }
 
-/// Tunes on the files at even corpus positions (the best standard score among `cells`) and
-/// scores the odd ones with the pick, and the other way round; the threshold is then swept
-/// over all files as for every detector.
+/// 2-fold: tunes on the files at even corpus positions (the best standard score among
+/// `cells`) and scores the odd ones with the pick, and the other way round; the threshold is
+/// then swept over all files as for every detector.
 pub fn cross_validate(
     corpus: &[Series],
     cells: &[(CombinedParams, Vec<Vec<f64>>)],
 ) -> Option<CrossValidated> {
+    let folds: Vec<String> = (0..corpus.len())
+        .map(|i| if i % 2 == 0 { "even" } else { "odd" }.to_owned())
+        .collect();
+    cross_validate_by(corpus, cells, &folds)
+}
+
+/// Leave one category out (NAB's folders: artificial series, AWS CloudWatch, known causes,
+/// ...): each category's files are scored with the cell tuned on the other categories, so
+/// no kind of series chose its own setting.
+pub fn cross_validate_by_category(
+    corpus: &[Series],
+    cells: &[(CombinedParams, Vec<Vec<f64>>)],
+) -> Option<CrossValidated> {
+    let folds: Vec<String> = (corpus.iter())
+        .map(|s| s.key.split('/').next().unwrap_or_default().to_owned())
+        .collect();
+    cross_validate_by(corpus, cells, &folds)
+}
+
+/// Scores each file with the cell that scores best (standard profile) on the files of the
+/// other folds (`folds[i]` names file i's).
+pub fn cross_validate_by(
+    corpus: &[Series],
+    cells: &[(CombinedParams, Vec<Vec<f64>>)],
+    folds: &[String],
+) -> Option<CrossValidated> {
     let standard = Profile::nab().into_iter().next()?;
-    let fold = |i: usize| i % 2;
-    let pick = |f: usize| {
+    let names: std::collections::BTreeSet<&String> = folds.iter().collect();
+    let pick = |held_out: &str| {
         cells
             .iter()
             .map(|(p, scores)| {
                 let files: Vec<_> = scored(corpus, scores)
                     .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| fold(*i) == f)
-                    .map(|(_, file)| file)
+                    .zip(folds)
+                    .filter(|(_, fold)| *fold != held_out)
+                    .map(|(file, _)| file)
                     .collect();
                 (evaluate(&files, &standard).score, p, scores)
             })
             .max_by(|a, b| a.0.total_cmp(&b.0))
     };
-    let picks = [pick(0)?, pick(1)?];
-    let held_out: Vec<Vec<f64>> = (0..corpus.len())
-        .map(|i| picks[1 - fold(i)].2[i].clone())
-        .collect();
+    let mut picks = Vec::new();
+    let mut held_out: Vec<Vec<f64>> = vec![Vec::new(); corpus.len()];
+    for name in names {
+        let (_, params, scores) = pick(name)?;
+        picks.push((name.clone(), *params));
+        for (i, _) in folds.iter().enumerate().filter(|(_, f)| *f == name) {
+            held_out[i] = scores[i].clone();
+        }
+    }
     let files = scored(corpus, &held_out);
     Some(CrossValidated {
         scores: Profile::nab().iter().map(|p| evaluate(&files, p).score).collect(),
-        picks: [*picks[0].1, *picks[1].1],
+        picks,
     })
 }
 
@@ -140,5 +172,22 @@ mod tests {
         assert_eq!(tuned, &direct);
         let cv = cross_validate(&corpus, &cells).unwrap();
         assert_eq!(cv.scores.len(), 3);
+        let folds: Vec<&str> = cv.picks.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(folds, ["even", "odd"]);
+    }
+
+    #[test]
+    fn categories_are_the_folders_and_each_is_held_out_once() {
+        let mut corpus = vec![
+            series("realA/a.csv", 2500, 1800),
+            series("realA/b.csv", 2500, 2000),
+            series("realB/c.csv", 2500, 1900),
+        ];
+        corpus.sort_by(|a, b| a.key.cmp(&b.key));
+        let cells = combined_grid(&corpus);
+        let cv = cross_validate_by_category(&corpus, &cells).unwrap();
+        let folds: Vec<&str> = cv.picks.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(folds, ["realA", "realB"]);
+        assert!(cv.scores.iter().all(|s| s.is_finite()));
     }
 }
