@@ -1,7 +1,8 @@
 //! `loglens detect`: detection from saved state. Each `process` run leaves a metric partial,
 //! a file per day of its buckets (`state/partials/<run-id>[.<part>].<YYYY-MM-DD>.bin`); detect
 //! merges the partials it has not consumed into the buckets not yet judged a day at a time
-//! (so its memory holds a day of cells, whatever the span), judges every bucket up to the
+//! (so its memory holds a day of cells, whatever the span; a loader thread merges the next day
+//! while the judge works), judges every bucket up to the
 //! watermark (latest record time minus `[detect] grace`) with core's policy
 //! ([`loglens_core::detect::policy::Policy`], resumed from `state/detect.json`), and appends a
 //! part per run to `metrics/`, `anomalies/`, `incidents/` and `rollups/`. Incidents still able
