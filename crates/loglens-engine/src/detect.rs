@@ -319,16 +319,28 @@ fn run(
         rebuilt = Some(LoadedDay {
             fresh,
             names: Vec::new(),
+            bytes: 0,
             limit,
         });
+    }
+    // Progress is the saved partials' bytes judged so far (known before any is read).
+    let total_bytes = days
+        .iter()
+        .flat_map(|(_, files)| files)
+        .map(|(_, path)| file_len(path))
+        .sum();
+    if let Some(progress) = progress.filter(|_| total_bytes > 0) {
+        progress.begin(Stage::Detect, Some(total_bytes));
     }
     let loader = DayLoader::spawn(days, state.bucket_secs, aliases.clone(), out.jobs());
     let mut judged = Judged::default();
     let mut runs_consumed = BTreeSet::new();
+    let mut judged_bytes = 0;
     for loaded in rebuilt.into_iter().map(Ok).chain(loader.days()) {
         let LoadedDay {
             mut fresh,
             names,
+            bytes,
             limit,
         } = loaded?;
         for name in names {
@@ -347,6 +359,13 @@ fn run(
         let step = judge_to_watermark(&mut state, grace_secs, &services, &mut out, limit)?;
         judged.anomalies.extend(step.anomalies);
         judged.incidents.extend(step.incidents);
+        judged_bytes += bytes;
+        if let Some(progress) = progress.filter(|_| total_bytes > 0) {
+            progress.update(summary.records, judged_bytes);
+        }
+    }
+    if let Some(progress) = progress.filter(|_| total_bytes > 0) {
+        progress.end();
     }
     loader.join()?;
     summary.runs_consumed = runs_consumed.len() as u64;
@@ -423,6 +442,8 @@ struct LoadedDay {
     fresh: MetricPartial,
     /// The saved partials merged into it.
     names: Vec<String>,
+    /// Their files' bytes.
+    bytes: u64,
     /// Where the next day starts (what the judge may judge up to), `None` after the last.
     limit: Option<i64>,
 }
@@ -460,7 +481,13 @@ impl DayLoader {
                         }
                     }
                     let limit = days.get(i + 1).map(|(day, _)| day_start(*day));
-                    LoadedDay { fresh, names, limit }
+                    let bytes = files.iter().map(|(_, path)| file_len(path)).sum();
+                    LoadedDay {
+                        fresh,
+                        names,
+                        bytes,
+                        limit,
+                    }
                 });
                 let failed = loaded.is_err();
                 if send.send(loaded).is_err() || failed {
@@ -483,6 +510,11 @@ impl DayLoader {
         drop(self.days);
         self.thread.join().map_err(|_| EngineError::Panic)
     }
+}
+
+/// A file's size in bytes (0 when it cannot be read: progress only).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// Merges the saved partials `files` into one; it and their names.
@@ -602,10 +634,7 @@ fn partial_from_records(
     progress: Option<&dyn Progress>,
 ) -> Result<MetricPartial, EngineError> {
     let record_files = parquet_files(&data.dataset(Dataset::Records))?;
-    let sizes: Vec<u64> = record_files
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .collect();
+    let sizes: Vec<u64> = record_files.iter().map(|f| file_len(f)).collect();
     if let Some(progress) = progress {
         progress.begin(Stage::Detect, Some(sizes.iter().sum()));
     }

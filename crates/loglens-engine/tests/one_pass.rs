@@ -302,3 +302,44 @@ fn the_distributed_stages_give_what_process_gives() {
     let again = DistributedRun::begin(&options, "again").unwrap();
     assert!(again.chunks().is_empty());
 }
+
+/// What a progress bar was told.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<String>>);
+
+impl loglens_engine::progress::Progress for Recorded {
+    fn begin(&self, stage: loglens_engine::progress::Stage, total_bytes: Option<u64>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("begin {} {total_bytes:?}", stage.name()));
+    }
+    fn update(&self, lines: u64, bytes: u64) {
+        self.0.lock().unwrap().push(format!("update {lines} {bytes}"));
+    }
+    fn end(&self) {
+        self.0.lock().unwrap().push("end".to_owned());
+    }
+}
+
+#[test]
+fn detect_reports_the_partials_it_has_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let data = dir.path().join("data");
+    run_with(&log, &data, 2, 4096, true, |o| o.partial_cells = 8);
+    let saved: u64 = (partials::list(&data.join("state")).unwrap().iter())
+        .map(|(_, path)| std::fs::metadata(path).unwrap().len())
+        .sum();
+    let recorded = Recorded::default();
+    loglens_engine::detect::detect(&data, &Config::default().detect, "d1", Some(&recorded)).unwrap();
+    let told = recorded.0.into_inner().unwrap();
+    assert_eq!(told.first(), Some(&format!("begin detect Some({saved})")));
+    assert_eq!(told.get(told.len() - 2), Some(&format!("update 1501 {saved}")));
+    assert_eq!(told.last().map(String::as_str), Some("end"));
+    // Nothing left to judge: a second run reports nothing.
+    let recorded = Recorded::default();
+    loglens_engine::detect::detect(&data, &Config::default().detect, "d2", Some(&recorded)).unwrap();
+    assert!(recorded.0.into_inner().unwrap().is_empty());
+}
