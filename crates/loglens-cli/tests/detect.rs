@@ -390,3 +390,73 @@ fn late_records_are_counted_and_rolled_up_but_never_rejudged() {
     assert_eq!(volume(&data), judged);
     assert_eq!(rollup_records(&data, bucket), 42);
 }
+
+#[test]
+fn a_damaged_partial_is_named_and_a_rebuild_recovers_every_incident() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generated = dir.path().join("gen");
+    loglens()
+        .args([
+            "generate",
+            "--lines",
+            "60000",
+            "--duration",
+            "2d",
+            "--seed",
+            "9",
+            "--out",
+        ])
+        .arg(&generated)
+        .assert()
+        .success();
+    let intact = dir.path().join("intact");
+    loglens()
+        .args(["process", "--data-dir"])
+        .arg(&intact)
+        .arg(generated.join("logs"))
+        .assert()
+        .success();
+    let damaged = dir.path().join("damaged");
+    copy_dir(&intact, &damaged);
+    let mut saved: Vec<_> = std::fs::read_dir(damaged.join("state/partials"))
+        .expect("partials")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    saved.sort();
+    let victim = saved.last().expect("a saved partial");
+    let bytes = std::fs::read(victim).expect("read");
+    std::fs::write(victim, &bytes[..bytes.len() / 2]).expect("truncate");
+
+    let failed = loglens()
+        .args(["detect", "--data-dir"])
+        .arg(&damaged)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    let name = victim.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(
+        stderr.contains(name) && stderr.contains("detect --rebuild"),
+        "{stderr}"
+    );
+    assert!(
+        !damaged.join("state/detect.json").exists(),
+        "a failed run saved detect state"
+    );
+
+    let ids = |incidents: Vec<Value>| {
+        let mut ids: Vec<String> = (incidents.iter())
+            .filter_map(|i| i["incident_id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let want = ids(incidents(&intact));
+    assert!(want.len() >= 3, "too few incidents to compare: {want:?}");
+    let rebuilt = json_of(
+        loglens()
+            .args(["detect", "--rebuild", "--json", "--limit", "100000", "--data-dir"])
+            .arg(&damaged),
+    );
+    let rebuilt = rebuilt["incidents"].as_array().expect("incidents").clone();
+    assert_eq!(ids(rebuilt), want);
+}
