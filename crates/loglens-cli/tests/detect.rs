@@ -15,12 +15,47 @@ const REACH_SECS: i64 = 6 * 60;
 
 /// `loglens detect --json` on `data`: its incidents.
 fn incidents(data: &Path) -> Vec<Value> {
+    incidents_with(data, &[])
+}
+
+/// `loglens detect --json ARGS` on `data`: its incidents.
+fn incidents_with(data: &Path, args: &[&str]) -> Vec<Value> {
     let summary = json_of(
         loglens()
-            .args(["detect", "--json", "--limit", "100000", "--data-dir"])
+            .args(["detect", "--json", "--limit", "100000"])
+            .args(args)
+            .arg("--data-dir")
             .arg(data),
     );
     summary["incidents"].as_array().expect("incidents").clone()
+}
+
+/// Two generated days of `lines` lines (seed `seed`) in `dir/gen`, processed into
+/// `dir/<data>`; that data directory.
+fn two_days_processed(dir: &Path, lines: &str, seed: &str, data: &str) -> std::path::PathBuf {
+    let generated = dir.join("gen");
+    loglens()
+        .args([
+            "generate",
+            "--lines",
+            lines,
+            "--duration",
+            "2d",
+            "--seed",
+            seed,
+            "--out",
+        ])
+        .arg(&generated)
+        .assert()
+        .success();
+    let processed = dir.join(data);
+    loglens()
+        .args(["process", "--data-dir"])
+        .arg(&processed)
+        .arg(generated.join("logs"))
+        .assert()
+        .success();
+    processed
 }
 
 /// Incidents that ended at least [`REACH_SECS`] before `cut`: no later bucket can change them.
@@ -43,28 +78,7 @@ fn settled(incidents: &[Value], cut: &str) -> Vec<Value> {
 #[test]
 fn first_day_incidents_do_not_depend_on_the_second_day() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let generated = dir.path().join("gen");
-    loglens()
-        .args([
-            "generate",
-            "--lines",
-            "120000",
-            "--duration",
-            "2d",
-            "--seed",
-            "5",
-            "--out",
-        ])
-        .arg(&generated)
-        .assert()
-        .success();
-    let whole = dir.path().join("whole");
-    loglens()
-        .args(["process", "--data-dir"])
-        .arg(&whole)
-        .arg(generated.join("logs"))
-        .assert()
-        .success();
+    let whole = two_days_processed(dir.path(), "120000", "5", "whole");
     // Records are partitioned by day and hour of their timestamps, so the first day's
     // partitions are exactly the records before the cut.
     let half = dir.path().join("half");
@@ -394,28 +408,7 @@ fn late_records_are_counted_and_rolled_up_but_never_rejudged() {
 #[test]
 fn a_damaged_partial_is_named_and_a_rebuild_recovers_every_incident() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let generated = dir.path().join("gen");
-    loglens()
-        .args([
-            "generate",
-            "--lines",
-            "60000",
-            "--duration",
-            "2d",
-            "--seed",
-            "9",
-            "--out",
-        ])
-        .arg(&generated)
-        .assert()
-        .success();
-    let intact = dir.path().join("intact");
-    loglens()
-        .args(["process", "--data-dir"])
-        .arg(&intact)
-        .arg(generated.join("logs"))
-        .assert()
-        .success();
+    let intact = two_days_processed(dir.path(), "60000", "9", "intact");
     let damaged = dir.path().join("damaged");
     copy_dir(&intact, &damaged);
     let mut saved: Vec<_> = std::fs::read_dir(damaged.join("state/partials"))
@@ -452,11 +445,5 @@ fn a_damaged_partial_is_named_and_a_rebuild_recovers_every_incident() {
     };
     let want = ids(incidents(&intact));
     assert!(want.len() >= 3, "too few incidents to compare: {want:?}");
-    let rebuilt = json_of(
-        loglens()
-            .args(["detect", "--rebuild", "--json", "--limit", "100000", "--data-dir"])
-            .arg(&damaged),
-    );
-    let rebuilt = rebuilt["incidents"].as_array().expect("incidents").clone();
-    assert_eq!(ids(rebuilt), want);
+    assert_eq!(ids(incidents_with(&damaged, &["--rebuild"])), want);
 }

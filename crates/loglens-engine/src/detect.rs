@@ -329,7 +329,8 @@ fn run(
         .flat_map(|(_, files)| files)
         .map(|(_, path)| file_len(path))
         .sum();
-    if let Some(progress) = progress.filter(|_| total_bytes > 0) {
+    let progress = progress.filter(|_| total_bytes > 0);
+    if let Some(progress) = progress {
         progress.begin(Stage::Detect, Some(total_bytes));
     }
     let loader = DayLoader::spawn(days, state.bucket_secs, aliases.clone(), out.jobs());
@@ -360,11 +361,11 @@ fn run(
         judged.anomalies.extend(step.anomalies);
         judged.incidents.extend(step.incidents);
         judged_bytes += bytes;
-        if let Some(progress) = progress.filter(|_| total_bytes > 0) {
+        if let Some(progress) = progress {
             progress.update(summary.records, judged_bytes);
         }
     }
-    if let Some(progress) = progress.filter(|_| total_bytes > 0) {
+    if let Some(progress) = progress {
         progress.end();
     }
     loader.join()?;
