@@ -1,24 +1,30 @@
 //! Development aid: the combined detector's neighbourhood. For each Z-score window, learning
 //! rows and weight of the likelihood channel, prints the standard / low-FP / low-FN scores
-//! without a rest and with rests of (score, rows). The bench's pick is `zwins=1000 learns=300
-//! ws=1.2` with the rest (0.7, 100).
+//! without a rest and with rests of (score, rows). The bench's pick is `zwins=1000 learns=400
+//! ws=1.2` with the rest (0.7, 100); `spatial=0` leaves out Numenta's spatial rule.
 //! `cargo run --release -p loglens-nab --example combined -- zwins=500,1000 learns=300 ws=1.1,1.2`
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
-use loglens_nab::detectors::{run, zscore_config, Method, Rest};
+use loglens_nab::detectors::{run, zscore_config, Method, Rest, SpatialRange};
 use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
 use loglens_nab::summary;
 
 mod common;
-use common::{corpus, list};
+use common::{arg, corpus, list};
 
 fn main() {
     let corpus = corpus();
+    let spatial = arg("spatial", 1.0) > 0.0;
     let ce: Vec<Vec<f64>> = corpus
         .iter()
-        .map(|s| run(Method::ContextualEnsemble, s))
+        .map(|s| {
+            let mut range = SpatialRange::default();
+            (run(Method::ContextualEnsemble, s).iter().zip(&s.values))
+                .map(|(&c, &v)| c.max(if spatial { range.observe(v) } else { 0.0 }))
+                .collect()
+        })
         .collect();
     println!("contextual+ensemble          {}", summary(&corpus, &ce));
     println!(

@@ -1,11 +1,14 @@
 //! How much of the combined detector's figure is tuning: its settings were picked on the same
 //! files it is scored on, so [`cross_validate`] tunes on half the files and scores the other
-//! half with the pick, both ways (2-fold), for a figure no file's own labels chose.
+//! half with the pick, both ways (2-fold), for a figure no file's own labels chose; on the
+//! even/odd split, on random splits, and leaving one NAB category out at a time.
 
 use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
 
 use crate::corpus::Series;
-use crate::detectors::{run, zscore_config, CombinedParams, Method, Rest, REST_ROWS, REST_SCORE};
+use crate::detectors::{
+    run, zscore_config, CombinedParams, Method, Rest, SpatialRange, REST_ROWS, REST_SCORE,
+};
 use crate::likelihood::log_likelihoods;
 use crate::{evaluate, scored, Profile};
 
@@ -15,6 +18,12 @@ pub fn combined_grid(corpus: &[Series]) -> Vec<(CombinedParams, Vec<Vec<f64>>)> 
     let base: Vec<Vec<f64>> = corpus
         .iter()
         .map(|s| run(Method::ContextualEnsemble, s))
+        .collect();
+    let spatial: Vec<Vec<f64>> = (corpus.iter())
+        .map(|s| {
+            let mut range = SpatialRange::default();
+            s.values.iter().map(|&v| range.observe(v)).collect()
+        })
         .collect();
     let grid = CombinedParams::grid();
     let mut out = Vec::with_capacity(grid.len());
@@ -38,11 +47,11 @@ pub fn combined_grid(corpus: &[Series]) -> Vec<(CombinedParams, Vec<Vec<f64>>)> 
         let scores = base
             .iter()
             .zip(likelihoods)
-            .map(|(b, l)| {
+            .zip(&spatial)
+            .map(|((b, l), s)| {
                 let mut rest = Rest::new(REST_SCORE, REST_ROWS);
-                b.iter()
-                    .zip(l)
-                    .map(|(&b, &l)| rest.apply(b.max(params.weight * l).min(1.0)))
+                (b.iter().zip(l).zip(s))
+                    .map(|((&b, &l), &s)| rest.apply(b.max(params.weight * l).max(s).min(1.0)))
                     .collect()
             })
             .collect();
@@ -102,6 +111,50 @@ pub fn cross_validate_by_category(
         .map(|s| s.key.split('/').next().unwrap_or_default().to_owned())
         .collect();
     cross_validate_by(corpus, cells, &folds)
+}
+
+/// 2-fold on `splits` random halvings of the corpus (a seeded shuffle, the same every run):
+/// one fixed split's figure depends on which files fell together (even/odd positions were a
+/// favourable split), their mean much less.
+pub fn cross_validate_repeated(
+    corpus: &[Series],
+    cells: &[(CombinedParams, Vec<Vec<f64>>)],
+    splits: usize,
+) -> Vec<CrossValidated> {
+    (random_halvings(corpus.len(), splits).iter())
+        .filter_map(|folds| cross_validate_by(corpus, cells, folds))
+        .collect()
+}
+
+/// `splits` random halvings of `files` files: per split, each file's fold, `a` or `b`.
+fn random_halvings(files: usize, splits: usize) -> Vec<Vec<String>> {
+    let mut shuffle = XorShift(0x9E37_79B9_7F4A_7C15);
+    (0..splits)
+        .map(|_| {
+            let mut order: Vec<usize> = (0..files).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, shuffle.below(i as u64 + 1) as usize);
+            }
+            let mut folds = vec![String::new(); files];
+            for (place, &file) in order.iter().enumerate() {
+                folds[file] = if place % 2 == 0 { "a" } else { "b" }.to_owned();
+            }
+            folds
+        })
+        .collect()
+}
+
+/// Marsaglia's xorshift64: the splits must not change with a random crate's version.
+struct XorShift(u64);
+
+impl XorShift {
+    /// A number in `0..n` (modulo bias is irrelevant for a shuffle of 35 files).
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
 }
 
 /// Scores each file with the cell that scores best (standard profile) on the files of the
@@ -174,6 +227,25 @@ mod tests {
         assert_eq!(cv.scores.len(), 3);
         let folds: Vec<&str> = cv.picks.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(folds, ["even", "odd"]);
+    }
+
+    #[test]
+    fn random_splits_halve_the_files_differently_and_the_same_every_run() {
+        let halvings = random_halvings(35, 20);
+        assert_eq!(halvings, random_halvings(35, 20));
+        for folds in &halvings {
+            assert_eq!(folds.iter().filter(|f| *f == "a").count(), 18);
+            assert_eq!(folds.iter().filter(|f| *f == "b").count(), 17);
+        }
+        let distinct: std::collections::BTreeSet<_> = halvings.iter().collect();
+        assert_eq!(distinct.len(), 20);
+        let corpus: Vec<Series> = (0..4)
+            .map(|i| series(&format!("f{i}.csv"), 2500, 1800 + 20 * i))
+            .collect();
+        let cells = combined_grid(&corpus);
+        let repeated = cross_validate_repeated(&corpus, &cells, 3);
+        assert_eq!(repeated.len(), 3);
+        assert!(repeated.iter().all(|cv| cv.picks.len() == 2));
     }
 
     #[test]
