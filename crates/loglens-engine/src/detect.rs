@@ -45,7 +45,8 @@ use crate::{partials, EngineError};
 const EXAMPLES: usize = 5;
 
 /// The version of `state/detect.json`; another version is refused with a hint to rebuild.
-pub const DETECT_STATE_VERSION: u32 = 1;
+/// Version 2: volume scans also test the run of empty buckets ending at each bucket.
+pub const DETECT_STATE_VERSION: u32 = 2;
 /// The detect state's file name under `state/`.
 pub const DETECT_STATE_FILE: &str = "detect.json";
 const US_PER_SEC: i64 = 1_000_000;

@@ -65,6 +65,9 @@ pub struct PoissonScan {
     frozen: u32,
     recent: VecDeque<(f64, f64)>,
     longest: usize,
+    /// Whether the run of empty buckets ending at the current one is tested as a window of
+    /// its own (falls only; see [`PoissonScan::for_shares`]).
+    empty_runs: bool,
 }
 
 impl PoissonScan {
@@ -87,6 +90,17 @@ impl PoissonScan {
             frozen: 0,
             recent: VecDeque::with_capacity(longest + 1),
             longest,
+            empty_runs: true,
+        }
+    }
+
+    /// A scan of events among a share of exposure (errors among records), which tests only
+    /// the configured windows: a run of buckets without errors is no outage, and only rises
+    /// of a share are reported.
+    pub fn for_shares(config: &PoissonConfig) -> PoissonScan {
+        PoissonScan {
+            empty_runs: false,
+            ..PoissonScan::new(config)
         }
     }
 
@@ -150,7 +164,11 @@ impl PoissonScan {
         let mut best: Option<(f64, f64, f64, usize)> = None;
         let both_ways = self.config.windows.iter().map(|&w| (w, true));
         let falls_only = self.config.fall_windows.iter().map(|&w| (w, false));
-        for (w, may_rise) in both_ways.chain(falls_only) {
+        // A silence rarely lasts a power of two: the run of empty buckets ending here is a
+        // window of its own (the windows around it dilute it with the traffic before it).
+        let empty_run = Some(self.empty_run()).filter(|&run| run > 0 && self.empty_runs);
+        let empty_run = empty_run.map(|run| (run, false));
+        for (w, may_rise) in both_ways.chain(falls_only).chain(empty_run) {
             let w = w.max(1);
             if w > self.recent.len() {
                 continue;
@@ -191,6 +209,15 @@ impl PoissonScan {
         let ratio = self.config.fall_min_ratio;
         let (k_recent, e_recent) = self.last((w / 4).max(1));
         k * ratio <= mu && k_recent * ratio <= rate * e_recent
+    }
+
+    /// Buckets without events (but with exposure) at the end of the recent ones, at most
+    /// `max_freeze`: a longer run has been learned as the new level.
+    fn empty_run(&self) -> usize {
+        (self.recent.iter().rev())
+            .take(self.config.max_freeze as usize)
+            .take_while(|&&(count, exposure)| count == 0.0 && exposure > 0.0)
+            .count()
     }
 
     /// Events and exposure of the last `w` buckets.
@@ -352,8 +379,8 @@ mod tests {
                 "bucket {i}"
             );
         }
-        // 16 silent minutes prove nothing at a line a minute (e^-16 is short of 10^-7), a
-        // longer window does.
+        // 16 silent minutes prove nothing at a line a minute (e^-16 is short of 10^-7), the
+        // run of silent minutes soon after does (a window of 32 would still hold 14 busy ones).
         let fired: Vec<(i64, usize)> = (240..300)
             .filter_map(|i| {
                 let v = d.observe_count(at(i), 0.0, 1.0);
@@ -361,7 +388,9 @@ mod tests {
             })
             .collect();
         assert!(
-            fired.first().is_some_and(|&(i, w)| i > 256 && w >= 32),
+            fired
+                .first()
+                .is_some_and(|&(i, w)| i > 256 && i < 264 && w as i64 == i - 239),
             "{fired:?}"
         );
         // Lines come back: the hour-long window still holds the silence, its last quarter
@@ -370,6 +399,26 @@ mod tests {
             let v = d.observe_count(at(i), sparse(i), 1.0);
             assert!(i < 320 || v.verdict.severity.is_none(), "bucket {i}: {v:?}");
         }
+    }
+
+    #[test]
+    fn a_silence_between_window_lengths_fires_on_its_empty_run_alone() {
+        // Three lines in four minutes: 16 silent minutes score 5.2 (e^-12). The baseline
+        // learns the first eleven (until they look suspicious), so the run scores 7 from about
+        // its 25th bucket, while a window of 32 holds the lines before it until the 31st.
+        let quiet = |i: i64| if i % 4 == 0 { 0.0 } else { 1.0 };
+        let run_out = |mut d: PoissonScan| {
+            for i in 0..300 {
+                assert!(
+                    d.observe_count(at(i), quiet(i), 1.0).verdict.severity.is_none(),
+                    "bucket {i}"
+                );
+            }
+            (300..328).any(|i| d.observe_count(at(i), 0.0, 1.0).verdict.severity.is_some())
+        };
+        assert!(run_out(PoissonScan::new(&PoissonConfig::default())));
+        // Shares (errors among records) test only the configured windows.
+        assert!(!run_out(PoissonScan::for_shares(&PoissonConfig::default())));
     }
 
     #[test]
