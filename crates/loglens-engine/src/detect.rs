@@ -45,7 +45,7 @@ use crate::{partials, EngineError};
 const EXAMPLES: usize = 5;
 
 /// The version of `state/detect.json`; another version is refused with a hint to rebuild.
-/// Version 2: volume scans also test the run of empty buckets ending at each bucket.
+/// Version 2: Poisson scans test every window length up to 64 buckets for falls.
 pub const DETECT_STATE_VERSION: u32 = 2;
 /// The detect state's file name under `state/`.
 pub const DETECT_STATE_FILE: &str = "detect.json";

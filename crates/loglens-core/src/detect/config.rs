@@ -501,9 +501,11 @@ pub struct PoissonConfig {
     /// Window lengths in buckets tested at each bucket (default `[1, 2, 4, 8, 16]`): short
     /// ones catch sharp changes on busy series, long ones weak changes on quiet series.
     pub windows: Vec<usize>,
-    /// Longer windows tested for falls only (default `[32, 64]`): a quiet host that stops
-    /// logging at night (a line or two a minute) proves nothing in 16 minutes, and rises over
-    /// an hour are slow drifts, not incidents.
+    /// Windows tested for falls only (default: every length up to 64 buckets not in
+    /// `windows`): a quiet host that stops logging at night (a line or two a minute) proves
+    /// nothing in 16 minutes, a silence rarely lasts a power of two (the window of 32 around
+    /// one of 26 minutes holds the lines before it), and rises over an hour are slow drifts,
+    /// not incidents.
     pub fall_windows: Vec<usize>,
     /// Smallest fall, as expected over observed, that `fall_windows` may fire on (default 4),
     /// over the window and over its last quarter.
@@ -528,10 +530,11 @@ pub struct PoissonConfig {
 
 impl Default for PoissonConfig {
     fn default() -> Self {
+        let windows = vec![1, 2, 4, 8, 16];
         PoissonConfig {
             enabled: true,
-            windows: vec![1, 2, 4, 8, 16],
-            fall_windows: vec![32, 64],
+            fall_windows: (1..=64).filter(|w| !windows.contains(w)).collect(),
+            windows,
             fall_min_ratio: 4.0,
             halflife: 60,
             min_history: 30,

@@ -65,9 +65,37 @@ pub struct PoissonScan {
     frozen: u32,
     recent: VecDeque<(f64, f64)>,
     longest: usize,
-    /// Whether the run of empty buckets ending at the current one is tested as a window of
-    /// its own (falls only; see [`PoissonScan::for_shares`]).
-    empty_runs: bool,
+    /// Per window length, how it is tested (derived from the configuration, not saved).
+    #[serde(skip)]
+    tests: Vec<Option<WindowTest>>,
+}
+
+/// How a window length is tested: for rises and falls (`windows`), or for falls only
+/// (`fall_windows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowTest {
+    BothWays,
+    FallsOnly,
+}
+
+/// Per window length (index), how [`PoissonConfig`] tests it; a length in both lists is
+/// tested both ways (a fall that passes the falls-only rule passes the other one too).
+fn window_tests(config: &PoissonConfig) -> Vec<Option<WindowTest>> {
+    let longest = config
+        .windows
+        .iter()
+        .chain(&config.fall_windows)
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let mut tests = vec![None; longest.max(1) + 1];
+    for &w in &config.fall_windows {
+        tests[w.max(1)] = Some(WindowTest::FallsOnly);
+    }
+    for &w in &config.windows {
+        tests[w.max(1)] = Some(WindowTest::BothWays);
+    }
+    tests
 }
 
 impl PoissonScan {
@@ -90,17 +118,7 @@ impl PoissonScan {
             frozen: 0,
             recent: VecDeque::with_capacity(longest + 1),
             longest,
-            empty_runs: true,
-        }
-    }
-
-    /// A scan of events among a share of exposure (errors among records), which tests only
-    /// the configured windows: a run of buckets without errors is no outage, and only rises
-    /// of a share are reported.
-    pub fn for_shares(config: &PoissonConfig) -> PoissonScan {
-        PoissonScan {
-            empty_runs: false,
-            ..PoissonScan::new(config)
+            tests: window_tests(config),
         }
     }
 
@@ -156,32 +174,34 @@ impl PoissonScan {
     }
 
     /// The most significant window that moves the same way as the current bucket and by at
-    /// least `min_ratio`.
-    fn judge(&self, rate: f64, count: f64, exposure: f64) -> ScanVerdict {
+    /// least `min_ratio` (falls-only windows: see [`PoissonScan::fall_holds`]). One pass over
+    /// the recent buckets, newest first, sums every window length on the way; none longer
+    /// than `max_freeze`, which would judge buckets the baseline has accepted as the new level.
+    fn judge(&mut self, rate: f64, count: f64, exposure: f64) -> ScanVerdict {
+        if self.tests.is_empty() {
+            self.tests = window_tests(&self.config);
+        }
         let current_up =
             count > rate * exposure && poisson_tail_log10(count, rate * exposure) >= CURRENT_EVIDENCE;
         let current_down = count < rate * exposure;
         let mut best: Option<(f64, f64, f64, usize)> = None;
-        let both_ways = self.config.windows.iter().map(|&w| (w, true));
-        let falls_only = self.config.fall_windows.iter().map(|&w| (w, false));
-        // A silence rarely lasts a power of two: the run of empty buckets ending here is a
-        // window of its own (the windows around it dilute it with the traffic before it).
-        let empty_run = Some(self.empty_run()).filter(|&run| run > 0 && self.empty_runs);
-        let empty_run = empty_run.map(|run| (run, false));
-        for (w, may_rise) in both_ways.chain(falls_only).chain(empty_run) {
-            let w = w.max(1);
-            if w > self.recent.len() {
+        let (mut k, mut e) = (0.0, 0.0);
+        let reach = (self.config.max_freeze as usize).max(1);
+        for (i, &(c, x)) in self.recent.iter().rev().take(reach).enumerate() {
+            (k, e) = (k + c, e + x);
+            let w = i + 1;
+            let Some(Some(test)) = self.tests.get(w).copied() else {
                 continue;
-            }
-            let (k, e) = self.last(w);
+            };
             let mu = rate * e;
             if e <= 0.0 || mu.is_nan() || mu <= 0.0 {
                 continue;
             }
-            let up = may_rise && k > mu && current_up && k >= mu * self.config.min_ratio;
+            let both_ways = test == WindowTest::BothWays;
+            let up = both_ways && k > mu && current_up && k >= mu * self.config.min_ratio;
             let down = k < mu
                 && current_down
-                && if may_rise {
+                && if both_ways {
                     k * self.config.min_ratio <= mu
                 } else {
                     self.fall_holds(rate, w, k, mu)
@@ -207,17 +227,11 @@ impl PoissonScan {
     /// ended would otherwise keep firing on every empty bucket of a sparse series.
     fn fall_holds(&self, rate: f64, w: usize, k: f64, mu: f64) -> bool {
         let ratio = self.config.fall_min_ratio;
+        if k * ratio > mu {
+            return false;
+        }
         let (k_recent, e_recent) = self.last((w / 4).max(1));
-        k * ratio <= mu && k_recent * ratio <= rate * e_recent
-    }
-
-    /// Buckets without events (but with exposure) at the end of the recent ones, at most
-    /// `max_freeze`: a longer run has been learned as the new level.
-    fn empty_run(&self) -> usize {
-        (self.recent.iter().rev())
-            .take(self.config.max_freeze as usize)
-            .take_while(|&&(count, exposure)| count == 0.0 && exposure > 0.0)
-            .count()
+        k_recent * ratio <= rate * e_recent
     }
 
     /// Events and exposure of the last `w` buckets.
@@ -402,10 +416,10 @@ mod tests {
     }
 
     #[test]
-    fn a_silence_between_window_lengths_fires_on_its_empty_run_alone() {
+    fn a_silence_between_powers_of_two_fires_on_a_window_of_its_length() {
         // Three lines in four minutes: 16 silent minutes score 5.2 (e^-12). The baseline
-        // learns the first eleven (until they look suspicious), so the run scores 7 from about
-        // its 25th bucket, while a window of 32 holds the lines before it until the 31st.
+        // learns the first eleven (until they look suspicious), so the silence scores 7 from
+        // about its 25th bucket, while a window of 32 holds the lines before it until the 31st.
         let quiet = |i: i64| if i % 4 == 0 { 0.0 } else { 1.0 };
         let run_out = |mut d: PoissonScan| {
             for i in 0..300 {
@@ -414,11 +428,21 @@ mod tests {
                     "bucket {i}"
                 );
             }
-            (300..328).any(|i| d.observe_count(at(i), 0.0, 1.0).verdict.severity.is_some())
+            (300..328).find_map(|i| {
+                let v = d.observe_count(at(i), 0.0, 1.0);
+                v.verdict.severity.map(|_| ((i - 299) as usize, v.window))
+            })
         };
-        assert!(run_out(PoissonScan::new(&PoissonConfig::default())));
-        // Shares (errors among records) test only the configured windows.
-        assert!(!run_out(PoissonScan::for_shares(&PoissonConfig::default())));
+        let (silent, window) = run_out(PoissonScan::new(&PoissonConfig::default())).unwrap();
+        assert!(
+            (24..=26).contains(&silent) && window == silent,
+            "{silent} {window}"
+        );
+        let powers_of_two = PoissonConfig {
+            fall_windows: vec![32, 64],
+            ..PoissonConfig::default()
+        };
+        assert_eq!(run_out(PoissonScan::new(&powers_of_two)), None);
     }
 
     #[test]

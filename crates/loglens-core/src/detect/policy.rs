@@ -184,9 +184,7 @@ enum Judge {
 impl Judge {
     fn new(config: &DetectConfig, metric: Metric) -> Judge {
         let counted = config.poisson.enabled && matches!(metric, Metric::Volume | Metric::ErrorRate);
-        if counted && metric == Metric::ErrorRate {
-            Judge::Poisson(PoissonScan::for_shares(&config.poisson))
-        } else if counted {
+        if counted {
             Judge::Poisson(PoissonScan::new(&config.poisson))
         } else {
             Judge::Vote(Box::new(ValueEnsemble::new(config)))
