@@ -186,7 +186,12 @@ impl PoissonScan {
         let current_down = count < rate * exposure;
         let mut best: Option<(f64, f64, f64, usize)> = None;
         let (mut k, mut e) = (0.0, 0.0);
-        let reach = (self.config.max_freeze as usize).max(1);
+        let reach = self.longest.min(self.config.max_freeze as usize).max(1);
+        let reach = if self.falls_only_may_matter(rate, reach, current_down) {
+            reach
+        } else {
+            reach.min(self.config.windows.iter().copied().max().unwrap_or(1))
+        };
         for (i, &(c, x)) in self.recent.iter().rev().take(reach).enumerate() {
             (k, e) = (k + c, e + x);
             let w = i + 1;
@@ -218,6 +223,17 @@ impl PoissonScan {
             Some((score, k, e, w)) => self.verdict(score, rate, k, e, w),
             None => self.verdict(0.0, rate, count, exposure, 1),
         }
+    }
+
+    /// Whether a falls-only window of at most `reach` buckets may change the verdict: only
+    /// when this bucket is itself below the expected, and when the window could score at
+    /// least the learning gate (its score is at most its expected events, in nats, reached
+    /// with none observed); a score below the gate neither fires nor stops the learning. Most
+    /// series are sparse, and this spares them the pass over the longer windows.
+    fn falls_only_may_matter(&self, rate: f64, reach: usize, current_down: bool) -> bool {
+        let gate = self.config.threshold * LEARN_GATE.min(1.0) * std::f64::consts::LN_10;
+        let exposure: f64 = self.recent.iter().rev().take(reach).map(|&(_, x)| x).sum();
+        current_down && rate * exposure >= gate
     }
 
     /// Whether a fall over a long (falls-only) window of `w` buckets holding `k` events where
