@@ -78,8 +78,9 @@ enum WindowTest {
     FallsOnly,
 }
 
-/// Per window length (index), how [`PoissonConfig`] tests it; a length in both lists is
-/// tested both ways (a fall that passes the falls-only rule passes the other one too).
+/// Per window length (index), how [`PoissonConfig`] tests it, up to the longest (so at least
+/// two entries); a length in both lists is tested both ways (a fall that passes the
+/// falls-only rule passes the other one too).
 fn window_tests(config: &PoissonConfig) -> Vec<Option<WindowTest>> {
     let longest = config
         .windows
@@ -101,14 +102,8 @@ fn window_tests(config: &PoissonConfig) -> Vec<Option<WindowTest>> {
 impl PoissonScan {
     /// A detector with no history.
     pub fn new(config: &PoissonConfig) -> PoissonScan {
-        let longest = config
-            .windows
-            .iter()
-            .chain(&config.fall_windows)
-            .copied()
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let tests = window_tests(config);
+        let longest = tests.len() - 1;
         PoissonScan {
             config: config.clone(),
             decay: 0.5_f64.powf(1.0 / f64::from(config.halflife.max(1))),
@@ -118,7 +113,7 @@ impl PoissonScan {
             frozen: 0,
             recent: VecDeque::with_capacity(longest + 1),
             longest,
-            tests: window_tests(config),
+            tests,
         }
     }
 
