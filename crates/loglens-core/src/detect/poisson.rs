@@ -226,9 +226,12 @@ impl PoissonScan {
     /// with none observed); a score below the gate neither fires nor stops the learning. Most
     /// series are sparse, and this spares them the pass over the longer windows.
     fn falls_only_may_matter(&self, rate: f64, reach: usize, current_down: bool) -> bool {
+        if !current_down {
+            return false;
+        }
         let gate = self.config.threshold * LEARN_GATE.min(1.0) * std::f64::consts::LN_10;
         let exposure: f64 = self.recent.iter().rev().take(reach).map(|&(_, x)| x).sum();
-        current_down && rate * exposure >= gate
+        rate * exposure >= gate
     }
 
     /// Whether a fall over a long (falls-only) window of `w` buckets holding `k` events where
