@@ -89,7 +89,14 @@ def process(job: Job, cluster: Cluster) -> dict[str, Any]:
         return run_distributed(job, ex)
 
 
-def run_distributed(job: Job, ex: Executor, window: int = 8) -> dict[str, Any]:
+# Scanned chunks waiting for the driver, at most: the driver mines them in order, so a scan
+# stuck behind a write on a busy worker stalls it while the other worker runs out of work;
+# 16 rather than 8 gives the driver room (with Dask's scans first and the engine's allocator
+# keeping freed pages, 10M lines on 2 Dask workers: 12.05 -> 11.51 s, four runs alternated).
+SCAN_WINDOW = 16
+
+
+def run_distributed(job: Job, ex: Executor, window: int = SCAN_WINDOW) -> dict[str, Any]:
     """Drives one run over `ex`: at most `window` scanned chunks wait for the driver, and the
     engine holds back mined chunks only up to a bounded window, so memory stays bounded
     whatever the input's size."""
@@ -163,8 +170,10 @@ class _DaskExecutor:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
         # pure=False: two chunks with equal arguments are still two tasks; retries cover a
-        # worker that dies mid-task (write_group replaces the group's files).
-        return self.client.submit(fn, *args, pure=False, retries=3)
+        # worker that dies mid-task (write_group replaces the group's files). Scans go first:
+        # the driver waits for them in order, writes can wait.
+        priority = 1 if fn is scan_chunk else 0
+        return self.client.submit(fn, *args, pure=False, retries=3, priority=priority)
 
 
 @contextmanager
