@@ -1,6 +1,7 @@
 //! Development aid: the combined detector's neighbourhood. For each Z-score window, learning
 //! rows and weight of the likelihood channel, prints the standard / low-FP / low-FN scores
-//! without a rest and with rests of (score, rows). The bench's pick is `zwins=1000 learns=400
+//! without a rest and with rests of (score, rows), with one Z-score window (the channel before it
+//! pooled three, `multiz.rs`). That pick was `zwins=1000 learns=400
 //! ws=1.2` with the rest (0.7, 100); `spatial=0` leaves out Numenta's spatial rule.
 //! `cargo run --release -p loglens-nab --example combined -- zwins=500,1000 learns=300 ws=1.1,1.2`
 

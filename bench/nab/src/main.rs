@@ -142,7 +142,7 @@ fn run_bench(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let cells = combined_grid(&corpus);
-    let pick = |p: CombinedParams| format!("z {} learn {} w {}", p.z_window, p.learning_rows, p.weight);
+    let pick = |p: CombinedParams| format!("learn {} w {}", p.learning_rows, p.weight);
     let validations = [
         (
             "loglens combined, 2-fold cross-valid.",

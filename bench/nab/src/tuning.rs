@@ -7,13 +7,15 @@ use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
 
 use crate::corpus::Series;
 use crate::detectors::{
-    run, zscore_config, CombinedParams, Method, Rest, SpatialRange, REST_ROWS, REST_SCORE,
+    run, zscore_config, CombinedParams, Method, Rest, SpatialRange, LIKELIHOOD_Z_WINDOWS, REST_ROWS,
+    REST_SCORE,
 };
 use crate::likelihood::log_likelihoods;
 use crate::{evaluate, scored, Profile};
 
 /// Every cell of [`CombinedParams::grid`] with each file's scores, computed sharing what the
-/// cells share (the contextual+ensemble scores, one Z-score per window).
+/// cells share (the contextual+ensemble scores, the Z-scores, the likelihoods per learning
+/// rows).
 pub fn combined_grid(corpus: &[Series]) -> Vec<(CombinedParams, Vec<Vec<f64>>)> {
     let base: Vec<Vec<f64>> = corpus
         .iter()
@@ -25,28 +27,20 @@ pub fn combined_grid(corpus: &[Series]) -> Vec<(CombinedParams, Vec<Vec<f64>>)> 
             s.values.iter().map(|&v| range.observe(v)).collect()
         })
         .collect();
+    let z: Vec<Vec<Vec<f64>>> = (LIKELIHOOD_Z_WINDOWS.iter())
+        .map(|&window| z_scores(corpus, window))
+        .collect();
     let grid = CombinedParams::grid();
     let mut out = Vec::with_capacity(grid.len());
-    let (mut z_window, mut z) = (None, Vec::new());
-    let (mut lz_key, mut lz) = (None, Vec::new());
+    let (mut learned, mut likelihood) = (None, Vec::new());
     for params in grid {
-        if z_window != Some(params.z_window) {
-            z_window = Some(params.z_window);
-            z = z_scores(corpus, params.z_window);
+        if learned != Some(params.learning_rows) {
+            learned = Some(params.learning_rows);
+            likelihood = pooled_likelihoods(corpus, &z, params);
         }
-        let key = (params.z_window, params.learning_rows);
-        if lz_key != Some(key) {
-            lz_key = Some(key);
-            lz = corpus
-                .iter()
-                .zip(&z)
-                .map(|(s, r)| log_likelihoods(params.likelihood(), &s.values, r))
-                .collect();
-        }
-        let likelihoods: &[Vec<f64>] = &lz;
         let scores = base
             .iter()
-            .zip(likelihoods)
+            .zip(&likelihood)
             .zip(&spatial)
             .map(|((b, l), s)| {
                 let mut rest = Rest::new(REST_SCORE, REST_ROWS);
@@ -58,6 +52,23 @@ pub fn combined_grid(corpus: &[Series]) -> Vec<(CombinedParams, Vec<Vec<f64>>)> 
         out.push((params, scores));
     }
     out
+}
+
+/// Per file and row, the largest log-likelihood score of the Z-scores `z` (one per window of
+/// [`LIKELIHOOD_Z_WINDOWS`], each per file), as `stream_combined` pools them.
+fn pooled_likelihoods(corpus: &[Series], z: &[Vec<Vec<f64>>], params: CombinedParams) -> Vec<Vec<f64>> {
+    (corpus.iter().enumerate())
+        .map(|(file, s)| {
+            let mut pooled = vec![0.0f64; s.len()];
+            for window in z {
+                let scores = log_likelihoods(params.likelihood(), &s.values, &window[file]);
+                for (p, l) in pooled.iter_mut().zip(scores) {
+                    *p = p.max(l);
+                }
+            }
+            pooled
+        })
+        .collect()
 }
 
 fn z_scores(corpus: &[Series], window: usize) -> Vec<Vec<f64>> {
@@ -219,7 +230,7 @@ mod tests {
     fn the_grid_cell_of_the_pick_is_the_combined_detector() {
         let corpus = vec![series("a.csv", 2500, 1800), series("b.csv", 2500, 2000)];
         let cells = combined_grid(&corpus);
-        assert_eq!(cells.len(), 27);
+        assert_eq!(cells.len(), 9);
         let (_, tuned) = cells.iter().find(|(p, _)| *p == CombinedParams::TUNED).unwrap();
         let direct: Vec<Vec<f64>> = corpus.iter().map(|s| run(Method::Combined, s)).collect();
         assert_eq!(tuned, &direct);
