@@ -284,4 +284,36 @@ def _ray(cluster: Cluster) -> Iterator[Executor]:
     try:
         yield _RayExecutor()
     finally:
+        if cluster.ray_address:
+            ray.shutdown()  # disconnects; the cluster is the user's
+        else:
+            _stop_own_ray(ray)
+
+
+def _stop_own_ray(ray: Any) -> None:
+    """Stops the local Ray instance the job started, 1 to 2 s sooner than `ray.shutdown()`.
+
+    `ray.shutdown()` stops the instance's processes one at a time, each with SIGTERM and up
+    to a second's wait before SIGKILL; the GCS server and the autoscaler monitor use that
+    whole second every time (shutdown 1.3 to 2.1 s, measured). The raylet still stops
+    gracefully (it stops its workers); the others hold nothing that outlives the job, so they
+    get SIGKILL at once (0.3 s). Ray's private `Node` API: where it is not as expected, the
+    plain shutdown."""
+    try:
+        from ray._private import ray_constants, worker  # noqa: PLC0415 (private, checked)
+
+        node = worker._global_node
+        kill_all = node.kill_all_processes
+        kill_one = node._kill_process_type
+        raylet = ray_constants.PROCESS_TYPE_RAYLET
+    except (ImportError, AttributeError):
         ray.shutdown()
+        return
+
+    def kill_all_processes(**options: bool) -> None:
+        wait = options.get("wait", False)
+        kill_one(raylet, check_alive=False, allow_graceful=True, wait=wait)
+        kill_all(check_alive=False, allow_graceful=False, wait=wait)
+
+    node.kill_all_processes = kill_all_processes
+    ray.shutdown()

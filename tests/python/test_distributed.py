@@ -82,9 +82,23 @@ def reference(demo, tmp_path_factory) -> dict:
     return contents(data)
 
 
+def ray_processes() -> set[int]:
+    """The Ray instance processes (raylet, GCS server, autoscaler monitor, workers) running."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:  # not a process, or it ended meanwhile
+            continue
+        if any(part in cmdline for part in (b"raylet", b"gcs_server", b"monitor.py", b"ray::")):
+            found.add(int(proc.name))
+    return found
+
+
 @pytest.mark.parametrize("engine", ["local", "dask", "ray"])
 def test_each_engine_writes_what_the_cli_writes(engine, demo, reference, tmp_path):
     data = tmp_path / "data"
+    before = ray_processes()
     out = python_loglens(
         "process",
         "--config",
@@ -114,6 +128,9 @@ def test_each_engine_writes_what_the_cli_writes(engine, demo, reference, tmp_pat
     for dataset, expected in reference.items():
         assert got[dataset] == expected, dataset
     assert got["incidents"], "the demo injects incidents: detect must find some"
+    # The job's own Ray instance is stopped with it, raylet, GCS and workers alike (its stop
+    # kills what ray.shutdown() would have waited a second each for).
+    assert ray_processes() <= before
 
 
 def test_a_second_run_reads_only_what_was_appended(demo, tmp_path):
