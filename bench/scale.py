@@ -1,6 +1,7 @@
 """Throughput of `python -m loglens process` on the local engine, Dask and Ray (issue #15).
 
     bench/scale [--lines 10000000] [--workers 1,2] [--engines local,dask,ray] [--keep DIR]
+                [--rounds 1]
 
 Generates one input with `loglens generate` (a week of mixed formats), reads it once (so the
 page cache holds it for every engine alike), then processes it into a fresh data directory
@@ -10,7 +11,9 @@ default) and each engine's throughput against the local engine with as many thre
 and Ray it then runs the job again on a cluster started beforehand (`--scheduler`,
 `--ray-address`: a cluster users already have), whose start and stop are not part of the job
 (cluster "running"). Every run must write the same number of records; the script stops
-otherwise.
+otherwise. With `--rounds N` the whole sequence runs N times, each run printed as it ends, and
+a last table gives each configuration's median wall time and the ratio of medians: on a shared
+2-core machine one run's ratio moves by several points.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,6 +92,7 @@ def main() -> None:
     p.add_argument("--workers", default="1,2")
     p.add_argument("--engines", default="local,dask,ray")
     p.add_argument("--keep", type=Path, help="generate into (and reuse) this directory")
+    p.add_argument("--rounds", type=int, default=1, help="run everything this many times")
     args = p.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="loglens-scale-"))
     gen = root / "gen"
@@ -104,35 +109,48 @@ def main() -> None:
         f"{'engine':<7}{'cluster':<9}{'workers':>8}{'lines':>13}{'MB':>9}{'wall s':>9}"
         f"{'lines/s':>12}{'MB/s':>8}{'vs local':>10}"
     )
-    local: dict[int, float] = {}
     records: set[int] = set()
+    walls: dict[tuple[str, str, int], list[float]] = {}
+    sizes: dict[str, float] = {}
+
+    def row(name: str, cluster: str, workers: int, wall: float, versus: str) -> str:
+        rate = sizes["lines"] / wall
+        mb = sizes["bytes"] / 1e6
+        return (
+            f"{name:<7}{cluster:<9}{workers:>8}{sizes['lines']:>13,.0f}{mb:>9.0f}{wall:>9.1f}"
+            f"{rate:>12,.0f}{mb / wall:>8.1f}{versus:>10}"
+        )
+
+    def versus(wall: float, local: list[float] | None) -> str:
+        return f"{statistics.median(local) / wall:.0%}" if local else "-"
 
     def report(name: str, cluster: str, workers: int, wall: float, summary: dict) -> None:
         records.add(summary["records_written"])
         if len(records) > 1:
             sys.exit(f"{name}: {summary['records_written']} records, others {records}")
-        rate = summary["lines"] / wall
-        if name == "local":
-            local[workers] = rate
-        versus = f"{rate / local[workers]:.0%}" if workers in local else "-"
-        mb = summary["bytes"] / 1e6
-        print(
-            f"{name:<7}{cluster:<9}{workers:>8}{summary['lines']:>13,}{mb:>9.0f}{wall:>9.1f}"
-            f"{rate:>12,.0f}{mb / wall:>8.1f}{versus:>10}",
-            flush=True,
-        )
+        sizes.update(lines=summary["lines"], bytes=summary["bytes"])
+        walls.setdefault((name, cluster, workers), []).append(wall)
+        local = walls.get(("local", "-", workers))
+        print(row(name, cluster, workers, wall, versus(wall, local)), flush=True)
 
     engines = args.engines.split(",")
     worker_counts = [int(w) for w in args.workers.split(",")]
-    for engine in engines:
-        for workers in worker_counts:
-            cluster = "-" if engine == "local" else "own"
-            report(engine, cluster, workers, *run_engine(gen, root / "data", engine, workers))
-    for engine in (e for e in engines if e != "local"):
-        for workers in worker_counts:
-            with running_cluster(engine, workers) as address:
-                wall, summary = run_engine(gen, root / "data", engine, workers, address)
-            report(engine, "running", workers, wall, summary)
+    for _ in range(args.rounds):
+        for engine in engines:
+            for workers in worker_counts:
+                cluster = "-" if engine == "local" else "own"
+                report(engine, cluster, workers, *run_engine(gen, root / "data", engine, workers))
+        for engine in (e for e in engines if e != "local"):
+            for workers in worker_counts:
+                with running_cluster(engine, workers) as address:
+                    wall, summary = run_engine(gen, root / "data", engine, workers, address)
+                report(engine, "running", workers, wall, summary)
+    if args.rounds > 1:
+        print(f"\nmedian of {args.rounds} rounds (vs local: the ratio of medians)")
+        for (name, cluster, workers), times in walls.items():
+            wall = statistics.median(times)
+            local = walls.get(("local", "-", workers))
+            print(row(name, cluster, workers, wall, versus(wall, local)))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
 
