@@ -1112,6 +1112,91 @@ mod tests {
         assert!(users.iter().all(|t| t == general), "{users:?}");
     }
 
+    /// A stream of `n` messages from `make`, fed a deterministic pseudo-random number per
+    /// message (an LCG: no test depends on a random crate's version).
+    fn stream(n: usize, make: impl Fn(u64) -> String) -> Vec<String> {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                make(state >> 17)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn names_hosts_keys_and_fingerprints_varying_together_are_one_template() {
+        // Failure modes the Loghub sets do not show (#16): several places of one statement
+        // vary at once, with names (users, tables, hosts), `key=value` runs, quoted values,
+        // Kubernetes pod names and base64 key fingerprints. Real-shaped, as sshd, logfmt
+        // services, PostgreSQL and the kubelet write them; each stream is one statement.
+        let pick = |r: u64, words: &[&'static str]| words[(r % words.len() as u64) as usize];
+        let users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"];
+        let tables = ["users", "orders", "items", "cart", "payments", "search"];
+        let hosts = ["db", "cache", "queue", "search", "auth"];
+        let base64 = |r: u64, n: usize| -> String {
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            (0..n)
+                .map(|i| char::from(alphabet[((r >> (i % 13)) as usize + i * 7) % 64]))
+                .collect()
+        };
+        let cases: Vec<(Vec<String>, &str)> = vec![
+            (
+                stream(40, |r| {
+                    let (user, fp) = (pick(r, &users), base64(r, 43));
+                    format!(
+                        "Accepted publickey for {user} from 10.0.{}.7 port {} ssh2: RSA SHA256:{fp}",
+                        r % 250,
+                        40_000 + r % 9_000
+                    )
+                }),
+                "Accepted publickey for <*> from <*> port <*> ssh2: RSA <*>",
+            ),
+            (
+                stream(60, |r| {
+                    let (path, user) = (pick(r, &tables), pick(r >> 8, &users));
+                    format!("level=info msg=\"request done\" method=GET path=/api/{path} status=200 duration={}ms user={user}", r % 99)
+                }),
+                "level=info msg=\"request done\" method=GET path=/api/<*> status=<*> duration=<*> user=<*>",
+            ),
+            (
+                stream(40, |r| {
+                    let (user, host) = (pick(r, &users), pick(r >> 8, &hosts));
+                    format!("user {user} logged in from {host}.corp.example.com")
+                }),
+                "user <*> logged in from <*>.corp.example.com",
+            ),
+            (
+                stream(40, |r| {
+                    let (user, table) = (pick(r, &users), pick(r >> 8, &tables));
+                    format!("permission denied for user \"{user}\" on table \"{table}\"")
+                }),
+                "permission denied for user \"<*>\" on table \"<*>\"",
+            ),
+            (
+                stream(30, |r| {
+                    format!(
+                        "connect to {}.prod.example.com:5432 timed out after 30s",
+                        pick(r, &hosts)
+                    )
+                }),
+                "connect to <*> timed out after <*>",
+            ),
+            (
+                stream(20, |r| {
+                    let suffix: String = base64(r, 5).to_ascii_lowercase().replace(['+', '/'], "x");
+                    format!("Back-off restarting failed container api in pod api-7d9f8b6c4-{suffix}_default(8a3f2b1c-1234-4d5e-9f00-abcdef12{:04x})", r % 65_536)
+                }),
+                "Back-off restarting failed container api in pod <*>",
+            ),
+        ];
+        for (lines, want) in &cases {
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let got = listed(&lines);
+            assert!(got.iter().all(|t| t == want), "want {want:?}, got {got:?}");
+        }
+    }
+
     #[test]
     fn event_words_stay_apart() {
         // Verbs name events; so does a message's first word (the request's method).
