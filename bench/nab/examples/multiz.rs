@@ -1,16 +1,16 @@
 //! Development aid: the combined detector with its likelihood channel pooled over several
-//! Z-score windows (`zwins=500,1000,1500`, `max=1` for the largest, else the mean), on a grid of learning rows and
-//! weights: each cell's score on all files, then the cross-validated figures. The bench's own
-//! detector is `max=1` on its grid; `learns=200,300,400,500 ws=1.0,1.1,1.2,1.3` the wider one
-//! `bench/nab/README.md` reports, `max=0` the mean pooling it tried.
+//! Z-score windows (`zwins=500,1000,1500`; `max=1` takes the largest, else the mean) on a grid
+//! of learning rows and weights: each cell's score on all files, then the cross-validated
+//! figures. The bench's own detector is `max=1` on its grid; `learns=200,300,400,500
+//! ws=1.0,1.1,1.2,1.3` the wider grid `bench/nab/README.md` reports, `max=0` the mean pooling.
+//! `cargo run --release -p loglens-nab --example multiz -- max=1`
+
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
-use loglens_core::detect::{Detector, ZScore, ZScoreConfig};
-use loglens_nab::detectors::{
-    run, zscore_config, CombinedParams, Method, Rest, SpatialRange, REST_ROWS, REST_SCORE,
-};
+
+use loglens_nab::detectors::{run, CombinedParams, Method, Rest, SpatialRange, REST_ROWS, REST_SCORE};
 use loglens_nab::likelihood::{log_likelihoods, LikelihoodConfig};
 use loglens_nab::profile_scores;
-use loglens_nab::tuning::{cross_validate, cross_validate_by_category, cross_validate_repeated};
+use loglens_nab::tuning::{cross_validate, cross_validate_by_category, cross_validate_repeated, z_scores};
 mod common;
 use common::{arg, corpus, list};
 
@@ -31,24 +31,7 @@ fn main() {
             s.values.iter().map(|&v| r.observe(v)).collect()
         })
         .collect();
-    let zs: Vec<Vec<Vec<f64>>> = zwins
-        .iter()
-        .map(|&w| {
-            corpus
-                .iter()
-                .map(|s| {
-                    let mut d = ZScore::new(&ZScoreConfig {
-                        window: w,
-                        ..zscore_config()
-                    });
-                    s.ts.iter()
-                        .zip(&s.values)
-                        .map(|(&t, &v)| d.observe(t, v).anomaly)
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
+    let zs: Vec<Vec<Vec<f64>>> = zwins.iter().map(|&w| z_scores(&corpus, w)).collect();
     let mut cells = Vec::new();
     for &learn in &learns {
         let cfg = LikelihoodConfig {

@@ -71,7 +71,8 @@ fn pooled_likelihoods(corpus: &[Series], z: &[Vec<Vec<f64>>], params: CombinedPa
         .collect()
 }
 
-fn z_scores(corpus: &[Series], window: usize) -> Vec<Vec<f64>> {
+/// Each file's rolling Z-score anomaly scores over `window` rows.
+pub fn z_scores(corpus: &[Series], window: usize) -> Vec<Vec<f64>> {
     corpus
         .iter()
         .map(|s| {
