@@ -312,8 +312,11 @@ def _stop_own_ray(ray: Any) -> None:
 
     def kill_all_processes(**options: bool) -> None:
         wait = options.get("wait", False)
-        kill_one(raylet, check_alive=False, allow_graceful=True, wait=wait)
-        kill_all(check_alive=False, allow_graceful=False, wait=wait)
+        try:
+            kill_one(raylet, check_alive=False, allow_graceful=True, wait=wait)
+            kill_all(check_alive=False, allow_graceful=False, wait=wait)
+        except TypeError:  # another Ray's signatures: its own way, as ray.shutdown() asked
+            kill_all(**options)
 
     node.kill_all_processes = kill_all_processes
     ray.shutdown()
