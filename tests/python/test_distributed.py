@@ -239,3 +239,49 @@ def test_a_worker_killed_mid_job_is_retried_and_nothing_is_lost_or_doubled(
     got = contents(data)
     for dataset, expected in reference.items():
         assert got[dataset] == expected, dataset
+
+
+def test_run_dask_dashboard_serves_the_dask_dashboard_while_the_job_runs(demo, tmp_path):
+    """`python run_dask_dashboard.py` (the name users of the original design know) runs the
+    job on a local Dask cluster with `--dask-dashboard`: the URL it prints answers while the
+    job runs, and the job writes what `loglens process` writes."""
+    import threading  # noqa: PLC0415 (only this test)
+    import urllib.request  # noqa: PLC0415 (only this test)
+
+    config = ["--config", str(demo["root"] / "loglens.toml"), "--data-dir", str(tmp_path / "d")]
+    job = subprocess.Popen(
+        [sys.executable, "run_dask_dashboard.py", *config, "--chunk-mb", "0.005", "--json"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stderr: list[str] = []
+    url = threading.Event()
+    stderr_lines = job.stderr
+    assert stderr_lines is not None
+
+    def drain() -> None:  # Dask logs to stderr: never let the pipe fill
+        for line in stderr_lines:
+            stderr.append(line)
+            if line.startswith("Dask dashboard: "):
+                url.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert url.wait(120), f"no dashboard URL printed: {''.join(stderr)}"
+        link = next(s for s in stderr if s.startswith("Dask dashboard: ")).split(": ", 1)[1]
+        assert link.strip().startswith("http://") and link.strip().endswith("/status"), link
+        running = job.poll() is None
+        with urllib.request.urlopen(link.strip(), timeout=30) as page:
+            status, body = page.status, page.read().decode(errors="replace")
+        stdout, _ = job.communicate(timeout=600)
+    finally:
+        stop(job)
+    reader.join(timeout=10)
+    assert running, "the job ended before the dashboard was asked for: make it longer"
+    assert status == 200 and "Dask" in body
+    assert job.returncode == 0, "".join(stderr)
+    summary = json.loads(stdout)
+    assert summary["records_written"] == demo["summary"]["records_written"]
