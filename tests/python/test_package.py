@@ -1,13 +1,17 @@
 """The installed Python package: its engine bindings over Arrow, and its own dashboard
 (`python -m loglens dashboard`, what `loglens dashboard` runs outside a checkout)."""
 
+import os
+import shutil
 import subprocess
 import sys
 import urllib.request
+import zipfile
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from conftest import free_port, stop, wait_until_up
+from conftest import REPO, free_port, loglens_bin, stop, wait_until_up
 from loglens import _engine
 
 
@@ -64,6 +68,41 @@ def test_python_m_loglens_dashboard_serves_the_packaged_app(demo):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+    )
+    try:
+        wait_until_up(server, f"http://127.0.0.1:{port}/_stcore/health")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert b"<title>Streamlit</title>" in r.read()
+    finally:
+        stop(server)
+
+
+def test_the_wheel_carries_the_engine_and_the_dashboard_for_loglens_dashboard(demo, tmp_path):
+    """`maturin build` makes a wheel that holds the engine, the drivers and the dashboard; a
+    `loglens` binary outside any checkout serves that dashboard (`python -m loglens dashboard`
+    from the wheel, not the checkout's `dashboard/app.py`)."""
+    maturin = Path(sys.executable).with_name("maturin")
+    wheels = tmp_path / "wheels"
+    build = [str(maturin), "build", "--release", "--locked", "--quiet", "-o", str(wheels)]
+    subprocess.run(build, cwd=REPO, check=True, timeout=1800)
+    (wheel,) = wheels.glob("loglens-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for packaged in ["_engine.abi3.so", "_engine.pyi", "distributed.py", "dashboard/app.py"]:
+        assert f"loglens/{packaged}" in names, packaged
+    site = tmp_path / "site"
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
+    subprocess.run([*install, str(site), str(wheel)], check=True, timeout=600)
+    binary = tmp_path / "bin" / "loglens"  # no checkout around it
+    binary.parent.mkdir()
+    shutil.copy2(loglens_bin(), binary)
+    env = {**os.environ, "PYTHONPATH": str(site), "LOGLENS_PYTHON": sys.executable}
+    where = [sys.executable, "-c", "import loglens.dashboard as d; print(d.__file__)"]
+    found = subprocess.run(where, env=env, cwd="/", capture_output=True, text=True, check=True)
+    assert found.stdout.startswith(str(site)), found.stdout
+    port = free_port()
+    command = [str(binary), "dashboard", "--data-dir", str(demo["data"]), "--port", str(port)]
+    server = subprocess.Popen(
+        command, cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         wait_until_up(server, f"http://127.0.0.1:{port}/_stcore/health")
