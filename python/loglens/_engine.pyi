@@ -1,8 +1,24 @@
 """Type stubs of `loglens._engine`, the Rust engine (crates/loglens-py)."""
 
 from pathlib import Path
+from typing import final
 
 import pyarrow as pa
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "InputError",
+    "LoglensError",
+    "Run",
+    "TemplateStage",
+    "detect",
+    "error_sql",
+    "parse_lines",
+    "process",
+    "scan_chunk",
+    "write_group",
+]
 
 class LoglensError(Exception):
     """An error of the loglens engine, with the CLI's message."""
@@ -45,17 +61,19 @@ def write_group(worker: str, group: bytes, staged_dir: str | Path, run_id: str) 
     """A worker's second step: writes a group of chunks' parts and metric partial; its counts
     and template tallies (encoded, for `Run.absorb`)."""
 
+@final
 class TemplateStage:
-    def __init__(self, state_json: str | None = None) -> None: ...
+    def __new__(cls, state_json: str | None = None) -> TemplateStage: ...
     def assign(self, messages: list[str]) -> list[int]: ...
     def aliases(self) -> list[tuple[int, str, int, str]]: ...
     def state_json(self) -> str: ...
 
+@final
 class Run:
     """The driver of a distributed run (holds the data directory's write lock until done)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         paths: list[str | Path],
         config: str | Path | None = None,
         data_dir: str | Path | None = None,
@@ -65,7 +83,7 @@ class Run:
         no_templates: bool = False,
         reprocess: bool = False,
         chunk_bytes: int | None = None,
-    ) -> None: ...
+    ) -> Run: ...
     @property
     def run_id(self) -> str: ...
     @property

@@ -110,3 +110,15 @@ def test_the_wheel_carries_the_engine_and_the_dashboard_for_loglens_dashboard(de
             assert b"<title>Streamlit</title>" in r.read()
     finally:
         stop(server)
+
+
+def test_the_engine_stubs_match_the_engine(tmp_path):
+    """`_engine.pyi` (what editors and type checkers read) names every function, class and
+    parameter the compiled engine has, with the same defaults: mypy's stubtest compares them."""
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nignore_missing_imports = True\n")  # pyarrow ships no stubs
+    check = [sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", str(config)]
+    run = {"cwd": tmp_path, "capture_output": True, "text": True, "timeout": 600}
+    result = subprocess.run([*check, "loglens._engine"], check=False, **run)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found in 1 module" in result.stdout
