@@ -1,7 +1,7 @@
 """Type stubs of `loglens._engine`, the Rust engine (crates/loglens-py)."""
 
 from pathlib import Path
-from typing import final
+from typing import Literal, final, overload
 
 import pyarrow as pa
 
@@ -51,8 +51,19 @@ def process(
 def detect(data_dir: str | Path, config: str | Path | None = None) -> str:
     """Runs `loglens detect`; its summary as JSON text."""
 
-def parse_lines(format: str, lines: list[str], source: str = "<python>") -> pa.RecordBatch:
-    """Parses lines with a built-in format into a RecordBatch of the records schema."""
+@overload
+def parse_lines(
+    format: str, lines: list[str], source: str = "<python>", *, unparsed: Literal[False] = False
+) -> pa.RecordBatch:
+    """Parses lines with a built-in format into a RecordBatch of the records schema (`line`
+    is the 1-based place in `lines`); lines that do not parse are left out."""
+
+@overload
+def parse_lines(
+    format: str, lines: list[str], source: str = "<python>", *, unparsed: Literal[True]
+) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """With `unparsed=True`: `(records, unparsed)`, the second in the CLI's `unparsed/` schema
+    (source, line, format, reason, raw)."""
 
 def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
     """A worker's first step: the chunk's scan (JSON text) and its messages, newline-ended."""

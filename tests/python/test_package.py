@@ -28,6 +28,13 @@ def test_parse_lines_gives_an_arrow_batch_of_the_records_schema():
     assert [r["status"] for r in rows] == [503, 200]
     assert {r["source"] for r in rows} == {"access.log"}
     assert [r["level"] for r in rows] == ["error", "info"]
+    # Asked for, the line left out comes back with its number, format and reason.
+    records, unparsed = _engine.parse_lines("combined", lines, source="access.log", unparsed=True)
+    assert records.to_pylist() == rows
+    (refused,) = unparsed.to_pylist()
+    assert refused["source"] == "access.log" and refused["line"] == 2
+    assert refused["format"] == "combined" and refused["raw"] == "not an access line"
+    assert refused["reason"]
 
 
 def test_engine_errors_are_loglens_errors_with_the_cli_message():
@@ -60,11 +67,18 @@ def test_template_stage_gives_ids_in_input_order():
 
 
 def test_python_m_loglens_dashboard_serves_the_packaged_app(demo):
-    port = free_port()
     command = [sys.executable, "-m", "loglens", "dashboard", "--data-dir", str(demo["data"])]
+    assert_serves_the_dashboard(command, dict(os.environ))
+
+
+def assert_serves_the_dashboard(command: list[str], env: dict[str, str]) -> None:
+    """Runs `command --port P` outside the checkout (the app must come from the package) and
+    checks that Streamlit serves the dashboard; stops it either way."""
+    port = free_port()
     server = subprocess.Popen(
         [*command, "--port", str(port)],
-        cwd="/",  # not the checkout: the app comes from the package
+        cwd="/",
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -99,17 +113,7 @@ def test_the_wheel_carries_the_engine_and_the_dashboard_for_loglens_dashboard(de
     where = [sys.executable, "-c", "import loglens.dashboard as d; print(d.__file__)"]
     found = subprocess.run(where, env=env, cwd="/", capture_output=True, text=True, check=True)
     assert found.stdout.startswith(str(site)), found.stdout
-    port = free_port()
-    command = [str(binary), "dashboard", "--data-dir", str(demo["data"]), "--port", str(port)]
-    server = subprocess.Popen(
-        command, cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        wait_until_up(server, f"http://127.0.0.1:{port}/_stcore/health")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-            assert b"<title>Streamlit</title>" in r.read()
-    finally:
-        stop(server)
+    assert_serves_the_dashboard([str(binary), "dashboard", "--data-dir", str(demo["data"])], env)
 
 
 def test_the_engine_stubs_match_the_engine(tmp_path):

@@ -16,7 +16,7 @@ use loglens_engine::distributed::{
 };
 use loglens_engine::input::Parsers;
 use loglens_engine::{EngineError, ProcessOptions, ProcessRequest};
-use loglens_store::{Labels, LineRange, RecordColumns};
+use loglens_store::{Labels, LineRange, RecordColumns, UnparsedColumns, UnparsedLine};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -401,10 +401,18 @@ fn error_sql() -> String {
 }
 
 /// Parses `lines` with the format `format` into a pyarrow RecordBatch of the records schema
-/// (lines that do not parse are skipped; `line` is the 1-based place in `lines`).
+/// (`line` is the 1-based place in `lines`). Lines that do not parse are left out of it; with
+/// `unparsed=True` the result is `(records, unparsed)`, the second a batch of the CLI's
+/// `unparsed/` schema (source, line, format, reason, raw), so no line is lost unseen.
 #[pyfunction]
-#[pyo3(signature = (format, lines, source="<python>"))]
-fn parse_lines(py: Python<'_>, format: &str, lines: Vec<String>, source: &str) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (format, lines, source="<python>", *, unparsed=false))]
+fn parse_lines(
+    py: Python<'_>,
+    format: &str,
+    lines: Vec<String>,
+    source: &str,
+    unparsed: bool,
+) -> PyResult<Py<PyAny>> {
     let parsers = Parsers::from_config(&Config::default()).map_err(|e| engine_err("formats", e))?;
     let parser = parsers
         .by_name(format)
@@ -417,15 +425,27 @@ fn parse_lines(py: Python<'_>, format: &str, lines: Vec<String>, source: &str) -
         service: None,
     };
     let mut columns = RecordColumns::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        if let Ok(record) = parser.parse(line, &ctx) {
-            columns.push(&record, LineRange::single(i as u64 + 1), &labels, None);
+    let mut refused = UnparsedColumns::default();
+    for (line_no, line) in (1u64..).zip(&lines) {
+        match parser.parse(line, &ctx) {
+            Ok(record) => columns.push(&record, LineRange::single(line_no), &labels, None),
+            Err(e) if unparsed => refused.push(&UnparsedLine {
+                source,
+                line: line_no,
+                format: parser.name(),
+                reason: &e.to_string(),
+                raw: line,
+            }),
+            Err(_) => {}
         }
     }
-    let batch = columns
-        .finish()
-        .map_err(|e| LoglensError::new_err(e.to_string()))?;
-    Ok(batch.to_pyarrow(py)?.unbind())
+    let store_err = |e: loglens_store::StoreError| LoglensError::new_err(e.to_string());
+    let records = columns.finish().map_err(store_err)?.to_pyarrow(py)?;
+    if !unparsed {
+        return Ok(records.unbind());
+    }
+    let refused = refused.finish().map_err(store_err)?.to_pyarrow(py)?;
+    Ok((records, refused).into_pyobject(py)?.into_any().unbind())
 }
 
 /// The template stage of the engine: gives messages template ids in the order it sees them,

@@ -37,7 +37,7 @@ pub use read::{column, parquet_files, read_all_columns, read_columns};
 pub use rollup::{rollup_counts_schema, rollup_latency_schema, RollupWriter, ROLLUP_COUNTS, ROLLUP_LATENCY};
 pub use schema::{record_schema, unparsed_schema};
 pub use templates::{merge_templates, read_templates, templates_schema, TEMPLATES_FILE};
-pub use unparsed::{UnparsedLine, UnparsedWriter};
+pub use unparsed::{UnparsedColumns, UnparsedLine, UnparsedWriter};
 
 /// Errors of the data directory.
 #[derive(Debug, thiserror::Error)]

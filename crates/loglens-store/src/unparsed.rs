@@ -27,16 +27,58 @@ pub struct UnparsedLine<'a> {
     pub raw: &'a str,
 }
 
-/// Buffers unparsed lines and writes them to one part file per writer.
-pub struct UnparsedWriter {
-    dir: PathBuf,
-    namer: PartNamer,
+/// Unparsed lines gathered as Arrow columns of [`unparsed_schema`]: what the writer buffers,
+/// and what the Python package hands back beside the records.
+#[derive(Default)]
+pub struct UnparsedColumns {
     source: StringBuilder,
     line: UInt64Builder,
     format: StringBuilder,
     reason: StringBuilder,
     raw: StringBuilder,
-    pending: usize,
+    rows: usize,
+}
+
+impl UnparsedColumns {
+    /// Adds one unparsed line.
+    pub fn push(&mut self, line: &UnparsedLine<'_>) {
+        self.source.append_value(line.source);
+        self.line.append_value(line.line);
+        self.format.append_value(line.format);
+        self.reason.append_value(line.reason);
+        self.raw.append_value(line.raw);
+        self.rows += 1;
+    }
+
+    /// Lines gathered since the last [`UnparsedColumns::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when no line is gathered.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The gathered lines as one batch; the builders start over.
+    pub fn finish(&mut self) -> Result<RecordBatch, StoreError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.source.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.format.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.raw.finish()),
+        ];
+        self.rows = 0;
+        Ok(RecordBatch::try_new(unparsed_schema(), columns)?)
+    }
+}
+
+/// Buffers unparsed lines and writes them to one part file per writer.
+pub struct UnparsedWriter {
+    dir: PathBuf,
+    namer: PartNamer,
+    pending: UnparsedColumns,
     file: Option<PartFile>,
 }
 
@@ -46,43 +88,25 @@ impl UnparsedWriter {
         UnparsedWriter {
             dir,
             namer,
-            source: StringBuilder::new(),
-            line: UInt64Builder::new(),
-            format: StringBuilder::new(),
-            reason: StringBuilder::new(),
-            raw: StringBuilder::new(),
-            pending: 0,
+            pending: UnparsedColumns::default(),
             file: None,
         }
     }
 
     /// Records one unparsed line.
     pub fn push(&mut self, line: &UnparsedLine<'_>) -> Result<(), StoreError> {
-        self.source.append_value(line.source);
-        self.line.append_value(line.line);
-        self.format.append_value(line.format);
-        self.reason.append_value(line.reason);
-        self.raw.append_value(line.raw);
-        self.pending += 1;
-        if self.pending >= BATCH_ROWS {
+        self.pending.push(line);
+        if self.pending.len() >= BATCH_ROWS {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending == 0 {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.source.finish()),
-            Arc::new(self.line.finish()),
-            Arc::new(self.format.finish()),
-            Arc::new(self.reason.finish()),
-            Arc::new(self.raw.finish()),
-        ];
-        self.pending = 0;
-        let batch = RecordBatch::try_new(unparsed_schema(), columns)?;
+        let batch = self.pending.finish()?;
         if self.file.is_none() {
             self.file = Some(PartFile::create(
                 &self.dir,
