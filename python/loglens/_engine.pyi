@@ -1,7 +1,7 @@
 """Type stubs of `loglens._engine`, the Rust engine (crates/loglens-py)."""
 
 from pathlib import Path
-from typing import Literal, final, overload
+from typing import ClassVar, Literal, final, overload
 
 import pyarrow as pa
 
@@ -10,9 +10,11 @@ __all__ = [
     "DataError",
     "InputError",
     "LoglensError",
+    "MetricPartial",
     "Run",
     "TemplateStage",
     "detect",
+    "detect_series",
     "error_sql",
     "parse_lines",
     "process",
@@ -107,3 +109,61 @@ class Run:
     def absorb(self, partial: bytes) -> None: ...
     def finish(self) -> str: ...
     def abort(self) -> None: ...
+
+@final
+class MetricPartial:
+    """What a set of records contributes to the metric series, bucketed by time: built from
+    records batches, merged with other partials (associative and commutative), saved as the
+    bytes of the engine's own saved partials."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, bucket_secs: int = 60) -> MetricPartial: ...
+    @staticmethod
+    def from_records(
+        batch: pa.RecordBatch, bucket_secs: int = 60, source: str | None = None
+    ) -> MetricPartial:
+        """A partial of every record of `batch` (see `add_records`)."""
+
+    def add_records(self, batch: pa.RecordBatch, source: str | None = None) -> int:
+        """Adds every record of a batch of the records schema (ts, service, host, level,
+        status, latency_ms, bytes, template_id, source) as `detect` adds stored records;
+        `source` given, it replaces the batch's `source` column. The records added."""
+
+    def merge(self, other: MetricPartial) -> None:
+        """Adds everything `other` holds; other bucket widths raise `LoglensError`."""
+
+    def to_bytes(self) -> bytes:
+        """The encoding of the engine's saved partials (`state/partials/*.bin`)."""
+
+    @staticmethod
+    def from_bytes(data: bytes) -> MetricPartial:
+        """The partial of `to_bytes` or of a saved partial file's content."""
+
+    @property
+    def bucket_secs(self) -> int: ...
+    @property
+    def records(self) -> int: ...
+    @property
+    def span(self) -> tuple[int, int] | None:
+        """First and last bucket start, seconds since the epoch (UTC); None when empty."""
+
+    def series(self) -> pa.RecordBatch:
+        """One row per (series, bucket) of the series `detect` sums (total, per service, per
+        (service, host), per (service, level), per template): series, service, host, level,
+        template_id, ts, records, errors, bytes, latency_count, latency_p50/p95/p99/gmean;
+        sorted by the labels (nulls first), then ts."""
+
+    def __eq__(self, other: object, /) -> bool: ...
+
+def detect_series(
+    values: list[float],
+    *,
+    bucket_secs: int = 60,
+    start: int = 0,
+    detector: str = "ensemble",
+    config: str | Path | None = None,
+) -> pa.RecordBatch:
+    """Runs a detector of `detect` (`ensemble`: the vote of Z-score, robust Z-score and
+    seasonal baseline; or `zscore`, `robust_zscore`, `seasonal`, `poisson`) over the values,
+    one bucket each from `start`; per point: ts, value, score, anomalous, severity, detector,
+    ready. No floors, no incidents."""

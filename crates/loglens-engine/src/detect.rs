@@ -913,7 +913,8 @@ fn severity_rank(s: &str) -> u8 {
     }
 }
 
-const OBSERVED_COLUMNS: [&str; 9] = [
+/// The columns of the records dataset that [`observe_batch`] reads.
+pub const OBSERVED_COLUMNS: [&str; 9] = [
     "ts",
     "source",
     "service",
@@ -929,7 +930,14 @@ fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 
-fn observe_batch(file: &Path, batch: &RecordBatch, partial: &mut MetricPartial) -> Result<u64, StoreError> {
+/// Adds every record of `batch` (the records schema's [`OBSERVED_COLUMNS`]) to `partial`, as
+/// `process` adds them; returns the records added. `file` names the batch's origin in errors
+/// (a column missing or of another type).
+pub fn observe_batch(
+    file: &Path,
+    batch: &RecordBatch,
+    partial: &mut MetricPartial,
+) -> Result<u64, StoreError> {
     let ts = column::<TimestampMicrosecondArray>(file, batch, "ts")?;
     let source = column::<StringArray>(file, batch, "source")?;
     let service = column::<StringArray>(file, batch, "service")?;

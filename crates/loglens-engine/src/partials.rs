@@ -123,6 +123,18 @@ pub fn list(state_dir: &Path) -> Result<Vec<(String, PathBuf)>, EngineError> {
     Ok(out)
 }
 
+/// `partial` in the encoding of a saved partial's file (what [`load`] reads), for callers
+/// that keep or ship a partial outside a data directory.
+pub fn encode(partial: &MetricPartial) -> Result<Vec<u8>, EngineError> {
+    crate::distributed::encode("metric partial", partial)
+}
+
+/// The partial of a saved partial's file content, or of what [`encode`] gave; an unknown
+/// version or a malformed partial is an error.
+pub fn decode(bytes: &[u8]) -> Result<MetricPartial, String> {
+    postcard::from_bytes(bytes).map_err(|e| e.to_string())
+}
+
 /// Reads one saved partial; an unknown version is an error naming the file.
 pub fn load(path: &Path) -> Result<MetricPartial, EngineError> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
@@ -135,7 +147,7 @@ pub fn load(path: &Path) -> Result<MetricPartial, EngineError> {
     if path.extension().is_some_and(|e| e == JSON_EXT) {
         return serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()));
     }
-    postcard::from_bytes(&bytes).map_err(|e| unreadable(e.to_string()))
+    decode(&bytes).map_err(unreadable)
 }
 
 #[cfg(test)]
@@ -231,6 +243,19 @@ mod tests {
         assert_eq!(merged(pieces), partial);
         assert_eq!(day_of("20261205T000000Z-aaaa"), None);
         assert_eq!(day_of("20261205T000000Z-aaaa.w000001-0002"), None);
+    }
+
+    /// A saved partial's file holds what [`encode`] gives, and [`decode`] reads either.
+    #[test]
+    fn files_hold_the_encoded_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = three_days(dir.path(), 3);
+        let saved = list(dir.path()).unwrap();
+        assert_eq!(saved.len(), 1);
+        let bytes = std::fs::read(&saved[0].1).unwrap();
+        assert_eq!(bytes, encode(&partial).unwrap());
+        assert_eq!(decode(&bytes).unwrap(), partial);
+        assert!(decode(&bytes[..bytes.len() / 2]).is_err());
     }
 
     /// Sparse days share a file, named after the first.

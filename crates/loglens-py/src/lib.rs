@@ -22,6 +22,9 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+mod detectors;
+mod partials;
+
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -506,5 +509,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Run>()?;
     m.add_function(wrap_pyfunction!(scan_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(write_group, m)?)?;
+    m.add_class::<partials::PyMetricPartial>()?;
+    m.add_function(wrap_pyfunction!(detectors::detect_series, m)?)?;
     Ok(())
 }

@@ -140,29 +140,32 @@ impl ValueEnsemble {
     /// [`DetectorKind::Ensemble`] when the quorum is more than one), else `None`.
     pub fn observe(&mut self, ts: Timestamp, value: f64) -> Option<(DetectorKind, Verdict)> {
         let quorum = self.quorum();
-        let firing: Vec<(DetectorKind, Verdict)> = self
-            .observe_all(ts, value)
-            .into_iter()
-            .filter(|(_, v)| v.severity.is_some())
-            .collect();
-        if quorum == 0 || firing.len() < quorum {
-            return None;
-        }
-        let (kind, verdict) = firing
-            .into_iter()
-            .max_by(|a, b| a.1.score.total_cmp(&b.1.score))?;
-        Some((if quorum > 1 { DetectorKind::Ensemble } else { kind }, verdict))
+        Self::vote(quorum, &self.observe_all(ts, value))
     }
 
     /// The vote as a score in [0, 1]: the quorum-th largest anomaly score of the detectors, so
     /// at least 0.5 exactly when a quorum is past its thresholds (a continuous score, for NAB).
     pub fn consensus(&mut self, ts: Timestamp, value: f64) -> f64 {
         let quorum = self.quorum();
-        let mut scores: Vec<f64> = self
-            .observe_all(ts, value)
-            .iter()
-            .map(|(_, v)| v.anomaly)
-            .collect();
+        Self::agreement(quorum, &self.observe_all(ts, value))
+    }
+
+    /// [`ValueEnsemble::observe`]'s vote over `verdicts` (what [`ValueEnsemble::observe_all`]
+    /// returned) with `quorum` ([`ValueEnsemble::quorum`]), for a caller that wants both the vote
+    /// and [`ValueEnsemble::agreement`] of one observation.
+    pub fn vote(quorum: usize, verdicts: &[(DetectorKind, Verdict)]) -> Option<(DetectorKind, Verdict)> {
+        let firing = verdicts.iter().filter(|(_, v)| v.severity.is_some());
+        if quorum == 0 || firing.clone().count() < quorum {
+            return None;
+        }
+        let &(kind, verdict) = firing.max_by(|a, b| a.1.score.total_cmp(&b.1.score))?;
+        Some((if quorum > 1 { DetectorKind::Ensemble } else { kind }, verdict))
+    }
+
+    /// [`ValueEnsemble::consensus`]'s score over `verdicts` with `quorum` (see
+    /// [`ValueEnsemble::vote`]).
+    pub fn agreement(quorum: usize, verdicts: &[(DetectorKind, Verdict)]) -> f64 {
+        let mut scores: Vec<f64> = verdicts.iter().map(|(_, v)| v.anomaly).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
         quorum
             .checked_sub(1)
