@@ -3,6 +3,7 @@
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -89,6 +90,20 @@ def assert_serves_the_dashboard(command: list[str], env: dict[str, str]) -> None
             assert b"<title>Streamlit</title>" in r.read()
     finally:
         stop(server)
+    # The signal reached the server itself: nothing is left serving the port.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_loglens_dashboard_says_what_to_install_when_streamlit_is_missing(demo, tmp_path):
+    """A Python without Streamlit is a clear error naming it and the fix, not a traceback."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    command = [loglens_bin(), "dashboard", "--data-dir", str(demo["data"])]
+    command += ["--python", str(bare / "bin" / "python"), "--port", str(free_port())]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode != 0
+    assert "cannot import streamlit" in out.stderr and "make venv" in out.stderr, out.stderr
 
 
 def test_the_wheel_carries_the_engine_and_the_dashboard_for_loglens_dashboard(demo, tmp_path):

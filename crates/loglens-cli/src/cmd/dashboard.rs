@@ -63,28 +63,55 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<()> {
             .args(["-m", "loglens", "dashboard", "--port"])
             .arg(args.port.to_string()),
     };
-    let status = command
-        .arg("--data-dir")
-        .arg(&data_dir)
+    command.arg("--data-dir").arg(&data_dir);
+    let (module, hint) = match app {
+        Some(_) => ("streamlit", "streamlit"),
+        None => ("loglens", "python -m loglens dashboard"),
+    };
+    require_module(&python, module, hint)?;
+    serve(command).with_context(|| {
+        format!(
+            "starting {} -m {module} (set --python or LOGLENS_PYTHON)",
+            python.display()
+        )
+    })
+}
+
+/// Fails with what to install when `python` cannot import `module` (checked before the server
+/// takes this process's place, when its own error would no longer say what to do).
+fn require_module(python: &Path, module: &str, runs: &str) -> anyhow::Result<()> {
+    let check = format!("import importlib.util, sys; sys.exit(importlib.util.find_spec('{module}') is None)");
+    let found = Command::new(python)
+        .args(["-c", &check])
         .status()
-        .with_context(|| {
-            format!(
-                "starting {} -m streamlit (set --python or LOGLENS_PYTHON)",
-                python.display()
-            )
-        })?;
-    if !status.success() {
+        .with_context(|| format!("running {} (set --python or LOGLENS_PYTHON)", python.display()))?;
+    if !found.success() {
         bail!(
-            "{} exited with {status}; are streamlit and loglens installed for {}? (make venv \
-             in a checkout, else pip install 'loglens[dashboard]'; or pass --app dashboard/app.py)",
-            match app {
-                Some(_) => "streamlit",
-                None => "python -m loglens dashboard",
-            },
+            "{} cannot import {module}, which {runs} needs (make venv in a checkout, else pip \
+             install 'loglens[dashboard]'; or pass --python, or --app dashboard/app.py)",
             python.display()
         );
     }
     Ok(())
+}
+
+/// Runs the server in this process's place on Unix, so a signal to `loglens dashboard`
+/// (Ctrl-C, SIGTERM from a supervisor or a test) reaches Streamlit itself: run as a child, it
+/// outlived a SIGTERM as an orphan still holding the port. Elsewhere, waits for it.
+fn serve(mut command: Command) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        Err(command.exec().into())
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command.status()?;
+        if !status.success() {
+            bail!("the dashboard exited with {status}");
+        }
+        Ok(())
+    }
 }
 
 /// The checkout the binary sits in (`<root>/target/<profile>/loglens`), if it does.
