@@ -127,7 +127,10 @@ class MetricPartial:
     def add_records(self, batch: pa.RecordBatch, source: str | None = None) -> int:
         """Adds every record of a batch of the records schema (ts, service, host, level,
         status, latency_ms, bytes, template_id, source) as `detect` adds stored records;
-        `source` given, it replaces the batch's `source` column. The records added."""
+        `source` given, it replaces the batch's `source` column. Columns of other Arrow types
+        (polars' large strings, int64, timestamps in other units or zones) are cast to the
+        schema's; a value that does not fit raises `InputError` naming its column. The records
+        added."""
 
     def merge(self, other: MetricPartial) -> None:
         """Adds everything `other` holds; other bucket widths raise `LoglensError`."""

@@ -244,6 +244,35 @@ def test_a_batch_without_a_needed_column_names_it():
     assert MetricPartial().merge(MetricPartial()) is None
 
 
+def test_batches_of_other_arrow_types_count_as_the_engines_own():
+    """What polars or pandas hand over (large strings, int64 status, nanosecond times) is cast
+    to the records schema; a value that does not fit names its column."""
+    lines = [access_line(5, 200, 100, 10), access_line(65, 503, 7, 900)]
+    batch = with_templates(_engine.parse_lines("combined", lines, source="a.log"))
+    other = {
+        "ts": pa.timestamp("ns"),
+        "source": pa.large_string(),
+        "host": pa.large_string(),
+        "level": pa.string_view(),
+        "status": pa.int64(),
+        "bytes": pa.int64(),
+        "template_id": pa.int64(),
+    }
+    fields = [pa.field(f.name, other.get(f.name, f.type)) for f in batch.schema]
+    foreign = batch.cast(pa.schema(fields))
+    assert foreign.schema.field("source").type == pa.large_string()
+    assert MetricPartial.from_records(foreign) == MetricPartial.from_records(batch)
+    zoned = batch.cast(
+        pa.schema([pa.field("ts", pa.timestamp("ns", tz="Europe/Paris")), *fields[1:]])
+    )
+    assert MetricPartial.from_records(zoned) == MetricPartial.from_records(batch)  # same instants
+    too_big = foreign.set_column(
+        foreign.schema.get_field_index("status"), "status", pa.array([200, 70_000], pa.int64())
+    )
+    with pytest.raises(_engine.InputError, match=r"column `status` \(Int64\) does not convert"):
+        MetricPartial.from_records(too_big)
+
+
 def test_merging_a_partial_with_itself_doubles_it():
     batch = _engine.parse_lines("combined", [access_line(5, 500, 100, 10)])
     partial = MetricPartial.from_records(batch)

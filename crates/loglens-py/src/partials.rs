@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
 use arrow_pyarrow::{PyArrowType, ToPyArrow};
+use arrow_schema::{ArrowError, DataType, TimeUnit};
 use loglens_core::metrics::{SeriesCell, SeriesKey};
 use loglens_engine::detect::observe_batch;
 use pyo3::prelude::*;
@@ -66,9 +67,10 @@ impl PyMetricPartial {
         batch: PyArrowType<RecordBatch>,
         source: Option<&str>,
     ) -> PyResult<u64> {
+        let batch = in_record_types(&batch.0)?;
         let batch = match source {
-            Some(source) => with_source(&batch.0, source)?,
-            None => batch.0,
+            Some(source) => with_source(&batch, source)?,
+            None => batch,
         };
         if let Some(ts) = batch.column_by_name("ts") {
             if ts.null_count() > 0 {
@@ -154,6 +156,64 @@ impl PyMetricPartial {
             self.partial.bucket_secs(),
             self.partial.records()
         )
+    }
+}
+
+/// `batch` with its columns of the records schema cast to that schema's types, so batches from
+/// polars or pandas (large or view strings, signed or wider integers, timestamps in other units)
+/// count as the engine's own. A value that does not fit (a status of 70000) is an error naming
+/// its column, not a null.
+fn in_record_types(batch: &RecordBatch) -> PyResult<RecordBatch> {
+    let records = loglens_store::record_schema();
+    let schema = batch.schema();
+    let options = arrow_cast::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut columns: Vec<(&str, ArrayRef, bool)> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let wanted = records.field_with_name(field.name()).map(|f| f.data_type());
+        let column = match wanted {
+            Ok(wanted) if wanted != column.data_type() => cast(column, wanted, &options).map_err(|e| {
+                InputError::new_err(format!(
+                    "{BATCH}: column `{}` ({}) does not convert to {wanted}: {e}",
+                    field.name(),
+                    column.data_type()
+                ))
+            })?,
+            _ => Arc::clone(column),
+        };
+        columns.push((field.name().as_str(), column, true));
+    }
+    if columns.is_empty() {
+        return Ok(batch.clone());
+    }
+    RecordBatch::try_from_iter_with_nullable(columns)
+        .map_err(|e| InputError::new_err(format!("{BATCH}: {e}")))
+}
+
+/// `column` cast to `wanted`. A timestamp keeps its instants (Arrow stores them since the epoch
+/// in UTC whatever the zone; a time without a zone is taken as UTC): only its unit is cast, as
+/// arrow-cast cannot name zones without the tz database.
+fn cast(
+    column: &ArrayRef,
+    wanted: &DataType,
+    options: &arrow_cast::CastOptions,
+) -> Result<ArrayRef, ArrowError> {
+    match (column.data_type(), wanted) {
+        (DataType::Timestamp(_, zone), DataType::Timestamp(TimeUnit::Microsecond, Some(utc))) => {
+            let micros = arrow_cast::cast_with_options(
+                column,
+                &DataType::Timestamp(TimeUnit::Microsecond, zone.clone()),
+                options,
+            )?;
+            let micros = micros
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .ok_or_else(|| ArrowError::CastError("not microseconds".to_owned()))?;
+            Ok(Arc::new(micros.clone().with_timezone(utc.clone())))
+        }
+        _ => arrow_cast::cast_with_options(column, wanted, options),
     }
 }
 
