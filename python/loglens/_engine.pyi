@@ -16,6 +16,7 @@ __all__ = [
     "detect",
     "detect_series",
     "error_sql",
+    "parse_bytes",
     "parse_lines",
     "process",
     "scan_chunk",
@@ -66,6 +67,20 @@ def parse_lines(
 ) -> tuple[pa.RecordBatch, pa.RecordBatch]:
     """With `unparsed=True`: `(records, unparsed)`, the second in the CLI's `unparsed/` schema
     (source, line, format, reason, raw)."""
+
+@overload
+def parse_bytes(
+    format: str, data: bytes, source: str = "<python>", *, unparsed: Literal[False] = False
+) -> pa.RecordBatch:
+    """Parses the bytes of a log (whole lines) exactly as `loglens process` parses a file:
+    continuation lines (a stack trace) join their record, a batch line may give several
+    records, invalid UTF-8 is replaced; lines that do not parse are left out."""
+
+@overload
+def parse_bytes(
+    format: str, data: bytes, source: str = "<python>", *, unparsed: Literal[True]
+) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+    """With `unparsed=True`: `(records, unparsed)`, as `parse_lines`."""
 
 def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
     """A worker's first step: the chunk's scan (JSON text) and its messages, newline-ended."""

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 from conftest import REPO, free_port, loglens_bin, stop, wait_until_up
 from loglens import _engine
@@ -36,6 +37,52 @@ def test_parse_lines_gives_an_arrow_batch_of_the_records_schema():
     assert refused["source"] == "access.log" and refused["line"] == 2
     assert refused["format"] == "combined" and refused["raw"] == "not an access line"
     assert refused["reason"]
+
+
+def test_parse_bytes_parses_as_process_does_with_tracebacks_joined(tmp_path):
+    """A log's bytes parse as `loglens process` parses the file: the traceback joins the
+    record it belongs to (one record spanning its lines); garbage before any record and a
+    damaged line (invalid UTF-8, kept with U+FFFD) are unparsed with their line numbers; the
+    CLI writes the same."""
+    log = (
+        b"stray line before any record\n"
+        b"2026-11-01 12:00:00,123 - worker.tasks - ERROR - Task failed\n"
+        b"Traceback (most recent call last):\n"
+        b'  File "tasks.py", line 3, in run\n'
+        b"ValueError: bad input\n"
+        b"2026-11-01 12:00:01,000 - worker.tasks - INFO - Task done\n"
+        b"damaged \xff bytes\n"
+    )
+    records, unparsed = _engine.parse_bytes("pylog", log, source="app.log", unparsed=True)
+    rows = records.to_pylist()
+    assert [(r["line"], r["lines"], r["level"]) for r in rows] == [(2, 4, "error"), (6, 1, "info")]
+    assert rows[0]["message"].splitlines() == [
+        "Task failed",
+        "Traceback (most recent call last):",
+        '  File "tasks.py", line 3, in run',
+        "ValueError: bad input",
+    ]
+    refused = [(u["line"], u["raw"]) for u in unparsed.to_pylist()]
+    assert refused == [(1, "stray line before any record"), (7, "damaged \ufffd bytes")]
+    # The same file through the CLI: the same records and unparsed lines.
+    (tmp_path / "app.log").write_bytes(log)
+    data = tmp_path / "data"
+    cli = [loglens_bin(), "process", str(tmp_path / "app.log"), "--format", "pylog"]
+    subprocess.run([*cli, "--data-dir", str(data), "--json"], check=False, capture_output=True)
+
+    def table(name: str) -> pa.Table:
+        files = sorted((data / name).rglob("*.parquet"))
+        return pa.concat_tables([pa.parquet.read_table(f) for f in files]).sort_by("line")
+
+    assert table("records").column("message").to_pylist() == [r["message"] for r in rows]
+    assert table("records").column("line").to_pylist() == [2, 6]
+    written = table("unparsed")
+    assert (
+        list(zip(written["line"].to_pylist(), written["raw"].to_pylist(), strict=True)) == refused
+    )
+    # parse_lines is parse_bytes over the lines joined.
+    lines = log.decode("utf-8", "replace").splitlines()
+    assert _engine.parse_lines("pylog", lines, source="app.log").to_pylist() == rows
 
 
 def test_engine_errors_are_loglens_errors_with_the_cli_message():

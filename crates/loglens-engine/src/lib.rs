@@ -43,6 +43,7 @@ pub fn run_id() -> String {
         std::process::id()
     )
 }
+pub use parsed::parse_into_columns;
 pub use pipeline::{process, ProcessOptions, ProcessSummary, RunStatus};
 
 /// Errors of the engine; each names the file or setting involved.

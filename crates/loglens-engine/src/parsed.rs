@@ -299,6 +299,36 @@ impl ParsedRecords {
     }
 }
 
+/// Parses `data` (whole lines, as read from a file) as `process` parses a chunk of it: a line
+/// that continues a record (a stack trace) joins it, a batch line may give several records, a
+/// block format reads its block. Records go to `records` with `labels`; each refused line goes
+/// to `refused` with its number and the reason `unparsed/` gives. Returns the lines that were
+/// not valid UTF-8 (kept with U+FFFD). For callers outside the pipeline (the Python binding).
+pub fn parse_into_columns(
+    data: Vec<u8>,
+    parser: &dyn LineParser,
+    ctx: &ParseContext,
+    labels: &loglens_store::Labels<'_>,
+    records: &mut loglens_store::RecordColumns,
+    refused: &mut dyn FnMut(u64, &str, String),
+) -> u64 {
+    let (text, invalid) = ParsedText::of(data);
+    let parsed = ParsedRecords::parse(text, 1, Some(parser), ctx, |line, raw, error| {
+        let reason = error.map_or_else(|| "format not recognized".to_owned(), |e| e.to_string());
+        refused(line, raw, reason);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let Ok(parsed) = parsed;
+    for r in &parsed.records {
+        let lines = loglens_store::LineRange {
+            first: r.line,
+            count: r.lines,
+        };
+        records.push(&parsed.record(r), lines, labels, None);
+    }
+    invalid
+}
+
 /// Where to end a chunk of `data` whose last newline is at `last_newline` so that no record is
 /// cut: before the last whole line that `starts` a record (see
 /// [`loglens_core::format::starts_record`]), when one other than the first does; else right

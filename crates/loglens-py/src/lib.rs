@@ -15,8 +15,8 @@ use loglens_engine::distributed::{
     DistributedRun, WorkerContext, WriteGroup,
 };
 use loglens_engine::input::Parsers;
-use loglens_engine::{EngineError, ProcessOptions, ProcessRequest};
-use loglens_store::{Labels, LineRange, RecordColumns, UnparsedColumns, UnparsedLine};
+use loglens_engine::{parse_into_columns, EngineError, ProcessOptions, ProcessRequest};
+use loglens_store::{Labels, RecordColumns, UnparsedColumns, UnparsedLine};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -404,9 +404,10 @@ fn error_sql() -> String {
 }
 
 /// Parses `lines` with the format `format` into a pyarrow RecordBatch of the records schema
-/// (`line` is the 1-based place in `lines`). Lines that do not parse are left out of it; with
-/// `unparsed=True` the result is `(records, unparsed)`, the second a batch of the CLI's
-/// `unparsed/` schema (source, line, format, reason, raw), so no line is lost unseen.
+/// (`line` is the 1-based place in `lines`), as `parse_bytes` parses them joined by newlines.
+/// Lines that do not parse are left out of it; with `unparsed=True` the result is
+/// `(records, unparsed)`, the second a batch of the CLI's `unparsed/` schema (source, line,
+/// format, reason, raw), so no line is lost unseen.
 #[pyfunction]
 #[pyo3(signature = (format, lines, source="<python>", *, unparsed=false))]
 fn parse_lines(
@@ -416,32 +417,57 @@ fn parse_lines(
     source: &str,
     unparsed: bool,
 ) -> PyResult<Py<PyAny>> {
+    parse_text(py, format, lines.join("\n").into_bytes(), source, unparsed)
+}
+
+/// Parses `data` (the bytes of a log, whole lines) with the format `format` exactly as
+/// `loglens process` parses a file: continuation lines (a stack trace) join their record, a
+/// batch line may give several records, invalid UTF-8 is replaced. Returns what `parse_lines`
+/// returns.
+#[pyfunction]
+#[pyo3(signature = (format, data, source="<python>", *, unparsed=false))]
+fn parse_bytes(
+    py: Python<'_>,
+    format: &str,
+    data: Vec<u8>,
+    source: &str,
+    unparsed: bool,
+) -> PyResult<Py<PyAny>> {
+    parse_text(py, format, data, source, unparsed)
+}
+
+fn parse_text(
+    py: Python<'_>,
+    format: &str,
+    data: Vec<u8>,
+    source: &str,
+    unparsed: bool,
+) -> PyResult<Py<PyAny>> {
     let parsers = Parsers::from_config(&Config::default()).map_err(|e| engine_err("formats", e))?;
     let parser = parsers
         .by_name(format)
         .ok_or_else(|| ConfigError::new_err(format!("unknown format {format:?}")))?;
-    let ctx = ParseContext::default();
     let labels = Labels {
         source,
         format: parser.name(),
         host: None,
         service: None,
     };
-    let mut columns = RecordColumns::with_capacity(lines.len());
+    let mut columns = RecordColumns::default();
     let mut refused = UnparsedColumns::default();
-    for (line_no, line) in (1u64..).zip(&lines) {
-        match parser.parse(line, &ctx) {
-            Ok(record) => columns.push(&record, LineRange::single(line_no), &labels, None),
-            Err(e) if unparsed => refused.push(&UnparsedLine {
+    let mut refuse = |line: u64, raw: &str, reason: String| {
+        if unparsed {
+            refused.push(&UnparsedLine {
                 source,
-                line: line_no,
+                line,
                 format: parser.name(),
-                reason: &e.to_string(),
-                raw: line,
-            }),
-            Err(_) => {}
+                reason: &reason,
+                raw,
+            });
         }
-    }
+    };
+    let ctx = ParseContext::default();
+    py.detach(|| parse_into_columns(data, parser.as_ref(), &ctx, &labels, &mut columns, &mut refuse));
     let store_err = |e: loglens_store::StoreError| LoglensError::new_err(e.to_string());
     let records = columns.finish().map_err(store_err)?.to_pyarrow(py)?;
     if !unparsed {
@@ -504,6 +530,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(process, m)?)?;
     m.add_function(wrap_pyfunction!(detect, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(error_sql, m)?)?;
     m.add_class::<TemplateStage>()?;
     m.add_class::<Run>()?;
