@@ -150,6 +150,9 @@ class MetricPartial:
     def merge(self, other: MetricPartial) -> None:
         """Adds everything `other` holds; other bucket widths raise `LoglensError`."""
 
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        """Pickles as its bytes (what Dask and Ray ship between tasks)."""
+
     def to_bytes(self) -> bytes:
         """The encoding of the engine's saved partials (`state/partials/*.bin`)."""
 

@@ -5,6 +5,7 @@ batches `parse_lines` gives, merged in any order, saved as the engine saves its 
 import datetime as dt
 import itertools
 import json
+import pickle
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -307,3 +308,36 @@ def test_detect_series_flags_a_spike_and_nothing_in_a_flat_series():
     assert alone["detector"] == "zscore" and alone["ts"].minute == 40  # minute 100 from 0
     with pytest.raises(_engine.ConfigError, match="unknown detector"):
         _engine.detect_series(spiked, detector="prophet")
+
+
+def partial_of(lines: list[str]) -> MetricPartial:
+    """A Dask task: the partial of some access lines (returned pickled, as Dask ships it)."""
+    return MetricPartial.from_records(_engine.parse_lines("combined", lines, source="a.log"))
+
+
+def merged(a: MetricPartial, b: MetricPartial) -> MetricPartial:
+    """A Dask task: two partials merged."""
+    a.merge(b)
+    return a
+
+
+def test_partials_built_and_merged_on_a_dask_cluster_equal_the_whole():
+    """Partials pickle as their bytes, so workers of a real Dask cluster build them from
+    their share of the lines and merge them in a tree: the result is the whole's partial."""
+    from dask.distributed import Client, LocalCluster  # noqa: PLC0415 (only this test)
+
+    lines = [access_line(i * 7, [200, 404, 503][i % 3], i, i % 50) for i in range(3000)]
+    whole = partial_of(lines)
+    assert pickle.loads(pickle.dumps(whole)) == whole
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        parts = [client.submit(partial_of, lines[i : i + 500]) for i in range(0, 3000, 500)]
+        while len(parts) > 1:
+            pairs = zip(parts[::2], parts[1::2], strict=False)
+            parts = [client.submit(merged, a, b) for a, b in pairs] + parts[len(parts) // 2 * 2 :]
+        result = parts[0].result()
+    assert result == whole
+    assert result.records == 3000
+    assert rows(result) == rows(whole)

@@ -20,7 +20,7 @@ const BATCH: &str = "record batch";
 
 /// What a set of records contributes to the metric series, bucketed by time: built from
 /// records batches, merged with other partials (associative and commutative), saved as bytes.
-#[pyclass(name = "MetricPartial", eq, skip_from_py_object)]
+#[pyclass(name = "MetricPartial", module = "loglens._engine", eq, skip_from_py_object)]
 #[derive(Clone, PartialEq)]
 pub struct PyMetricPartial {
     partial: loglens_core::partial::MetricPartial,
@@ -95,6 +95,13 @@ impl PyMetricPartial {
         slf.py()
             .detach(|| partial.merge(other))
             .map_err(|e| LoglensError::new_err(format!("merging metric partials: {e}")))
+    }
+
+    /// Pickles as its bytes, so Dask and Ray ship partials between tasks (`from_bytes`
+    /// rebuilds it).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let rebuild = slf.get_type().getattr("from_bytes")?;
+        Ok((rebuild, (slf.borrow().to_bytes(slf.py())?,)))
     }
 
     /// The partial in the encoding of the partials the engine saves under
