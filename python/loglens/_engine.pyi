@@ -58,8 +58,9 @@ def detect(data_dir: str | Path, config: str | Path | None = None) -> str:
 def parse_lines(
     format: str, lines: list[str], source: str = "<python>", *, unparsed: Literal[False] = False
 ) -> pa.RecordBatch:
-    """Parses lines with a built-in format into a RecordBatch of the records schema (`line`
-    is the 1-based place in `lines`); lines that do not parse are left out."""
+    """Parses lines with a built-in format into a RecordBatch of the records schema, as
+    `parse_bytes` parses them joined by newlines (`line` is the 1-based place in `lines`; a
+    continuation line joins the record before it); lines that do not parse are left out."""
 
 @overload
 def parse_lines(
