@@ -2,6 +2,7 @@
 (`python -m loglens dashboard`, what `loglens dashboard` runs outside a checkout)."""
 
 import os
+import pickle
 import shutil
 import socket
 import subprocess
@@ -112,6 +113,8 @@ def test_template_stage_gives_ids_in_input_order():
     assert ids[0] == ids[1] != ids[2]
     again = _engine.TemplateStage(stage.state_json())
     assert again.assign(["user 3 logged in"]) == [ids[0]]
+    shipped = pickle.loads(pickle.dumps(stage))  # as Dask and Ray ship it
+    assert shipped.assign(["user 4 logged in", "disk full on /dev/sdb"]) == [ids[0], ids[2]]
 
 
 def test_python_m_loglens_dashboard_serves_the_packaged_app(demo):

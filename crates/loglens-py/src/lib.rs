@@ -479,7 +479,7 @@ fn parse_text(
 
 /// The template stage of the engine: gives messages template ids in the order it sees them,
 /// as `loglens process` does; its state is JSON so a driver can keep or ship it.
-#[pyclass]
+#[pyclass(module = "loglens._engine")]
 struct TemplateStage {
     stage: loglens_core::template::TemplateStage,
 }
@@ -518,6 +518,11 @@ impl TemplateStage {
     /// The stage's state as JSON text.
     fn state_json(&self) -> PyResult<String> {
         serde_json::to_string(&self.stage.state()).map_err(|e| LoglensError::new_err(e.to_string()))
+    }
+
+    /// Pickles as its state, so Dask and Ray ship a stage between tasks.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        Ok((slf.get_type().into_any(), (slf.borrow().state_json()?,)))
     }
 }
 
