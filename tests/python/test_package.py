@@ -86,6 +86,26 @@ def test_parse_bytes_parses_as_process_does_with_tracebacks_joined(tmp_path):
     assert _engine.parse_lines("pylog", lines, source="app.log").to_pylist() == rows
 
 
+def test_parse_bytes_reads_a_w3c_header_as_process_does():
+    """W3C names its columns in a `#Fields:` directive: parse_bytes fits the format to it, as
+    `process` fits it to a file's head (here not IIS's default columns or order)."""
+    log = (
+        b"#Software: Microsoft Internet Information Services 10.0\n"
+        b"#Version: 1.0\n"
+        b"#Fields: date time c-ip cs-method s-computername cs-uri-stem cs-version sc-status "
+        b"sc-bytes time-taken\n"
+        b"2026-03-04 05:06:07.250 198.51.100.4 GET edge-7 /img/a.png HTTP/2.0 404 512 0.004\n"
+        b"2026-03-04 05:06:08.000 198.51.100.5 POST edge-7 /api/cart HTTP/2.0 503 0 1.250\n"
+    )
+    rows = _engine.parse_bytes("w3c", log, source="u_ex260304.log").to_pylist()
+    got = [(r["line"], r["client_ip"], r["path"], r["status"], r["bytes"]) for r in rows]
+    assert got == [
+        (4, "198.51.100.4", "/img/a.png", 404, 512),
+        (5, "198.51.100.5", "/api/cart", 503, 0),
+    ]
+    assert [r["latency_ms"] for r in rows] == [4.0, 1250.0]
+
+
 def test_engine_errors_are_loglens_errors_with_the_cli_message():
     with pytest.raises(_engine.LoglensError, match='unknown format "xml"'):
         _engine.parse_lines("xml", ["x"])

@@ -303,17 +303,24 @@ impl ParsedRecords {
 /// that continues a record (a stack trace) joins it, a batch line may give several records, a
 /// block format reads its block. Records go to `records` with `labels`; each refused line goes
 /// to `refused` with its number and the reason `unparsed/` gives. Returns the lines that were
-/// not valid UTF-8 (kept with U+FFFD). For callers outside the pipeline (the Python binding).
+/// not valid UTF-8 (kept with U+FFFD). A format whose header names its columns (W3C, Zeek)
+/// reads it from `data`'s first lines, as from a file's. For callers outside the pipeline (the
+/// Python binding).
 pub fn parse_into_columns(
     data: Vec<u8>,
-    parser: &dyn LineParser,
+    parser: std::sync::Arc<dyn LineParser>,
     ctx: &ParseContext,
     labels: &loglens_store::Labels<'_>,
     records: &mut loglens_store::RecordColumns,
     refused: &mut dyn FnMut(u64, &str, String),
 ) -> u64 {
+    let parser = if parser.has_header() {
+        crate::pipeline::fit_to_head(parser, crate::pipeline::head_of(&data))
+    } else {
+        parser
+    };
     let (text, invalid) = ParsedText::of(data);
-    let parsed = ParsedRecords::parse(text, 1, Some(parser), ctx, |line, raw, error| {
+    let parsed = ParsedRecords::parse(text, 1, Some(parser.as_ref()), ctx, |line, raw, error| {
         let reason = error.map_or_else(|| "format not recognized".to_owned(), |e| e.to_string());
         refused(line, raw, reason);
         Ok::<(), std::convert::Infallible>(())

@@ -1257,6 +1257,11 @@ pub(crate) fn count_lines(data: &[u8]) -> u64 {
 /// How much of a file's start format detection (and header fitting) reads.
 const HEAD_BYTES: usize = 64 * 1024;
 
+/// The head of `data` that format detection and header fitting read.
+pub(crate) fn head_of(data: &[u8]) -> &[u8] {
+    &data[..data.len().min(HEAD_BYTES)]
+}
+
 /// The first [`HEAD_BYTES`] of a file (decompressed), where its header is.
 pub(crate) fn read_head(path: &Path, compressed: bool) -> Result<Vec<u8>, EngineError> {
     let mut head = Vec::new();

@@ -467,7 +467,7 @@ fn parse_text(
         }
     };
     let ctx = ParseContext::default();
-    py.detach(|| parse_into_columns(data, parser.as_ref(), &ctx, &labels, &mut columns, &mut refuse));
+    py.detach(|| parse_into_columns(data, parser.clone(), &ctx, &labels, &mut columns, &mut refuse));
     let store_err = |e: loglens_store::StoreError| LoglensError::new_err(e.to_string());
     let records = columns.finish().map_err(store_err)?.to_pyarrow(py)?;
     if !unparsed {
