@@ -186,8 +186,10 @@ def detect_series(
     start: int = 0,
     detector: str = "ensemble",
     config: str | Path | None = None,
+    metric: str | None = None,
 ) -> pa.RecordBatch:
     """Runs a detector of `detect` (`ensemble`: the vote of Z-score, robust Z-score and
     seasonal baseline; or `zscore`, `robust_zscore`, `seasonal`, `poisson`) over the values,
     one bucket each from `start`; per point: ts, value, score, anomalous, severity, detector,
-    ready. No floors, no incidents."""
+    ready. No floors, no incidents. With `metric` (e.g. `latency_p95`), the settings `detect`
+    uses for that metric (`[detect.metric.<name>]` overrides in `config`)."""

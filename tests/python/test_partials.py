@@ -310,6 +310,26 @@ def test_detect_series_flags_a_spike_and_nothing_in_a_flat_series():
         _engine.detect_series(spiked, detector="prophet")
 
 
+def test_detect_series_applies_a_metrics_overrides_as_detect_does(tmp_path):
+    """`metric=` picks the settings `detect` uses for that metric: here the latency metric's
+    Z-score threshold is raised so far that the spike no longer fires, other metrics keep the
+    global one."""
+    config = tmp_path / "loglens.toml"
+    config.write_text("[detect.metric.latency_p95.zscore]\nthreshold = 1000.0\ncritical = 2000.0\n")
+    spiked = noisy(120)
+    spiked[100] = 60.0
+
+    def fired(**options: object) -> list[int]:
+        verdicts = _engine.detect_series(spiked, detector="zscore", config=config, **options)
+        return [i for i, v in enumerate(verdicts.to_pylist()) if v["anomalous"]]
+
+    assert fired() == [100]
+    assert fired(metric="volume") == [100]
+    assert fired(metric="latency_p95") == []
+    with pytest.raises(_engine.ConfigError, match='unknown metric "p95"'):
+        fired(metric="p95")
+
+
 def partial_of(lines: list[str]) -> MetricPartial:
     """A Dask task: the partial of some access lines (returned pickled, as Dask ships it)."""
     return MetricPartial.from_records(_engine.parse_lines("combined", lines, source="a.log"))

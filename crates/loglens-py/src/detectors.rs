@@ -11,6 +11,7 @@ use arrow_array::{
 use arrow_pyarrow::ToPyArrow;
 use loglens_core::detect::policy::ValueEnsemble;
 use loglens_core::detect::{Detector, DetectorKind, PoissonScan, RobustZScore, Seasonal, Verdict, ZScore};
+use loglens_core::metrics::Metric;
 use loglens_core::Timestamp;
 use pyo3::prelude::*;
 
@@ -41,7 +42,9 @@ impl Point {
 /// Runs a detector of `detect` over `values`, one bucket each from `start` (seconds since the
 /// epoch, UTC) `bucket_secs` apart, in order: each point is judged against the points before
 /// it only (no look-ahead), as `detect` judges a bucket. The detector's settings are the
-/// `[detect]` section of `config` (a loglens.toml), else the defaults.
+/// `[detect]` section of `config` (a loglens.toml), else the defaults; with `metric` (e.g.
+/// `latency_p95`), as `detect` applies them to that metric (its `[detect.metric.<name>]`
+/// overrides).
 ///
 /// `detector` is `ensemble` (default: the vote `detect` runs on latency series: Z-score,
 /// robust Z-score and seasonal baseline, a point anomalous when two of the enabled ones fire),
@@ -56,7 +59,7 @@ impl Point {
 /// detector's name, `ensemble` when several agreed, or null) and ready (false while the
 /// detector is still warming up: its first points are never anomalous).
 #[pyfunction]
-#[pyo3(signature = (values, *, bucket_secs=60, start=0, detector="ensemble", config=None))]
+#[pyo3(signature = (values, *, bucket_secs=60, start=0, detector="ensemble", config=None, metric=None))]
 pub fn detect_series<'py>(
     py: Python<'py>,
     values: Vec<f64>,
@@ -64,6 +67,7 @@ pub fn detect_series<'py>(
     start: i64,
     detector: &str,
     config: Option<PathBuf>,
+    metric: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if bucket_secs < 1 {
         return Err(ConfigError::new_err(format!(
@@ -71,6 +75,19 @@ pub fn detect_series<'py>(
         )));
     }
     let config = load_config(config)?.detect;
+    // With `metric`, the settings `detect` uses for that metric: `[detect.metric.<name>]`
+    // sections override the global ones.
+    let config = match metric {
+        None => config,
+        Some(name) if Metric::ALL.iter().any(|m| m.as_str() == name) => config.for_metric(name),
+        Some(other) => {
+            let known: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+            return Err(ConfigError::new_err(format!(
+                "unknown metric {other:?} (one of {})",
+                known.join(", ")
+            )));
+        }
+    };
     let single: Option<Box<dyn Detector + Send>> = match detector {
         "ensemble" => None,
         "zscore" => Some(Box::new(ZScore::new(&config.zscore))),
