@@ -321,8 +321,7 @@ pub fn parse_into_columns(
     };
     let (text, invalid) = ParsedText::of(data);
     let parsed = ParsedRecords::parse(text, 1, Some(parser.as_ref()), ctx, |line, raw, error| {
-        let reason = error.map_or_else(|| "format not recognized".to_owned(), |e| e.to_string());
-        refused(line, raw, reason);
+        refused(line, raw, crate::pipeline::refusal(error).1);
         Ok::<(), std::convert::Infallible>(())
     });
     let Ok(parsed) = parsed;

@@ -1280,6 +1280,18 @@ pub(crate) fn fit_to_head(parser: Arc<dyn LineParser>, head: &[u8]) -> Arc<dyn L
 }
 const SAMPLE_LINES: usize = 100;
 
+/// Why a line was refused: the summary's kind (see [`summary_reason`]) and the reason its
+/// `unparsed/` row gives; no error means no format was recognized.
+pub(crate) fn refusal(error: Option<ParseError>) -> (String, String) {
+    match error {
+        Some(e) => (summary_reason(&e), e.to_string()),
+        None => (
+            "format not recognized".to_owned(),
+            "format not recognized".to_owned(),
+        ),
+    }
+}
+
 /// The reason a summary counts an error under: its text, except that JSON errors (whose text
 /// names a column) are counted together.
 fn summary_reason(error: &ParseError) -> String {
@@ -1394,13 +1406,7 @@ pub(crate) fn parse_chunk(
     stats.invalid_utf8 += invalid;
     let format = job.parser.as_ref().map_or("unrecognized", |p| p.name());
     let refused = |line_no: u64, text: &str, error: Option<ParseError>| {
-        let (kind, reason) = match error {
-            Some(e) => (summary_reason(&e), e.to_string()),
-            None => (
-                "format not recognized".to_owned(),
-                "format not recognized".to_owned(),
-            ),
-        };
+        let (kind, reason) = refusal(error);
         *stats.unparsed.entry(kind).or_default() += 1;
         unparsed.push(&UnparsedLine {
             source: &job.source,
