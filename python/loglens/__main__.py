@@ -17,6 +17,7 @@ from typing import Any
 from loglens import _engine
 from loglens.distributed import (
     DEFAULT_CHUNK_BYTES,
+    DRIVER_SCANS,
     ENGINES,
     Cluster,
     ClusterError,
@@ -73,6 +74,13 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_CHUNK_BYTES / (1 << 20),
         help="size of the chunks workers take, in MiB [default: 8]",
     )
+    p.add_argument(
+        "--driver-scans",
+        type=int,
+        default=DRIVER_SCANS,
+        help="chunks the driver may scan and mine itself while the cluster starts; 0 leaves "
+        f"every chunk to the workers [default: {DRIVER_SCANS}]",
+    )
     d = commands.add_parser("dashboard", help="serve the Streamlit dashboard over a data directory")
     d.add_argument("--data-dir", type=Path, default=Path("loglens-data"), help="the data directory")
     d.add_argument("--port", type=int, default=8501, help="port to serve on [default: 8501]")
@@ -107,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         reprocess=args.reprocess,
         threads=args.threads,
         chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),
+        driver_scans=args.driver_scans,
     )
     cluster = Cluster(
         engine=args.engine,
@@ -140,6 +149,8 @@ def print_summary(summary: dict[str, Any], engine: str, found: dict[str, Any] | 
     parsed = sum(summary.get("parsed", {}).values())
     unparsed = sum(summary.get("unparsed", {}).values())
     print(f"engine {engine}: {lines:,} lines in {secs:.2f} s ({rate})")
+    if early := summary.get("driver_scans"):
+        print(f"{early:>13,}  chunks scanned by the driver while the cluster started")
     print(f"{parsed:>13,}  parsed")
     print(f"{unparsed:>13,}  unparsed (kept in unparsed/)")
     files = summary.get("record_files", 0)

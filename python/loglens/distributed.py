@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,9 @@ from loglens import _engine
 
 ENGINES = ("local", "dask", "ray")
 DEFAULT_CHUNK_BYTES = 8 << 20
+# Chunks the driver scans itself at most while the cluster starts (512 MiB of input at the
+# default chunk size: more than it gets through in a 2 s start).
+DRIVER_SCANS = 64
 # How long connecting to a cluster may take before it is a clear error.
 CONNECT_TIMEOUT_SECS = 20
 
@@ -56,6 +60,7 @@ class Job:
     reprocess: bool = False
     threads: int | None = None
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    driver_scans: int = DRIVER_SCANS
 
 
 @dataclass
@@ -85,21 +90,25 @@ def process(job: Job, cluster: Cluster) -> dict[str, Any]:
             reprocess=job.reprocess,
         )
         return json.loads(summary)
-    with executor(cluster) as ex:
-        return run_distributed(job, ex)
+    if cluster.scheduler or cluster.ray_address:
+        # Connecting to a running cluster takes a moment, and one that cannot be reached must
+        # leave the data directory untouched: the run begins once connected.
+        with executor(cluster) as ex, _begin(job) as run:
+            return run_distributed(run, ex, _EarlyScans(run, 0).stop())
+    # A cluster of its own takes seconds to start, which the driver spends scanning.
+    with _begin(job) as run:
+        early = _EarlyScans(run, job.driver_scans)
+        try:
+            with executor(cluster) as ex:
+                return run_distributed(run, ex, early.stop())
+        finally:
+            early.halt()  # on every exit: after a failed start, the thread must not outlive the run
 
 
-# Scanned chunks waiting for the driver, at most: the driver mines them in order, so a scan
-# stuck behind a write on a busy worker stalls it while the other worker runs out of work;
-# 16 rather than 8 gives the driver room (with Dask's scans first and the engine's allocator
-# keeping freed pages, 10M lines on 2 Dask workers: 12.05 -> 11.51 s, four runs alternated).
-SCAN_WINDOW = 16
-
-
-def run_distributed(job: Job, ex: Executor, window: int = SCAN_WINDOW) -> dict[str, Any]:
-    """Drives one run over `ex`: at most `window` scanned chunks wait for the driver, and the
-    engine holds back mined chunks only up to a bounded window, so memory stays bounded
-    whatever the input's size."""
+@contextmanager
+def _begin(job: Job) -> Iterator[_engine.Run]:
+    """The job's run, begun (the data directory locked, the inputs planned); given up on
+    leaving unless finished."""
     run = _engine.Run(
         [str(p) for p in job.paths],
         config=job.config,
@@ -112,43 +121,135 @@ def run_distributed(job: Job, ex: Executor, window: int = SCAN_WINDOW) -> dict[s
         chunk_bytes=job.chunk_bytes,
     )
     try:
-        chunks = run.chunks()
-        worker, staged, run_id = run.worker, str(run.staged_dir), run.run_id
-        scans: dict[int, Pending] = {}
-        writes: list[Pending] = []
-
-        def write(groups: list[bytes]) -> None:
-            writes.extend(ex.submit(write_group, worker, g, staged, run_id) for g in groups)
-
-        def absorb(wait: bool) -> None:
-            # Counts are merged as groups finish, so little is left to merge at the end.
-            for w in [w for w in writes if wait or w.done()]:
-                run.absorb(w.result())
-                writes.remove(w)
-
-        for seq in range(len(chunks)):
-            for ahead in range(seq, min(seq + window, len(chunks))):
-                if ahead not in scans:
-                    scans[ahead] = ex.submit(scan_chunk, worker, chunks[ahead])
-            scan, messages = scans.pop(seq).result()
-            write(run.assign(seq, scan, messages))
-            absorb(wait=False)
-        write(run.remaining_groups())
-        absorb(wait=True)
-        return json.loads(run.finish())
+        yield run
     finally:
         run.abort()  # after finish() this does nothing; after an error it releases the lock
 
 
-def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
+# Scanned chunks waiting for the driver, at most: the driver mines them in order, so a scan
+# stuck behind a write on a busy worker stalls it while the other worker runs out of work;
+# 16 rather than 8 gives the driver room (with Dask's scans first and the engine's allocator
+# keeping freed pages, 10M lines on 2 Dask workers: 12.05 -> 11.51 s, four runs alternated).
+SCAN_WINDOW = 16
+
+
+class _EarlyScans:
+    """The first chunks, scanned and mined by the driver itself while the cluster starts.
+
+    Starting a cluster takes 1 to 4 s (Dask spawns its worker processes, Ray polls for its
+    raylet once a second) in which the driver's cores mostly wait; scanning and mining chunks
+    in order meanwhile leaves the workers less to scan. The engine's calls release the GIL, so
+    the cluster's start goes on beside them. A chunk that fails here is simply left to a
+    worker, whose error is the run's. At most `limit` are taken, so a slow cluster does not
+    leave the whole input's write groups waiting in memory."""
+
+    def __init__(self, run: _engine.Run, limit: int) -> None:
+        self.run = run
+        self.chunks = run.chunks()
+        self.limit = max(0, limit)
+        self.mined = 0
+        self.groups: list[bytes] = []
+        self.error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._scan, name="loglens-early-scans", daemon=True)
+        self._thread.start()
+
+    def _scan(self) -> None:
+        for seq, chunk in enumerate(self.chunks[: self.limit]):
+            if self._stopping.is_set():
+                return
+            try:
+                scan, messages = _engine.scan_chunk(self.run.worker, chunk)
+            except _engine.LoglensError:
+                return  # a worker scans it again, and its error stops the run
+            try:
+                self.groups.extend(self.run.assign(seq, scan, messages))
+            except BaseException as e:  # raised again by stop(), in the driver
+                self.error = e
+                return
+            self.mined = seq + 1
+
+    def halt(self) -> None:
+        """Stops after the chunk in hand."""
+        self._stopping.set()
+        self._thread.join()
+
+    def stop(self) -> _EarlyScans:
+        """Stops after the chunk in hand; then `mined` chunks are mined and `groups` ready to
+        write. A mining error is raised here."""
+        self.halt()
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+def run_distributed(
+    run: _engine.Run, ex: Executor, early: _EarlyScans, window: int = SCAN_WINDOW
+) -> dict[str, Any]:
+    """Drives one run over `ex` from where `early` stopped: at most `window` scanned chunks
+    wait for the driver, and the engine holds back mined chunks only up to a bounded window,
+    so memory stays bounded whatever the input's size."""
+    chunks = early.chunks
+    worker, staged, run_id = run.worker, str(run.staged_dir), run.run_id
+    scans: dict[int, Pending] = {}
+    writes: list[Pending] = []
+
+    def write(groups: list[bytes]) -> None:
+        writes.extend(ex.submit(write_group, worker, g, staged, run_id) for g in groups)
+
+    def absorb(wait: bool) -> None:
+        # Counts are merged as groups finish, so little is left to merge at the end.
+        for w in [w for w in writes if wait or w.done()]:
+            run.absorb(outcome(w))
+            writes.remove(w)
+
+    write(early.groups)
+    for seq in range(early.mined, len(chunks)):
+        for ahead in range(seq, min(seq + window, len(chunks))):
+            if ahead not in scans:
+                scans[ahead] = ex.submit(scan_chunk, worker, chunks[ahead])
+        scan, messages = outcome(scans.pop(seq))
+        write(run.assign(seq, scan, messages))
+        absorb(wait=False)
+    write(run.remaining_groups())
+    absorb(wait=True)
+    summary = json.loads(run.finish())
+    summary["driver_scans"] = early.mined
+    return summary
+
+
+@dataclass
+class Refused:
+    """An engine error a task met, returned rather than raised: it would only fail again the
+    same way, so Dask must not retry it (its retries are for a task's own exceptions) nor log
+    it from the worker, and Ray must not wrap it in its traceback; the driver raises it."""
+
+    error: _engine.LoglensError
+
+
+def outcome(pending: Pending) -> Any:
+    """A task's result; the engine error it met, raised."""
+    result = pending.result()
+    if isinstance(result, Refused):
+        raise result.error
+    return result
+
+
+def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes] | Refused:
     """A worker's first step (plain Python functions, as Ray and pickling want them)."""
-    return _engine.scan_chunk(worker, chunk)
+    try:
+        return _engine.scan_chunk(worker, chunk)
+    except _engine.LoglensError as e:
+        return Refused(e)
 
 
-def write_group(worker: str, group: bytes, staged: str, run_id: str) -> bytes:
+def write_group(worker: str, group: bytes, staged: str, run_id: str) -> bytes | Refused:
     """A worker's second step: a group of chunks' parts and metric partial written, its
     counts and template tallies returned."""
-    return _engine.write_group(worker, group, staged, run_id)
+    try:
+        return _engine.write_group(worker, group, staged, run_id)
+    except _engine.LoglensError as e:
+        return Refused(e)
 
 
 @contextmanager
@@ -169,9 +270,10 @@ class _DaskExecutor:
         self.client = client
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Pending:
-        # pure=False: two chunks with equal arguments are still two tasks; retries cover a
-        # worker that dies mid-task (write_group replaces the group's files). Scans go first:
-        # the driver waits for them in order, writes can wait.
+        # pure=False: two chunks with equal arguments are still two tasks. A task whose worker
+        # dies is run again by the scheduler itself (write_group replaces the group's files);
+        # retries cover other exceptions a task meets once (the engine's own errors come back
+        # as Refused). Scans go first: the driver waits for them in order, writes can wait.
         priority = 1 if fn is scan_chunk else 0
         return self.client.submit(fn, *args, pure=False, retries=3, priority=priority)
 

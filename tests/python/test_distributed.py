@@ -95,6 +95,11 @@ def ray_processes() -> set[int]:
     return found
 
 
+# While its cluster starts, the driver scans and mines the first chunks itself: on Dask as
+# many as it gets through (here often all), on Ray five, so its workers scan the rest.
+DRIVER_SCANS = {"local": [], "dask": [], "ray": ["--driver-scans", "5"]}
+
+
 @pytest.mark.parametrize("engine", ["local", "dask", "ray"])
 def test_each_engine_writes_what_the_cli_writes(engine, demo, reference, tmp_path):
     data = tmp_path / "data"
@@ -113,6 +118,7 @@ def test_each_engine_writes_what_the_cli_writes(engine, demo, reference, tmp_pat
         "0.1",  # many chunks per file: ids must still come out in input order
         "--detect",
         "--json",
+        *DRIVER_SCANS[engine],
     )
     summary = json.loads(out.stdout)
     assert summary["process"]["lines"] == demo["summary"]["lines"]
@@ -122,6 +128,10 @@ def test_each_engine_writes_what_the_cli_writes(engine, demo, reference, tmp_pat
     parts = sorted((data / "state" / "partials").glob("*.bin"))
     assert summary["detect"]["partials_consumed"] == len(parts) >= (engine != "local") + 1
     assert summary["detect"]["runs_consumed"] == 1
+    if engine == "ray":  # Ray's start takes a second at least: the driver takes its five
+        assert summary["process"]["driver_scans"] == 5
+    elif engine == "dask":
+        assert summary["process"]["driver_scans"] > 0
     assert all(p.name.startswith(summary["process"]["run_id"]) for p in parts)
     got = contents(data)
     assert len(got["records"]) == demo["summary"]["records_written"] > 10_000
@@ -186,6 +196,28 @@ def test_engine_errors_name_the_file(tmp_path):
     )
     assert out.returncode == 1
     assert "missing.log" in out.stderr
+
+
+def test_a_chunk_that_fails_stops_the_run_with_its_file_named_and_commits_nothing(tmp_path):
+    """The driver scans the first chunks itself while Dask starts; a chunk it cannot scan (a
+    line over the cap) is left to a worker, whose error is the run's."""
+    log = tmp_path / "app.log"
+    line = "2026-11-01T00:00:{:02}Z INFO web request served in {} ms\n"
+    head = "".join(line.format(i % 60, i) for i in range(3000))
+    log.write_text(head + "x" * (3 << 19) + "\n" + head)  # a line of 1.5 MiB between
+    data = tmp_path / "data"
+    out = python_loglens(
+        "process", str(log), "--data-dir", str(data), "--engine", "dask", "--chunk-mb", "0.05",
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 1
+    # The worker's error reaches the driver as the engine's own exception (returned, not
+    # raised, so Dask neither retries nor logs it): the CLI's one-line message.
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: processing stopped: "), out.stderr
+    assert "app.log" in last and "longer than the cap" in last
+    assert "Traceback" not in out.stderr and "Compute Failed" not in out.stderr
+    assert not list((data / "records").rglob("*.parquet"))
 
 
 def test_a_worker_killed_mid_job_is_retried_and_nothing_is_lost_or_doubled(

@@ -48,20 +48,25 @@ pub static malloc_conf: Option<&'static std::ffi::c_char> = {
 };
 
 create_exception!(
-    _engine,
+    loglens._engine,
     LoglensError,
     PyException,
     "An error of the loglens engine."
 );
 create_exception!(
-    _engine,
+    loglens._engine,
     ConfigError,
     LoglensError,
     "A setting (config key, argument) that cannot be used."
 );
-create_exception!(_engine, InputError, LoglensError, "An input that cannot be read.");
 create_exception!(
-    _engine,
+    loglens._engine,
+    InputError,
+    LoglensError,
+    "An input that cannot be read."
+);
+create_exception!(
+    loglens._engine,
     DataError,
     LoglensError,
     "The data directory or its state cannot be used (corrupt state, a failed write)."
