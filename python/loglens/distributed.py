@@ -24,9 +24,10 @@ from loglens import _engine
 
 ENGINES = ("local", "dask", "ray")
 DEFAULT_CHUNK_BYTES = 8 << 20
-# Chunks the driver scans itself at most while the cluster starts (512 MiB of input at the
-# default chunk size: more than it gets through in a 2 s start).
-DRIVER_SCANS = 64
+# Chunks the driver scans itself at most while the cluster starts: 1 GiB of input at the
+# default chunk size, a bound on what waits in memory should the start be slow. (Ray's start
+# took 4.6 s in which the driver got through 84 chunks of 8 MiB.)
+DRIVER_SCANS = 128
 # How long connecting to a cluster may take before it is a clear error.
 CONNECT_TIMEOUT_SECS = 20
 
@@ -136,12 +137,13 @@ SCAN_WINDOW = 16
 class _EarlyScans:
     """The first chunks, scanned and mined by the driver itself while the cluster starts.
 
-    Starting a cluster takes 1 to 4 s (Dask spawns its worker processes, Ray polls for its
-    raylet once a second) in which the driver's cores mostly wait; scanning and mining chunks
-    in order meanwhile leaves the workers less to scan. The engine's calls release the GIL, so
-    the cluster's start goes on beside them. A chunk that fails here is simply left to a
-    worker, whose error is the run's. At most `limit` are taken, so a slow cluster does not
-    leave the whole input's write groups waiting in memory."""
+    Starting Ray takes 2 to 5 s, mostly waiting (it polls for its raylet once a second);
+    scanning and mining chunks in order meanwhile leaves the workers less to scan. (Dask's
+    start is shorter and keeps the cores busy spawning workers: little to gain, nothing
+    lost.) The engine's calls release the GIL, so the cluster's start goes on beside them. A
+    chunk that fails here is simply left to a worker, whose error is the run's. At most
+    `limit` are taken, so a slow start does not leave the whole input's write groups waiting
+    in memory."""
 
     def __init__(self, run: _engine.Run, limit: int) -> None:
         self.run = run
