@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,13 +129,22 @@ def main(argv: list[str] | None = None) -> int:
         on_dashboard=lambda url: print(f"Dask dashboard: {url}", file=sys.stderr, flush=True),
     )
     try:
-        summary = process(job, cluster)
-        found = None
-        if args.detect:
-            found = json.loads(_engine.detect(summary["data_dir"], config=args.config))
+        with _stopped_by_signals() as received:
+            summary = process(job, cluster)
+            found = None
+            if args.detect:
+                found = json.loads(_engine.detect(summary["data_dir"], config=args.config))
     except (_engine.LoglensError, ClusterError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        signum = received[-1] if received else signal.SIGINT
+        print(
+            f"interrupted ({signal.Signals(signum).name}): nothing was committed; "
+            "the next run reads these inputs again",
+            file=sys.stderr,
+        )
+        return 128 + signum
     if args.json:
         print(
             json.dumps({"process": summary, "detect": found} if args.detect else summary, indent=2)
@@ -140,6 +152,25 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print_summary(summary, args.engine, found)
     return EXIT_PARTIAL if summary.get("status") == "partial" or summary.get("failed") else 0
+
+
+@contextmanager
+def _stopped_by_signals() -> Iterator[list[int]]:
+    """SIGTERM (a supervisor's stop) ends the job as Ctrl-C does, through its cleanup: the run
+    is given up (its staged files removed, the lock released) and a cluster of its own
+    stopped, instead of the process dying on the spot. Yields the signals received."""
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    before = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def print_summary(summary: dict[str, Any], engine: str, found: dict[str, Any] | None) -> None:

@@ -11,6 +11,7 @@ the datasets' rows (tests/python/test_distributed.py).
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -370,6 +371,7 @@ def _ray(cluster: Cluster) -> Iterator[Executor]:
     started = time.monotonic()
     if cluster.ray_address:
         _reachable(cluster.ray_address)
+    on_term = signal.getsignal(signal.SIGTERM)
     try:
         if cluster.ray_address:
             ray.init(address=cluster.ray_address, log_to_driver=False)
@@ -385,6 +387,10 @@ def _ray(cluster: Cluster) -> Iterator[Executor]:
         raise ClusterError(
             f"cannot start or reach {where} (after {time.monotonic() - started:.0f} s): {e}"
         ) from e
+    # ray.init puts its own SIGTERM handler in place, which ends the process on the spot; the
+    # caller's handler (python -m loglens: stop through the job's cleanup) comes back.
+    if on_term is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
     try:
         yield _RayExecutor()
     finally:

@@ -220,6 +220,52 @@ def test_a_chunk_that_fails_stops_the_run_with_its_file_named_and_commits_nothin
     assert not list((data / "records").rglob("*.parquet"))
 
 
+def test_sigterm_stops_the_job_through_its_cleanup(demo, tmp_path):
+    """A supervisor's SIGTERM mid-job: the run is given up as on Ctrl-C (one line, exit 143,
+    nothing committed, its staged parts removed) and the job's own cluster stops with it."""
+    data = tmp_path / "data"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "loglens", "process", "--config", str(demo["root"] / "loglens.toml"),
+         "--data-dir", str(data), "--engine", "dask", "--chunk-mb", "0.02"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # Mid-job: a write group's parts are staged.
+        deadline = time.monotonic() + 120
+        while not list((data / "state" / "staging").rglob("*.parquet")):
+            assert time.monotonic() < deadline and job.poll() is None, "no part was staged"
+            time.sleep(0.02)
+        nannies = children(job.pid)  # the Dask cluster's processes the job started
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        stop(job)
+    assert job.returncode == 128 + signal.SIGTERM, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted (SIGTERM): nothing was committed"), stderr
+    assert not list((data / "records").rglob("*.parquet"))
+    assert not list((data / "state" / "staging").rglob("*.parquet"))
+    assert nannies, "the job started no Dask processes?"
+    # Gone with the job (its multiprocessing helper ends when its pipe closes: soon after).
+    deadline = time.monotonic() + 10
+    while alive := [pid for pid in nannies if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, f"processes {alive} outlived the job"
+        time.sleep(0.1)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):  # ended meanwhile
+            continue
+        if parent == str(pid):
+            found.append(int(proc.name))
+    return found
+
+
 def test_a_worker_killed_mid_job_is_retried_and_nothing_is_lost_or_doubled(
     demo, reference, tmp_path
 ):
