@@ -2,7 +2,8 @@
 this machine's engine or on a Dask or Ray cluster (see loglens.distributed);
 `python -m loglens dashboard`: the Streamlit dashboard of the installed package.
 
-Exit status as `loglens process`: 0 complete, 3 partial (some inputs unreadable), 1 error.
+Exit status as `loglens process`: 0 complete, 3 partial (some inputs unreadable), 1 error
+(no input readable among them), 130/143 interrupted by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -145,12 +146,24 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 128 + signum
+    # As `loglens process`: what the run noticed, and every input it could not read, on stderr.
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    for failed in summary.get("failed", []):
+        print(f"warning: {failed.get('path')}: not read: {failed.get('reason')}", file=sys.stderr)
     if args.json:
         print(
             json.dumps({"process": summary, "detect": found} if args.detect else summary, indent=2)
         )
     else:
         print_summary(summary, args.engine, found)
+    if summary.get("status") == "failed":
+        failed = len(summary.get("failed", []))
+        print(
+            f"error: no input could be read ({failed} failed; see the warnings above)",
+            file=sys.stderr,
+        )
+        return 1
     return EXIT_PARTIAL if summary.get("status") == "partial" or summary.get("failed") else 0
 
 
@@ -187,8 +200,8 @@ def print_summary(summary: dict[str, Any], engine: str, found: dict[str, Any] | 
     files = summary.get("record_files", 0)
     print(f"{summary.get('records_written', 0):>13,}  records written in {files} files")
     print(f"{summary.get('templates', 0):>13,}  templates ({summary.get('templates_new', 0)} new)")
-    for failed in summary.get("failed", []):
-        print(f"failed: {failed.get('path')}: {failed.get('reason')}", file=sys.stderr)
+    if duplicates := summary.get("files_duplicate"):
+        print(f"{duplicates:>13,}  files skipped: the same content as another input, read once")
     if found is not None:
         print(f"{len(found.get('incidents', [])):>13,}  incidents (loglens detect)")
     print(f"output: {summary.get('data_dir')}")

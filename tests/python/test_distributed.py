@@ -2,6 +2,7 @@
 `loglens process` writes: the same records (per partition, `(source, line, template_id)`), the
 same templates and ids, and after `--detect` the same metrics and incidents."""
 
+import gzip
 import json
 import os
 import signal
@@ -196,6 +197,29 @@ def test_engine_errors_name_the_file(tmp_path):
     )
     assert out.returncode == 1
     assert "missing.log" in out.stderr
+
+
+def test_warnings_and_unreadable_inputs_are_reported_as_the_cli_reports_them(tmp_path):
+    """A rotated copy read once and an input that cannot be read are said on stderr; a run
+    that could read no input is an error (exit 1), as with `loglens process`."""
+    line = '10.0.0.{} - - [01/Nov/2026:00:00:{:02} +0000] "GET /a HTTP/1.1" 200 12 "-" "curl"\n'
+    text = "".join(line.format(i % 250, i % 60) for i in range(2000))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "access.log").write_text(text)
+    (logs / "access.log.1.gz").write_bytes(gzip.compress(text.encode()))
+    out = python_loglens("process", str(logs), "--data-dir", str(tmp_path / "d1"))
+    assert "access.log.1.gz: same content as" in out.stderr
+    assert "files skipped: the same content as another input" in out.stdout
+    assert "2,000  records written" in out.stdout
+    broken = tmp_path / "broken.log.gz"
+    broken.write_bytes(gzip.compress(text.encode())[:3000])  # cut off mid-stream
+    out = python_loglens("process", str(broken), "--data-dir", str(tmp_path / "d2"), check=False)
+    assert out.returncode == 1
+    assert "broken.log.gz: not read: " in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: no input could be read (1 failed; see the warnings above)"
+    )
 
 
 def test_a_chunk_that_fails_stops_the_run_with_its_file_named_and_commits_nothing(tmp_path):
