@@ -129,17 +129,18 @@ def main(argv: list[str] | None = None) -> int:
         dask_dashboard=args.dask_dashboard,
         on_dashboard=lambda url: print(f"Dask dashboard: {url}", file=sys.stderr, flush=True),
     )
+    stop = _StopSignals(args.engine)
+    found = None
     try:
-        with _stopped_by_signals() as received:
-            summary = process(job, cluster)
-            found = None
-            if args.detect:
+        with stop.installed():
+            summary = process(job, cluster, on_commit=stop.commit_begins)
+            if args.detect and not stop.received:
                 found = json.loads(_engine.detect(summary["data_dir"], config=args.config))
     except (_engine.LoglensError, ClusterError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        signum = received[-1] if received else signal.SIGINT
+        signum = stop.received[-1] if stop.received else signal.SIGINT
         print(
             f"interrupted ({signal.Signals(signum).name}): nothing was committed; "
             "the next run reads these inputs again",
@@ -157,6 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         print_summary(summary, args.engine, found)
+    if stop.received:
+        signum = stop.received[-1]
+        skipped = "; detect was not run" if args.detect and found is None else ""
+        print(
+            f"interrupted ({signal.Signals(signum).name}) once the run was committing: its "
+            f"output stands{skipped}",
+            file=sys.stderr,
+        )
+        return 128 + signum
     if summary.get("status") == "failed":
         failed = len(summary.get("failed", []))
         print(
@@ -167,23 +177,39 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_PARTIAL if summary.get("status") == "partial" or summary.get("failed") else 0
 
 
-@contextmanager
-def _stopped_by_signals() -> Iterator[list[int]]:
-    """SIGTERM (a supervisor's stop) ends the job as Ctrl-C does, through its cleanup: the run
-    is given up (its staged files removed, the lock released) and a cluster of its own
-    stopped, instead of the process dying on the spot. Yields the signals received."""
-    received: list[int] = []
+class _StopSignals:
+    """How SIGINT (Ctrl-C) and SIGTERM (a supervisor's stop) end `python -m loglens process`.
 
-    def interrupt(signum: int, _frame: object) -> None:
-        received.append(signum)
-        raise KeyboardInterrupt
+    On a cluster the job stops through its cleanup: until its commit begins, a signal raises
+    KeyboardInterrupt in the driver, so the run is given up (its staged parts removed, the
+    lock released) and a cluster of its own stopped, instead of the process dying on the
+    spot. From the commit on the run's outcome is decided: the signal is noted and the job
+    ends after the step in hand. The local engine's run is one call into the engine, which
+    Python cannot interrupt; there both signals end the process at once, as they end
+    `loglens process` (the next run removes what it left)."""
 
-    before = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
+    def __init__(self, engine: str) -> None:
+        self.received: list[int] = []
+        self.committing = False
+        self.local = engine == "local"
+
+    def _interrupt(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if not self.committing:
+            raise KeyboardInterrupt
+
+    def commit_begins(self) -> None:
+        self.committing = True
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        handler = signal.SIG_DFL if self.local else self._interrupt
+        before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, previous in before.items():
+                signal.signal(s, previous)
 
 
 def print_summary(summary: dict[str, Any], engine: str, found: dict[str, Any] | None) -> None:

@@ -77,8 +77,11 @@ class Cluster:
     on_dashboard: Callable[[str], None] = field(default=lambda url: None)
 
 
-def process(job: Job, cluster: Cluster) -> dict[str, Any]:
-    """Runs the job on the cluster's engine; the run summary (as `loglens process --json`)."""
+def process(
+    job: Job, cluster: Cluster, on_commit: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """Runs the job on the cluster's engine; the run summary (as `loglens process --json`).
+    A distributed run calls `on_commit` right before it commits."""
     if cluster.engine == "local":
         summary = _engine.process(
             [str(p) for p in job.paths],
@@ -96,13 +99,13 @@ def process(job: Job, cluster: Cluster) -> dict[str, Any]:
         # Connecting to a running cluster takes a moment, and one that cannot be reached must
         # leave the data directory untouched: the run begins once connected.
         with executor(cluster) as ex, _begin(job) as run:
-            return run_distributed(run, ex, _EarlyScans(run, 0).stop())
+            return run_distributed(run, ex, _EarlyScans(run, 0).stop(), on_commit)
     # A cluster of its own takes seconds to start, which the driver spends scanning.
     with _begin(job) as run:
         early = _EarlyScans(run, job.driver_scans)
         try:
             with executor(cluster) as ex:
-                return run_distributed(run, ex, early.stop())
+                return run_distributed(run, ex, early.stop(), on_commit)
         finally:
             early.halt()  # on every exit: after a failed start, the thread must not outlive the run
 
@@ -187,7 +190,11 @@ class _EarlyScans:
 
 
 def run_distributed(
-    run: _engine.Run, ex: Executor, early: _EarlyScans, window: int = SCAN_WINDOW
+    run: _engine.Run,
+    ex: Executor,
+    early: _EarlyScans,
+    on_commit: Callable[[], None],
+    window: int = SCAN_WINDOW,
 ) -> dict[str, Any]:
     """Drives one run over `ex` from where `early` stopped: at most `window` scanned chunks
     wait for the driver, and the engine holds back mined chunks only up to a bounded window,
@@ -216,6 +223,7 @@ def run_distributed(
         absorb(wait=False)
     write(run.remaining_groups())
     absorb(wait=True)
+    on_commit()
     summary = json.loads(run.finish())
     summary["driver_scans"] = early.mined
     return summary
