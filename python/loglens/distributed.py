@@ -158,7 +158,8 @@ class _EarlyScans:
         self.error: BaseException | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._scan, name="loglens-early-scans", daemon=True)
-        self._thread.start()
+        if self.limit:
+            self._thread.start()
 
     def _scan(self) -> None:
         for seq, chunk in enumerate(self.chunks[: self.limit]):
@@ -178,7 +179,8 @@ class _EarlyScans:
     def halt(self) -> None:
         """Stops after the chunk in hand."""
         self._stopping.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def stop(self) -> _EarlyScans:
         """Stops after the chunk in hand; then `mined` chunks are mined and `groups` ready to
