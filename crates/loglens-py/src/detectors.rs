@@ -11,7 +11,7 @@ use arrow_array::{
 use arrow_pyarrow::ToPyArrow;
 use loglens_core::detect::policy::ValueEnsemble;
 use loglens_core::detect::{Detector, DetectorKind, PoissonScan, RobustZScore, Seasonal, Verdict, ZScore};
-use loglens_core::metrics::Metric;
+use loglens_core::metrics::{Metric, UnknownMetric};
 use loglens_core::Timestamp;
 use pyo3::prelude::*;
 
@@ -79,13 +79,11 @@ pub fn detect_series<'py>(
     // sections override the global ones.
     let config = match metric {
         None => config,
-        Some(name) if Metric::ALL.iter().any(|m| m.as_str() == name) => config.for_metric(name),
-        Some(other) => {
-            let known: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
-            return Err(ConfigError::new_err(format!(
-                "unknown metric {other:?} (one of {})",
-                known.join(", ")
-            )));
+        Some(name) => {
+            let metric: Metric = name
+                .parse()
+                .map_err(|e: UnknownMetric| ConfigError::new_err(e.to_string()))?;
+            config.for_metric(metric.as_str())
         }
     };
     let single: Option<Box<dyn Detector + Send>> = match detector {
