@@ -99,15 +99,20 @@ def process(
         # Connecting to a running cluster takes a moment, and one that cannot be reached must
         # leave the data directory untouched: the run begins once connected.
         with executor(cluster) as ex, _begin(job) as run:
-            return run_distributed(run, ex, _EarlyScans(run, 0).stop(), on_commit)
-    # A cluster of its own takes seconds to start, which the driver spends scanning.
+            return run_distributed(run, ex, _EarlyScans(run, 0).stop(), on_commit).summary()
+    # A cluster of its own takes seconds to start, which the driver spends scanning, and
+    # a moment to stop, which it spends committing.
     with _begin(job) as run:
         early = _EarlyScans(run, job.driver_scans)
+        commit: _Commit | None = None
         try:
             with executor(cluster) as ex:
-                return run_distributed(run, ex, early.stop(), on_commit)
+                commit = run_distributed(run, ex, early.stop(), on_commit)
         finally:
             early.halt()  # on every exit: after a failed start, the thread must not outlive the run
+            if commit is not None:
+                commit.join()  # before the run is given up, should the cluster's stop fail
+        return commit.summary()
 
 
 @contextmanager
@@ -197,10 +202,10 @@ def run_distributed(
     early: _EarlyScans,
     on_commit: Callable[[], None],
     window: int = SCAN_WINDOW,
-) -> dict[str, Any]:
-    """Drives one run over `ex` from where `early` stopped: at most `window` scanned chunks
-    wait for the driver, and the engine holds back mined chunks only up to a bounded window,
-    so memory stays bounded whatever the input's size."""
+) -> _Commit:
+    """Drives one run over `ex` from where `early` stopped and begins its commit: at most
+    `window` scanned chunks wait for the driver, and the engine holds back mined chunks only
+    up to a bounded window, so memory stays bounded whatever the input's size."""
     chunks = early.chunks
     worker, staged, run_id = run.worker, str(run.staged_dir), run.run_id
     scans: dict[int, Pending] = {}
@@ -226,9 +231,40 @@ def run_distributed(
     write(run.remaining_groups())
     absorb(wait=True)
     on_commit()
-    summary = json.loads(run.finish())
-    summary["driver_scans"] = early.mined
-    return summary
+    return _Commit(run, early.mined)
+
+
+class _Commit:
+    """The run's commit, once every group is written: in a thread, so a cluster of its own
+    stops beside it (the engine releases the GIL while it commits). Of a 10M-line job's end,
+    one after the other: Ray's commit 0.64 s and stop 0.7 s, Dask's 0.34 s and 0.23 s."""
+
+    def __init__(self, run: _engine.Run, driver_scans: int) -> None:
+        self.run = run
+        self.driver_scans = driver_scans
+        self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._finish, name="loglens-commit", daemon=True)
+        self._thread.start()
+
+    def _finish(self) -> None:
+        try:
+            self.result = json.loads(self.run.finish())
+        except BaseException as e:  # raised again by summary(), in the driver
+            self.error = e
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def summary(self) -> dict[str, Any]:
+        """The committed run's summary (as `loglens process --json`); the commit's error,
+        raised."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        self.result["driver_scans"] = self.driver_scans
+        return self.result
 
 
 @dataclass
