@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     found = None
     try:
         with stop.installed():
-            summary = process(job, cluster, on_commit=stop.commit_begins)
+            summary = process(job, cluster, on_commit=stop.commit_begins, progress=not args.json)
             if args.detect and not stop.received:
                 found = json.loads(_engine.detect(summary["data_dir"], config=args.config))
     except (_engine.LoglensError, ClusterError) as e:

@@ -11,6 +11,7 @@ __all__ = [
     "InputError",
     "LoglensError",
     "MetricPartial",
+    "ProgressBar",
     "Run",
     "TemplateStage",
     "detect",
@@ -48,8 +49,10 @@ def process(
     final_inputs: bool = False,
     no_templates: bool = False,
     reprocess: bool = False,
+    progress: bool = False,
 ) -> str:
-    """Runs `loglens process` in this process; the run summary as JSON text."""
+    """Runs `loglens process` in this process; the run summary as JSON text. With `progress`,
+    the CLI's progress bar on stderr while it is a terminal."""
 
 def detect(data_dir: str | Path, config: str | Path | None = None) -> str:
     """Runs `loglens detect`; its summary as JSON text."""
@@ -100,6 +103,20 @@ class TemplateStage:
         """Pickles as its state (what Dask and Ray ship between tasks)."""
 
 @final
+class ProgressBar:
+    """The CLI's progress bar for a driver that counts for itself: drawn on stderr only when
+    it is a terminal, once the run has gone on for about two seconds (`LOGLENS_PROGRESS_AFTER`
+    seconds); otherwise its calls do nothing."""
+
+    def __new__(cls, wanted: bool = True) -> ProgressBar: ...
+    @property
+    def active(self) -> bool:
+        """Whether it draws at all (wanted, and stderr is a terminal)."""
+    def begin(self, total_bytes: int | None) -> None: ...
+    def update(self, lines: int, bytes: int) -> None: ...
+    def end(self) -> None: ...
+
+@final
 class Run:
     """The driver of a distributed run (holds the data directory's write lock until done)."""
 
@@ -122,6 +139,10 @@ class Run:
     @property
     def staged_dir(self) -> Path: ...
     def chunks(self) -> list[str]: ...
+    def total_bytes(self) -> int:
+        """Bytes on disk of all the chunks: what a progress bar runs to."""
+    def written(self) -> tuple[int, int]:
+        """`(lines, bytes on disk)` of the chunks written so far."""
     def assign(self, seq: int, scan: str, messages: bytes) -> list[bytes]: ...
     def remaining_groups(self) -> list[bytes]: ...
     def absorb(self, partial: bytes) -> None: ...

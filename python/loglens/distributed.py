@@ -78,10 +78,14 @@ class Cluster:
 
 
 def process(
-    job: Job, cluster: Cluster, on_commit: Callable[[], None] = lambda: None
+    job: Job,
+    cluster: Cluster,
+    on_commit: Callable[[], None] = lambda: None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Runs the job on the cluster's engine; the run summary (as `loglens process --json`).
-    A distributed run calls `on_commit` right before it commits."""
+    A distributed run calls `on_commit` right before it commits. With `progress`, a run of
+    more than about two seconds shows the CLI's progress bar while stderr is a terminal."""
     if cluster.engine == "local":
         summary = _engine.process(
             [str(p) for p in job.paths],
@@ -93,21 +97,23 @@ def process(
             final_inputs=job.final_inputs,
             no_templates=job.no_templates,
             reprocess=job.reprocess,
+            progress=progress,
         )
         return json.loads(summary)
     if cluster.scheduler or cluster.ray_address:
         # Connecting to a running cluster takes a moment, and one that cannot be reached must
         # leave the data directory untouched: the run begins once connected.
-        with executor(cluster) as ex, _begin(job) as run:
-            return run_distributed(run, ex, _EarlyScans(run, 0).stop(), on_commit).summary()
+        with executor(cluster) as ex, _begin(job) as run, _progress(run, progress) as bar:
+            early = _EarlyScans(run, 0).stop()
+            return run_distributed(run, ex, early, on_commit, bar=bar).summary()
     # A cluster of its own takes seconds to start, which the driver spends scanning, and
     # a moment to stop, which it spends committing.
-    with _begin(job) as run:
+    with _begin(job) as run, _progress(run, progress) as bar:
         early = _EarlyScans(run, job.driver_scans)
         commit: _Commit | None = None
         try:
             with executor(cluster) as ex:
-                commit = run_distributed(run, ex, early.stop(), on_commit)
+                commit = run_distributed(run, ex, early.stop(), on_commit, bar=bar)
         finally:
             early.halt()  # on every exit: after a failed start, the thread must not outlive the run
             if commit is not None:
@@ -134,6 +140,18 @@ def _begin(job: Job) -> Iterator[_engine.Run]:
         yield run
     finally:
         run.abort()  # after finish() this does nothing; after an error it releases the lock
+
+
+@contextmanager
+def _progress(run: _engine.Run, wanted: bool) -> Iterator[_engine.ProgressBar]:
+    """The run's progress bar (the CLI's), which the driver moves as groups are written;
+    cleared on leaving, before the summary or an error is printed."""
+    bar = _engine.ProgressBar(wanted)
+    bar.begin(run.total_bytes())
+    try:
+        yield bar
+    finally:
+        bar.end()
 
 
 # Scanned chunks waiting for the driver, at most: the driver mines them in order, so a scan
@@ -201,6 +219,8 @@ def run_distributed(
     ex: Executor,
     early: _EarlyScans,
     on_commit: Callable[[], None],
+    *,
+    bar: _engine.ProgressBar | None = None,
     window: int = SCAN_WINDOW,
 ) -> _Commit:
     """Drives one run over `ex` from where `early` stopped and begins its commit: at most
@@ -219,6 +239,8 @@ def run_distributed(
         for w in [w for w in writes if wait or w.done()]:
             run.absorb(outcome(w))
             writes.remove(w)
+            if bar is not None:
+                bar.update(*run.written())
 
     write(early.groups)
     for seq in range(early.mined, len(chunks)):
@@ -230,6 +252,8 @@ def run_distributed(
         absorb(wait=False)
     write(run.remaining_groups())
     absorb(wait=True)
+    if bar is not None:
+        bar.end()
     on_commit()
     return _Commit(run, early.mined)
 

@@ -16,7 +16,6 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cmd;
 mod output;
-mod progress;
 
 /// loglens: turn raw logs into structured, queryable data.
 #[derive(Debug, Parser)]

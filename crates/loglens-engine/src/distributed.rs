@@ -347,6 +347,12 @@ pub struct DistributedRun {
     window_bytes: u64,
     /// Chunks whose partials were absorbed.
     written: BTreeSet<u64>,
+    /// Per chunk, its bytes on disk (a gzip file's size: its chunk is the whole file) and,
+    /// once mined, its lines: what a progress bar counts as chunks are written.
+    disk_bytes: Vec<u64>,
+    chunk_lines: Vec<u64>,
+    /// Lines and bytes on disk of the chunks written.
+    progress: (u64, u64),
     /// The absorbed partials' template tallies, merged.
     tally: TemplateTally,
     bucket_secs: i64,
@@ -391,6 +397,9 @@ impl DistributedRun {
             group_bytes: options.chunk_bytes as u64 * GROUP_CHUNKS,
             window_bytes: options.chunk_bytes as u64 * GROUP_CHUNKS * WINDOW_GROUPS,
             written: BTreeSet::new(),
+            disk_bytes: Vec::new(),
+            chunk_lines: Vec::new(),
+            progress: (0, 0),
             tally: TemplateTally::default(),
             bucket_secs: options.bucket_secs,
             started,
@@ -412,6 +421,8 @@ impl DistributedRun {
             }
         }
         run.plans = plans;
+        run.disk_bytes = run.chunks.iter().map(disk_bytes).collect();
+        run.chunk_lines = vec![0; run.chunks.len()];
         Ok(run)
     }
 
@@ -485,6 +496,16 @@ impl DistributedRun {
         &self.chunks
     }
 
+    /// Bytes on disk of all the chunks: what a progress bar runs to.
+    pub fn total_bytes(&self) -> u64 {
+        self.disk_bytes.iter().sum()
+    }
+
+    /// Lines and bytes on disk of the chunks written so far (their partials absorbed).
+    pub fn written(&self) -> (u64, u64) {
+        self.progress
+    }
+
     /// The run's staging area, where workers write their parts.
     pub fn staged_dir(&self) -> &Path {
         self.start.staging.staged.root()
@@ -506,7 +527,16 @@ impl DistributedRun {
                 self.next
             )));
         }
-        let p = self.plan_of[seq as usize];
+        let (Some(&p), Some(lines)) = (
+            self.plan_of.get(seq as usize),
+            self.chunk_lines.get_mut(seq as usize),
+        ) else {
+            return Err(EngineError::Driver(format!(
+                "chunk {seq} is not a chunk of the run (it has {})",
+                self.chunks.len()
+            )));
+        };
+        *lines = scan.lines;
         let first_line = self.next_line[p];
         self.next_line[p] += scan.lines;
         let summary = &mut self.start.summary;
@@ -583,6 +613,9 @@ impl DistributedRun {
             if !self.written.insert(seq) {
                 return Err(EngineError::Driver(format!("chunk {seq} was written twice")));
             }
+            let at = seq as usize;
+            self.progress.0 += self.chunk_lines.get(at).copied().unwrap_or(0);
+            self.progress.1 += self.disk_bytes.get(at).copied().unwrap_or(0);
         }
         self.start.summary.merge(partial.stats);
         self.tally.merge(partial.tally);
@@ -615,6 +648,14 @@ impl DistributedRun {
             metrics: MetricPartial::new(self.bucket_secs),
         };
         staging.commit(self.plans, checkpoints, output, summary, self.started)
+    }
+}
+
+/// A chunk's bytes on disk: its range, or a gzip file's size.
+fn disk_bytes(spec: &ChunkSpec) -> u64 {
+    match spec.end {
+        Some(end) => end.saturating_sub(spec.start),
+        None => std::fs::metadata(&spec.path).map_or(0, |m| m.len()),
     }
 }
 

@@ -15,6 +15,7 @@ use loglens_engine::distributed::{
     DistributedRun, WorkerContext, WriteGroup,
 };
 use loglens_engine::input::Parsers;
+use loglens_engine::progress::{Bar, Progress, Stage};
 use loglens_engine::{parse_into_columns, EngineError, ProcessOptions, ProcessRequest};
 use loglens_store::{Labels, RecordColumns, UnparsedColumns, UnparsedLine};
 use pyo3::create_exception;
@@ -124,7 +125,7 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> PyResult
 
 /// Runs `loglens process` in this process; returns the run summary as JSON text.
 #[pyfunction]
-#[pyo3(signature = (paths, config=None, data_dir=None, threads=None, timezone=None, format=None, final_inputs=false, no_templates=false, reprocess=false))]
+#[pyo3(signature = (paths, config=None, data_dir=None, threads=None, timezone=None, format=None, final_inputs=false, no_templates=false, reprocess=false, progress=false))]
 #[allow(clippy::too_many_arguments)]
 fn process(
     py: Python<'_>,
@@ -137,6 +138,7 @@ fn process(
     final_inputs: bool,
     no_templates: bool,
     reprocess: bool,
+    progress: bool,
 ) -> PyResult<String> {
     let request = ProcessRequest {
         paths,
@@ -149,7 +151,8 @@ fn process(
         no_templates,
         ..ProcessRequest::default()
     };
-    let options = options_of(&request, config)?;
+    let mut options = options_of(&request, config)?;
+    options.progress = Bar::unless_json(!progress).map(|bar| bar as Arc<dyn Progress>);
     let summary = py
         .detach(|| loglens_engine::process(options, loglens_engine::run_id()))
         .map_err(|e| engine_err("processing stopped", e))?;
@@ -274,6 +277,16 @@ impl Run {
         self.active()?.chunks().iter().map(to_json).collect()
     }
 
+    /// Bytes on disk of all the chunks: what a progress bar runs to.
+    fn total_bytes(&self) -> PyResult<u64> {
+        Ok(self.active()?.total_bytes())
+    }
+
+    /// `(lines, bytes on disk)` of the chunks written so far.
+    fn written(&self) -> PyResult<(u64, u64)> {
+        Ok(self.active()?.written())
+    }
+
     /// Gives chunk `seq`'s scanned messages (what `scan_chunk` returned: its scan and its
     /// messages) their template ids; chunks must come in order. Returns the write groups now
     /// ready (encoded, what `write_group` takes), often none.
@@ -347,6 +360,52 @@ fn encode_groups(groups: &[WriteGroup]) -> PyResult<Vec<Vec<u8>>> {
 
 fn finished() -> PyErr {
     LoglensError::new_err("the run is finished or aborted")
+}
+
+/// The CLI's progress bar, for a driver that counts for itself (`python -m loglens process`
+/// on a cluster): drawn on stderr only when that is a terminal, once the run has gone on for
+/// about two seconds; otherwise its calls do nothing.
+#[pyclass(name = "ProgressBar")]
+struct PyProgressBar {
+    bar: Option<Arc<Bar>>,
+}
+
+#[pymethods]
+impl PyProgressBar {
+    #[new]
+    #[pyo3(signature = (wanted=true))]
+    fn new(wanted: bool) -> Self {
+        PyProgressBar {
+            bar: Bar::unless_json(!wanted),
+        }
+    }
+
+    /// Whether it draws at all (wanted, and stderr is a terminal).
+    #[getter]
+    fn active(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// The run begins; it will read `total_bytes` from disk.
+    fn begin(&self, total_bytes: Option<u64>) {
+        if let Some(bar) = &self.bar {
+            bar.begin(Stage::Process, total_bytes);
+        }
+    }
+
+    /// So far: `lines` and `bytes` on disk.
+    fn update(&self, lines: u64, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.update(lines, bytes);
+        }
+    }
+
+    /// Clears the bar (before the summary, or an error, is printed).
+    fn end(&self) {
+        if let Some(bar) = &self.bar {
+            bar.end();
+        }
+    }
 }
 
 /// A worker's first step: reads the chunk and returns its scan (JSON text: line counts and
@@ -554,6 +613,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_sql, m)?)?;
     m.add_class::<TemplateStage>()?;
     m.add_class::<Run>()?;
+    m.add_class::<PyProgressBar>()?;
     m.add_function(wrap_pyfunction!(scan_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(write_group, m)?)?;
     m.add_class::<partials::PyMetricPartial>()?;

@@ -29,7 +29,7 @@ pub struct DetectArgs {
 pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
     let config = args.data.config()?;
     let data_dir = config.data_dir(args.data.data_dir.as_deref());
-    let bar = crate::progress::Bar::unless_json(args.json);
+    let bar = loglens_engine::progress::Bar::unless_json(args.json);
     let progress = bar
         .as_deref()
         .map(|bar| bar as &dyn loglens_engine::progress::Progress);

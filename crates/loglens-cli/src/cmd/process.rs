@@ -89,7 +89,7 @@ pub fn run(args: ProcessArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
         no_templates: args.no_templates,
     };
     let mut options = request.options(&config)?;
-    let bar = crate::progress::Bar::unless_json(args.json);
+    let bar = loglens_engine::progress::Bar::unless_json(args.json);
     options.progress = bar.clone().map(|bar| bar as Arc<dyn Progress>);
     let summary = loglens_engine::process(options, loglens_engine::run_id()).context("processing stopped")?;
     for warning in &summary.warnings {

@@ -1,0 +1,161 @@
+"""The progress bar of long runs: `loglens process` and `python -m loglens process` (the local
+engine and a Dask cluster) draw the same bar on a terminal's stderr, and none with `--json`
+or when stderr is not a terminal. A pseudo-terminal stands in for the user's;
+`LOGLENS_PROGRESS_AFTER=0` shows the bar at once instead of after two seconds, so the tests
+do not depend on how fast the machine is."""
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, loglens_bin
+
+# The bar's line: stage, bar, bytes of the total, lines and lines/s, ETA (ANSI codes aside).
+BAR = re.compile(
+    r"process \[[=> ]{30}\] [\d.]+ [KMG]?i?B/[\d.]+ [KMG]?i?B ([\d,]+) lines, [\d,]+ lines/s ETA"
+)
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_terminal(command: list[str], seconds: float = 300) -> tuple[int, str]:
+    """Runs `command` with stdout and stderr on a new pseudo-terminal; its exit status and
+    what it wrote there (escape codes removed)."""
+    leader, follower = pty.openpty()
+    # Wide enough for the whole bar (a terminal without a size gets 80 columns).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    env = {**os.environ, "LOGLENS_PROGRESS_AFTER": "0"}
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=REPO, env=env
+    )
+    os.close(follower)
+    written = bytearray()
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(leader, 1 << 16)
+            except OSError:  # EIO: every process holding the terminal has closed it
+                break
+            if not data:
+                break
+            written += data
+        else:
+            pytest.fail(f"{command} did not end within {seconds} s")
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+    return status, ANSI.sub(b"", bytes(written)).decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    """About 25 MB of logs in six formats: enough updates for the bar to be drawn."""
+    root = tmp_path_factory.mktemp("progress")
+    subprocess.run(
+        [loglens_bin(), "generate", "--out", str(root), "--lines", "120000", "--duration", "1d"],
+        check=True,
+        capture_output=True,
+    )
+    return root
+
+
+def python_loglens(*args: str) -> list[str]:
+    return [sys.executable, "-m", "loglens", *args]
+
+
+@pytest.mark.parametrize("runner", ["cli", "local", "dask"])
+def test_a_terminal_shows_the_bar_and_then_the_summary(runner, inputs, tmp_path):
+    config, data = str(inputs / "loglens.toml"), str(tmp_path / "data")
+    command = {
+        "cli": [loglens_bin(), "process", "--config", config, "--data-dir", data],
+        "local": python_loglens("process", "--config", config, "--data-dir", data),
+        "dask": python_loglens(
+            "process",
+            "--engine",
+            "dask",
+            "--workers",
+            "2",
+            "--chunk-mb",
+            "1",
+            "--config",
+            config,
+            "--data-dir",
+            data,
+        ),
+    }[runner]
+    status, shown = on_terminal(command)
+    assert status == 0, shown
+    lines = [int(n.replace(",", "")) for n in BAR.findall(shown)]
+    assert lines, f"no progress bar in:\n{shown}"
+    # The bar counts lines up, and the summary follows it.
+    assert lines == sorted(lines) and lines[-1] > 0, lines
+    assert shown.rfind("parsed") > shown.rfind("lines/s ETA"), shown
+
+
+@pytest.mark.parametrize("runner", ["cli", "dask"])
+def test_json_output_has_no_bar(runner, inputs, tmp_path):
+    config, data = str(inputs / "loglens.toml"), str(tmp_path / "data")
+    command = {
+        "cli": [loglens_bin(), "process", "--json", "--config", config, "--data-dir", data],
+        "dask": python_loglens(
+            "process",
+            "--json",
+            "--engine",
+            "dask",
+            "--workers",
+            "1",
+            "--chunk-mb",
+            "1",
+            "--config",
+            config,
+            "--data-dir",
+            data,
+        ),
+    }[runner]
+    status, shown = on_terminal(command)
+    assert status == 0, shown
+    assert not BAR.search(shown), shown
+    summary, _ = json.JSONDecoder().raw_decode(shown, shown.index("{"))
+    assert summary["lines"] > 100_000
+
+
+def test_no_bar_when_stderr_is_not_a_terminal(inputs, tmp_path):
+    result = subprocess.run(
+        python_loglens(
+            "process",
+            "--engine",
+            "dask",
+            "--workers",
+            "1",
+            "--chunk-mb",
+            "1",
+            "--config",
+            str(inputs / "loglens.toml"),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "LOGLENS_PROGRESS_AFTER": "0"},
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "lines/s ETA" not in result.stderr + result.stdout
