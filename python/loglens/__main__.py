@@ -135,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         with stop.installed():
             summary = process(job, cluster, on_commit=stop.commit_begins, progress=not args.json)
             if args.detect and not stop.received:
-                found = json.loads(_engine.detect(summary["data_dir"], config=args.config))
+                detected = _engine.detect(
+                    summary["data_dir"], config=args.config, progress=not args.json
+                )
+                found = json.loads(detected)
     except (_engine.LoglensError, ClusterError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

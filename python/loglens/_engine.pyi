@@ -54,8 +54,9 @@ def process(
     """Runs `loglens process` in this process; the run summary as JSON text. With `progress`,
     the CLI's progress bar on stderr while it is a terminal."""
 
-def detect(data_dir: str | Path, config: str | Path | None = None) -> str:
-    """Runs `loglens detect`; its summary as JSON text."""
+def detect(data_dir: str | Path, config: str | Path | None = None, progress: bool = False) -> str:
+    """Runs `loglens detect`; its summary as JSON text. With `progress`, the CLI's progress
+    bar on stderr while it is a terminal."""
 
 @overload
 def parse_lines(

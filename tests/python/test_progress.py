@@ -24,6 +24,7 @@ from conftest import REPO, loglens_bin
 BAR = re.compile(
     r"process \[[=> ]{30}\] [\d.]+ [KMG]?i?B/[\d.]+ [KMG]?i?B ([\d,]+) lines, [\d,]+ lines/s ETA"
 )
+DETECT_BAR = re.compile(r"detect \[[=> ]{30}\] [\d.]+ [KMG]?i?B/[\d.]+ [KMG]?i?B")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -83,10 +84,11 @@ def python_loglens(*args: str) -> list[str]:
 def test_a_terminal_shows_the_bar_and_then_the_summary(runner, inputs, tmp_path):
     config, data = str(inputs / "loglens.toml"), str(tmp_path / "data")
     command = {
-        "cli": [loglens_bin(), "process", "--config", config, "--data-dir", data],
-        "local": python_loglens("process", "--config", config, "--data-dir", data),
+        "cli": [loglens_bin(), "process", "--detect", "--config", config, "--data-dir", data],
+        "local": python_loglens("process", "--detect", "--config", config, "--data-dir", data),
         "dask": python_loglens(
             "process",
+            "--detect",
             "--engine",
             "dask",
             "--workers",
@@ -101,11 +103,15 @@ def test_a_terminal_shows_the_bar_and_then_the_summary(runner, inputs, tmp_path)
     }[runner]
     status, shown = on_terminal(command)
     assert status == 0, shown
-    lines = [int(n.replace(",", "")) for n in BAR.findall(shown)]
-    assert lines, f"no progress bar in:\n{shown}"
-    # The bar counts lines up, and the summary follows it.
+    bars = list(BAR.finditer(shown))
+    assert bars, f"no progress bar in:\n{shown}"
+    # The bar counts lines up; then detect's bar, and the summaries follow the bars.
+    lines = [int(bar.group(1).replace(",", "")) for bar in bars]
     assert lines == sorted(lines) and lines[-1] > 0, lines
-    assert shown.rfind("parsed") > shown.rfind("lines/s ETA"), shown
+    detect_bar = DETECT_BAR.search(shown, bars[-1].end())
+    assert detect_bar, f"no detect bar after the process bar in:\n{shown}"
+    assert shown.find("incidents", detect_bar.end()) > 0, shown
+    assert shown.find("parsed", bars[-1].end()) > 0, shown
 
 
 @pytest.mark.parametrize("runner", ["cli", "dask"])

@@ -78,6 +78,8 @@ impl Progress for Bar {
         let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
+        // A finished bar draws nothing more: `process --detect` shows a second stage on it.
+        self.bar.reset();
         self.bar.set_style(style);
         self.bar.set_prefix(stage.name());
         self.bar.set_length(total_bytes.unwrap_or(0));

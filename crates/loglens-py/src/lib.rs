@@ -449,13 +449,18 @@ fn write_group<'py>(
     Ok(PyBytes::new(py, &partial))
 }
 
-/// Runs `loglens detect` over a data directory; returns the summary as JSON text.
+/// Runs `loglens detect` over a data directory; returns the summary as JSON text. With
+/// `progress`, the CLI's progress bar on stderr while it is a terminal.
 #[pyfunction]
-#[pyo3(signature = (data_dir, config=None))]
-fn detect(py: Python<'_>, data_dir: PathBuf, config: Option<PathBuf>) -> PyResult<String> {
+#[pyo3(signature = (data_dir, config=None, progress=false))]
+fn detect(py: Python<'_>, data_dir: PathBuf, config: Option<PathBuf>, progress: bool) -> PyResult<String> {
     let config = load_config(config)?;
+    let bar = Bar::unless_json(!progress);
+    let progress = bar.as_deref().map(|bar| bar as &dyn Progress);
     let found = py
-        .detach(|| loglens_engine::detect::detect(&data_dir, &config.detect, &loglens_engine::run_id(), None))
+        .detach(|| {
+            loglens_engine::detect::detect(&data_dir, &config.detect, &loglens_engine::run_id(), progress)
+        })
         .map_err(|e| engine_err("detecting anomalies", e))?;
     serde_json::to_string(&found).map_err(|e| LoglensError::new_err(e.to_string()))
 }
