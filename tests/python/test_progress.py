@@ -76,32 +76,19 @@ def inputs(tmp_path_factory) -> Path:
     return root
 
 
-def python_loglens(*args: str) -> list[str]:
-    return [sys.executable, "-m", "loglens", *args]
+def process(runner: str, *options: str) -> list[str]:
+    """`process` with `options` by the CLI (`cli`), by `python -m loglens` on the local engine
+    (`local`) or on a Dask cluster of its own (`dask`, chunks of 1 MiB: several groups)."""
+    if runner == "cli":
+        return [loglens_bin(), "process", *options]
+    engine = ["--engine", "dask", "--chunk-mb", "1"] if runner == "dask" else []
+    return [sys.executable, "-m", "loglens", "process", *engine, *options]
 
 
 @pytest.mark.parametrize("runner", ["cli", "local", "dask"])
 def test_a_terminal_shows_the_bar_and_then_the_summary(runner, inputs, tmp_path):
     config, data = str(inputs / "loglens.toml"), str(tmp_path / "data")
-    command = {
-        "cli": [loglens_bin(), "process", "--detect", "--config", config, "--data-dir", data],
-        "local": python_loglens("process", "--detect", "--config", config, "--data-dir", data),
-        "dask": python_loglens(
-            "process",
-            "--detect",
-            "--engine",
-            "dask",
-            "--workers",
-            "2",
-            "--chunk-mb",
-            "1",
-            "--config",
-            config,
-            "--data-dir",
-            data,
-        ),
-    }[runner]
-    status, shown = on_terminal(command)
+    status, shown = on_terminal(process(runner, "--detect", "--config", config, "--data-dir", data))
     assert status == 0, shown
     bars = list(BAR.finditer(shown))
     assert bars, f"no progress bar in:\n{shown}"
@@ -117,24 +104,7 @@ def test_a_terminal_shows_the_bar_and_then_the_summary(runner, inputs, tmp_path)
 @pytest.mark.parametrize("runner", ["cli", "dask"])
 def test_json_output_has_no_bar(runner, inputs, tmp_path):
     config, data = str(inputs / "loglens.toml"), str(tmp_path / "data")
-    command = {
-        "cli": [loglens_bin(), "process", "--json", "--config", config, "--data-dir", data],
-        "dask": python_loglens(
-            "process",
-            "--json",
-            "--engine",
-            "dask",
-            "--workers",
-            "1",
-            "--chunk-mb",
-            "1",
-            "--config",
-            config,
-            "--data-dir",
-            data,
-        ),
-    }[runner]
-    status, shown = on_terminal(command)
+    status, shown = on_terminal(process(runner, "--json", "--config", config, "--data-dir", data))
     assert status == 0, shown
     assert not BAR.search(shown), shown
     summary, _ = json.JSONDecoder().raw_decode(shown, shown.index("{"))
@@ -142,20 +112,9 @@ def test_json_output_has_no_bar(runner, inputs, tmp_path):
 
 
 def test_no_bar_when_stderr_is_not_a_terminal(inputs, tmp_path):
+    config, data = str(inputs / "loglens.toml"), str(tmp_path / "data")
     result = subprocess.run(
-        python_loglens(
-            "process",
-            "--engine",
-            "dask",
-            "--workers",
-            "1",
-            "--chunk-mb",
-            "1",
-            "--config",
-            str(inputs / "loglens.toml"),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ),
+        process("dask", "--config", config, "--data-dir", data),
         capture_output=True,
         text=True,
         cwd=REPO,
