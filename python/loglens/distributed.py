@@ -252,8 +252,6 @@ def run_distributed(
         absorb(wait=False)
     write(run.remaining_groups())
     absorb(wait=True)
-    if bar is not None:
-        bar.end()
     on_commit()
     return _Commit(run, early.mined)
 

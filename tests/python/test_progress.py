@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, loglens_bin
+from conftest import REPO, loglens_bin, stop
 
 # The bar's line: stage, bar, bytes of the total, lines and lines/s, ETA (ANSI codes aside).
 BAR = re.compile(
@@ -57,9 +57,7 @@ def on_terminal(command: list[str], seconds: float = 300) -> tuple[int, str]:
             pytest.fail(f"{command} did not end within {seconds} s")
         status = process.wait(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)  # SIGTERM first: a Dask job then stops its cluster as it leaves
         os.close(leader)
     return status, ANSI.sub(b"", bytes(written)).decode(errors="replace")
 
