@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use memchr::memchr;
+use memchr::{memchr, memrchr};
 
 use super::{LineParser, ParseContext, ParseError};
 use crate::record::{Access, Level, Record};
@@ -191,13 +191,15 @@ impl LineParser for CombinedParser {
 /// `METHOD PATH PROTOCOL`; the path may itself hold spaces, so the protocol is cut at the last
 /// space. `HTTP/0.9`-style `METHOD PATH` has no protocol; anything else has no parts at all.
 fn split_request(request: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
-    let Some((method, rest)) = request.split_once(' ') else {
+    // memchr rather than `split_once(' ')`: the char searcher cost 2% of `process` here.
+    let Some(space) = memchr(b' ', request.as_bytes()) else {
         return (None, None, None);
     };
+    let (method, rest) = (&request[..space], &request[space + 1..]);
     if method.is_empty() || rest.is_empty() {
         return (None, None, None);
     }
-    match rest.rsplit_once(' ') {
+    match memrchr(b' ', rest.as_bytes()).map(|last| (&rest[..last], &rest[last + 1..])) {
         Some((path, protocol)) if !path.is_empty() && protocol.starts_with("HTTP/") => {
             (Some(method), Some(path), Some(protocol))
         }
@@ -230,9 +232,11 @@ fn trailing_field<'a>(
     latency_ms: &mut Option<f64>,
     attrs: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
 ) {
-    let key_value = field.split_once('=').filter(|(k, _)| {
-        !quoted && !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-    });
+    let key_value = memchr(b'=', field.as_bytes())
+        .map(|eq| (&field[..eq], &field[eq + 1..]))
+        .filter(|(k, _)| {
+            !quoted && !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        });
     if let Some((key, value)) = key_value {
         let value = value.trim_matches('"');
         attrs.push((Cow::Borrowed(key), Cow::Borrowed(value)));

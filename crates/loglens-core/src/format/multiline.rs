@@ -91,7 +91,8 @@ pub fn continues_record(line: &str) -> bool {
 /// The first line of a message: what template mining reads, so that a record's stack trace
 /// does not make every occurrence of one log statement a template of its own.
 pub fn head(message: &str) -> &str {
-    message.split_once('\n').map_or(message, |(first, _)| first)
+    // memchr rather than `split_once('\n')`: this runs twice per record.
+    memchr::memchr(b'\n', message.as_bytes()).map_or(message, |end| &message[..end])
 }
 
 /// `java.lang.IllegalStateException: text`, `ValueError`, `Outer$InnerError: text`.

@@ -105,7 +105,8 @@ impl TemplatePattern {
         // Where the trailing white space starts: a wildcard ending before it cannot be followed
         // by the final white space and the end, so the last wildcard jumps straight there.
         let trail = text.trim_end().len();
-        let mut stack: Vec<Choice> = Vec::new();
+        // Each piece pushes at most one choice before the match ends or backtracks.
+        let mut stack: Vec<Choice> = Vec::with_capacity(self.pieces.len());
         let mut steps = 0usize;
         let (mut piece, mut pos) = (0usize, 0usize);
         loop {
@@ -223,10 +224,7 @@ impl TemplatePattern {
     fn first_wild_end(&self, text: &str, bytes: &[u8], trail: usize, piece: usize, from: usize) -> usize {
         match (self.pieces.get(piece + 1), self.pieces.get(piece + 2)) {
             (Some(Piece::Space { min: 0 }), Some(Piece::End)) => from.max(trail),
-            (Some(Piece::Space { min: 1 }), _) => text[from..]
-                .char_indices()
-                .find(|(_, c)| c.is_whitespace())
-                .map_or(bytes.len(), |(i, _)| from + i),
+            (Some(Piece::Space { min: 1 }), _) => from + first_space(&text[from..]),
             (Some(Piece::Literal(literal)), _) => {
                 let first = literal.as_bytes()[0];
                 memchr::memchr(first, &bytes[from..]).map_or(bytes.len(), |i| from + i)
@@ -246,9 +244,28 @@ enum Step {
 
 /// Length in bytes of the white space (Unicode, as the regex's `\s`) at the start of `text`.
 fn space_run(text: &str) -> usize {
-    text.char_indices()
-        .find(|(_, c)| !c.is_whitespace())
-        .map_or(text.len(), |(i, _)| i)
+    find_char(text, |c| !c.is_whitespace())
+}
+
+/// Where the first white space (Unicode) of `text` is, or its length.
+fn first_space(text: &str) -> usize {
+    find_char(text, char::is_whitespace)
+}
+
+/// The byte offset of the first char of `text` for which `pred` holds, or its length. ASCII
+/// bytes are tested without decoding (messages are mostly ASCII, and decoding each char cost
+/// a tenth of the matcher's time); from the first other byte on, chars are decoded.
+fn find_char(text: &str, pred: impl Fn(char) -> bool) -> usize {
+    let bytes = text.as_bytes();
+    let ascii = bytes.iter().position(|&b| !b.is_ascii() || pred(char::from(b)));
+    match ascii {
+        Some(i) if !bytes[i].is_ascii() => text[i..]
+            .char_indices()
+            .find(|&(_, c)| pred(c))
+            .map_or(text.len(), |(j, _)| i + j),
+        Some(i) => i,
+        None => text.len(),
+    }
 }
 
 /// States the memo may hold (8 MB of bits).
