@@ -14,6 +14,7 @@ __all__ = [
     "ProgressBar",
     "Run",
     "TemplateStage",
+    "dense_metrics",
     "detect",
     "detect_series",
     "error_sql",
@@ -38,6 +39,9 @@ class DataError(LoglensError):
 
 def error_sql() -> str:
     """The SQL predicate of an error record over the records dataset (status, level)."""
+
+def dense_metrics() -> list[str]:
+    """Metrics stored sparse in metrics/: a missing bucket between two points is a 0."""
 
 def process(
     paths: list[str | Path],

@@ -466,6 +466,47 @@ def window_records(data: Path, incident: dict, template_id: int) -> pd.DataFrame
     ).df()
 
 
+def test_metric_series_puts_back_the_zeros_metrics_does_not_store(dashboard_data):
+    """metrics/ keeps no row for a bucket where a count series had no records: the chart's
+    series has them as 0 again, also at the range's edges, exactly as counted from the records."""
+    from loglens.dashboard import sql  # noqa: PLC0415
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    metrics = f"read_parquet('{dashboard_data}/metrics/**/*.parquet', hive_partitioning = false)"
+    service, level, series = con.execute(
+        f"""SELECT service, level, series FROM {metrics}
+            WHERE metric = 'volume' AND level IS NOT NULL AND host IS NULL
+            GROUP BY ALL HAVING count(*) >= 20 ORDER BY count(*), series LIMIT 1"""
+    ).fetchone()
+    counted = f"""
+        WITH c AS (SELECT time_bucket(INTERVAL 60 SECOND, ts) AS b, count(*) AS n
+                   FROM {records(dashboard_data)} WHERE service = ? AND level = ? GROUP BY 1),
+        g AS (SELECT unnest(generate_series(min(b), max(b), INTERVAL 60 SECOND)) AS b FROM c)
+        SELECT b AS ts, coalesce(n, 0)::DOUBLE AS value FROM g LEFT JOIN c USING (b)
+        WHERE b >= ? AND b < ? ORDER BY 1"""
+    bounds = con.execute(
+        f"SELECT min(ts) AS first, max(ts) AS last FROM {metrics}"
+        " WHERE metric = 'volume' AND series = ?",
+        [series],
+    ).df()
+    first, last = bounds["first"].iloc[0], bounds["last"].iloc[0]
+    middle = first + (last - first) / 3
+    for start, end in [
+        (first - timedelta(hours=1), last + timedelta(hours=1)),
+        (middle + timedelta(seconds=30), middle + timedelta(hours=5, seconds=30)),
+    ]:
+        chart = sql.metric_series(
+            sql.connect(), dashboard_data, sql.Filters(start, end), "volume", series
+        )
+        expected = con.execute(counted, [service, level, start, end]).df()
+        assert (chart["value"] == 0).sum() > len(chart) / 2, "the series should have gaps"
+        assert chart["ts"].tolist() == expected["ts"].tolist()
+        assert chart["value"].tolist() == expected["value"].tolist()
+    stored = scalar(f"SELECT count(*) FROM {metrics} WHERE metric = 'volume' AND value = 0")
+    assert stored == 0
+
+
 def test_anomalies_page_series_incidents_and_detail(monkeypatch, dashboard_data):
     at = open_app(monkeypatch, dashboard_data, page="anomalies")
     assert at.selectbox(key="an_metric").value == "volume"

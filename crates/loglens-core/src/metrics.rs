@@ -75,6 +75,12 @@ impl Metric {
             Metric::Volume | Metric::Errors | Metric::Bytes | Metric::TemplateCount
         )
     }
+
+    /// Whether a series of it has a point in every bucket from its first to its last (a count;
+    /// template counts are sparse instead, one series per template).
+    pub fn is_dense(self) -> bool {
+        self.is_count() && self != Metric::TemplateCount
+    }
 }
 
 /// A metric name that is not one of [`Metric::ALL`].
@@ -191,6 +197,10 @@ pub struct MetricPoint {
     pub key: Arc<SeriesKey>,
     /// The value.
     pub value: f64,
+    /// A dense metric's 0 in a bucket where the series had no records, between two that had:
+    /// detectors read it, `metrics/` does not store it (most of a week's points are such
+    /// zeros) and readers put it back with [`fill_gaps`].
+    pub filled: bool,
 }
 
 /// What one series holds in one bucket before it becomes points: records, errors, response
@@ -338,7 +348,7 @@ impl MetricSeries {
 
 /// How many points [`emit`] gives.
 fn points_of(metric: Metric, cells: &BTreeMap<i64, SeriesCell>, step: i64, before: Option<i64>) -> usize {
-    let dense = metric.is_count() && metric != Metric::TemplateCount;
+    let dense = metric.is_dense();
     match (cells.keys().next(), cells.keys().next_back()) {
         (Some(&first), Some(last)) if dense => {
             let first = before.map_or(first, |b| (b + step).min(first));
@@ -358,27 +368,56 @@ fn emit(
     step: i64,
     before: Option<i64>,
 ) {
-    let point = |bucket: i64, value: f64| MetricPoint {
+    let point = |bucket: i64, value: f64, filled: bool| MetricPoint {
         ts: Timestamp::from_secs(bucket),
         metric,
         key: Arc::clone(key),
         value,
+        filled,
     };
-    let dense = metric.is_count() && metric != Metric::TemplateCount;
+    let dense = metric.is_dense();
     let mut last = before;
     for (&bucket, cell) in cells {
         if let Some(previous) = last.filter(|_| dense) {
             let mut gap = previous + step;
             while gap < bucket {
-                out.push(point(gap, 0.0));
+                out.push(point(gap, 0.0, true));
                 gap += step;
             }
         }
         last = Some(bucket);
         if let Some(value) = cell.value(metric) {
-            out.push(point(bucket, value));
+            out.push(point(bucket, value, false));
         }
     }
+}
+
+/// Puts back the [`MetricPoint::filled`] zeros of stored points (`bucket_secs` wide): between
+/// two points of a dense metric's series that are more than a bucket apart. Returns the points
+/// by metric, series and time, as detect judged them.
+pub fn fill_gaps(mut points: Vec<MetricPoint>, bucket_secs: i64) -> Vec<MetricPoint> {
+    points.sort_by(|a, b| (a.metric, &a.key, a.ts).cmp(&(b.metric, &b.key, b.ts)));
+    let step = bucket_secs.max(1);
+    let mut out = Vec::with_capacity(points.len());
+    for p in points {
+        let previous = out
+            .last()
+            .filter(|l: &&MetricPoint| p.metric.is_dense() && l.metric == p.metric && l.key == p.key);
+        if let Some(previous) = previous.map(|l| l.ts.secs()) {
+            let mut gap = previous + step;
+            while gap < p.ts.secs() {
+                out.push(MetricPoint {
+                    ts: Timestamp::from_secs(gap),
+                    value: 0.0,
+                    filled: true,
+                    ..p.clone()
+                });
+                gap += step;
+            }
+        }
+        out.push(p);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -524,6 +563,32 @@ mod tests {
         assert!(points
             .windows(2)
             .all(|w| { (w[0].metric, &w[0].key, w[0].ts) < (w[1].metric, &w[1].key, w[1].ts) }));
+    }
+
+    #[test]
+    fn stored_points_and_their_filled_gaps_are_what_detect_judged() {
+        let mut b = Builder::new(60);
+        // Records every 7th minute (gaps of 6 buckets), a second service now and then.
+        for i in 0..40 {
+            let service = if i % 9 == 0 { "db" } else { "api" };
+            b.add(&obs(i * 7 * 60 + 5, service, [200, 503][(i % 2) as usize], 3.0));
+        }
+        let points = b.finish();
+        let stored: Vec<MetricPoint> = points.iter().filter(|p| !p.filled).cloned().collect();
+        let filled = points.len() - stored.len();
+        assert!(
+            filled > points.len() / 2,
+            "{filled} of {} points are gap zeros",
+            points.len()
+        );
+        assert!(points
+            .iter()
+            .filter(|p| p.filled)
+            .all(|p| p.value == 0.0 && p.metric.is_dense()));
+        // Stored in any order, read back with the gaps filled: the points detect judged.
+        let mut shuffled = stored;
+        shuffled.reverse();
+        assert_eq!(fill_gaps(shuffled, 60), points);
     }
 
     #[test]

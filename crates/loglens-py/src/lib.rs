@@ -472,6 +472,17 @@ fn error_sql() -> String {
     loglens_core::metrics::error_sql()
 }
 
+/// The metrics whose series `metrics/` stores sparse: a bucket between two of a series' points
+/// that has none is a 0 (see `MetricPoint::filled`); for the dashboard's charts.
+#[pyfunction]
+fn dense_metrics() -> Vec<&'static str> {
+    let all = loglens_core::metrics::Metric::ALL;
+    all.into_iter()
+        .filter(|m| m.is_dense())
+        .map(|m| m.as_str())
+        .collect()
+}
+
 /// Parses `lines` with the format `format` into a pyarrow RecordBatch of the records schema
 /// (`line` is the 1-based place in `lines`), as `parse_bytes` parses them joined by newlines.
 /// Lines that do not parse are left out of it; with `unparsed=True` the result is
@@ -616,6 +627,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_lines, m)?)?;
     m.add_function(wrap_pyfunction!(parse_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(error_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(dense_metrics, m)?)?;
     m.add_class::<TemplateStage>()?;
     m.add_class::<Run>()?;
     m.add_class::<PyProgressBar>()?;

@@ -211,10 +211,11 @@ impl MetricsWriter {
         }
     }
 
-    /// Appends `points` (of any days) to their days' files.
+    /// Appends `points` (of any days) to their days' files, but the zeros of dense series
+    /// between buckets with records ([`MetricPoint::filled`]: readers put them back).
     pub fn write(&mut self, points: &[MetricPoint]) -> Result<(), StoreError> {
         let mut by_day: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
-        for p in points {
+        for p in points.iter().filter(|p| !p.filled) {
             by_day.entry(p.ts.secs().div_euclid(86_400)).or_default().push(p);
         }
         for (day, points) in by_day {

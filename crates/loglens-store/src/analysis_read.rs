@@ -15,7 +15,7 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use loglens_core::detect::{DetectorKind, Incident, IncidentMember, IncidentRow, Severity, Verdict};
-use loglens_core::metrics::{Metric, MetricPoint, SeriesKey};
+use loglens_core::metrics::{fill_gaps, Metric, MetricPoint, SeriesKey};
 use loglens_core::Level;
 use loglens_core::Timestamp;
 
@@ -366,7 +366,8 @@ pub struct MetricPoints {
     pub points: Vec<MetricPoint>,
 }
 
-/// Reads the points of `metric` of the `metrics/` dataset in `dir` (other metrics skipped).
+/// Reads the points of `metric` of the `metrics/` dataset in `dir` (other metrics skipped), with
+/// the zeros of dense series put back ([`fill_gaps`]): the points detect judged.
 pub fn read_metric_points(dir: &Path, metric: Metric) -> Result<MetricPoints, StoreError> {
     let mut out = MetricPoints {
         bucket_secs: 60,
@@ -410,11 +411,14 @@ pub fn read_metric_points(dir: &Path, metric: Metric) -> Result<MetricPoints, St
                     metric,
                     key,
                     value,
+                    filled: false,
                 });
             }
             Ok(())
         })?;
     }
+    // `metrics/` keeps no zero a dense series had between two buckets with records.
+    out.points = fill_gaps(std::mem::take(&mut out.points), out.bucket_secs);
     Ok(out)
 }
 
@@ -433,6 +437,46 @@ mod tests {
             metric: metric.into(),
             series: series.into(),
             severity: Severity::Warning,
+        }
+    }
+
+    /// `metrics/` leaves out the zeros of count series between buckets with records; reading a
+    /// metric back gives every point detect judged, those zeros included.
+    #[test]
+    fn metric_points_read_back_with_their_gaps() {
+        use loglens_core::metrics::{MetricSeries, Observation};
+        use loglens_core::partial::MetricPartial;
+        let mut partial = MetricPartial::new(60);
+        for i in 0..30 {
+            partial.add(
+                &Observation {
+                    ts: Timestamp::from_secs(1_790_000_000 + i * 11 * 60),
+                    service: Some(if i % 4 == 0 { "db" } else { "api" }),
+                    host: Some("web-01"),
+                    level: Some(Level::Info),
+                    status: Some(if i % 3 == 0 { 500 } else { 200 }),
+                    latency_ms: Some(5.0),
+                    bytes: Some(100),
+                    template: None,
+                },
+                None,
+            );
+        }
+        let mut series = MetricSeries::new(60);
+        series.absorb(&partial);
+        let points = series.finish();
+        let dir = tempfile::tempdir().unwrap();
+        let written = crate::write_metrics(dir.path(), "run", 60, &points).unwrap();
+        assert_eq!(written, points.iter().filter(|p| !p.filled).count() as u64);
+        assert!(
+            written * 3 < points.len() as u64,
+            "{written} of {} points stored",
+            points.len()
+        );
+        for metric in [Metric::Volume, Metric::Errors, Metric::LatencyP50] {
+            let read = read_metric_points(dir.path(), metric).unwrap();
+            let judged: Vec<&MetricPoint> = points.iter().filter(|p| p.metric == metric).collect();
+            assert_eq!(read.points.iter().collect::<Vec<_>>(), judged, "{metric:?}");
         }
     }
 

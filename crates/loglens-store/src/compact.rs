@@ -511,6 +511,7 @@ mod tests {
                         metric,
                         key: key.clone(),
                         value: seed + b as f64,
+                        filled: false,
                     });
                 }
             }

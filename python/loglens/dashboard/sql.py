@@ -37,6 +37,8 @@ DATASETS = {
 # The engine's one definition of an error (what `loglens detect` counts in its `errors` metric),
 # as SQL. Levels are stored lowercase (docs/datasets.md): no lower() on every record.
 ERROR_SQL = _engine.error_sql()
+# Metrics whose buckets without records metrics/ leaves out (they are 0).
+DENSE_METRICS = frozenset(_engine.dense_metrics())
 
 # Bucket widths offered to time series, smallest first; the first giving <= MAX_BUCKETS wins.
 BUCKET_SECS = (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
@@ -720,15 +722,49 @@ def metric_series_names(
 def metric_series(
     con: duckdb.DuckDBPyConnection, data_dir: Path, f: Filters, metric: str, series: str
 ) -> pd.DataFrame:
-    """The series' values with a display band: mean ± 3 sd of the preceding 60 buckets."""
+    """The series' values with a display band: mean ± 3 sd of the preceding 60 buckets.
+
+    A dense metric (`_engine.dense_metrics()`) is stored without the buckets between two of a
+    series' points where it had no records; they are put back here as 0, as detect judged them,
+    also at the edges of the range when the series has points beyond them.
+    """
+    if metric not in DENSE_METRICS:
+        grid = "SELECT * FROM stored"
+        params = [metric, series, f.start, f.end]
+    else:
+        grid = f"""
+            SELECT g.ts, w AS bucket_secs, coalesce(s.value, 0) AS value
+            FROM (
+                SELECT unnest(generate_series(to_timestamp(lo), to_timestamp(hi), to_seconds(w)))
+                    AS ts, w
+                FROM (
+                    SELECT w,
+                        CASE WHEN before AND (first IS NOT NULL OR after)
+                             THEN ceil(epoch(?::TIMESTAMPTZ) / w) * w ELSE first END AS lo,
+                        CASE WHEN after AND (last IS NOT NULL OR before)
+                             THEN ceil(epoch(?::TIMESTAMPTZ) / w) * w - w ELSE last END AS hi
+                    FROM (
+                        SELECT max(bucket_secs) AS w,
+                            min(epoch(ts)) FILTER (WHERE ts >= ? AND ts < ?) AS first,
+                            max(epoch(ts)) FILTER (WHERE ts >= ? AND ts < ?) AS last,
+                            coalesce(bool_or(ts < ?), false) AS before,
+                            coalesce(bool_or(ts >= ?), false) AS after
+                        FROM {scan(data_dir, "metrics")} WHERE metric = ? AND series = ?))
+                WHERE lo <= hi) g
+            LEFT JOIN stored s USING (ts)"""
+        bounds = [f.start, f.end, f.start, f.end, f.start, f.end, f.start, f.end]
+        params = [metric, series, f.start, f.end, *bounds, metric, series]
     query = f"""
+        WITH stored AS (
+            SELECT ts, bucket_secs, value FROM {scan(data_dir, "metrics")}
+            WHERE metric = ? AND series = ? AND ts >= ? AND ts < ?),
+        points AS ({grid})
         SELECT ts, bucket_secs, value,
                avg(value) OVER w AS band_mean, stddev_samp(value) OVER w AS band_sd
-        FROM {scan(data_dir, "metrics")}
-        WHERE metric = ? AND series = ? AND ts >= ? AND ts < ?
+        FROM points
         WINDOW w AS (ORDER BY ts ROWS BETWEEN 60 PRECEDING AND 1 PRECEDING)
         ORDER BY ts"""
-    return _run(con, data_dir, "metrics", query, [metric, series, f.start, f.end])
+    return _run(con, data_dir, "metrics", query, params)
 
 
 def anomalies_of(

@@ -359,6 +359,7 @@ mod tests {
                 ..SeriesKey::default()
             }),
             value,
+            filled: false,
         }
     }
 
