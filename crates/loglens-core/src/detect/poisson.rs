@@ -70,6 +70,13 @@ pub struct PoissonScan {
     tests: Vec<Option<WindowTest>>,
 }
 
+/// Which verdicts get their band computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Band {
+    Always,
+    WhenFiring,
+}
+
 /// How a window length is tested: for rises and falls (`windows`), or for falls only
 /// (`fall_windows`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +129,18 @@ impl PoissonScan {
     /// at least half the threshold). The baseline stays frozen through at most `max_freeze`
     /// such buckets in a row, so a long outage is not learned as the new normal, yet a lasting
     /// change is accepted in the end.
-    pub fn observe_count(&mut self, _ts: Timestamp, count: f64, exposure: f64) -> ScanVerdict {
+    pub fn observe_count(&mut self, ts: Timestamp, count: f64, exposure: f64) -> ScanVerdict {
+        self.scan(ts, count, exposure, Band::Always)
+    }
+
+    /// [`PoissonScan::observe_count`] for a caller that reads the band only of a verdict that
+    /// fires (detect's policy): on the others `lower` and `upper` are the expectation. The
+    /// band's Newton steps took a tenth of detect's judging.
+    pub fn judge_count(&mut self, ts: Timestamp, count: f64, exposure: f64) -> ScanVerdict {
+        self.scan(ts, count, exposure, Band::WhenFiring)
+    }
+
+    fn scan(&mut self, _ts: Timestamp, count: f64, exposure: f64, band: Band) -> ScanVerdict {
         let count = if count.is_finite() { count.max(0.0) } else { 0.0 };
         let exposure = if exposure.is_finite() {
             exposure.max(0.0)
@@ -142,7 +160,7 @@ impl PoissonScan {
                 window: 1,
             }
         } else {
-            self.judge(rate, count, exposure)
+            self.judge(rate, count, exposure, band)
         };
         let suspicious = result.verdict.score >= self.config.threshold * LEARN_GATE;
         self.frozen = if suspicious {
@@ -172,7 +190,7 @@ impl PoissonScan {
     /// least `min_ratio` (falls-only windows: see [`PoissonScan::fall_holds`]). One pass over
     /// the recent buckets, newest first, sums every window length on the way; none longer
     /// than `max_freeze`, which would judge buckets the baseline has accepted as the new level.
-    fn judge(&mut self, rate: f64, count: f64, exposure: f64) -> ScanVerdict {
+    fn judge(&mut self, rate: f64, count: f64, exposure: f64, band: Band) -> ScanVerdict {
         if self.tests.is_empty() {
             self.tests = window_tests(&self.config);
         }
@@ -215,8 +233,8 @@ impl PoissonScan {
             }
         }
         match best {
-            Some((score, k, e, w)) => self.verdict(score, rate, k, e, w),
-            None => self.verdict(0.0, rate, count, exposure, 1),
+            Some((score, k, e, w)) => self.verdict(score, rate, k, e, w, band),
+            None => self.verdict(0.0, rate, count, exposure, 1, band),
         }
     }
 
@@ -257,7 +275,7 @@ impl PoissonScan {
             .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x))
     }
 
-    fn verdict(&self, score: f64, rate: f64, k: f64, e: f64, w: usize) -> ScanVerdict {
+    fn verdict(&self, score: f64, rate: f64, k: f64, e: f64, w: usize, wanted: Band) -> ScanVerdict {
         let c = &self.config;
         let severity = if score >= c.critical {
             Some(Severity::Critical)
@@ -266,13 +284,19 @@ impl PoissonScan {
         } else {
             None
         };
-        let (lower, upper) = band(rate * e, c.threshold);
         let per_unit = |x: f64| if e > 0.0 { x / e } else { rate };
+        let (lower, upper) = match (wanted, severity) {
+            (Band::WhenFiring, None) => (rate, rate),
+            _ => {
+                let (lower, upper) = band(rate * e, c.threshold);
+                (per_unit(lower), per_unit(upper))
+            }
+        };
         ScanVerdict {
             verdict: Verdict {
                 expected: rate,
-                lower: per_unit(lower),
-                upper: per_unit(upper),
+                lower,
+                upper,
                 score,
                 anomaly: unit_score(score, c.threshold),
                 severity,
@@ -364,6 +388,39 @@ mod tests {
     fn steady(mean: f64, i: i64) -> f64 {
         let wobble = [0.0, 1.0, -1.0, 2.0, -2.0, 0.0, 1.0, -1.0];
         (mean + wobble[(i % 8) as usize] * mean.sqrt()).max(0.0).round()
+    }
+
+    /// The policy's `judge_count` differs from `observe_count` only in the band of verdicts
+    /// that do not fire: same scores, severities and expectations, same band when firing.
+    #[test]
+    fn judging_skips_only_the_bands_nobody_reads() {
+        let (mut full, mut judged) = (
+            PoissonScan::new(&PoissonConfig::default()),
+            PoissonScan::new(&PoissonConfig::default()),
+        );
+        let mut fired = 0;
+        for i in 0..600 {
+            let count = match i {
+                300..=305 => 60.0,
+                400..=420 => 0.0,
+                _ => steady(12.0, i),
+            };
+            let exposure = 1.0 + (i % 3) as f64;
+            let (a, b) = (
+                full.observe_count(at(i), count, exposure),
+                judged.judge_count(at(i), count, exposure),
+            );
+            assert_eq!((a.count, a.exposure, a.window), (b.count, b.exposure, b.window));
+            let (mut v, w) = (a.verdict, b.verdict);
+            if w.severity.is_some() {
+                fired += 1;
+            } else {
+                assert_eq!((w.lower, w.upper), (w.expected, w.expected), "{i}");
+                (v.lower, v.upper) = (w.lower, w.upper);
+            }
+            assert_eq!(v, w, "bucket {i}");
+        }
+        assert!(fired >= 5, "{fired} buckets fired");
     }
 
     #[test]

@@ -702,9 +702,9 @@ fn judge(
     match &mut watch.judge {
         Judge::Poisson(scan) => {
             let s = if metric == Metric::ErrorRate {
-                scan.observe_count(ts, cell.errors.unwrap_or(0.0), volume)
+                scan.judge_count(ts, cell.errors.unwrap_or(0.0), volume)
             } else {
-                scan.observe_count(ts, value, 1.0)
+                scan.judge_count(ts, value, 1.0)
             };
             let material = metric != Metric::ErrorRate
                 || (s.count >= floors.min_errors
