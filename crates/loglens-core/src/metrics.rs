@@ -379,17 +379,18 @@ fn emit(
     let mut last = before;
     for (&bucket, cell) in cells {
         if let Some(previous) = last.filter(|_| dense) {
-            let mut gap = previous + step;
-            while gap < bucket {
-                out.push(point(gap, 0.0, true));
-                gap += step;
-            }
+            out.extend(gap_buckets(previous, bucket, step).map(|gap| point(gap, 0.0, true)));
         }
         last = Some(bucket);
         if let Some(value) = cell.value(metric) {
             out.push(point(bucket, value, false));
         }
     }
+}
+
+/// The buckets strictly between `previous` and `next`, `step` apart: a dense series' zeros.
+fn gap_buckets(previous: i64, next: i64, step: i64) -> impl Iterator<Item = i64> {
+    std::iter::successors(Some(previous + step), move |b| Some(b + step)).take_while(move |&b| b < next)
 }
 
 /// Puts back the [`MetricPoint::filled`] zeros of stored points (`bucket_secs` wide): between
@@ -404,16 +405,12 @@ pub fn fill_gaps(mut points: Vec<MetricPoint>, bucket_secs: i64) -> Vec<MetricPo
             .last()
             .filter(|l: &&MetricPoint| p.metric.is_dense() && l.metric == p.metric && l.key == p.key);
         if let Some(previous) = previous.map(|l| l.ts.secs()) {
-            let mut gap = previous + step;
-            while gap < p.ts.secs() {
-                out.push(MetricPoint {
-                    ts: Timestamp::from_secs(gap),
-                    value: 0.0,
-                    filled: true,
-                    ..p.clone()
-                });
-                gap += step;
-            }
+            out.extend(gap_buckets(previous, p.ts.secs(), step).map(|gap| MetricPoint {
+                ts: Timestamp::from_secs(gap),
+                value: 0.0,
+                filled: true,
+                ..p.clone()
+            }));
         }
         out.push(p);
     }
