@@ -271,6 +271,78 @@ struct Labels {
     /// Whether the set names a host (host volumes may be watched for silence).
     host: bool,
     watches: Vec<Watch>,
+    /// Its slot in [`Slots`], once the set has had a cell since the policy was built or
+    /// restored (a set without one has no cell in any bucket until then).
+    #[serde(skip)]
+    slot: Option<usize>,
+}
+
+/// The label sets seen since the policy was built or restored, each with a slot, and the
+/// current bucket's cells by slot: each point's set is hashed once, where it used to be
+/// hashed three times, formatted, and then sorted and looked up by its name (a fifth of
+/// detect's judging). A cache, rebuilt after a restore.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    by_key: FxHashMap<SeriesKey, usize>,
+    /// Per slot: canonical name, whether the set names a host, whether its [`Labels`]
+    /// knows the slot.
+    names: Vec<String>,
+    hosts: Vec<bool>,
+    labelled: Vec<bool>,
+    /// The current bucket's cells, and the slots that have one.
+    cells: Vec<Option<Cell>>,
+    filled: Vec<usize>,
+}
+
+impl Slots {
+    /// Empties the current bucket.
+    fn clear(&mut self) {
+        for slot in self.filled.drain(..) {
+            self.cells[slot] = None;
+        }
+    }
+
+    /// Fills the current bucket with the watched values of `bucket` among `points`.
+    fn fill<'a>(&mut self, bucket: i64, points: impl IntoIterator<Item = &'a MetricPoint>) {
+        self.clear();
+        for p in points {
+            if p.ts.secs() != bucket || !Policy::reads(p) {
+                continue;
+            }
+            let slot = self.slot(&p.key);
+            let cell = match &mut self.cells[slot] {
+                Some(cell) => cell,
+                empty => {
+                    self.filled.push(slot);
+                    empty.insert(Cell::default())
+                }
+            };
+            match p.metric {
+                Metric::Volume => cell.volume = Some(p.value),
+                Metric::Errors => cell.errors = Some(p.value),
+                Metric::ErrorRate => cell.error_rate = Some(p.value),
+                Metric::LatencyGmean => cell.latency = Some(p.value),
+                _ => {}
+            }
+        }
+    }
+
+    fn slot(&mut self, key: &SeriesKey) -> usize {
+        if let Some(&slot) = self.by_key.get(key) {
+            return slot;
+        }
+        let slot = self.names.len();
+        self.by_key.insert(key.clone(), slot);
+        self.names.push(key.canonical());
+        self.hosts.push(key.host.is_some());
+        self.labelled.push(false);
+        self.cells.push(None);
+        slot
+    }
+
+    fn cell(&self, slot: Option<usize>) -> Option<Cell> {
+        slot.and_then(|s| self.cells.get(s).copied().flatten())
+    }
 }
 
 /// A watched metric by its name in the `metric` column, in serialized state.
@@ -352,9 +424,8 @@ pub struct Policy {
     /// Closed incidents waiting for the ones they may correlate with.
     #[serde(default)]
     correlator: Correlator,
-    /// Canonical keys already formatted (a cache, rebuilt after a restore).
     #[serde(skip)]
-    canonical: FxHashMap<SeriesKey, String>,
+    slots: Slots,
 }
 
 impl Policy {
@@ -369,7 +440,7 @@ impl Policy {
             templates: None,
             open: Vec::new(),
             correlator: Correlator::default(),
-            canonical: FxHashMap::default(),
+            slots: Slots::default(),
         })
     }
 
@@ -402,19 +473,16 @@ impl Policy {
         if self.next.is_some_and(|n| bucket < n) {
             return out;
         }
-        // The cache lends the cells their names while `judge_bucket` borrows the policy.
-        let mut canonical = std::mem::take(&mut self.canonical);
-        let cells = cells_of(bucket, points, &mut canonical);
         if let Some(next) = self.next {
+            self.slots.clear();
             let mut empty = next;
             while empty < bucket {
-                self.judge_bucket(empty, &BTreeMap::new(), &[], &mut out);
+                self.judge_bucket(empty, &[], &mut out);
                 empty += self.bucket_secs;
             }
         }
-        self.judge_bucket(bucket, &cells, templates, &mut out);
-        drop(cells);
-        self.canonical = canonical;
+        self.slots.fill(bucket, points);
+        self.judge_bucket(bucket, templates, &mut out);
         self.next = Some(bucket + self.bucket_secs);
         out
     }
@@ -451,29 +519,25 @@ impl Policy {
         out
     }
 
-    fn judge_bucket(
-        &mut self,
-        bucket: i64,
-        cells: &BTreeMap<&str, (Cell, bool)>,
-        templates: &[TemplateSighting],
-        out: &mut Verdicts,
-    ) {
+    /// Judges `bucket` on the cells [`Slots::fill`] left.
+    fn judge_bucket(&mut self, bucket: i64, templates: &[TemplateSighting], out: &mut Verdicts) {
         let ts = Timestamp::from_secs(bucket);
         self.close_before(bucket, out);
-        for (&key, &(_, host)) in cells {
-            if !self.labels.contains_key(key) {
-                self.labels.insert(
-                    key.to_owned(),
-                    Labels {
-                        host,
-                        watches: Vec::new(),
-                    },
-                );
+        let slots = &mut self.slots;
+        for &slot in &slots.filled {
+            if !slots.labelled[slot] {
+                let labels = (self.labels.entry(slots.names[slot].clone())).or_insert_with(|| Labels {
+                    host: slots.hosts[slot],
+                    watches: Vec::new(),
+                    slot: None,
+                });
+                labels.slot = Some(slot);
+                slots.labelled[slot] = true;
             }
         }
         let mut found = Vec::new();
         for (key, labels) in &mut self.labels {
-            let cell = cells.get(key.as_str()).map(|c| c.0).unwrap_or_default();
+            let cell = self.slots.cell(labels.slot).unwrap_or_default();
             add_watches(labels, &cell, &self.config, self.bucket_secs);
             for watch in &mut labels.watches {
                 found.extend(judge(watch, key, ts, &cell, &self.config.floors).unwrap_or_default());
@@ -483,10 +547,14 @@ impl Policy {
         if found.is_empty() && self.open.is_empty() {
             return;
         }
-        let volume_of = |series: &str| cells.get(series).and_then(|c| c.0.volume).unwrap_or(0.0);
+        let volume_of = |series: &str| {
+            let slot = self.labels.get(series).and_then(|l| l.slot);
+            self.slots.cell(slot).and_then(|c| c.volume).unwrap_or(0.0)
+        };
         let volumes: Vec<f64> = found.iter().map(|a| volume_of(&a.series)).collect();
-        for open in &mut self.open {
-            open.pending += volume_of(open.series());
+        let pending: Vec<f64> = self.open.iter().map(|o| volume_of(o.series())).collect();
+        for (open, volume) in self.open.iter_mut().zip(pending) {
+            open.pending += volume;
         }
         for (a, volume) in found.iter().zip(volumes) {
             self.add_anomaly(a.clone(), volume);
@@ -596,42 +664,6 @@ fn sort_incidents(incidents: &mut [Incident]) {
 /// Label sets the policy watches: totals, services and hosts (not level or template splits).
 fn watched_labels(key: &SeriesKey) -> bool {
     key.level.is_none() && key.template.is_none()
-}
-
-/// This bucket's watched values, by canonical label set (named from `canonical`, a cache of
-/// formatted keys), with whether the set names a host.
-fn cells_of<'a, 'c>(
-    bucket: i64,
-    points: impl IntoIterator<Item = &'a MetricPoint>,
-    canonical: &'c mut FxHashMap<SeriesKey, String>,
-) -> BTreeMap<&'c str, (Cell, bool)> {
-    let mut by_key: FxHashMap<&SeriesKey, Cell> = FxHashMap::default();
-    for p in points {
-        if p.ts.secs() != bucket || !Policy::reads(p) {
-            continue;
-        }
-        let cell = by_key.entry(&p.key).or_default();
-        match p.metric {
-            Metric::Volume => cell.volume = Some(p.value),
-            Metric::Errors => cell.errors = Some(p.value),
-            Metric::ErrorRate => cell.error_rate = Some(p.value),
-            Metric::LatencyGmean => cell.latency = Some(p.value),
-            _ => {}
-        }
-    }
-    for &key in by_key.keys() {
-        if !canonical.contains_key(key) {
-            canonical.insert(key.clone(), key.canonical());
-        }
-    }
-    let canonical = &*canonical;
-    by_key
-        .into_iter()
-        .filter_map(|(key, cell)| {
-            let name = canonical.get(key)?;
-            Some((name.as_str(), (cell, key.host.is_some())))
-        })
-        .collect()
 }
 
 /// Starts watching each metric of `labels` from the first bucket it has a value in.
