@@ -278,9 +278,9 @@ struct Labels {
 }
 
 /// The label sets seen since the policy was built or restored, each with a slot, and the
-/// current bucket's cells by slot: each point's set is hashed once, where it used to be
-/// hashed three times, formatted, and then sorted and looked up by its name (a fifth of
-/// detect's judging). A cache, rebuilt after a restore.
+/// current bucket's cells by slot, so each point's set is hashed once and named only when
+/// first seen (cells sorted and looked up by name were a quarter of detect's judging). A
+/// cache, rebuilt after a restore.
 #[derive(Debug, Clone, Default)]
 struct Slots {
     by_key: FxHashMap<SeriesKey, usize>,
