@@ -70,11 +70,14 @@ pub struct PoissonScan {
     tests: Vec<Option<WindowTest>>,
 }
 
-/// Which verdicts get their band computed.
+/// Which verdicts get their band computed, and which windows must be scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Band {
     Always,
     WhenFiring,
+    /// Every window, no cut: the reference the tests hold the cuts to.
+    #[cfg(test)]
+    Exhaustive,
 }
 
 /// How a window length is tested: for rises and falls (`windows`), or for falls only
@@ -197,17 +200,45 @@ impl PoissonScan {
         let current_up =
             count > rate * exposure && poisson_tail_log10(count, rate * exposure) >= CURRENT_EVIDENCE;
         let current_down = count < rate * exposure;
-        let mut best: Option<(f64, f64, f64, usize)> = None;
-        let (mut k, mut e) = (0.0, 0.0);
         let reach = self.longest.min(self.config.max_freeze as usize).max(1);
-        let reach = if self.falls_only_may_matter(rate, reach, current_down) {
+        let both_ways_reach = reach.min(self.config.windows.iter().copied().max().unwrap_or(1));
+        // The most events any window expects, bounding every fall's score (see [`Cut`]).
+        let ceiling = if current_down {
+            rate * self.recent.iter().rev().take(reach).map(|&(_, x)| x).sum::<f64>()
+        } else {
+            f64::INFINITY
+        };
+        let gate = self.config.threshold * LEARN_GATE.min(1.0);
+        if band == Band::WhenFiring && ceiling / std::f64::consts::LN_10 < gate {
+            return self.verdict(0.0, rate, count, exposure, 1, band);
+        }
+        // Falls-only windows matter when they could score the learning gate (a score below
+        // it neither fires nor stops the learning); most series are sparse, and this spares
+        // them the pass over the longer windows.
+        #[cfg(test)]
+        let exhaustive = band == Band::Exhaustive;
+        #[cfg(not(test))]
+        let exhaustive = false;
+        let reach = if exhaustive || (current_down && ceiling >= gate * std::f64::consts::LN_10) {
             reach
         } else {
-            reach.min(self.config.windows.iter().copied().max().unwrap_or(1))
+            both_ways_reach
         };
+        let cut = Cut {
+            ceiling,
+            fall_min_ratio: self.config.fall_min_ratio,
+            both_ways_reach,
+            gate: if band == Band::WhenFiring { gate } else { 0.0 },
+        };
+        let mut best: Option<(f64, f64, f64, usize)> = None;
+        let (mut k, mut e) = (0.0, 0.0);
+        let mut newest = Newest::new(&self.recent);
         for (i, &(c, x)) in self.recent.iter().rev().take(reach).enumerate() {
             (k, e) = (k + c, e + x);
             let w = i + 1;
+            if current_down && !exhaustive && cut.rest_is_lost(w, k, best.map(|b| b.0)) {
+                break;
+            }
             let Some(Some(test)) = self.tests.get(w).copied() else {
                 continue;
             };
@@ -222,7 +253,7 @@ impl PoissonScan {
                 && if both_ways {
                     k * self.config.min_ratio <= mu
                 } else {
-                    self.fall_holds(rate, w, k, mu)
+                    self.fall_holds(rate, w, k, mu, &mut newest)
                 };
             if !(up || down) {
                 continue;
@@ -238,41 +269,18 @@ impl PoissonScan {
         }
     }
 
-    /// Whether a falls-only window of at most `reach` buckets may change the verdict: only
-    /// when this bucket is itself below the expected, and when the window could score at
-    /// least the learning gate (its score is at most its expected events, in nats, reached
-    /// with none observed); a score below the gate neither fires nor stops the learning. Most
-    /// series are sparse, and this spares them the pass over the longer windows.
-    fn falls_only_may_matter(&self, rate: f64, reach: usize, current_down: bool) -> bool {
-        if !current_down {
-            return false;
-        }
-        let gate = self.config.threshold * LEARN_GATE.min(1.0) * std::f64::consts::LN_10;
-        let exposure: f64 = self.recent.iter().rev().take(reach).map(|&(_, x)| x).sum();
-        rate * exposure >= gate
-    }
-
     /// Whether a fall over a long (falls-only) window of `w` buckets holding `k` events where
     /// `mu` were expected is an outage: down to `fall_min_ratio` of the expected, and still
     /// so over its last quarter. The baseline lags a daily curve's evening decline by about
     /// half (not a quarter), and an hour-long window reaching back into a silence that has
     /// ended would otherwise keep firing on every empty bucket of a sparse series.
-    fn fall_holds(&self, rate: f64, w: usize, k: f64, mu: f64) -> bool {
+    fn fall_holds(&self, rate: f64, w: usize, k: f64, mu: f64, newest: &mut Newest) -> bool {
         let ratio = self.config.fall_min_ratio;
         if k * ratio > mu {
             return false;
         }
-        let (k_recent, e_recent) = self.last((w / 4).max(1));
+        let (k_recent, e_recent) = newest.sums((w / 4).max(1));
         k_recent * ratio <= rate * e_recent
-    }
-
-    /// Events and exposure of the last `w` buckets.
-    fn last(&self, w: usize) -> (f64, f64) {
-        self.recent
-            .iter()
-            .rev()
-            .take(w)
-            .fold((0.0, 0.0), |(k, e), &(c, x)| (k + c, e + x))
     }
 
     fn verdict(&self, score: f64, rate: f64, k: f64, e: f64, w: usize, wanted: Band) -> ScanVerdict {
@@ -306,6 +314,62 @@ impl PoissonScan {
             exposure: e,
             window: w,
         }
+    }
+}
+
+/// Events and exposure of the newest buckets, summed newest first (the window loop's order,
+/// so equal to its sums to the bit), for lengths asked in nondecreasing order: the last
+/// quarters of the falls-only windows, without summing each again.
+struct Newest<'a> {
+    buckets: std::iter::Rev<std::collections::vec_deque::Iter<'a, (f64, f64)>>,
+    len: usize,
+    sums: (f64, f64),
+}
+
+impl<'a> Newest<'a> {
+    fn new(recent: &'a VecDeque<(f64, f64)>) -> Newest<'a> {
+        Newest {
+            buckets: recent.iter().rev(),
+            len: 0,
+            sums: (0.0, 0.0),
+        }
+    }
+
+    /// The sums over the newest `len` buckets (or all there are), `len` at least the last one asked.
+    fn sums(&mut self, len: usize) -> (f64, f64) {
+        while self.len < len {
+            let Some(&(c, x)) = self.buckets.next() else {
+                break;
+            };
+            self.sums = (self.sums.0 + c, self.sums.1 + x);
+            self.len += 1;
+        }
+        self.sums
+    }
+}
+
+/// When a scan for falls may stop: every window from the `w`-th on holds at least the
+/// events of the first `w` buckets (`k`) and expects at most `ceiling`, so it falls by at
+/// most `ceiling / k` and scores at most `ceiling − k` nats, rounded as
+/// [`poisson_tail_log10`] rounds (so stopping never changes the verdict read).
+struct Cut {
+    ceiling: f64,
+    fall_min_ratio: f64,
+    /// Windows past it are falls-only: they must fall by `fall_min_ratio`.
+    both_ways_reach: usize,
+    /// A score the rest must reach to matter (the learning gate when only firing verdicts are
+    /// read, else 0).
+    gate: f64,
+}
+
+impl Cut {
+    /// Whether no window from the `w`-th on can fire, be suspicious or beat `best`.
+    fn rest_is_lost(&self, w: usize, k: f64, best: Option<f64>) -> bool {
+        if w > self.both_ways_reach && k * self.fall_min_ratio > self.ceiling {
+            return true;
+        }
+        let most = (self.ceiling - k).max(0.0) / std::f64::consts::LN_10;
+        most < self.gate || best.is_some_and(|b| most <= b)
     }
 }
 
@@ -390,37 +454,61 @@ mod tests {
         (mean + wobble[(i % 8) as usize] * mean.sqrt()).max(0.0).round()
     }
 
-    /// The policy's `judge_count` differs from `observe_count` only in the band of verdicts
-    /// that do not fire: same scores, severities and expectations, same band when firing.
+    /// The scan stops early once no window left can matter: for `observe_count` once none
+    /// can be suspicious or beat the best so far, for the policy's `judge_count` once none can
+    /// be suspicious. Held to a scan of every window, on a busy series with exposures (errors
+    /// among records) and on a sparse one, each with a burst and a silence: same severities,
+    /// expectations and learning everywhere, the same verdict once the learning gate is
+    /// reached (below it, the window may be a lesser one), and no band on what does not fire.
     #[test]
-    fn judging_skips_only_the_bands_nobody_reads() {
-        let (mut full, mut judged) = (
-            PoissonScan::new(&PoissonConfig::default()),
-            PoissonScan::new(&PoissonConfig::default()),
-        );
-        let mut fired = 0;
-        for i in 0..600 {
-            let count = match i {
-                300..=305 => 60.0,
-                400..=420 => 0.0,
-                _ => steady(12.0, i),
-            };
-            let exposure = 1.0 + (i % 3) as f64;
-            let (a, b) = (
-                full.observe_count(at(i), count, exposure),
-                judged.judge_count(at(i), count, exposure),
-            );
-            assert_eq!((a.count, a.exposure, a.window), (b.count, b.exposure, b.window));
-            let (mut v, w) = (a.verdict, b.verdict);
-            if w.severity.is_some() {
-                fired += 1;
-            } else {
-                assert_eq!((w.lower, w.upper), (w.expected, w.expected), "{i}");
-                (v.lower, v.upper) = (w.lower, w.upper);
+    fn cuts_change_no_verdict_anyone_reads() {
+        let gate = PoissonConfig::default().threshold * LEARN_GATE;
+        let busy = |i: i64| steady(12.0, i);
+        for (name, base, exposures) in [
+            ("busy", &busy as &dyn Fn(i64) -> f64, true),
+            ("sparse", &sparse, false),
+        ] {
+            let new = || PoissonScan::new(&PoissonConfig::default());
+            let (mut every, mut observed, mut judged) = (new(), new(), new());
+            let (mut fired, mut below_gate) = (0, 0);
+            for i in 0..600 {
+                let count = match i {
+                    300..=305 => 60.0,
+                    400..=460 => 0.0,
+                    _ => base(i),
+                };
+                let exposure = if exposures { 1.0 + (i % 3) as f64 } else { 1.0 };
+                let reference = every.scan(at(i), count, exposure, Band::Exhaustive);
+                let (a, b) = (
+                    observed.observe_count(at(i), count, exposure),
+                    judged.judge_count(at(i), count, exposure),
+                );
+                let fires = reference.verdict.severity.is_some();
+                fired += usize::from(fires);
+                if !fires {
+                    let w = b.verdict;
+                    assert_eq!((w.lower, w.upper), (w.expected, w.expected), "{name} {i}");
+                }
+                for (how, s) in [("observed", a), ("judged", b)] {
+                    let (v, mut r) = (s.verdict, reference.verdict);
+                    if how == "judged" && !fires {
+                        (r.lower, r.upper) = (v.lower, v.upper);
+                    }
+                    if r.score < gate {
+                        assert!(v.score < gate, "{name} {how} bucket {i}: {v:?}");
+                        assert_eq!((v.expected, v.severity), (r.expected, None), "{name} {i}");
+                        continue;
+                    }
+                    let window = (s.count, s.exposure, s.window);
+                    let reference_window = (reference.count, reference.exposure, reference.window);
+                    assert_eq!(window, reference_window, "{name} {how} bucket {i}");
+                    assert_eq!(v, r, "{name} {how} bucket {i}");
+                }
+                below_gate += usize::from(reference.verdict.score < gate);
             }
-            assert_eq!(v, w, "bucket {i}");
+            assert!(fired >= 5, "{name}: {fired} buckets fired");
+            assert!(below_gate > 500, "{name}: {below_gate} buckets below the gate");
         }
-        assert!(fired >= 5, "{fired} buckets fired");
     }
 
     #[test]
