@@ -872,18 +872,81 @@ fn step(
     sightings: &BTreeMap<i64, Vec<TemplateSighting>>,
     judged: &mut Judged,
 ) {
-    let mut by_bucket: BTreeMap<i64, Vec<&MetricPoint>> = BTreeMap::new();
-    for p in points.iter().filter(|p| Policy::reads(p)) {
-        by_bucket.entry(p.ts.secs()).or_default().push(p);
-    }
+    let by_bucket = BucketIndex::new(from, to, w, points);
     let mut bucket = from;
     while bucket < to {
-        let points = by_bucket.get(&bucket).map_or(&[][..], Vec::as_slice);
         let seen = sightings.get(&bucket).map_or(&[][..], Vec::as_slice);
-        let v = policy.step(Timestamp::from_secs(bucket), points.iter().copied(), seen);
+        let v = policy.step(Timestamp::from_secs(bucket), by_bucket.points(bucket), seen);
         judged.anomalies.extend(v.anomalies);
         judged.incidents.extend(v.incidents);
         bucket += w;
+    }
+}
+
+/// The points the policy reads, by bucket from `from` to `to`, each bucket's in their order
+/// in the input: a counting sort (two passes, no map, no allocation per bucket), since a
+/// day's buckets are known in advance and a map lookup per point took an eighth of judging.
+struct BucketIndex<'a> {
+    from: i64,
+    to: i64,
+    w: i64,
+    points: &'a [MetricPoint],
+    /// Where each bucket's points start in `order` (one more entry than buckets).
+    starts: Vec<usize>,
+    /// Indexes into `points`, bucket by bucket.
+    order: Vec<usize>,
+}
+
+impl<'a> BucketIndex<'a> {
+    fn new(from: i64, to: i64, w: i64, points: &'a [MetricPoint]) -> BucketIndex<'a> {
+        let mut index = BucketIndex {
+            from,
+            to,
+            w,
+            points,
+            starts: Vec::new(),
+            order: Vec::new(),
+        };
+        let buckets = if w > 0 && to > from {
+            usize::try_from((to - from + w - 1) / w).unwrap_or(0)
+        } else {
+            0
+        };
+        let mut starts = vec![0usize; buckets + 1];
+        let slots: Vec<Option<usize>> = points.iter().map(|p| index.slot(p)).collect();
+        for slot in slots.iter().flatten() {
+            starts[slot + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0usize; starts[buckets]];
+        for (i, slot) in slots.iter().enumerate() {
+            if let Some(slot) = *slot {
+                order[next[slot]] = i;
+                next[slot] += 1;
+            }
+        }
+        (index.starts, index.order) = (starts, order);
+        index
+    }
+
+    /// The bucket a point read by the policy falls in, if it starts one of ours.
+    fn slot(&self, p: &MetricPoint) -> Option<usize> {
+        let offset = p.ts.secs() - self.from;
+        let ours = self.w > 0 && offset >= 0 && p.ts.secs() < self.to && offset % self.w == 0;
+        (ours && Policy::reads(p)).then(|| usize::try_from(offset / self.w).ok())?
+    }
+
+    /// The points of the bucket starting at `bucket`, in input order.
+    fn points(&self, bucket: i64) -> impl Iterator<Item = &'a MetricPoint> + '_ {
+        let slot = usize::try_from((bucket - self.from) / self.w.max(1)).unwrap_or(usize::MAX);
+        let range = match (self.starts.get(slot), self.starts.get(slot + 1)) {
+            (Some(&start), Some(&end)) => start..end,
+            _ => 0..0,
+        };
+        self.order[range].iter().map(|&i| &self.points[i])
     }
 }
 

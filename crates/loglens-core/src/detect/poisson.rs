@@ -204,7 +204,7 @@ impl PoissonScan {
         let both_ways_reach = reach.min(self.config.windows.iter().copied().max().unwrap_or(1));
         // The most events any window expects, bounding every fall's score (see [`Cut`]).
         let ceiling = if current_down {
-            rate * self.recent.iter().rev().take(reach).map(|&(_, x)| x).sum::<f64>()
+            rate * self.exposure_of_newest(reach)
         } else {
             f64::INFINITY
         };
@@ -267,6 +267,23 @@ impl PoissonScan {
             Some((score, k, e, w)) => self.verdict(score, rate, k, e, w, band),
             None => self.verdict(0.0, rate, count, exposure, 1, band),
         }
+    }
+
+    /// The exposure of the newest `n` buckets, summed newest first as the window loop sums
+    /// (so to the bit): a plain loop over the ring's two slices, which spared a fifth of the
+    /// scan's instructions that the deque's iterator chain (`rev`, `take`) spent.
+    fn exposure_of_newest(&self, n: usize) -> f64 {
+        let (older, newer) = self.recent.as_slices();
+        let mut left = n;
+        let mut sum = 0.0;
+        for part in [newer, older] {
+            let taken = left.min(part.len());
+            for &(_, x) in part[part.len() - taken..].iter().rev() {
+                sum += x;
+            }
+            left -= taken;
+        }
+        sum
     }
 
     /// Whether a fall over a long (falls-only) window of `w` buckets holding `k` events where
