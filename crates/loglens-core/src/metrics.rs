@@ -5,7 +5,7 @@
 //! Latency percentiles come from a [`LatencySketch`] per bucket and series (bins 2% wide),
 //! so memory grows with buckets × series × the spread of latencies, never with records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{btree_map, BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -279,12 +279,19 @@ impl MetricSeries {
                 self.span
                     .map_or((first, last), |(a, b)| (a.min(first), b.max(last))),
             );
-            let series = self.series.entry(key).or_default();
-            for (bucket, cell) in cells {
-                series
-                    .entry(bucket)
-                    .and_modify(|c| c.absorb(&cell))
-                    .or_insert(cell);
+            match self.series.entry(key) {
+                // A series' first partial (the usual case): its cells come sorted and one per
+                // bucket, so the map is built in bulk rather than searched per bucket.
+                btree_map::Entry::Vacant(series) => {
+                    series.insert(cells.into_iter().collect());
+                }
+                btree_map::Entry::Occupied(mut series) => {
+                    for (bucket, cell) in cells {
+                        (series.get_mut().entry(bucket))
+                            .and_modify(|c| c.absorb(&cell))
+                            .or_insert(cell);
+                    }
+                }
             }
         }
     }
