@@ -191,8 +191,9 @@ impl PoissonScan {
 
     /// The most significant window that moves the same way as the current bucket and by at
     /// least `min_ratio` (falls-only windows: see [`PoissonScan::fall_holds`]). One pass over
-    /// the recent buckets, newest first, sums every window length on the way; none longer
-    /// than `max_freeze`, which would judge buckets the baseline has accepted as the new level.
+    /// the recent buckets, newest first, sums every window length on the way, and stops once
+    /// no longer window can matter ([`Cut`]); none longer than `max_freeze`, which would judge
+    /// buckets the baseline has accepted as the new level.
     fn judge(&mut self, rate: f64, count: f64, exposure: f64, band: Band) -> ScanVerdict {
         if self.tests.is_empty() {
             self.tests = window_tests(&self.config);
@@ -200,35 +201,8 @@ impl PoissonScan {
         let current_up =
             count > rate * exposure && poisson_tail_log10(count, rate * exposure) >= CURRENT_EVIDENCE;
         let current_down = count < rate * exposure;
-        let reach = self.longest.min(self.config.max_freeze as usize).max(1);
-        let both_ways_reach = reach.min(self.config.windows.iter().copied().max().unwrap_or(1));
-        // The most events any window expects, bounding every fall's score (see [`Cut`]).
-        let ceiling = if current_down {
-            rate * self.exposure_of_newest(reach)
-        } else {
-            f64::INFINITY
-        };
-        let gate = self.config.threshold * LEARN_GATE.min(1.0);
-        if band == Band::WhenFiring && ceiling / std::f64::consts::LN_10 < gate {
+        let Some((reach, cut)) = self.plan(rate, current_down, band) else {
             return self.verdict(0.0, rate, count, exposure, 1, band);
-        }
-        // Falls-only windows matter when they could score the learning gate (a score below
-        // it neither fires nor stops the learning); most series are sparse, and this spares
-        // them the pass over the longer windows.
-        #[cfg(test)]
-        let exhaustive = band == Band::Exhaustive;
-        #[cfg(not(test))]
-        let exhaustive = false;
-        let reach = if exhaustive || (current_down && ceiling >= gate * std::f64::consts::LN_10) {
-            reach
-        } else {
-            both_ways_reach
-        };
-        let cut = Cut {
-            ceiling,
-            fall_min_ratio: self.config.fall_min_ratio,
-            both_ways_reach,
-            gate: if band == Band::WhenFiring { gate } else { 0.0 },
         };
         let mut best: Option<(f64, f64, f64, usize)> = None;
         let (mut k, mut e) = (0.0, 0.0);
@@ -236,7 +210,7 @@ impl PoissonScan {
         for (i, &(c, x)) in self.recent.iter().rev().take(reach).enumerate() {
             (k, e) = (k + c, e + x);
             let w = i + 1;
-            if current_down && !exhaustive && cut.rest_is_lost(w, k, best.map(|b| b.0)) {
+            if current_down && cut.rest_is_lost(w, k, best.map(|b| b.0)) {
                 break;
             }
             let Some(Some(test)) = self.tests.get(w).copied() else {
@@ -267,6 +241,46 @@ impl PoissonScan {
             Some((score, k, e, w)) => self.verdict(score, rate, k, e, w, band),
             None => self.verdict(0.0, rate, count, exposure, 1, band),
         }
+    }
+
+    /// How many recent buckets a scan reads and when it may stop, or `None` when no window
+    /// could give a verdict that is read (only firing ones are, with [`Band::WhenFiring`]).
+    /// Falls-only windows are read only when they could score the learning gate (a score
+    /// below it neither fires nor stops the learning): most series are sparse, and this
+    /// spares them the pass over the longer windows.
+    fn plan(&self, rate: f64, current_down: bool, band: Band) -> Option<(usize, Cut)> {
+        let reach = self.longest.min(self.config.max_freeze as usize).max(1);
+        let both_ways_reach = reach.min(self.config.windows.iter().copied().max().unwrap_or(1));
+        // The most events any window expects, bounding every fall's score.
+        let ceiling = if current_down {
+            rate * self.exposure_of_newest(reach)
+        } else {
+            f64::INFINITY
+        };
+        let gate = self.config.threshold * LEARN_GATE.min(1.0);
+        if band == Band::WhenFiring && ceiling / std::f64::consts::LN_10 < gate {
+            return None;
+        }
+        #[cfg(test)]
+        let exhaustive = band == Band::Exhaustive;
+        #[cfg(not(test))]
+        let exhaustive = false;
+        let falls_only = current_down && ceiling >= gate * std::f64::consts::LN_10;
+        let cut = Cut {
+            ceiling,
+            fall_min_ratio: self.config.fall_min_ratio,
+            both_ways_reach,
+            gate: if band == Band::WhenFiring { gate } else { 0.0 },
+            exhaustive,
+        };
+        Some((
+            if falls_only || exhaustive {
+                reach
+            } else {
+                both_ways_reach
+            },
+            cut,
+        ))
     }
 
     /// The exposure of the newest `n` buckets, summed newest first as the window loop sums
@@ -377,11 +391,16 @@ struct Cut {
     /// A score the rest must reach to matter (the learning gate when only firing verdicts are
     /// read, else 0).
     gate: f64,
+    /// Never stop (the tests' reference scan).
+    exhaustive: bool,
 }
 
 impl Cut {
     /// Whether no window from the `w`-th on can fire, be suspicious or beat `best`.
     fn rest_is_lost(&self, w: usize, k: f64, best: Option<f64>) -> bool {
+        if self.exhaustive {
+            return false;
+        }
         if w > self.both_ways_reach && k * self.fall_min_ratio > self.ceiling {
             return true;
         }
