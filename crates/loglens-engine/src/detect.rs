@@ -873,23 +873,20 @@ fn step(
     judged: &mut Judged,
 ) {
     let by_bucket = BucketIndex::new(from, to, w, points);
-    let mut bucket = from;
+    let (mut bucket, mut n) = (from, 0);
     while bucket < to {
         let seen = sightings.get(&bucket).map_or(&[][..], Vec::as_slice);
-        let v = policy.step(Timestamp::from_secs(bucket), by_bucket.points(bucket), seen);
+        let v = policy.step(Timestamp::from_secs(bucket), by_bucket.points(n), seen);
         judged.anomalies.extend(v.anomalies);
         judged.incidents.extend(v.incidents);
-        bucket += w;
+        (bucket, n) = (bucket + w, n + 1);
     }
 }
 
-/// The points the policy reads, by bucket from `from` to `to`, each bucket's in their order
-/// in the input: a counting sort (two passes, no map, no allocation per bucket), since a
-/// day's buckets are known in advance and a map lookup per point took an eighth of judging.
+/// The points the policy reads, bucket by bucket from `from` to `to`, each bucket's in their
+/// order in the input: a counting sort (two passes, no map, no allocation per bucket), since
+/// a day's buckets are known in advance and a map lookup per point took an eighth of judging.
 struct BucketIndex<'a> {
-    from: i64,
-    to: i64,
-    w: i64,
     points: &'a [MetricPoint],
     /// Where each bucket's points start in `order` (one more entry than buckets).
     starts: Vec<usize>,
@@ -899,21 +896,19 @@ struct BucketIndex<'a> {
 
 impl<'a> BucketIndex<'a> {
     fn new(from: i64, to: i64, w: i64, points: &'a [MetricPoint]) -> BucketIndex<'a> {
-        let mut index = BucketIndex {
-            from,
-            to,
-            w,
-            points,
-            starts: Vec::new(),
-            order: Vec::new(),
-        };
         let buckets = if w > 0 && to > from {
             usize::try_from((to - from + w - 1) / w).unwrap_or(0)
         } else {
             0
         };
+        // The bucket a point read by the policy starts, if it is one of ours.
+        let slot = |p: &MetricPoint| {
+            let offset = p.ts.secs() - from;
+            let ours = w > 0 && offset >= 0 && p.ts.secs() < to && offset % w == 0;
+            (ours && Policy::reads(p)).then(|| usize::try_from(offset / w).ok())?
+        };
+        let slots: Vec<Option<usize>> = points.iter().map(slot).collect();
         let mut starts = vec![0usize; buckets + 1];
-        let slots: Vec<Option<usize>> = points.iter().map(|p| index.slot(p)).collect();
         for slot in slots.iter().flatten() {
             starts[slot + 1] += 1;
         }
@@ -928,21 +923,16 @@ impl<'a> BucketIndex<'a> {
                 next[slot] += 1;
             }
         }
-        (index.starts, index.order) = (starts, order);
-        index
+        BucketIndex {
+            points,
+            starts,
+            order,
+        }
     }
 
-    /// The bucket a point read by the policy falls in, if it starts one of ours.
-    fn slot(&self, p: &MetricPoint) -> Option<usize> {
-        let offset = p.ts.secs() - self.from;
-        let ours = self.w > 0 && offset >= 0 && p.ts.secs() < self.to && offset % self.w == 0;
-        (ours && Policy::reads(p)).then(|| usize::try_from(offset / self.w).ok())?
-    }
-
-    /// The points of the bucket starting at `bucket`, in input order.
-    fn points(&self, bucket: i64) -> impl Iterator<Item = &'a MetricPoint> + '_ {
-        let slot = usize::try_from((bucket - self.from) / self.w.max(1)).unwrap_or(usize::MAX);
-        let range = match (self.starts.get(slot), self.starts.get(slot + 1)) {
+    /// The points of the `n`-th bucket, in input order (none past the last bucket).
+    fn points(&self, n: usize) -> impl Iterator<Item = &'a MetricPoint> + '_ {
+        let range = match (self.starts.get(n), self.starts.get(n.saturating_add(1))) {
             (Some(&start), Some(&end)) => start..end,
             _ => 0..0,
         };
