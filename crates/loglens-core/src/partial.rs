@@ -705,11 +705,11 @@ struct TemplateEntry {
 }
 
 #[derive(Serialize, Deserialize)]
-struct LatencyEntry {
+struct LatencyEntry<Sketch = LatencySketch> {
     bucket: i64,
     service: Option<LabelId>,
     host: Option<LabelId>,
-    sketch: LatencySketch,
+    sketch: Sketch,
 }
 
 impl From<Labels> for LabelEntry {
@@ -753,17 +753,105 @@ impl LabelEntry {
 /// of cells costs a sorted list of references, not a copy of the partial.
 impl Serialize for MetricPartial {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.sorted().whole().serialize(serializer)
+    }
+}
+
+impl MetricPartial {
+    /// The cells in the order they are serialized in (by bucket first), sorted once, to be
+    /// written whole or a run of days at a time.
+    pub fn sorted(&self) -> SortedCells<'_> {
         let mut counts: Vec<_> = self.counts.iter().collect();
         counts.sort_unstable_by_key(|&(k, _)| *k);
         let mut templates: Vec<_> = self.templates.iter().collect();
         templates.sort_unstable_by_key(|&(k, _)| *k);
         let mut latency: Vec<_> = self.latency.iter().collect();
         latency.sort_unstable_by_key(|&(k, _)| *k);
+        SortedCells {
+            partial: self,
+            counts,
+            templates,
+            latency,
+        }
+    }
+}
+
+/// A partial's cells sorted by key (see [`MetricPartial::sorted`]).
+pub struct SortedCells<'a> {
+    partial: &'a MetricPartial,
+    counts: Vec<(&'a CountKey, &'a CountCell)>,
+    templates: Vec<(&'a TemplateKey, &'a TemplateCell)>,
+    latency: Vec<(&'a LatencyKey, &'a LatencySketch)>,
+}
+
+/// Some of a partial's sorted cells, serialized as a partial of their own: the whole
+/// partial's labels and latest time with the cells of a run of days (UTC).
+pub struct CellRange<'a> {
+    partial: &'a MetricPartial,
+    counts: &'a [(&'a CountKey, &'a CountCell)],
+    templates: &'a [(&'a TemplateKey, &'a TemplateCell)],
+    latency: &'a [(&'a LatencyKey, &'a LatencySketch)],
+}
+
+impl<'a> SortedCells<'a> {
+    /// Every cell.
+    pub fn whole(&self) -> CellRange<'_> {
+        CellRange {
+            partial: self.partial,
+            counts: &self.counts,
+            templates: &self.templates,
+            latency: &self.latency,
+        }
+    }
+
+    /// The cells cut into runs of whole days (UTC; a bucket goes with the day it starts on),
+    /// each with its first day (since 1970-01-01) and at least `min_cells` cells unless it is
+    /// the last: sparse days share a run rather than leave a small one each. Days come from
+    /// the count cells (every record has one); the last run takes whatever follows them.
+    pub fn by_days(&self, min_cells: usize) -> Vec<(i64, CellRange<'_>)> {
+        let day_of = |bucket: i64| bucket.div_euclid(SECS_PER_DAY);
+        let mut runs = Vec::new();
+        let (mut from, mut to) = ((0, 0, 0), (0, 0, 0));
+        let mut first_day = None;
+        while let Some((key, _)) = self.counts.get(to.0) {
+            let day = day_of(key.bucket);
+            // Sorted by bucket first: each list holds the earlier days' cells, then this day's.
+            to = (
+                self.counts.partition_point(|(k, _)| day_of(k.bucket) <= day),
+                self.templates.partition_point(|(k, _)| day_of(k.bucket) <= day),
+                self.latency.partition_point(|(k, _)| day_of(k.bucket) <= day),
+            );
+            let first = *first_day.get_or_insert(day);
+            let last = to.0 == self.counts.len();
+            if last {
+                (to.1, to.2) = (self.templates.len(), self.latency.len());
+            }
+            if (to.0 - from.0) + (to.1 - from.1) + (to.2 - from.2) < min_cells && !last {
+                continue;
+            }
+            runs.push((
+                first,
+                CellRange {
+                    partial: self.partial,
+                    counts: &self.counts[from.0..to.0],
+                    templates: &self.templates[from.1..to.1],
+                    latency: &self.latency[from.2..to.2],
+                },
+            ));
+            (from, first_day) = (to, None);
+        }
+        runs
+    }
+}
+
+impl Serialize for CellRange<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = self.partial;
         let mut snapshot = serializer.serialize_struct("Snapshot", 7)?;
         snapshot.serialize_field("version", &PARTIAL_VERSION)?;
-        snapshot.serialize_field("bucket_secs", &self.bucket_secs)?;
-        snapshot.serialize_field("latest_us", &self.latest.map(|t| t.0))?;
-        snapshot.serialize_field("labels", &SeqOf(|| self.labels.names.iter().map(|n| &**n)))?;
+        snapshot.serialize_field("bucket_secs", &p.bucket_secs)?;
+        snapshot.serialize_field("latest_us", &p.latest.map(|t| t.0))?;
+        snapshot.serialize_field("labels", &SeqOf(|| p.labels.names.iter().map(|n| &**n)))?;
         let count_entry = |&(k, c): &(&CountKey, &CountCell)| CountEntry {
             bucket: k.bucket,
             labels: k.labels.into(),
@@ -772,7 +860,7 @@ impl Serialize for MetricPartial {
             errors: c.errors,
             bytes: c.bytes,
         };
-        snapshot.serialize_field("counts", &SeqOf(|| counts.iter().map(count_entry)))?;
+        snapshot.serialize_field("counts", &SeqOf(|| self.counts.iter().map(count_entry)))?;
         let template_entry = |&(k, c): &(&TemplateKey, &TemplateCell)| TemplateEntry {
             bucket: k.bucket,
             template: k.template,
@@ -782,14 +870,17 @@ impl Serialize for MetricPartial {
             first_us: c.first.0,
             last_us: c.last.0,
         };
-        snapshot.serialize_field("templates", &SeqOf(|| templates.iter().map(template_entry)))?;
-        let latency_entry = |&(k, c): &(&LatencyKey, &LatencySketch)| LatencyEntry {
-            bucket: k.bucket,
-            service: k.service,
-            host: k.host,
-            sketch: c.clone(),
-        };
-        snapshot.serialize_field("latency", &SeqOf(|| latency.iter().map(latency_entry)))?;
+        snapshot.serialize_field("templates", &SeqOf(|| self.templates.iter().map(template_entry)))?;
+        // The sketch by reference: serde writes a `&T` as the `T` a snapshot reads back.
+        let latency = SeqOf(|| {
+            (self.latency.iter()).map(|&(k, sketch)| LatencyEntry {
+                bucket: k.bucket,
+                service: k.service,
+                host: k.host,
+                sketch,
+            })
+        });
+        snapshot.serialize_field("latency", &latency)?;
         snapshot.end()
     }
 }

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use loglens_core::partial::MetricPartial;
 use loglens_core::time::{civil_from_days, days_from_civil};
-use loglens_core::Timestamp;
 
 use crate::EngineError;
 
@@ -21,8 +20,6 @@ pub const PARTIALS_DIR: &str = "partials";
 const EXT: &str = "bin";
 /// What partials were saved as before (still read).
 const JSON_EXT: &str = "json";
-
-const SECS_PER_DAY: i64 = 86_400;
 
 /// Cells a partial's file holds at least, unless it is the last: the days of a sparse input
 /// (an archive of years with a few records a day) share files rather than leave a small file
@@ -64,33 +61,23 @@ pub fn day_of(name: &str) -> Option<i64> {
 }
 
 /// Saves `partial` as `<name>.<day>.bin`, a file for each day of its buckets (sparse days
-/// share one: see [`MIN_FILE_CELLS`]), named after the first.
+/// share one: see [`MIN_FILE_CELLS`]), named after the first. The cells are sorted once and
+/// each file written from its run of them: taking the partial apart a day at a time cost a
+/// tenth of `process`.
 fn save_named(state_dir: &Path, name: &str, partial: MetricPartial) -> Result<(), EngineError> {
     let dir = state_dir.join(PARTIALS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-    let mut rest = partial;
-    let mut file: Option<(i64, MetricPartial)> = None;
-    while let Some(oldest) = rest.oldest() {
-        let day = oldest.div_euclid(SECS_PER_DAY);
-        // Every bucket that starts on the day: one across midnight (a width that does not
-        // divide the day) goes with the day it starts on.
-        let w = rest.bucket_secs();
-        let until = ((day + 1) * SECS_PER_DAY + w - 1).div_euclid(w) * w;
-        let taken = rest.take_completed(Timestamp::from_secs(until));
-        let (first, mut piece) = file.take().unwrap_or((day, MetricPartial::new(w)));
-        piece.merge(taken)?;
-        if piece.cells() < MIN_FILE_CELLS && !rest.is_empty() {
-            file = Some((first, piece));
-            continue;
-        }
+    let cells = partial.sorted();
+    // Each file is encoded in memory, then written: postcard writing field by field through
+    // `dyn Write` cost twice as much, and a file holds a day (a few MB at most), not the week.
+    let mut encoded = Vec::new();
+    for (first, range) in cells.by_days(MIN_FILE_CELLS) {
         let (y, m, d) = civil_from_days(first);
         let path = dir.join(format!("{name}.{y:04}-{m:02}-{d:02}.{EXT}"));
-        // Streamed to the file: encoded whole first, a week's partial took another 40 MB.
-        loglens_store::write_atomic_with(&path, |out| {
-            postcard::to_io(&piece, out)
-                .map(|_| ())
-                .map_err(std::io::Error::other)
-        })?;
+        encoded.clear();
+        encoded =
+            postcard::to_extend(&range, encoded).map_err(|e| EngineError::encode("metric partial", e))?;
+        loglens_store::write_atomic_with(&path, |out| out.write_all(&encoded))?;
     }
     Ok(())
 }
@@ -154,6 +141,9 @@ pub fn load(path: &Path) -> Result<MetricPartial, EngineError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use loglens_core::Timestamp;
+
+    const SECS_PER_DAY: i64 = 86_400;
 
     #[test]
     fn parts_list_by_name_and_belong_to_their_run() {
@@ -203,9 +193,12 @@ mod tests {
             day + 3 * SECS_PER_DAY + 600,
         ] {
             for host in &hosts {
+                // Template and latency cells too: each file takes its days' cells of each kind.
                 let seen = loglens_core::metrics::Observation {
                     ts: Timestamp::from_secs(secs),
                     host: Some(host),
+                    template: Some(7),
+                    latency_ms: Some(12.5),
                     ..Default::default()
                 };
                 partial.add(&seen, None);
@@ -240,6 +233,12 @@ mod tests {
         let records: Vec<u64> = pieces.iter().map(MetricPartial::records).collect();
         let n = MIN_FILE_CELLS as u64 + 1;
         assert_eq!(records, [2 * n, n, n]);
+        for piece in &pieces {
+            let (first, last) = piece.span().unwrap();
+            let templates: Vec<i64> = piece.template_buckets().iter().map(|t| t.bucket).collect();
+            assert!(templates.iter().all(|b| (first..=last).contains(b)), "{templates:?}");
+            assert_eq!(templates.len(), if first == last { 1 } else { 2 });
+        }
         assert_eq!(merged(pieces), partial);
         assert_eq!(day_of("20261205T000000Z-aaaa"), None);
         assert_eq!(day_of("20261205T000000Z-aaaa.w000001-0002"), None);
