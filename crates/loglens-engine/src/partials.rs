@@ -236,7 +236,10 @@ mod tests {
         for piece in &pieces {
             let (first, last) = piece.span().unwrap();
             let templates: Vec<i64> = piece.template_buckets().iter().map(|t| t.bucket).collect();
-            assert!(templates.iter().all(|b| (first..=last).contains(b)), "{templates:?}");
+            assert!(
+                templates.iter().all(|b| (first..=last).contains(b)),
+                "{templates:?}"
+            );
             assert_eq!(templates.len(), if first == last { 1 } else { 2 });
         }
         assert_eq!(merged(pieces), partial);

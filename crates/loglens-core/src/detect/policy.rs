@@ -23,6 +23,7 @@
 //! incidents close in time merge into one, emitted once no open or future incident can join.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -284,6 +285,11 @@ struct Labels {
 #[derive(Debug, Clone, Default)]
 struct Slots {
     by_key: FxHashMap<SeriesKey, usize>,
+    /// Slots by the address of a series' shared key: a day's points share one `Arc` per
+    /// series, so a series is hashed by its labels once a day, not once per point (hashing
+    /// and comparing label strings was a seventh of judging). Holding the `Arc` keeps its
+    /// address from being reused by another key while it is here.
+    by_address: FxHashMap<usize, (Arc<SeriesKey>, usize)>,
     /// Per slot: canonical name, whether the set names a host, whether its [`Labels`]
     /// knows the slot.
     names: Vec<String>,
@@ -309,7 +315,7 @@ impl Slots {
             if p.ts.secs() != bucket || !Policy::reads(p) {
                 continue;
             }
-            let slot = self.slot(&p.key);
+            let slot = self.slot_of_shared(&p.key);
             let cell = match &mut self.cells[slot] {
                 Some(cell) => cell,
                 empty => {
@@ -325,6 +331,20 @@ impl Slots {
                 _ => {}
             }
         }
+    }
+
+    fn slot_of_shared(&mut self, key: &Arc<SeriesKey>) -> usize {
+        let address = Arc::as_ptr(key) as usize;
+        if let Some(&(_, slot)) = self.by_address.get(&address) {
+            return slot;
+        }
+        // Past days' keys are dropped now and then, so the map follows the series, not the span.
+        if self.by_address.len() > 4 * self.names.len() + 1024 {
+            self.by_address.clear();
+        }
+        let slot = self.slot(key);
+        self.by_address.insert(address, (Arc::clone(key), slot));
+        slot
     }
 
     fn slot(&mut self, key: &SeriesKey) -> usize {
@@ -1134,5 +1154,30 @@ mod tests {
             &Floors::default()
         ));
         assert!(material(Metric::Volume, 4.0, 10.0, 4.0, &Floors::default()));
+    }
+
+    /// A series keeps its slot whichever shared key its points carry, and keys of past days
+    /// are let go: the map by address stays bounded while slots stay put.
+    #[test]
+    fn slots_follow_labels_not_addresses() {
+        let key = |service: &str| SeriesKey {
+            service: Some(service.to_owned()),
+            ..SeriesKey::default()
+        };
+        let mut slots = Slots::default();
+        let api = slots.slot_of_shared(&Arc::new(key("api")));
+        let db = slots.slot_of_shared(&Arc::new(key("db")));
+        assert_ne!(api, db);
+        for day in 0..2000 {
+            // A new day's keys: new allocations, the same labels (and a new series now and then).
+            let (a, d) = (Arc::new(key("api")), Arc::new(key("db")));
+            assert_eq!((slots.slot_of_shared(&a), slots.slot_of_shared(&d)), (api, db));
+            assert_eq!(slots.slot_of_shared(&a), api);
+            if day % 500 == 0 {
+                slots.slot_of_shared(&Arc::new(key(&format!("svc-{day}"))));
+            }
+        }
+        assert_eq!(slots.names.len(), 6);
+        assert!(slots.by_address.len() <= 4 * slots.names.len() + 1024 + 2);
     }
 }
