@@ -812,7 +812,6 @@ impl<'a> SortedCells<'a> {
         let day_of = |bucket: i64| bucket.div_euclid(SECS_PER_DAY);
         let mut runs = Vec::new();
         let (mut from, mut to) = ((0, 0, 0), (0, 0, 0));
-        let mut first_day = None;
         while let Some((key, _)) = self.counts.get(to.0) {
             let day = day_of(key.bucket);
             // Sorted by bucket first: each list holds the earlier days' cells, then this day's.
@@ -821,7 +820,6 @@ impl<'a> SortedCells<'a> {
                 self.templates.partition_point(|(k, _)| day_of(k.bucket) <= day),
                 self.latency.partition_point(|(k, _)| day_of(k.bucket) <= day),
             );
-            let first = *first_day.get_or_insert(day);
             let last = to.0 == self.counts.len();
             if last {
                 (to.1, to.2) = (self.templates.len(), self.latency.len());
@@ -829,6 +827,8 @@ impl<'a> SortedCells<'a> {
             if (to.0 - from.0) + (to.1 - from.1) + (to.2 - from.2) < min_cells && !last {
                 continue;
             }
+            // The run's first day is its first count cell's.
+            let first = self.counts.get(from.0).map_or(day, |(k, _)| day_of(k.bucket));
             runs.push((
                 first,
                 CellRange {
@@ -838,7 +838,7 @@ impl<'a> SortedCells<'a> {
                     latency: &self.latency[from.2..to.2],
                 },
             ));
-            (from, first_day) = (to, None);
+            from = to;
         }
         runs
     }
