@@ -147,9 +147,32 @@ pub(crate) struct ParsedRecord {
     host: Option<Span>,
     service: Option<Span>,
     message: Span,
-    access: Option<Box<AccessSpans>>,
-    /// Its key/value pairs in the chunk's `attrs`.
+    /// Its access fields' index in the chunk's [`Fields::access`].
+    access: Option<usize>,
+    /// Its key/value pairs in the chunk's [`Fields::attrs`].
     attrs: Range<usize>,
+}
+
+/// The fields of a chunk's records that not every record has, kept beside the records so a
+/// record stays small and costs no allocation of its own.
+#[derive(Debug, Default)]
+struct Fields {
+    access: Vec<AccessSpans>,
+    attrs: Vec<(Span, Span)>,
+    /// Records the chunk is expected to give: the access list is sized for them once it is
+    /// needed (in an access log every record has access fields; elsewhere none has).
+    expected: usize,
+}
+
+impl Fields {
+    /// Adds a record's access fields; their index.
+    fn push_access(&mut self, access: AccessSpans) -> usize {
+        if self.access.capacity() == 0 {
+            self.access.reserve(self.expected);
+        }
+        self.access.push(access);
+        self.access.len() - 1
+    }
 }
 
 impl ParsedRecord {
@@ -164,7 +187,7 @@ impl ParsedRecord {
 pub(crate) struct ParsedRecords {
     pub(crate) text: ParsedText,
     pub(crate) records: Vec<ParsedRecord>,
-    attrs: Vec<(Span, Span)>,
+    fields: Fields,
     /// Lines joined to the record before them (see [`Continuation`]).
     pub(crate) continuation_lines: u64,
     /// Lines that gave records (a batch line may give several).
@@ -183,8 +206,13 @@ impl ParsedRecords {
         mut refused: impl FnMut(u64, &str, Option<ParseError>) -> Result<(), E>,
     ) -> Result<ParsedRecords, E> {
         let ParsedText { lines, mut built } = text;
-        let mut records = Vec::new();
-        let mut attrs = Vec::new();
+        // A record per line is the usual case: sized for it, the list never grows while filled.
+        let expected = memchr_iter(b'\n', lines.as_bytes()).count() + 1;
+        let mut records = Vec::with_capacity(expected);
+        let mut fields = Fields {
+            expected,
+            ..Fields::default()
+        };
         let mut continuation_lines = 0;
         let mut lines_with_records = 0;
         let mut spanner = Spanner {
@@ -200,23 +228,23 @@ impl ParsedRecords {
         let close_block = |block: &mut Option<usize>,
                            records: &mut [ParsedRecord],
                            spanner: &mut Spanner<'_>,
-                           attrs: &mut Vec<(Span, Span)>| {
+                           fields: &mut Fields| {
             if let (Some(reader), Some(i)) = (block_reader, block.take()) {
-                reread_block(reader, ctx, &mut records[i], spanner, attrs);
+                reread_block(reader, ctx, &mut records[i], spanner, fields);
             }
         };
         for (line_no, line) in lines_of(&lines, first_line) {
             let before = records.len();
             let parsed = parser.map(|p| {
                 p.parse_each(line, ctx, &mut |record| {
-                    records.push(span_record(&record, line_no, &mut spanner, &mut attrs));
+                    records.push(span_record(&record, line_no, &mut spanner, &mut fields));
                 })
             });
             let error = match parsed {
                 Some(Ok(())) if records.len() > before => {
                     lines_with_records += 1;
                     open = true;
-                    close_block(&mut block, &mut records, &mut spanner, &mut attrs);
+                    close_block(&mut block, &mut records, &mut spanner, &mut fields);
                     block = Some(records.len() - 1);
                     continue;
                 }
@@ -236,21 +264,21 @@ impl ParsedRecords {
                     continuation_lines += 1;
                 }
                 Some(_) => {
-                    close_block(&mut block, &mut records, &mut spanner, &mut attrs);
+                    close_block(&mut block, &mut records, &mut spanner, &mut fields);
                     refused(line_no, line, Some(ParseError::RecordFull))?;
                 }
                 None => {
                     open = false;
-                    close_block(&mut block, &mut records, &mut spanner, &mut attrs);
+                    close_block(&mut block, &mut records, &mut spanner, &mut fields);
                     refused(line_no, line, error)?;
                 }
             }
         }
-        close_block(&mut block, &mut records, &mut spanner, &mut attrs);
+        close_block(&mut block, &mut records, &mut spanner, &mut fields);
         Ok(ParsedRecords {
             text: ParsedText { lines, built },
             records,
-            attrs,
+            fields,
             continuation_lines,
             lines_with_records,
         })
@@ -276,7 +304,7 @@ impl ParsedRecords {
             service: opt(r.service).map(Cow::Borrowed),
             level: r.level,
             message: Cow::Borrowed(text(r.message)),
-            access: r.access.as_ref().map(|a| Access {
+            access: r.access.and_then(|i| self.fields.access.get(i)).map(|a| Access {
                 client_ip: text(a.client_ip),
                 user: opt(a.user),
                 method: opt(a.method),
@@ -289,6 +317,7 @@ impl ParsedRecords {
                 user_agent: opt(a.user_agent),
             }),
             attrs: self
+                .fields
                 .attrs
                 .get(r.attrs.clone())
                 .unwrap_or_default()
@@ -385,14 +414,14 @@ fn reread_block(
     ctx: &ParseContext,
     record: &mut ParsedRecord,
     spanner: &mut Spanner<'_>,
-    attrs: &mut Vec<(Span, Span)>,
+    fields: &mut Fields,
 ) {
     // A copy: the block may lie in `built`, which spanning the new record appends to.
     let block = span_text(spanner.lines, spanner.built, record.message).to_owned();
     if let Ok(read) = reader.parse_block(&block, ctx) {
         *record = ParsedRecord {
             lines: record.lines,
-            ..span_record(&read, record.line, spanner, attrs)
+            ..span_record(&read, record.line, spanner, fields)
         };
     }
 }
@@ -401,13 +430,27 @@ fn span_record(
     record: &Record<'_>,
     line: u64,
     spanner: &mut Spanner<'_>,
-    attrs: &mut Vec<(Span, Span)>,
+    fields: &mut Fields,
 ) -> ParsedRecord {
-    let first_attr = attrs.len();
+    let first_attr = fields.attrs.len();
     for (k, v) in &record.attrs {
         let pair = (spanner.span(k), spanner.span(v));
-        attrs.push(pair);
+        fields.attrs.push(pair);
     }
+    let access = record.access.as_ref().map(|a| {
+        fields.push_access(AccessSpans {
+            client_ip: spanner.span(a.client_ip),
+            user: spanner.opt(a.user),
+            method: spanner.opt(a.method),
+            path: spanner.opt(a.path),
+            protocol: spanner.opt(a.protocol),
+            status: a.status,
+            bytes: a.bytes,
+            latency_ms: a.latency_ms,
+            referer: spanner.opt(a.referer),
+            user_agent: spanner.opt(a.user_agent),
+        })
+    });
     ParsedRecord {
         line,
         lines: 1,
@@ -416,21 +459,8 @@ fn span_record(
         host: spanner.opt(record.host.as_deref()),
         service: spanner.opt(record.service.as_deref()),
         message: spanner.span(&record.message),
-        access: record.access.as_ref().map(|a| {
-            Box::new(AccessSpans {
-                client_ip: spanner.span(a.client_ip),
-                user: spanner.opt(a.user),
-                method: spanner.opt(a.method),
-                path: spanner.opt(a.path),
-                protocol: spanner.opt(a.protocol),
-                status: a.status,
-                bytes: a.bytes,
-                latency_ms: a.latency_ms,
-                referer: spanner.opt(a.referer),
-                user_agent: spanner.opt(a.user_agent),
-            })
-        }),
-        attrs: first_attr..attrs.len(),
+        access,
+        attrs: first_attr..fields.attrs.len(),
     }
 }
 

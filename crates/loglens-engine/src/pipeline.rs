@@ -20,7 +20,7 @@ use loglens_core::format::multiline::head;
 use loglens_core::format::{starts_record, LineParser, ParseContext, ParseError};
 use loglens_core::metrics::Observation;
 use loglens_core::partial::MetricPartial;
-use loglens_core::template::{MinerConfig, TemplateStage};
+use loglens_core::template::{MinerConfig, ParamScratch, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
@@ -1477,10 +1477,17 @@ pub(crate) fn write_records(
         host: job.host.as_deref(),
         service: job.service.as_deref(),
     };
+    // Kept across records: extracting parameters would otherwise allocate three vectors each.
+    let mut scratch = ParamScratch::default();
+    let mut params = Vec::new();
     for (i, parsed_record) in parsed.records.records.iter().enumerate() {
         let record = parsed.records.record(parsed_record);
         let assigned = parsed.templates.get(i);
-        let params = assigned.and_then(|a| a.pattern.parameters(head(&record.message)));
+        let params_fit = assigned.is_some_and(|a| {
+            let message = parsed.records.message(parsed_record);
+            a.pattern
+                .parameters_into(head(message), &mut scratch, &mut params)
+        });
         if let Some(a) = assigned {
             let service = record.service.as_deref().or(labels.service);
             let origin = Origin {
@@ -1504,7 +1511,7 @@ pub(crate) fn write_records(
         partial.add(&observation, Some(labels.source));
         let template = assigned.map(|a| RecordTemplate {
             id: a.id,
-            params: params.as_deref(),
+            params: params_fit.then_some(params.as_slice()),
         });
         let lines = LineRange {
             first: parsed_record.line,

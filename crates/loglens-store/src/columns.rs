@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder,
+    ArrayBuilder, Float64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
+    TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -58,6 +58,19 @@ impl LineRange {
     }
 }
 
+/// How many rows, values and bytes a batch of [`RecordColumns`] held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchSizes {
+    rows: usize,
+    /// Bytes of each plain text column, in the order of [`RecordColumns::sizes`].
+    text: [usize; 11],
+    param_values: usize,
+    param_bytes: usize,
+    attr_entries: usize,
+    attr_key_bytes: usize,
+    attr_value_bytes: usize,
+}
+
 /// Accumulates records column by column until [`RecordColumns::finish`] makes a batch.
 pub struct RecordColumns {
     schema: SchemaRef,
@@ -93,40 +106,86 @@ impl Default for RecordColumns {
 impl RecordColumns {
     /// Empty builders for the record schema.
     pub fn new() -> Self {
-        Self::with_capacity(0)
+        Self::with_sizes(&BatchSizes::default())
     }
 
-    /// Empty builders sized for `rows` typical log rows, so filling them never reallocates.
-    pub fn with_capacity(rows: usize) -> Self {
-        let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
+    /// Empty builders sized to hold a batch like `sizes` without reallocating, text with an
+    /// eighth to spare for longer values.
+    pub fn with_sizes(sizes: &BatchSizes) -> Self {
+        let rows = sizes.rows;
+        let spare = |bytes: usize| bytes + bytes / 8;
+        let [host, service, source, format, level, message, client_ip, method, path, referer, user_agent] =
+            sizes
+                .text
+                .map(|bytes| StringBuilder::with_capacity(rows, spare(bytes)));
         let names = MapFieldNames {
             entry: "entries".into(),
             key: "keys".into(),
             value: "values".into(),
         };
+        let attrs = |bytes| StringBuilder::with_capacity(sizes.attr_entries, spare(bytes));
         RecordColumns {
             schema: record_schema(),
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
-            host: text(16),
-            service: text(16),
-            source: text(64),
+            host,
+            service,
+            source,
             line: UInt64Builder::with_capacity(rows),
             lines: UInt32Builder::with_capacity(rows),
-            format: text(10),
-            level: text(8),
-            message: text(96),
+            format,
+            level,
+            message,
             template_id: UInt64Builder::with_capacity(rows),
-            params: ListBuilder::with_capacity(StringBuilder::with_capacity(rows, rows * 16), rows),
-            client_ip: text(16),
-            method: text(8),
-            path: text(64),
+            params: ListBuilder::with_capacity(
+                StringBuilder::with_capacity(sizes.param_values, spare(sizes.param_bytes)),
+                rows,
+            ),
+            client_ip,
+            method,
+            path,
             status: UInt16Builder::with_capacity(rows),
             bytes: UInt64Builder::with_capacity(rows),
             latency_ms: Float64Builder::with_capacity(rows),
-            referer: text(48),
-            user_agent: text(128),
-            attrs: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
+            referer,
+            user_agent,
+            attrs: MapBuilder::with_capacity(
+                Some(names),
+                attrs(sizes.attr_key_bytes),
+                attrs(sizes.attr_value_bytes),
+                rows,
+            ),
             rows: 0,
+        }
+    }
+
+    /// What the pending rows hold, to size the builders of a batch like them.
+    pub fn sizes(&mut self) -> BatchSizes {
+        // The same order as the destructuring in `with_sizes`.
+        let text = [
+            &self.host,
+            &self.service,
+            &self.source,
+            &self.format,
+            &self.level,
+            &self.message,
+            &self.client_ip,
+            &self.method,
+            &self.path,
+            &self.referer,
+            &self.user_agent,
+        ]
+        .map(|b| b.values_slice().len());
+        let params = self.params.values_ref();
+        let (param_values, param_bytes) = (params.len(), params.values_slice().len());
+        let (keys, values) = self.attrs.entries();
+        BatchSizes {
+            rows: self.rows,
+            text,
+            param_values,
+            param_bytes,
+            attr_entries: keys.len(),
+            attr_key_bytes: keys.values_slice().len(),
+            attr_value_bytes: values.values_slice().len(),
         }
     }
 
@@ -196,10 +255,11 @@ impl RecordColumns {
         self.rows += 1;
     }
 
-    /// Takes the pending rows as a batch, leaving empty builders with the same capacity.
+    /// Takes the pending rows as a batch, leaving empty builders that start small.
     pub fn finish(&mut self) -> Result<RecordBatch, StoreError> {
         // Fresh builders start small: presizing them for a full batch made every partition
         // that was once busy hold megabytes while idle, so peak memory grew with the input.
+        // The writer presizes a few partitions' builders when their next rows arrive.
         let mut full = std::mem::take(self);
         full.take_batch()
     }

@@ -28,7 +28,7 @@ pub use analysis::{
     write_metrics, AnomalyRow, MetricsWriter, OPEN_PART,
 };
 pub use analysis_read::{read_incidents, read_metric_points, MetricPoints};
-pub use columns::{Labels, LineRange, RecordColumns, RecordTemplate};
+pub use columns::{BatchSizes, Labels, LineRange, RecordColumns, RecordTemplate};
 pub use commit::{sync_dir, write_atomic, write_atomic_with, Recovery, RunCommit, WriteLock};
 pub use compact::{compact_datasets, CompactOptions, Compacted, DatasetCompacted};
 pub use day_parts::DayPartWriter;

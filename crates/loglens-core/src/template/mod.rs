@@ -90,7 +90,7 @@ pub use mask::{BuiltinMasks, MaskRule, Masker, WILDCARD};
 use mask::TokenMemo;
 #[cfg(feature = "reference")]
 pub use params::reference::parameters as reference_parameters;
-pub use params::{parameters, TemplatePattern};
+pub use params::{parameters, ParamScratch, TemplatePattern};
 pub use stage::{Assigned, IssuedId, TemplateAlias, TemplateStage, TemplateStageState, STAGE_STATE_VERSION};
 pub use state::{ClusterState, MinerState, StateError, STATE_VERSION};
 pub use stats::{canonical_templates, template_aliases, TemplateStats};

@@ -37,6 +37,13 @@ pub struct TemplatePattern {
 /// few per byte; the memo costs an allocation, so it is set up only when needed).
 const STEPS_BEFORE_MEMO: usize = 4096;
 
+/// The matcher's working memory, kept between messages by [`TemplatePattern::parameters_into`].
+#[derive(Debug, Default)]
+pub struct ParamScratch {
+    spans: Vec<(usize, usize)>,
+    stack: Vec<Choice>,
+}
+
 /// A choice the matcher can revisit: the piece, where it started, and where the alternative
 /// it took ends.
 #[derive(Debug, Clone, Copy)]
@@ -76,37 +83,62 @@ impl TemplatePattern {
     /// The parameters of `message` in order, or `None` when the message does not fit the
     /// template. A `<*>` that replaced several words yields them as one parameter.
     pub fn parameters<'m>(&self, message: &'m str) -> Option<Vec<&'m str>> {
-        let mut spans = vec![(0usize, 0usize); self.wildcards];
-        let found = match self.run(message, &mut spans, None) {
+        let mut params = Vec::new();
+        self.parameters_into(message, &mut ParamScratch::default(), &mut params)
+            .then_some(params)
+    }
+
+    /// [`TemplatePattern::parameters`] into `params` (cleared first), with the matcher's
+    /// working memory in `scratch`: whether the message fits. For callers extracting from
+    /// message after message, which would otherwise allocate three vectors each time.
+    pub fn parameters_into<'m>(
+        &self,
+        message: &'m str,
+        scratch: &mut ParamScratch,
+        params: &mut Vec<&'m str>,
+    ) -> bool {
+        params.clear();
+        let ParamScratch { spans, stack } = scratch;
+        spans.clear();
+        spans.resize(self.wildcards, (0, 0));
+        let found = match self.run(message, spans, stack, None) {
             Some(found) => found,
             None => {
                 // Too many steps: again with a memo of failed states (same order, so the same
                 // answer; each state is explored at most once).
-                let mut memo = Memo::new(self.pieces.len(), message.len())?;
-                self.run(message, &mut spans, Some(&mut memo))?
+                let Some(mut memo) = Memo::new(self.pieces.len(), message.len()) else {
+                    return false;
+                };
+                self.run(message, spans, stack, Some(&mut memo)).unwrap_or(false)
             }
         };
-        if !found {
-            return None;
+        if found {
+            params.extend(
+                spans
+                    .iter()
+                    .map(|&(start, end)| message.get(start..end).unwrap_or_default()),
+            );
         }
-        Some(
-            spans
-                .iter()
-                .map(|&(start, end)| message.get(start..end).unwrap_or_default())
-                .collect(),
-        )
+        found
     }
 
     /// Searches for the first match in the regex's order of preference, writing each
     /// wildcard's span. `Some(found)`, or `None` when there is no memo and the step budget ran
     /// out.
-    fn run(&self, text: &str, spans: &mut [(usize, usize)], mut memo: Option<&mut Memo>) -> Option<bool> {
+    fn run(
+        &self,
+        text: &str,
+        spans: &mut [(usize, usize)],
+        stack: &mut Vec<Choice>,
+        mut memo: Option<&mut Memo>,
+    ) -> Option<bool> {
         let bytes = text.as_bytes();
         // Where the trailing white space starts: a wildcard ending before it cannot be followed
         // by the final white space and the end, so the last wildcard jumps straight there.
         let trail = text.trim_end().len();
         // Each piece pushes at most one choice before the match ends or backtracks.
-        let mut stack: Vec<Choice> = Vec::with_capacity(self.pieces.len());
+        stack.clear();
+        stack.reserve(self.pieces.len());
         let mut steps = 0usize;
         let (mut piece, mut pos) = (0usize, 0usize);
         loop {
@@ -117,7 +149,7 @@ impl TemplatePattern {
                 None => true,
             };
             let advanced = if fresh {
-                self.enter(text, bytes, trail, piece, pos, spans, &mut stack)
+                self.enter(text, bytes, trail, piece, pos, spans, stack)
             } else {
                 None
             };
@@ -347,12 +379,27 @@ mod tests {
 
     use super::*;
 
+    thread_local! {
+        /// One matcher's memory for every check of a test thread, as `process` keeps one for
+        /// message after message of different templates.
+        static SCRATCH: std::cell::RefCell<ParamScratch> = std::cell::RefCell::default();
+    }
+
     fn both(template: &str, message: &str) -> Option<Vec<String>> {
         let ours = parameters(template, message);
         assert_eq!(
             ours,
             reference::parameters(template, message),
             "template {template:?}, message {message:?}"
+        );
+        let mut reused = vec!["left from the last message"];
+        let fits = SCRATCH.with_borrow_mut(|scratch| {
+            TemplatePattern::new(template).parameters_into(message, scratch, &mut reused)
+        });
+        assert_eq!(
+            fits.then_some(reused),
+            ours,
+            "reused scratch: {template:?}, {message:?}"
         );
         ours.map(|p| p.into_iter().map(str::to_owned).collect())
     }
