@@ -791,7 +791,8 @@ pub(crate) fn is_gzip(path: &Path) -> Result<bool, EngineError> {
 }
 
 /// Opens a file positioned at content offset `offset` (decompressed bytes for gzip).
-/// Bytes read from disk are added to `disk`, for progress.
+/// Bytes a gzip file reads from disk are added to `disk`, for progress; a plain file's are
+/// counted by its reader.
 pub(crate) fn open_at(
     path: &Path,
     compressed: bool,
@@ -801,8 +802,11 @@ pub(crate) fn open_at(
     let io = |e| EngineError::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
     if !compressed {
+        // Not wrapped in `Counted`: std reads a plain file straight into a chunk's spare
+        // capacity, where through a wrapper's `read` it zeroes the capacity first (1% of
+        // `process`). [`read_chunks`] counts these bytes itself.
         file.seek(SeekFrom::Start(offset)).map_err(io)?;
-        return Ok(Box::new(Counted::new(file, disk.clone())));
+        return Ok(Box::new(file));
     }
     let file = Counted::new(file, disk.clone());
     let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 * 1024, file));
@@ -1052,7 +1056,12 @@ fn read_chunks(
             .take(options.chunk_bytes as u64)
             .read_to_end(&mut data)
         {
-            Ok(n) => n < options.chunk_bytes,
+            Ok(n) => {
+                if !plan.compressed {
+                    disk.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                n < options.chunk_bytes
+            }
             Err(e) => {
                 // What was read before the error stays in `data`: its whole lines count, the
                 // partial last one is read again by the next run.
