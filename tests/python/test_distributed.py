@@ -222,24 +222,62 @@ def test_warnings_and_unreadable_inputs_are_reported_as_the_cli_reports_them(tmp
     )
 
 
-def test_a_chunk_that_fails_stops_the_run_with_its_file_named_and_commits_nothing(tmp_path):
-    """The driver scans the first chunks itself while Dask starts; a chunk it cannot scan (a
-    line over the cap) is left to a worker, whose error is the run's."""
+def test_lines_longer_than_the_cap_are_kept_truncated_as_the_local_engine_keeps_them(tmp_path):
+    """Lines over the 1 MiB cap, one longer than a local read (1 MiB) and one that a local
+    read may hold whole: each is one unparsed row with its full length on every engine, and
+    the lines around it keep their numbers; a Dask worker holds its first MiB only."""
     log = tmp_path / "app.log"
     line = "2026-11-01T00:00:{:02}Z INFO web request served in {} ms\n"
     head = "".join(line.format(i % 60, i) for i in range(3000))
-    log.write_text(head + "x" * (3 << 19) + "\n" + head)  # a line of 1.5 MiB between
+    log.write_text(head + "x" * (3 << 19) + "\n" + head + "y" * (5 << 18) + "\n" + head)
+    found = {}
+    for engine in ("local", "dask"):
+        data = tmp_path / engine
+        out = python_loglens(
+            "process", str(log), "--data-dir", str(data), "--engine", engine, "--json",
+            "--chunk-mb", "0.05", "--detect",
+        )  # fmt: skip
+        summary = json.loads(out.stdout)["process"]
+        assert summary["lines"] == 9002
+        assert summary["records_written"] == 9000
+        assert summary["unparsed"] == {"line longer than the cap (kept truncated)": 2}
+        found[engine] = contents(data)
+    assert found["dask"] == found["local"]
+    assert found["local"]["unparsed"] == [
+        (
+            str(log),
+            3001,
+            f"line of {3 << 19} bytes is longer than the cap; its first 1048576 bytes are kept",
+        ),
+        (
+            str(log),
+            6002,
+            f"line of {5 << 18} bytes is longer than the cap; its first 1048576 bytes are kept",
+        ),
+    ]
+    numbers = [r[1] for r in found["local"]["records"]]
+    assert numbers == [*range(1, 3001), *range(3002, 6002), *range(6003, 9003)]
+
+
+def test_a_chunk_that_fails_stops_the_run_with_its_file_named_and_commits_nothing(tmp_path):
+    """The driver scans the first chunks itself while Dask starts; a chunk it cannot scan (a
+    gzip file cut off past the head the plan reads) is left to a worker, whose error is the
+    run's."""
+    log = tmp_path / "app.log.gz"
+    line = "2026-11-01T00:00:{:02}Z INFO web request {} served in {} ms\n"
+    text = "".join(line.format(i % 60, i * 7919 % 100003, i) for i in range(40000))
+    packed = gzip.compress(text.encode())
+    log.write_bytes(packed[: len(packed) // 2])  # the plan's first 64 KiB read well
     data = tmp_path / "data"
     out = python_loglens(
-        "process", str(log), "--data-dir", str(data), "--engine", "dask", "--chunk-mb", "0.05",
-        check=False,
-    )  # fmt: skip
+        "process", str(log), "--data-dir", str(data), "--engine", "dask", check=False
+    )
     assert out.returncode == 1
     # The worker's error reaches the driver as the engine's own exception (returned, not
     # raised, so Dask neither retries nor logs it): the CLI's one-line message.
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: processing stopped: "), out.stderr
-    assert "app.log" in last and "longer than the cap" in last
+    assert "app.log.gz" in last
     assert "Traceback" not in out.stderr and "Compute Failed" not in out.stderr
     assert not list((data / "records").rglob("*.parquet"))
 

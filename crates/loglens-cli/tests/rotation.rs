@@ -192,6 +192,35 @@ fn one_file_has_one_source_however_it_is_named() {
 }
 
 #[test]
+fn a_line_over_the_cap_is_kept_truncated_even_when_one_read_holds_it_whole() {
+    // Where a read ends must not decide it: this line is far shorter than a read (1 MiB).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, data) = (dir.path().join("app.log"), dir.path().join("data"));
+    let long = format!(
+        "{{\"ts\":\"2026-11-01T10:00:01Z\",\"msg\":\"{}\"}}\n",
+        "x".repeat(300)
+    );
+    std::fs::write(
+        &log,
+        format!("{}{long}{}", lines("a", 0..50), lines("a", 51..100)),
+    )
+    .expect("write");
+    let summary = process(&data, &[&log], &["--max-line-bytes", "200"]);
+    assert_eq!(summary["lines"], 100, "{summary}");
+    assert_eq!(summary["records_written"], 99);
+    let unparsed = read_dataset(&data.join("unparsed"));
+    assert_eq!(
+        strings(&unparsed, "reason"),
+        [Some(format!(
+            "line of {} bytes is longer than the cap; its first 200 bytes are kept",
+            long.len() - 1
+        ))]
+    );
+    assert_eq!(strings(&unparsed, "raw")[0].as_deref(), Some(&long[..200]));
+    assert_eq!(u64s(&unparsed, "line"), [Some(51)]);
+}
+
+#[test]
 fn a_line_longer_than_the_cap_is_kept_truncated_with_its_length() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, data) = (dir.path().join("app.log"), dir.path().join("data"));

@@ -32,6 +32,7 @@ use loglens_store::DataDir;
 use serde::{Deserialize, Serialize};
 
 use crate::input::{Parsers, STDIN};
+use crate::long_lines::{pieces, CappedLines, LongLine, Piece};
 use crate::mine::{Assigned, TemplateTally};
 use crate::parsed::{ParsedRecords, ParsedText};
 use crate::pipeline::{
@@ -148,48 +149,61 @@ pub fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Resul
     postcard::from_bytes(bytes).map_err(|e| EngineError::Driver(format!("{what}: {e}")))
 }
 
-/// Reads a chunk's content: whole lines, without a leading byte order mark.
-fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<(Vec<u8>, u64), EngineError> {
+/// A chunk's content as read: whole lines, without a leading byte order mark, each line
+/// longer than the cap kept to its first `cap` bytes.
+struct ChunkContent {
+    data: Vec<u8>,
+    long: Vec<LongLine>,
+    /// Bytes of content, long lines counted whole.
+    bytes: u64,
+    /// The content offset after the chunk.
+    end: u64,
+}
+
+/// How much of a chunk is read at a time: a line longer than the cap is dropped past its first
+/// `cap` bytes as it is read, so memory holds the chunk's ordinary lines, not a runaway line.
+const READ_BLOCK: usize = 1 << 20;
+
+/// Reads a chunk's content.
+fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<ChunkContent, EngineError> {
     let io = |e| EngineError::io(&spec.path, e);
-    let mut reader = open_at(
+    let reader = open_at(
         &spec.path,
         spec.compressed,
         spec.start,
         &Arc::new(AtomicU64::new(0)),
     )?;
+    let expected = spec
+        .end
+        .map_or(READ_BLOCK as u64, |end| end.saturating_sub(spec.start));
+    let mut reader = reader.take(spec.end.map_or(u64::MAX, |_| expected));
     // Sized at once: growing by doubling copies the chunk and faults in fresh pages.
-    let mut data = Vec::with_capacity(spec.end.map_or(0, |end| end.saturating_sub(spec.start)) as usize);
-    match spec.end {
-        Some(end) => reader.take(end.saturating_sub(spec.start)).read_to_end(&mut data),
-        None => reader.read_to_end(&mut data),
+    let mut lines = CappedLines::with_capacity(max_line_bytes, expected as usize);
+    let (mut read, mut bom) = (0u64, 0u64);
+    loop {
+        let from = lines.buffer().len();
+        // Read in place (no block buffer to zero and copy from).
+        let n = (&mut reader)
+            .take(READ_BLOCK as u64)
+            .read_to_end(lines.buffer())
+            .map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        if read == 0 && spec.start == 0 && lines.buffer().starts_with(UTF8_BOM) {
+            lines.buffer().drain(..UTF8_BOM.len());
+            bom = UTF8_BOM.len() as u64;
+        }
+        read += n as u64;
+        lines.accept(from);
     }
-    .map_err(io)?;
-    let end = spec.start + data.len() as u64;
-    if spec.start == 0 && data.starts_with(UTF8_BOM) {
-        data.drain(..UTF8_BOM.len());
-    }
-    let longest = longest_line(&data);
-    if longest > max_line_bytes {
-        return Err(EngineError::Chunk {
-            path: spec.path.clone(),
-            seq: spec.seq,
-            message: format!(
-                "a line of {longest} bytes is longer than the cap of {max_line_bytes}; the distributed engines do not cut long lines yet (use --engine local)"
-            ),
-        });
-    }
-    Ok((data, end))
-}
-
-/// The length of the longest line of `data`.
-fn longest_line(data: &[u8]) -> usize {
-    let mut longest = 0;
-    let mut start = 0;
-    for nl in memchr::memchr_iter(b'\n', data) {
-        longest = longest.max(nl - start);
-        start = nl + 1;
-    }
-    longest.max(data.len() - start)
+    let (data, long) = lines.finish();
+    Ok(ChunkContent {
+        data,
+        long,
+        bytes: read - bom,
+        end: spec.start + read,
+    })
 }
 
 /// Scans a chunk: counts its lines and hands every record's message, in order, to
@@ -199,26 +213,33 @@ pub fn scan_chunk(
     context: &WorkerContext,
     message: &mut dyn FnMut(&str),
 ) -> Result<ChunkScan, EngineError> {
-    let (data, end) = read_chunk(spec, context.max_line_bytes)?;
-    let lines = count_lines(&data);
-    let bytes = data.len() as u64;
+    let content = read_chunk(spec, context.max_line_bytes)?;
+    let lines = count_lines(&content.data);
     let job = file_job_of(spec, context)?;
-    let (text, _) = ParsedText::of(data);
-    let records = ParsedRecords::parse(text, 1, job.parser.as_deref(), &job.ctx, |_, _, _| {
-        Ok::<(), EngineError>(())
-    })?;
     let mut hours: Option<(i64, i64)> = None;
-    for record in &records.records {
-        message(head(records.message(record)));
-        let hour = record.ts().secs().div_euclid(3600);
-        hours = Some(hours.map_or((hour, hour), |(lo, hi)| (lo.min(hour), hi.max(hour))));
+    let mut records = 0;
+    // Lines longer than the cap are unparsed rows (written by `write_group`), not records.
+    for piece in pieces(content.data, &content.long) {
+        let Piece::Lines { data, .. } = piece else {
+            continue;
+        };
+        let (text, _) = ParsedText::of(data);
+        let parsed = ParsedRecords::parse(text, 1, job.parser.as_deref(), &job.ctx, |_, _, _| {
+            Ok::<(), EngineError>(())
+        })?;
+        for record in &parsed.records {
+            message(head(parsed.message(record)));
+            let hour = record.ts().secs().div_euclid(3600);
+            hours = Some(hours.map_or((hour, hour), |(lo, hi)| (lo.min(hour), hi.max(hour))));
+        }
+        records += parsed.records.len() as u64;
     }
     Ok(ChunkScan {
         lines,
-        records: records.records.len() as u64,
+        records,
         hours,
-        bytes,
-        end,
+        bytes: content.bytes,
+        end: content.end,
     })
 }
 
@@ -237,20 +258,28 @@ pub fn write_group(
     let mut stats = WorkerStats::default();
     let mut tally = TemplateTally::default();
     for (spec, templates) in &group.chunks {
-        let (data, _) = read_chunk(spec, context.max_line_bytes)?;
-        let chunk = Chunk {
-            job: Arc::new(file_job_of(spec, context)?),
-            seq: spec.seq,
-            first_line: templates.first_line,
-            data,
-            overlong: None,
-        };
-        let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
-        if !templates.index.is_empty() || !templates.table.is_empty() {
-            parsed.templates = assigned_templates(spec, templates, parsed.records.records.len())?;
+        let content = read_chunk(spec, context.max_line_bytes)?;
+        let job = Arc::new(file_job_of(spec, context)?);
+        let mined = !templates.index.is_empty() || !templates.table.is_empty();
+        let table = table_patterns(templates);
+        let mut index = templates.index.as_slice();
+        for piece in pieces(content.data, &content.long) {
+            let chunk = Chunk::of_piece(piece, job.clone(), spec.seq, templates.first_line);
+            let mut parsed = parse_chunk(chunk, &mut writers.unparsed, &mut stats)?;
+            if mined {
+                let records = parsed.records.records.len();
+                let Some((ids, rest)) = index.split_at_checked(records) else {
+                    return Err(count_mismatch(spec, templates));
+                };
+                parsed.templates = assigned_templates(spec, &table, ids)?;
+                index = rest;
+            }
+            write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
+            writers.save_partial_if_full()?;
         }
-        write_records(&parsed, &mut writers.records, &mut writers.partial, &mut tally)?;
-        writers.save_partial_if_full()?;
+        if mined && !index.is_empty() {
+            return Err(count_mismatch(spec, templates));
+        }
     }
     writers.save_partial()?;
     let (rows, files) = writers.records.finish()?;
@@ -264,37 +293,45 @@ pub fn write_group(
     })
 }
 
-/// The template of each of a chunk's `records`, from the driver's table and index.
-fn assigned_templates(
-    spec: &ChunkSpec,
-    templates: &ChunkTemplates,
-    records: usize,
-) -> Result<Vec<Assigned>, EngineError> {
-    let chunk_error = |message: String| EngineError::Chunk {
+/// The error of a chunk whose records are not those the driver gave ids to.
+fn count_mismatch(spec: &ChunkSpec, templates: &ChunkTemplates) -> EngineError {
+    chunk_error(
+        spec,
+        format!(
+            "its records differ from the {} the driver gave template ids to (was the file changed during the run?)",
+            templates.index.len()
+        ),
+    )
+}
+
+fn chunk_error(spec: &ChunkSpec, message: String) -> EngineError {
+    EngineError::Chunk {
         path: spec.path.clone(),
         seq: spec.seq,
         message,
-    };
-    if templates.index.len() != records {
-        return Err(chunk_error(format!(
-            "{records} records but {} template ids (was the file changed during the run?)",
-            templates.index.len()
-        )));
     }
-    let assigned: Vec<Assigned> = templates
-        .table
-        .iter()
+}
+
+/// The templates of a chunk's table, each made once for all its records.
+fn table_patterns(templates: &ChunkTemplates) -> Vec<Assigned> {
+    (templates.table.iter())
         .map(|(id, template)| Assigned {
             id: *id,
             pattern: Arc::new(TemplatePattern::new(template)),
         })
-        .collect();
-    templates
-        .index
-        .iter()
-        .map(|&i| assigned.get(i as usize).cloned())
+        .collect()
+}
+
+/// The template of each record, from its place in the chunk's table.
+fn assigned_templates(
+    spec: &ChunkSpec,
+    table: &[Assigned],
+    index: &[u32],
+) -> Result<Vec<Assigned>, EngineError> {
+    (index.iter())
+        .map(|&i| table.get(i as usize).cloned())
         .collect::<Option<_>>()
-        .ok_or_else(|| chunk_error("template index out of range".to_owned()))
+        .ok_or_else(|| chunk_error(spec, "template index out of range".to_owned()))
 }
 
 fn file_job_of(spec: &ChunkSpec, context: &WorkerContext) -> Result<FileJob, EngineError> {

@@ -12,6 +12,7 @@ pub mod detect;
 pub mod distributed;
 pub mod formats;
 pub mod input;
+mod long_lines;
 mod mine;
 mod parsed;
 pub mod partials;

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{fit, modified, FailedInput, InputFile, Parsers, STDIN};
+use crate::long_lines::{cut_long_lines, Piece};
 use crate::mine::{
     load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
@@ -223,6 +224,23 @@ pub(crate) struct Chunk {
     /// Set for a chunk holding one line longer than the cap: its full length in bytes (`data`
     /// keeps the first `max_line_bytes` of it).
     pub(crate) overlong: Option<u64>,
+}
+
+impl Chunk {
+    /// The chunk of a piece of the lines starting at `first_line`.
+    pub(crate) fn of_piece(piece: Piece, job: Arc<FileJob>, seq: u64, first_line: u64) -> Chunk {
+        let (data, first_line, overlong) = match piece {
+            Piece::Lines { data, first } => (data, first_line + first, None),
+            Piece::Long { kept, line, full } => (kept, first_line + line, Some(full)),
+        };
+        Chunk {
+            job,
+            seq,
+            first_line,
+            data,
+            overlong,
+        }
+    }
 }
 
 /// Runs the pipeline to completion and commits what it wrote in one step: records, unparsed
@@ -1132,19 +1150,23 @@ fn read_chunks(
         summary.lines += lines;
         summary.bytes += data.len() as u64;
         consumed += data.len() as u64;
-        let chunk = Chunk {
-            job,
-            seq: *seq,
-            first_line: next_line,
-            data,
-            overlong: None,
-        };
-        *seq += 1;
+        let first_line = next_line;
         next_line += lines;
         if let Some(progress) = &options.progress {
             progress.update(summary.lines, disk.load(Ordering::Relaxed));
         }
-        if !send(chunk) || eof {
+        // A line longer than the cap that the chunk holds whole is cut out as one beyond it
+        // is, so where chunks end does not decide which lines are kept truncated.
+        let mut refused = false;
+        for piece in cut_long_lines(data, options.max_line_bytes) {
+            let chunk = Chunk::of_piece(piece, job.clone(), *seq, first_line);
+            *seq += 1;
+            if !send(chunk) {
+                refused = true;
+                break;
+            }
+        }
+        if refused || eof {
             // A refused chunk means every worker stopped, after an error they report.
             break;
         }
