@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import REPO, run, stop
+from loglens import _engine, distributed
 
 
 def python_loglens(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -259,26 +260,55 @@ def test_lines_longer_than_the_cap_are_kept_truncated_as_the_local_engine_keeps_
     assert numbers == [*range(1, 3001), *range(3002, 6002), *range(6003, 9003)]
 
 
-def test_a_chunk_that_fails_stops_the_run_with_its_file_named_and_commits_nothing(tmp_path):
-    """The driver scans the first chunks itself while Dask starts; a chunk it cannot scan (a
-    gzip file cut off past the head the plan reads) is left to a worker, whose error is the
-    run's."""
-    log = tmp_path / "app.log.gz"
+def test_a_gzip_cut_off_midway_keeps_its_whole_lines_on_every_engine(tmp_path):
+    """A compressed input that ends mid-stream: its lines up to the error are written and it
+    is listed as failed (exit 3), the same on a Dask worker as in `loglens process` (a worker
+    stopped the whole run before)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
     line = "2026-11-01T00:00:{:02}Z INFO web request {} served in {} ms\n"
     text = "".join(line.format(i % 60, i * 7919 % 100003, i) for i in range(40000))
     packed = gzip.compress(text.encode())
-    log.write_bytes(packed[: len(packed) // 2])  # the plan's first 64 KiB read well
+    (logs / "app.log.1.gz").write_bytes(packed[: len(packed) // 2])  # the plan's head reads well
+    (logs / "app.log").write_text("".join(line.format(i % 60, i, i) for i in range(500)))
+    found = {}
+    for engine in ("local", "dask"):
+        data = tmp_path / engine
+        out = python_loglens(
+            "process", str(logs), "--data-dir", str(data), "--engine", engine, "--json",
+            check=False,
+        )  # fmt: skip
+        assert out.returncode == 3, out.stderr
+        assert "app.log.1.gz: not read: incomplete deflate stream" in out.stderr
+        summary = json.loads(out.stdout)
+        assert summary["failed"] == [
+            {"path": str(logs / "app.log.1.gz"), "reason": "incomplete deflate stream"}
+        ]
+        assert 500 < summary["records_written"] == summary["lines"] < 40500
+        found[engine] = rows(
+            f"SELECT source, line, template_id, epoch_us(ts), message FROM {scan(data, 'records')}"
+            " ORDER BY source, line"
+        )
+    assert found["dask"] == found["local"]
+
+
+def test_a_chunk_that_fails_on_a_worker_stops_the_run_with_its_file_named(tmp_path):
+    """An input that is gone by the time a worker reads it: the worker's engine error comes
+    back to the driver (returned, not raised, so Dask neither retries nor logs it) and is the
+    run's, naming the file; nothing is committed."""
+    log = tmp_path / "app.log"
+    log.write_text("2026-11-01T00:00:00Z INFO web request served in 3 ms\n" * 100)
     data = tmp_path / "data"
-    out = python_loglens(
-        "process", str(log), "--data-dir", str(data), "--engine", "dask", check=False
-    )
-    assert out.returncode == 1
-    # The worker's error reaches the driver as the engine's own exception (returned, not
-    # raised, so Dask neither retries nor logs it): the CLI's one-line message.
-    last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: processing stopped: "), out.stderr
-    assert "app.log.gz" in last
-    assert "Traceback" not in out.stderr and "Compute Failed" not in out.stderr
+    planned = _engine.Run([str(log)], data_dir=data)
+    log.unlink()
+    try:
+        cluster = distributed.Cluster(engine="dask", workers=1)
+        with pytest.raises(_engine.LoglensError, match=r"processing stopped: .*app\.log"):
+            with distributed.executor(cluster) as ex:
+                early = distributed._EarlyScans(planned, 0).stop()
+                distributed.run_distributed(planned, ex, early, lambda: None)
+    finally:
+        planned.abort()
     assert not list((data / "records").rglob("*.parquet"))
 
 

@@ -83,7 +83,7 @@ pub struct WorkerContext {
 }
 
 /// What scanning a chunk found.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChunkScan {
     /// Lines in the chunk.
     pub lines: u64,
@@ -95,6 +95,11 @@ pub struct ChunkScan {
     pub bytes: u64,
     /// The content offset after the chunk, for the input's checkpoint.
     pub end: u64,
+    /// Why reading stopped before the chunk's end (a gzip file cut off): its lines up to the
+    /// last whole one before the error count, and the input is listed as failed, as with
+    /// `process`.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// The template id of every record of a chunk, in order, and the line its first line has.
@@ -158,6 +163,8 @@ struct ChunkContent {
     bytes: u64,
     /// The content offset after the chunk.
     end: u64,
+    /// Why reading stopped before the chunk's end.
+    failure: Option<String>,
 }
 
 /// How much of a chunk is read at a time: a line longer than the cap is dropped past its first
@@ -166,7 +173,6 @@ const READ_BLOCK: usize = 1 << 20;
 
 /// Reads a chunk's content.
 fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<ChunkContent, EngineError> {
-    let io = |e| EngineError::io(&spec.path, e);
     let reader = open_at(
         &spec.path,
         spec.compressed,
@@ -179,23 +185,30 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<ChunkContent, E
     let mut reader = reader.take(spec.end.map_or(u64::MAX, |_| expected));
     // Sized at once: growing by doubling copies the chunk and faults in fresh pages.
     let mut lines = CappedLines::with_capacity(max_line_bytes, expected as usize);
-    let (mut read, mut bom) = (0u64, 0u64);
+    let (mut read, mut bom, mut failure) = (0u64, 0u64, None);
     loop {
         let from = lines.buffer().len();
-        // Read in place (no block buffer to zero and copy from).
-        let n = (&mut reader)
-            .take(READ_BLOCK as u64)
-            .read_to_end(lines.buffer())
-            .map_err(io)?;
-        if n == 0 {
-            break;
-        }
+        // Read in place (no block buffer to zero and copy from); what came before an error
+        // is kept.
+        let result = (&mut reader).take(READ_BLOCK as u64).read_to_end(lines.buffer());
+        let n = lines.buffer().len() - from;
         if read == 0 && spec.start == 0 && lines.buffer().starts_with(UTF8_BOM) {
             lines.buffer().drain(..UTF8_BOM.len());
             bom = UTF8_BOM.len() as u64;
         }
         read += n as u64;
         lines.accept(from);
+        match result {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                // As `process` does: the whole lines before the error count, the partial one
+                // is read again by the next run.
+                read -= lines.drop_partial_line();
+                failure = Some(e.to_string());
+                break;
+            }
+        }
     }
     let (data, long) = lines.finish();
     Ok(ChunkContent {
@@ -203,6 +216,7 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<ChunkContent, E
         long,
         bytes: read - bom,
         end: spec.start + read,
+        failure,
     })
 }
 
@@ -240,6 +254,7 @@ pub fn scan_chunk(
         hours,
         bytes: content.bytes,
         end: content.end,
+        failure: content.failure,
     })
 }
 
@@ -580,10 +595,17 @@ impl DistributedRun {
         summary.lines += scan.lines;
         summary.bytes += scan.bytes;
         let plan = &mut self.plans[p];
+        if let Some(reason) = &scan.failure {
+            // Only an input's last chunk may stop early (a gzip file is one chunk): later
+            // chunks of a plain file that failed midway were read past the error.
+            if self.plan_of.get(seq as usize + 1) == Some(&p) {
+                return Err(chunk_error(&self.chunks[seq as usize], reason.clone()));
+            }
+        }
         plan.end = Some(ReadEnd {
             consumed: scan.end,
             last_line: self.next_line[p] - 1,
-            failure: None,
+            failure: scan.failure.clone(),
         });
         self.next += 1;
         let mut templates = ChunkTemplates {

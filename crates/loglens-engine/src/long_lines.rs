@@ -112,6 +112,13 @@ impl CappedLines {
         self.line_start = self.data.len();
     }
 
+    /// Drops the line being gathered (when its newline will never come); returns its bytes
+    /// as read.
+    pub(crate) fn drop_partial_line(&mut self) -> u64 {
+        self.data.truncate(self.line_start);
+        std::mem::take(&mut self.line_len)
+    }
+
     /// The lines gathered (a last line without a newline counts as ended) and the long ones.
     pub(crate) fn finish(mut self) -> (Vec<u8>, Vec<LongLine>) {
         if self.line_len > 0 {
