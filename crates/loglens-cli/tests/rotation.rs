@@ -262,3 +262,35 @@ fn a_line_longer_than_the_cap_is_kept_truncated_with_its_length() {
     let summary = process(&data, &[&log], &[]);
     assert_eq!(summary["lines"], 0);
 }
+
+#[test]
+fn a_runaway_last_line_is_held_back_until_it_ends_and_kept_truncated_then() {
+    // Longer than a read (1 MiB) and unterminated: the writer may still be writing it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (log, data) = (dir.path().join("app.log"), dir.path().join("data"));
+    let runaway = format!(
+        "{{\"ts\":\"2026-11-01T10:00:01Z\",\"msg\":\"{}",
+        "x".repeat(3 << 20)
+    );
+    std::fs::write(&log, format!("{}{runaway}", lines("a", 0..2))).expect("write");
+    let summary = process(&data, &[&log], &[]);
+    assert_eq!(
+        (summary["lines"].clone(), summary["lines_held_back"].clone()),
+        (2.into(), 1.into()),
+        "{summary}"
+    );
+    // `--final`: the writer is done, so the unterminated line is a line, kept to the cap.
+    let summary = process(&data, &[&log], &["--final"]);
+    assert_eq!(summary["lines"], 1, "{summary}");
+    assert_eq!(summary["records_written"], 0);
+    assert_eq!(summary["lines_held_back"], 0);
+    let unparsed = read_dataset(&data.join("unparsed"));
+    assert_eq!(
+        strings(&unparsed, "reason"),
+        [Some(format!(
+            "line of {} bytes is longer than the cap; its first 1048576 bytes are kept",
+            runaway.len()
+        ))]
+    );
+    assert_eq!(u64s(&unparsed, "line"), [Some(3)]);
+}

@@ -16,14 +16,26 @@ pub(crate) struct LongLine {
     pub(crate) full: u64,
 }
 
+/// Whole lines handed over by [`CappedLines::take_front`].
+pub(crate) struct Front {
+    /// The lines, each long one kept to the cap.
+    pub(crate) data: Vec<u8>,
+    pub(crate) long: Vec<LongLine>,
+    /// How many lines `data` holds.
+    pub(crate) lines: u64,
+}
+
 /// Whole lines gathered block by block, each line longer than `cap` kept to its first `cap`
 /// bytes (and its newline), so a runaway line costs `cap` bytes of memory, not its length.
 pub(crate) struct CappedLines {
     data: Vec<u8>,
     long: Vec<LongLine>,
     cap: u64,
-    /// The line being gathered: its place, where it starts in `data`, its length so far.
-    line: u64,
+    /// `counted_lines` lines end before `data[counted_to]`: lines are numbered only when a
+    /// long one needs its number or lines are handed over, not at every block.
+    counted_lines: u64,
+    counted_to: usize,
+    /// The line being gathered: where it starts in `data`, its length so far.
     line_start: usize,
     line_len: u64,
 }
@@ -35,13 +47,16 @@ impl CappedLines {
             data: Vec::with_capacity(bytes),
             long: Vec::new(),
             cap: cap as u64,
-            line: 0,
+            counted_lines: 0,
+            counted_to: 0,
             line_start: 0,
             line_len: 0,
         }
     }
 
-    /// Adds the next bytes of the input (lines may continue across blocks).
+    /// Adds the next bytes of the input (lines may continue across blocks); the readers
+    /// append in place through [`CappedLines::buffer`] instead.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, block: &[u8]) {
         let from = self.data.len();
         self.data.extend_from_slice(block);
@@ -70,7 +85,6 @@ impl CappedLines {
         if !fits {
             return self.gather_again(from);
         }
-        self.line += memchr::memchr_iter(b'\n', block).count() as u64;
         self.line_start = self.data.len() - tail;
         self.line_len = tail as u64;
     }
@@ -98,8 +112,9 @@ impl CappedLines {
 
     fn end_line(&mut self, newline: bool) {
         if self.line_len > self.cap {
+            let line = self.lines_before(self.line_start);
             self.long.push(LongLine {
-                line: self.line,
+                line,
                 start: self.line_start,
                 full: self.line_len,
             });
@@ -107,9 +122,57 @@ impl CappedLines {
         if newline {
             self.data.push(b'\n');
         }
-        self.line += 1;
         self.line_len = 0;
         self.line_start = self.data.len();
+    }
+
+    /// The lines gathered so far, the one being gathered last.
+    pub(crate) fn gathered(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Where the line being gathered starts: the whole lines end there.
+    pub(crate) fn whole_lines_end(&self) -> usize {
+        self.line_start
+    }
+
+    /// Whether a line without its newline yet is being gathered.
+    pub(crate) fn has_partial_line(&self) -> bool {
+        self.line_len > 0
+    }
+
+    /// The number of lines ending before `at` (a line start at or after the last counted).
+    fn lines_before(&mut self, at: usize) -> u64 {
+        debug_assert!(at >= self.counted_to, "lines are counted forward");
+        let from = self.counted_to.min(at);
+        self.counted_lines += memchr::memchr_iter(b'\n', &self.data[from..at]).count() as u64;
+        self.counted_to = at;
+        self.counted_lines
+    }
+
+    /// Hands over the lines before `at` (the start of a whole line, at most
+    /// [`CappedLines::whole_lines_end`]) with the long ones among them; the rest stays, its
+    /// lines numbered from 0 again.
+    pub(crate) fn take_front(&mut self, at: usize) -> Front {
+        let at = at.min(self.line_start);
+        let lines = if at >= self.counted_to {
+            self.lines_before(at)
+        } else {
+            let after = memchr::memchr_iter(b'\n', &self.data[at..self.counted_to]).count();
+            self.counted_lines - after as u64
+        };
+        self.counted_lines -= lines;
+        self.counted_to -= at;
+        let rest = self.data.split_off(at);
+        let data = std::mem::replace(&mut self.data, rest);
+        let rest = self.long.split_off(self.long.partition_point(|l| l.start < at));
+        let long = std::mem::replace(&mut self.long, rest);
+        for l in &mut self.long {
+            l.line -= lines;
+            l.start -= at;
+        }
+        self.line_start -= at;
+        Front { data, long, lines }
     }
 
     /// Drops the line being gathered (when its newline will never come); returns its bytes
@@ -126,6 +189,13 @@ impl CappedLines {
         }
         (self.data, self.long)
     }
+}
+
+/// How many bytes of input `data` and its `long` lines (as [`CappedLines`] kept them) stand
+/// for: each long line counted whole.
+pub(crate) fn read_len(data: &[u8], long: &[LongLine], cap: usize) -> u64 {
+    let dropped: u64 = long.iter().map(|l| l.full.saturating_sub(cap as u64)).sum();
+    data.len() as u64 + dropped
 }
 
 /// Whether `data` may hold a line longer than `cap`. Such a line covers a whole block of
@@ -184,18 +254,6 @@ pub(crate) fn pieces(data: Vec<u8>, long: &[LongLine]) -> Vec<Piece> {
     out
 }
 
-/// `data`'s whole lines cut around those longer than `cap` (kept truncated): what the local
-/// reader hands on. Data that cannot hold a long line is one run, neither scanned nor copied.
-pub(crate) fn cut_long_lines(data: Vec<u8>, cap: usize) -> Vec<Piece> {
-    if !may_hold_long_line(&data, cap) {
-        return pieces(data, &[]);
-    }
-    let mut lines = CappedLines::with_capacity(cap, data.len());
-    lines.push(&data);
-    let (capped, long) = lines.finish();
-    pieces(capped, &long)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +294,32 @@ mod tests {
         out
     }
 
+    /// `data` gathered in one block and cut into pieces.
+    fn cut(data: &[u8], cap: usize) -> Vec<Piece> {
+        let mut lines = CappedLines::with_capacity(cap, data.len());
+        lines.push(data);
+        let (capped, long) = lines.finish();
+        pieces(capped, &long)
+    }
+
+    /// Pieces as one entry per line: its number, its bytes, its full length if it is long.
+    fn per_line(pieces: &[Piece], offset: u64) -> Vec<(u64, Vec<u8>, Option<u64>)> {
+        let mut out = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Lines { data, first } => {
+                    for (i, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+                        out.push((offset + first + i as u64, line.to_vec(), None));
+                    }
+                }
+                Piece::Long { kept, line, full } => {
+                    out.push((offset + line, kept.clone(), Some(*full)));
+                }
+            }
+        }
+        out
+    }
+
     fn lines_of(lengths: &[usize], last_newline: bool) -> Vec<u8> {
         let mut data = Vec::new();
         for (i, &len) in lengths.iter().enumerate() {
@@ -252,7 +336,7 @@ mod tests {
     fn a_long_line_between_others_stands_alone_kept_to_the_cap() {
         let data = lines_of(&[3, 12, 4], true);
         assert_eq!(
-            cut_long_lines(data, 5),
+            cut(&data, 5),
             [
                 Piece::Lines {
                     data: b"aaa\n".to_vec(),
@@ -274,7 +358,7 @@ mod tests {
     #[test]
     fn a_last_line_without_newline_counts_and_nothing_is_copied_without_long_lines() {
         assert_eq!(
-            cut_long_lines(lines_of(&[2, 9], false), 4),
+            cut(&lines_of(&[2, 9], false), 4),
             [
                 Piece::Lines {
                     data: b"aa\n".to_vec(),
@@ -290,7 +374,7 @@ mod tests {
         // Lines well under the cap: every block of half the cap has a newline.
         let short = lines_of(&[2, 2, 2, 2], false);
         assert!(!may_hold_long_line(&short, 8));
-        assert_eq!(cut_long_lines(short.clone(), 8), naive(&short, 8));
+        assert_eq!(cut(&short, 8), naive(&short, 8));
     }
 
     proptest! {
@@ -308,13 +392,51 @@ mod tests {
             let expected = naive(&data, cap);
             let has_long = expected.iter().any(|p| matches!(p, Piece::Long { .. }));
             prop_assert!(!has_long || may_hold_long_line(&data, cap));
-            prop_assert_eq!(&cut_long_lines(data.clone(), cap), &expected);
+            prop_assert_eq!(&cut(&data, cap), &expected);
             let mut gathered = CappedLines::with_capacity(cap, 0);
             for b in data.chunks(block) {
                 gathered.push(b);
             }
             let (capped, long) = gathered.finish();
             prop_assert_eq!(pieces(capped, &long), expected);
+        }
+
+        /// Lines handed over at any line start along the way (as the local reader hands over
+        /// chunks up to a record boundary) are the lines of the line-by-line cut, numbered the same, and their read
+        /// lengths add up to the input's.
+        #[test]
+        fn handing_over_along_the_way_keeps_every_line_and_its_number(
+            lengths in prop::collection::vec(0usize..40, 0..30),
+            last_newline in any::<bool>(),
+            cap in 1usize..20,
+            block in 1usize..50,
+            hand_over in prop::collection::vec(any::<Option<prop::sample::Index>>(), 0..40),
+        ) {
+            let data = lines_of(&lengths, last_newline);
+            let expected = per_line(&naive(&data, cap), 0);
+            let mut gathered = CappedLines::with_capacity(cap, 0);
+            let (mut got, mut taken, mut read) = (Vec::new(), 0u64, 0u64);
+            for (i, b) in data.chunks(block).enumerate() {
+                gathered.push(b);
+                if let Some(Some(pick)) = hand_over.get(i) {
+                    // Any line start among the whole lines, as a record boundary may be.
+                    let whole = &gathered.gathered()[..gathered.whole_lines_end()];
+                    let starts: Vec<usize> = std::iter::once(0)
+                        .chain(memchr::memchr_iter(b'\n', whole).map(|nl| nl + 1))
+                        .collect();
+                    let front = gathered.take_front(starts[pick.index(starts.len())]);
+                    let lines = per_line(&pieces(front.data.clone(), &front.long), taken);
+                    prop_assert_eq!(lines.len() as u64, front.lines);
+                    read += read_len(&front.data, &front.long, cap);
+                    taken += front.lines;
+                    got.extend(lines);
+                }
+            }
+            let (rest, long) = gathered.finish();
+            read += read_len(&rest, &long, cap);
+            got.extend(per_line(&pieces(rest, &long), taken));
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(read, data.len() as u64);
         }
     }
 }

@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{fit, modified, FailedInput, InputFile, Parsers, STDIN};
-use crate::long_lines::{cut_long_lines, Piece};
+use crate::long_lines::{pieces, read_len, CappedLines, Front, Piece};
 use crate::mine::{
     load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
@@ -1062,103 +1062,81 @@ fn read_chunks(
         reference: plan.reference,
         zone: options.zone,
     };
-    let mut carry: Vec<u8> = Vec::new();
+    let cap = options.max_line_bytes;
+    // Lines gathered and not handed over yet; a line longer than the cap is kept to its first
+    // `cap` bytes as it is read, so a runaway line costs the cap, not its length.
+    let mut lines = CappedLines::with_capacity(cap, options.chunk_bytes);
     let mut next_line = plan.lines_before + 1;
     let mut consumed = plan.offset;
     let mut failure = None;
     summary.files += 1;
     loop {
-        let mut data = std::mem::take(&mut carry);
-        data.reserve(options.chunk_bytes);
-        let eof = match (&mut reader)
+        let from = lines.buffer().len();
+        lines.buffer().reserve(options.chunk_bytes);
+        let result = (&mut reader)
             .take(options.chunk_bytes as u64)
-            .read_to_end(&mut data)
-        {
-            Ok(n) => {
-                if !plan.compressed {
-                    disk.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                n < options.chunk_bytes
-            }
+            .read_to_end(lines.buffer());
+        let read = lines.buffer().len() - from;
+        if !plan.compressed {
+            disk.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        if consumed == 0 && from == 0 && lines.buffer().starts_with(UTF8_BOM) {
+            // A BOM is an encoding mark, not content: the first line starts after it.
+            lines.buffer().drain(..UTF8_BOM.len());
+            consumed += UTF8_BOM.len() as u64;
+        }
+        lines.accept(from);
+        let eof = match result {
+            Ok(_) => read < options.chunk_bytes,
             Err(e) => {
-                // What was read before the error stays in `data`: its whole lines count, the
-                // partial last one is read again by the next run.
-                data.truncate(memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1));
+                // The whole lines read before the error count; the partial last one is read
+                // again by the next run.
+                lines.drop_partial_line();
                 failure = Some(e.to_string());
                 true
             }
         };
-        if consumed == 0 && data.starts_with(UTF8_BOM) {
-            // A BOM is an encoding mark, not content: the first line starts after it.
-            data.drain(..UTF8_BOM.len());
-            consumed += UTF8_BOM.len() as u64;
-        }
-        if eof && !plan.complete && data.last().is_some_and(|&b| b != b'\n') {
+        if eof && !plan.complete && lines.has_partial_line() {
             // The writer may still be writing this line: read it once its newline arrives.
-            let whole = memchr::memrchr(b'\n', &data).map_or(0, |last| last + 1);
-            data.truncate(whole);
+            lines.drop_partial_line();
             summary.lines_held_back += 1;
         }
+        let Front {
+            data,
+            long,
+            lines: count,
+        } = if eof {
+            // A complete input's last line counts as ended without its newline.
+            let (data, long) = std::mem::replace(&mut lines, CappedLines::with_capacity(cap, 0)).finish();
+            let lines = count_lines(&data);
+            Front { data, long, lines }
+        } else {
+            let whole = lines.whole_lines_end();
+            if whole == 0 {
+                // One line longer than a read: keep reading into it.
+                continue;
+            }
+            // Hand over whole records only; the format decides where one starts (the file's
+            // first chunk picks it), and the last may go on in the next read.
+            let job = job_of(plan, lines.gathered(), ctx, options, summary);
+            let starts = |line: &str| starts_record(job.parser.as_deref(), line, &job.ctx);
+            lines.take_front(record_boundary(lines.gathered(), whole - 1, starts))
+        };
         if data.is_empty() {
             break;
         }
-        // Hand over whole lines only; the tail waits for the next read.
-        if !eof {
-            match memchr::memrchr(b'\n', &data) {
-                Some(last) => {
-                    // The file's format decides where a record starts (its first chunk picks it).
-                    let job = job_of(plan, &data, ctx, options, summary);
-                    let starts = |line: &str| starts_record(job.parser.as_deref(), line, &job.ctx);
-                    carry = data.split_off(record_boundary(&data, last, starts));
-                }
-                None if data.len() < options.max_line_bytes => {
-                    // A single line longer than a chunk: keep reading into it.
-                    carry = data;
-                    continue;
-                }
-                None => {
-                    let Some(skipped) = skip_overlong(&mut reader, &mut data, &mut carry, options)
-                        .map_err(|e| EngineError::io(&path, e))?
-                    else {
-                        if !plan.complete {
-                            summary.lines_held_back += 1;
-                        }
-                        break;
-                    };
-                    let job = job_of(plan, &data, ctx, options, summary);
-                    let full = (data.len() as u64) + skipped;
-                    summary.lines += 1;
-                    summary.bytes += full;
-                    consumed += full + 1;
-                    let chunk = Chunk {
-                        job,
-                        seq: *seq,
-                        first_line: next_line,
-                        data,
-                        overlong: Some(full),
-                    };
-                    (*seq, next_line) = (*seq + 1, next_line + 1);
-                    if !send(chunk) {
-                        break;
-                    }
-                    continue;
-                }
-            }
-        }
-        let lines = count_lines(&data);
         let job = job_of(plan, &data, ctx, options, summary);
-        summary.lines += lines;
-        summary.bytes += data.len() as u64;
-        consumed += data.len() as u64;
+        let bytes = read_len(&data, &long, cap);
+        summary.lines += count;
+        summary.bytes += bytes;
+        consumed += bytes;
         let first_line = next_line;
-        next_line += lines;
+        next_line += count;
         if let Some(progress) = &options.progress {
             progress.update(summary.lines, disk.load(Ordering::Relaxed));
         }
-        // A line longer than the cap that the chunk holds whole is cut out as one beyond it
-        // is, so where chunks end does not decide which lines are kept truncated.
         let mut refused = false;
-        for piece in cut_long_lines(data, options.max_line_bytes) {
+        for piece in pieces(data, &long) {
             let chunk = Chunk::of_piece(piece, job.clone(), *seq, first_line);
             *seq += 1;
             if !send(chunk) {
@@ -1192,33 +1170,6 @@ fn job_of(
     let job = Arc::new(file_job(plan, first_chunk, ctx, options, summary));
     plan.job = Some(job.clone());
     job
-}
-
-/// `data` holds the start of a line longer than the cap, with no newline yet: keeps its first
-/// `max_line_bytes` in `data`, reads on to the end of the line without keeping it, and leaves
-/// what follows the newline in `carry`. Returns the bytes dropped, or `None` when the input
-/// ended before the line did (a complete input's last line counts as ended).
-fn skip_overlong(
-    reader: &mut dyn Read,
-    data: &mut Vec<u8>,
-    carry: &mut Vec<u8>,
-    options: &ProcessOptions,
-) -> std::io::Result<Option<u64>> {
-    let mut skipped = (data.len() - options.max_line_bytes) as u64;
-    data.truncate(options.max_line_bytes);
-    let mut buf = vec![0u8; options.chunk_bytes.max(1)];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if let Some(end) = memchr::memchr(b'\n', &buf[..n]) {
-            skipped += end as u64;
-            carry.extend_from_slice(&buf[end + 1..n]);
-            return Ok(Some(skipped));
-        }
-        skipped += n as u64;
-    }
 }
 
 /// The reason an input failed, without its path (which the failure names separately).
