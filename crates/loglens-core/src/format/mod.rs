@@ -498,7 +498,7 @@ impl Detection {
 pub fn detection(sample: &[&str], candidates: &[&dyn LineParser], ctx: &ParseContext) -> Detection {
     // Whether each line is scored does not depend on the format: decided once, not once per
     // candidate (that was 4% of `process` on the demo's 100k-line week).
-    let scored_mask: Vec<bool> = sample.iter().map(|l| scored(l)).collect();
+    let scored_mask = scored_mask(sample);
     let scored_lines = scored_mask.iter().filter(|&&s| s).count();
     let tallies: Vec<Tally> = candidates
         .iter()
@@ -571,8 +571,12 @@ pub enum LineVerdict {
 /// The verdict of `parser` on every line of `sample`, in order: what detection counts and
 /// `loglens formats test` shows.
 pub fn sample_verdicts(parser: &dyn LineParser, sample: &[&str], ctx: &ParseContext) -> Vec<LineVerdict> {
-    let scored_mask: Vec<bool> = sample.iter().map(|l| scored(l)).collect();
-    verdicts(parser, sample, &scored_mask, ctx)
+    verdicts(parser, sample, &scored_mask(sample), ctx)
+}
+
+/// Whether each line of `sample` is [`scored`].
+fn scored_mask(sample: &[&str]) -> Vec<bool> {
+    sample.iter().map(|l| scored(l)).collect()
 }
 
 /// [`sample_verdicts`] with whether each line is [`scored`] already known.
