@@ -454,7 +454,12 @@ impl MetricPartial {
     /// in bucket order: total, per service, per (service, host) and per (service, level) from
     /// the counts (latency for the first three: it is not split by level), and per template.
     pub fn series(&self) -> Vec<(SeriesKey, Vec<(i64, SeriesCell)>)> {
-        let mut cells: HashMap<(SeriesIds, i64), SeriesCell> = HashMap::default();
+        // Sized once: a cell per count and template key and about a third more for the coarser
+        // series (the demo's days: 97k cells for 34k counts and 51k templates). Grown by
+        // doubling, each smaller table was faulted in and copied: a sixth of detect's faults.
+        let expected = self.counts.len() + self.counts.len() / 2 + self.templates.len();
+        let mut cells: HashMap<(SeriesIds, i64), SeriesCell> =
+            HashMap::with_capacity_and_hasher(expected, Default::default());
         let families = |service: Option<LabelId>, host: Option<LabelId>, level: Option<Level>| {
             let per_service = SeriesIds {
                 service,
