@@ -914,10 +914,9 @@ impl<'a> BucketIndex<'a> {
                 .unwrap_or(NOT_READ)
         };
         let slots: Vec<u32> = points.iter().map(slot).collect();
-        let read = || slots.iter().filter(|&&s| s != NOT_READ).map(|&s| s as usize);
         let mut starts = vec![0usize; buckets + 1];
-        for slot in read() {
-            starts[slot + 1] += 1;
+        for &slot in slots.iter().filter(|&&s| s != NOT_READ) {
+            starts[slot as usize + 1] += 1;
         }
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
