@@ -92,7 +92,8 @@ def parse_bytes(
     """With `unparsed=True`: `(records, unparsed)`, as `parse_lines`."""
 
 def scan_chunk(worker: str, chunk: str) -> tuple[str, bytes]:
-    """A worker's first step: the chunk's scan (JSON text) and its messages, newline-ended."""
+    """A worker's first step: the chunk's scan (JSON text) and its messages masked for the
+    driver's miner (encoded, for `Run.assign`: each distinct masked text once and an index)."""
 
 def write_group(worker: str, group: bytes, staged_dir: str | Path, run_id: str) -> bytes:
     """A worker's second step: writes a group of chunks' parts and metric partial; its counts

@@ -3,9 +3,10 @@
 //! stage (template ids in input order) and commits the run exactly as `process` does.
 //!
 //! A chunk is a byte range of whole lines of one input (a gzip file is one chunk). Workers scan
-//! a chunk (its line count, hours and messages), the driver gives the messages their template
-//! ids in input order, and workers write groups of mined chunks into the run's staging area
-//! with those ids and return a mergeable [`ChunkPartial`]. Why scan and then parse again to
+//! a chunk (its line count, hours and messages, masked as the miner masks them: each distinct
+//! masked text once and an index, a sixth of the messages' bytes), the driver gives the
+//! messages their template ids in input order, and workers write groups of mined chunks into
+//! the run's staging area with those ids and return a mergeable [`ChunkPartial`]. Why scan and then parse again to
 //! write? Ids depend on every message before them (a Drain template generalizes as messages
 //! arrive), so no worker can write before the driver has mined its chunk; parsing twice costs
 //! less than shipping parsed records to the driver and back. Why write groups, not chunks?
@@ -15,7 +16,7 @@
 //! group holds chunks of about the same hours (of different files), so its files are few and
 //! full.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -25,7 +26,7 @@ use std::time::Instant;
 use loglens_core::format::multiline::{head, MAX_RECORD_BYTES};
 use loglens_core::format::{starts_record, ParseContext};
 use loglens_core::partial::MetricPartial;
-use loglens_core::template::{TemplatePattern, TemplateStage};
+use loglens_core::template::{BatchMasker, MaskedBatch, MinerConfig, TemplatePattern, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::DataDir;
@@ -80,6 +81,9 @@ pub struct WorkerContext {
     pub max_line_bytes: usize,
     /// Width of the metric partials' buckets (detect's `bucket_secs`).
     pub bucket_secs: i64,
+    /// The driver's miner configuration ([`miner_config`](crate::miner_config)), which
+    /// scans mask messages with; `None` when templates are not mined.
+    pub miner: Option<MinerConfig>,
 }
 
 /// What scanning a chunk found.
@@ -220,18 +224,21 @@ fn read_chunk(spec: &ChunkSpec, max_line_bytes: usize) -> Result<ChunkContent, E
     })
 }
 
-/// Scans a chunk: counts its lines and hands every record's message, in order, to
-/// `message` (what the driver mines).
+/// Scans a chunk: counts its lines and masks every record's message, in order, for the
+/// driver's miner (no messages when templates are not mined). Why mask here? Masking is most
+/// of mining a message and needs nothing from the messages before it, and a chunk's messages
+/// mask to a few distinct texts (about 1 in 20 on the demo's logs), which is what the driver
+/// receives instead of every message.
 pub fn scan_chunk(
     spec: &ChunkSpec,
     context: &WorkerContext,
-    message: &mut dyn FnMut(&str),
-) -> Result<ChunkScan, EngineError> {
+) -> Result<(ChunkScan, MaskedBatch), EngineError> {
     let content = read_chunk(spec, context.max_line_bytes)?;
     let lines = count_lines(&content.data);
     let job = file_job_of(spec, context)?;
     let mut hours: Option<(i64, i64)> = None;
     let mut records = 0;
+    let mut masker = (context.miner.as_ref()).map(|config| BatchMasker::new(config, lines as usize));
     // Lines longer than the cap are unparsed rows (written by `write_group`), not records.
     for piece in pieces(content.data, &content.long) {
         let Piece::Lines { data, .. } = piece else {
@@ -242,20 +249,23 @@ pub fn scan_chunk(
             Ok::<(), EngineError>(())
         })?;
         for record in &parsed.records {
-            message(head(parsed.message(record)));
+            if let Some(masker) = &mut masker {
+                masker.push(head(parsed.message(record)));
+            }
             let hour = record.ts().secs().div_euclid(3600);
             hours = Some(hours.map_or((hour, hour), |(lo, hi)| (lo.min(hour), hi.max(hour))));
         }
         records += parsed.records.len() as u64;
     }
-    Ok(ChunkScan {
+    let scan = ChunkScan {
         lines,
         records,
         hours,
         bytes: content.bytes,
         end: content.end,
         failure: content.failure,
-    })
+    };
+    Ok((scan, masker.map(|mut m| m.finish()).unwrap_or_default()))
 }
 
 /// Writes a group's records (with the ids the driver gave them), unparsed lines and metric
@@ -563,15 +573,15 @@ impl DistributedRun {
         self.start.staging.staged.root()
     }
 
-    /// Takes chunk `seq`'s scan and gives its messages their template ids. Chunks must come in
+    /// Takes chunk `seq`'s scan and gives its (masked) messages their template ids. Chunks must come in
     /// order (`seq` 0, 1, 2…), as in `process`, so the ids are those `process` gives. Returns
     /// the write groups ready: none until the mined chunks held back fill a window, so that
     /// chunks of the same hours can share a group.
-    pub fn assign<'m>(
+    pub fn assign(
         &mut self,
         seq: u64,
         scan: &ChunkScan,
-        messages: impl IntoIterator<Item = &'m str>,
+        messages: &MaskedBatch,
     ) -> Result<Vec<WriteGroup>, EngineError> {
         if seq != self.next {
             return Err(EngineError::Driver(format!(
@@ -720,21 +730,20 @@ fn disk_bytes(spec: &ChunkSpec) -> u64 {
 
 /// Mines `messages` in order; returns each one's place in `table`, which gets the ids handed
 /// out with their templates.
-fn table_of<'m>(
-    stage: &mut TemplateStage,
-    messages: impl IntoIterator<Item = &'m str>,
-    table: &mut Vec<(u64, String)>,
-) -> Vec<u32> {
-    let mut places: HashMap<usize, u32> = HashMap::new();
-    messages
-        .into_iter()
-        .map(|message| {
-            let assigned = stage.assign(message);
-            *places.entry(assigned.issued).or_insert_with(|| {
+fn table_of(stage: &mut TemplateStage, messages: &MaskedBatch, table: &mut Vec<(u64, String)>) -> Vec<u32> {
+    // Per id handed out (`Assigned::issued`, a dense index), its place in `table`.
+    let mut places: Vec<u32> = Vec::new();
+    (stage.assign_masked_batch(messages).into_iter())
+        .map(|assigned| {
+            if places.len() <= assigned.issued {
+                places.resize(assigned.issued + 1, u32::MAX);
+            }
+            if places[assigned.issued] == u32::MAX {
                 let issued = &stage.issued()[assigned.issued];
                 table.push((issued.id, issued.template.clone()));
-                (table.len() - 1) as u32
-            })
+                places[assigned.issued] = (table.len() - 1) as u32;
+            }
+            places[assigned.issued]
         })
         .collect()
 }

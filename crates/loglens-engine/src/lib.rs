@@ -23,6 +23,7 @@ mod request;
 use std::path::{Path, PathBuf};
 
 pub use config::Config;
+pub use mine::miner_config;
 pub use request::ProcessRequest;
 
 /// A run id (`YYYYMMDDTHHMMSSZ-<pid>`) that sorts by start time and differs between concurrent

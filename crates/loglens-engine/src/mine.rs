@@ -89,6 +89,13 @@ impl Templater {
     }
 }
 
+/// The miner's configuration in `process`, `serve` and a cluster's workers: the defaults, the
+/// same for every log source. Workers mask messages with it for the driver's miner, so both
+/// must take it from here.
+pub fn miner_config() -> MinerConfig {
+    MinerConfig::default()
+}
+
 /// The miner state file inside `state/`.
 pub(crate) const MINER_STATE_FILE: &str = "miner.json";
 

@@ -20,7 +20,7 @@ use loglens_core::format::multiline::head;
 use loglens_core::format::{starts_record, LineParser, ParseContext, ParseError};
 use loglens_core::metrics::Observation;
 use loglens_core::partial::MetricPartial;
-use loglens_core::template::{MinerConfig, ParamScratch, TemplateStage};
+use loglens_core::template::{ParamScratch, TemplateStage};
 use loglens_core::zone::LocalZone;
 use loglens_core::Timestamp;
 use loglens_store::{
@@ -34,7 +34,7 @@ use crate::checkpoint::{Checkpoints, FilePlan, Fingerprint, ReadPlan};
 use crate::input::{fit, modified, FailedInput, InputFile, Parsers, STDIN};
 use crate::long_lines::{pieces, read_len, CappedLines, Front, Piece};
 use crate::mine::{
-    load_miner, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
+    load_miner, miner_config, run_templates, save_miner, Assigned, InOrder, Origin, TemplateTally, Templater,
 };
 use crate::parsed::{record_boundary, ParsedRecords, ParsedText};
 use crate::progress::{Counted, Progress, Stage};
@@ -305,7 +305,7 @@ impl RunStart {
             ..Default::default()
         };
         let miner = if options.mine_templates {
-            Some(load_miner(&state_dir, MinerConfig::default())?)
+            Some(load_miner(&state_dir, miner_config())?)
         } else {
             None
         };

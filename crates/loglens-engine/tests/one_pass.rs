@@ -242,24 +242,20 @@ fn the_distributed_stages_give_what_process_gives() {
         zone: options.zone,
         max_line_bytes: options.max_line_bytes,
         bucket_secs: options.bucket_secs,
+        miner: Some(loglens_engine::miner_config()),
     };
     let mut scans: Vec<_> = specs
         .iter()
         .rev()
         .map(|spec| {
-            let mut messages = Vec::new();
-            let scan = scan_chunk(spec, &context, &mut |m| messages.push(m.to_owned())).unwrap();
+            let (scan, messages) = scan_chunk(spec, &context).unwrap();
             (spec.seq, scan, messages)
         })
         .collect();
     scans.sort_by_key(|s| s.0);
     let mut groups = Vec::new();
     for (seq, scan, messages) in &scans {
-        groups.extend(
-            driver
-                .assign(*seq, scan, messages.iter().map(String::as_str))
-                .unwrap(),
-        );
+        groups.extend(driver.assign(*seq, scan, messages).unwrap());
     }
     groups.extend(driver.remaining_groups());
     assert!(groups.len() > 1, "{} write groups", groups.len());

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_pyarrow::ToPyArrow;
 use loglens_core::format::ParseContext;
-use loglens_core::template::{MinerConfig, TemplateMiner, TemplateStageState};
+use loglens_core::template::{MaskedBatch, TemplateMiner, TemplateStageState};
 use loglens_core::zone::LocalZone;
 use loglens_engine::config::{parse_zone, Config};
 use loglens_engine::distributed::{
@@ -167,6 +167,8 @@ struct WorkerSpec {
     timezone: Option<String>,
     max_line_bytes: usize,
     bucket_secs: i64,
+    /// Whether the driver mines templates (then scans mask messages for it).
+    mine: bool,
 }
 
 impl WorkerSpec {
@@ -192,6 +194,7 @@ impl WorkerSpec {
             zone: zone_of(&config, self.timezone.as_deref())?,
             max_line_bytes: self.max_line_bytes,
             bucket_secs: self.bucket_secs,
+            miner: self.mine.then(loglens_engine::miner_config),
         })
     }
 }
@@ -242,6 +245,7 @@ impl Run {
             timezone,
             max_line_bytes: options.max_line_bytes,
             bucket_secs: options.bucket_secs,
+            mine: options.mine_templates,
         })?;
         let run_id = loglens_engine::run_id();
         let run = py
@@ -300,10 +304,10 @@ impl Run {
         let run = self.run.as_mut().ok_or_else(finished)?;
         let groups = py.detach(|| {
             let scan: ChunkScan = from_json("chunk scan", scan)?;
-            let messages = std::str::from_utf8(messages)
-                .map_err(|e| LoglensError::new_err(format!("chunk {seq}: messages are not UTF-8: {e}")))?;
+            let messages: MaskedBatch = decode(&format!("chunk {seq}'s messages"), messages)
+                .map_err(|e| engine_err("mining templates", e))?;
             let groups = run
-                .assign(seq, &scan, messages.split_terminator('\n'))
+                .assign(seq, &scan, &messages)
                 .map_err(|e| engine_err("mining templates", e))?;
             encode_groups(&groups)
         })?;
@@ -409,19 +413,17 @@ impl PyProgressBar {
 }
 
 /// A worker's first step: reads the chunk and returns its scan (JSON text: line counts and
-/// hours) and its messages in order, each ended by a newline (a message is a record's first
-/// line), for the driver's `Run.assign`.
+/// hours) and its messages in order, masked (encoded: each distinct masked text once and an
+/// index), for the driver's `Run.assign`.
 #[pyfunction]
 fn scan_chunk<'py>(py: Python<'py>, worker: &str, chunk: &str) -> PyResult<(String, Bound<'py, PyBytes>)> {
     let (scan, messages) = py.detach(|| {
         let context = WorkerSpec::context_of(worker)?;
         let spec: ChunkSpec = from_json("chunk", chunk)?;
-        let mut messages = Vec::new();
-        let scan = scan_chunk_of(&spec, &context, &mut |m| {
-            messages.extend_from_slice(m.as_bytes());
-            messages.push(b'\n');
-        })
-        .map_err(|e| engine_err("processing stopped", e))?;
+        let (scan, messages) =
+            scan_chunk_of(&spec, &context).map_err(|e| engine_err("processing stopped", e))?;
+        let messages =
+            encode("chunk messages", &messages).map_err(|e| engine_err("processing stopped", e))?;
         Ok::<_, PyErr>((to_json(&scan)?, messages))
     })?;
     Ok((scan, PyBytes::new(py, &messages)))
@@ -580,11 +582,13 @@ impl TemplateStage {
     #[pyo3(signature = (state_json=None))]
     fn new(state_json: Option<&str>) -> PyResult<Self> {
         let stage = match state_json {
-            None => loglens_core::template::TemplateStage::new(TemplateMiner::new(MinerConfig::default())),
+            None => {
+                loglens_core::template::TemplateStage::new(TemplateMiner::new(loglens_engine::miner_config()))
+            }
             Some(text) => {
                 let state: TemplateStageState = serde_json::from_str(text)
                     .map_err(|e| LoglensError::new_err(format!("template state: {e}")))?;
-                loglens_core::template::TemplateStage::from_state(MinerConfig::default(), state)
+                loglens_core::template::TemplateStage::from_state(loglens_engine::miner_config(), state)
                     .map_err(|e| LoglensError::new_err(format!("template state: {e}")))?
             }
         };

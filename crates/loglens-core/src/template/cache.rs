@@ -393,6 +393,11 @@ impl MatchCache {
         (self.stamps.get(hit.tokens) == Some(&hit.stamp)).then_some(hit.cluster)
     }
 
+    /// The clock value of the last change among clusters of `tokens` tokens (0: never).
+    pub(crate) fn stamp_of(&self, tokens: usize) -> u64 {
+        self.stamps.get(tokens).copied().unwrap_or(0)
+    }
+
     /// The cluster the raw (unmasked) `message` joins, if it is known to mask to itself.
     pub(crate) fn get_raw(&self, message: &str) -> Option<u32> {
         let hit = self.map.get(message)?;

@@ -73,6 +73,7 @@
 //! template and count) and continue with [`TemplateMiner::from_state`]: same clusters, ids
 //! and later results as one miner over both runs.
 
+mod batch;
 mod cache;
 mod id;
 mod mask;
@@ -84,6 +85,8 @@ mod tree;
 
 use std::collections::HashMap;
 
+use batch::Join;
+pub use batch::{BatchJoins, BatchMasker, MaskedBatch};
 pub use id::TemplateId;
 pub use mask::{BuiltinMasks, MaskRule, Masker, WILDCARD};
 
@@ -318,6 +321,40 @@ impl TemplateMiner {
         self.scratch = masked;
         self.pins = pins;
         result
+    }
+
+    /// Mines the message at `place` of a batch masked by a [`BatchMasker`] of this miner's
+    /// configuration (messages in order, `joins` kept across the batch): what
+    /// [`TemplateMiner::add`] gives the message; `None` if `place` is not in the batch. Why a
+    /// batch? It names each distinct text once, and a text that joined a cluster without
+    /// changing it joins that cluster again while no cluster of its token count was made or
+    /// generalized (the cache's rule, see `cache.rs`): a repeat then costs a counter, not a
+    /// lookup.
+    pub fn add_from_batch(
+        &mut self,
+        batch: &MaskedBatch,
+        place: u32,
+        joins: &mut BatchJoins,
+    ) -> Option<TemplateMatch> {
+        let text = batch.texts.get(place as usize)?;
+        let joined = joins.slot(place as usize)?;
+        if let Some(join) = *joined {
+            if self.cache.stamp_of(join.tokens) == join.stamp {
+                if let Some(hit) = self.count_in(join.cluster, 1) {
+                    return Some(hit);
+                }
+            }
+        }
+        let (matched, changed) = self.add_masked(text, false, 1);
+        *joined = (!changed).then(|| {
+            let tokens = split_masked(text).len();
+            Join {
+                cluster: matched.cluster.0,
+                tokens,
+                stamp: self.cache.stamp_of(tokens),
+            }
+        });
+        Some(matched)
     }
 
     /// Caches the skeleton of a message that joined `cluster` and changed nothing: under the

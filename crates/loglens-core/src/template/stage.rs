@@ -15,7 +15,10 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterId, MinerConfig, MinerState, StateError, TemplateId, TemplateMiner};
+use super::{
+    BatchJoins, ClusterId, MaskedBatch, MinerConfig, MinerState, StateError, TemplateId, TemplateMatch,
+    TemplateMiner,
+};
 
 /// The version of [`TemplateStageState`] written by this code.
 pub const STAGE_STATE_VERSION: u32 = 1;
@@ -168,6 +171,25 @@ impl TemplateStage {
     /// Mines one message and gives it its cluster's template id now.
     pub fn assign(&mut self, message: &str) -> Assigned {
         let matched = self.miner.add(message);
+        self.issue_for(matched)
+    }
+
+    /// [`TemplateStage::assign`] of each message of a masked batch, in order (see
+    /// [`TemplateMiner::add_from_batch`]).
+    pub fn assign_masked_batch(&mut self, batch: &MaskedBatch) -> Vec<Assigned> {
+        let mut joins = BatchJoins::of(batch);
+        let mut assigned = Vec::with_capacity(batch.len());
+        for &place in &batch.index {
+            let Some(matched) = self.miner.add_from_batch(batch, place, &mut joins) else {
+                break; // a batch decoded from elsewhere is checked by its length
+            };
+            assigned.push(self.issue_for(matched));
+        }
+        assigned
+    }
+
+    /// The id a mined message gets: its cluster's current template's, issued the first time.
+    fn issue_for(&mut self, matched: TemplateMatch) -> Assigned {
         let cluster = matched.cluster;
         let slot = cluster.0 as usize;
         if let Some(Some((id, issued))) = self.current.get(slot) {
