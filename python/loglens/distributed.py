@@ -352,6 +352,7 @@ class _DaskExecutor:
 @contextmanager
 def _dask(cluster: Cluster) -> Iterator[Executor]:
     try:
+        import dask  # noqa: PLC0415 (optional)
         from dask.distributed import Client, LocalCluster  # noqa: PLC0415 (optional)
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ClusterError(
@@ -370,12 +371,16 @@ def _dask(cluster: Cluster) -> Iterator[Executor]:
         finally:
             client.close()
         return
-    local = LocalCluster(
-        n_workers=cluster.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":8787" if cluster.dask_dashboard else None,
-    )
+    # Dask samples every worker thread's Python stack every 10 ms for its dashboard's Profile
+    # page; without the dashboard nothing reads those samples.
+    profile = {} if cluster.dask_dashboard else {"distributed.worker.profile.enabled": False}
+    with dask.config.set(profile):
+        local = LocalCluster(
+            n_workers=cluster.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":8787" if cluster.dask_dashboard else None,
+        )
     client = Client(local)
     try:
         if cluster.dask_dashboard and client.dashboard_link:
