@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::{FxHashMap, Skeleton};
+use super::cache::{FxHashMap, PinnedTokens, Skeleton};
 use super::mask::{Masker, TokenMemo};
 use super::MinerConfig;
 
@@ -95,23 +95,7 @@ pub struct BatchMasker {
 #[derive(Debug)]
 struct Shape {
     place: u32,
-    /// Byte ranges of the tokens that kept a digit after masking.
-    pins: Box<[(u32, u32)]>,
-    /// Their bytes, one after the other.
-    pinned: Box<[u8]>,
-}
-
-impl Shape {
-    /// Whether `message` (of this shape's skeleton) has the same bytes in the pinned tokens.
-    fn fits(&self, message: &[u8]) -> bool {
-        let mut offset = 0;
-        self.pins.iter().all(|&(start, end)| {
-            let (start, end) = (start as usize, end as usize);
-            let len = end - start;
-            offset += len;
-            message.get(start..end) == self.pinned.get(offset - len..offset)
-        })
-    }
+    pinned: PinnedTokens,
 }
 
 impl BatchMasker {
@@ -140,23 +124,14 @@ impl BatchMasker {
         let bytes = message.as_bytes();
         let place = if !self.masker.has_rules() && self.skeleton.build(bytes) {
             match self.shapes.get(self.skeleton.key()) {
-                Some(shape) if shape.fits(bytes) => shape.place,
+                Some(shape) if shape.pinned.fit(bytes) => shape.place,
                 known => {
                     let first = known.is_none();
                     let place = self.mask(message);
                     if first {
-                        let pinned = (self.pins.iter())
-                            .flat_map(|&(start, end)| {
-                                bytes.get(start as usize..end as usize).unwrap_or_default()
-                            })
-                            .copied()
-                            .collect();
-                        let shape = Shape {
-                            place,
-                            pins: self.pins.as_slice().into(),
-                            pinned,
-                        };
-                        self.shapes.insert(self.skeleton.key().into(), shape);
+                        let pinned = PinnedTokens::of(bytes, &self.pins);
+                        self.shapes
+                            .insert(self.skeleton.key().into(), Shape { place, pinned });
                     }
                     place
                 }

@@ -132,13 +132,50 @@ struct Hit {
 #[derive(Debug, Clone)]
 struct SkeletonHit {
     hit: Hit,
-    /// Byte ranges (start, end) of the message's tokens that keep a digit after masking.
-    pins: Box<[(u32, u32)]>,
-    /// Those tokens' bytes, one after the other.
-    pinned: Box<[u8]>,
+    /// The message's tokens that keep a digit after masking.
+    pinned: PinnedTokens,
     /// Under a collapsed key: each free token's byte range, and whether it masked to `<*>`
     /// as a whole (then a message's free token must too, see [`MatchCache::insert_skeleton`]).
     free: Box<[FreeToken]>,
+}
+
+/// The tokens of a message that keep a digit after masking (`ssh2`, `eth0`), byte ranges and
+/// bytes: a message of the same skeleton masks to the same text if it has the same bytes there.
+#[derive(Debug, Clone)]
+pub(crate) struct PinnedTokens {
+    /// Byte ranges (start, end) of the tokens.
+    pins: Box<[(u32, u32)]>,
+    /// Their bytes, one after the other.
+    bytes: Box<[u8]>,
+}
+
+impl PinnedTokens {
+    /// The tokens of `message` at `pins`.
+    pub(crate) fn of(message: &[u8], pins: &[(u32, u32)]) -> PinnedTokens {
+        let bytes = (pins.iter())
+            .flat_map(|&(start, end)| message.get(start as usize..end as usize).unwrap_or_default())
+            .copied()
+            .collect();
+        PinnedTokens {
+            pins: Box::from(pins),
+            bytes,
+        }
+    }
+
+    /// Whether `message` (of the same skeleton) has the same bytes in these tokens.
+    pub(crate) fn fit(&self, message: &[u8]) -> bool {
+        let mut offset = 0;
+        self.pins.iter().all(|&(start, end)| {
+            let len = (end - start) as usize;
+            offset += len;
+            message.get(start as usize..end as usize) == self.bytes.get(offset - len..offset)
+        })
+    }
+
+    /// Bytes held.
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
 }
 
 /// A free token of a skeleton entry: byte range, and whether it masked to `<*>` as a whole.
@@ -417,14 +454,8 @@ impl MatchCache {
         if self.stamps.get(entry.hit.tokens) != Some(&entry.hit.stamp) {
             return None;
         }
-        let mut offset = 0;
-        for &(start, end) in entry.pins.iter() {
-            let (start, end) = (start as usize, end as usize);
-            let len = end - start;
-            if message.get(start..end) != entry.pinned.get(offset..offset + len) {
-                return None;
-            }
-            offset += len;
+        if !entry.pinned.fit(message) {
+            return None;
         }
         for &(start, end, wildcard) in entry.free.iter() {
             if wildcard && !whole(message.get(start as usize..end as usize)?)? {
@@ -457,10 +488,7 @@ impl MatchCache {
         if skeleton.len() > MAX_KEY {
             return;
         }
-        let mut pinned: Vec<u8> = Vec::new();
-        for &(start, end) in pins {
-            pinned.extend_from_slice(message.get(start as usize..end as usize).unwrap_or_default());
-        }
+        let pinned = PinnedTokens::of(message, pins);
         let size = skeleton.len() + pinned.len() + std::mem::size_of_val(free);
         if self.skeletons.len() >= MAX_ENTRIES || self.skeleton_bytes + size > MAX_BYTES {
             self.skeletons.clear();
@@ -473,8 +501,7 @@ impl MatchCache {
                 stamp: self.stamp(tokens),
                 raw: false,
             },
-            pins: Box::from(pins),
-            pinned: pinned.into_boxed_slice(),
+            pinned,
             free: Box::from(free),
         };
         if self.skeletons.insert(Box::from(skeleton), hit).is_none() {
