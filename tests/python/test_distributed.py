@@ -455,3 +455,34 @@ def test_run_dask_dashboard_serves_the_dask_dashboard_while_the_job_runs(demo, t
     assert job.returncode == 0, "".join(stderr)
     summary = json.loads(stdout)
     assert summary["records_written"] == demo["summary"]["records_written"]
+
+
+# Enters the job's own Ray instance and prints the command lines of the processes it started,
+# then whether a task runs there.
+OWN_RAY_PROCESSES = """
+import json, psutil, ray
+from loglens.distributed import Cluster, _ray
+from ray._private import parameter
+before = parameter.RayParams
+with _ray(Cluster(engine="ray", workers=1)) as ex:
+    started = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
+    works = ray.get(ray.remote(lambda: 6 * 7).remote())
+print(json.dumps({"started": started, "works": works, "restored": parameter.RayParams is before}))
+"""
+
+
+def test_the_jobs_own_ray_instance_starts_without_its_monitors():
+    out = subprocess.run(
+        [sys.executable, "-c", OWN_RAY_PROCESSES],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["works"] == 42 and seen["restored"]
+    started = "\n".join(seen["started"])
+    assert "raylet" in started and "gcs_server" in started, started
+    assert "log_monitor.py" not in started, started
+    assert "autoscaler/_private/monitor.py" not in started, started
