@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import signal
 import socket
 import threading
@@ -450,7 +451,7 @@ def _ray(cluster: Cluster) -> Iterator[Executor]:
         if cluster.ray_address:
             ray.init(address=cluster.ray_address, log_to_driver=False)
         else:
-            with _without_monitors(ray):
+            with _without_monitors(ray), _quiet(RAY_START_NOTICES):
                 ray.init(
                     num_cpus=cluster.workers,
                     include_dashboard=False,
@@ -473,6 +474,24 @@ def _ray(cluster: Cluster) -> Iterator[Executor]:
             ray.shutdown()  # disconnects; the cluster is the user's
         else:
             _stop_own_ray(ray)
+
+
+# Ray's notices on starting an instance of the job's own: that token authentication is on
+# (as Ray now starts local instances) and how to opt out. The instance is the job's and ends
+# with it, so the notice only adds a line of Ray's to every run's output.
+RAY_START_NOTICES = "ray._private.authentication.authentication_token_setup"
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """The logger's warnings are not shown while inside (its errors are)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 @contextmanager
