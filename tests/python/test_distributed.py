@@ -464,7 +464,7 @@ import json, psutil, ray
 from loglens.distributed import Cluster, _ray
 from ray._private import parameter
 before = parameter.RayParams
-with _ray(Cluster(engine="ray", workers=1)) as ex:
+with _ray(Cluster(engine="ray", workers=1)):
     started = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]
     works = ray.get(ray.remote(lambda: 6 * 7).remote())
 print(json.dumps({"started": started, "works": works, "restored": parameter.RayParams is before}))
