@@ -506,32 +506,45 @@ impl DistributedRun {
         .read_to_end(&mut head)
         .map_err(|e| EngineError::io(&plan.path, e))?;
         summary.files += 1;
-        if plan.offset == 0 && head.starts_with(UTF8_BOM) {
+        let bom = if plan.offset == 0 && head.starts_with(UTF8_BOM) {
             head.drain(..UTF8_BOM.len());
+            UTF8_BOM.len() as u64
+        } else {
+            0
+        };
+        // Compressed inputs are complete: their last line is read without its newline.
+        let readable = if plan.compressed {
+            None
+        } else {
+            let (end, held_back) = readable_end(plan)?;
+            summary.lines_held_back += u64::from(held_back);
+            // Detection samples what the run reads, as `process` does: not a last line held
+            // back until its newline arrives.
+            let whole_lines = end.saturating_sub(plan.offset + bom);
+            head.truncate(usize::try_from(whole_lines).unwrap_or(usize::MAX));
+            Some(end)
+        };
+        if head.is_empty() {
+            // Nothing to read (an empty file, or one unterminated line): no format to detect.
+            return Ok(nothing_to_read(plan));
         }
         let ctx = ParseContext {
             reference: plan.reference,
             zone: options.zone,
         };
         let job = file_job(plan, &head, ctx, options, summary);
-        let ranges = if plan.compressed {
-            vec![(plan.offset, None)]
-        } else {
-            let (end, held_back) = readable_end(plan)?;
-            summary.lines_held_back += u64::from(held_back);
-            let starts = |line: &str| starts_record(job.parser.as_deref(), line, &job.ctx);
-            line_ranges(&plan.path, (plan.offset, end), options.chunk_bytes as u64, starts)?
-                .into_iter()
-                .map(|(s, e)| (s, Some(e)))
-                .collect()
+        let ranges = match readable {
+            None => vec![(plan.offset, None)],
+            Some(end) => {
+                let starts = |line: &str| starts_record(job.parser.as_deref(), line, &job.ctx);
+                line_ranges(&plan.path, (plan.offset, end), options.chunk_bytes as u64, starts)?
+                    .into_iter()
+                    .map(|(s, e)| (s, Some(e)))
+                    .collect()
+            }
         };
-        if ranges.is_empty() || head.is_empty() {
-            plan.end = Some(ReadEnd {
-                consumed: plan.offset,
-                last_line: plan.lines_before,
-                failure: None,
-            });
-            return Ok(Vec::new());
+        if ranges.is_empty() {
+            return Ok(nothing_to_read(plan));
         }
         let first = self.chunks.len() as u64;
         Ok(ranges
@@ -746,6 +759,16 @@ fn table_of(stage: &mut TemplateStage, messages: &MaskedBatch, table: &mut Vec<(
             places[assigned.issued]
         })
         .collect()
+}
+
+/// No chunks for an input with no whole line to read: it ends where it began.
+fn nothing_to_read(plan: &mut InputPlan) -> Vec<ChunkSpec> {
+    plan.end = Some(ReadEnd {
+        consumed: plan.offset,
+        last_line: plan.lines_before,
+        failure: None,
+    });
+    Vec::new()
 }
 
 /// Where reading a plain file stops: its size, or for an input that may still grow, the end of

@@ -215,30 +215,17 @@ fn a_write_failure_ends_the_run_with_the_error() {
 
 /// The distributed path in one process: chunks scanned in any order, mined in order, written
 /// in groups in reverse order, gives `process`'s records, templates, checkpoints and counts.
-#[test]
-fn the_distributed_stages_give_what_process_gives() {
+/// A run of `options` through the distributed stages, as a cluster's driver and workers run
+/// them: chunks scanned out of order, groups written in reverse, everything encoded in
+/// between; each group's partial absorbed once (a second time is refused).
+fn run_stages(options: &ProcessOptions, run_id: &str) -> loglens_engine::ProcessSummary {
     use loglens_engine::distributed::{
         decode, encode, scan_chunk, write_group, DistributedRun, WorkerContext,
     };
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("app.log");
-    write_log(&log);
-    let local = run(&log, &dir.path().join("local"), 2, 1 << 20, true);
-    let data = dir.path().join("dist");
-    let parsers = Parsers::from_config(&Config::default()).unwrap();
-    let input = InputFile {
-        path: log.clone(),
-        parser: None,
-        host: None,
-        service: Some("app".into()),
-    };
-    let mut options = ProcessOptions::new(vec![input], parsers.clone(), data.clone());
-    options.chunk_bytes = 4000;
-    let mut driver = DistributedRun::begin(&options, "dist").unwrap();
+    let mut driver = DistributedRun::begin(options, run_id).unwrap();
     let specs = driver.chunks().to_vec();
-    assert!(specs.len() > 10, "{} chunks", specs.len());
     let context = WorkerContext {
-        parsers,
+        parsers: options.parsers.clone(),
         zone: options.zone,
         max_line_bytes: options.max_line_bytes,
         bucket_secs: options.bucket_secs,
@@ -258,19 +245,40 @@ fn the_distributed_stages_give_what_process_gives() {
         groups.extend(driver.assign(*seq, scan, messages).unwrap());
     }
     groups.extend(driver.remaining_groups());
-    assert!(groups.len() > 1, "{} write groups", groups.len());
     let staged = driver.staged_dir().to_owned();
     // Groups and partials travel encoded, as between a cluster's driver and workers.
     for group in groups.iter().rev() {
         let group = decode("group", &encode("group", group).unwrap()).unwrap();
-        let partial = write_group(&group, &context, &staged, "dist").unwrap();
+        let partial = write_group(&group, &context, &staged, run_id).unwrap();
         let again = decode("partial", &encode("partial", &partial).unwrap()).unwrap();
         driver.absorb(again).unwrap();
         // A group's partial absorbed twice (a task that ran twice) is refused.
         let twice = decode("partial", &encode("partial", &partial).unwrap()).unwrap();
         assert!(driver.absorb(twice).is_err());
     }
-    let summary = driver.finish().unwrap();
+    driver.finish().unwrap()
+}
+
+#[test]
+fn the_distributed_stages_give_what_process_gives() {
+    use loglens_engine::distributed::DistributedRun;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_log(&log);
+    let local = run(&log, &dir.path().join("local"), 2, 1 << 20, true);
+    let data = dir.path().join("dist");
+    let parsers = Parsers::from_config(&Config::default()).unwrap();
+    let input = InputFile {
+        path: log.clone(),
+        parser: None,
+        host: None,
+        service: Some("app".into()),
+    };
+    let mut options = ProcessOptions::new(vec![input], parsers, data.clone());
+    options.chunk_bytes = 4000;
+    let chunks = DistributedRun::begin(&options, "count").unwrap().chunks().len();
+    assert!(chunks > 10, "{chunks} chunks");
+    let summary = run_stages(&options, "dist");
     assert_eq!(
         (
             summary.lines,
@@ -297,6 +305,75 @@ fn the_distributed_stages_give_what_process_gives() {
     // Nothing new: the next distributed run has no chunk to do.
     let again = DistributedRun::begin(&options, "again").unwrap();
     assert!(again.chunks().is_empty());
+}
+
+/// Files at the edges of reading (empty, one unterminated line, a last line still being
+/// written, a byte-order mark before it, text no format reads): the distributed stages detect
+/// and report them as `process` does, with no warning for a file that has nothing to read yet.
+#[test]
+fn the_distributed_stages_detect_and_report_odd_files_as_process_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let access = "127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /a.gif HTTP/1.0\" 200 2326 \"-\" \"curl/7.1\"\n";
+    let files: [(&str, Vec<u8>); 6] = [
+        ("empty.log", Vec::new()),
+        ("unterminated.log", b"a line still being written".to_vec()),
+        ("bom-only.log", b"\xEF\xBB\xBFhalf a line".to_vec()),
+        ("growing.log", format!("{access}{access}half a li").into_bytes()),
+        (
+            "bom.log",
+            format!("\u{feff}{access}sample 2 still bei").into_bytes(),
+        ),
+        (
+            "noise.log",
+            b"%%% 1\n%%% 2\n\xff\xfe %%% 3\n%%% unterminated".to_vec(),
+        ),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(logs.join(name), bytes).unwrap();
+    }
+    let options = |data: &Path| {
+        let parsers = Parsers::from_config(&Config::default()).unwrap();
+        let inputs = (files.iter())
+            .map(|(name, _)| InputFile {
+                path: logs.join(name),
+                parser: None,
+                host: None,
+                service: None,
+            })
+            .collect();
+        ProcessOptions::new(inputs, parsers, data.to_owned())
+    };
+    let local = process(options(&dir.path().join("local")), "local".to_owned()).unwrap();
+    let staged = run_stages(&options(&dir.path().join("dist")), "dist");
+    let named = |file: &str| logs.join(file).display().to_string();
+    assert_eq!(
+        local.file_formats.keys().cloned().collect::<Vec<_>>(),
+        [named("bom.log"), named("growing.log"), named("noise.log")],
+        "files with nothing to read yet are not detected"
+    );
+    assert_eq!(local.file_formats[&named("growing.log")], "combined");
+    assert!(local.file_detection[&named("noise.log")].contains("3 sample lines"));
+    assert_eq!(local.warnings.len(), 1, "{:?}", local.warnings);
+    assert_eq!(local.lines_held_back, 5, "every file but the empty one");
+    assert_eq!(staged.file_formats, local.file_formats);
+    assert_eq!(staged.file_detection, local.file_detection);
+    assert_eq!(staged.warnings, local.warnings);
+    assert_eq!(
+        (
+            staged.lines_held_back,
+            staged.lines,
+            staged.parsed_total(),
+            staged.unparsed_total()
+        ),
+        (
+            local.lines_held_back,
+            local.lines,
+            local.parsed_total(),
+            local.unparsed_total()
+        )
+    );
 }
 
 /// What a progress bar was told.
