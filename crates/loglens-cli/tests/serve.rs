@@ -420,6 +420,28 @@ fn tails_survive_copytruncate() {
 }
 
 #[test]
+fn serve_with_only_tails_publishes_its_status_from_the_start() {
+    // No HTTP or syslog source, so no spool creates `state/` before the first flush.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let errors = tmp.path().join("stderr");
+    let glob = format!("{}/*.log", tmp.path().display());
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("loglens"))
+        .args(["serve", "--tail", &glob, "--flush-interval", "0.2", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&errors).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(|| data.join("state/serve.json").exists());
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let stderr = std::fs::read_to_string(&errors).unwrap();
+    assert!(stderr.contains("loglens serve: writing"), "{stderr}");
+    assert!(!stderr.contains("serve.json"), "{stderr}");
+}
+
+#[test]
 fn a_port_in_use_is_a_clear_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -200,7 +200,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = config.data_dir(args.data_dir.as_deref());
     let parsers = Parsers::from_config(&config)?;
     let sources = sources_of(&args, &config)?;
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("data directory {}", data_dir.display()))?;
+    // With `state/` in place before the first flush, the first status is published too.
+    loglens_store::DataDir::create(&data_dir)
+        .with_context(|| format!("data directory {}", data_dir.display()))?;
     let mut all_metrics = Vec::new();
     let mut spools: Vec<(Arc<Spool>, Arc<SourceMetrics>)> = Vec::new();
     let mut left: Vec<(Segment, Arc<SourceMetrics>)> = Vec::new();
