@@ -447,3 +447,30 @@ fn a_damaged_partial_is_named_and_a_rebuild_recovers_every_incident() {
     assert!(want.len() >= 3, "too few incidents to compare: {want:?}");
     assert_eq!(ids(incidents_with(&damaged, &["--rebuild"])), want);
 }
+
+#[test]
+fn commands_that_read_a_data_directory_stop_where_there_is_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("typo");
+    let config = dir.path().join("loglens.toml");
+    std::fs::write(
+        &config,
+        "[[rule]]\nname = \"all\"\nkind = \"incident\"\nreceivers = [\"hook\"]\n\n[[receiver]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+    )
+    .expect("config");
+    let commands: [&[&str]; 3] = [&["detect"], &["alert", "run", "--config"], &["compact"]];
+    for args in commands {
+        let mut command = loglens();
+        command.args(args);
+        if args.contains(&"--config") {
+            command.arg(&config);
+        }
+        let failed = command.arg("--data-dir").arg(&missing).assert().failure();
+        let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains(&format!("no data directory at {}", missing.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(!missing.exists(), "{args:?} created the data directory");
+    }
+}

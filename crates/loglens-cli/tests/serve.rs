@@ -426,16 +426,20 @@ fn serve_with_only_tails_publishes_its_status_from_the_start() {
     let data = tmp.path().join("data");
     let errors = tmp.path().join("stderr");
     let glob = format!("{}/*.log", tmp.path().display());
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("loglens"))
+    let child = Command::new(assert_cmd::cargo::cargo_bin("loglens"))
         .args(["serve", "--tail", &glob, "--flush-interval", "0.2", "--data-dir"])
         .arg(&data)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&errors).unwrap())
         .spawn()
         .unwrap();
+    // Killed when dropped, should the wait fail.
+    let serve = Serve {
+        child,
+        http: String::new(),
+    };
     wait_for(|| data.join("state/serve.json").exists());
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    assert!(serve.stop().success());
     let stderr = std::fs::read_to_string(&errors).unwrap();
     assert!(stderr.contains("loglens serve: writing"), "{stderr}");
     assert!(!stderr.contains("serve.json"), "{stderr}");

@@ -150,6 +150,7 @@ pub fn run(args: AlertArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
 
 fn run_rules(args: RunArgs, out: &mut Output) -> anyhow::Result<ExitCode> {
     let (config, data_dir) = load(&args.data)?;
+    let data_dir = super::existing_data_dir(data_dir)?;
     let options = RunOptions {
         data_dir,
         now: args.now.unwrap_or_else(wall_clock),

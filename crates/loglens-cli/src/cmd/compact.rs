@@ -40,7 +40,7 @@ pub fn compact(data: &DataDir, min_parts: u32) -> anyhow::Result<Compacted> {
 
 /// Runs `loglens compact`.
 pub fn run(args: CompactArgs, out: &mut Output) -> anyhow::Result<()> {
-    let root = args.data.resolve()?;
+    let root = super::existing_data_dir(args.data.resolve()?)?;
     let data = DataDir::create(&root)?;
     let done = compact(&data, args.min_parts)?;
     for partition in &done.skipped {

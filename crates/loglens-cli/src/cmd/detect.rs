@@ -28,7 +28,7 @@ pub struct DetectArgs {
 /// Runs `loglens detect`.
 pub fn run(args: DetectArgs, out: &mut Output) -> anyhow::Result<()> {
     let config = args.data.config()?;
-    let data_dir = config.data_dir(args.data.data_dir.as_deref());
+    let data_dir = super::existing_data_dir(config.data_dir(args.data.data_dir.as_deref()))?;
     let bar = loglens_engine::progress::Bar::unless_json(args.json);
     let progress = bar
         .as_deref()

@@ -40,3 +40,16 @@ impl DataDirArgs {
         Ok(self.config()?.data_dir(self.data_dir.as_deref()))
     }
 }
+
+/// `dir`, if it exists: commands that read what `process` wrote (detect, alert run, compact)
+/// stop on a data directory that is not there, rather than create an empty one and report
+/// nothing found (a mistyped `--data-dir` looked like a quiet week).
+pub fn existing_data_dir(dir: PathBuf) -> anyhow::Result<PathBuf> {
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    anyhow::bail!(
+        "no data directory at {}: run `loglens process` on some logs first, or name the one it wrote with --data-dir (or the config's [process] data_dir)",
+        dir.display()
+    )
+}
