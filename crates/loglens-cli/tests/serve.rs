@@ -420,6 +420,28 @@ fn tails_survive_copytruncate() {
 }
 
 #[test]
+fn gzip_bodies_are_ingested_and_unknown_encodings_refused() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let serve = Serve::start(&data, &[]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&ndjson(0..50)).unwrap();
+    let body = gz.finish().unwrap();
+    let head = "POST /ingest?service=api HTTP/1.1\r\nContent-Type: application/x-ndjson";
+    let (status, answer) = request(&serve.http, &format!("{head}\r\nContent-Encoding: gzip"), &body);
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"accepted":50,"rejected":0}"#)
+    );
+    let (status, answer) = request(&serve.http, &format!("{head}\r\nContent-Encoding: br"), &body);
+    assert_eq!(status, 415, "{answer}");
+    assert!(answer.contains("not supported"), "{answer}");
+    wait_exactly_once(&data, 50);
+    assert!(serve.stop().success());
+}
+
+#[test]
 fn serve_with_only_tails_publishes_its_status_from_the_start() {
     // No HTTP or syslog source, so no spool creates `state/` before the first flush.
     let tmp = tempfile::tempdir().unwrap();
