@@ -420,7 +420,7 @@ fn tails_survive_copytruncate() {
 }
 
 #[test]
-fn gzip_bodies_are_ingested_and_unknown_encodings_refused() {
+fn gzip_bodies_and_json_arrays_are_ingested_and_unknown_encodings_refused() {
     use std::io::Write as _;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -437,7 +437,21 @@ fn gzip_bodies_are_ingested_and_unknown_encodings_refused() {
     let (status, answer) = request(&serve.http, &format!("{head}\r\nContent-Encoding: br"), &body);
     assert_eq!(status, 415, "{answer}");
     assert!(answer.contains("not supported"), "{answer}");
-    wait_exactly_once(&data, 50);
+    // Fluent Bit's `format json`: one JSON array of records, pretty or not, gzipped.
+    let records: Vec<String> = (50..70)
+        .map(|i| format!("{{\"ts\":\"2026-11-01T12:00:00Z\",\n \"level\":\"info\",\"msg\":\"line {i}\"}}"))
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(format!("[{}]", records.join(",\n")).as_bytes())
+        .unwrap();
+    let body = gz.finish().unwrap();
+    let head = "POST /ingest HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip";
+    let (status, answer) = request(&serve.http, head, &body);
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, r#"{"accepted":20,"rejected":0}"#)
+    );
+    wait_exactly_once(&data, 70);
     assert!(serve.stop().success());
 }
 

@@ -324,6 +324,8 @@ fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
             Some(line) => (line.into_bytes(), 1, 0),
             None => (Vec::new(), 0, 1),
         }
+    } else if ndjson && body.trim_ascii_start().starts_with(b"[") {
+        array_lines(body)
     } else {
         lines_of(body, ndjson)
     };
@@ -349,6 +351,35 @@ fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
         200,
         serde_json::json!({ "accepted": accepted, "rejected": rejected }),
     )
+}
+
+/// A JSON array of objects, as Fluent Bit's `format json` and Vector's `json` codec without
+/// newline framing post them: a line per object, compact; an element that is not an object
+/// (or is too long) is refused, and so is the whole body when it is not valid JSON.
+fn array_lines(body: &[u8]) -> (Vec<u8>, u64, u64) {
+    let Ok(elements) = serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(body) else {
+        return (Vec::new(), 0, 1);
+    };
+    let mut data = Vec::with_capacity(body.len() + 1);
+    let (mut accepted, mut rejected) = (0, 0);
+    for element in elements {
+        let text = element.get();
+        // Pretty-printed elements span lines: written again on one (objects' keys sorted).
+        let line = if text.contains(['\n', '\r']) {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_or_else(|_| text.to_owned(), |v| v.to_string())
+        } else {
+            text.to_owned()
+        };
+        if !line.starts_with('{') || line.len() > MAX_LINE {
+            rejected += 1;
+            continue;
+        }
+        data.extend_from_slice(line.as_bytes());
+        data.push(b'\n');
+        accepted += 1;
+    }
+    (data, accepted, rejected)
 }
 
 /// The non-empty lines of a body, each ending with a newline; oversized lines (and, for
@@ -493,6 +524,16 @@ mod tests {
         let bomb = compressed("gzip", &vec![0u8; MAX_BODY + (1 << 20)]);
         assert!(bomb.len() < 100_000);
         assert_eq!(decoded(bomb, "gzip").err().map(|r| r.status), Some(413));
+    }
+
+    #[test]
+    fn json_arrays_become_a_line_per_object() {
+        let body = b" [{\"a\":1,\"m\":\"x y\"},\n  {\n    \"b\": [1, 2]\n  }, 3, \"s\"]\n";
+        let (data, ok, bad) = array_lines(body);
+        assert_eq!((ok, bad), (2, 2));
+        assert_eq!(data, b"{\"a\":1,\"m\":\"x y\"}\n{\"b\":[1,2]}\n");
+        assert_eq!(array_lines(b"[{\"a\":1},"), (Vec::new(), 0, 1));
+        assert_eq!(array_lines(b"[]"), (Vec::new(), 0, 0));
     }
 
     #[test]
