@@ -19,6 +19,8 @@ pub(crate) fn role(key: &str) -> Option<(Role, u8)> {
         "time" => (Role::Time, 2),
         "@timestamp" => (Role::Time, 3),
         "datetime" => (Role::Time, 4),
+        // Fluent Bit's JSON output names the time `date` (epoch seconds) unless told otherwise.
+        "date" => (Role::Time, 5),
         "level" => (Role::Level, 0),
         "severity" => (Role::Level, 1),
         "lvl" => (Role::Level, 2),

@@ -15,7 +15,7 @@ use crate::time::{write_rfc3339, Fraction, Timestamp};
 
 /// Parses one JSON object per line.
 ///
-/// - time: the first present of `ts`, `timestamp`, `time`, `@timestamp`, `datetime`; an RFC
+/// - time: the first present of `ts`, `timestamp`, `time`, `@timestamp`, `datetime`, `date`; an RFC
 ///   3339 string or a number of epoch seconds (milliseconds above 1e11, microseconds above
 ///   1e14, nanoseconds above 1e17); required.
 /// - level: `level`, `severity`, `lvl`, `log.level`, when a known level name (otherwise the
@@ -362,6 +362,16 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(parse(line).expect(line).ts.to_rfc3339(), want, "{line}");
         }
+    }
+
+    #[test]
+    fn fluent_bits_date_key_is_the_time_when_no_other_is_there() {
+        // Fluent Bit's `format json` / `json_lines` with its defaults (`json_date_key date`).
+        let record = parse(r#"{"date":1793534400.5,"log":"GET / 200"}"#).expect("parses");
+        assert_eq!(record.ts.to_rfc3339(), "2026-11-01T12:00:00.500Z");
+        assert_eq!(record.message, "GET / 200");
+        let both = parse(r#"{"date":1,"time":"2026-11-01T12:00:00Z","msg":"m"}"#).expect("parses");
+        assert_eq!(both.ts.to_rfc3339(), "2026-11-01T12:00:00Z", "`date` ranks last");
     }
 
     #[test]
