@@ -420,7 +420,7 @@ fn tails_survive_copytruncate() {
 }
 
 #[test]
-fn gzip_bodies_and_json_arrays_are_ingested_and_unknown_encodings_refused() {
+fn gzip_bodies_json_arrays_and_pretty_objects_are_ingested_and_unknown_encodings_refused() {
     use std::io::Write as _;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -451,7 +451,11 @@ fn gzip_bodies_and_json_arrays_are_ingested_and_unknown_encodings_refused() {
         (status, answer.as_str()),
         (200, r#"{"accepted":20,"rejected":0}"#)
     );
-    wait_exactly_once(&data, 70);
+    // One object over several lines, as `curl -d @event.json` sends a pretty-printed file.
+    let pretty = b"{\n  \"ts\": \"2026-11-01T12:00:00Z\",\n  \"msg\": \"line 70\"\n}\n";
+    let (status, answer) = post(&serve.http, "/ingest", "application/json", pretty);
+    assert_eq!((status, answer.as_str()), (200, r#"{"accepted":1,"rejected":0}"#));
+    wait_exactly_once(&data, 71);
     assert!(serve.stop().success());
 }
 

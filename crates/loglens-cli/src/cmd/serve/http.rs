@@ -327,7 +327,13 @@ fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
     } else if ndjson && body.trim_ascii_start().starts_with(b"[") {
         array_lines(body)
     } else {
-        lines_of(body, ndjson)
+        match lines_of(body, ndjson) {
+            // No line was an object: perhaps one object over several lines (`curl -d @event.json`).
+            (_, 0, rejected) if ndjson && rejected > 1 => {
+                one_object(body).unwrap_or((Vec::new(), 0, rejected))
+            }
+            lines => lines,
+        }
     };
     ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
     if accepted == 0 {
@@ -380,6 +386,17 @@ fn array_lines(body: &[u8]) -> (Vec<u8>, u64, u64) {
         accepted += 1;
     }
     (data, accepted, rejected)
+}
+
+/// A body that is one JSON object written over several lines, as one compact line.
+fn one_object(body: &[u8]) -> Option<(Vec<u8>, u64, u64)> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
+    let mut line = serde_json::Value::Object(object).to_string().into_bytes();
+    if line.len() > MAX_LINE {
+        return None;
+    }
+    line.push(b'\n');
+    Some((line, 1, 0))
 }
 
 /// The non-empty lines of a body, each ending with a newline; oversized lines (and, for
@@ -534,6 +551,24 @@ mod tests {
         assert_eq!(data, b"{\"a\":1,\"m\":\"x y\"}\n{\"b\":[1,2]}\n");
         assert_eq!(array_lines(b"[{\"a\":1},"), (Vec::new(), 0, 1));
         assert_eq!(array_lines(b"[]"), (Vec::new(), 0, 0));
+    }
+
+    #[test]
+    fn a_pretty_printed_object_is_one_line() {
+        let body = b"{\n  \"ts\": \"2026-11-01T12:00:00Z\",\n  \"msg\": \"a b\"\n}\n";
+        assert_eq!(
+            one_object(body),
+            Some((
+                b"{\"msg\":\"a b\",\"ts\":\"2026-11-01T12:00:00Z\"}\n".to_vec(),
+                1,
+                0
+            ))
+        );
+        assert_eq!(
+            one_object(b"{\"a\":1}\n{\"b\":2}\n"),
+            None,
+            "two objects are two lines"
+        );
     }
 
     #[test]
