@@ -460,6 +460,52 @@ fn gzip_bodies_json_arrays_and_pretty_objects_are_ingested_and_unknown_encodings
 }
 
 #[test]
+fn otlp_requests_in_protobuf_and_json_land_as_the_same_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let serve = Serve::start(&data, &[]);
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd/serve/testdata");
+    let protobuf = std::fs::read(testdata.join("otlp_logs.binpb")).unwrap();
+    let json = std::fs::read(testdata.join("otlp_logs.expected.json")).unwrap();
+    // An ExportLogsServiceResponse: empty in protobuf, `{}` in JSON.
+    let answer = post(&serve.http, "/v1/logs", "application/x-protobuf", &protobuf);
+    assert_eq!(answer, (200, String::new()));
+    let answer = post(&serve.http, "/v1/logs", "application/json", &json);
+    assert_eq!(answer, (200, "{}".to_owned()));
+    let (status, why) = post(&serve.http, "/v1/logs", "application/x-protobuf", &protobuf[..40]);
+    assert_eq!((status, why.contains("truncated")), (400, true), "{why}");
+    let (status, why) = post(&serve.http, "/v1/logs", "text/plain", b"hello");
+    assert_eq!(
+        (status, why.contains("application/x-protobuf")),
+        (415, true),
+        "{why}"
+    );
+    assert_eq!(get(&serve.http, "/v1/logs").0, 405);
+    wait_for(|| messages(&data).values().sum::<usize>() >= 6);
+    assert!(serve.stop().success());
+    let stored = messages(&data);
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        ["payment failed", "queue deep", r#"{"event":"login"}"#]
+    );
+    assert!(stored.values().all(|&n| n == 2), "once per request: {stored:?}");
+    let records = read_dataset(&data.join("records"));
+    let services: BTreeMap<_, _> = strings(&records, "message")
+        .into_iter()
+        .zip(strings(&records, "service"))
+        .collect();
+    assert_eq!(
+        services[&Some("queue deep".to_owned())],
+        Some("worker".to_owned())
+    );
+    assert_eq!(
+        services[&Some("payment failed".to_owned())],
+        Some("checkout".to_owned())
+    );
+    assert!(!data.join("unparsed").exists() || read_dataset(&data.join("unparsed")).is_empty());
+}
+
+#[test]
 fn serve_with_only_tails_publishes_its_status_from_the_start() {
     // No HTTP or syslog source, so no spool creates `state/` before the first flush.
     let tmp = tempfile::tempdir().unwrap();

@@ -240,18 +240,40 @@ fn key_values(list: Option<&Value>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An OTLP `AnyValue` as text: a string as itself, a number or bool as written, anything
-/// else as compact JSON.
+/// An OTLP `AnyValue` as text: a string as itself, a number or bool as written, an array or
+/// a key-value list as the compact JSON of its plain values (`{"event":"login"}`).
 fn any_value_text(value: &Value) -> String {
-    let Some(object) = value.as_object() else {
-        return plain_text(value);
+    plain_text(&plain_value(value))
+}
+
+/// An OTLP `AnyValue` as the JSON value it stands for: `{"kvlistValue":{"values":[{"key":"a",
+/// "value":{"intValue":"1"}}]}}` is `{"a":1}`. What is not an `AnyValue` is kept as it is.
+fn plain_value(value: &Value) -> Value {
+    let Some((kind, inner)) = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+    else {
+        return value.clone();
     };
-    match object.iter().next() {
-        Some((kind, inner)) if object.len() == 1 => match kind.as_str() {
-            "stringValue" | "intValue" | "doubleValue" | "boolValue" | "bytesValue" => plain_text(inner),
-            _ => inner.to_string(),
-        },
-        _ => value.to_string(),
+    match kind.as_str() {
+        "stringValue" | "doubleValue" | "boolValue" | "bytesValue" => inner.clone(),
+        // 64-bit integers are strings in OTLP/JSON.
+        "intValue" => inner
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .map_or_else(|| inner.clone(), Value::from),
+        "arrayValue" => Value::Array(array(inner.get("values")).iter().map(plain_value).collect()),
+        "kvlistValue" => Value::Object(
+            array(inner.get("values"))
+                .iter()
+                .filter_map(|kv| {
+                    let key = kv.get("key")?.as_str()?.to_owned();
+                    Some((key, kv.get("value").map_or(Value::Null, plain_value)))
+                })
+                .collect(),
+        ),
+        _ => value.clone(),
     }
 }
 
@@ -331,10 +353,7 @@ mod tests {
         // No event time: the observed time; severity from its number; a structured body as JSON.
         let r = &records[1];
         assert_eq!(r.ts.to_rfc3339(), "2026-03-04T05:06:08Z");
-        assert_eq!(
-            (r.level, r.message.as_ref()),
-            (Some(Level::Info), r#"{"values":[]}"#)
-        );
+        assert_eq!((r.level, r.message.as_ref()), (Some(Level::Info), "{}"));
         assert_eq!(
             OtelParser.parse(BATCH, &ParseContext::default()).unwrap().message,
             "payment failed"
@@ -362,6 +381,18 @@ mod tests {
             (r.level, r.ts.to_rfc3339().as_str()),
             (Some(Level::Critical), "2026-03-04T05:06:07Z")
         );
+    }
+
+    #[test]
+    fn structured_bodies_and_attributes_read_as_plain_json() {
+        let line = r#"{"timeUnixNano":"1772600767000000000","body":{"kvlistValue":{"values":[
+            {"key":"user","value":{"stringValue":"ana"}},
+            {"key":"tries","value":{"arrayValue":{"values":[{"intValue":"3"},{"doubleValue":0.5}]}}},
+            {"key":"ok","value":{"boolValue":false}}]}},
+            "attributes":[{"key":"ids","value":{"arrayValue":{"values":[{"intValue":"-1"}]}}}]}"#;
+        let record = OtelParser.parse(line, &ParseContext::default()).unwrap();
+        assert_eq!(record.message, r#"{"ok":false,"tries":[3,0.5],"user":"ana"}"#);
+        assert_eq!(record.attrs, vec![("ids".into(), "[-1]".into())]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The HTTP listener of `loglens serve`: `POST /ingest` (plain lines, NDJSON, or the form
 //! Python's `logging.handlers.HTTPHandler` posts; gzip or deflate bodies as shippers compress
-//! them), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
+//! them), `POST /v1/logs` (OTLP/HTTP), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
 //! connection (bounded), keep-alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +12,7 @@ use std::time::Duration;
 use loglens_engine::input::Parsers;
 
 use super::metrics::{Metrics, SourceMetrics};
+use super::otlp;
 use super::spool::{Spool, Stream};
 
 /// Largest request body accepted; a larger one is answered 413.
@@ -51,7 +52,7 @@ struct Request {
 struct Response {
     status: u16,
     content_type: &'static str,
-    body: String,
+    body: Vec<u8>,
     retry_after: bool,
 }
 
@@ -60,7 +61,7 @@ impl Response {
         Response {
             status,
             content_type: "application/json",
-            body: body.to_string(),
+            body: body.to_string().into_bytes(),
             retry_after: false,
         }
     }
@@ -261,8 +262,9 @@ fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> 
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
-    head.push_str(&r.body);
-    w.write_all(head.as_bytes())
+    let mut message = head.into_bytes();
+    message.extend_from_slice(&r.body);
+    w.write_all(&message)
 }
 
 fn route(request: &Request, ctx: &HttpContext) -> Response {
@@ -270,27 +272,37 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         ("POST", "/ingest") => ingest(request, &request.body, ctx),
         // HTTPHandler's default method sends the record in the query string.
         ("GET", "/ingest") => ingest(request, request.query.as_bytes(), ctx),
+        ("POST", "/v1/logs") => otlp_logs(request, ctx),
         ("GET", "/health") => Response::json(200, ctx.metrics.health()),
         ("GET", "/metrics") => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4",
-            body: ctx.metrics.render(),
+            body: ctx.metrics.render().into_bytes(),
             retry_after: false,
         },
-        (_, "/ingest" | "/health" | "/metrics") => Response::error(405, "method not allowed"),
-        _ => Response::error(404, "not found: POST /ingest, GET /health, GET /metrics"),
+        (_, "/ingest" | "/v1/logs" | "/health" | "/metrics") => Response::error(405, "method not allowed"),
+        _ => Response::error(
+            404,
+            "not found: POST /ingest, POST /v1/logs, GET /health, GET /metrics",
+        ),
     }
 }
 
-/// Spools the request's lines, synced to disk before answering 200.
-fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
-    if ctx.metrics.full() {
-        ctx.source.dropped.fetch_add(1, Ordering::Relaxed);
-        return Response {
-            retry_after: true,
-            ..Response::error(429, "spool full; retry later")
-        };
+/// The answer to a request met while the spool is full: the source counts it and the client
+/// retries after a second.
+fn backpressure(ctx: &HttpContext) -> Option<Response> {
+    if !ctx.metrics.full() {
+        return None;
     }
+    ctx.source.dropped.fetch_add(1, Ordering::Relaxed);
+    Some(Response {
+        retry_after: true,
+        ..Response::error(429, "spool full; retry later")
+    })
+}
+
+/// The source's stream with the request's `?format=`, `?service=`, `?host=` applied.
+fn requested_stream(request: &Request, ctx: &HttpContext) -> Stream {
     let mut stream = ctx.defaults.clone();
     for (key, value) in form_pairs(&request.query) {
         match key.as_str() {
@@ -300,6 +312,34 @@ fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
             _ => {}
         }
     }
+    stream
+}
+
+/// Appends `accepted` lines to the spool, synced to disk, and counts them; the error is the
+/// answer to give when the spool cannot take them.
+fn spool_lines(ctx: &HttpContext, stream: &Stream, data: &[u8], accepted: u64) -> Result<(), Response> {
+    let synced = ctx
+        .spool
+        .append(stream, data, accepted)
+        .and_then(|file| file.sync_data());
+    if let Err(e) = synced {
+        ctx.source.error(format!("spool: {e}"));
+        return Err(Response::error(503, &format!("spool: {e}")));
+    }
+    ctx.source.lines_in.fetch_add(accepted, Ordering::Relaxed);
+    ctx.source
+        .bytes_in
+        .fetch_add(data.len() as u64, Ordering::Relaxed);
+    ctx.metrics.queued(accepted, data.len() as u64);
+    Ok(())
+}
+
+/// Spools the request's lines, synced to disk before answering 200.
+fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let mut stream = requested_stream(request, ctx);
     // HTTPHandler's form has a `msg` field; other form posts (`curl -d`) are plain lines.
     let form = (request.method == "GET"
         || request
@@ -340,23 +380,83 @@ fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
         let status = if rejected > 0 { 400 } else { 200 };
         return Response::json(status, serde_json::json!({ "accepted": 0, "rejected": rejected }));
     }
-    let synced = ctx
-        .spool
-        .append(&stream, &data, accepted)
-        .and_then(|file| file.sync_data());
-    if let Err(e) = synced {
-        ctx.source.error(format!("spool: {e}"));
-        return Response::error(503, &format!("spool: {e}"));
+    if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
+        return failed;
     }
-    ctx.source.lines_in.fetch_add(accepted, Ordering::Relaxed);
-    ctx.source
-        .bytes_in
-        .fetch_add(data.len() as u64, Ordering::Relaxed);
-    ctx.metrics.queued(accepted, data.len() as u64);
     Response::json(
         200,
         serde_json::json!({ "accepted": accepted, "rejected": rejected }),
     )
+}
+
+/// OTLP/HTTP logs: a line of OTLP/JSON per log record, read by the `otel` format. The answer
+/// is an `ExportLogsServiceResponse` in the request's encoding, with `partialSuccess` when a
+/// record was refused (one longer than the longest line).
+fn otlp_logs(request: &Request, ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let protobuf = matches!(
+        request.content_type.split(';').next().map(str::trim),
+        Some("application/x-protobuf" | "application/protobuf")
+    );
+    let lines = if protobuf {
+        otlp::protobuf_lines(&request.body).map_err(|e| e.to_string())
+    } else if request.content_type.starts_with("application/json") {
+        otlp::json_lines(&request.body).ok_or_else(|| "not an OTLP/JSON logs request".to_owned())
+    } else {
+        let sent = &request.content_type;
+        return Response::error(
+            415,
+            &format!("Content-Type {sent:?}: send application/x-protobuf or application/json"),
+        );
+    };
+    let lines = match lines {
+        Ok(lines) => lines,
+        Err(why) => {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            return Response::error(400, &why);
+        }
+    };
+    let mut stream = requested_stream(request, ctx);
+    stream.format = Some("otel".to_owned());
+    let mut data = Vec::new();
+    let (mut accepted, mut rejected) = (0, 0);
+    for line in lines {
+        if line.len() > MAX_LINE {
+            rejected += 1;
+            continue;
+        }
+        data.extend_from_slice(line.as_bytes());
+        data.push(b'\n');
+        accepted += 1;
+    }
+    ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
+    if accepted > 0 {
+        if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
+            return failed;
+        }
+    }
+    let why = format!("{rejected} log records over {MAX_LINE} bytes");
+    if protobuf {
+        let mut body = Vec::new();
+        if rejected > 0 {
+            body = otlp::partial_success(rejected, &why);
+        }
+        return Response {
+            status: 200,
+            content_type: "application/x-protobuf",
+            body,
+            retry_after: false,
+        };
+    }
+    let answer = if rejected > 0 {
+        serde_json::json!({ "partialSuccess": {
+            "rejectedLogRecords": rejected.to_string(), "errorMessage": why } })
+    } else {
+        serde_json::json!({})
+    };
+    Response::json(200, answer)
 }
 
 /// A JSON array of objects, as Fluent Bit's `format json` and Vector's `json` codec without

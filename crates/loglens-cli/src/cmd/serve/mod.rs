@@ -4,6 +4,8 @@
 
 mod http;
 mod metrics;
+mod otlp;
+mod protobuf;
 mod pyformat;
 mod spool;
 mod syslog;
