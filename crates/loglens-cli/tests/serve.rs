@@ -459,6 +459,133 @@ fn gzip_bodies_json_arrays_and_pretty_objects_are_ingested_and_unknown_encodings
     assert!(serve.stop().success());
 }
 
+/// A Loki `PushRequest` as Promtail sends it: protobuf, snappy-compressed.
+fn promtail_push(labels: &str, lines: &[(u64, &str)]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
+        varint(out, number << 3 | 2);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+    let mut stream = Vec::new();
+    field(&mut stream, 1, labels.as_bytes());
+    for &(seconds, line) in lines {
+        let mut timestamp = vec![1 << 3];
+        varint(&mut timestamp, seconds);
+        let mut entry = Vec::new();
+        field(&mut entry, 1, &timestamp);
+        field(&mut entry, 2, line.as_bytes());
+        field(&mut stream, 2, &entry);
+    }
+    let mut push = Vec::new();
+    field(&mut push, 1, &stream);
+    snap::raw::Encoder::new().compress_vec(&push).unwrap()
+}
+
+#[test]
+fn loki_pushes_in_json_and_protobuf_land_with_their_labels() {
+    use std::io::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let serve = Serve::start(&data, &[]);
+    // Fluent Bit's and Vector's `loki` outputs: JSON, gzipped; lines without a time of their own.
+    let body = br#"{"streams":[{"stream":{"job":"payments","host":"pay-01","level":"error"},
+        "values":[["1793534400000000000","card declined"],["1793534401500000000","{\"msg\":\"retry failed\",\"order\":7}"]]}]}"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body).unwrap();
+    let head = "POST /loki/api/v1/push HTTP/1.1\r\nContent-Type: application/json\r\nContent-Encoding: gzip";
+    assert_eq!(
+        request(&serve.http, head, &gz.finish().unwrap()),
+        (204, String::new())
+    );
+    // Promtail's protobuf, nginx lines parsed as the format the URL names.
+    let line = r#"10.0.0.1 - - [01/Nov/2026:12:00:00 +0000] "GET /cart HTTP/1.1" 503 12 "-" "curl/8""#;
+    let push = promtail_push(r#"{job="nginx", host="web-1"}"#, &[(1_793_534_400, line)]);
+    let path = "/loki/api/v1/push?format=combined";
+    assert_eq!(
+        post(&serve.http, path, "application/x-protobuf", &push),
+        (204, String::new())
+    );
+    let (status, why) = post(
+        &serve.http,
+        "/loki/api/v1/push",
+        "application/x-protobuf",
+        b"junk",
+    );
+    assert_eq!((status, why.contains("snappy")), (400, true), "{why}");
+    let (status, why) = post(
+        &serve.http,
+        "/loki/api/v1/push",
+        "application/json",
+        b"{\"streams\":[{}]}",
+    );
+    assert_eq!((status, why.contains("Loki push")), (400, true), "{why}");
+    wait_for(|| messages(&data).len() >= 3);
+    assert!(serve.stop().success());
+    let records = read_dataset(&data.join("records"));
+    let column = |name| strings(&records, name);
+    let mut got: Vec<_> = (0..records.iter().map(|b| b.num_rows()).sum())
+        .map(|i| {
+            let field = |name| column(name)[i].clone().unwrap_or_default();
+            [
+                field("message"),
+                field("service"),
+                field("host"),
+                field("level"),
+                field("path"),
+            ]
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            [
+                "GET /cart HTTP/1.1".into(),
+                "nginx".into(),
+                "web-1".into(),
+                "error".into(),
+                "/cart".into()
+            ],
+            [
+                "card declined".into(),
+                "payments".into(),
+                "pay-01".into(),
+                "error".into(),
+                String::new()
+            ],
+            [
+                "retry failed".into(),
+                "payments".into(),
+                "pay-01".into(),
+                "error".into(),
+                String::new()
+            ],
+        ]
+    );
+    let ts: Vec<i64> = records
+        .iter()
+        .flat_map(|b| {
+            let ts = b.column_by_name("ts").unwrap();
+            let ts = ts
+                .as_any()
+                .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+                .unwrap();
+            ts.values().to_vec()
+        })
+        .collect();
+    assert!(
+        ts.contains(&1_793_534_401_500_000),
+        "the entry's time, to the microsecond: {ts:?}"
+    );
+}
+
 #[test]
 fn otlp_requests_in_protobuf_and_json_land_as_the_same_records() {
     let tmp = tempfile::tempdir().unwrap();

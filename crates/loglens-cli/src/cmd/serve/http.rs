@@ -1,6 +1,7 @@
 //! The HTTP listener of `loglens serve`: `POST /ingest` (plain lines, NDJSON, or the form
 //! Python's `logging.handlers.HTTPHandler` posts; gzip or deflate bodies as shippers compress
-//! them), `POST /v1/logs` (OTLP/HTTP), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
+//! them), `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push` (Loki's push API),
+//! `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
 //! connection (bounded), keep-alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,8 +13,8 @@ use std::time::Duration;
 use loglens_engine::input::Parsers;
 
 use super::metrics::{Metrics, SourceMetrics};
-use super::otlp;
 use super::spool::{Spool, Stream};
+use super::{loki, otlp};
 
 /// Largest request body accepted; a larger one is answered 413.
 pub const MAX_BODY: usize = 16 << 20;
@@ -238,6 +239,7 @@ fn decoded(body: Vec<u8>, encoding: &str) -> Result<Vec<u8>, Response> {
 fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> {
     let reason = match r.status {
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -273,6 +275,7 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         // HTTPHandler's default method sends the record in the query string.
         ("GET", "/ingest") => ingest(request, request.query.as_bytes(), ctx),
         ("POST", "/v1/logs") => otlp_logs(request, ctx),
+        ("POST", "/loki/api/v1/push") => loki_push(request, ctx),
         ("GET", "/health") => Response::json(200, ctx.metrics.health()),
         ("GET", "/metrics") => Response {
             status: 200,
@@ -283,7 +286,7 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         (_, "/ingest" | "/v1/logs" | "/health" | "/metrics") => Response::error(405, "method not allowed"),
         _ => Response::error(
             404,
-            "not found: POST /ingest, POST /v1/logs, GET /health, GET /metrics",
+            "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, GET /health, GET /metrics",
         ),
     }
 }
@@ -457,6 +460,81 @@ fn otlp_logs(request: &Request, ctx: &HttpContext) -> Response {
         serde_json::json!({})
     };
     Response::json(200, answer)
+}
+
+/// Loki's push API: each entry a JSON line with the entry's time and the stream's labels, or,
+/// when the request (`?format=`) or the source names a format, the lines as sent in that
+/// format, with the service and host the labels name. Answered 204 as Loki does.
+fn loki_push(request: &Request, ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let streams = if request.content_type.starts_with("application/json") {
+        loki::json_streams(&request.body)
+    } else {
+        loki::protobuf_streams(&request.body, MAX_BODY)
+    };
+    let streams = match streams {
+        Ok(streams) => streams,
+        Err(why) => {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            let status = if matches!(why, loki::PushError::TooLarge(_)) {
+                413
+            } else {
+                400
+            };
+            return Response::error(status, &why.to_string());
+        }
+    };
+    let requested = requested_stream(request, ctx);
+    if let Some(format) = &requested.format {
+        if ctx.parsers.by_name(format).is_none() {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            return Response::error(400, &format!("unknown format {format:?}"));
+        }
+    }
+    for push in streams {
+        let (stream, lines) = match &requested.format {
+            None => {
+                let stream = Stream {
+                    format: Some("json".to_owned()),
+                    ..requested.clone()
+                };
+                (stream, push.json_lines())
+            }
+            Some(_) => {
+                let stream = Stream {
+                    service: requested.service.clone().or_else(|| push.service()),
+                    host: requested.host.clone().or_else(|| push.host()),
+                    ..requested.clone()
+                };
+                (stream, push.raw_lines())
+            }
+        };
+        let mut data = Vec::new();
+        let (mut accepted, mut rejected) = (0, 0);
+        for line in lines {
+            if line.len() > MAX_LINE || line.contains('\0') {
+                rejected += 1;
+                continue;
+            }
+            data.extend_from_slice(line.as_bytes());
+            data.push(b'\n');
+            accepted += 1;
+        }
+        ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
+        if accepted > 0 {
+            if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
+                return failed;
+            }
+        }
+    }
+    Response {
+        status: 204,
+        content_type: "text/plain",
+        body: Vec::new(),
+        retry_after: false,
+    }
 }
 
 /// A JSON array of objects, as Fluent Bit's `format json` and Vector's `json` codec without

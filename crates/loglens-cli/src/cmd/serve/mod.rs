@@ -3,6 +3,7 @@
 //! commits the closed spool segments and the tailed files, then detection and alerting advance.
 
 mod http;
+mod loki;
 mod metrics;
 mod otlp;
 mod protobuf;
