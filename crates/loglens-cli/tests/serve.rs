@@ -587,6 +587,64 @@ fn loki_pushes_in_json_and_protobuf_land_with_their_labels() {
 }
 
 #[test]
+fn elasticsearch_bulk_requests_land_and_answer_per_item() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let serve = Serve::start(&data, &[]);
+    let (status, banner) = get(&serve.http, "/");
+    assert_eq!(
+        (status, banner.contains("\"number\":\"8.")),
+        (200, true),
+        "{banner}"
+    );
+    // Fluent Bit's `es` output: `create` actions, a flat record with `@timestamp`.
+    let fluent_bit = br#"{"create":{"_index":"fluent-bit"}}
+{"@timestamp":"2026-11-01T12:00:00.250Z","log":"GET /cart 503","stream":"stdout","kubernetes":{"host":"node-1"}}
+"#;
+    let (status, answer) = post(&serve.http, "/_bulk", "application/x-ndjson", fluent_bit);
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["errors"], false);
+    assert_eq!(answer["items"][0]["create"]["status"], 201);
+    // ECS documents, nested, to an index in the path; a delete refused on its own.
+    let ecs = br#"{"index":{}}
+{"@timestamp":"2026-11-01T12:00:01Z","message":"payment declined","log":{"level":"error"},"service":{"name":"payments"},"host":{"name":"pay-01"}}
+{"delete":{"_id":"x"}}
+"#;
+    let (status, answer) = request(
+        &serve.http,
+        "PUT /logs-payments/_bulk HTTP/1.1\r\nContent-Type: application/json",
+        ecs,
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((status, &answer["errors"]), (200, &serde_json::json!(true)));
+    assert_eq!(answer["items"][0]["index"]["_index"], "logs-payments");
+    assert_eq!(answer["items"][1]["delete"]["status"], 400);
+    let (status, why) = post(&serve.http, "/_bulk", "application/x-ndjson", b"{\"index\":{}}\n");
+    assert_eq!((status, why.contains("no document line")), (400, true), "{why}");
+    wait_for(|| messages(&data).len() >= 2);
+    assert!(serve.stop().success());
+    let records = read_dataset(&data.join("records"));
+    let mut got: Vec<[Option<String>; 4]> = (0..records.iter().map(|b| b.num_rows()).sum())
+        .map(|i| ["message", "service", "host", "level"].map(|c| strings(&records, c)[i].clone()))
+        .collect();
+    got.sort();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        got,
+        [
+            [some("GET /cart 503"), None, None, None],
+            [
+                some("payment declined"),
+                some("payments"),
+                some("pay-01"),
+                some("error")
+            ],
+        ]
+    );
+}
+
+#[test]
 fn otlp_requests_in_protobuf_and_json_land_as_the_same_records() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -34,8 +34,15 @@ pub(crate) fn role(key: &str) -> Option<(Role, u8)> {
         "service.name" => (Role::Service, 3),
         "host" => (Role::Host, 0),
         "hostname" => (Role::Host, 1),
+        // ECS and OpenTelemetry's name.
+        "host.name" => (Role::Host, 2),
         _ => return None,
     })
+}
+
+/// Whether the JSON and logfmt formats read `key` as a record's time.
+pub fn is_time_key(key: &str) -> bool {
+    matches!(role(key), Some((Role::Time, _)))
 }
 
 /// The keys a format file names for the record's fields, each role's in order of preference.

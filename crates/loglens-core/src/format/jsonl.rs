@@ -21,7 +21,7 @@ use crate::time::{write_rfc3339, Fraction, Timestamp};
 /// - level: `level`, `severity`, `lvl`, `log.level`, when a known level name (otherwise the
 ///   key stays an attr).
 /// - message: `msg`, `message`, `log`; service: `service`, `app`, `logger`, `service.name`;
-///   host: `host`, `hostname` — each when a string.
+///   host: `host`, `hostname`, `host.name` — each when a string.
 /// - every other key becomes an attr: strings unescaped, other values as compact JSON text.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonParser;
@@ -372,6 +372,23 @@ mod tests {
         assert_eq!(record.message, "GET / 200");
         let both = parse(r#"{"date":1,"time":"2026-11-01T12:00:00Z","msg":"m"}"#).expect("parses");
         assert_eq!(both.ts.to_rfc3339(), "2026-11-01T12:00:00Z", "`date` ranks last");
+    }
+
+    #[test]
+    fn ecs_dotted_keys_name_the_level_service_and_host() {
+        // As ecs-logging libraries write them, and serve's `_bulk` flattens nested documents.
+        let line = r#"{"@timestamp":"2026-11-01T12:00:00Z","log.level":"error","message":"m","service.name":"shop","host.name":"web-1"}"#;
+        let record = parse(line).expect("parses");
+        assert_eq!(
+            (record.level, record.service.as_deref(), record.host.as_deref()),
+            (Some(Level::Error), Some("shop"), Some("web-1"))
+        );
+        let both = parse(r#"{"ts":1,"msg":"m","host.name":"a","hostname":"b"}"#).expect("parses");
+        assert_eq!(
+            both.host.as_deref(),
+            Some("b"),
+            "`host.name` ranks after `hostname`"
+        );
     }
 
     #[test]

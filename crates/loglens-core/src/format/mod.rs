@@ -16,7 +16,7 @@ pub mod combined;
 pub mod cri;
 pub mod docker;
 mod fields;
-pub use fields::{FieldKeys, KeyMapping};
+pub use fields::{is_time_key, FieldKeys, KeyMapping};
 pub mod generic;
 pub mod journald;
 pub mod jsonl;

@@ -1,7 +1,7 @@
 //! The HTTP listener of `loglens serve`: `POST /ingest` (plain lines, NDJSON, or the form
 //! Python's `logging.handlers.HTTPHandler` posts; gzip or deflate bodies as shippers compress
 //! them), `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push` (Loki's push API),
-//! `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
+//! `POST /_bulk` (Elasticsearch's bulk API), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
 //! connection (bounded), keep-alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,7 +14,7 @@ use loglens_engine::input::Parsers;
 
 use super::metrics::{Metrics, SourceMetrics};
 use super::spool::{Spool, Stream};
-use super::{loki, otlp};
+use super::{elastic, loki, otlp};
 
 /// Largest request body accepted; a larger one is answered 413.
 pub const MAX_BODY: usize = 16 << 20;
@@ -276,6 +276,16 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         ("GET", "/ingest") => ingest(request, request.query.as_bytes(), ctx),
         ("POST", "/v1/logs") => otlp_logs(request, ctx),
         ("POST", "/loki/api/v1/push") => loki_push(request, ctx),
+        ("POST" | "PUT", path) if path == "/_bulk" || path.ends_with("/_bulk") => {
+            let index = path.strip_suffix("/_bulk").map(|i| i.trim_start_matches('/'));
+            bulk(request, index.filter(|i| !i.is_empty()), ctx)
+        }
+        // What Elasticsearch shippers ask before their first bulk (version, health check).
+        ("GET", "/") => Response::json(200, elastic::banner()),
+        ("GET", "/_cluster/health") => Response::json(
+            200,
+            serde_json::json!({ "cluster_name": "loglens", "status": "green" }),
+        ),
         ("GET", "/health") => Response::json(200, ctx.metrics.health()),
         ("GET", "/metrics") => Response {
             status: 200,
@@ -286,7 +296,8 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         (_, "/ingest" | "/v1/logs" | "/health" | "/metrics") => Response::error(405, "method not allowed"),
         _ => Response::error(
             404,
-            "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, GET /health, GET /metrics",
+            "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, POST /_bulk, \
+             GET /health, GET /metrics",
         ),
     }
 }
@@ -535,6 +546,52 @@ fn loki_push(request: &Request, ctx: &HttpContext) -> Response {
         body: Vec::new(),
         retry_after: false,
     }
+}
+
+/// Elasticsearch's bulk API: the `index` and `create` documents spooled as JSON lines, and
+/// the bulk response with an item per action (`update` and `delete` refused per item).
+fn bulk(request: &Request, index: Option<&str>, ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let started = std::time::Instant::now();
+    let now = loglens_alert::run::wall_clock();
+    let items = match elastic::items(&request.body, index, now.0) {
+        Ok(items) => items,
+        Err(why) => {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            return Response::error(400, &why.to_string());
+        }
+    };
+    let mut stream = requested_stream(request, ctx);
+    stream.format = Some("json".to_owned());
+    let mut data = Vec::new();
+    let (mut accepted, mut rejected) = (0, 0);
+    let first = ctx.source.lines_in.load(Ordering::Relaxed);
+    let mut items = items;
+    for item in &mut items {
+        if let Ok(line) = &item.outcome {
+            if line.len() > MAX_LINE {
+                item.outcome = Err(format!("document over {MAX_LINE} bytes"));
+            }
+        }
+        match &item.outcome {
+            Ok(line) => {
+                data.extend_from_slice(line.as_bytes());
+                data.push(b'\n');
+                accepted += 1;
+            }
+            Err(_) => rejected += 1,
+        }
+    }
+    ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
+    if accepted > 0 {
+        if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
+            return failed;
+        }
+    }
+    let took = started.elapsed().as_millis() as u64;
+    Response::json(200, elastic::response(&items, took, first))
 }
 
 /// A JSON array of objects, as Fluent Bit's `format json` and Vector's `json` codec without

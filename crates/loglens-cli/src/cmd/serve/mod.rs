@@ -2,6 +2,7 @@
 //! lines to a durable spool; every flush interval the batch pipeline (`loglens_engine::process`)
 //! commits the closed spool segments and the tailed files, then detection and alerting advance.
 
+mod elastic;
 mod http;
 mod loki;
 mod metrics;
