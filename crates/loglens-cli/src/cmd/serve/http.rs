@@ -348,6 +348,32 @@ fn spool_lines(ctx: &HttpContext, stream: &Stream, data: &[u8], accepted: u64) -
     Ok(())
 }
 
+/// Spools `lines` (each without its newline) in one append; a line over [`MAX_LINE`] or
+/// holding a NUL is refused and counted. `(accepted, rejected)`, or the answer to give when
+/// the spool cannot take them.
+fn spool_each(
+    ctx: &HttpContext,
+    stream: &Stream,
+    lines: impl IntoIterator<Item = String>,
+) -> Result<(u64, u64), Response> {
+    let mut data = Vec::new();
+    let (mut accepted, mut rejected) = (0, 0);
+    for line in lines {
+        if line.len() > MAX_LINE || line.contains('\0') {
+            rejected += 1;
+            continue;
+        }
+        data.extend_from_slice(line.as_bytes());
+        data.push(b'\n');
+        accepted += 1;
+    }
+    ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
+    if accepted > 0 {
+        spool_lines(ctx, stream, &data, accepted)?;
+    }
+    Ok((accepted, rejected))
+}
+
 /// Spools the request's lines, synced to disk before answering 200.
 fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
     if let Some(busy) = backpressure(ctx) {
@@ -434,23 +460,10 @@ fn otlp_logs(request: &Request, ctx: &HttpContext) -> Response {
     };
     let mut stream = requested_stream(request, ctx);
     stream.format = Some("otel".to_owned());
-    let mut data = Vec::new();
-    let (mut accepted, mut rejected) = (0, 0);
-    for line in lines {
-        if line.len() > MAX_LINE {
-            rejected += 1;
-            continue;
-        }
-        data.extend_from_slice(line.as_bytes());
-        data.push(b'\n');
-        accepted += 1;
-    }
-    ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
-    if accepted > 0 {
-        if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
-            return failed;
-        }
-    }
+    let rejected = match spool_each(ctx, &stream, lines) {
+        Ok((_, rejected)) => rejected,
+        Err(failed) => return failed,
+    };
     let why = format!("{rejected} log records over {MAX_LINE} bytes");
     if protobuf {
         let mut body = Vec::new();
@@ -522,22 +535,8 @@ fn loki_push(request: &Request, ctx: &HttpContext) -> Response {
                 (stream, push.raw_lines())
             }
         };
-        let mut data = Vec::new();
-        let (mut accepted, mut rejected) = (0, 0);
-        for line in lines {
-            if line.len() > MAX_LINE || line.contains('\0') {
-                rejected += 1;
-                continue;
-            }
-            data.extend_from_slice(line.as_bytes());
-            data.push(b'\n');
-            accepted += 1;
-        }
-        ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
-        if accepted > 0 {
-            if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
-                return failed;
-            }
+        if let Err(failed) = spool_each(ctx, &stream, lines) {
+            return failed;
         }
     }
     Response {
@@ -565,30 +564,18 @@ fn bulk(request: &Request, index: Option<&str>, ctx: &HttpContext) -> Response {
     };
     let mut stream = requested_stream(request, ctx);
     stream.format = Some("json".to_owned());
-    let mut data = Vec::new();
-    let (mut accepted, mut rejected) = (0, 0);
     let first = ctx.source.lines_in.load(Ordering::Relaxed);
     let mut items = items;
     for item in &mut items {
-        if let Ok(line) = &item.outcome {
-            if line.len() > MAX_LINE {
-                item.outcome = Err(format!("document over {MAX_LINE} bytes"));
-            }
-        }
-        match &item.outcome {
-            Ok(line) => {
-                data.extend_from_slice(line.as_bytes());
-                data.push(b'\n');
-                accepted += 1;
-            }
-            Err(_) => rejected += 1,
+        if item.outcome.as_ref().is_ok_and(|line| line.len() > MAX_LINE) {
+            item.outcome = Err(format!("document over {MAX_LINE} bytes"));
         }
     }
-    ctx.source.rejected.fetch_add(rejected, Ordering::Relaxed);
-    if accepted > 0 {
-        if let Err(failed) = spool_lines(ctx, &stream, &data, accepted) {
-            return failed;
-        }
+    let refused = items.iter().filter(|i| i.outcome.is_err()).count() as u64;
+    ctx.source.rejected.fetch_add(refused, Ordering::Relaxed);
+    let documents = items.iter().filter_map(|i| i.outcome.clone().ok());
+    if let Err(failed) = spool_each(ctx, &stream, documents) {
+        return failed;
     }
     let took = started.elapsed().as_millis() as u64;
     Response::json(200, elastic::response(&items, took, first))
