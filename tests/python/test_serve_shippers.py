@@ -1,7 +1,8 @@
 """Shippers' own client libraries, unmodified, pointed at `loglens serve`: OpenTelemetry's
 Python SDK and OTLP/HTTP exporter at `POST /v1/logs` (protobuf, the exporter's only encoding,
-gzipped or not), and python-logging-loki's handler at Loki's push API. Their records land with
-service, host, level, message and attributes."""
+gzipped or not), python-logging-loki's handler at Loki's push API, and splunk-handler at the
+Splunk HTTP Event Collector's. Their records land with service, host, level, message and
+attributes."""
 
 import contextlib
 import json
@@ -18,6 +19,7 @@ from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
+from splunk_handler import SplunkHandler
 
 
 @contextlib.contextmanager
@@ -101,4 +103,33 @@ def test_a_loki_client_lands_records_with_its_labels(tmp_path):
     assert got == [
         ("billing", "bill-01", "error", "invoice INV-7 failed", "billing.invoices"),
         ("billing", None, "info", "invoice sent", "billing.invoices"),
+    ]
+
+
+def test_a_splunk_hec_client_lands_stacked_events(tmp_path):
+    data = tmp_path / "data"
+    with serve_http(data) as url:
+        port = int(url.rsplit(":", 1)[1])
+        handler = SplunkHandler(
+            host="127.0.0.1",
+            port=port,
+            protocol="http",
+            token="00000000-0000-0000-0000-000000000000",
+            index="main",
+            hostname="pay-01",
+            sourcetype="payments",
+            flush_interval=0.1,  # queued events go as one body of stacked objects
+        )
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log = logger("payments", handler)
+        for order in range(3):
+            log.warning("order %d declined", order)
+        handler.close()  # sends what is queued, then stops its timer
+        assert http_counts(url) == (3, 0)
+    got = duckdb.sql(
+        f"""SELECT host, message, attrs['sourcetype'], attrs['index']
+            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY message"""
+    ).fetchall()
+    assert got == [
+        ("pay-01", f"WARNING order {order} declined", "payments", "main") for order in range(3)
     ]

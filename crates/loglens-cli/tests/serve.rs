@@ -645,6 +645,53 @@ fn elasticsearch_bulk_requests_land_and_answer_per_item() {
 }
 
 #[test]
+fn splunk_hec_events_land_and_bad_batches_are_refused_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let serve = Serve::start(&data, &[]);
+    let (status, health) = get(&serve.http, "/services/collector/health/1.0");
+    assert_eq!((status, health.contains("\"code\":17")), (200, true), "{health}");
+    // Stacked events as Vector's `splunk_hec_logs` and Fluent Bit's `splunk` send them.
+    let events = br#"{"time":1793534400.25,"host":"web-1","sourcetype":"nginx","event":"GET /cart 503"}{"time":"1793534401","event":{"message":"payment declined","level":"error"},"fields":{"service":"payments"}}"#;
+    let head = "POST /services/collector/event HTTP/1.1\r\nAuthorization: Splunk 0000\r\nContent-Type: application/json";
+    let answer = request(&serve.http, head, events);
+    assert_eq!(answer, (200, r#"{"code":0,"text":"Success"}"#.to_owned()));
+    // The second event lacks `event`: nothing of the batch is stored, the answer names it.
+    let bad = br#"{"event":"would be stored twice on resend"} {"time":1}"#;
+    let (status, why) = request(&serve.http, head, bad);
+    assert_eq!(status, 400);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&why).unwrap(),
+        serde_json::json!({"text": "Event field is required", "code": 12, "invalid-event-number": 1})
+    );
+    let raw = "POST /services/collector/raw?host=db-1 HTTP/1.1\r\nContent-Type: text/plain";
+    let line = b"2026-11-01 12:00:02.000 UTC [42] LOG:  checkpoint starting: time\n";
+    let answer = request(&serve.http, raw, line);
+    assert_eq!(answer, (200, r#"{"code":0,"text":"Success"}"#.to_owned()));
+    wait_for(|| messages(&data).len() >= 3);
+    assert!(serve.stop().success());
+    let records = read_dataset(&data.join("records"));
+    let mut got: Vec<[Option<String>; 4]> = (0..records.iter().map(|b| b.num_rows()).sum())
+        .map(|i| ["message", "service", "host", "level"].map(|c| strings(&records, c)[i].clone()))
+        .collect();
+    got.sort();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        got,
+        [
+            [some("GET /cart 503"), None, some("web-1"), None],
+            [
+                some("checkpoint starting: time"),
+                None,
+                some("db-1"),
+                some("info")
+            ],
+            [some("payment declined"), some("payments"), None, some("error")],
+        ]
+    );
+}
+
+#[test]
 fn otlp_requests_in_protobuf_and_json_land_as_the_same_records() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

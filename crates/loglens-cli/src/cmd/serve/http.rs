@@ -1,7 +1,8 @@
 //! The HTTP listener of `loglens serve`: `POST /ingest` (plain lines, NDJSON, or the form
 //! Python's `logging.handlers.HTTPHandler` posts; gzip or deflate bodies as shippers compress
 //! them), `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push` (Loki's push API),
-//! `POST /_bulk` (Elasticsearch's bulk API), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
+//! `POST /_bulk` (Elasticsearch's bulk API), `POST /services/collector/event` (Splunk's HTTP
+//! Event Collector), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
 //! connection (bounded), keep-alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,7 +15,7 @@ use loglens_engine::input::Parsers;
 
 use super::metrics::{Metrics, SourceMetrics};
 use super::spool::{Spool, Stream};
-use super::{elastic, loki, otlp};
+use super::{elastic, loki, otlp, splunk};
 
 /// Largest request body accepted; a larger one is answered 413.
 pub const MAX_BODY: usize = 16 << 20;
@@ -280,6 +281,20 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
             let index = path.strip_suffix("/_bulk").map(|i| i.trim_start_matches('/'));
             bulk(request, index.filter(|i| !i.is_empty()), ctx)
         }
+        ("POST", "/services/collector" | "/services/collector/event" | "/services/collector/event/1.0") => {
+            hec_events(request, ctx)
+        }
+        ("POST", "/services/collector/raw" | "/services/collector/raw/1.0") => {
+            let answer = ingest(request, &request.body, ctx);
+            match answer.status {
+                200 => Response::json(200, splunk::success()),
+                400 => Response::json(400, splunk::HecError::NoData.answer()),
+                _ => answer,
+            }
+        }
+        ("GET", "/services/collector/health" | "/services/collector/health/1.0") => {
+            Response::json(200, serde_json::json!({ "text": "HEC is healthy", "code": 17 }))
+        }
         // What Elasticsearch shippers ask before their first bulk (version, health check).
         ("GET", "/") => Response::json(200, elastic::banner()),
         ("GET", "/_cluster/health") => Response::json(
@@ -297,7 +312,7 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         _ => Response::error(
             404,
             "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, POST /_bulk, \
-             GET /health, GET /metrics",
+             POST /services/collector/event, GET /health, GET /metrics",
         ),
     }
 }
@@ -579,6 +594,28 @@ fn bulk(request: &Request, index: Option<&str>, ctx: &HttpContext) -> Response {
     }
     let took = started.elapsed().as_millis() as u64;
     Response::json(200, elastic::response(&items, took, first))
+}
+
+/// Splunk HEC events: each a JSON line, answered as HEC answers (`{"text":"Success","code":0}`;
+/// an invalid event refuses the body, naming the event).
+fn hec_events(request: &Request, ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let now = loglens_alert::run::wall_clock();
+    let lines = match splunk::event_lines(&request.body, now.0) {
+        Ok(lines) => lines,
+        Err(why) => {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            return Response::json(400, why.answer());
+        }
+    };
+    let mut stream = requested_stream(request, ctx);
+    stream.format = Some("json".to_owned());
+    match spool_each(ctx, &stream, lines) {
+        Ok(_) => Response::json(200, splunk::success()),
+        Err(failed) => failed,
+    }
 }
 
 /// A JSON array of objects, as Fluent Bit's `format json` and Vector's `json` codec without

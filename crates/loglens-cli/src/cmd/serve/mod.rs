@@ -9,6 +9,7 @@ mod metrics;
 mod otlp;
 mod protobuf;
 mod pyformat;
+mod splunk;
 mod spool;
 mod syslog;
 
