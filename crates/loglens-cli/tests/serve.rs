@@ -692,6 +692,76 @@ fn splunk_hec_events_land_and_bad_batches_are_refused_whole() {
 }
 
 #[test]
+fn with_a_token_only_requests_that_carry_it_are_ingested() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let http = format!("127.0.0.1:{}", free_port());
+    let serve = |token: Option<&str>| {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("loglens"));
+        command
+            .args([
+                "serve",
+                "--http",
+                &http,
+                "--http-token-env",
+                "INGEST_TOKEN",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .args(["--flush-interval", "0.2"])
+            .env_remove("INGEST_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(token) = token {
+            command.env("INGEST_TOKEN", token);
+        }
+        command
+    };
+    // No variable: a clear error at start, naming it.
+    let out = serve(None).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), stderr.contains("INGEST_TOKEN is not set")),
+        (Some(1), true),
+        "{stderr}"
+    );
+    let child = serve(Some("s3cret")).stderr(Stdio::null()).spawn().unwrap();
+    let serve = Serve { child, http };
+    wait_for(|| get(&serve.http, "/health").0 == 200);
+    let line = |i: u64| ndjson(i..i + 1);
+    let head = "POST /ingest HTTP/1.1\r\nContent-Type: application/x-ndjson";
+    let (status, why) = request(&serve.http, head, &line(0));
+    assert_eq!((status, why.contains("Bearer")), (401, true), "{why}");
+    let with = |auth: &str| format!("{head}\r\nAuthorization: {auth}");
+    assert_eq!(request(&serve.http, &with("Bearer wrong"), &line(1)).0, 401);
+    assert_eq!(request(&serve.http, &with("Bearer s3cret"), &line(2)).0, 200);
+    // Basic with the token as the password, as Fluent Bit's `http_passwd` sends it.
+    assert_eq!(
+        request(&serve.http, &with("Basic Zmx1ZW50OnMzY3JldA=="), &line(3)).0,
+        200
+    );
+    let hec = "POST /services/collector/event HTTP/1.1\r\nAuthorization: Splunk s3cret";
+    let event = br#"{"time":1793534400,"event":"line 4"}"#;
+    assert_eq!(request(&serve.http, hec, event).0, 200);
+    assert_eq!(
+        get(&serve.http, "/ingest?msg=x").0,
+        401,
+        "GET /ingest ingests: it needs the token"
+    );
+    assert_eq!(
+        get(&serve.http, "/metrics").0,
+        200,
+        "reading the status needs none"
+    );
+    wait_for(|| messages(&data).len() >= 3);
+    assert!(serve.stop().success());
+    assert_eq!(
+        messages(&data).into_keys().collect::<Vec<_>>(),
+        ["line 2", "line 3", "line 4"]
+    );
+}
+
+#[test]
 fn otlp_requests_in_protobuf_and_json_land_as_the_same_records() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -38,6 +38,8 @@ pub struct HttpContext {
     pub parsers: Parsers,
     /// Default labels and format of the source.
     pub defaults: Stream,
+    /// The token ingestion requests must carry, if any.
+    pub token: Option<String>,
 }
 
 struct Request {
@@ -47,6 +49,8 @@ struct Request {
     content_type: String,
     /// `Content-Encoding`, lower case ("" when none).
     encoding: String,
+    /// `Authorization`, as sent ("" when none).
+    authorization: String,
     body: Vec<u8>,
     close: bool,
 }
@@ -56,6 +60,33 @@ struct Response {
     content_type: &'static str,
     body: Vec<u8>,
     retry_after: bool,
+}
+
+/// Whether an `Authorization` header carries `token`, in any of the forms shippers send one: `Bearer`, `Splunk` (HEC), `ApiKey`, or `Basic` with it as the password.
+fn authorized(authorization: &str, token: &str) -> bool {
+    let (scheme, credentials) = authorization.split_once(' ').unwrap_or((authorization, ""));
+    let credentials = credentials.trim();
+    let sent = if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .unwrap_or_default();
+        let pair = String::from_utf8_lossy(&decoded).into_owned();
+        pair.split_once(':').map(|(_, password)| password.to_owned())
+    } else if ["bearer", "splunk", "apikey"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+    {
+        Some(credentials.to_owned())
+    } else {
+        None
+    };
+    sent.is_some_and(|sent| same_secret(sent.as_bytes(), token.as_bytes()))
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Response {
@@ -153,6 +184,7 @@ fn read_request(
         query: query.to_owned(),
         content_type: String::new(),
         encoding: String::new(),
+        authorization: String::new(),
         body: Vec::new(),
         close: version == "HTTP/1.0",
     };
@@ -184,6 +216,7 @@ fn read_request(
             }
             "content-type" => request.content_type = value.to_ascii_lowercase(),
             "content-encoding" => request.encoding = value.to_ascii_lowercase(),
+            "authorization" => request.authorization = value.to_owned(),
             "connection" => request.close = value.eq_ignore_ascii_case("close"),
             "transfer-encoding" => return Err(Response::error(411, "send a Content-Length")),
             "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
@@ -242,6 +275,7 @@ fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> 
         200 => "OK",
         204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         411 => "Length Required",
@@ -261,6 +295,9 @@ fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> 
     if r.retry_after {
         head.push_str("Retry-After: 1\r\n");
     }
+    if r.status == 401 {
+        head.push_str("WWW-Authenticate: Bearer realm=\"loglens\"\r\n");
+    }
     if close {
         head.push_str("Connection: close\r\n");
     }
@@ -271,6 +308,16 @@ fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> 
 }
 
 fn route(request: &Request, ctx: &HttpContext) -> Response {
+    let open = request.method == "GET" && request.path != "/ingest";
+    let allowed = |token: &String| authorized(&request.authorization, token);
+    if !open && !ctx.token.as_ref().is_none_or(allowed) {
+        ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+        return Response::error(
+            401,
+            "missing or wrong token: send Authorization: Bearer <token> (or Splunk <token>, \
+             or Basic with the token as the password)",
+        );
+    }
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/ingest") => ingest(request, &request.body, ctx),
         // HTTPHandler's default method sends the record in the query string.
@@ -751,6 +798,29 @@ fn decode(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_taken_in_each_form_shippers_send() {
+        for ok in [
+            "Bearer s3cret",
+            "bearer  s3cret",
+            "Splunk s3cret",
+            "ApiKey s3cret",
+            "Basic dXNlcjpzM2NyZXQ=",
+        ] {
+            assert!(authorized(ok, "s3cret"), "{ok}");
+        }
+        for bad in [
+            "",
+            "Bearer s3cre",
+            "Bearer s3cret2",
+            "Token s3cret",
+            "Basic czNjcmV0",
+            "Basic !!",
+        ] {
+            assert!(!authorized(bad, "s3cret"), "{bad}");
+        }
+    }
 
     #[test]
     fn decodes_forms() {

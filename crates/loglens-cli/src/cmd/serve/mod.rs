@@ -37,9 +37,15 @@ pub struct ServeArgs {
     /// The data directory [default: the config's, else ./loglens-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Listen for HTTP (`POST /ingest`, `GET /health`, `GET /metrics`) on this address.
+    /// Listen for HTTP on this address: `POST /ingest`, OTLP `POST /v1/logs`, Loki
+    /// `POST /loki/api/v1/push`, Elasticsearch `POST /_bulk`, Splunk HEC
+    /// `POST /services/collector/event`; `GET /health`, `GET /metrics`.
     #[arg(long)]
     pub http: Option<String>,
+    /// Require the token in this environment variable on every HTTP ingestion request
+    /// (`Authorization: Bearer <token>`, `Splunk <token>`, or Basic with it as the password).
+    #[arg(long, value_name = "VAR")]
+    pub http_token_env: Option<String>,
     /// Listen for syslog datagrams on this address.
     #[arg(long)]
     pub syslog_udp: Option<String>,
@@ -84,6 +90,8 @@ struct SourceSection {
     format: Option<String>,
     #[serde(default)]
     labels: LabelSection,
+    /// For `http` sources: the environment variable holding the token clients must send.
+    token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -137,10 +145,16 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
         path: path.cloned(),
         format: None,
         labels: LabelSection::default(),
+        token_env: None,
     };
     let mut all = Vec::new();
     if let Some(a) = &args.http {
-        all.push(flag(SourceKind::Http, Some(a), None));
+        all.push(SourceSection {
+            token_env: args.http_token_env.clone(),
+            ..flag(SourceKind::Http, Some(a), None)
+        });
+    } else if args.http_token_env.is_some() {
+        bail!("--http-token-env needs --http");
     }
     if let Some(a) = &args.syslog_udp {
         all.push(flag(SourceKind::SyslogUdp, Some(a), None));
@@ -165,6 +179,9 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
             _ if s.listen.is_none() => bail!("source[{i}]: a {} source needs `listen`", s.kind.name()),
             _ => {}
         }
+        if s.token_env.is_some() && s.kind != SourceKind::Http {
+            bail!("source[{i}]: `token_env` applies to http sources");
+        }
         all.push(s);
     }
     if all.is_empty() {
@@ -182,6 +199,15 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
         s.name = Some(if *n == 1 { base } else { format!("{base}-{n}") });
     }
     Ok(all)
+}
+
+/// The HTTP token from the environment variable `var`, which must be set and not empty.
+fn http_token(var: &str) -> anyhow::Result<String> {
+    match std::env::var(var) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        Ok(_) => bail!("the HTTP token variable {var} is empty"),
+        Err(_) => bail!("the HTTP token variable {var} is not set"),
+    }
 }
 
 /// A followed glob.
@@ -244,6 +270,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         match s.kind {
             SourceKind::Http => {
+                let token = s.token_env.as_deref().map(http_token).transpose()?;
                 let listener = TcpListener::bind(&target).map_err(bind_error)?;
                 let defaults = Stream {
                     format: s.format.clone(),
@@ -258,6 +285,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                         metrics,
                         parsers,
                         defaults,
+                        token,
                     };
                     http::serve(listener, ctx);
                 }));
