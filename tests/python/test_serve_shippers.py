@@ -1,16 +1,21 @@
 """Shippers' own client libraries, unmodified, pointed at `loglens serve`: OpenTelemetry's
 Python SDK and OTLP/HTTP exporter at `POST /v1/logs` (protobuf, the exporter's only encoding,
-gzipped or not), python-logging-loki's handler at Loki's push API, and splunk-handler at the
-Splunk HTTP Event Collector's. Their records land with service, host, level, message and
-attributes."""
+gzipped or not), python-logging-loki's handler at Loki's push API, splunk-handler at the
+Splunk HTTP Event Collector's, and graypy's GELF handlers over UDP (compressed, chunked) and
+HTTP. Their records land with service, host, level, message and attributes."""
 
 import contextlib
 import json
 import logging
+import random
+import socket
+import string
 import subprocess
+import time
 import urllib.request
 
 import duckdb
+import graypy
 import logging_loki
 import pytest
 from conftest import free_port, loglens_bin, stop, wait_until_up
@@ -23,12 +28,13 @@ from splunk_handler import SplunkHandler
 
 
 @contextlib.contextmanager
-def serve_http(data):
-    """`loglens serve` with an HTTP source, yielding its base URL; on leaving, stops it and
-    checks it exited cleanly (SIGTERM flushes and commits)."""
+def serve_http(data, *extra):
+    """`loglens serve` with an HTTP source (and `extra` arguments), yielding its base URL; on
+    leaving, stops it and checks it exited cleanly (SIGTERM flushes and commits)."""
     http = free_port()
+    listen = ["--http", f"127.0.0.1:{http}", *extra]
     serve = subprocess.Popen(
-        [loglens_bin(), "serve", "--data-dir", str(data), "--http", f"127.0.0.1:{http}"],
+        [loglens_bin(), "serve", "--data-dir", str(data), *listen],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -41,11 +47,11 @@ def serve_http(data):
     assert status == 0, serve.stderr.read()
 
 
-def http_counts(url):
-    """(lines in, rejected) of serve's HTTP source, from `/health`."""
+def http_counts(url, kind="http"):
+    """(lines in, rejected) of serve's source of `kind`, from `/health`."""
     with urllib.request.urlopen(f"{url}/health") as answer:
         health = json.load(answer)
-    source = next(s for s in health["sources"] if s["kind"] == "http")
+    source = next(s for s in health["sources"] if s["kind"] == kind)
     return source["lines_in"], source["rejected"]
 
 
@@ -132,4 +138,45 @@ def test_a_splunk_hec_client_lands_stacked_events(tmp_path):
     ).fetchall()
     assert got == [
         ("pay-01", f"WARNING order {order} declined", "payments", "main") for order in range(3)
+    ]
+
+
+def test_graypy_lands_gelf_over_udp_chunked_and_over_http(tmp_path):
+    data = tmp_path / "data"
+    udp = free_port(socket.SOCK_DGRAM)
+    # 3,000 random letters compress to about 2 KB: the UDP message goes in 7 or 8 chunks.
+    detail = "".join(random.Random(1).choices(string.ascii_letters, k=3000))
+    with serve_http(data, "--gelf-udp", f"127.0.0.1:{udp}") as url:
+        port = int(url.rsplit(":", 1)[1])
+        handlers = [
+            # zlib-compressed, and chunked: 300-byte chunks make the long message several.
+            graypy.GELFUDPHandler(
+                "127.0.0.1",
+                udp,
+                gelf_chunker=graypy.handler.GELFWarningChunker(chunk_size=300),
+                localname="api-1",
+            ),
+            graypy.GELFHTTPHandler("127.0.0.1", port, localname="api-1"),
+        ]
+        for handler in handlers:
+            log = logger("api.orders", handler)
+            log.error("order %s failed: %s", "A-1", detail, extra={"order_id": 7})
+            log.info("order %s sent", "A-2")
+            handler.close()
+        deadline = time.monotonic() + 10
+        while http_counts(url, "gelf_udp")[0] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # UDP has no acknowledgement
+        assert http_counts(url, "gelf_udp") == (2, 0)
+        assert http_counts(url) == (2, 0)
+    got = duckdb.sql(
+        f"""SELECT source, service, host, level, message, attrs['order_id']
+            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY ALL"""
+    ).fetchall()
+    assert got == [
+        (source, "api.orders", "api-1", level, message, order)
+        for source in ("gelf_udp", "http")
+        for level, message, order in (
+            ("error", f"order A-1 failed: {detail}", "7"),
+            ("info", "order A-2 sent", None),
+        )
     ]

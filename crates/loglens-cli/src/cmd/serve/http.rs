@@ -2,7 +2,7 @@
 //! Python's `logging.handlers.HTTPHandler` posts; gzip or deflate bodies as shippers compress
 //! them), `POST /v1/logs` (OTLP/HTTP), `POST /loki/api/v1/push` (Loki's push API),
 //! `POST /_bulk` (Elasticsearch's bulk API), `POST /services/collector/event` (Splunk's HTTP
-//! Event Collector), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
+//! Event Collector), `POST /gelf` (GELF), `GET /health`, `GET /metrics`. A small blocking HTTP/1.1 server, one thread per
 //! connection (bounded), keep-alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,7 +15,7 @@ use loglens_engine::input::Parsers;
 
 use super::metrics::{Metrics, SourceMetrics};
 use super::spool::{Spool, Stream};
-use super::{elastic, loki, otlp, splunk};
+use super::{elastic, gelf, loki, otlp, splunk};
 
 /// Largest request body accepted; a larger one is answered 413.
 pub const MAX_BODY: usize = 16 << 20;
@@ -235,9 +235,13 @@ fn read_request(
     request.body = vec![0; length];
     Read::read_exact(reader, &mut request.body)
         .map_err(|_| Response::error(400, "body shorter than Content-Length"))?;
-    request.body = decoded(std::mem::take(&mut request.body), &request.encoding).inspect_err(|_| {
-        ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-    })?;
+    // GELF senders mislabel their compression (graypy: `gzip,deflate` on zlib); GELF inputs
+    // go by the body's first bytes instead.
+    if request.path != "/gelf" {
+        request.body = decoded(std::mem::take(&mut request.body), &request.encoding).inspect_err(|_| {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+        })?;
+    }
     Ok(Some(request))
 }
 
@@ -273,6 +277,7 @@ fn decoded(body: Vec<u8>, encoding: &str) -> Result<Vec<u8>, Response> {
 fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> {
     let reason = match r.status {
         200 => "OK",
+        202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -324,6 +329,7 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         ("GET", "/ingest") => ingest(request, request.query.as_bytes(), ctx),
         ("POST", "/v1/logs") => otlp_logs(request, ctx),
         ("POST", "/loki/api/v1/push") => loki_push(request, ctx),
+        ("POST", "/gelf") => gelf_message(request, ctx),
         ("POST" | "PUT", path) if path == "/_bulk" || path.ends_with("/_bulk") => {
             let index = path.strip_suffix("/_bulk").map(|i| i.trim_start_matches('/'));
             bulk(request, index.filter(|i| !i.is_empty()), ctx)
@@ -359,7 +365,7 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         _ => Response::error(
             404,
             "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, POST /_bulk, \
-             POST /services/collector/event, GET /health, GET /metrics",
+             POST /services/collector/event, POST /gelf, GET /health, GET /metrics",
         ),
     }
 }
@@ -661,6 +667,40 @@ fn hec_events(request: &Request, ctx: &HttpContext) -> Response {
     stream.format = Some("json".to_owned());
     match spool_each(ctx, &stream, lines) {
         Ok(_) => Response::json(200, splunk::success()),
+        Err(failed) => failed,
+    }
+}
+
+/// GELF over HTTP, as Graylog's HTTP input takes it: one message (compressed or not), 202.
+fn gelf_message(request: &Request, ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let now = loglens_alert::run::wall_clock().0;
+    let line =
+        gelf::decompress(&request.body, MAX_BODY).and_then(|message| gelf::message_line(&message, now));
+    let line = match line {
+        Ok(line) => line,
+        Err(why) => {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            let status = if matches!(why, gelf::GelfError::TooLarge(_)) {
+                413
+            } else {
+                400
+            };
+            return Response::error(status, &why.to_string());
+        }
+    };
+    let mut stream = requested_stream(request, ctx);
+    stream.format = Some("json".to_owned());
+    match spool_each(ctx, &stream, [line]) {
+        Ok((1, _)) => Response {
+            status: 202,
+            content_type: "text/plain",
+            body: Vec::new(),
+            retry_after: false,
+        },
+        Ok(_) => Response::error(413, &format!("message over {MAX_LINE} bytes")),
         Err(failed) => failed,
     }
 }

@@ -3,6 +3,7 @@
 //! commits the closed spool segments and the tailed files, then detection and alerting advance.
 
 mod elastic;
+mod gelf;
 mod http;
 mod loki;
 mod metrics;
@@ -52,6 +53,10 @@ pub struct ServeArgs {
     /// Listen for syslog over TCP (octet-counting or newline framing) on this address.
     #[arg(long)]
     pub syslog_tcp: Option<String>,
+    /// Listen for GELF datagrams (Docker's `gelf` log driver, Graylog libraries; compressed
+    /// or not, chunked) on this address.
+    #[arg(long)]
+    pub gelf_udp: Option<String>,
     /// Follow files matching this glob (`*` and `?` in the file name), through rotation
     /// (repeatable).
     #[arg(long)]
@@ -100,6 +105,7 @@ enum SourceKind {
     File,
     SyslogUdp,
     SyslogTcp,
+    GelfUdp,
     Http,
 }
 
@@ -109,6 +115,7 @@ impl SourceKind {
             SourceKind::File => "file",
             SourceKind::SyslogUdp => "syslog_udp",
             SourceKind::SyslogTcp => "syslog_tcp",
+            SourceKind::GelfUdp => "gelf_udp",
             SourceKind::Http => "http",
         }
     }
@@ -162,6 +169,9 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
     if let Some(a) = &args.syslog_tcp {
         all.push(flag(SourceKind::SyslogTcp, Some(a), None));
     }
+    if let Some(a) = &args.gelf_udp {
+        all.push(flag(SourceKind::GelfUdp, Some(a), None));
+    }
     for glob in &args.tail {
         all.push(flag(SourceKind::File, None, Some(glob)));
     }
@@ -185,7 +195,7 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
         all.push(s);
     }
     if all.is_empty() {
-        bail!("nothing to serve: give --http, --syslog-udp, --syslog-tcp or --tail, or [[source]] tables in --config");
+        bail!("nothing to serve: give --http, --syslog-udp, --syslog-tcp, --gelf-udp or --tail, or [[source]] tables in --config");
     }
     if all.iter().filter(|s| s.kind == SourceKind::Http).count() > 1 {
         bail!("only one HTTP source can listen");
@@ -301,6 +311,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                         service,
                     };
                     syslog::serve_udp(socket, sink);
+                }));
+            }
+            SourceKind::GelfUdp => {
+                let socket = UdpSocket::bind(&target).map_err(bind_error)?;
+                starters.push(Box::new(move |metrics| {
+                    let sink = syslog::SyslogSink {
+                        spool,
+                        source: m,
+                        metrics,
+                        host,
+                        service,
+                    };
+                    gelf::serve_udp(socket, sink);
                 }));
             }
             SourceKind::SyslogTcp => {

@@ -38,7 +38,8 @@ struct Batch {
 }
 
 impl SyslogSink {
-    fn stream(&self, format: &str) -> Stream {
+    /// The stream of this source's lines in `format`.
+    pub fn stream(&self, format: &str) -> Stream {
         Stream {
             format: Some(format.to_owned()),
             host: self.host.clone(),
@@ -66,18 +67,26 @@ impl SyslogSink {
             if *lines == 0 {
                 continue;
             }
-            if let Err(e) = self.spool.append(&self.stream(format), data, *lines) {
-                self.source.error(format!("spool: {e}"));
+            if !self.append(&self.stream(format), data, *lines) {
                 return false;
             }
-            self.source.lines_in.fetch_add(*lines, Ordering::Relaxed);
-            self.source
-                .bytes_in
-                .fetch_add(data.len() as u64, Ordering::Relaxed);
-            self.metrics.queued(*lines, data.len() as u64);
             data.clear();
             *lines = 0;
         }
+        true
+    }
+
+    /// Spools `lines` lines and counts them; false (the error recorded) when writing failed.
+    pub fn append(&self, stream: &Stream, data: &[u8], lines: u64) -> bool {
+        if let Err(e) = self.spool.append(stream, data, lines) {
+            self.source.error(format!("spool: {e}"));
+            return false;
+        }
+        self.source.lines_in.fetch_add(lines, Ordering::Relaxed);
+        self.source
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.metrics.queued(lines, data.len() as u64);
         true
     }
 }
