@@ -141,12 +141,13 @@ def test_a_splunk_hec_client_lands_stacked_events(tmp_path):
     ]
 
 
-def test_graypy_lands_gelf_over_udp_chunked_and_over_http(tmp_path):
+def test_graypy_lands_gelf_over_udp_chunked_tcp_and_http(tmp_path):
     data = tmp_path / "data"
-    udp = free_port(socket.SOCK_DGRAM)
+    udp, tcp = free_port(socket.SOCK_DGRAM), free_port()
     # 3,000 random letters compress to about 2 KB: the UDP message goes in 7 or 8 chunks.
     detail = "".join(random.Random(1).choices(string.ascii_letters, k=3000))
-    with serve_http(data, "--gelf-udp", f"127.0.0.1:{udp}") as url:
+    gelf = ["--gelf-udp", f"127.0.0.1:{udp}", "--gelf-tcp", f"127.0.0.1:{tcp}"]
+    with serve_http(data, *gelf) as url:
         port = int(url.rsplit(":", 1)[1])
         handlers = [
             # zlib-compressed, and chunked: 300-byte chunks make the long message several.
@@ -156,6 +157,7 @@ def test_graypy_lands_gelf_over_udp_chunked_and_over_http(tmp_path):
                 gelf_chunker=graypy.handler.GELFWarningChunker(chunk_size=300),
                 localname="api-1",
             ),
+            graypy.GELFTCPHandler("127.0.0.1", tcp, localname="api-1"),
             graypy.GELFHTTPHandler("127.0.0.1", port, localname="api-1"),
         ]
         for handler in handlers:
@@ -164,9 +166,11 @@ def test_graypy_lands_gelf_over_udp_chunked_and_over_http(tmp_path):
             log.info("order %s sent", "A-2")
             handler.close()
         deadline = time.monotonic() + 10
-        while http_counts(url, "gelf_udp")[0] < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)  # UDP has no acknowledgement
+        while any(http_counts(url, k)[0] < 2 for k in ("gelf_udp", "gelf_tcp")):
+            assert time.monotonic() < deadline, "UDP and TCP have no acknowledgement: wait"
+            time.sleep(0.1)
         assert http_counts(url, "gelf_udp") == (2, 0)
+        assert http_counts(url, "gelf_tcp") == (2, 0)
         assert http_counts(url) == (2, 0)
     got = duckdb.sql(
         f"""SELECT source, service, host, level, message, attrs['order_id']
@@ -174,7 +178,7 @@ def test_graypy_lands_gelf_over_udp_chunked_and_over_http(tmp_path):
     ).fetchall()
     assert got == [
         (source, "api.orders", "api-1", level, message, order)
-        for source in ("gelf_udp", "http")
+        for source in ("gelf_tcp", "gelf_udp", "http")
         for level, message, order in (
             ("error", f"order A-1 failed: {detail}", "7"),
             ("info", "order A-2 sent", None),

@@ -1,6 +1,7 @@
 //! GELF, the Graylog Extended Log Format, as Docker's `gelf` log driver, Graylog's libraries
 //! and graypy send it: over UDP (`--gelf-udp`; zlib, gzip or plain; up to 128 chunks a
-//! message) and over HTTP (`POST /gelf`). Each message becomes a JSON line for the `json`
+//! message), over TCP (`--gelf-tcp`, NUL-terminated, framed by the syslog source's reader) and
+//! over HTTP (`POST /gelf`). Each message becomes a JSON line for the `json`
 //! format: `short_message` the message, `timestamp` the time, `level` the syslog severity,
 //! `host`, and the additional `_fields` as attrs (Docker's `_container_name`, or `facility`,
 //! names the service).
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::syslog::SyslogSink;
+use super::syslog::NetSink;
 
 /// Why a GELF message is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,7 +194,7 @@ impl Chunks {
 }
 
 /// Serves GELF datagrams until the process exits; a full spool drops them, counted.
-pub fn serve_udp(socket: UdpSocket, sink: SyslogSink) {
+pub fn serve_udp(socket: UdpSocket, sink: NetSink) {
     let mut buf = vec![0u8; 65536];
     let mut chunks = Chunks::default();
     let (mut data, mut lines) = (Vec::new(), 0u64);

@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// or not, chunked) on this address.
     #[arg(long)]
     pub gelf_udp: Option<String>,
+    /// Listen for GELF over TCP (NUL-terminated messages) on this address.
+    #[arg(long)]
+    pub gelf_tcp: Option<String>,
     /// Follow files matching this glob (`*` and `?` in the file name), through rotation
     /// (repeatable).
     #[arg(long)]
@@ -106,6 +109,7 @@ enum SourceKind {
     SyslogUdp,
     SyslogTcp,
     GelfUdp,
+    GelfTcp,
     Http,
 }
 
@@ -116,6 +120,7 @@ impl SourceKind {
             SourceKind::SyslogUdp => "syslog_udp",
             SourceKind::SyslogTcp => "syslog_tcp",
             SourceKind::GelfUdp => "gelf_udp",
+            SourceKind::GelfTcp => "gelf_tcp",
             SourceKind::Http => "http",
         }
     }
@@ -172,6 +177,9 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
     if let Some(a) = &args.gelf_udp {
         all.push(flag(SourceKind::GelfUdp, Some(a), None));
     }
+    if let Some(a) = &args.gelf_tcp {
+        all.push(flag(SourceKind::GelfTcp, Some(a), None));
+    }
     for glob in &args.tail {
         all.push(flag(SourceKind::File, None, Some(glob)));
     }
@@ -195,7 +203,7 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
         all.push(s);
     }
     if all.is_empty() {
-        bail!("nothing to serve: give --http, --syslog-udp, --syslog-tcp, --gelf-udp or --tail, or [[source]] tables in --config");
+        bail!("nothing to serve: give --http, --syslog-udp, --syslog-tcp, --gelf-udp, --gelf-tcp or --tail, or [[source]] tables in --config");
     }
     if all.iter().filter(|s| s.kind == SourceKind::Http).count() > 1 {
         bail!("only one HTTP source can listen");
@@ -303,12 +311,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             SourceKind::SyslogUdp => {
                 let socket = UdpSocket::bind(&target).map_err(bind_error)?;
                 starters.push(Box::new(move |metrics| {
-                    let sink = syslog::SyslogSink {
+                    let sink = syslog::NetSink {
                         spool,
                         source: m,
                         metrics,
                         host,
                         service,
+                        protocol: syslog::Protocol::Syslog,
                     };
                     syslog::serve_udp(socket, sink);
                 }));
@@ -316,25 +325,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             SourceKind::GelfUdp => {
                 let socket = UdpSocket::bind(&target).map_err(bind_error)?;
                 starters.push(Box::new(move |metrics| {
-                    let sink = syslog::SyslogSink {
+                    let sink = syslog::NetSink {
                         spool,
                         source: m,
                         metrics,
                         host,
                         service,
+                        protocol: syslog::Protocol::Gelf,
                     };
                     gelf::serve_udp(socket, sink);
                 }));
             }
-            SourceKind::SyslogTcp => {
+            SourceKind::SyslogTcp | SourceKind::GelfTcp => {
+                let protocol = match s.kind {
+                    SourceKind::GelfTcp => syslog::Protocol::Gelf,
+                    _ => syslog::Protocol::Syslog,
+                };
                 let listener = TcpListener::bind(&target).map_err(bind_error)?;
                 starters.push(Box::new(move |metrics| {
-                    let sink = syslog::SyslogSink {
+                    let sink = syslog::NetSink {
                         spool,
                         source: m,
                         metrics,
                         host,
                         service,
+                        protocol,
                     };
                     syslog::serve_tcp(listener, sink);
                 }));

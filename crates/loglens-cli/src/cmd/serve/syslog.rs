@@ -1,5 +1,5 @@
 //! Syslog sources of `loglens serve`: UDP datagrams and TCP streams (octet-counting and
-//! newline/NUL framing), RFC 5424 and 3164. Messages a relay must complete (Python's
+//! newline/NUL framing), RFC 5424 and 3164; the TCP framing also serves GELF over TCP. Messages a relay must complete (Python's
 //! `SysLogHandler` sends `<PRI>message` only) get the receive time and the sender's address.
 
 use std::io::Read;
@@ -16,8 +16,17 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Most TCP connections served at once; more are closed at accept.
 const MAX_CONNECTIONS: usize = 256;
 
-/// What one syslog source writes to.
-pub struct SyslogSink {
+/// What a network source's messages are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// RFC 5424 and 3164.
+    Syslog,
+    /// GELF over TCP: uncompressed JSON objects, NUL-terminated (Docker's `gelf` driver).
+    Gelf,
+}
+
+/// What one network source (syslog, GELF) writes to.
+pub struct NetSink {
     /// The source's spool.
     pub spool: Arc<Spool>,
     /// Its counters.
@@ -28,16 +37,19 @@ pub struct SyslogSink {
     pub host: Option<String>,
     /// Labels from the config.
     pub service: Option<String>,
+    /// What its TCP frames are.
+    pub protocol: Protocol,
 }
 
-/// Lines of one batch, split by syslog flavour.
+/// Lines of one batch, split by format.
 #[derive(Default)]
 struct Batch {
     rfc5424: (Vec<u8>, u64),
     rfc3164: (Vec<u8>, u64),
+    json: (Vec<u8>, u64),
 }
 
-impl SyslogSink {
+impl NetSink {
     /// The stream of this source's lines in `format`.
     pub fn stream(&self, format: &str) -> Stream {
         Stream {
@@ -49,6 +61,14 @@ impl SyslogSink {
 
     /// Checks one frame and adds it to the batch, or counts it rejected.
     fn take(&self, frame: &[u8], peer: IpAddr, batch: &mut Batch) {
+        if self.protocol == Protocol::Gelf {
+            let now = loglens_alert::run::wall_clock().0;
+            match super::gelf::message_line(trim_end(frame), now) {
+                Ok(line) => push(&mut batch.json, &line),
+                Err(_) => _ = self.source.rejected.fetch_add(1, Ordering::Relaxed),
+            }
+            return;
+        }
         match normalize(frame, peer) {
             Some((true, line)) => push(&mut batch.rfc5424, &line),
             Some((false, line)) => push(&mut batch.rfc3164, &line),
@@ -63,6 +83,7 @@ impl SyslogSink {
         for (format, (data, lines)) in [
             ("syslog5424", &mut batch.rfc5424),
             ("syslog3164", &mut batch.rfc3164),
+            ("json", &mut batch.json),
         ] {
             if *lines == 0 {
                 continue;
@@ -140,7 +161,7 @@ fn has_time(b: &[u8]) -> bool {
 }
 
 /// Serves UDP datagrams until the process exits; a full spool drops them, counted.
-pub fn serve_udp(socket: UdpSocket, sink: SyslogSink) {
+pub fn serve_udp(socket: UdpSocket, sink: NetSink) {
     let mut buf = vec![0u8; 65536];
     let mut batch = Batch::default();
     let _ = socket.set_read_timeout(Some(Duration::from_millis(50)));
@@ -165,7 +186,7 @@ pub fn serve_udp(socket: UdpSocket, sink: SyslogSink) {
 }
 
 /// Accepts TCP connections until the process exits, one thread each.
-pub fn serve_tcp(listener: TcpListener, sink: SyslogSink) {
+pub fn serve_tcp(listener: TcpListener, sink: NetSink) {
     let sink = Arc::new(sink);
     let live = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -185,7 +206,7 @@ pub fn serve_tcp(listener: TcpListener, sink: SyslogSink) {
 
 /// Reads frames from one connection; each read's complete frames are spooled together, so a
 /// client disconnecting mid-frame loses only that unfinished frame.
-fn read_tcp(mut stream: TcpStream, sink: &SyslogSink) {
+fn read_tcp(mut stream: TcpStream, sink: &NetSink) {
     let Ok(peer) = stream.peer_addr().map(|a| a.ip()) else {
         return;
     };
