@@ -147,6 +147,19 @@ fn ndjson(ids: std::ops::Range<u64>) -> Vec<u8> {
         .into_bytes()
 }
 
+/// The rows of `records` as the text of `columns`, sorted.
+fn sorted_rows<const N: usize>(
+    records: &[arrow_array::RecordBatch],
+    columns: [&str; N],
+) -> Vec<[Option<String>; N]> {
+    let values = columns.map(|c| strings(records, c));
+    let mut rows: Vec<_> = (0..values[0].len())
+        .map(|i| std::array::from_fn(|c| values[c][i].clone()))
+        .collect();
+    rows.sort();
+    rows
+}
+
 /// How often each message is stored in `records/`.
 fn messages(data: &Path) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -529,18 +542,9 @@ fn loki_pushes_in_json_and_protobuf_land_with_their_labels() {
     wait_for(|| messages(&data).len() >= 3);
     assert!(serve.stop().success());
     let records = read_dataset(&data.join("records"));
-    let column = |name| strings(&records, name);
-    let mut got: Vec<_> = (0..records.iter().map(|b| b.num_rows()).sum())
-        .map(|i| {
-            let field = |name| column(name)[i].clone().unwrap_or_default();
-            [
-                field("message"),
-                field("service"),
-                field("host"),
-                field("level"),
-                field("path"),
-            ]
-        })
+    let mut got: Vec<_> = sorted_rows(&records, ["message", "service", "host", "level", "path"])
+        .into_iter()
+        .map(|row| row.map(Option::unwrap_or_default))
         .collect();
     got.sort();
     assert_eq!(
@@ -625,10 +629,7 @@ fn elasticsearch_bulk_requests_land_and_answer_per_item() {
     wait_for(|| messages(&data).len() >= 2);
     assert!(serve.stop().success());
     let records = read_dataset(&data.join("records"));
-    let mut got: Vec<[Option<String>; 4]> = (0..records.iter().map(|b| b.num_rows()).sum())
-        .map(|i| ["message", "service", "host", "level"].map(|c| strings(&records, c)[i].clone()))
-        .collect();
-    got.sort();
+    let got = sorted_rows(&records, ["message", "service", "host", "level"]);
     let some = |s: &str| Some(s.to_owned());
     assert_eq!(
         got,
@@ -671,10 +672,7 @@ fn splunk_hec_events_land_and_bad_batches_are_refused_whole() {
     wait_for(|| messages(&data).len() >= 3);
     assert!(serve.stop().success());
     let records = read_dataset(&data.join("records"));
-    let mut got: Vec<[Option<String>; 4]> = (0..records.iter().map(|b| b.num_rows()).sum())
-        .map(|i| ["message", "service", "host", "level"].map(|c| strings(&records, c)[i].clone()))
-        .collect();
-    got.sort();
+    let got = sorted_rows(&records, ["message", "service", "host", "level"]);
     let some = |s: &str| Some(s.to_owned());
     assert_eq!(
         got,

@@ -383,6 +383,23 @@ fn backpressure(ctx: &HttpContext) -> Option<Response> {
     })
 }
 
+/// The answer to a body that cannot be read, counted: 413 when it was too large once
+/// decompressed, else 400 with the reason.
+fn refused(ctx: &HttpContext, too_large: bool, why: &dyn std::fmt::Display) -> Response {
+    ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+    Response::error(if too_large { 413 } else { 400 }, &why.to_string())
+}
+
+/// The answer to a stream naming a format there is none of.
+fn unknown_format(ctx: &HttpContext, stream: &Stream) -> Option<Response> {
+    let format = stream.format.as_ref()?;
+    let unknown = format!("unknown format {format:?}");
+    ctx.parsers
+        .by_name(format)
+        .is_none()
+        .then(|| refused(ctx, false, &unknown))
+}
+
 /// The source's stream with the request's `?format=`, `?service=`, `?host=` applied.
 fn requested_stream(request: &Request, ctx: &HttpContext) -> Stream {
     let mut stream = ctx.defaults.clone();
@@ -461,11 +478,8 @@ fn ingest(request: &Request, body: &[u8], ctx: &HttpContext) -> Response {
     if form || ndjson {
         stream.format = Some("json".to_owned());
     }
-    if let Some(format) = &stream.format {
-        if ctx.parsers.by_name(format).is_none() {
-            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-            return Response::error(400, &format!("unknown format {format:?}"));
-        }
+    if let Some(unknown) = unknown_format(ctx, &stream) {
+        return unknown;
     }
     let (data, accepted, rejected) = if form {
         match python_record(body) {
@@ -521,10 +535,7 @@ fn otlp_logs(request: &Request, ctx: &HttpContext) -> Response {
     };
     let lines = match lines {
         Ok(lines) => lines,
-        Err(why) => {
-            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-            return Response::error(400, &why);
-        }
+        Err(why) => return refused(ctx, false, &why),
     };
     let mut stream = requested_stream(request, ctx);
     stream.format = Some("otel".to_owned());
@@ -568,22 +579,11 @@ fn loki_push(request: &Request, ctx: &HttpContext) -> Response {
     };
     let streams = match streams {
         Ok(streams) => streams,
-        Err(why) => {
-            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-            let status = if matches!(why, loki::PushError::TooLarge(_)) {
-                413
-            } else {
-                400
-            };
-            return Response::error(status, &why.to_string());
-        }
+        Err(why) => return refused(ctx, matches!(why, loki::PushError::TooLarge(_)), &why),
     };
     let requested = requested_stream(request, ctx);
-    if let Some(format) = &requested.format {
-        if ctx.parsers.by_name(format).is_none() {
-            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-            return Response::error(400, &format!("unknown format {format:?}"));
-        }
+    if let Some(unknown) = unknown_format(ctx, &requested) {
+        return unknown;
     }
     for push in streams {
         let (stream, lines) = match &requested.format {
@@ -625,10 +625,7 @@ fn bulk(request: &Request, index: Option<&str>, ctx: &HttpContext) -> Response {
     let now = loglens_alert::run::wall_clock();
     let items = match elastic::items(&request.body, index, now.0) {
         Ok(items) => items,
-        Err(why) => {
-            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-            return Response::error(400, &why.to_string());
-        }
+        Err(why) => return refused(ctx, false, &why),
     };
     let mut stream = requested_stream(request, ctx);
     stream.format = Some("json".to_owned());
@@ -681,15 +678,7 @@ fn gelf_message(request: &Request, ctx: &HttpContext) -> Response {
         gelf::decompress(&request.body, MAX_BODY).and_then(|message| gelf::message_line(&message, now));
     let line = match line {
         Ok(line) => line,
-        Err(why) => {
-            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-            let status = if matches!(why, gelf::GelfError::TooLarge(_)) {
-                413
-            } else {
-                400
-            };
-            return Response::error(status, &why.to_string());
-        }
+        Err(why) => return refused(ctx, matches!(why, gelf::GelfError::TooLarge(_)), &why),
     };
     let mut stream = requested_stream(request, ctx);
     stream.format = Some("json".to_owned());

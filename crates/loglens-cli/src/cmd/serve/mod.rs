@@ -228,6 +228,12 @@ fn http_token(var: &str) -> anyhow::Result<String> {
     }
 }
 
+/// A network source's bound socket.
+enum Socket {
+    Udp(UdpSocket),
+    Tcp(TcpListener),
+}
+
 /// A followed glob.
 struct Tail {
     pattern: String,
@@ -308,40 +314,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     http::serve(listener, ctx);
                 }));
             }
-            SourceKind::SyslogUdp => {
-                let socket = UdpSocket::bind(&target).map_err(bind_error)?;
-                starters.push(Box::new(move |metrics| {
-                    let sink = syslog::NetSink {
-                        spool,
-                        source: m,
-                        metrics,
-                        host,
-                        service,
-                        protocol: syslog::Protocol::Syslog,
-                    };
-                    syslog::serve_udp(socket, sink);
-                }));
-            }
-            SourceKind::GelfUdp => {
-                let socket = UdpSocket::bind(&target).map_err(bind_error)?;
-                starters.push(Box::new(move |metrics| {
-                    let sink = syslog::NetSink {
-                        spool,
-                        source: m,
-                        metrics,
-                        host,
-                        service,
-                        protocol: syslog::Protocol::Gelf,
-                    };
-                    gelf::serve_udp(socket, sink);
-                }));
-            }
-            SourceKind::SyslogTcp | SourceKind::GelfTcp => {
+            SourceKind::SyslogUdp | SourceKind::SyslogTcp | SourceKind::GelfUdp | SourceKind::GelfTcp => {
                 let protocol = match s.kind {
-                    SourceKind::GelfTcp => syslog::Protocol::Gelf,
+                    SourceKind::GelfUdp | SourceKind::GelfTcp => syslog::Protocol::Gelf,
                     _ => syslog::Protocol::Syslog,
                 };
-                let listener = TcpListener::bind(&target).map_err(bind_error)?;
+                let socket = match s.kind {
+                    SourceKind::SyslogUdp | SourceKind::GelfUdp => {
+                        Socket::Udp(UdpSocket::bind(&target).map_err(bind_error)?)
+                    }
+                    _ => Socket::Tcp(TcpListener::bind(&target).map_err(bind_error)?),
+                };
                 starters.push(Box::new(move |metrics| {
                     let sink = syslog::NetSink {
                         spool,
@@ -351,7 +334,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                         service,
                         protocol,
                     };
-                    syslog::serve_tcp(listener, sink);
+                    match (socket, protocol) {
+                        (Socket::Udp(socket), syslog::Protocol::Syslog) => syslog::serve_udp(socket, sink),
+                        (Socket::Udp(socket), syslog::Protocol::Gelf) => gelf::serve_udp(socket, sink),
+                        (Socket::Tcp(listener), _) => syslog::serve_tcp(listener, sink),
+                    }
                 }));
             }
             SourceKind::File => {}
