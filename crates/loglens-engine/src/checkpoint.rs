@@ -179,11 +179,12 @@ impl Checkpoints {
         }
     }
 
-    /// Writes the checkpoints atomically into `state_dir` (the live one, or a run's staging).
+    /// Writes the checkpoints into `state_dir`, a run's staging `state/` (committed with the
+    /// records they account for).
     pub fn save(&mut self, state_dir: &Path) -> Result<(), EngineError> {
         self.version = VERSION;
         let json = serde_json::to_vec_pretty(self).map_err(|e| EngineError::encode("checkpoints", e))?;
-        Ok(loglens_store::write_atomic(&Self::path(state_dir), &json)?)
+        Ok(loglens_store::write_staged(&Self::path(state_dir), &json)?)
     }
 
     /// Decides how to read `path`, finding its checkpoint by content.

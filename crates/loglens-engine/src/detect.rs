@@ -32,8 +32,8 @@ use loglens_core::template::TemplateId;
 use loglens_core::template::{canonical_templates, template_aliases, TemplateStats};
 use loglens_core::{Level, Timestamp};
 use loglens_store::{
-    column, parquet_files, read_columns, read_templates, write_anomalies, write_atomic, write_incidents,
-    write_metrics, AnomalyRow, DataDir, Dataset, MetricsWriter, RollupWriter, RunCommit, StoreError,
+    column, parquet_files, read_columns, read_templates, write_anomalies, write_incidents, write_metrics,
+    write_staged, AnomalyRow, DataDir, Dataset, MetricsWriter, RollupWriter, RunCommit, StoreError,
     OPEN_PART,
 };
 use serde::{Deserialize, Serialize};
@@ -396,7 +396,7 @@ fn run(
     write_anomalies(&out.dir(Dataset::Anomalies)?, OPEN_PART, &open_rows)?;
     write_incidents(&out.dir(Dataset::Incidents)?, OPEN_PART, &open)?;
     let json = serde_json::to_vec(&state).map_err(|e| EngineError::encode("detect state", e))?;
-    write_atomic(&staged.dataset(Dataset::State).join(DETECT_STATE_FILE), &json)?;
+    write_staged(&staged.dataset(Dataset::State).join(DETECT_STATE_FILE), &json)?;
     commit.commit()?;
     remove_stale_open_metrics(&data, &days_of(&provisional.points))?;
     drop(lock);

@@ -128,11 +128,11 @@ pub(crate) fn load_miner(state_dir: &Path, config: MinerConfig) -> Result<Templa
     Ok(TemplateStage::new(miner))
 }
 
-/// Saves the template stage for the next run (atomically).
+/// Saves the template stage for the next run into `state_dir`, a run's staging `state/`.
 pub(crate) fn save_miner(state_dir: &Path, stage: &TemplateStage) -> Result<(), crate::EngineError> {
     let json =
         serde_json::to_vec(&stage.state()).map_err(|e| crate::EngineError::encode("miner state", e))?;
-    Ok(loglens_store::write_atomic(
+    Ok(loglens_store::write_staged(
         &state_dir.join(MINER_STATE_FILE),
         &json,
     )?)

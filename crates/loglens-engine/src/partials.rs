@@ -80,7 +80,7 @@ fn save_named(state_dir: &Path, name: &str, partial: MetricPartial) -> Result<()
         encoded.clear();
         encoded =
             postcard::to_extend(&range, encoded).map_err(|e| EngineError::encode("metric partial", e))?;
-        loglens_store::write_atomic_with(&path, |out| out.write_all(&encoded))?;
+        loglens_store::write_staged_with(&path, |out| out.write_all(&encoded))?;
     }
     Ok(())
 }

@@ -29,7 +29,10 @@ pub use analysis::{
 };
 pub use analysis_read::{read_incidents, read_metric_points, MetricPoints};
 pub use columns::{BatchSizes, Labels, LineRange, RecordColumns, RecordTemplate};
-pub use commit::{sync_dir, write_atomic, write_atomic_with, Recovery, RunCommit, WriteLock};
+pub use commit::{
+    sync_dir, write_atomic, write_atomic_with, write_staged, write_staged_with, Recovery, RunCommit,
+    WriteLock,
+};
 pub use compact::{compact_datasets, CompactOptions, Compacted, DatasetCompacted};
 pub use day_parts::DayPartWriter;
 pub use partition::{PartitionKey, PartitionedWriter, WriterLimits};
@@ -242,17 +245,19 @@ impl PartFile {
         })
     }
 
-    /// Writes the footer, syncs the file to disk and moves it to its final name; returns the
-    /// rows it holds.
+    /// Writes the footer, starts writing the file to disk and moves it to its final name;
+    /// returns the rows it holds.
+    ///
+    /// Why not fsync here? Every part file is written under a run's staging directory, and
+    /// the run's commit fsyncs each staged file before it records the commit. Waiting for the
+    /// disk here idled the workers closing their partitions (a third of a core each at the end
+    /// of `process`); started now, the writeback is mostly done when the commit waits for it.
     pub(crate) fn finish(mut self) -> Result<u64, StoreError> {
         self.writer.finish().map_err(|source| StoreError::Parquet {
             path: self.path.clone(),
             source,
         })?;
-        self.writer
-            .inner()
-            .sync_all()
-            .map_err(|e| StoreError::io(&self.tmp, e))?;
+        commit::start_writeback(self.writer.inner()).map_err(|e| StoreError::io(&self.tmp, e))?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
         Ok(self.rows)
     }
