@@ -1,8 +1,9 @@
 """Shippers' own client libraries, unmodified, pointed at `loglens serve`: OpenTelemetry's
 Python SDK and OTLP/HTTP exporter at `POST /v1/logs` (protobuf, the exporter's only encoding,
-gzipped or not), python-logging-loki's handler at Loki's push API, splunk-handler at the
-Splunk HTTP Event Collector's, and graypy's GELF handlers over UDP (compressed, chunked) and
-HTTP. Their records land with service, host, level, message and attributes."""
+gzipped or not), python-logging-loki's handler at Loki's push API, Elastic's Python client at
+the bulk and index APIs, splunk-handler at the Splunk HTTP Event Collector's, and graypy's GELF
+handlers over UDP (compressed, chunked) and HTTP. Their records land with service, host,
+level, message and attributes."""
 
 import contextlib
 import json
@@ -15,10 +16,12 @@ import time
 import urllib.request
 
 import duckdb
+import elasticsearch
 import graypy
 import logging_loki
 import pytest
 from conftest import free_port, loglens_bin, stop, wait_until_up
+from elasticsearch import helpers
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -109,6 +112,44 @@ def test_a_loki_client_lands_records_with_its_labels(tmp_path):
     assert got == [
         ("billing", "bill-01", "error", "invoice INV-7 failed", "billing.invoices"),
         ("billing", None, "info", "invoice sent", "billing.invoices"),
+    ]
+
+
+def test_elastics_client_lands_bulk_and_single_documents(tmp_path):
+    data = tmp_path / "data"
+    with serve_http(data) as url:
+        # The client refuses any server whose answers lack Elasticsearch's product header.
+        es = elasticsearch.Elasticsearch(url)
+        assert es.info()["version"]["number"].startswith("8.")
+        documents = [
+            {
+                "_index": "logs-shop",
+                "@timestamp": f"2026-12-07T10:00:0{i}Z",
+                "message": f"cart {i} checked out",
+                "log": {"level": "info"},
+                "service": {"name": "shop"},
+                "host": {"name": "web-1"},
+            }
+            for i in range(3)
+        ]
+        assert helpers.bulk(es, documents) == (3, [])
+        answer = es.index(
+            index="logs-shop",
+            document={"@timestamp": "2026-12-07T10:00:05Z", "message": "refund sent",
+                      "log.level": "warn", "service.name": "payments"},
+        )  # fmt: skip
+        assert answer["result"] == "created"
+        # A document that is not an object is refused, as Elasticsearch refuses it.
+        with pytest.raises(elasticsearch.BadRequestError, match="document_parsing_exception"):
+            es.index(index="logs-shop", document=[1])
+        assert http_counts(url) == (4, 1)
+    got = duckdb.sql(
+        f"""SELECT service, host, level, message, attrs['_index']
+            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY message"""
+    ).fetchall()
+    assert got == [
+        *[("shop", "web-1", "info", f"cart {i} checked out", "logs-shop") for i in range(3)],
+        ("payments", None, "warn", "refund sent", "logs-shop"),
     ]
 
 

@@ -626,7 +626,28 @@ fn elasticsearch_bulk_requests_land_and_answer_per_item() {
     assert_eq!(answer["items"][1]["delete"]["status"], 400);
     let (status, why) = post(&serve.http, "/_bulk", "application/x-ndjson", b"{\"index\":{}}\n");
     assert_eq!((status, why.contains("no document line")), (400, true), "{why}");
-    wait_for(|| messages(&data).len() >= 2);
+    // Elastic's clients index a document at a time too (the index API).
+    let doc =
+        br#"{"@timestamp":"2026-11-01T12:00:02Z","message":"refund sent","service":{"name":"payments"}}"#;
+    let (status, answer) = post(&serve.http, "/logs-payments/_doc", "application/json", doc);
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!((status, &answer["result"]), (201, &serde_json::json!("created")));
+    let (status, why) = post(
+        &serve.http,
+        "/logs-payments/_create/7",
+        "application/json",
+        b"[1]",
+    );
+    assert_eq!(
+        (status, why.contains("document_parsing_exception")),
+        (400, true),
+        "{why}"
+    );
+    // A receiver asked with the wrong method says so, not that it does not exist.
+    for path in ["/_bulk", "/logs/_bulk", "/loki/api/v1/push", "/v1/logs", "/gelf"] {
+        assert_eq!(get(&serve.http, path).0, 405, "GET {path}");
+    }
+    wait_for(|| messages(&data).len() >= 3);
     assert!(serve.stop().success());
     let records = read_dataset(&data.join("records"));
     let got = sorted_rows(&records, ["message", "service", "host", "level"]);
@@ -641,6 +662,7 @@ fn elasticsearch_bulk_requests_land_and_answer_per_item() {
                 some("pay-01"),
                 some("error")
             ],
+            [some("refund sent"), some("payments"), None, None],
         ]
     );
 }

@@ -1,9 +1,9 @@
-//! Elasticsearch's bulk API (`POST /_bulk`, `POST /<index>/_bulk`), so Fluent Bit's `es`
-//! output, Vector's `elasticsearch` sink and Logstash's can ship to serve: `index` and `create`
-//! actions become JSON lines for the `json` format, nested objects flattened to the dotted
-//! names ECS uses (`log.level`, `host.name`), so those name the level and the host. Logs are
-//! append-only here: `update` and `delete` are refused per item, as Elasticsearch reports a
-//! failed item.
+//! Elasticsearch's bulk API (`POST /_bulk`, `POST /<index>/_bulk`) and index API
+//! (`POST /<index>/_doc`), so Fluent Bit's `es` output, Vector's `elasticsearch` sink,
+//! Logstash's and Elastic's own clients can ship to serve: `index` and `create` actions become
+//! JSON lines for the `json` format, nested objects flattened to the dotted names ECS uses
+//! (`log.level`, `host.name`), so those name the level and the host. Logs are append-only
+//! here: `update` and `delete` are refused per item, as Elasticsearch reports a failed item.
 
 use serde_json::{json, Map, Value};
 
@@ -127,6 +127,64 @@ fn flatten(prefix: &str, object: Map<String, Value>, out: &mut Map<String, Value
     }
 }
 
+/// The target of an index API request: `/<index>/_doc` (an id is made up), `/<index>/_doc/<id>`
+/// or `/<index>/_create/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentPath<'a> {
+    pub index: &'a str,
+    pub id: Option<&'a str>,
+    pub action: Action,
+}
+
+impl<'a> DocumentPath<'a> {
+    /// The target named by `path`, if it is an index API path (index names never start with
+    /// `_`, so `/_bulk` and `/_cluster/...` are not).
+    pub fn parse(path: &'a str) -> Option<Self> {
+        let mut parts = path.strip_prefix('/')?.split('/');
+        let index = parts.next().filter(|i| !i.is_empty() && !i.starts_with('_'))?;
+        let (action, id) = match (parts.next()?, parts.next()) {
+            ("_doc", id) => (Action::Index, id),
+            ("_create", Some(id)) => (Action::Create, Some(id)),
+            _ => return None,
+        };
+        let id = id.filter(|id| !id.is_empty());
+        parts
+            .next()
+            .is_none()
+            .then_some(DocumentPath { index, id, action })
+    }
+
+    /// The request's document as the item a bulk `index` or `create` action would make.
+    pub fn item(&self, body: &[u8], now_micros: i64) -> Item {
+        Item {
+            action: self.action,
+            index: self.index.to_owned(),
+            id: self.id.map(str::to_owned),
+            outcome: document_line(body, self.index, now_micros),
+        }
+    }
+}
+
+/// Elasticsearch's answer to a document it created, as the index API and each bulk item give it.
+pub fn created(item: &Item, seq_no: u64) -> Value {
+    json!({
+        "_index": item.index, "_id": item_id(item, seq_no), "_version": 1, "result": "created",
+        "_shards": { "total": 1, "successful": 1, "failed": 0 },
+        "_seq_no": seq_no, "_primary_term": 1,
+    })
+}
+
+/// Elasticsearch's answer to a document it cannot read.
+pub fn document_error(reason: &str) -> Value {
+    let error = json!({ "type": "document_parsing_exception", "reason": reason });
+    json!({ "error": { "root_cause": [error.clone()], "type": error["type"], "reason": reason }, "status": 400 })
+}
+
+/// The item's id, or one made of its sequence number (as Elasticsearch makes one up).
+fn item_id(item: &Item, seq_no: u64) -> String {
+    item.id.clone().unwrap_or_else(|| format!("{seq_no:016x}"))
+}
+
 /// The bulk response: `errors` and an item per action, each with its status.
 pub fn response(items: &[Item], took_ms: u64, first_seq_no: u64) -> Value {
     let mut errors = false;
@@ -134,16 +192,14 @@ pub fn response(items: &[Item], took_ms: u64, first_seq_no: u64) -> Value {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let id = item
-                .id
-                .clone()
-                .unwrap_or_else(|| format!("{:016x}", first_seq_no + i as u64));
+            let seq_no = first_seq_no + i as u64;
+            let id = item_id(item, seq_no);
             let body = match &item.outcome {
-                Ok(_) => json!({
-                    "_index": item.index, "_id": id, "_version": 1, "result": "created",
-                    "_shards": { "total": 1, "successful": 1, "failed": 0 },
-                    "_seq_no": first_seq_no + i as u64, "_primary_term": 1, "status": 201,
-                }),
+                Ok(_) => {
+                    let mut body = created(item, seq_no);
+                    body["status"] = json!(201);
+                    body
+                }
                 Err(reason) => {
                     errors = true;
                     json!({
@@ -167,7 +223,7 @@ pub fn banner() -> Value {
         "version": { "number": "8.11.0", "build_flavor": "default",
                      "minimum_wire_compatibility_version": "7.17.0",
                      "minimum_index_compatibility_version": "7.0.0" },
-        "tagline": "You Know, for Search (loglens serve: only _bulk ingestion)",
+        "tagline": "You Know, for Search (loglens serve: ingestion by _bulk and _doc only)",
     })
 }
 
@@ -175,6 +231,56 @@ pub fn banner() -> Value {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_api_paths_name_index_id_and_action() {
+        let path = |index, id, action| Some(DocumentPath { index, id, action });
+        assert_eq!(
+            DocumentPath::parse("/logs/_doc"),
+            path("logs", None, Action::Index)
+        );
+        assert_eq!(
+            DocumentPath::parse("/logs/_doc/"),
+            path("logs", None, Action::Index)
+        );
+        assert_eq!(
+            DocumentPath::parse("/logs/_doc/7"),
+            path("logs", Some("7"), Action::Index)
+        );
+        assert_eq!(
+            DocumentPath::parse("/logs/_create/7"),
+            path("logs", Some("7"), Action::Create)
+        );
+        for other in [
+            "/_bulk",
+            "/logs/_bulk",
+            "/_cluster/health",
+            "/logs/_create",
+            "/logs/_doc/7/x",
+            "/",
+            "//_doc",
+        ] {
+            assert_eq!(DocumentPath::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_document_is_created_as_a_bulk_item_is() {
+        let target = DocumentPath::parse("/logs/_doc").unwrap();
+        let item = target.item(br#"{"msg":"hi","log":{"level":"warn"}}"#, 5);
+        let line: Value = serde_json::from_str(item.outcome.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            line,
+            json!({"msg": "hi", "log.level": "warn", "@timestamp": 5, "_index": "logs"})
+        );
+        let answer = created(&item, 42);
+        assert_eq!(
+            (answer["_id"].as_str(), answer["result"].as_str()),
+            (Some("000000000000002a"), Some("created"))
+        );
+        let bad = target.item(b"[1]", 5);
+        assert!(bad.outcome.unwrap_err().contains("JSON object"));
+    }
 
     #[test]
     fn a_bulk_body_gives_an_item_per_action() {

@@ -60,6 +60,9 @@ struct Response {
     content_type: &'static str,
     body: Vec<u8>,
     retry_after: bool,
+    /// Sent as Elasticsearch's answer (`X-Elastic-Product: Elasticsearch`): Elastic's own
+    /// clients refuse any answer without that header.
+    elastic: bool,
 }
 
 /// Whether an `Authorization` header carries `token`, in any of the forms shippers send one: `Bearer`, `Splunk` (HEC), `ApiKey`, or `Basic` with it as the password.
@@ -96,11 +99,20 @@ impl Response {
             content_type: "application/json",
             body: body.to_string().into_bytes(),
             retry_after: false,
+            elastic: false,
         }
     }
 
     fn error(status: u16, message: &str) -> Response {
         Response::json(status, serde_json::json!({ "error": message }))
+    }
+
+    /// This answer, sent as Elasticsearch's.
+    fn with_elastic_product(self) -> Response {
+        Response {
+            elastic: true,
+            ..self
+        }
     }
 }
 
@@ -277,6 +289,7 @@ fn decoded(body: Vec<u8>, encoding: &str) -> Result<Vec<u8>, Response> {
 fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> {
     let reason = match r.status {
         200 => "OK",
+        201 => "Created",
         202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",
@@ -302,6 +315,9 @@ fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> 
     }
     if r.status == 401 {
         head.push_str("WWW-Authenticate: Bearer realm=\"loglens\"\r\n");
+    }
+    if r.elastic {
+        head.push_str("X-Elastic-Product: Elasticsearch\r\n");
     }
     if close {
         head.push_str("Connection: close\r\n");
@@ -332,7 +348,13 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         ("POST", "/gelf") => gelf_message(request, ctx),
         ("POST" | "PUT", path) if path == "/_bulk" || path.ends_with("/_bulk") => {
             let index = path.strip_suffix("/_bulk").map(|i| i.trim_start_matches('/'));
-            bulk(request, index.filter(|i| !i.is_empty()), ctx)
+            bulk(request, index.filter(|i| !i.is_empty()), ctx).with_elastic_product()
+        }
+        ("POST" | "PUT", path) if elastic::DocumentPath::parse(path).is_some() => {
+            let target = elastic::DocumentPath::parse(path);
+            target
+                .map_or_else(not_found, |target| index_document(request, &target, ctx))
+                .with_elastic_product()
         }
         ("POST", "/services/collector" | "/services/collector/event" | "/services/collector/event/1.0") => {
             hec_events(request, ctx)
@@ -349,25 +371,46 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
             Response::json(200, serde_json::json!({ "text": "HEC is healthy", "code": 17 }))
         }
         // What Elasticsearch shippers ask before their first bulk (version, health check).
-        ("GET", "/") => Response::json(200, elastic::banner()),
+        ("GET", "/") => Response::json(200, elastic::banner()).with_elastic_product(),
         ("GET", "/_cluster/health") => Response::json(
             200,
             serde_json::json!({ "cluster_name": "loglens", "status": "green" }),
-        ),
+        )
+        .with_elastic_product(),
         ("GET", "/health") => Response::json(200, ctx.metrics.health()),
         ("GET", "/metrics") => Response {
             status: 200,
             content_type: "text/plain; version=0.0.4",
             body: ctx.metrics.render().into_bytes(),
             retry_after: false,
+            elastic: false,
         },
-        (_, "/ingest" | "/v1/logs" | "/health" | "/metrics") => Response::error(405, "method not allowed"),
-        _ => Response::error(
-            404,
-            "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, POST /_bulk, \
-             POST /services/collector/event, POST /gelf, GET /health, GET /metrics",
-        ),
+        (_, path) if RECEIVERS.contains(&path) || path.ends_with("/_bulk") => {
+            Response::error(405, "method not allowed")
+        }
+        _ => not_found(),
     }
+}
+
+/// The paths of the receivers above, for a 405 when asked with another method.
+const RECEIVERS: &[&str] = &[
+    "/ingest",
+    "/v1/logs",
+    "/loki/api/v1/push",
+    "/gelf",
+    "/services/collector",
+    "/services/collector/event",
+    "/services/collector/raw",
+    "/health",
+    "/metrics",
+];
+
+fn not_found() -> Response {
+    Response::error(
+        404,
+        "not found: POST /ingest, POST /v1/logs, POST /loki/api/v1/push, POST /_bulk, \
+         POST /<index>/_doc, POST /services/collector/event, POST /gelf, GET /health, GET /metrics",
+    )
 }
 
 /// The answer to a request met while the spool is full: the source counts it and the client
@@ -379,6 +422,7 @@ fn backpressure(ctx: &HttpContext) -> Option<Response> {
     ctx.source.dropped.fetch_add(1, Ordering::Relaxed);
     Some(Response {
         retry_after: true,
+        elastic: false,
         ..Response::error(429, "spool full; retry later")
     })
 }
@@ -554,6 +598,7 @@ fn otlp_logs(request: &Request, ctx: &HttpContext) -> Response {
             content_type: "application/x-protobuf",
             body,
             retry_after: false,
+            elastic: false,
         };
     }
     let answer = if rejected > 0 {
@@ -612,6 +657,7 @@ fn loki_push(request: &Request, ctx: &HttpContext) -> Response {
         content_type: "text/plain",
         body: Vec::new(),
         retry_after: false,
+        elastic: false,
     }
 }
 
@@ -644,6 +690,34 @@ fn bulk(request: &Request, index: Option<&str>, ctx: &HttpContext) -> Response {
     }
     let took = started.elapsed().as_millis() as u64;
     Response::json(200, elastic::response(&items, took, first))
+}
+
+/// Elasticsearch's index API (`POST /<index>/_doc`, `PUT /<index>/_doc/<id>`,
+/// `PUT /<index>/_create/<id>`): one document, spooled as a bulk `index` item is, answered
+/// 201 as Elasticsearch answers a created document.
+fn index_document(request: &Request, target: &elastic::DocumentPath<'_>, ctx: &HttpContext) -> Response {
+    if let Some(busy) = backpressure(ctx) {
+        return busy;
+    }
+    let now = loglens_alert::run::wall_clock();
+    let first = ctx.source.lines_in.load(Ordering::Relaxed);
+    let item = target.item(&request.body, now.0);
+    let line = match &item.outcome {
+        Ok(line) if line.len() > MAX_LINE => {
+            return refused(ctx, true, &format!("document over {MAX_LINE} bytes"))
+        }
+        Ok(line) => line.clone(),
+        Err(why) => {
+            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+            return Response::json(400, elastic::document_error(why));
+        }
+    };
+    let mut stream = requested_stream(request, ctx);
+    stream.format = Some("json".to_owned());
+    if let Err(failed) = spool_each(ctx, &stream, std::iter::once(line)) {
+        return failed;
+    }
+    Response::json(201, elastic::created(&item, first))
 }
 
 /// Splunk HEC events: each a JSON line, answered as HEC answers (`{"text":"Success","code":0}`;
@@ -688,6 +762,7 @@ fn gelf_message(request: &Request, ctx: &HttpContext) -> Response {
             content_type: "text/plain",
             body: Vec::new(),
             retry_after: false,
+            elastic: false,
         },
         Ok(_) => Response::error(413, &format!("message over {MAX_LINE} bytes")),
         Err(failed) => failed,
