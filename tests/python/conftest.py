@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -41,13 +42,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def wait_until_up(process: subprocess.Popen, url: str, seconds: float = 60) -> None:
-    """Polls `url` until it answers, failing the test if `process` exits or time runs out."""
+def wait_until_up(
+    process: subprocess.Popen, url: str, seconds: float = 60, context: ssl.SSLContext | None = None
+) -> None:
+    """Polls `url` until it answers, failing the test if `process` exits or time runs out;
+    `context` verifies an HTTPS server."""
     deadline = time.monotonic() + seconds
     while True:
         assert process.poll() is None, f"exited {process.returncode} before {url} answered"
         try:
-            with urllib.request.urlopen(url, timeout=2):
+            with urllib.request.urlopen(url, timeout=2, context=context):
                 return
         except OSError:
             assert time.monotonic() < deadline, f"{url} did not answer within {seconds} s"

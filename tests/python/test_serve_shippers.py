@@ -6,14 +6,17 @@ handlers over UDP (compressed, chunked) and HTTP. Their records land with servic
 level, message and attributes."""
 
 import contextlib
+import http.client
 import json
 import logging
 import random
 import socket
+import ssl
 import string
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import duckdb
 import elasticsearch
@@ -29,13 +32,25 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from splunk_handler import SplunkHandler
 
+# The test certificate (localhost, 127.0.0.1), its key and the CA that signed it.
+TLS = Path(__file__).resolve().parents[2] / "crates" / "loglens-cli" / "tests" / "testdata" / "tls"
+
+
+def trusting_test_ca(url):
+    """An SSL context trusting the test CA for an https `url`, else None."""
+    return ssl.create_default_context(cafile=TLS / "ca.pem") if url.startswith("https") else None
+
 
 @contextlib.contextmanager
-def serve_http(data, *extra):
-    """`loglens serve` with an HTTP source (and `extra` arguments), yielding its base URL; on
-    leaving, stops it and checks it exited cleanly (SIGTERM flushes and commits)."""
+def serve_http(data, *extra, tls=False):
+    """`loglens serve` with an HTTP source (and `extra` arguments), HTTPS with the test
+    certificate if `tls`, yielding its base URL; on leaving, stops it and checks it exited
+    cleanly (SIGTERM flushes and commits)."""
     http = free_port()
     listen = ["--http", f"127.0.0.1:{http}", *extra]
+    if tls:
+        listen += ["--http-tls-cert", str(TLS / "cert.pem"), "--http-tls-key", str(TLS / "key.pem")]
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{http}"
     serve = subprocess.Popen(
         [loglens_bin(), "serve", "--data-dir", str(data), *listen],
         stdout=subprocess.DEVNULL,
@@ -43,8 +58,8 @@ def serve_http(data, *extra):
         text=True,
     )
     try:
-        wait_until_up(serve, f"http://127.0.0.1:{http}/health", seconds=30)
-        yield f"http://127.0.0.1:{http}"
+        wait_until_up(serve, f"{base}/health", seconds=30, context=trusting_test_ca(base))
+        yield base
     finally:
         status = stop(serve)
     assert status == 0, serve.stderr.read()
@@ -52,7 +67,7 @@ def serve_http(data, *extra):
 
 def http_counts(url, kind="http"):
     """(lines in, rejected) of serve's source of `kind`, from `/health`."""
-    with urllib.request.urlopen(f"{url}/health") as answer:
+    with urllib.request.urlopen(f"{url}/health", context=trusting_test_ca(url)) as answer:
         health = json.load(answer)
     source = next(s for s in health["sources"] if s["kind"] == kind)
     return source["lines_in"], source["rejected"]
@@ -92,6 +107,30 @@ def test_the_opentelemetry_exporter_lands_records(tmp_path, compression):
         ("checkout", "web-1", "warn", "slow query", "shop.payments", None, "opentelemetry"),
     ]  # fmt: skip
     assert not list(data.glob("unparsed/**/*.parquet")), "every record parsed"
+
+
+@pytest.mark.filterwarnings("ignore:`LoggingHandler` in `opentelemetry-sdk` is deprecated")
+def test_the_opentelemetry_exporter_ships_over_https(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    # requests lets these variables override the CA file the exporter gives its session.
+    for bundle in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(bundle, raising=False)
+    with serve_http(data, tls=True) as url:
+        provider = LoggerProvider(resource=Resource.create({"service.name": "checkout"}))
+        exporter = OTLPLogExporter(endpoint=f"{url}/v1/logs", certificate_file=str(TLS / "ca.pem"))
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        log = logger("shop.tls", LoggingHandler(logger_provider=provider))
+        log.error("card declined over TLS")
+        log.handlers = []
+        provider.shutdown()
+        assert http_counts(url) == (1, 0)
+        # Plain HTTP on the HTTPS port is not answered as HTTP.
+        with pytest.raises((OSError, http.client.HTTPException)):
+            urllib.request.urlopen(url.replace("https", "http") + "/health", timeout=5)
+    got = duckdb.sql(
+        f"SELECT service, level, message FROM read_parquet('{data}/records/**/*.parquet')"
+    ).fetchall()
+    assert got == [("checkout", "error", "card declined over TLS")]
 
 
 def test_a_loki_client_lands_records_with_its_labels(tmp_path):

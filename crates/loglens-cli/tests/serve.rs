@@ -110,6 +110,35 @@ fn request(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
         return (0, String::new());
     };
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    exchange(&mut s, head, body)
+}
+
+/// One HTTPS request, trusting only the test CA (`tests/testdata/tls`).
+fn tls_request(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/tls/ca.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let Ok(tcp) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    exchange(&mut rustls::StreamOwned::new(tls, tcp), head, body)
+}
+
+/// Sends a request on `s` and reads the whole answer (the request asks to close).
+fn exchange(s: &mut (impl Read + Write), head: &str, body: &[u8]) -> (u16, String) {
     let mut req = format!(
         "{head}\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -778,6 +807,58 @@ fn with_a_token_only_requests_that_carry_it_are_ingested() {
     assert_eq!(
         messages(&data).into_keys().collect::<Vec<_>>(),
         ["line 2", "line 3", "line 4"]
+    );
+}
+
+#[test]
+fn https_serves_the_same_endpoints_and_bad_key_files_stop_it_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let http = format!("127.0.0.1:{}", free_port());
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/tls");
+    let serve = |cert: &str, key: &str| {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("loglens"));
+        command
+            .args(["serve", "--http", &http, "--http-tls-cert"])
+            .arg(tls.join(cert))
+            .arg("--http-tls-key")
+            .arg(tls.join(key))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--flush-interval", "0.2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    // A key that does not go with the certificate, or a file that is not there: an error at
+    // start naming the file.
+    for (cert, key, named) in [
+        ("cert.pem", "ca.pem", "ca.pem"),
+        ("missing.pem", "key.pem", "missing.pem"),
+    ] {
+        let out = serve(cert, key).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), stderr.contains(named)),
+            (Some(1), true),
+            "{stderr}"
+        );
+    }
+    let child = serve("cert.pem", "key.pem")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve { child, http };
+    wait_for(|| tls_request(&serve.http, "GET /health HTTP/1.1", b"").0 == 200);
+    let head = "POST /ingest HTTP/1.1\r\nContent-Type: application/x-ndjson";
+    assert_eq!(tls_request(&serve.http, head, &ndjson(0..2)).0, 200);
+    let (status, _) = request(&serve.http, head, &ndjson(2..3));
+    assert_ne!(status, 200, "plain HTTP on the HTTPS port lands nothing");
+    wait_for(|| messages(&data).len() >= 2);
+    assert!(serve.stop().success());
+    assert_eq!(
+        messages(&data).into_keys().collect::<Vec<_>>(),
+        ["line 0", "line 1"]
     );
 }
 

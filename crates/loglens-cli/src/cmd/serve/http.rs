@@ -6,7 +6,8 @@
 //! connection (bounded), keep-alive.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,38 @@ pub struct HttpContext {
     pub defaults: Stream,
     /// The token ingestion requests must carry, if any.
     pub token: Option<String>,
+    /// HTTPS: every connection is TLS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The TLS configuration of HTTPS from a PEM certificate chain (the server's certificate
+/// first) and its PEM private key (PKCS#8, PKCS#1 or SEC1); errors name the file at fault.
+pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use anyhow::Context as _;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("TLS certificate {}", cert.display()))?;
+    anyhow::ensure!(
+        !chain.is_empty(),
+        "TLS certificate {}: no certificate in it",
+        cert.display()
+    );
+    let private = PrivateKeyDer::from_pem_file(key).with_context(|| format!("TLS key {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .with_context(|| {
+            format!(
+                "TLS key {} does not go with certificate {}",
+                key.display(),
+                cert.display()
+            )
+        })?;
+    Ok(Arc::new(config))
 }
 
 struct Request {
@@ -124,36 +157,57 @@ pub fn serve(listener: TcpListener, ctx: HttpContext) {
         let Ok(mut stream) = stream else { continue };
         if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             ctx.source.dropped.fetch_add(1, Ordering::Relaxed);
-            let _ = respond(&mut stream, &Response::error(503, "too many connections"), true);
+            if ctx.tls.is_none() {
+                let _ = respond(&mut stream, &Response::error(503, "too many connections"), true);
+            }
             continue;
         }
         live.fetch_add(1, Ordering::Relaxed);
         let (ctx, live) = (ctx.clone(), live.clone());
         std::thread::spawn(move || {
-            connection(stream, &ctx);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let _ = stream.set_nodelay(true);
+            match &ctx.tls {
+                None => connection(&mut stream, &ctx),
+                Some(config) => match rustls::ServerConnection::new(config.clone()) {
+                    Ok(tls) => {
+                        let mut tls = rustls::StreamOwned::new(tls, stream);
+                        // The handshake first: a client that fails it (plain HTTP, an
+                        // untrusted certificate) gets its alert and the connection ends at
+                        // once, instead of an answer whose write would wait for the handshake.
+                        if tls.conn.complete_io(&mut tls.sock).is_err() {
+                            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            connection(&mut tls, &ctx);
+                            // A clean end, so clients can tell it from a cut connection.
+                            tls.conn.send_close_notify();
+                            let _ = tls.flush();
+                        }
+                    }
+                    Err(_) => {
+                        ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+            }
             live.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-fn connection(stream: TcpStream, ctx: &HttpContext) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+/// Answers the requests of one connection, plain or TLS (after its handshake).
+fn connection<S: Read + Write>(stream: &mut S, ctx: &HttpContext) {
     let mut reader = BufReader::with_capacity(256 * 1024, stream);
     loop {
-        let request = match read_request(&mut reader, &mut writer, ctx) {
+        let request = match read_request(&mut reader, ctx) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(response) => {
-                let _ = respond(&mut writer, &response, true);
+                let _ = respond(reader.get_mut(), &response, true);
                 return;
             }
         };
         let response = route(&request, ctx);
-        if respond(&mut writer, &response, request.close).is_err() || request.close {
+        if respond(reader.get_mut(), &response, request.close).is_err() || request.close {
             return;
         }
     }
@@ -161,9 +215,8 @@ fn connection(stream: TcpStream, ctx: &HttpContext) {
 
 /// Reads one request; `Ok(None)` at a clean end of the connection, `Err` with the answer
 /// for a request that cannot be read.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
+fn read_request<S: Read + Write>(
+    reader: &mut BufReader<S>,
     ctx: &HttpContext,
 ) -> Result<Option<Request>, Response> {
     let mut line = Vec::new();
@@ -240,7 +293,8 @@ fn read_request(
         return Err(Response::error(413, &format!("body over {MAX_BODY} bytes")));
     }
     if expect_continue {
-        writer
+        reader
+            .get_mut()
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| Response::error(400, "connection lost"))?;
     }
@@ -286,7 +340,7 @@ fn decoded(body: Vec<u8>, encoding: &str) -> Result<Vec<u8>, Response> {
     Ok(out)
 }
 
-fn respond(w: &mut TcpStream, r: &Response, close: bool) -> std::io::Result<()> {
+fn respond(w: &mut impl Write, r: &Response, close: bool) -> std::io::Result<()> {
     let reason = match r.status {
         200 => "OK",
         201 => "Created",

@@ -47,6 +47,13 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer <token>`, `Splunk <token>`, or Basic with it as the password).
     #[arg(long, value_name = "VAR")]
     pub http_token_env: Option<String>,
+    /// Serve HTTPS: this PEM certificate chain (the server's certificate first), with
+    /// `--http-tls-key`.
+    #[arg(long, value_name = "FILE", requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--http-tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
     /// Listen for syslog datagrams on this address.
     #[arg(long)]
     pub syslog_udp: Option<String>,
@@ -100,6 +107,10 @@ struct SourceSection {
     labels: LabelSection,
     /// For `http` sources: the environment variable holding the token clients must send.
     token_env: Option<String>,
+    /// For `http` sources: serve HTTPS with this PEM certificate chain and `tls_key`.
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -158,15 +169,21 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
         format: None,
         labels: LabelSection::default(),
         token_env: None,
+        tls_cert: None,
+        tls_key: None,
     };
     let mut all = Vec::new();
     if let Some(a) = &args.http {
         all.push(SourceSection {
             token_env: args.http_token_env.clone(),
+            tls_cert: args.http_tls_cert.clone(),
+            tls_key: args.http_tls_key.clone(),
             ..flag(SourceKind::Http, Some(a), None)
         });
     } else if args.http_token_env.is_some() {
         bail!("--http-token-env needs --http");
+    } else if args.http_tls_cert.is_some() {
+        bail!("--http-tls-cert needs --http");
     }
     if let Some(a) = &args.syslog_udp {
         all.push(flag(SourceKind::SyslogUdp, Some(a), None));
@@ -199,6 +216,17 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
         }
         if s.token_env.is_some() && s.kind != SourceKind::Http {
             bail!("source[{i}]: `token_env` applies to http sources");
+        }
+        match (&s.tls_cert, &s.tls_key) {
+            (Some(_), Some(_)) if s.kind != SourceKind::Http => {
+                bail!("source[{i}]: `tls_cert` and `tls_key` apply to http sources")
+            }
+            (Some(cert), Some(key)) => {
+                s.tls_cert = Some(config.base_dir.join(cert));
+                s.tls_key = Some(config.base_dir.join(key));
+            }
+            (None, None) => {}
+            _ => bail!("source[{i}]: `tls_cert` and `tls_key` go together"),
         }
         all.push(s);
     }
@@ -295,6 +323,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         match s.kind {
             SourceKind::Http => {
                 let token = s.token_env.as_deref().map(http_token).transpose()?;
+                let tls = match (&s.tls_cert, &s.tls_key) {
+                    (Some(cert), Some(key)) => Some(http::tls_config(cert, key)?),
+                    _ => None,
+                };
                 let listener = TcpListener::bind(&target).map_err(bind_error)?;
                 let defaults = Stream {
                     format: s.format.clone(),
@@ -310,6 +342,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                         parsers,
                         defaults,
                         token,
+                        tls,
                     };
                     http::serve(listener, ctx);
                 }));
@@ -357,10 +390,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     for s in &sources {
         eprintln!(
-            "loglens serve: {} {} on {}",
+            "loglens serve: {} {} on {}{}",
             s.kind.name(),
             s.name.as_deref().unwrap_or_default(),
-            s.listen.as_deref().or(s.path.as_deref()).unwrap_or_default()
+            s.listen.as_deref().or(s.path.as_deref()).unwrap_or_default(),
+            if s.tls_cert.is_some() { " (HTTPS)" } else { "" }
         );
     }
     eprintln!("loglens serve: writing {}", data_dir.display());
