@@ -115,9 +115,17 @@ fn request(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
 
 /// One HTTPS request, trusting only the test CA (`tests/testdata/tls`).
 fn tls_request(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
+    match tls_connect(addr) {
+        Some(mut tls) => exchange(&mut tls, head, body),
+        None => (0, String::new()),
+    }
+}
+
+/// A TLS connection to `addr` (as `localhost`), trusting only the test CA.
+fn tls_connect(addr: &str) -> Option<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
-    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/tls/ca.pem");
+    let ca = test_tls().join("ca.pem");
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -128,13 +136,16 @@ fn tls_request(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let Ok(tcp) = TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
+    let tcp = TcpStream::connect(addr).ok()?;
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
-    exchange(&mut rustls::StreamOwned::new(tls, tcp), head, body)
+    Some(rustls::StreamOwned::new(tls, tcp))
+}
+
+/// The test certificates: a throwaway CA, and a certificate for localhost it signed.
+fn test_tls() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/tls")
 }
 
 /// Sends a request on `s` and reads the whole answer (the request asks to close).
@@ -815,7 +826,7 @@ fn https_serves_the_same_endpoints_and_bad_key_files_stop_it_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let http = format!("127.0.0.1:{}", free_port());
-    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/tls");
+    let tls = test_tls();
     let serve = |cert: &str, key: &str| {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("loglens"));
         command
@@ -859,6 +870,45 @@ fn https_serves_the_same_endpoints_and_bad_key_files_stop_it_at_start() {
     assert_eq!(
         messages(&data).into_keys().collect::<Vec<_>>(),
         ["line 0", "line 1"]
+    );
+}
+
+#[test]
+fn syslog_over_tls_lands_octet_counted_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let tcp = format!("127.0.0.1:{}", free_port());
+    let config = tmp.path().join("loglens.toml");
+    let tls = test_tls();
+    std::fs::write(
+        &config,
+        format!(
+            "[[source]]\nkind = \"syslog_tcp\"\nname = \"syslog_tls\"\nlisten = \"{tcp}\"\n\
+             tls_cert = {:?}\ntls_key = {:?}\n",
+            tls.join("cert.pem"),
+            tls.join("key.pem")
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&data, &["--config".into(), config.display().to_string()]);
+    // As rsyslog's omfwd with TLS sends (RFC 5425: octet counting inside the session).
+    let mut tls = tls_connect(&tcp).unwrap();
+    for i in 0..3 {
+        let frame = format!("<14>1 2026-11-01T12:00:0{i}Z web-1 shop - - - tls {i}");
+        tls.write_all(format!("{} {frame}", frame.len()).as_bytes())
+            .unwrap();
+    }
+    tls.flush().unwrap();
+    // Plain syslog on the TLS port fails the handshake and lands nothing.
+    let mut plain = TcpStream::connect(&tcp).unwrap();
+    plain.write_all(b"<13>Nov  1 12:00:00 h2 app: plain\n").unwrap();
+    wait_for(|| messages(&data).len() >= 3);
+    wait_for(|| serve.metric("loglens_rejected_total{source=\"syslog_tls\",kind=\"syslog_tcp\"}") == 1);
+    drop((tls, plain));
+    assert!(serve.stop().success());
+    assert_eq!(
+        messages(&data).into_keys().collect::<Vec<_>>(),
+        ["tls 0", "tls 1", "tls 2"]
     );
 }
 

@@ -7,7 +7,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use loglens_engine::input::Parsers;
 
 use super::metrics::{Metrics, SourceMetrics};
 use super::spool::{Spool, Stream};
-use super::{elastic, gelf, loki, otlp, splunk};
+use super::{elastic, gelf, loki, otlp, splunk, tls};
 
 /// Largest request body accepted; a larger one is answered 413.
 pub const MAX_BODY: usize = 16 << 20;
@@ -42,37 +41,7 @@ pub struct HttpContext {
     /// The token ingestion requests must carry, if any.
     pub token: Option<String>,
     /// HTTPS: every connection is TLS with this configuration.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-/// The TLS configuration of HTTPS from a PEM certificate chain (the server's certificate
-/// first) and its PEM private key (PKCS#8, PKCS#1 or SEC1); errors name the file at fault.
-pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    use anyhow::Context as _;
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("TLS certificate {}", cert.display()))?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "TLS certificate {}: no certificate in it",
-        cert.display()
-    );
-    let private = PrivateKeyDer::from_pem_file(key).with_context(|| format!("TLS key {}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, private)
-        .with_context(|| {
-            format!(
-                "TLS key {} does not go with certificate {}",
-                key.display(),
-                cert.display()
-            )
-        })?;
-    Ok(Arc::new(config))
+    pub tls: Option<tls::Config>,
 }
 
 struct Request {
@@ -169,22 +138,12 @@ pub fn serve(listener: TcpListener, ctx: HttpContext) {
             let _ = stream.set_nodelay(true);
             match &ctx.tls {
                 None => connection(&mut stream, &ctx),
-                Some(config) => match rustls::ServerConnection::new(config.clone()) {
-                    Ok(tls) => {
-                        let mut tls = rustls::StreamOwned::new(tls, stream);
-                        // The handshake first: a client that fails it (plain HTTP, an
-                        // untrusted certificate) gets its alert and the connection ends at
-                        // once, instead of an answer whose write would wait for the handshake.
-                        if tls.conn.complete_io(&mut tls.sock).is_err() {
-                            ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            connection(&mut tls, &ctx);
-                            // A clean end, so clients can tell it from a cut connection.
-                            tls.conn.send_close_notify();
-                            let _ = tls.flush();
-                        }
+                Some(config) => match tls::accept(config, stream) {
+                    Some(mut stream) => {
+                        connection(&mut stream, &ctx);
+                        tls::close(stream);
                     }
-                    Err(_) => {
+                    None => {
                         ctx.source.rejected.fetch_add(1, Ordering::Relaxed);
                     }
                 },

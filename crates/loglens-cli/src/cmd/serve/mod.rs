@@ -13,6 +13,7 @@ mod pyformat;
 mod splunk;
 mod spool;
 mod syslog;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, UdpSocket};
@@ -218,8 +219,13 @@ fn sources_of(args: &ServeArgs, config: &Config) -> anyhow::Result<Vec<SourceSec
             bail!("source[{i}]: `token_env` applies to http sources");
         }
         match (&s.tls_cert, &s.tls_key) {
-            (Some(_), Some(_)) if s.kind != SourceKind::Http => {
-                bail!("source[{i}]: `tls_cert` and `tls_key` apply to http sources")
+            (Some(_), Some(_))
+                if matches!(
+                    s.kind,
+                    SourceKind::SyslogUdp | SourceKind::GelfUdp | SourceKind::File
+                ) =>
+            {
+                bail!("source[{i}]: `tls_cert` and `tls_key` apply to http, syslog_tcp and gelf_tcp sources")
             }
             (Some(cert), Some(key)) => {
                 s.tls_cert = Some(config.base_dir.join(cert));
@@ -320,13 +326,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let bind_error = |e: std::io::Error| {
             anyhow::anyhow!("{} source {name}: cannot listen on {target}: {e}", s.kind.name())
         };
+        let tls = match (&s.tls_cert, &s.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::config(cert, key)?),
+            _ => None,
+        };
         match s.kind {
             SourceKind::Http => {
                 let token = s.token_env.as_deref().map(http_token).transpose()?;
-                let tls = match (&s.tls_cert, &s.tls_key) {
-                    (Some(cert), Some(key)) => Some(http::tls_config(cert, key)?),
-                    _ => None,
-                };
                 let listener = TcpListener::bind(&target).map_err(bind_error)?;
                 let defaults = Stream {
                     format: s.format.clone(),
@@ -370,7 +376,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     match (socket, protocol) {
                         (Socket::Udp(socket), syslog::Protocol::Syslog) => syslog::serve_udp(socket, sink),
                         (Socket::Udp(socket), syslog::Protocol::Gelf) => gelf::serve_udp(socket, sink),
-                        (Socket::Tcp(listener), _) => syslog::serve_tcp(listener, sink),
+                        (Socket::Tcp(listener), _) => syslog::serve_tcp(listener, sink, tls),
                     }
                 }));
             }

@@ -3,13 +3,14 @@
 //! `SysLogHandler` sends `<PRI>message` only) get the receive time and the sender's address.
 
 use std::io::Read;
-use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::metrics::{Metrics, SourceMetrics};
 use super::spool::{Spool, Stream};
+use super::tls;
 
 /// Longest message kept; a longer frame is refused and counted.
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -185,20 +186,35 @@ pub fn serve_udp(socket: UdpSocket, sink: NetSink) {
     }
 }
 
-/// Accepts TCP connections until the process exits, one thread each.
-pub fn serve_tcp(listener: TcpListener, sink: NetSink) {
+/// Accepts TCP connections until the process exits, one thread each; with `tls`, each
+/// completes a TLS handshake first (syslog over TLS, RFC 5425, frames by octet counting).
+pub fn serve_tcp(listener: TcpListener, sink: NetSink, tls: Option<tls::Config>) {
     let sink = Arc::new(sink);
     let live = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
+        let Ok(peer) = stream.peer_addr().map(|a| a.ip()) else {
+            continue;
+        };
         if live.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             sink.source.rejected.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         live.fetch_add(1, Ordering::Relaxed);
-        let (sink, live) = (sink.clone(), live.clone());
+        let (sink, live, tls) = (sink.clone(), live.clone(), tls.clone());
         std::thread::spawn(move || {
-            read_tcp(stream, &sink);
+            match &tls {
+                None => read_frames(stream, peer, &sink),
+                Some(config) => match tls::accept(config, stream) {
+                    Some(mut stream) => {
+                        read_frames(&mut stream, peer, &sink);
+                        tls::close(stream);
+                    }
+                    None => {
+                        sink.source.rejected.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+            }
             live.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -206,10 +222,7 @@ pub fn serve_tcp(listener: TcpListener, sink: NetSink) {
 
 /// Reads frames from one connection; each read's complete frames are spooled together, so a
 /// client disconnecting mid-frame loses only that unfinished frame.
-fn read_tcp(mut stream: TcpStream, sink: &NetSink) {
-    let Ok(peer) = stream.peer_addr().map(|a| a.ip()) else {
-        return;
-    };
+fn read_frames(mut stream: impl Read, peer: IpAddr, sink: &NetSink) {
     let mut buf: Vec<u8> = Vec::with_capacity(128 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let mut batch = Batch::default();
