@@ -1,5 +1,6 @@
 """Shared fixtures: the loglens binary and a small generated, processed data directory."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -95,3 +96,36 @@ def dashboard_data(demo, tmp_path_factory) -> Path:
 
     dst = tmp_path_factory.mktemp("dashboard") / "loglens-data"
     return build_data_dir(loglens_bin(), demo["data"], dst)
+
+
+# The test certificate (localhost, 127.0.0.1), its key and the CA that signed it.
+TLS = Path(__file__).resolve().parents[2] / "crates" / "loglens-cli" / "tests" / "testdata" / "tls"
+
+
+def trusting_test_ca(url):
+    """An SSL context trusting the test CA for an https `url`, else None."""
+    return ssl.create_default_context(cafile=TLS / "ca.pem") if url.startswith("https") else None
+
+
+@contextlib.contextmanager
+def serve_http(data, *extra, tls=False):
+    """`loglens serve` with an HTTP source (and `extra` arguments), HTTPS with the test
+    certificate if `tls`, yielding its base URL; on leaving, stops it and checks it exited
+    cleanly (SIGTERM flushes and commits)."""
+    http = free_port()
+    listen = ["--http", f"127.0.0.1:{http}", *extra]
+    if tls:
+        listen += ["--http-tls-cert", str(TLS / "cert.pem"), "--http-tls-key", str(TLS / "key.pem")]
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{http}"
+    serve = subprocess.Popen(
+        [loglens_bin(), "serve", "--data-dir", str(data), *listen],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_up(serve, f"{base}/health", seconds=30, context=trusting_test_ca(base))
+        yield base
+    finally:
+        status = stop(serve)
+    assert status == 0, serve.stderr.read()

@@ -5,25 +5,21 @@ the bulk and index APIs, splunk-handler at the Splunk HTTP Event Collector's, an
 handlers over UDP (compressed, chunked) and HTTP. Their records land with service, host,
 level, message and attributes."""
 
-import contextlib
 import http.client
 import json
 import logging
 import random
 import socket
-import ssl
 import string
-import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import duckdb
 import elasticsearch
 import graypy
 import logging_loki
 import pytest
-from conftest import free_port, loglens_bin, stop, wait_until_up
+from conftest import TLS, free_port, serve_http, trusting_test_ca
 from elasticsearch import helpers
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -31,38 +27,6 @@ from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from splunk_handler import SplunkHandler
-
-# The test certificate (localhost, 127.0.0.1), its key and the CA that signed it.
-TLS = Path(__file__).resolve().parents[2] / "crates" / "loglens-cli" / "tests" / "testdata" / "tls"
-
-
-def trusting_test_ca(url):
-    """An SSL context trusting the test CA for an https `url`, else None."""
-    return ssl.create_default_context(cafile=TLS / "ca.pem") if url.startswith("https") else None
-
-
-@contextlib.contextmanager
-def serve_http(data, *extra, tls=False):
-    """`loglens serve` with an HTTP source (and `extra` arguments), HTTPS with the test
-    certificate if `tls`, yielding its base URL; on leaving, stops it and checks it exited
-    cleanly (SIGTERM flushes and commits)."""
-    http = free_port()
-    listen = ["--http", f"127.0.0.1:{http}", *extra]
-    if tls:
-        listen += ["--http-tls-cert", str(TLS / "cert.pem"), "--http-tls-key", str(TLS / "key.pem")]
-    base = f"{'https' if tls else 'http'}://127.0.0.1:{http}"
-    serve = subprocess.Popen(
-        [loglens_bin(), "serve", "--data-dir", str(data), *listen],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until_up(serve, f"{base}/health", seconds=30, context=trusting_test_ca(base))
-        yield base
-    finally:
-        status = stop(serve)
-    assert status == 0, serve.stderr.read()
 
 
 def http_counts(url, kind="http"):
