@@ -29,6 +29,12 @@ from opentelemetry.sdk.resources import Resource
 from splunk_handler import SplunkHandler
 
 
+def stored(data, columns, order="message"):
+    """`columns` (SQL) of each record serve committed under `data`, ordered by `order`."""
+    files = f"{data}/records/**/*.parquet"
+    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{files}') ORDER BY {order}").fetchall()
+
+
 def http_counts(url, kind="http"):
     """(lines in, rejected) of serve's source of `kind`, from `/health`."""
     with urllib.request.urlopen(f"{url}/health", context=trusting_test_ca(url)) as answer:
@@ -60,11 +66,8 @@ def test_the_opentelemetry_exporter_lands_records(tmp_path, compression):
         log.handlers = []
         provider.shutdown()  # exports synchronously: a failed export would be logged, not raised
         assert http_counts(url) == (2, 0)
-    got = duckdb.sql(
-        f"""SELECT service, host, level, message, attrs['scope'], attrs['order.id'],
-                   attrs['resource.telemetry.sdk.name']
-            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY message"""
-    ).fetchall()
+    attrs = "attrs['scope'], attrs['order.id'], attrs['resource.telemetry.sdk.name']"
+    got = stored(data, f"service, host, level, message, {attrs}")
     assert got == [
         ("checkout", "web-1", "error", "card declined for order 42", "shop.payments", "42",
          "opentelemetry"),
@@ -91,9 +94,7 @@ def test_the_opentelemetry_exporter_ships_over_https(tmp_path, monkeypatch):
         # Plain HTTP on the HTTPS port is not answered as HTTP.
         with pytest.raises((OSError, http.client.HTTPException)):
             urllib.request.urlopen(url.replace("https", "http") + "/health", timeout=5)
-    got = duckdb.sql(
-        f"SELECT service, level, message FROM read_parquet('{data}/records/**/*.parquet')"
-    ).fetchall()
+    got = stored(data, "service, level, message")
     assert got == [("checkout", "error", "card declined over TLS")]
 
 
@@ -108,10 +109,7 @@ def test_a_loki_client_lands_records_with_its_labels(tmp_path):
         log.info("invoice sent")
         log.handlers = []
         assert http_counts(url) == (2, 0)
-    got = duckdb.sql(
-        f"""SELECT service, host, level, message, attrs['logger']
-            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY message"""
-    ).fetchall()
+    got = stored(data, "service, host, level, message, attrs['logger']")
     assert got == [
         ("billing", "bill-01", "error", "invoice INV-7 failed", "billing.invoices"),
         ("billing", None, "info", "invoice sent", "billing.invoices"),
@@ -146,10 +144,7 @@ def test_elastics_client_lands_bulk_and_single_documents(tmp_path):
         with pytest.raises(elasticsearch.BadRequestError, match="document_parsing_exception"):
             es.index(index="logs-shop", document=[1])
         assert http_counts(url) == (4, 1)
-    got = duckdb.sql(
-        f"""SELECT service, host, level, message, attrs['_index']
-            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY message"""
-    ).fetchall()
+    got = stored(data, "service, host, level, message, attrs['_index']")
     assert got == [
         *[("shop", "web-1", "info", f"cart {i} checked out", "logs-shop") for i in range(3)],
         ("payments", None, "warn", "refund sent", "logs-shop"),
@@ -176,10 +171,7 @@ def test_a_splunk_hec_client_lands_stacked_events(tmp_path):
             log.warning("order %d declined", order)
         handler.close()  # sends what is queued, then stops its timer
         assert http_counts(url) == (3, 0)
-    got = duckdb.sql(
-        f"""SELECT host, message, attrs['sourcetype'], attrs['index']
-            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY message"""
-    ).fetchall()
+    got = stored(data, "host, message, attrs['sourcetype'], attrs['index']")
     assert got == [
         ("pay-01", f"WARNING order {order} declined", "payments", "main") for order in range(3)
     ]
@@ -216,10 +208,7 @@ def test_graypy_lands_gelf_over_udp_chunked_tcp_and_http(tmp_path):
         assert http_counts(url, "gelf_udp") == (2, 0)
         assert http_counts(url, "gelf_tcp") == (2, 0)
         assert http_counts(url) == (2, 0)
-    got = duckdb.sql(
-        f"""SELECT source, service, host, level, message, attrs['order_id']
-            FROM read_parquet('{data}/records/**/*.parquet') ORDER BY ALL"""
-    ).fetchall()
+    got = stored(data, "source, service, host, level, message, attrs['order_id']", order="ALL")
     assert got == [
         (source, "api.orders", "api-1", level, message, order)
         for source in ("gelf_tcp", "gelf_udp", "http")
