@@ -354,30 +354,32 @@ fn commit_rank(rel: &str) -> u8 {
 /// Why on several threads? An fsync mostly waits for the disk, and a run stages hundreds of
 /// files (an hourly partition per worker): waits side by side overlap.
 fn sync_staged(staging: &Path, files: &[String]) -> Result<(), StoreError> {
-    let sync_file = |rel: &String| {
-        let path = staging.join(rel);
-        File::open(&path)
+    let paths: Vec<PathBuf> = files.iter().map(|rel| staging.join(rel)).collect();
+    sync_side_by_side(&paths)?;
+    sync_side_by_side(&parent_dirs(staging, files).into_iter().collect::<Vec<_>>())
+}
+
+/// fsyncs each of `paths` (files or directories), on up to [`SYNC_THREADS`] threads.
+fn sync_side_by_side(paths: &[PathBuf]) -> Result<(), StoreError> {
+    let sync = |path: &PathBuf| {
+        File::open(path)
             .and_then(|f| f.sync_all())
-            .map_err(|e| StoreError::io(&path, e))
+            .map_err(|e| StoreError::io(path, e))
     };
-    let share = files.len().div_ceil(SYNC_THREADS).max(1);
+    let share = paths.len().div_ceil(SYNC_THREADS).max(1);
     std::thread::scope(|scope| {
-        let syncs: Vec<_> = files
+        let syncs: Vec<_> = paths
             .chunks(share)
-            .map(|some| scope.spawn(move || some.iter().try_for_each(sync_file)))
+            .map(|some| scope.spawn(move || some.iter().try_for_each(sync)))
             .collect();
         syncs.into_iter().try_for_each(|sync| {
             sync.join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
-    })?;
-    for dir in parent_dirs(staging, files) {
-        sync_dir(&dir)?;
-    }
-    Ok(())
+    })
 }
 
-/// Threads fsyncing a run's staged files side by side.
+/// Threads fsyncing a run's staged files (then their directories) side by side.
 const SYNC_THREADS: usize = 8;
 
 /// Starts writing `file`'s dirty pages to disk without waiting for them (Linux's
@@ -468,9 +470,7 @@ fn apply(root: &Path, staging: &Path, files: &[String]) -> Result<(), StoreError
     }
     let mut dirs = parent_dirs(root, files);
     dirs.insert(root.to_owned());
-    for dir in dirs {
-        sync_dir(&dir)?;
-    }
+    sync_side_by_side(&dirs.into_iter().collect::<Vec<_>>())?;
     fault("applied");
     Ok(())
 }
