@@ -352,6 +352,11 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
              or Basic with the token as the password)",
         );
     }
+    // Elasticsearch's index API names its index in the path (`/<index>/_doc`).
+    let document = elastic::DocumentPath::parse(&request.path);
+    if let ("POST" | "PUT", Some(target)) = (request.method.as_str(), &document) {
+        return index_document(request, target, ctx).with_elastic_product();
+    }
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/ingest") => ingest(request, &request.body, ctx),
         // HTTPHandler's default method sends the record in the query string.
@@ -362,12 +367,6 @@ fn route(request: &Request, ctx: &HttpContext) -> Response {
         ("POST" | "PUT", path) if path == "/_bulk" || path.ends_with("/_bulk") => {
             let index = path.strip_suffix("/_bulk").map(|i| i.trim_start_matches('/'));
             bulk(request, index.filter(|i| !i.is_empty()), ctx).with_elastic_product()
-        }
-        ("POST" | "PUT", path) if elastic::DocumentPath::parse(path).is_some() => {
-            let target = elastic::DocumentPath::parse(path);
-            target
-                .map_or_else(not_found, |target| index_document(request, &target, ctx))
-                .with_elastic_product()
         }
         ("POST", "/services/collector" | "/services/collector/event" | "/services/collector/event/1.0") => {
             hec_events(request, ctx)
